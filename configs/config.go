@@ -1,0 +1,392 @@
+package configs
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration text.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the whole configuration of one edge process. The YAML key of each
+// field is its tag; the environment variable is IMGEDGE_ plus the dotted path in
+// upper snake case (transform.queue_timeout -> IMGEDGE_TRANSFORM_QUEUE_TIMEOUT).
+type Config struct {
+	Listen      string        `yaml:"listen"`       // public listener address
+	AdminListen string        `yaml:"admin_listen"` // admin listener address, never the public one
+	Origin      string        `yaml:"origin"`       // default origin URL: file:dir, file:///dir or http(s)://host/prefix
+	Origins     []OriginRoute `yaml:"origins"`      // routing list; first match wins, else Origin
+	Fetch       Fetch         `yaml:"fetch"`
+	Breaker     Breaker       `yaml:"breaker"`
+	Cache       Cache         `yaml:"cache"`
+	Transform   Transform     `yaml:"transform"`
+	Limits      Limits        `yaml:"limits"`
+	Server      Server        `yaml:"server"`
+	Signing     Signing       `yaml:"signing"`
+	Admin       Admin         `yaml:"admin"`
+	Redis       Redis         `yaml:"redis"`
+	// Presets maps a preset name to its parameters (?p=name); explicit
+	// parameters in a request override the preset's. Values are checked by the
+	// URL parser when the edge starts.
+	Presets map[string]map[string]string `yaml:"presets"`
+}
+
+// OriginRoute sends requests whose Host is one of Hosts (any host when empty)
+// and whose path starts with Prefix (any path when empty) to URL. The prefix is
+// stripped before the path is appended to URL's own path.
+type OriginRoute struct {
+	Hosts  []string `yaml:"hosts"`
+	Prefix string   `yaml:"prefix"`
+	URL    string   `yaml:"url"`
+}
+
+// Fetch bounds requests to each origin host.
+type Fetch struct {
+	Timeout        Duration `yaml:"timeout"`         // whole fetch, connect included
+	ConnectTimeout Duration `yaml:"connect_timeout"` // TCP connect
+	MaxConns       int      `yaml:"max_conns"`       // pooled connections per origin host
+}
+
+// Breaker configures the circuit breaker kept for each origin host.
+type Breaker struct {
+	Failures int      `yaml:"failures"` // consecutive failures that trip it
+	Ratio    float64  `yaml:"ratio"`    // failure ratio that trips it (after Failures requests)
+	OpenFor  Duration `yaml:"open_for"` // how long it stays open before a probe
+}
+
+// Cache sets the memory tier budgets and freshness rules.
+type Cache struct {
+	Memory               Size     `yaml:"memory"`           // variant budget in bytes; 0 disables the memory tier
+	MemoryOriginals      Size     `yaml:"memory_originals"` // original budget in bytes; 0 disables it
+	TTL                  Duration `yaml:"ttl"`              // freshness when the origin says nothing
+	MinTTL               Duration `yaml:"min_ttl"`
+	MaxTTL               Duration `yaml:"max_ttl"`
+	NegativeTTL          Duration `yaml:"negative_ttl"` // how long an origin 404 is remembered
+	StaleWhileRevalidate Duration `yaml:"stale_while_revalidate"`
+	StaleIfError         Duration `yaml:"stale_if_error"`
+	ClientTTL            Duration `yaml:"client_ttl"` // max-age sent to browsers
+}
+
+// Transform sets admission control and encoder defaults.
+type Transform struct {
+	Concurrency  int      `yaml:"concurrency"`   // transforms at once; 0 means 2 x CPUs
+	Queue        int      `yaml:"queue"`         // transforms allowed to wait for a slot
+	QueueTimeout Duration `yaml:"queue_timeout"` // longest wait for a slot before 503 overloaded
+	Timeout      Duration `yaml:"timeout"`       // longest a transform may run
+	Quality      Quality  `yaml:"quality"`
+}
+
+// Quality holds the default quality of each lossy encoder (1..100).
+type Quality struct {
+	JPEG int `yaml:"jpeg"`
+	WebP int `yaml:"webp"`
+	AVIF int `yaml:"avif"`
+	JXL  int `yaml:"jxl"`
+}
+
+// Limits protects the edge from expensive or hostile requests.
+type Limits struct {
+	MaxDimension    int   `yaml:"max_dimension"`     // largest w or h, after dpr
+	MaxSourceBytes  Size  `yaml:"max_source_bytes"`  // largest original accepted from an origin
+	MaxSourcePixels int64 `yaml:"max_source_pixels"` // largest width x height, read from the header before decoding
+	Widths          []int `yaml:"widths"`            // when set, requested widths snap up to one of these
+}
+
+// Server configures the public listener.
+type Server struct {
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	DrainTimeout Duration `yaml:"drain_timeout"` // how long in-flight requests may finish on SIGTERM
+	MaxConns     int      `yaml:"max_conns"`
+}
+
+// Signing holds the URL signing keys; empty means URLs are not signed.
+type Signing struct {
+	Keys []string `yaml:"keys"`
+}
+
+// Admin holds the admin listener's bearer token for purge.
+type Admin struct {
+	Token string `yaml:"token"`
+}
+
+// Redis points at the shared cache tier; empty means none.
+type Redis struct {
+	URL string `yaml:"url"`
+}
+
+// EnvPrefix starts every environment variable that overrides a key.
+const EnvPrefix = "IMGEDGE_"
+
+// Default returns the embedded defaults, resolved and validated.
+func Default() (*Config, error) { return Load("", nil) }
+
+// Load builds a Config from the embedded defaults, then the YAML file at path
+// (when path is not empty), then every IMGEDGE_* entry of environ (as returned by
+// os.Environ), and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	var c Config
+	if err := decodeYAML(defaultYAML, &c); err != nil {
+		return nil, fmt.Errorf("config: embedded default.yaml: %w", err)
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(raw, &c); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return nil, err
+	}
+	if c.Transform.Concurrency == 0 {
+		c.Transform.Concurrency = 2 * runtime.NumCPU()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func decodeYAML(raw []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	// An empty file is no overrides, not an error.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// KeyError reports one invalid key: its name, the value found and what is allowed.
+type KeyError struct {
+	Key     string
+	Value   string
+	Allowed string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("config: %s: invalid value %q; allowed: %s", e.Key, e.Value, e.Allowed)
+}
+
+// Validate checks every key and returns all problems found, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, value any, allowed string) {
+		errs = append(errs, &KeyError{Key: key, Value: fmt.Sprint(value), Allowed: allowed})
+	}
+	checkAddr := func(key, v string) {
+		if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
+			bad(key, v, "host:port, e.g. 127.0.0.1:8080 or :8080")
+		}
+	}
+	checkAddr("listen", c.Listen)
+	checkAddr("admin_listen", c.AdminListen)
+	if c.Listen == c.AdminListen {
+		bad("admin_listen", c.AdminListen, "an address other than listen")
+	}
+	if err := CheckOriginURL(c.Origin); err != nil {
+		bad("origin", c.Origin, err.Error())
+	}
+	for i, r := range c.Origins {
+		key := fmt.Sprintf("origins[%d]", i)
+		if err := CheckOriginURL(r.URL); err != nil {
+			bad(key+".url", r.URL, err.Error())
+		}
+		if r.Prefix != "" && !strings.HasPrefix(r.Prefix, "/") {
+			bad(key+".prefix", r.Prefix, "a path starting with /")
+		}
+		if len(r.Hosts) == 0 && r.Prefix == "" {
+			bad(key, "no hosts and no prefix", "at least one of hosts or prefix, or use origin for a catch-all")
+		}
+	}
+	positive := func(key string, d Duration) {
+		if d <= 0 {
+			bad(key, d, "a duration above 0, e.g. 10s")
+		}
+	}
+	nonNegative := func(key string, d Duration) {
+		if d < 0 {
+			bad(key, d, "a duration of 0 or more")
+		}
+	}
+	intRange := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		}
+	}
+	positive("fetch.timeout", c.Fetch.Timeout)
+	positive("fetch.connect_timeout", c.Fetch.ConnectTimeout)
+	intRange("fetch.max_conns", c.Fetch.MaxConns, 1, 1<<16)
+	intRange("breaker.failures", c.Breaker.Failures, 1, 1<<20)
+	if c.Breaker.Ratio <= 0 || c.Breaker.Ratio > 1 {
+		bad("breaker.ratio", c.Breaker.Ratio, "a number above 0 and at most 1")
+	}
+	positive("breaker.open_for", c.Breaker.OpenFor)
+	if c.Cache.Memory < 0 {
+		bad("cache.memory", c.Cache.Memory, "a size of 0 (off) or more, e.g. 256MiB")
+	}
+	if c.Cache.MemoryOriginals < 0 {
+		bad("cache.memory_originals", c.Cache.MemoryOriginals, "a size of 0 (off) or more, e.g. 128MiB")
+	}
+	positive("cache.ttl", c.Cache.TTL)
+	nonNegative("cache.min_ttl", c.Cache.MinTTL)
+	positive("cache.max_ttl", c.Cache.MaxTTL)
+	if c.Cache.MinTTL > c.Cache.MaxTTL {
+		bad("cache.min_ttl", c.Cache.MinTTL, "at most cache.max_ttl ("+c.Cache.MaxTTL.String()+")")
+	}
+	nonNegative("cache.negative_ttl", c.Cache.NegativeTTL)
+	nonNegative("cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate)
+	nonNegative("cache.stale_if_error", c.Cache.StaleIfError)
+	nonNegative("cache.client_ttl", c.Cache.ClientTTL)
+	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
+	intRange("transform.queue", c.Transform.Queue, 0, 1<<20)
+	positive("transform.queue_timeout", c.Transform.QueueTimeout)
+	positive("transform.timeout", c.Transform.Timeout)
+	intRange("transform.quality.jpeg", c.Transform.Quality.JPEG, 1, 100)
+	intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
+	intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)
+	intRange("transform.quality.jxl", c.Transform.Quality.JXL, 1, 100)
+	intRange("limits.max_dimension", c.Limits.MaxDimension, 1, 65535)
+	if c.Limits.MaxSourceBytes <= 0 {
+		bad("limits.max_source_bytes", c.Limits.MaxSourceBytes, "a size above 0, e.g. 50MiB")
+	}
+	if c.Limits.MaxSourcePixels <= 0 {
+		bad("limits.max_source_pixels", c.Limits.MaxSourcePixels, "a pixel count above 0, e.g. 50000000")
+	}
+	for i, w := range c.Limits.Widths {
+		if w < 1 || w > c.Limits.MaxDimension {
+			bad(fmt.Sprintf("limits.widths[%d]", i), w, fmt.Sprintf("an integer from 1 to limits.max_dimension (%d)", c.Limits.MaxDimension))
+		}
+	}
+	positive("server.read_timeout", c.Server.ReadTimeout)
+	positive("server.write_timeout", c.Server.WriteTimeout)
+	positive("server.idle_timeout", c.Server.IdleTimeout)
+	positive("server.drain_timeout", c.Server.DrainTimeout)
+	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
+	for i, k := range c.Signing.Keys {
+		if len(k) < 16 {
+			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
+		}
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("redis.url", c.Redis.URL, "redis://host:port/db or rediss://...")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckOriginURL reports why raw is not a usable origin URL, or nil.
+func CheckOriginURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("file:dir, file:///abs/dir or http(s)://host[:port][/prefix]")
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Opaque == "" && u.Path == "" {
+			return errors.New("file: followed by a directory, e.g. file:bench/images")
+		}
+		if u.Host != "" {
+			return errors.New("file:///abs/dir (three slashes) or file:relative/dir; a host is not allowed")
+		}
+	case "http", "https":
+		if u.Host == "" {
+			return errors.New("http(s)://host[:port][/prefix] with a host")
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("http(s)://host[:port][/prefix] without a query or fragment")
+		}
+	case "s3":
+		return errors.New("file: or http(s): origins (s3:// is not available in this build; put an S3-compatible bucket behind its HTTP endpoint)")
+	default:
+		return errors.New("a URL starting with file:, http:// or https://")
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "10s", "1m30s" or "720h" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// ParseDuration parses a Go duration; a bare 0 is allowed.
+func ParseDuration(s string) (Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; write it like 10s, 500ms, 2m or 720h", s)
+	}
+	return Duration(v), nil
+}
+
+// Size is a byte count written as 1048576, "512KiB", "256MiB", "1GiB" or "50MB".
+type Size int64
+
+// UnmarshalYAML reads a byte count with an optional unit.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"B", 1},
+}
+
+// ParseSize parses a byte count with an optional unit (KiB, MiB, GiB, KB, MB, GB, B).
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 || fmt.Sprint(n) != t || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size; write it like 0, 1048576, 512KiB, 256MiB or 1GiB", s)
+	}
+	return Size(n * mult), nil
+}

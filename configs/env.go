@@ -1,0 +1,126 @@
+package configs
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// applyEnv lays every IMGEDGE_* variable of environ over c. The variable names
+// are derived from the YAML tags, so every key has one without a hand-kept list;
+// an IMGEDGE_* name that matches no key is an error, so typos do not pass silently.
+func applyEnv(c *Config, environ []string) error {
+	fields := map[string]envField{}
+	collectEnvFields(reflect.ValueOf(c).Elem(), "", fields)
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		f, known := fields[name]
+		if !known {
+			return fmt.Errorf("config: unknown environment variable %s; known: %s", name, knownNames(fields))
+		}
+		if err := setFromString(f.value, value); err != nil {
+			return &KeyError{Key: f.key + " (from " + name + ")", Value: value, Allowed: err.Error()}
+		}
+	}
+	return nil
+}
+
+type envField struct {
+	key   string // dotted YAML path
+	value reflect.Value
+}
+
+// collectEnvFields maps env names to settable fields: structs are walked, every
+// other kind (scalars, lists, maps) is one key.
+func collectEnvFields(v reflect.Value, prefix string, out map[string]envField) {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		_, custom := fv.Addr().Interface().(yaml.Unmarshaler)
+		if fv.Kind() == reflect.Struct && !custom {
+			collectEnvFields(fv, key, out)
+			continue
+		}
+		out[EnvName(key)] = envField{key: key, value: fv}
+	}
+}
+
+// EnvName is the environment variable that overrides a dotted YAML key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func knownNames(fields map[string]envField) string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// setFromString sets a field from an environment string. Strings are taken
+// verbatim (a YAML parse would turn "yes" or "0x10" into something else); string
+// lists are comma separated; everything else is read as a YAML value, so lists of
+// routes and preset maps can be given in flow style.
+func setFromString(v reflect.Value, s string) error {
+	switch {
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+		return nil
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(s), "["):
+		var items []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				items = append(items, p)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+		return nil
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Int && !strings.HasPrefix(strings.TrimSpace(s), "["):
+		out := reflect.MakeSlice(v.Type(), 0, 8)
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return fmt.Errorf("comma separated integers, e.g. 320,640,1280")
+			}
+			out = reflect.Append(out, reflect.ValueOf(n))
+		}
+		v.Set(out)
+		return nil
+	}
+	fresh := reflect.New(v.Type())
+	if err := yaml.Unmarshal([]byte(s), fresh.Interface()); err != nil {
+		return fmt.Errorf("a value of type %s (%v)", describe(v.Type()), err)
+	}
+	v.Set(fresh.Elem())
+	return nil
+}
+
+func describe(t reflect.Type) string {
+	switch t {
+	case reflect.TypeOf(Duration(0)):
+		return "duration, e.g. 10s"
+	case reflect.TypeOf(Size(0)):
+		return "size, e.g. 256MiB"
+	}
+	return t.Kind().String()
+}

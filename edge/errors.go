@@ -1,0 +1,119 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"imgedge/edge/origin"
+	"imgedge/transform"
+)
+
+// Error classes of SPEC section 5.
+const (
+	classUser      = "user"
+	classRetryable = "retryable"
+	classOperator  = "operator"
+	classFatal     = "fatal"
+)
+
+// problem is one failure as the client sees it (RFC 9457).
+type problem struct {
+	Status     int    `json:"status"`
+	Title      string `json:"title"`
+	Detail     string `json:"detail"`
+	Class      string `json:"class"`
+	Code       string `json:"code"`
+	RequestID  string `json:"request_id,omitempty"`
+	retryAfter int    // seconds; 0: no Retry-After
+}
+
+// fetchError marks a failure of the origin fetch, so that classify can tell an
+// origin timeout from any other deadline.
+type fetchError struct {
+	path string
+	err  error
+}
+
+func (e *fetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.path, e.err) }
+func (e *fetchError) Unwrap() error { return e.err }
+
+// errPanic marks a recovered panic: a bug, answered as 500 internal.
+var errPanic = errors.New("edge: panic")
+
+// classify maps any error of the request path to its one problem. It is the
+// only place that knows statuses and codes.
+func classify(err error) problem {
+	var pe *transform.ParamError
+	var fe *fetchError
+	var se *origin.StatusError
+	switch {
+	case errors.As(err, &pe):
+		return problem{Status: 400, Title: "Bad parameter", Class: classUser, Code: "bad_param",
+			Detail: pe.Error() + "."}
+	case errors.Is(err, errMethod):
+		return problem{Status: 405, Title: "Method not allowed", Class: classUser, Code: "bad_param",
+			Detail: "Only GET and HEAD are served; send the image request as GET."}
+	case errors.Is(err, origin.ErrNotFound):
+		return problem{Status: 404, Title: "Not found", Class: classUser, Code: "not_found",
+			Detail: "The origin has no object at this path; check the path and its case."}
+	case errors.Is(err, origin.ErrTooLarge):
+		return problem{Status: 413, Title: "Source too large", Class: classUser, Code: "source_too_large",
+			Detail: "The source image is larger than limits.max_source_bytes; upload a smaller file or raise the limit. " + err.Error()}
+	case errors.Is(err, transform.ErrUnsupported), errors.Is(err, transform.ErrTooLarge):
+		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
+			Detail: "The source could not be used as an image: " + err.Error() + ". Re-export it as JPEG, PNG or WebP."}
+	case errors.Is(err, transform.ErrTimeout):
+		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
+			Detail: "The image took too long to process: " + err.Error() + ". Use a smaller source or a smaller output."}
+	case errors.Is(err, transform.ErrBusy):
+		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
+			Detail: "The edge is at its transform capacity; retry after the Retry-After delay. " + err.Error()}
+	case errors.As(err, &fe) && (errors.Is(err, origin.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)):
+		return problem{Status: 504, Title: "Origin timeout", Class: classRetryable, Code: "origin_timeout",
+			Detail: "The origin did not answer within fetch.timeout; retry later. " + err.Error()}
+	case errors.As(err, &fe) && errors.As(err, &se):
+		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
+			Detail: "The origin answered HTTP " + strconv.Itoa(se.Code) + "; check the origin server and its logs."}
+	case errors.As(err, &fe):
+		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
+			Detail: "The origin could not be reached: " + fe.err.Error() + ". Check the origin's address and that it is up."}
+	case errors.Is(err, context.DeadlineExceeded):
+		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
+			Detail: "The request did not complete in time; retry after the Retry-After delay."}
+	}
+	return problem{Status: 500, Title: "Internal error", Class: classFatal, Code: "internal",
+		Detail: "The edge hit a bug; it has been logged with the request id. Report it with that id."}
+}
+
+var errMethod = errors.New("edge: method not allowed")
+
+// writeProblem answers p as application/problem+json. User errors are
+// cacheable for a short time (the same URL fails the same way); anything
+// transient is no-store, so a CDN in front never keeps it.
+func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem, vary bool) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(p.Status)
+	ctx.SetContentType("application/problem+json")
+	h := &ctx.Response.Header
+	if p.Class == classUser {
+		h.Set(fasthttp.HeaderCacheControl, s.errorCacheControl)
+	} else {
+		h.Set(fasthttp.HeaderCacheControl, "no-store")
+	}
+	if p.Status == 405 {
+		h.Set(fasthttp.HeaderAllow, "GET, HEAD")
+	}
+	if p.retryAfter > 0 {
+		h.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(p.retryAfter))
+	}
+	if vary {
+		h.Set(fasthttp.HeaderVary, "Accept")
+	}
+	body, _ := json.Marshal(p)
+	ctx.SetBody(body)
+}

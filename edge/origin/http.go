@@ -1,0 +1,111 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// HTTP fetches from one HTTP origin host through a bounded keep-alive pool.
+type HTTP struct {
+	client  *fasthttp.HostClient
+	scheme  string
+	host    string // Host header, as configured
+	prefix  string // path prefix at the origin, without a trailing slash
+	timeout time.Duration
+}
+
+// NewHTTP returns a fetcher for the origin at u.
+func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	connect := cfg.ConnectTimeout
+	return &HTTP{
+		client: &fasthttp.HostClient{
+			Addr:                     addr,
+			Name:                     "imgedge",
+			IsTLS:                    u.Scheme == "https",
+			MaxConns:                 cfg.MaxConns,
+			MaxIdleConnDuration:      30 * time.Second,
+			ReadTimeout:              cfg.Timeout,
+			WriteTimeout:             cfg.Timeout,
+			MaxConnWaitTimeout:       cfg.Timeout,
+			MaxResponseBodySize:      int(cfg.MaxBytes), // never unbounded
+			NoDefaultUserAgentHeader: false,
+			Dial: func(addr string) (net.Conn, error) {
+				return fasthttp.DialTimeout(addr, connect)
+			},
+		},
+		scheme:  u.Scheme,
+		host:    u.Host,
+		prefix:  strings.TrimRight(u.EscapedPath(), "/"),
+		timeout: cfg.Timeout,
+	}, nil
+}
+
+// Fetch GETs prefix+path from the origin. The request is built from nothing
+// but the path: no header of the client's request reaches the origin.
+func (h *HTTP) Fetch(ctx context.Context, path string) (Object, error) {
+	if _, ok := cleanName(path); !ok {
+		return Object{}, ErrNotFound
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	req.SetRequestURI(h.scheme + "://" + h.host + h.prefix + (&url.URL{Path: path}).EscapedPath())
+	req.Header.SetHost(h.host)
+	req.Header.Set("Accept", "image/*,*/*;q=0.8")
+
+	deadline := time.Now().Add(h.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := h.client.DoDeadline(req, resp, deadline); err != nil {
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			return Object{}, fmt.Errorf("%w: larger than %d bytes (limits.max_source_bytes)", ErrTooLarge, h.client.MaxResponseBodySize)
+		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
+			return Object{}, fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return Object{}, fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
+		}
+		return Object{}, fmt.Errorf("GET %s%s: %w", h.host, path, err)
+	}
+	switch code := resp.StatusCode(); code {
+	case fasthttp.StatusOK:
+	case fasthttp.StatusNotFound, fasthttp.StatusGone:
+		return Object{}, ErrNotFound
+	default:
+		return Object{}, &StatusError{Code: code}
+	}
+	obj := Object{
+		Body:         append([]byte(nil), resp.Body()...), // resp is reused after release
+		ContentType:  string(resp.Header.ContentType()),
+		ETag:         string(resp.Header.Peek(fasthttp.HeaderETag)),
+		CacheControl: string(resp.Header.Peek(fasthttp.HeaderCacheControl)),
+		Expires:      string(resp.Header.Peek(fasthttp.HeaderExpires)),
+	}
+	if lm := resp.Header.Peek(fasthttp.HeaderLastModified); len(lm) > 0 {
+		if t, err := http.ParseTime(string(lm)); err == nil {
+			obj.LastModified = t.UTC()
+		}
+	}
+	return obj, nil
+}

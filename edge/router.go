@@ -1,0 +1,87 @@
+package edge
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"imgedge/configs"
+	"imgedge/edge/origin"
+)
+
+// upstream is one configured origin.
+type upstream struct {
+	id      string // the origin URL: part of every cache key, so origins never share entries
+	fetcher origin.Fetcher
+}
+
+type route struct {
+	hosts  [][]byte // lower case, no port; empty matches any host
+	prefix []byte   // "" matches any path
+	up     *upstream
+}
+
+// router picks the origin of a request from config only: the request can
+// choose among configured origins by Host and path, never name a new one.
+type router struct {
+	routes []route
+	def    *upstream
+}
+
+func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
+	mk := func(raw string) (*upstream, error) {
+		f, err := origin.New(raw, ocfg)
+		if err != nil {
+			return nil, err
+		}
+		return &upstream{id: raw, fetcher: f}, nil
+	}
+	def, err := mk(cfg.Origin)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	r := &router{def: def}
+	for i, o := range cfg.Origins {
+		up, err := mk(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("origins[%d]: %w", i, err)
+		}
+		rt := route{prefix: []byte(strings.TrimRight(o.Prefix, "/")), up: up}
+		for _, h := range o.Hosts {
+			rt.hosts = append(rt.hosts, []byte(strings.ToLower(h)))
+		}
+		r.routes = append(r.routes, rt)
+	}
+	return r, nil
+}
+
+// pick returns the origin for host and path, and the path at that origin (the
+// route's prefix removed). It does not allocate.
+func (r *router) pick(host, path []byte) (*upstream, []byte) {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	for i := range r.routes {
+		rt := &r.routes[i]
+		if len(rt.hosts) > 0 && !hostIn(host, rt.hosts) {
+			continue
+		}
+		if len(rt.prefix) > 0 {
+			if !bytes.HasPrefix(path, rt.prefix) || len(path) > len(rt.prefix) && path[len(rt.prefix)] != '/' {
+				continue
+			}
+			return rt.up, path[len(rt.prefix):]
+		}
+		return rt.up, path
+	}
+	return r.def, path
+}
+
+func hostIn(host []byte, hosts [][]byte) bool {
+	for _, h := range hosts {
+		if bytes.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,174 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"imgedge/cache"
+	"imgedge/configs"
+	"imgedge/edge/origin"
+	"imgedge/transform"
+)
+
+// Server is one edge node: the public handler, its caches and origins, and the
+// admin handler.
+type Server struct {
+	cfg         *configs.Config
+	log         *slog.Logger
+	parser      *transform.Parser
+	router      *router
+	transformer transform.Transformer
+	fresh       freshnessRules
+
+	variants, originals   cache.Store
+	variantFills, sources *cache.Group
+	closers               []func()
+
+	clientCacheControl string // public, max-age=<cache.client_ttl>
+	errorCacheControl  string // for user-class errors
+	keepExtra          time.Duration
+	fillWait           time.Duration // longest a request waits for a fill (the fill's own bound plus slack)
+
+	scratch sync.Pool // *scratch, so the hit path allocates nothing
+
+	ready    atomic.Bool
+	draining atomic.Bool
+}
+
+// New builds a Server from cfg. tr renders variants (transform/libvips in
+// production); the edge never imports cgo itself.
+func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if tr == nil || log == nil {
+		return nil, errors.New("edge: New needs a transformer and a logger")
+	}
+	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths}, cfg.Presets)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	rt, err := newRouter(cfg, origin.Config{
+		Timeout:        cfg.Fetch.Timeout.D(),
+		ConnectTimeout: cfg.Fetch.ConnectTimeout.D(),
+		MaxConns:       cfg.Fetch.MaxConns,
+		MaxBytes:       int64(cfg.Limits.MaxSourceBytes),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	s := &Server{
+		cfg:                cfg,
+		log:                log,
+		parser:             parser,
+		router:             rt,
+		transformer:        tr,
+		fresh:              freshnessRules{def: cfg.Cache.TTL.D(), min: cfg.Cache.MinTTL.D(), max: cfg.Cache.MaxTTL.D()},
+		clientCacheControl: "public, max-age=" + strconv.FormatInt(int64(cfg.Cache.ClientTTL.D()/time.Second), 10),
+		errorCacheControl:  "public, max-age=" + strconv.FormatInt(int64(cfg.Cache.NegativeTTL.D()/time.Second), 10),
+		keepExtra:          max(cfg.Cache.StaleWhileRevalidate.D(), cfg.Cache.StaleIfError.D()),
+	}
+	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
+	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
+		return nil, err
+	}
+	if s.originals, err = s.memoryTier(int64(cfg.Cache.MemoryOriginals)); err != nil {
+		return nil, err
+	}
+	fillTimeout := cfg.Fetch.Timeout.D() + cfg.Transform.QueueTimeout.D() + cfg.Transform.Timeout.D()
+	s.fillWait = fillTimeout + time.Second
+	if s.variantFills, err = cache.NewGroup(s.variants, fillTimeout); err != nil {
+		return nil, err
+	}
+	if s.sources, err = cache.NewGroup(s.originals, cfg.Fetch.Timeout.D()); err != nil {
+		return nil, err
+	}
+	s.ready.Store(true)
+	return s, nil
+}
+
+func (s *Server) memoryTier(budget int64) (cache.Store, error) {
+	if budget == 0 {
+		return cache.Off{}, nil
+	}
+	m, err := cache.NewMemory(budget)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, m.Close)
+	return m, nil
+}
+
+// Close releases the cache tiers.
+func (s *Server) Close() {
+	for _, c := range s.closers {
+		c()
+	}
+}
+
+// PublicServer returns the fasthttp server for the public listener, with the
+// timeouts and connection bound of the server.* settings.
+func (s *Server) PublicServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       s.Handle,
+		Name:                          "imgedge",
+		ReadTimeout:                   s.cfg.Server.ReadTimeout.D(),
+		WriteTimeout:                  s.cfg.Server.WriteTimeout.D(),
+		IdleTimeout:                   s.cfg.Server.IdleTimeout.D(),
+		Concurrency:                   s.cfg.Server.MaxConns,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultContentType:          true,
+		ReadBufferSize:                8192,
+		// The parsed path (percent-decoded once, dot segments removed) is the
+		// object path; see handler.go.
+		DisablePreParseMultipartForm: true,
+		Logger:                       slogPrintf{s.log},
+	}
+}
+
+// Serve runs the public and admin listeners until ctx is done, then stops
+// accepting, marks the node not ready, and lets in-flight requests finish
+// within server.drain_timeout.
+func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
+	pub := s.PublicServer()
+	adm := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- pub.Serve(public) }()
+	go func() {
+		if err := adm.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	s.draining.Store(true)
+	s.ready.Store(false)
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.DrainTimeout.D())
+	defer cancel()
+	if err := pub.ShutdownWithContext(dctx); err != nil && first == nil {
+		first = fmt.Errorf("drain: %w", err)
+	}
+	if err := adm.Shutdown(dctx); err != nil && first == nil {
+		first = fmt.Errorf("admin shutdown: %w", err)
+	}
+	return first
+}
+
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, args ...any) { l.log.Warn(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,93 @@
+package libvips
+
+import (
+	"fmt"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
+)
+
+// Encoder efforts, chosen for an edge where a miss is paid while a client
+// waits (figures in bench/RESULTS.md): libvips' WebP default (4); AVIF effort 2
+// of 0..9 and JPEG XL effort 3 of 1..9 keep a 1200 px image well under a second
+// on one core, where the libraries' defaults take several.
+const (
+	webpEffort = 4
+	avifEffort = 2
+	jxlEffort  = 3
+	pngLevel   = 6
+	gifEffort  = 7
+)
+
+// quality is the requested q, else the configured default, lowered by a
+// quarter under auto=compress.
+func quality(spec transform.Spec, def int) int {
+	if spec.Quality != 0 {
+		return spec.Quality
+	}
+	if spec.AutoCompress {
+		return max(1, def*3/4)
+	}
+	return def
+}
+
+func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Config) ([]byte, error) {
+	if (f == transform.FormatJPEG || f == transform.FormatPJPEG) && img.HasAlpha() {
+		bg := spec.Background
+		if !bg.Set {
+			bg = transform.Color{R: 255, G: 255, B: 255}
+		}
+		if err := img.Flatten(&vips.Color{R: bg.R, G: bg.G, B: bg.B}); err != nil {
+			return nil, fmt.Errorf("flatten: %w", err)
+		}
+	}
+	var (
+		out []byte
+		err error
+	)
+	switch f {
+	case transform.FormatJPEG, transform.FormatPJPEG:
+		// Baseline with optimised Huffman tables unless pjpg; libvips' auto
+		// subsampling is 4:2:0 below q 90 (../shared/PIPELINE.md point 3).
+		out, _, err = img.ExportJpeg(&vips.JpegExportParams{
+			StripMetadata:  true,
+			Quality:        quality(spec, cfg.Quality.JPEG),
+			Interlace:      f == transform.FormatPJPEG,
+			OptimizeCoding: true,
+			SubsampleMode:  vips.VipsForeignSubsampleAuto,
+		})
+	case transform.FormatPNG:
+		out, _, err = img.ExportPng(&vips.PngExportParams{StripMetadata: true, Compression: pngLevel, Filter: vips.PngFilterAll})
+	case transform.FormatWebP:
+		out, _, err = img.ExportWebp(&vips.WebpExportParams{
+			StripMetadata:   true,
+			Quality:         quality(spec, cfg.Quality.WebP),
+			Lossless:        spec.Lossless,
+			ReductionEffort: webpEffort,
+		})
+	case transform.FormatAVIF:
+		out, _, err = img.ExportAvif(&vips.AvifExportParams{
+			StripMetadata: true,
+			Quality:       quality(spec, cfg.Quality.AVIF),
+			Lossless:      spec.Lossless,
+			Bitdepth:      8,
+			Effort:        avifEffort,
+		})
+	case transform.FormatJXL:
+		out, _, err = img.ExportJxl(&vips.JxlExportParams{
+			Quality:  quality(spec, cfg.Quality.JXL),
+			Lossless: spec.Lossless,
+			Effort:   jxlEffort,
+			Tier:     0,
+		})
+	case transform.FormatGIF:
+		out, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: gifEffort, Bitdepth: 8})
+	default:
+		return nil, fmt.Errorf("encode: %s cannot be produced", f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", f, err)
+	}
+	return out, nil
+}

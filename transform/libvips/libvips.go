@@ -1,0 +1,158 @@
+// Package libvips implements transform.Transformer with libvips through govips.
+// It is the only package that uses cgo; it owns libvips' start-up, bounds how
+// many transforms run at once, and turns a transform.Spec into one libvips
+// pipeline per request.
+package libvips
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
+)
+
+// Startup starts libvips once for the process, with one libvips thread per
+// image (a second one gains nothing here, ../shared/PIPELINE.md point 5) and
+// its operation cache off: the edge caches finished variants itself, and
+// libvips' cache would only hold decoded sources it never reuses.
+func Startup(log *slog.Logger) {
+	vips.LoggingSettings(func(domain string, level vips.LogLevel, msg string) {
+		switch {
+		case level <= vips.LogLevelCritical:
+			log.Error(msg, "domain", domain)
+		case level <= vips.LogLevelWarning:
+			log.Warn(msg, "domain", domain)
+		}
+	}, vips.LogLevelWarning)
+	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
+}
+
+// Shutdown stops libvips; call once at exit.
+func Shutdown() { vips.Shutdown() }
+
+// Config bounds the transformer and sets its encoder defaults.
+type Config struct {
+	Concurrency  int           // transforms at once (required, > 0)
+	Queue        int           // transforms allowed to wait for a slot
+	QueueTimeout time.Duration // longest wait for a slot
+	Timeout      time.Duration // longest a transform may run
+	Quality      Quality
+	// MaxSourcePixels is checked from the header, before any pixel is decoded.
+	MaxSourcePixels int64
+	// MaxDimension caps both output sides, so that a one-sided box on a very
+	// thin source cannot ask for a gigantic image.
+	MaxDimension int
+}
+
+// Quality is each lossy encoder's default (1..100).
+type Quality struct{ JPEG, WebP, AVIF, JXL int }
+
+// Validate reports the first unusable field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Concurrency <= 0:
+		return fmt.Errorf("libvips: Concurrency must be above 0, got %d", c.Concurrency)
+	case c.Queue < 0:
+		return fmt.Errorf("libvips: Queue must be 0 or more, got %d", c.Queue)
+	case c.QueueTimeout <= 0 || c.Timeout <= 0:
+		return errors.New("libvips: QueueTimeout and Timeout must be above 0")
+	case c.MaxSourcePixels <= 0 || c.MaxDimension <= 0:
+		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0")
+	}
+	for _, q := range []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL} {
+		if q < 1 || q > 100 {
+			return fmt.Errorf("libvips: quality %d out of 1..100", q)
+		}
+	}
+	return nil
+}
+
+// Transformer renders specs with libvips. Startup must have been called.
+type Transformer struct {
+	cfg     Config
+	slots   chan struct{}
+	waiting atomic.Int64
+	running atomic.Int64
+}
+
+// New validates cfg and returns a Transformer.
+func New(cfg Config) (*Transformer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Transformer{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency)}, nil
+}
+
+// Inflight is the number of transforms running now.
+func (t *Transformer) Inflight() int64 { return t.running.Load() }
+
+// Queued is the number of transforms waiting for a slot.
+func (t *Transformer) Queued() int64 { return t.waiting.Load() }
+
+// Transform waits for a slot (failing fast with transform.ErrBusy when the
+// queue is full or the wait exceeds QueueTimeout), then renders spec. libvips
+// cannot be interrupted: when Timeout passes first, the caller gets
+// transform.ErrTimeout and the render finishes in the background, still holding
+// its slot, so that the concurrency bound stays true.
+func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.Spec) (transform.Result, error) {
+	if err := t.acquire(ctx); err != nil {
+		return transform.Result{}, err
+	}
+	type outcome struct {
+		res transform.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	t.running.Add(1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
+			}
+			t.running.Add(-1)
+			<-t.slots
+		}()
+		res, err := render(src, spec, &t.cfg)
+		done <- outcome{res, err}
+	}()
+	timer := time.NewTimer(t.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-timer.C:
+		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, t.cfg.Timeout)
+	case <-ctx.Done():
+		return transform.Result{}, ctx.Err()
+	}
+}
+
+func (t *Transformer) acquire(ctx context.Context) error {
+	select {
+	case t.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if t.waiting.Add(1) > int64(t.cfg.Queue) {
+		t.waiting.Add(-1)
+		return fmt.Errorf("%w: %d transforms running and %d queued (transform.concurrency, transform.queue)",
+			transform.ErrBusy, t.cfg.Concurrency, t.cfg.Queue)
+	}
+	defer t.waiting.Add(-1)
+	timer := time.NewTimer(t.cfg.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case t.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: no transform slot within %s (transform.queue_timeout)", transform.ErrBusy, t.cfg.QueueTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

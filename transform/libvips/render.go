@@ -1,0 +1,344 @@
+package libvips
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
+)
+
+// sniff maps the source's magic bytes to a format this edge decodes. Anything
+// else (SVG, PDF, BMP, and whatever libvips would only read through
+// ImageMagick) is refused before libvips sees it.
+func sniff(src []byte) (transform.Format, vips.ImageType, error) {
+	t := vips.DetermineImageType(src)
+	switch t {
+	case vips.ImageTypeJPEG:
+		return transform.FormatJPEG, t, nil
+	case vips.ImageTypePNG:
+		return transform.FormatPNG, t, nil
+	case vips.ImageTypeWEBP:
+		return transform.FormatWebP, t, nil
+	case vips.ImageTypeGIF:
+		return transform.FormatGIF, t, nil
+	case vips.ImageTypeAVIF:
+		return transform.FormatAVIF, t, nil
+	case vips.ImageTypeHEIF:
+		return transform.FormatHEIF, t, nil
+	case vips.ImageTypeJXL:
+		return transform.FormatJXL, t, nil
+	case vips.ImageTypeTIFF:
+		return transform.FormatTIFF, t, nil
+	case vips.ImageTypeUnknown:
+		return 0, t, fmt.Errorf("%w: the source is not a recognised image (%d bytes)", transform.ErrUnsupported, len(src))
+	}
+	return 0, t, fmt.Errorf("%w: %s sources are not accepted; use JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL or TIFF",
+		transform.ErrUnsupported, vips.ImageTypes[t])
+}
+
+func load(src []byte, shrink int, frame int) (*vips.ImageRef, error) {
+	p := vips.NewImportParams() // fail on error: a truncated file must not become grey pixels
+	if shrink > 1 {
+		p.JpegShrinkFactor.Set(shrink)
+	}
+	if frame > 0 {
+		p.Page.Set(frame - 1)
+	}
+	img, err := vips.LoadImageFromBuffer(src, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", transform.ErrUnsupported, err)
+	}
+	return img, nil
+}
+
+// render runs one pipeline: header check, shrink-on-load, orientation, colour,
+// one resize, crop or pad, the adjustments, then the encoder. The image has one
+// owner (this goroutine) and is closed explicitly (../shared/PIPELINE.md,
+// known hazards).
+func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, error) {
+	srcFmt, _, err := sniff(src)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	img, err := load(src, 1, spec.Frame)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	defer func() { img.Close() }()
+
+	sw, sh := img.Width(), img.Height()
+	if int64(sw)*int64(sh) > cfg.MaxSourcePixels {
+		return transform.Result{}, fmt.Errorf("%w: %dx%d is %d pixels, above limits.max_source_pixels (%d)",
+			transform.ErrTooLarge, sw, sh, int64(sw)*int64(sh), cfg.MaxSourcePixels)
+	}
+	res := transform.Result{SourceFormat: srcFmt, SourceWidth: sw, SourceHeight: sh}
+	ow, oh := sw, sh // as displayed, after EXIF orientation
+	if o := img.Orientation(); o >= 5 && o <= 8 {
+		ow, oh = sh, sw
+	}
+	plan := planSize(spec, ow, oh, cfg.MaxDimension)
+
+	if srcFmt == transform.FormatJPEG {
+		if s := jpegShrink(ow, oh, plan.resizeW, plan.resizeH); s > 1 {
+			img.Close()
+			if img, err = load(src, s, spec.Frame); err != nil {
+				return transform.Result{}, err
+			}
+		}
+	}
+	if err := img.AutoRotate(); err != nil {
+		return transform.Result{}, fmt.Errorf("autorotate: %w", err)
+	}
+	if err := toSRGB(img); err != nil {
+		return transform.Result{}, err
+	}
+	if cw, ch := img.Width(), img.Height(); cw != plan.resizeW || ch != plan.resizeH {
+		hs := float64(plan.resizeW) / float64(cw)
+		vs := float64(plan.resizeH) / float64(ch)
+		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
+			return transform.Result{}, fmt.Errorf("resize: %w", err)
+		}
+	}
+	if err := cropOrPad(img, spec, plan); err != nil {
+		return transform.Result{}, err
+	}
+	if err := adjust(img, spec); err != nil {
+		return transform.Result{}, err
+	}
+
+	out, reason := chooseFormat(spec, srcFmt, img.HasAlpha())
+	res.Format, res.FormatReason = out, reason
+	body, err := encode(img, out, spec, cfg)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	res.Body, res.Width, res.Height = body, img.Width(), img.Height()
+	return res, nil
+}
+
+// sizePlan is the size after the resize, and the final box when it differs.
+type sizePlan struct {
+	resizeW, resizeH int
+	boxW, boxH       int // fit=crop: crop to this; fit=fill: pad to this; else equal to resize
+}
+
+// planSize applies SPEC section 3's fit rules to a source of ow x oh pixels (as
+// displayed) and the spec's box.
+func planSize(spec transform.Spec, ow, oh, maxDim int) sizePlan {
+	W, H := spec.Width, spec.Height
+	fw, fh := float64(W)/float64(ow), float64(H)/float64(oh)
+	round := func(v float64) int { return max(1, int(math.Round(v))) }
+	var p sizePlan
+	switch {
+	case W == 0 && H == 0:
+		p.resizeW, p.resizeH = ow, oh
+	case W == 0 || H == 0:
+		// One side given: every fit keeps the aspect ratio; max never enlarges.
+		s := fw
+		if W == 0 {
+			s = fh
+		}
+		if spec.Fit == transform.FitMax {
+			s = min(s, 1)
+		}
+		p.resizeW, p.resizeH = round(float64(ow)*s), round(float64(oh)*s)
+		if W != 0 && spec.Fit != transform.FitMax {
+			p.resizeW = W
+		} else if H != 0 && spec.Fit != transform.FitMax {
+			p.resizeH = H
+		}
+	default:
+		switch spec.Fit {
+		case transform.FitClip, transform.FitFill:
+			s := min(fw, fh)
+			p.resizeW, p.resizeH = min(W, round(float64(ow)*s)), min(H, round(float64(oh)*s))
+		case transform.FitMax:
+			s := min(fw, fh, 1)
+			p.resizeW, p.resizeH = round(float64(ow)*s), round(float64(oh)*s)
+		case transform.FitCrop, transform.FitMin:
+			s := max(fw, fh)
+			p.resizeW, p.resizeH = max(W, round(float64(ow)*s)), max(H, round(float64(oh)*s))
+		case transform.FitScale:
+			p.resizeW, p.resizeH = W, H
+		}
+	}
+	p.boxW, p.boxH = p.resizeW, p.resizeH
+	if W != 0 && H != 0 && (spec.Fit == transform.FitCrop || spec.Fit == transform.FitFill) {
+		p.boxW, p.boxH = W, H
+	}
+	// A very thin source asked to cover a box (fit=min) or to match one side
+	// would otherwise become enormous; crop only ever computes the box.
+	if spec.Fit != transform.FitCrop && (p.resizeW > maxDim || p.resizeH > maxDim) {
+		s := min(float64(maxDim)/float64(p.resizeW), float64(maxDim)/float64(p.resizeH))
+		p.resizeW, p.resizeH = round(float64(p.resizeW)*s), round(float64(p.resizeH)*s)
+		p.boxW, p.boxH = min(p.boxW, maxDim), min(p.boxH, maxDim)
+	}
+	return p
+}
+
+// jpegShrink is the largest libjpeg scale (8, 4, 2) that still leaves at least
+// the target size, so the decoder does most of the downscale for free
+// (../shared/PIPELINE.md point 1).
+func jpegShrink(ow, oh, tw, th int) int {
+	for _, s := range []int{8, 4, 2} {
+		if ow/s >= tw && oh/s >= th {
+			return s
+		}
+	}
+	return 1
+}
+
+// toSRGB converts pixels to sRGB through the embedded profile (CMYK included),
+// leaving greyscale and untagged sRGB alone.
+func toSRGB(img *vips.ImageRef) error {
+	if img.HasICCProfile() {
+		if err := img.TransformICCProfile(vips.SRGBIEC6196621ICCProfilePath); err != nil {
+			return fmt.Errorf("%w: colour profile: %v", transform.ErrUnsupported, err)
+		}
+		return nil
+	}
+	switch img.Interpretation() {
+	case vips.InterpretationSRGB, vips.InterpretationBW, vips.InterpretationGrey16, vips.InterpretationRGB16:
+		return nil
+	}
+	if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+		return fmt.Errorf("%w: colour space: %v", transform.ErrUnsupported, err)
+	}
+	return nil
+}
+
+func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan) error {
+	cw, ch := img.Width(), img.Height()
+	switch {
+	case p.boxW == cw && p.boxH == ch:
+		return nil
+	case spec.Fit == transform.FitFill:
+		return pad(img, spec.Background, p.boxW, p.boxH)
+	}
+	w, h := min(p.boxW, cw), min(p.boxH, ch)
+	switch spec.Gravity {
+	case transform.GravityEntropy, transform.GravityAttention:
+		interesting := vips.InterestingEntropy
+		if spec.Gravity == transform.GravityAttention {
+			interesting = vips.InterestingAttention
+		}
+		if err := img.SmartCrop(w, h, interesting); err != nil {
+			return fmt.Errorf("crop: %w", err)
+		}
+		return nil
+	}
+	left, top := (cw-w)/2, (ch-h)/2
+	switch {
+	case spec.Gravity == transform.GravityFocalPoint:
+		left = clamp(int(math.Round(spec.FocalX*float64(cw)))-w/2, 0, cw-w)
+		top = clamp(int(math.Round(spec.FocalY*float64(ch)))-h/2, 0, ch-h)
+	default:
+		if spec.Gravity&transform.GravityLeft != 0 {
+			left = 0
+		} else if spec.Gravity&transform.GravityRight != 0 {
+			left = cw - w
+		}
+		if spec.Gravity&transform.GravityTop != 0 {
+			top = 0
+		} else if spec.Gravity&transform.GravityBottom != 0 {
+			top = ch - h
+		}
+	}
+	if err := img.ExtractArea(left, top, w, h); err != nil {
+		return fmt.Errorf("crop: %w", err)
+	}
+	return nil
+}
+
+// pad centres img on a boxW x boxH background: bg when given, else
+// transparent for images with alpha and white for the rest.
+func pad(img *vips.ImageRef, bg transform.Color, boxW, boxH int) error {
+	if !bg.Set {
+		bg = transform.Color{R: 255, G: 255, B: 255, A: 255}
+		if img.HasAlpha() {
+			bg.A = 0
+		}
+	}
+	if img.Bands() < 3 {
+		// A grey image cannot take an RGB background.
+		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+			return fmt.Errorf("pad: %w", err)
+		}
+	}
+	if bg.A < 255 && !img.HasAlpha() {
+		if err := img.AddAlpha(); err != nil {
+			return fmt.Errorf("pad: %w", err)
+		}
+	}
+	left, top := (boxW-img.Width())/2, (boxH-img.Height())/2
+	var err error
+	if img.HasAlpha() {
+		err = img.EmbedBackgroundRGBA(left, top, boxW, boxH, &vips.ColorRGBA{R: bg.R, G: bg.G, B: bg.B, A: bg.A})
+	} else {
+		err = img.EmbedBackground(left, top, boxW, boxH, &vips.Color{R: bg.R, G: bg.G, B: bg.B})
+	}
+	if err != nil {
+		return fmt.Errorf("pad: %w", err)
+	}
+	return nil
+}
+
+func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
+
+// adjust applies rot, flip, blur and sharp, after orientation and sizing.
+func adjust(img *vips.ImageRef, spec transform.Spec) error {
+	if spec.Rotate != 0 {
+		angle := map[int]vips.Angle{90: vips.Angle90, 180: vips.Angle180, 270: vips.Angle270}[spec.Rotate]
+		if err := img.Rotate(angle); err != nil {
+			return fmt.Errorf("rot: %w", err)
+		}
+	}
+	if spec.Flip&transform.FlipH != 0 {
+		if err := img.Flip(vips.DirectionHorizontal); err != nil {
+			return fmt.Errorf("flip: %w", err)
+		}
+	}
+	if spec.Flip&transform.FlipV != 0 {
+		if err := img.Flip(vips.DirectionVertical); err != nil {
+			return fmt.Errorf("flip: %w", err)
+		}
+	}
+	if spec.Blur > 0 {
+		if err := img.GaussianBlur(float64(spec.Blur) / 20); err != nil {
+			return fmt.Errorf("blur: %w", err)
+		}
+	}
+	if spec.Sharp > 0 {
+		// sharp=100 is a strong unsharp mask (sigma 2); small values stay subtle.
+		if err := img.Sharpen(0.5+float64(spec.Sharp)/100*1.5, 2, 20); err != nil {
+			return fmt.Errorf("sharp: %w", err)
+		}
+	}
+	return nil
+}
+
+// chooseFormat resolves the output format: fm, else auto=format from the
+// negotiated Accept, else the source's own format when it can be produced.
+func chooseFormat(spec transform.Spec, src transform.Format, alpha bool) (transform.Format, string) {
+	legacy := transform.FormatJPEG
+	if alpha {
+		legacy = transform.FormatPNG
+	}
+	switch {
+	case spec.Format != transform.FormatSource:
+		return spec.Format, "fm"
+	case spec.AutoFormat && spec.Accepted&transform.AcceptAVIF != 0:
+		return transform.FormatAVIF, "accept"
+	case spec.AutoFormat && spec.Accepted&transform.AcceptWebP != 0:
+		return transform.FormatWebP, "accept"
+	case spec.AutoFormat && alpha:
+		return legacy, "alpha"
+	case spec.AutoFormat:
+		return legacy, "accept"
+	case src.Encodable():
+		return src, "source"
+	}
+	return legacy, "source-not-encodable"
+}

@@ -1,0 +1,629 @@
+package transform
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Limits bounds what a request may ask for.
+type Limits struct {
+	MaxDimension int   // largest w or h after dpr
+	Widths       []int // when not empty, widths snap up to the next of these (sorted)
+}
+
+// Parser turns URL parameters into Specs. It is immutable after NewParser and
+// safe for concurrent use.
+type Parser struct {
+	limits  Limits
+	presets map[string][]pair
+}
+
+type pair struct{ k, v []byte }
+
+// NewParser checks every preset's parameters (naming the preset and parameter
+// on error) and returns a Parser.
+func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, error) {
+	if limits.MaxDimension <= 0 {
+		return nil, fmt.Errorf("transform: MaxDimension must be above 0, got %d", limits.MaxDimension)
+	}
+	widths := append([]int(nil), limits.Widths...)
+	sort.Ints(widths)
+	limits.Widths = widths
+	p := &Parser{limits: limits, presets: make(map[string][]pair, len(presets))}
+	for name, params := range presets {
+		keys := make([]string, 0, len(params))
+		for k := range params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var pairs []pair
+		for _, k := range keys {
+			if k == "p" || k == "s" {
+				return nil, fmt.Errorf("presets.%s.%s: a preset cannot name %q", name, k, k)
+			}
+			pairs = append(pairs, pair{[]byte(k), []byte(params[k])})
+		}
+		p.presets[name] = pairs
+		var b Builder
+		b.Reset(p)
+		if _, err := b.finishPairs(pairs); err != nil {
+			return nil, fmt.Errorf("presets.%s: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+// maxParams bounds the pairs a Builder holds; there are fewer known names, so
+// a longer query necessarily repeats or invents one.
+const maxParams = 24
+
+// Builder collects the query pairs of one request without allocating: the
+// caller feeds every pair with Add, then calls Finish. Pairs may point into
+// request memory; they are only read until Finish returns. A zero Builder must
+// be Reset before use.
+type Builder struct {
+	parser *Parser
+	pairs  [maxParams]pair
+	n      int
+	extra  []byte // first pair past maxParams, for the error message
+}
+
+// Reset prepares b for a new request.
+func (b *Builder) Reset(p *Parser) {
+	b.parser = p
+	b.n = 0
+	b.extra = nil
+}
+
+// Add records one query pair.
+func (b *Builder) Add(key, value []byte) {
+	if b.n == maxParams {
+		if b.extra == nil {
+			b.extra = key
+		}
+		return
+	}
+	b.pairs[b.n] = pair{key, value}
+	b.n++
+}
+
+// Empty reports whether no parameter other than the signature was given: the
+// request is for the original bytes.
+func (b *Builder) Empty() bool {
+	for i := range b.n {
+		if string(b.pairs[i].k) != "s" {
+			return false
+		}
+	}
+	return true
+}
+
+// Finish validates the collected pairs and returns the Spec.
+func (b *Builder) Finish() (Spec, error) {
+	if b.extra != nil {
+		return Spec{}, &ParamError{Param: string(b.extra), Problem: "repeated", Allowed: "each parameter at most once"}
+	}
+	return b.finishPairs(b.pairs[:b.n])
+}
+
+type paramBits uint32
+
+func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
+	var seen paramBits
+	var preset []pair
+	for i := range pairs {
+		bit, ok := paramBit(pairs[i].k)
+		if !ok {
+			return Spec{}, unknownParam(pairs[i].k)
+		}
+		if seen&bit != 0 {
+			return Spec{}, &ParamError{Param: string(pairs[i].k), Problem: "repeated"}
+		}
+		seen |= bit
+		if bit == bitP {
+			ps, ok := b.parser.presets[string(pairs[i].v)]
+			if !ok {
+				return Spec{}, &ParamError{Param: "p", Value: string(pairs[i].v), Problem: "is not a configured preset", Allowed: b.parser.presetNames()}
+			}
+			preset = ps
+		}
+	}
+	var st state
+	for i := range preset {
+		if err := st.set(preset[i].k, preset[i].v); err != nil {
+			return Spec{}, err
+		}
+	}
+	for i := range pairs {
+		if err := st.set(pairs[i].k, pairs[i].v); err != nil {
+			return Spec{}, err
+		}
+	}
+	return st.finish(&b.parser.limits)
+}
+
+func (p *Parser) presetNames() string {
+	if len(p.presets) == 0 {
+		return "none are configured (presets in the config)"
+	}
+	names := make([]string, 0, len(p.presets))
+	for n := range p.presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// ParseQuery parses a raw query string (without '?'), in the order given. The
+// edge feeds a Builder from its own parsed arguments instead; this is for
+// tools, tests and the explain endpoint.
+func (p *Parser) ParseQuery(raw string) (Spec, bool, error) {
+	var b Builder
+	b.Reset(p)
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		uk, err1 := url.QueryUnescape(k)
+		uv, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return Spec{}, false, &ParamError{Param: k, Value: v, Problem: "is not valid percent-encoding"}
+		}
+		b.Add([]byte(uk), []byte(uv))
+	}
+	s, err := b.Finish()
+	return s, b.Empty(), err
+}
+
+const (
+	bitW paramBits = 1 << iota
+	bitH
+	bitDPR
+	bitFit
+	bitCrop
+	bitFPX
+	bitFPY
+	bitFM
+	bitAuto
+	bitQ
+	bitLossless
+	bitBlur
+	bitSharp
+	bitRot
+	bitFlip
+	bitBG
+	bitFrame
+	bitP
+	bitS
+)
+
+var paramNames = []string{"w", "h", "dpr", "fit", "crop", "fp-x", "fp-y", "fm", "auto", "q", "lossless", "blur", "sharp", "rot", "flip", "bg", "frame", "p", "s"}
+
+func paramBit(k []byte) (paramBits, bool) {
+	switch string(k) {
+	case "w":
+		return bitW, true
+	case "h":
+		return bitH, true
+	case "dpr":
+		return bitDPR, true
+	case "fit":
+		return bitFit, true
+	case "crop":
+		return bitCrop, true
+	case "fp-x":
+		return bitFPX, true
+	case "fp-y":
+		return bitFPY, true
+	case "fm":
+		return bitFM, true
+	case "auto":
+		return bitAuto, true
+	case "q":
+		return bitQ, true
+	case "lossless":
+		return bitLossless, true
+	case "blur":
+		return bitBlur, true
+	case "sharp":
+		return bitSharp, true
+	case "rot":
+		return bitRot, true
+	case "flip":
+		return bitFlip, true
+	case "bg":
+		return bitBG, true
+	case "frame":
+		return bitFrame, true
+	case "p":
+		return bitP, true
+	case "s":
+		return bitS, true
+	}
+	return 0, false
+}
+
+// aliases are names from other image APIs that people type by habit.
+var aliases = map[string]string{
+	"width": "w", "height": "h", "format": "fm", "fmt": "fm", "quality": "q", "f": "fm",
+	"gravity": "crop", "g": "crop", "rotate": "rot", "or": "rot", "background": "bg",
+	"page": "frame", "preset": "p", "sig": "s", "signature": "s", "resize": "fit",
+}
+
+func unknownParam(k []byte) *ParamError {
+	name := string(k)
+	e := &ParamError{Param: name, Problem: "unknown", Allowed: strings.Join(paramNames, ", ")}
+	if a, ok := aliases[strings.ToLower(name)]; ok {
+		e.Suggest = a
+		return e
+	}
+	// The nearest known name or habitual alias within two edits; a one-letter
+	// name is one edit from every other, so only suggest when the distance is
+	// smaller than the names themselves.
+	lower := strings.ToLower(name)
+	best, bestD := "", 3
+	consider := func(candidate, target string) {
+		d := editDistance(lower, candidate)
+		if d < bestD && (d < len(candidate) || d < len(lower)) {
+			best, bestD = target, d
+		}
+	}
+	for _, n := range paramNames {
+		consider(n, n)
+	}
+	for alias, target := range aliases {
+		consider(alias, target)
+	}
+	e.Suggest = best
+	return e
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// state accumulates parameters; later sets override earlier ones (explicit
+// parameters over a preset's).
+type state struct {
+	spec      Spec
+	w, h      int
+	dpr       float64
+	fpx, fpy  float64
+	fpSet     bool
+}
+
+func (st *state) set(k, v []byte) error {
+	s := &st.spec
+	var err *ParamError
+	switch string(k) {
+	case "w":
+		st.w, err = intParam("w", v, 1, math.MaxInt32, "an integer from 1 to limits.max_dimension")
+	case "h":
+		st.h, err = intParam("h", v, 1, math.MaxInt32, "an integer from 1 to limits.max_dimension")
+	case "dpr":
+		st.dpr, err = floatParam("dpr", v, 1, 4, "a number from 1 to 4, e.g. 2 or 1.5")
+	case "fit":
+		switch string(v) {
+		case "clip":
+			s.Fit = FitClip
+		case "max":
+			s.Fit = FitMax
+		case "crop":
+			s.Fit = FitCrop
+		case "fill":
+			s.Fit = FitFill
+		case "scale":
+			s.Fit = FitScale
+		case "min":
+			s.Fit = FitMin
+		default:
+			err = badValue("fit", v, "clip, max, crop, fill, scale, min")
+		}
+	case "crop":
+		s.Gravity, err = parseGravity(v)
+	case "fp-x":
+		st.fpx, err = floatParam("fp-x", v, 0, 1, "a number from 0 to 1")
+		st.fpSet = true
+	case "fp-y":
+		st.fpy, err = floatParam("fp-y", v, 0, 1, "a number from 0 to 1")
+		st.fpSet = true
+	case "fm":
+		s.Format, err = parseFormat(v)
+	case "auto":
+		s.AutoFormat, s.AutoCompress = false, false
+		for part := range splitComma(v) {
+			switch string(part) {
+			case "format":
+				s.AutoFormat = true
+			case "compress":
+				s.AutoCompress = true
+			default:
+				return badValue("auto", v, "format, compress, or both comma separated")
+			}
+		}
+	case "q":
+		s.Quality, err = intParam("q", v, 1, 100, "an integer from 1 to 100")
+	case "lossless":
+		switch string(v) {
+		case "0", "false":
+			s.Lossless = false
+		case "1", "true":
+			s.Lossless = true
+		default:
+			err = badValue("lossless", v, "0 or 1")
+		}
+	case "blur":
+		s.Blur, err = intParam("blur", v, 0, 2000, "an integer from 0 to 2000")
+	case "sharp":
+		s.Sharp, err = intParam("sharp", v, 0, 100, "an integer from 0 to 100")
+	case "rot":
+		s.Rotate, err = intParam("rot", v, 0, 270, "0, 90, 180 or 270")
+		if err == nil && s.Rotate%90 != 0 {
+			err = badValue("rot", v, "0, 90, 180 or 270")
+		}
+	case "flip":
+		switch string(v) {
+		case "h":
+			s.Flip = FlipH
+		case "v":
+			s.Flip = FlipV
+		case "hv", "vh":
+			s.Flip = FlipH | FlipV
+		default:
+			err = badValue("flip", v, "h, v or hv")
+		}
+	case "bg":
+		s.Background, err = parseColor(v)
+	case "frame":
+		s.Frame, err = intParam("frame", v, 1, 1<<16, "an integer from 1 (the first frame)")
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (st *state) finish(l *Limits) (Spec, error) {
+	s := st.spec
+	dpr := st.dpr
+	if dpr == 0 {
+		dpr = 1
+	}
+	scale := func(name string, v int) (int, error) {
+		if v == 0 {
+			return 0, nil
+		}
+		px := int(math.Round(float64(v) * dpr))
+		if px > l.MaxDimension {
+			if dpr == 1 {
+				return 0, &ParamError{Param: name, Value: strconv.Itoa(v), Problem: "is too large",
+					Allowed: "an integer from 1 to " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+			}
+			return 0, &ParamError{Param: "dpr", Value: strconv.FormatFloat(dpr, 'g', -1, 64),
+				Problem: "makes " + name + "=" + strconv.Itoa(v) + " exceed " + strconv.Itoa(l.MaxDimension) + " pixels",
+				Allowed: "a dpr such that " + name + " x dpr <= " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+		}
+		return px, nil
+	}
+	var err error
+	if s.Width, err = scale("w", st.w); err != nil {
+		return Spec{}, err
+	}
+	if s.Height, err = scale("h", st.h); err != nil {
+		return Spec{}, err
+	}
+	if len(l.Widths) > 0 && s.Width > 0 {
+		s.Width, s.Height = snapWidth(l.Widths, s.Width, s.Height)
+	}
+	if s.Fit != FitCrop {
+		// Gravity only matters when cropping; dropping it keeps one cache
+		// entry for requests that differ only in an ignored parameter.
+		s.Gravity = GravityCenter
+	} else if s.Gravity == GravityFocalPoint {
+		s.FocalX, s.FocalY = 0.5, 0.5
+		if st.fpSet {
+			s.FocalX, s.FocalY = st.fpx, st.fpy
+		}
+	}
+	if s.Format != FormatSource {
+		s.AutoFormat = false // an explicit fm wins, as in imgix
+	}
+	return s, nil
+}
+
+// snapWidth rounds w up to the next allowed width (the largest when w is above
+// all), scaling h to keep the requested aspect ratio.
+func snapWidth(widths []int, w, h int) (int, int) {
+	i := sort.SearchInts(widths, w)
+	if i == len(widths) {
+		i--
+	}
+	nw := widths[i]
+	if h > 0 && nw != w {
+		h = max(1, int(math.Round(float64(h)*float64(nw)/float64(w))))
+	}
+	return nw, h
+}
+
+func badValue(name string, v []byte, allowed string) *ParamError {
+	return &ParamError{Param: name, Value: string(v), Problem: "is not allowed", Allowed: allowed}
+}
+
+func intParam(name string, v []byte, lo, hi int, allowed string) (int, *ParamError) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, &ParamError{Param: name, Value: string(v), Problem: "is not an integer in range", Allowed: allowed}
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, &ParamError{Param: name, Value: string(v), Problem: "is not an integer", Allowed: allowed}
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < lo || n > hi {
+		return 0, &ParamError{Param: name, Value: string(v), Problem: "is out of range", Allowed: allowed}
+	}
+	return n, nil
+}
+
+// floatParam parses a plain decimal (digits, one optional point) without
+// allocating; exponents and signs are not part of the URL API.
+func floatParam(name string, v []byte, lo, hi float64, allowed string) (float64, *ParamError) {
+	var whole, frac, scale float64 = 0, 0, 1
+	point, digits := false, 0
+	for _, c := range v {
+		switch {
+		case c == '.' && !point:
+			point = true
+		case c >= '0' && c <= '9' && digits < 15:
+			digits++
+			if point {
+				scale *= 10
+				frac = frac*10 + float64(c-'0')
+			} else {
+				whole = whole*10 + float64(c-'0')
+			}
+		default:
+			return 0, &ParamError{Param: name, Value: string(v), Problem: "is not a number", Allowed: allowed}
+		}
+	}
+	if digits == 0 {
+		return 0, &ParamError{Param: name, Value: string(v), Problem: "is not a number", Allowed: allowed}
+	}
+	f := whole + frac/scale
+	if f < lo || f > hi {
+		return 0, &ParamError{Param: name, Value: string(v), Problem: "is out of range", Allowed: allowed}
+	}
+	return f, nil
+}
+
+func parseFormat(v []byte) (Format, *ParamError) {
+	switch string(v) {
+	case "jpg", "jpeg":
+		return FormatJPEG, nil
+	case "pjpg":
+		return FormatPJPEG, nil
+	case "png":
+		return FormatPNG, nil
+	case "webp":
+		return FormatWebP, nil
+	case "avif":
+		return FormatAVIF, nil
+	case "jxl":
+		return FormatJXL, nil
+	case "gif":
+		return FormatGIF, nil
+	}
+	return 0, badValue("fm", v, "jpg, pjpg, png, webp, avif, jxl, gif")
+}
+
+const gravityAllowed = "center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint"
+
+func parseGravity(v []byte) (Gravity, *ParamError) {
+	var g Gravity
+	n := 0
+	for part := range splitComma(v) {
+		n++
+		var bit Gravity
+		switch string(part) {
+		case "center":
+			bit = GravityCenter
+		case "top":
+			bit = GravityTop
+		case "bottom":
+			bit = GravityBottom
+		case "left":
+			bit = GravityLeft
+		case "right":
+			bit = GravityRight
+		case "entropy", "attention", "focalpoint":
+			if len(v) != len(part) {
+				return 0, badValue("crop", v, "entropy, attention and focalpoint stand alone; "+gravityAllowed)
+			}
+			switch part[0] {
+			case 'e':
+				return GravityEntropy, nil
+			case 'a':
+				return GravityAttention, nil
+			}
+			return GravityFocalPoint, nil
+		default:
+			return 0, badValue("crop", v, gravityAllowed)
+		}
+		g |= bit
+	}
+	if n == 0 || g&GravityTop != 0 && g&GravityBottom != 0 || g&GravityLeft != 0 && g&GravityRight != 0 {
+		return 0, badValue("crop", v, gravityAllowed+"; not two opposite edges")
+	}
+	return g, nil
+}
+
+func parseColor(v []byte) (Color, *ParamError) {
+	s := v
+	if len(s) > 0 && s[0] == '#' {
+		s = s[1:]
+	}
+	var nib [8]uint8
+	if len(s) != 3 && len(s) != 6 && len(s) != 8 {
+		return Color{}, badValue("bg", v, "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800")
+	}
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			nib[i] = c - '0'
+		case c >= 'a' && c <= 'f':
+			nib[i] = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			nib[i] = c - 'A' + 10
+		default:
+			return Color{}, badValue("bg", v, "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800")
+		}
+	}
+	switch len(s) {
+	case 3:
+		return Color{R: nib[0] * 17, G: nib[1] * 17, B: nib[2] * 17, A: 255, Set: true}, nil
+	case 6:
+		return Color{R: nib[0]<<4 | nib[1], G: nib[2]<<4 | nib[3], B: nib[4]<<4 | nib[5], A: 255, Set: true}, nil
+	}
+	return Color{A: nib[0]<<4 | nib[1], R: nib[2]<<4 | nib[3], G: nib[4]<<4 | nib[5], B: nib[6]<<4 | nib[7], Set: true}, nil
+}
+
+// splitComma yields the comma separated parts of v without allocating.
+func splitComma(v []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(v) > 0 {
+			i := 0
+			for i < len(v) && v[i] != ',' {
+				i++
+			}
+			if !yield(v[:i]) {
+				return
+			}
+			if i == len(v) {
+				return
+			}
+			v = v[i+1:]
+		}
+	}
+}

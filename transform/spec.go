@@ -1,0 +1,270 @@
+package transform
+
+import "strconv"
+
+// Format is an output (or source) image format.
+type Format uint8
+
+// Formats. FormatSource means "the source's own format" when no fm is given and
+// auto=format does not apply.
+const (
+	FormatSource Format = iota
+	FormatJPEG
+	FormatPJPEG // progressive JPEG
+	FormatPNG
+	FormatWebP
+	FormatAVIF
+	FormatJXL
+	FormatGIF
+	// Source-only formats: decoded, never produced.
+	FormatTIFF
+	FormatHEIF
+	FormatSVG
+	formatCount
+)
+
+var formatNames = [formatCount]string{"", "jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "heif", "svg"}
+
+var contentTypes = [formatCount]string{
+	"", "image/jpeg", "image/jpeg", "image/png", "image/webp", "image/avif", "image/jxl", "image/gif",
+	"image/tiff", "image/heif", "image/svg+xml",
+}
+
+// String is the fm= name of f.
+func (f Format) String() string {
+	if f >= formatCount {
+		return "unknown"
+	}
+	return formatNames[f]
+}
+
+// ContentType is the MIME type of f.
+func (f Format) ContentType() string {
+	if f >= formatCount {
+		return ""
+	}
+	return contentTypes[f]
+}
+
+// Encodable reports whether f can be produced as an output.
+func (f Format) Encodable() bool { return f >= FormatJPEG && f <= FormatGIF }
+
+// Fit is how the image is fitted to the w x h box (SPEC section 3).
+type Fit uint8
+
+// Fits; FitClip is the default.
+const (
+	FitClip Fit = iota
+	FitMax
+	FitCrop
+	FitFill
+	FitScale
+	FitMin
+	fitCount
+)
+
+var fitNames = [fitCount]string{"clip", "max", "crop", "fill", "scale", "min"}
+
+func (f Fit) String() string { return fitNames[f] }
+
+// Gravity picks the part of the image kept by fit=crop. The edge gravities are
+// bits and combine (top|left); the others stand alone.
+type Gravity uint8
+
+// Gravities; GravityCenter (zero) is the default.
+const (
+	GravityCenter Gravity = 0
+	GravityTop    Gravity = 1 << iota
+	GravityBottom
+	GravityLeft
+	GravityRight
+	GravityEntropy
+	GravityAttention
+	GravityFocalPoint
+)
+
+// Edges reports whether g is the center or a combination of edges.
+func (g Gravity) Edges() bool { return g&(GravityEntropy|GravityAttention|GravityFocalPoint) == 0 }
+
+func (g Gravity) appendTo(dst []byte) []byte {
+	switch g {
+	case GravityCenter:
+		return append(dst, "center"...)
+	case GravityEntropy:
+		return append(dst, "entropy"...)
+	case GravityAttention:
+		return append(dst, "attention"...)
+	case GravityFocalPoint:
+		return append(dst, "focalpoint"...)
+	}
+	first := true
+	for _, e := range [...]struct {
+		bit  Gravity
+		name string
+	}{{GravityBottom, "bottom"}, {GravityLeft, "left"}, {GravityRight, "right"}, {GravityTop, "top"}} {
+		if g&e.bit != 0 {
+			if !first {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, e.name...)
+			first = false
+		}
+	}
+	return dst
+}
+
+// Flip mirrors the image.
+type Flip uint8
+
+// Flip directions; they combine.
+const (
+	FlipH Flip = 1 << iota
+	FlipV
+)
+
+// Color is an sRGB color with alpha; the zero value means "not given".
+type Color struct {
+	R, G, B, A uint8
+	Set        bool
+}
+
+// Accepted is what the client's Accept header allows, as far as auto=format cares.
+type Accepted uint8
+
+// Accepted formats beyond the legacy JPEG/PNG/GIF every client takes.
+const (
+	AcceptAVIF Accepted = 1 << iota
+	AcceptWebP
+)
+
+// Spec is a parsed, defaulted request for one variant. It is a comparable value;
+// AppendKey writes its canonical form.
+type Spec struct {
+	// Width and Height are the target box in device pixels (w, h times dpr);
+	// 0 means unconstrained in that direction.
+	Width, Height int
+	Fit           Fit
+	Gravity       Gravity
+	FocalX        float64 // 0..1, for GravityFocalPoint
+	FocalY        float64
+	Format        Format // explicit fm; FormatSource when none
+	AutoFormat    bool   // auto=format and no fm: pick from Accepted
+	AutoCompress  bool
+	Accepted      Accepted // filled by the edge from Accept when AutoFormat
+	Quality       int      // 0: the format's configured default
+	Lossless      bool
+	Blur          int // 0..2000, sigma = Blur/20
+	Sharp         int // 0..100
+	Rotate        int // 0, 90, 180, 270
+	Flip          Flip
+	Background    Color
+	Frame         int // 1-based; 0: keep animation where possible
+}
+
+// Resizes reports whether the spec asks for a box.
+func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }
+
+// AppendKey appends the canonical form of s: parameters sorted by name, values
+// normalised, defaults made explicit where they change the output. Two requests
+// that must produce the same bytes produce the same key; the raw Accept header
+// never enters it, only the negotiation result.
+func (s *Spec) AppendKey(dst []byte) []byte {
+	sep := false
+	add := func(name string) {
+		if sep {
+			dst = append(dst, '&')
+		}
+		sep = true
+		dst = append(dst, name...)
+		dst = append(dst, '=')
+	}
+	if s.AutoFormat || s.AutoCompress {
+		add("auto")
+		switch {
+		case !s.AutoFormat:
+		case s.Accepted&AcceptAVIF != 0:
+			dst = append(dst, "avif"...)
+		case s.Accepted&AcceptWebP != 0:
+			dst = append(dst, "webp"...)
+		default:
+			dst = append(dst, "legacy"...)
+		}
+		if s.AutoCompress {
+			dst = append(dst, "+compress"...)
+		}
+	}
+	if s.Background.Set {
+		add("bg")
+		dst = appendHex(dst, s.Background.A)
+		dst = appendHex(dst, s.Background.R)
+		dst = appendHex(dst, s.Background.G)
+		dst = appendHex(dst, s.Background.B)
+	}
+	if s.Blur != 0 {
+		add("blur")
+		dst = strconv.AppendInt(dst, int64(s.Blur), 10)
+	}
+	if s.Fit == FitCrop {
+		add("crop")
+		dst = s.Gravity.appendTo(dst)
+		if s.Gravity == GravityFocalPoint {
+			add("fp")
+			dst = strconv.AppendFloat(dst, s.FocalX, 'g', 6, 64)
+			dst = append(dst, ',')
+			dst = strconv.AppendFloat(dst, s.FocalY, 'g', 6, 64)
+		}
+	}
+	add("fit")
+	dst = append(dst, fitNames[s.Fit]...)
+	if s.Flip != 0 {
+		add("flip")
+		if s.Flip&FlipH != 0 {
+			dst = append(dst, 'h')
+		}
+		if s.Flip&FlipV != 0 {
+			dst = append(dst, 'v')
+		}
+	}
+	if s.Format != FormatSource {
+		add("fm")
+		dst = append(dst, formatNames[s.Format]...)
+	}
+	if s.Frame != 0 {
+		add("frame")
+		dst = strconv.AppendInt(dst, int64(s.Frame), 10)
+	}
+	if s.Height != 0 {
+		add("h")
+		dst = strconv.AppendInt(dst, int64(s.Height), 10)
+	}
+	if s.Lossless {
+		add("lossless")
+		dst = append(dst, '1')
+	}
+	if s.Quality != 0 {
+		add("q")
+		dst = strconv.AppendInt(dst, int64(s.Quality), 10)
+	}
+	if s.Rotate != 0 {
+		add("rot")
+		dst = strconv.AppendInt(dst, int64(s.Rotate), 10)
+	}
+	if s.Sharp != 0 {
+		add("sharp")
+		dst = strconv.AppendInt(dst, int64(s.Sharp), 10)
+	}
+	if s.Width != 0 {
+		add("w")
+		dst = strconv.AppendInt(dst, int64(s.Width), 10)
+	}
+	return dst
+}
+
+// Key returns AppendKey as a string.
+func (s *Spec) Key() string { return string(s.AppendKey(nil)) }
+
+const hexDigits = "0123456789abcdef"
+
+func appendHex(dst []byte, b uint8) []byte {
+	return append(dst, hexDigits[b>>4], hexDigits[b&15])
+}
