@@ -248,19 +248,22 @@ func paramBit(k []byte) (paramBits, bool) {
 	return 0, false
 }
 
-// aliases are names from other image APIs that people type by habit.
-var aliases = map[string]string{
-	"width": "w", "height": "h", "format": "fm", "fmt": "fm", "quality": "q", "f": "fm",
-	"gravity": "crop", "g": "crop", "rotate": "rot", "or": "rot", "background": "bg",
-	"page": "frame", "preset": "p", "sig": "s", "signature": "s", "resize": "fit",
+// aliases are names from other image APIs that people type by habit, in a
+// fixed order so that suggestions are deterministic.
+var aliases = [...]struct{ alias, name string }{
+	{"width", "w"}, {"height", "h"}, {"format", "fm"}, {"fmt", "fm"}, {"f", "fm"}, {"quality", "q"},
+	{"gravity", "crop"}, {"g", "crop"}, {"rotate", "rot"}, {"or", "rot"}, {"background", "bg"},
+	{"page", "frame"}, {"preset", "p"}, {"sig", "s"}, {"signature", "s"}, {"resize", "fit"},
 }
 
 func unknownParam(k []byte) *ParamError {
 	name := string(k)
 	e := &ParamError{Param: name, Problem: "unknown", Allowed: strings.Join(paramNames, ", ")}
-	if a, ok := aliases[strings.ToLower(name)]; ok {
-		e.Suggest = a
-		return e
+	for _, a := range aliases {
+		if strings.EqualFold(name, a.alias) {
+			e.Suggest = a.name
+			return e
+		}
 	}
 	// The nearest known name or habitual alias within two edits; a one-letter
 	// name is one edit from every other, so only suggest when the distance is
@@ -276,8 +279,8 @@ func unknownParam(k []byte) *ParamError {
 	for _, n := range paramNames {
 		consider(n, n)
 	}
-	for alias, target := range aliases {
-		consider(alias, target)
+	for _, a := range aliases {
+		consider(a.alias, a.name)
 	}
 	e.Suggest = best
 	return e
@@ -306,11 +309,11 @@ func editDistance(a, b string) int {
 // state accumulates parameters; later sets override earlier ones (explicit
 // parameters over a preset's).
 type state struct {
-	spec      Spec
-	w, h      int
-	dpr       float64
-	fpx, fpy  float64
-	fpSet     bool
+	spec     Spec
+	w, h     int
+	dpr      float64
+	fpx, fpy float64
+	fpSet    bool
 }
 
 func (st *state) set(k, v []byte) error {

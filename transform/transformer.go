@@ -23,7 +23,7 @@ type Result struct {
 	Format        Format // never FormatSource
 	Width, Height int
 	// Source describes the decoded original, for explain output and logs.
-	SourceFormat               Format
+	SourceFormat              Format
 	SourceWidth, SourceHeight int
 	// FormatReason says why Format was chosen ("fm", "source", "accept", "alpha").
 	FormatReason string
