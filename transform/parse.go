@@ -132,7 +132,7 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 			preset = ps
 		}
 	}
-	var st state
+	st := state{fpx: math.NaN(), fpy: math.NaN()}
 	for i := range preset {
 		if err := st.set(preset[i].k, preset[i].v); err != nil {
 			return Spec{}, err
@@ -347,10 +347,8 @@ func (st *state) set(k, v []byte) error {
 		s.Gravity, err = parseGravity(v)
 	case "fp-x":
 		st.fpx, err = floatParam("fp-x", v, 0, 1, "a number from 0 to 1")
-		st.fpSet = true
 	case "fp-y":
 		st.fpy, err = floatParam("fp-y", v, 0, 1, "a number from 0 to 1")
-		st.fpSet = true
 	case "fm":
 		s.Format, err = parseFormat(v)
 	case "auto":
@@ -444,9 +442,14 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		// entry for requests that differ only in an ignored parameter.
 		s.Gravity = GravityCenter
 	} else if s.Gravity == GravityFocalPoint {
+		// Each coordinate defaults to the centre; quantised so that
+		// near-identical focal points share an entry.
 		s.FocalX, s.FocalY = 0.5, 0.5
-		if st.fpSet {
-			s.FocalX, s.FocalY = st.fpx, st.fpy
+		if !math.IsNaN(st.fpx) {
+			s.FocalX = math.Round(st.fpx*1e4) / 1e4
+		}
+		if !math.IsNaN(st.fpy) {
+			s.FocalY = math.Round(st.fpy*1e4) / 1e4
 		}
 	}
 	if s.Format != FormatSource {

@@ -145,7 +145,7 @@ type Spec struct {
 	Width, Height int
 	Fit           Fit
 	Gravity       Gravity
-	FocalX        float64 // 0..1, for GravityFocalPoint
+	FocalX        float64 // 0..1 in steps of 0.0001, for GravityFocalPoint
 	FocalY        float64
 	Format        Format // explicit fm; FormatSource when none
 	AutoFormat    bool   // auto=format and no fm: pick from Accepted
@@ -190,7 +190,10 @@ func (s *Spec) AppendKey(dst []byte) []byte {
 			dst = append(dst, "legacy"...)
 		}
 		if s.AutoCompress {
-			dst = append(dst, "+compress"...)
+			if s.AutoFormat {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, "compress"...)
 		}
 	}
 	if s.Background.Set {
@@ -207,12 +210,6 @@ func (s *Spec) AppendKey(dst []byte) []byte {
 	if s.Fit == FitCrop {
 		add("crop")
 		dst = s.Gravity.appendTo(dst)
-		if s.Gravity == GravityFocalPoint {
-			add("fp")
-			dst = strconv.AppendFloat(dst, s.FocalX, 'g', 6, 64)
-			dst = append(dst, ',')
-			dst = strconv.AppendFloat(dst, s.FocalY, 'g', 6, 64)
-		}
 	}
 	add("fit")
 	dst = append(dst, fitNames[s.Fit]...)
@@ -228,6 +225,12 @@ func (s *Spec) AppendKey(dst []byte) []byte {
 	if s.Format != FormatSource {
 		add("fm")
 		dst = append(dst, formatNames[s.Format]...)
+	}
+	if s.Gravity == GravityFocalPoint {
+		add("fp-x")
+		dst = strconv.AppendFloat(dst, s.FocalX, 'f', -1, 64)
+		add("fp-y")
+		dst = strconv.AppendFloat(dst, s.FocalY, 'f', -1, 64)
 	}
 	if s.Frame != 0 {
 		add("frame")

@@ -1,0 +1,226 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsMatchSpec(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"listen", c.Listen, "127.0.0.1:8080"},
+		{"admin_listen", c.AdminListen, "127.0.0.1:9090"},
+		{"origin", c.Origin, "file:bench/images"},
+		{"origins", len(c.Origins), 0},
+		{"fetch.timeout", c.Fetch.Timeout.D(), 10 * time.Second},
+		{"fetch.connect_timeout", c.Fetch.ConnectTimeout.D(), 2 * time.Second},
+		{"fetch.max_conns", c.Fetch.MaxConns, 256},
+		{"breaker.failures", c.Breaker.Failures, 5},
+		{"breaker.ratio", c.Breaker.Ratio, 0.5},
+		{"breaker.open_for", c.Breaker.OpenFor.D(), 10 * time.Second},
+		{"cache.memory", int64(c.Cache.Memory), int64(256 << 20)},
+		{"cache.memory_originals", int64(c.Cache.MemoryOriginals), int64(128 << 20)},
+		{"cache.ttl", c.Cache.TTL.D(), time.Hour},
+		{"cache.min_ttl", c.Cache.MinTTL.D(), time.Minute},
+		{"cache.max_ttl", c.Cache.MaxTTL.D(), 720 * time.Hour},
+		{"cache.negative_ttl", c.Cache.NegativeTTL.D(), 10 * time.Second},
+		{"cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate.D(), time.Minute},
+		{"cache.stale_if_error", c.Cache.StaleIfError.D(), 24 * time.Hour},
+		{"cache.client_ttl", c.Cache.ClientTTL.D(), 24 * time.Hour},
+		{"transform.concurrency", c.Transform.Concurrency, 2 * runtime.NumCPU()},
+		{"transform.queue", c.Transform.Queue, 64},
+		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
+		{"transform.timeout", c.Transform.Timeout.D(), 30 * time.Second},
+		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75}},
+		{"limits.max_dimension", c.Limits.MaxDimension, 8192},
+		{"limits.max_source_bytes", int64(c.Limits.MaxSourceBytes), int64(50 << 20)},
+		{"limits.max_source_pixels", c.Limits.MaxSourcePixels, int64(50_000_000)},
+		{"limits.widths", len(c.Limits.Widths), 0},
+		{"server.read_timeout", c.Server.ReadTimeout.D(), 10 * time.Second},
+		{"server.write_timeout", c.Server.WriteTimeout.D(), 30 * time.Second},
+		{"server.idle_timeout", c.Server.IdleTimeout.D(), 60 * time.Second},
+		{"server.drain_timeout", c.Server.DrainTimeout.D(), 15 * time.Second},
+		{"server.max_conns", c.Server.MaxConns, 10000},
+		{"signing.keys", len(c.Signing.Keys), 0},
+		{"admin.token", c.Admin.Token, ""},
+		{"redis.url", c.Redis.URL, ""},
+		{"presets", len(c.Presets), 0},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %v, want %v", ch.key, ch.got, ch.want)
+		}
+	}
+}
+
+func TestFileOverDefaults(t *testing.T) {
+	c, err := Load("testdata/override.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:18080" || c.Origin != "http://127.0.0.1:9999/images" {
+		t.Errorf("listen/origin = %s %s", c.Listen, c.Origin)
+	}
+	if c.Cache.Memory != 64<<20 || c.Cache.MemoryOriginals != 128<<20 {
+		t.Errorf("cache.memory = %d, memory_originals = %d: the file must override one key and keep the other's default", c.Cache.Memory, c.Cache.MemoryOriginals)
+	}
+	if c.Cache.TTL.D() != 2*time.Hour || c.Transform.Concurrency != 3 || c.Transform.Quality.WebP != 70 || c.Transform.Quality.JPEG != 80 {
+		t.Errorf("nested overrides: %+v %+v", c.Cache, c.Transform)
+	}
+	want := []OriginRoute{{Hosts: []string{"cdn.example.com"}, Prefix: "/a", URL: "file:///srv/a"}}
+	if !reflect.DeepEqual(c.Origins, want) {
+		t.Errorf("origins = %+v", c.Origins)
+	}
+	if got := c.Presets["thumb"]; !reflect.DeepEqual(got, map[string]string{"w": "200", "h": "200", "fit": "crop"}) {
+		t.Errorf("presets.thumb = %v", got)
+	}
+}
+
+func TestEnvOverFile(t *testing.T) {
+	env := []string{
+		"PATH=/usr/bin",
+		"IMGEDGE_LISTEN=:8081",
+		"IMGEDGE_ADMIN_LISTEN=127.0.0.1:9191",
+		"IMGEDGE_ORIGIN=file:/tmp",
+		"IMGEDGE_CACHE_MEMORY=0",
+		"IMGEDGE_CACHE_MEMORY_ORIGINALS=1GiB",
+		"IMGEDGE_SIGNING_KEYS=0123456789abcdef, fedcba9876543210",
+		"IMGEDGE_REDIS_URL=redis://127.0.0.1:6379/0",
+		"IMGEDGE_TRANSFORM_QUEUE_TIMEOUT=250ms",
+		"IMGEDGE_TRANSFORM_QUALITY_AVIF=42",
+		"IMGEDGE_BREAKER_RATIO=0.25",
+		"IMGEDGE_LIMITS_WIDTHS=320, 640,1280",
+		"IMGEDGE_ORIGINS=[{hosts: [a.test], url: 'http://127.0.0.1:1/x'}]",
+		"IMGEDGE_PRESETS={hero: {w: 1200}}",
+	}
+	c, err := Load("testdata/override.yaml", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.Listen, c.AdminListen, c.Origin, int64(c.Cache.Memory), int64(c.Cache.MemoryOriginals), c.Signing.Keys, c.Redis.URL,
+		c.Transform.QueueTimeout.D(), c.Transform.Quality.AVIF, c.Breaker.Ratio, c.Limits.Widths, c.Origins[0].Hosts, c.Presets["hero"]["w"]}
+	want := []any{":8081", "127.0.0.1:9191", "file:/tmp", int64(0), int64(1 << 30), []string{"0123456789abcdef", "fedcba9876543210"}, "redis://127.0.0.1:6379/0",
+		250 * time.Millisecond, 42, 0.25, []int{320, 640, 1280}, []string{"a.test"}, "1200"}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("override %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// Every key of the YAML has an environment variable, derived from its path.
+func TestEveryKeyHasEnv(t *testing.T) {
+	fields := map[string]envField{}
+	var c Config
+	collectEnvFields(reflect.ValueOf(&c).Elem(), "", fields)
+	for _, name := range []string{
+		"IMGEDGE_LISTEN", "IMGEDGE_ADMIN_LISTEN", "IMGEDGE_ORIGIN", "IMGEDGE_ORIGINS",
+		"IMGEDGE_FETCH_TIMEOUT", "IMGEDGE_FETCH_CONNECT_TIMEOUT", "IMGEDGE_FETCH_MAX_CONNS",
+		"IMGEDGE_BREAKER_FAILURES", "IMGEDGE_BREAKER_RATIO", "IMGEDGE_BREAKER_OPEN_FOR",
+		"IMGEDGE_CACHE_MEMORY", "IMGEDGE_CACHE_MEMORY_ORIGINALS", "IMGEDGE_CACHE_TTL", "IMGEDGE_CACHE_MIN_TTL",
+		"IMGEDGE_CACHE_MAX_TTL", "IMGEDGE_CACHE_NEGATIVE_TTL", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE",
+		"IMGEDGE_CACHE_STALE_IF_ERROR", "IMGEDGE_CACHE_CLIENT_TTL",
+		"IMGEDGE_TRANSFORM_CONCURRENCY", "IMGEDGE_TRANSFORM_QUEUE", "IMGEDGE_TRANSFORM_QUEUE_TIMEOUT", "IMGEDGE_TRANSFORM_TIMEOUT",
+		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL",
+		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
+		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
+		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS",
+	} {
+		if _, ok := fields[name]; !ok {
+			t.Errorf("%s does not override anything", name)
+		}
+	}
+	if len(fields) != 40 {
+		t.Errorf("%d env names, want 40: a new key needs a line above", len(fields))
+	}
+}
+
+func TestInvalidNamesKeyValueAllowed(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, file string
+		env        []string
+		want       []string // every fragment must be in the error
+	}{
+		{"quality range", "transform: {quality: {jpeg: 120}}", nil, []string{"transform.quality.jpeg", `"120"`, "an integer from 1 to 100"}},
+		{"bad size", "cache: {memory: lots}", nil, []string{`"lots" is not a size`, "256MiB"}},
+		{"bad duration", "fetch: {timeout: soon}", nil, []string{`"soon" is not a duration`, "10s"}},
+		{"unknown key", "cache: {memroy: 1MiB}", nil, []string{"memroy", "not found"}},
+		{"bad origin", "origin: ftp://x/y", nil, []string{"origin", `"ftp://x/y"`, "file:, http:// or https://"}},
+		{"s3 origin", "origin: s3://bucket/p", nil, []string{"origin", "s3://"}},
+		{"same listeners", "admin_listen: 127.0.0.1:8080", nil, []string{"admin_listen", "other than listen"}},
+		{"ratio", "breaker: {ratio: 2}", nil, []string{"breaker.ratio", `"2"`, "at most 1"}},
+		{"min over max ttl", "cache: {min_ttl: 2h, max_ttl: 1h}", nil, []string{"cache.min_ttl", "at most cache.max_ttl"}},
+		{"short key", "signing: {keys: [abc]}", nil, []string{"signing.keys[0]", "at least 16 bytes"}},
+		{"env size", "", []string{"IMGEDGE_CACHE_MEMORY=12 parsecs"}, []string{"cache.memory (from IMGEDGE_CACHE_MEMORY)", `"12 parsecs"`}},
+		{"env int", "", []string{"IMGEDGE_FETCH_MAX_CONNS=many"}, []string{"fetch.max_conns (from IMGEDGE_FETCH_MAX_CONNS)", `"many"`}},
+		{"env typo", "", []string{"IMGEDGE_CACHE_MEMROY=1"}, []string{"unknown environment variable IMGEDGE_CACHE_MEMROY", "IMGEDGE_CACHE_MEMORY"}},
+		{"env widths", "", []string{"IMGEDGE_LIMITS_WIDTHS=320,big"}, []string{"limits.widths", "comma separated integers"}},
+		{"widths range", "limits: {widths: [0]}", nil, []string{"limits.widths[0]", `"0"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = write(tt.file)
+			}
+			_, err := Load(path, tt.env)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	var ke *KeyError
+	_, err := Load(write("transform: {queue: -1}"), nil)
+	if !errors.As(err, &ke) || ke.Key != "transform.queue" {
+		t.Errorf("err = %v, want a *KeyError for transform.queue", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"0": 0, "1048576": 1 << 20, "512KiB": 512 << 10, "256MiB": 256 << 20, "1GiB": 1 << 30, "50MB": 50e6, "7B": 7, " 2 MiB ": 2 << 20} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "12XB", "99999999999999999999"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestEmptyFileIsNoOverride(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, nil)
+	if err != nil || c.Listen != "127.0.0.1:8080" {
+		t.Fatalf("empty file: %v, %v", c, err)
+	}
+}

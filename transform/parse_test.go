@@ -1,0 +1,287 @@
+package transform
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func newTestParser(t testing.TB, presets map[string]map[string]string) *Parser {
+	t.Helper()
+	p, err := NewParser(Limits{MaxDimension: 8192}, presets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParseValid(t *testing.T) {
+	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "h": "200", "fit": "crop"}})
+	tests := []struct {
+		query string
+		want  Spec
+	}{
+		{"w=300", Spec{Width: 300}},
+		{"h=200", Spec{Height: 200}},
+		{"w=300&h=200&dpr=2", Spec{Width: 600, Height: 400}},
+		{"w=301&dpr=1.5", Spec{Width: 452}},
+		{"w=10&dpr=4", Spec{Width: 40}},
+		{"fit=clip", Spec{Fit: FitClip}},
+		{"fit=max", Spec{Fit: FitMax}},
+		{"fit=crop", Spec{Fit: FitCrop}},
+		{"fit=fill", Spec{Fit: FitFill}},
+		{"fit=scale", Spec{Fit: FitScale}},
+		{"fit=min", Spec{Fit: FitMin}},
+		{"fit=crop&crop=top", Spec{Fit: FitCrop, Gravity: GravityTop}},
+		{"fit=crop&crop=bottom", Spec{Fit: FitCrop, Gravity: GravityBottom}},
+		{"fit=crop&crop=left", Spec{Fit: FitCrop, Gravity: GravityLeft}},
+		{"fit=crop&crop=right", Spec{Fit: FitCrop, Gravity: GravityRight}},
+		{"fit=crop&crop=top,left", Spec{Fit: FitCrop, Gravity: GravityTop | GravityLeft}},
+		{"fit=crop&crop=center", Spec{Fit: FitCrop}},
+		{"fit=crop&crop=entropy", Spec{Fit: FitCrop, Gravity: GravityEntropy}},
+		{"fit=crop&crop=attention", Spec{Fit: FitCrop, Gravity: GravityAttention}},
+		{"fit=crop&crop=focalpoint&fp-x=0.25&fp-y=1", Spec{Fit: FitCrop, Gravity: GravityFocalPoint, FocalX: 0.25, FocalY: 1}},
+		{"fit=crop&crop=focalpoint&fp-x=0.2", Spec{Fit: FitCrop, Gravity: GravityFocalPoint, FocalX: 0.2, FocalY: 0.5}},
+		{"fit=crop&crop=focalpoint&fp-x=0.123456", Spec{Fit: FitCrop, Gravity: GravityFocalPoint, FocalX: 0.1235, FocalY: 0.5}},
+		{"fit=crop&crop=focalpoint", Spec{Fit: FitCrop, Gravity: GravityFocalPoint, FocalX: 0.5, FocalY: 0.5}},
+		{"crop=top", Spec{}}, // gravity is ignored unless fit=crop
+		{"fm=jpg", Spec{Format: FormatJPEG}},
+		{"fm=jpeg", Spec{Format: FormatJPEG}},
+		{"fm=pjpg", Spec{Format: FormatPJPEG}},
+		{"fm=png", Spec{Format: FormatPNG}},
+		{"fm=webp", Spec{Format: FormatWebP}},
+		{"fm=avif", Spec{Format: FormatAVIF}},
+		{"fm=jxl", Spec{Format: FormatJXL}},
+		{"fm=gif", Spec{Format: FormatGIF}},
+		{"auto=format", Spec{AutoFormat: true}},
+		{"auto=compress", Spec{AutoCompress: true}},
+		{"auto=format,compress", Spec{AutoFormat: true, AutoCompress: true}},
+		{"auto=format&fm=png", Spec{Format: FormatPNG}}, // explicit fm wins
+		{"q=1", Spec{Quality: 1}},
+		{"q=100", Spec{Quality: 100}},
+		{"lossless=1", Spec{Lossless: true}},
+		{"lossless=0", Spec{}},
+		{"blur=2000", Spec{Blur: 2000}},
+		{"sharp=100", Spec{Sharp: 100}},
+		{"rot=90", Spec{Rotate: 90}},
+		{"rot=270", Spec{Rotate: 270}},
+		{"flip=h", Spec{Flip: FlipH}},
+		{"flip=v", Spec{Flip: FlipV}},
+		{"flip=hv", Spec{Flip: FlipH | FlipV}},
+		{"bg=fff", Spec{Background: Color{255, 255, 255, 255, true}}},
+		{"bg=ff8800", Spec{Background: Color{255, 136, 0, 255, true}}},
+		{"bg=80FF8800", Spec{Background: Color{255, 136, 0, 128, true}}},
+		{"frame=3", Spec{Frame: 3}},
+		{"p=thumb", Spec{Width: 200, Height: 200, Fit: FitCrop}},
+		{"p=thumb&w=100", Spec{Width: 100, Height: 200, Fit: FitCrop}}, // explicit overrides the preset
+		{"w=100&p=thumb", Spec{Width: 100, Height: 200, Fit: FitCrop}}, // in any order
+		{"s=abc&w=5", Spec{Width: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			got, _, err := p.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatalf("ParseQuery(%q): %v", tt.query, err)
+			}
+			if got != tt.want {
+				t.Fatalf("ParseQuery(%q) = %+v, want %+v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200"}})
+	tests := []struct {
+		query string
+		param string
+		msg   string // the whole message the client reads
+	}{
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
+		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=abc", "w", `parameter w="abc" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=8193", "w", `parameter w="8193" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
+		{"h=9000", "h", `parameter h="9000" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
+		{"w=5000&dpr=2", "dpr", `parameter dpr="2" makes w=5000 exceed 8192 pixels; allowed: a dpr such that w x dpr <= 8192 (limits.max_dimension)`},
+		{"dpr=0.5", "dpr", `parameter dpr="0.5" is out of range; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
+		{"dpr=5", "dpr", `parameter dpr="5" is out of range; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
+		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
+		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
+		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, scale, min`},
+		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
+		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint; not two opposite edges`},
+		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, attention and focalpoint stand alone; center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
+		{"fp-x=1.5", "fp-x", `parameter fp-x="1.5" is out of range; allowed: a number from 0 to 1`},
+		{"fp-y=x", "fp-y", `parameter fp-y="x" is not a number; allowed: a number from 0 to 1`},
+		{"fm=bmp", "fm", `parameter fm="bmp" is not allowed; allowed: jpg, pjpg, png, webp, avif, jxl, gif`},
+		{"auto=enhance", "auto", `parameter auto="enhance" is not allowed; allowed: format, compress, or both comma separated`},
+		{"q=0", "q", `parameter q="0" is out of range; allowed: an integer from 1 to 100`},
+		{"q=101", "q", `parameter q="101" is out of range; allowed: an integer from 1 to 100`},
+		{"lossless=yes", "lossless", `parameter lossless="yes" is not allowed; allowed: 0 or 1`},
+		{"blur=2001", "blur", `parameter blur="2001" is out of range; allowed: an integer from 0 to 2000`},
+		{"sharp=101", "sharp", `parameter sharp="101" is out of range; allowed: an integer from 0 to 100`},
+		{"rot=45", "rot", `parameter rot="45" is not allowed; allowed: 0, 90, 180 or 270`},
+		{"rot=360", "rot", `parameter rot="360" is out of range; allowed: 0, 90, 180 or 270`},
+		{"flip=x", "flip", `parameter flip="x" is not allowed; allowed: h, v or hv`},
+		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
+		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
+		{"frame=0", "frame", `parameter frame="0" is out of range; allowed: an integer from 1 (the first frame)`},
+		{"p=nope", "p", `parameter p="nope" is not a configured preset; allowed: thumb`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			_, _, err := p.ParseQuery(tt.query)
+			var pe *ParamError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParseQuery(%q) error = %v, want a *ParamError", tt.query, err)
+			}
+			if pe.Param != tt.param {
+				t.Errorf("param = %q, want %q", pe.Param, tt.param)
+			}
+			if got := err.Error(); got != tt.msg {
+				t.Errorf("message:\n got %s\nwant %s", got, tt.msg)
+			}
+		})
+	}
+}
+
+func TestParseTooManyParams(t *testing.T) {
+	p := newTestParser(t, nil)
+	q := strings.Repeat("w=1&", maxParams+3)
+	if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), "repeated") {
+		t.Fatalf("a query of %d pairs: err = %v, want a repeated-parameter error", maxParams+3, err)
+	}
+}
+
+func TestEmptyMeansOriginal(t *testing.T) {
+	p := newTestParser(t, nil)
+	for _, q := range []string{"", "s=abcd"} {
+		_, empty, err := p.ParseQuery(q)
+		if err != nil || !empty {
+			t.Errorf("ParseQuery(%q): empty=%v err=%v, want the original", q, empty, err)
+		}
+	}
+	if _, empty, _ := p.ParseQuery("w=5"); empty {
+		t.Error("w=5 reported as the original")
+	}
+}
+
+func TestKeyCanonical(t *testing.T) {
+	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "fit": "crop"}})
+	same := [][]string{
+		{"w=300&fm=webp", "fm=webp&w=300"},
+		{"w=300&dpr=2", "w=600"},
+		{"fit=clip&w=300", "w=300"},
+		{"w=300&crop=top", "w=300"}, // gravity ignored without fit=crop
+		{"fit=crop&crop=left,top&w=5&h=5", "crop=top,left&w=5&h=5&fit=crop"},
+		{"p=thumb", "w=200&fit=crop"},
+		{"fm=jpeg", "fm=jpg"},
+		{"auto=format&fm=png", "fm=png"},
+		{"w=300&s=deadbeef", "w=300"},
+	}
+	for _, pair := range same {
+		a, _, err1 := p.ParseQuery(pair[0])
+		b, _, err2 := p.ParseQuery(pair[1])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%v: %v %v", pair, err1, err2)
+		}
+		if a.Key() != b.Key() {
+			t.Errorf("%q -> %q but %q -> %q; want one key", pair[0], a.Key(), pair[1], b.Key())
+		}
+	}
+	different := [][]string{
+		{"w=300", "w=301"},
+		{"w=300&fm=webp", "w=300&fm=avif"},
+		{"w=300&fit=crop&h=5", "w=300&fit=fill&h=5"},
+		{"fit=crop&crop=top&w=5&h=5", "fit=crop&crop=bottom&w=5&h=5"},
+		{"w=300&q=50", "w=300"},
+	}
+	for _, pair := range different {
+		a, _, _ := p.ParseQuery(pair[0])
+		b, _, _ := p.ParseQuery(pair[1])
+		if a.Key() == b.Key() {
+			t.Errorf("%q and %q share key %q", pair[0], pair[1], a.Key())
+		}
+	}
+	// auto=format: only the negotiation result enters the key.
+	s, _, _ := p.ParseQuery("auto=format&w=10")
+	keys := map[string]bool{}
+	for _, acc := range []Accepted{0, AcceptWebP, AcceptAVIF | AcceptWebP} {
+		s.Accepted = acc
+		keys[s.Key()] = true
+	}
+	if len(keys) != 3 {
+		t.Errorf("three negotiations gave %d keys: %v", len(keys), keys)
+	}
+	if got := s.Key(); got != "auto=avif&fit=clip&w=10" {
+		t.Errorf("key = %q", got)
+	}
+}
+
+func TestWidthsSnap(t *testing.T) {
+	p, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{640, 320, 1280}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		q    string
+		w, h int
+	}{{"w=100", 320, 0}, {"w=320", 320, 0}, {"w=321&h=100", 640, 199}, {"w=5000", 1280, 0}} {
+		s, _, err := p.ParseQuery(tt.q)
+		if err != nil || s.Width != tt.w || s.Height != tt.h {
+			t.Errorf("%s: %dx%d, %v; want %dx%d", tt.q, s.Width, s.Height, err, tt.w, tt.h)
+		}
+	}
+}
+
+func TestPresetValidation(t *testing.T) {
+	_, err := NewParser(Limits{MaxDimension: 100}, map[string]map[string]string{"big": {"w": "500"}})
+	if err == nil || !strings.Contains(err.Error(), "presets.big") || !strings.Contains(err.Error(), "w=\"500\"") {
+		t.Fatalf("err = %v, want it to name presets.big and w=500", err)
+	}
+	_, err = NewParser(Limits{MaxDimension: 100}, map[string]map[string]string{"loop": {"p": "loop"}})
+	if err == nil || !strings.Contains(err.Error(), "presets.loop.p") {
+		t.Fatalf("err = %v, want a refusal of p inside a preset", err)
+	}
+}
+
+func FuzzParseQuery(f *testing.F) {
+	for _, seed := range []string{
+		"w=300&h=200&fit=crop&crop=top,left", "auto=format,compress&q=50", "dpr=2.5&w=100",
+		"bg=80ff8800&fit=fill&w=5&h=5", "fp-x=0.3&fp-y=0.6&crop=focalpoint&fit=crop", "p=thumb&w=1",
+		"w=1&w=1", "%zz=1", "fm=webp&lossless=1&frame=2&rot=90&flip=hv&blur=5&sharp=3",
+	} {
+		f.Add(seed)
+	}
+	p := newTestParser(f, map[string]map[string]string{"thumb": {"w": "200", "h": "200", "fit": "crop"}})
+	f.Fuzz(func(t *testing.T, q string) {
+		s, _, err := p.ParseQuery(q)
+		if err != nil {
+			var pe *ParamError
+			if !errors.As(err, &pe) || pe.Error() == "" {
+				t.Fatalf("ParseQuery(%q): error %v is not a described ParamError", q, err)
+			}
+			return
+		}
+		if s.Width < 0 || s.Width > 8192 || s.Height < 0 || s.Height > 8192 {
+			t.Fatalf("ParseQuery(%q): size %dx%d escapes the limits", q, s.Width, s.Height)
+		}
+		// The canonical key is itself a query that parses to the same spec
+		// (auto=format keys hold the negotiation result instead).
+		if s.AutoFormat {
+			return
+		}
+		key := s.Key()
+		again, _, err := p.ParseQuery(key)
+		if err != nil || again != s {
+			t.Fatalf("key %q of %q reparses to %+v, %v; want %+v", key, q, again, err, s)
+		}
+	})
+}
