@@ -39,7 +39,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 			bg = transform.Color{R: 255, G: 255, B: 255}
 		}
 		if err := img.Flatten(&vips.Color{R: bg.R, G: bg.G, B: bg.B}); err != nil {
-			return nil, fmt.Errorf("flatten: %w", err)
+			return nil, vipsError("flatten", err)
 		}
 	}
 	var (
@@ -87,7 +87,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 		return nil, fmt.Errorf("encode: %s cannot be produced", f)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", f, err)
+		return nil, vipsError("encode "+f.String(), err)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package libvips
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -48,9 +49,22 @@ func load(src []byte, shrink int, frame int) (*vips.ImageRef, error) {
 	}
 	img, err := vips.LoadImageFromBuffer(src, p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", transform.ErrUnsupported, err)
+		return nil, vipsError("load", err)
 	}
 	return img, nil
+}
+
+// vipsError classifies a libvips failure. libvips decodes lazily, so a
+// truncated or corrupt source usually fails in a later operation or in the
+// encoder, not at load; with parameters already validated, a failing
+// operation means the source's pixels cannot be read. govips appends a Go
+// stack to the message: only its first line is kept.
+func vipsError(stage string, err error) error {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return fmt.Errorf("%w: %s: %s", transform.ErrUnsupported, stage, strings.TrimSpace(msg))
 }
 
 // render runs one pipeline: header check, shrink-on-load, orientation, colour,
@@ -89,7 +103,7 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 		}
 	}
 	if err := img.AutoRotate(); err != nil {
-		return transform.Result{}, fmt.Errorf("autorotate: %w", err)
+		return transform.Result{}, vipsError("autorotate", err)
 	}
 	if err := toSRGB(img); err != nil {
 		return transform.Result{}, err
@@ -98,7 +112,7 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 		hs := float64(plan.resizeW) / float64(cw)
 		vs := float64(plan.resizeH) / float64(ch)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
-			return transform.Result{}, fmt.Errorf("resize: %w", err)
+			return transform.Result{}, vipsError("resize", err)
 		}
 	}
 	if err := cropOrPad(img, spec, plan); err != nil {
@@ -195,7 +209,7 @@ func jpegShrink(ow, oh, tw, th int) int {
 func toSRGB(img *vips.ImageRef) error {
 	if img.HasICCProfile() {
 		if err := img.TransformICCProfile(vips.SRGBIEC6196621ICCProfilePath); err != nil {
-			return fmt.Errorf("%w: colour profile: %v", transform.ErrUnsupported, err)
+			return vipsError("colour profile", err)
 		}
 		return nil
 	}
@@ -204,7 +218,7 @@ func toSRGB(img *vips.ImageRef) error {
 		return nil
 	}
 	if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
-		return fmt.Errorf("%w: colour space: %v", transform.ErrUnsupported, err)
+		return vipsError("colour space", err)
 	}
 	return nil
 }
@@ -225,7 +239,7 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan) error {
 			interesting = vips.InterestingAttention
 		}
 		if err := img.SmartCrop(w, h, interesting); err != nil {
-			return fmt.Errorf("crop: %w", err)
+			return vipsError("crop", err)
 		}
 		return nil
 	}
@@ -247,7 +261,7 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan) error {
 		}
 	}
 	if err := img.ExtractArea(left, top, w, h); err != nil {
-		return fmt.Errorf("crop: %w", err)
+		return vipsError("crop", err)
 	}
 	return nil
 }
@@ -264,12 +278,12 @@ func pad(img *vips.ImageRef, bg transform.Color, boxW, boxH int) error {
 	if img.Bands() < 3 {
 		// A grey image cannot take an RGB background.
 		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
-			return fmt.Errorf("pad: %w", err)
+			return vipsError("pad", err)
 		}
 	}
 	if bg.A < 255 && !img.HasAlpha() {
 		if err := img.AddAlpha(); err != nil {
-			return fmt.Errorf("pad: %w", err)
+			return vipsError("pad", err)
 		}
 	}
 	left, top := (boxW-img.Width())/2, (boxH-img.Height())/2
@@ -280,7 +294,7 @@ func pad(img *vips.ImageRef, bg transform.Color, boxW, boxH int) error {
 		err = img.EmbedBackground(left, top, boxW, boxH, &vips.Color{R: bg.R, G: bg.G, B: bg.B})
 	}
 	if err != nil {
-		return fmt.Errorf("pad: %w", err)
+		return vipsError("pad", err)
 	}
 	return nil
 }
@@ -292,28 +306,28 @@ func adjust(img *vips.ImageRef, spec transform.Spec) error {
 	if spec.Rotate != 0 {
 		angle := map[int]vips.Angle{90: vips.Angle90, 180: vips.Angle180, 270: vips.Angle270}[spec.Rotate]
 		if err := img.Rotate(angle); err != nil {
-			return fmt.Errorf("rot: %w", err)
+			return vipsError("rot", err)
 		}
 	}
 	if spec.Flip&transform.FlipH != 0 {
 		if err := img.Flip(vips.DirectionHorizontal); err != nil {
-			return fmt.Errorf("flip: %w", err)
+			return vipsError("flip", err)
 		}
 	}
 	if spec.Flip&transform.FlipV != 0 {
 		if err := img.Flip(vips.DirectionVertical); err != nil {
-			return fmt.Errorf("flip: %w", err)
+			return vipsError("flip", err)
 		}
 	}
 	if spec.Blur > 0 {
 		if err := img.GaussianBlur(float64(spec.Blur) / 20); err != nil {
-			return fmt.Errorf("blur: %w", err)
+			return vipsError("blur", err)
 		}
 	}
 	if spec.Sharp > 0 {
 		// sharp=100 is a strong unsharp mask (sigma 2); small values stay subtle.
 		if err := img.Sharpen(0.5+float64(spec.Sharp)/100*1.5, 2, 20); err != nil {
-			return fmt.Errorf("sharp: %w", err)
+			return vipsError("sharp", err)
 		}
 	}
 	return nil

@@ -1,0 +1,408 @@
+package libvips
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/draw"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"imgedge/transform"
+)
+
+func TestMain(m *testing.M) {
+	Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	code := m.Run()
+	Shutdown()
+	os.Exit(code)
+}
+
+const (
+	benchImages = "../../bench/images"
+	corpusDir   = "../../../shared/corpus"
+)
+
+func testConfig() Config {
+	return Config{
+		Concurrency: 2, Queue: 8, QueueTimeout: 2 * time.Second, Timeout: 30 * time.Second,
+		Quality:         Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75},
+		MaxSourcePixels: 50_000_000, MaxDimension: 8192,
+	}
+}
+
+func newTransformer(t testing.TB) *Transformer {
+	t.Helper()
+	tr, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && filepath.Dir(path) != benchImages {
+			t.Fatalf("%s is missing: the tests need ../shared/corpus beside the repository (%v)", path, err)
+		}
+		t.Fatal(err)
+	}
+	return b
+}
+
+func parse(t testing.TB, query string) transform.Spec {
+	t.Helper()
+	p, err := transform.NewParser(transform.Limits{MaxDimension: 8192}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := p.ParseQuery(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return s
+}
+
+func render1(t testing.TB, tr *Transformer, src []byte, query string) transform.Result {
+	t.Helper()
+	res, err := tr.Transform(context.Background(), src, parse(t, query))
+	if err != nil {
+		t.Fatalf("Transform(%s): %v", query, err)
+	}
+	return res
+}
+
+func TestFitDimensions(t *testing.T) {
+	tr := newTransformer(t)
+	png768 := readFile(t, filepath.Join(benchImages, "kodim23.png"))              // 768x512
+	jpeg1800 := readFile(t, filepath.Join(corpusDir, "exif-orientation/Landscape_1.jpg")) // 1800x1200, shrink-on-load path
+	tests := []struct {
+		src   []byte
+		query string
+		w, h  int
+	}{
+		{png768, "w=300", 300, 200},
+		{png768, "h=100", 150, 100},
+		{png768, "w=33", 33, 22},
+		{png768, "w=300&h=300", 300, 200},
+		{png768, "w=300&h=300&fit=clip", 300, 200},
+		{png768, "w=1000&h=1000&fit=clip", 1000, 667}, // clip may enlarge
+		{png768, "w=1000&h=1000&fit=max", 768, 512},   // max never does
+		{png768, "w=2000&fit=max", 768, 512},
+		{png768, "w=300&h=300&fit=max", 300, 200},
+		{png768, "w=300&h=300&fit=crop", 300, 300},
+		{png768, "w=100&h=400&fit=crop", 100, 400},
+		{png768, "w=1&h=1&fit=crop", 1, 1},
+		{png768, "w=300&h=300&fit=fill", 300, 300},
+		{png768, "w=300&h=300&fit=scale", 300, 300},
+		{png768, "w=300&fit=scale", 300, 200},
+		{png768, "w=300&h=300&fit=min", 450, 300},
+		{png768, "w=100&h=400&fit=min", 600, 400},
+		{png768, "w=150&h=100&dpr=2", 300, 200},
+		{png768, "fm=webp", 768, 512},
+		{jpeg1800, "w=300", 300, 200},
+		{jpeg1800, "w=225&h=225&fit=crop", 225, 225},
+		{jpeg1800, "w=899", 899, 599},
+		{jpeg1800, "w=3600&fit=clip", 3600, 2400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			res := render1(t, tr, tt.src, tt.query)
+			img := decode(t, res.Body)
+			if b := img.Bounds(); b.Dx() != tt.w || b.Dy() != tt.h || res.Width != tt.w || res.Height != tt.h {
+				t.Fatalf("got %dx%d (reported %dx%d), want %dx%d", b.Dx(), b.Dy(), res.Width, res.Height, tt.w, tt.h)
+			}
+		})
+	}
+}
+
+func TestFormatsMagicBytes(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "kodim23.png"))
+	tests := []struct {
+		fm    string
+		ctype string
+		magic func([]byte) bool
+	}{
+		{"jpg", "image/jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) && !hasMarker(b, 0xC2) }},
+		{"pjpg", "image/jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) && hasMarker(b, 0xC2) }},
+		{"png", "image/png", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) }},
+		{"webp", "image/webp", func(b []byte) bool { return bytes.HasPrefix(b, []byte("RIFF")) && string(b[8:12]) == "WEBP" }},
+		{"avif", "image/avif", func(b []byte) bool { return string(b[4:8]) == "ftyp" && string(b[8:12]) == "avif" }},
+		{"jxl", "image/jxl", func(b []byte) bool {
+			return bytes.HasPrefix(b, []byte{0xFF, 0x0A}) || bytes.HasPrefix(b, []byte("\x00\x00\x00\x0cJXL \r\n\x87\n"))
+		}},
+		{"gif", "image/gif", func(b []byte) bool { return bytes.HasPrefix(b, []byte("GIF89a")) || bytes.HasPrefix(b, []byte("GIF87a")) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fm, func(t *testing.T) {
+			res := render1(t, tr, src, "w=120&fm="+tt.fm)
+			if !tt.magic(res.Body) {
+				t.Fatalf("output starts % x, not %s", res.Body[:16], tt.fm)
+			}
+			if res.Format.ContentType() != tt.ctype {
+				t.Fatalf("content type %s, want %s", res.Format.ContentType(), tt.ctype)
+			}
+		})
+	}
+}
+
+// hasMarker reports whether the JPEG has a segment with marker 0xFF m
+// (0xC2: progressive DCT start of frame).
+func hasMarker(b []byte, m byte) bool {
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xFF {
+			return false
+		}
+		if b[i+1] == m {
+			return true
+		}
+		if b[i+1] == 0xDA { // start of scan: headers are over
+			return false
+		}
+		i += 2 + (int(b[i+2])<<8 | int(b[i+3]))
+	}
+	return false
+}
+
+func TestOutputFormatChoice(t *testing.T) {
+	tr := newTransformer(t)
+	opaque := readFile(t, filepath.Join(benchImages, "kodim23.png"))
+	alpha := readFile(t, filepath.Join(benchImages, "yellow_rose.png"))
+	jpeg := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
+	tests := []struct {
+		name     string
+		src      []byte
+		query    string
+		accepted transform.Accepted
+		want     transform.Format
+	}{
+		{"source png stays png", opaque, "w=50", 0, transform.FormatPNG},
+		{"source jpeg stays jpeg", jpeg, "w=50", 0, transform.FormatJPEG},
+		{"auto avif", opaque, "w=50&auto=format", transform.AcceptAVIF | transform.AcceptWebP, transform.FormatAVIF},
+		{"auto webp", opaque, "w=50&auto=format", transform.AcceptWebP, transform.FormatWebP},
+		{"auto legacy opaque", opaque, "w=50&auto=format", 0, transform.FormatJPEG},
+		{"auto legacy alpha keeps png", alpha, "w=50&auto=format", 0, transform.FormatPNG},
+		{"fm wins", opaque, "w=50&auto=format&fm=gif", transform.AcceptAVIF, transform.FormatGIF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := parse(t, tt.query)
+			spec.Accepted = tt.accepted
+			res, err := tr.Transform(context.Background(), tt.src, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Format != tt.want {
+				t.Fatalf("format %s (%s), want %s", res.Format, res.FormatReason, tt.want)
+			}
+		})
+	}
+}
+
+func TestJPEGFlattensAlphaOntoBackground(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "yellow_rose.png")) // transparent corners
+	for _, tt := range []struct {
+		query string
+		want  [3]uint8
+	}{{"w=100&fm=jpg", [3]uint8{255, 255, 255}}, {"w=100&fm=jpg&bg=000", [3]uint8{0, 0, 0}}} {
+		img := decode(t, render1(t, tr, src, tt.query).Body)
+		r, g, b, _ := img.At(0, 0).RGBA()
+		got := [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)}
+		for i := range got {
+			if diff := int(got[i]) - int(tt.want[i]); diff > 8 || diff < -8 {
+				t.Fatalf("%s: corner %v, want about %v", tt.query, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestCropGravity compares each edge crop with the matching part of the
+// uncropped resize.
+func TestCropGravity(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "kodim23.png"))
+	full := toRGBA(decode(t, render1(t, tr, src, "w=150&fm=png").Body)) // 150x100
+	for _, tt := range []struct {
+		crop string
+		x    int
+	}{{"left", 0}, {"center", 25}, {"right", 50}} {
+		got := toRGBA(decode(t, render1(t, tr, src, "w=100&h=100&fit=crop&fm=png&crop="+tt.crop).Body))
+		want := full.SubImage(image.Rect(tt.x, 0, tt.x+100, 100)).(*image.RGBA)
+		if d := meanAbsDiff(got, want); d > 3 {
+			t.Errorf("crop=%s differs from columns %d..%d of the resize by %.1f", tt.crop, tt.x, tt.x+100, d)
+		}
+	}
+	tall := toRGBA(decode(t, render1(t, tr, src, "h=150&fm=png").Body)) // 225x150
+	for _, tt := range []struct {
+		crop string
+		y    int
+	}{{"top", 0}, {"bottom", 50}} {
+		got := toRGBA(decode(t, render1(t, tr, src, "w=225&h=100&fit=crop&fm=png&crop="+tt.crop).Body))
+		want := tall.SubImage(image.Rect(0, tt.y, 225, tt.y+100)).(*image.RGBA)
+		if d := meanAbsDiff(got, want); d > 3 {
+			t.Errorf("crop=%s differs from rows %d..%d of the resize by %.1f", tt.crop, tt.y, tt.y+100, d)
+		}
+	}
+}
+
+// TestEXIFOrientationUpright renders every orientation of the corpus photos
+// and compares it with `vips autorot` of the same file and with the
+// orientation-1 photo, which is upright by definition.
+func TestEXIFOrientationUpright(t *testing.T) {
+	if _, err := exec.LookPath("vips"); err != nil {
+		t.Fatal("the vips command (Debian package libvips-tools) is needed for the reference images; .ci/run installs it")
+	}
+	tr := newTransformer(t)
+	for _, base := range []string{"Landscape", "Portrait"} {
+		upright := toRGBA(decode(t, render1(t, tr, readFile(t, filepath.Join(corpusDir, "exif-orientation", base+"_1.jpg")), "w=60&fm=png").Body))
+		for n := 1; n <= 8; n++ {
+			name := filepath.Join(corpusDir, "exif-orientation", base+"_"+string(rune('0'+n))+".jpg")
+			got := toRGBA(decode(t, render1(t, tr, readFile(t, name), "w=60&fm=png").Body))
+			ref := toRGBA(vipsAutorotReference(t, name, 60))
+			if d := meanAbsDiff(got, ref); d > 4 {
+				t.Errorf("%s: differs from vips autorot by %.1f per channel", name, d)
+			}
+			if d := meanAbsDiff(got, upright); d > 6 {
+				t.Errorf("%s: differs from %s_1 (upright) by %.1f per channel", name, base, d)
+			}
+		}
+		// The comparison can tell orientations apart: a mirrored upright
+		// image is far from the upright one.
+		if d := meanAbsDiff(mirror(upright), upright); d < 20 {
+			t.Fatalf("mirrored %s_1 is only %.1f from itself: the check cannot see a wrong orientation", base, d)
+		}
+	}
+}
+
+// vipsAutorotReference is the file rotated upright by the vips command, then
+// scaled to width with vips resize (vips thumbnail would read the orientation
+// again).
+func vipsAutorotReference(t *testing.T, src string, width int) image.Image {
+	t.Helper()
+	dir := t.TempDir()
+	rot := filepath.Join(dir, "rot.png")
+	if msg, err := exec.Command("vips", "autorot", src, rot).CombinedOutput(); err != nil {
+		t.Fatalf("vips autorot: %v: %s", err, msg)
+	}
+	upright := decode(t, readFile(t, rot))
+	out := filepath.Join(dir, "ref.png")
+	scale := strconv.FormatFloat(float64(width)/float64(upright.Bounds().Dx()), 'f', -1, 64)
+	if msg, err := exec.Command("vips", "resize", rot, out, scale).CombinedOutput(); err != nil {
+		t.Fatalf("vips resize: %v: %s", err, msg)
+	}
+	return decode(t, readFile(t, out))
+}
+
+func TestRejectsNonImages(t *testing.T) {
+	tr := newTransformer(t)
+	for name, src := range map[string][]byte{
+		"empty":     nil,
+		"html":      []byte("<!doctype html><html><body>404 not found</body></html>"),
+		"svg":       []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>`),
+		"truncated": readFile(t, filepath.Join(benchImages, "hopper.jpg"))[:3000],
+	} {
+		_, err := tr.Transform(context.Background(), src, parse(t, "w=10"))
+		if !errors.Is(err, transform.ErrUnsupported) {
+			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
+		}
+	}
+}
+
+func TestPixelLimitFromHeader(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxSourcePixels = 768*512 - 1
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), parse(t, "w=10"))
+	if !errors.Is(err, transform.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestAdmissionFailsFastWhenQueueFull(t *testing.T) {
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Queue, cfg.QueueTimeout = 1, 0, time.Second
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.slots <- struct{}{} // the only slot is taken
+	_, err = tr.Transform(context.Background(), nil, transform.Spec{})
+	if !errors.Is(err, transform.ErrBusy) {
+		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	cfg.Queue, cfg.QueueTimeout = 1, 20*time.Millisecond
+	tr, _ = New(cfg)
+	tr.slots <- struct{}{}
+	_, err = tr.Transform(context.Background(), nil, transform.Spec{})
+	if !errors.Is(err, transform.ErrBusy) || tr.Queued() != 0 {
+		t.Fatalf("err = %v, queued = %d; want ErrBusy after the queue timeout and an empty queue", err, tr.Queued())
+	}
+}
+
+func decode(t testing.TB, b []byte) image.Image {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		// Formats Go cannot decode (WebP, AVIF, JXL) are converted by libvips.
+		res, err2 := newTransformer(t).Transform(context.Background(), b, transform.Spec{Format: transform.FormatPNG})
+		if err2 != nil {
+			t.Fatalf("decode: %v; through libvips: %v", err, err2)
+		}
+		if img, err = png.Decode(bytes.NewReader(res.Body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img
+}
+
+func toRGBA(img image.Image) *image.RGBA {
+	out := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+	draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)
+	return out
+}
+
+func mirror(img *image.RGBA) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.Set(b.Max.X-1-(x-b.Min.X), y, img.At(x, y))
+		}
+	}
+	return out
+}
+
+// meanAbsDiff is the mean absolute difference per RGB channel (0..255);
+// images of different sizes are as different as can be.
+func meanAbsDiff(a, b *image.RGBA) float64 {
+	if a.Bounds().Dx() != b.Bounds().Dx() || a.Bounds().Dy() != b.Bounds().Dy() {
+		return 255
+	}
+	var sum, n float64
+	for y := range a.Bounds().Dy() {
+		for x := range a.Bounds().Dx() {
+			pa := a.RGBAAt(a.Bounds().Min.X+x, a.Bounds().Min.Y+y)
+			pb := b.RGBAAt(b.Bounds().Min.X+x, b.Bounds().Min.Y+y)
+			for _, d := range []int{int(pa.R) - int(pb.R), int(pa.G) - int(pb.G), int(pa.B) - int(pb.B)} {
+				sum += float64(max(d, -d))
+			}
+			n += 3
+		}
+	}
+	return sum / n
+}
