@@ -75,11 +75,15 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 			Effort:        avifEffort,
 		})
 	case transform.FormatJXL:
+		// govips always sets distance, and libvips derives distance from Q
+		// only when distance is unset: without this every JXL is near
+		// lossless. (100-Q)/25 is libvips' own mapping (Q 75 = distance 1).
+		q := quality(spec, cfg.Quality.JXL)
 		out, _, err = img.ExportJxl(&vips.JxlExportParams{
-			Quality:  quality(spec, cfg.Quality.JXL),
+			Quality:  q,
+			Distance: float64(100-q) / 25,
 			Lossless: spec.Lossless,
 			Effort:   jxlEffort,
-			Tier:     0,
 		})
 	case transform.FormatGIF:
 		out, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: gifEffort, Bitdepth: 8})

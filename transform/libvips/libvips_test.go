@@ -84,7 +84,7 @@ func render1(t testing.TB, tr *Transformer, src []byte, query string) transform.
 
 func TestFitDimensions(t *testing.T) {
 	tr := newTransformer(t)
-	png768 := readFile(t, filepath.Join(benchImages, "kodim23.png"))              // 768x512
+	png768 := readFile(t, filepath.Join(benchImages, "kodim23.png"))                      // 768x512
 	jpeg1800 := readFile(t, filepath.Join(corpusDir, "exif-orientation/Landscape_1.jpg")) // 1800x1200, shrink-on-load path
 	tests := []struct {
 		src   []byte
@@ -142,7 +142,9 @@ func TestFormatsMagicBytes(t *testing.T) {
 		{"jxl", "image/jxl", func(b []byte) bool {
 			return bytes.HasPrefix(b, []byte{0xFF, 0x0A}) || bytes.HasPrefix(b, []byte("\x00\x00\x00\x0cJXL \r\n\x87\n"))
 		}},
-		{"gif", "image/gif", func(b []byte) bool { return bytes.HasPrefix(b, []byte("GIF89a")) || bytes.HasPrefix(b, []byte("GIF87a")) }},
+		{"gif", "image/gif", func(b []byte) bool {
+			return bytes.HasPrefix(b, []byte("GIF89a")) || bytes.HasPrefix(b, []byte("GIF87a"))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fm, func(t *testing.T) {
