@@ -1,0 +1,151 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testConfig() Config {
+	return Config{Timeout: 500 * time.Millisecond, ConnectTimeout: 500 * time.Millisecond, MaxConns: 8, MaxBytes: 1 << 20}
+}
+
+func TestDirServesFilesInsideRootOnly(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	must(t, os.MkdirAll(filepath.Join(root, "sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "sub", "a.jpg"), []byte("\xff\xd8\xffjpegbytes"), 0o644))
+	must(t, os.WriteFile(filepath.Join(parent, "secret.txt"), []byte("secret"), 0o644))
+	must(t, os.Symlink(filepath.Join(parent, "secret.txt"), filepath.Join(root, "link.jpg")))
+	must(t, os.Symlink(parent, filepath.Join(root, "updir")))
+	must(t, os.WriteFile(filepath.Join(root, "big.jpg"), make([]byte, 2<<20), 0o644))
+
+	f, err := New("file:"+root, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := f.Fetch(context.Background(), "/sub/a.jpg")
+	if err != nil || string(obj.Body) != "\xff\xd8\xffjpegbytes" || obj.ContentType != "image/jpeg" || obj.LastModified.IsZero() {
+		t.Fatalf("Fetch(/sub/a.jpg) = %q %q %v, %v", obj.Body, obj.ContentType, obj.LastModified, err)
+	}
+	for _, p := range []string{
+		"/../secret.txt", "/sub/../../secret.txt", "/link.jpg", "/updir/secret.txt",
+		"/sub", "/sub/", "/", "", "/missing.jpg", "/sub/a.jpg\x00.png", "/..",
+	} {
+		if _, err := f.Fetch(context.Background(), p); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Fetch(%q) err = %v, want ErrNotFound", p, err)
+		}
+	}
+	if _, err := f.Fetch(context.Background(), "/big.jpg"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Fetch(/big.jpg) err = %v, want ErrTooLarge", err)
+	}
+	if _, err := New("file:"+filepath.Join(parent, "nope"), testConfig()); err == nil {
+		t.Error("a missing folder was accepted as an origin")
+	}
+}
+
+func TestHTTPFetch(t *testing.T) {
+	var gotPaths []string
+	var gotHeaders []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPaths = append(gotPaths, r.URL.EscapedPath())
+		gotHeaders = append(gotHeaders, r.Header.Clone())
+		switch r.URL.Path {
+		case "/img/a b.jpg":
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Header().Set("ETag", `"abc"`)
+			w.Header().Set("Last-Modified", "Tue, 03 Jun 2025 10:00:00 GMT")
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Set-Cookie", "session=1")
+			w.Header().Set("Connection", "keep-alive")
+			_, _ = w.Write([]byte("jpegdata"))
+		case "/img/gone.jpg":
+			w.WriteHeader(http.StatusGone)
+		case "/img/boom.jpg":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "/img/big.jpg":
+			_, _ = w.Write(bytes.Repeat([]byte("x"), 2<<20))
+		case "/img/slow.jpg":
+			time.Sleep(time.Second)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	f, err := New(srv.URL+"/img/", testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := f.Fetch(context.Background(), "/a b.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Object{Body: []byte("jpegdata"), ContentType: "image/jpeg", ETag: `"abc"`, CacheControl: "max-age=60",
+		LastModified: time.Date(2025, 6, 3, 10, 0, 0, 0, time.UTC)}
+	if !bytes.Equal(obj.Body, want.Body) || obj.ContentType != want.ContentType || obj.ETag != want.ETag ||
+		obj.CacheControl != want.CacheControl || !obj.LastModified.Equal(want.LastModified) {
+		t.Fatalf("Fetch = %+v, want %+v", obj, want)
+	}
+	if gotPaths[0] != "/img/a%20b.jpg" {
+		t.Errorf("origin saw path %q, want the prefix and an escaped path", gotPaths[0])
+	}
+	if gotHeaders[0].Get("Cookie") != "" || gotHeaders[0].Get("Authorization") != "" {
+		t.Errorf("the origin request carried client headers: %v", gotHeaders[0])
+	}
+
+	for path, check := range map[string]func(error) bool{
+		"/missing.jpg": func(err error) bool { return errors.Is(err, ErrNotFound) },
+		"/gone.jpg":    func(err error) bool { return errors.Is(err, ErrNotFound) },
+		"/boom.jpg": func(err error) bool {
+			var se *StatusError
+			return errors.As(err, &se) && se.Code == 500
+		},
+		"/big.jpg":  func(err error) bool { return errors.Is(err, ErrTooLarge) },
+		"/slow.jpg": func(err error) bool { return errors.Is(err, ErrTimeout) },
+	} {
+		start := time.Now()
+		_, err := f.Fetch(context.Background(), path)
+		if !check(err) {
+			t.Errorf("Fetch(%s) err = %v", path, err)
+		}
+		if time.Since(start) > 900*time.Millisecond {
+			t.Errorf("Fetch(%s) took %v, beyond fetch.timeout", path, time.Since(start))
+		}
+	}
+}
+
+func TestHTTPRefusedConnectionIsTransportError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	f, err := New("http://"+addr, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), "/a.jpg")
+	var se *StatusError
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrTimeout) || errors.As(err, &se) {
+		t.Fatalf("err = %v, want a transport error", err)
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %q does not name the origin", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
