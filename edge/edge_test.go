@@ -1,0 +1,653 @@
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"imgedge/configs"
+	"imgedge/edge"
+	"imgedge/transform"
+	"imgedge/transform/libvips"
+)
+
+const images = "../bench/images"
+
+func TestMain(m *testing.M) {
+	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	code := m.Run()
+	libvips.Shutdown()
+	os.Exit(code)
+}
+
+// testOrigin is a real HTTP origin on 127.0.0.1 serving bench/images, with
+// knobs for the failures the edge must handle and a request count per path.
+type testOrigin struct {
+	*http.Server
+	url          string
+	delay        atomic.Int64 // nanoseconds before answering
+	cacheControl atomic.Value // string
+	mu           sync.Mutex
+	hits         map[string]int
+}
+
+func newTestOrigin(t *testing.T) *testOrigin {
+	t.Helper()
+	o := &testOrigin{hits: map[string]int{}}
+	o.cacheControl.Store("")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.url = "http://" + ln.Addr().String()
+	o.Server = &http.Server{Handler: http.HandlerFunc(o.serve)}
+	go func() { _ = o.Serve(ln) }()
+	t.Cleanup(func() { _ = o.Close() })
+	return o
+}
+
+func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.hits[r.URL.Path]++
+	o.mu.Unlock()
+	if d := o.delay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	if cc := o.cacheControl.Load().(string); cc != "" {
+		w.Header().Set("Cache-Control", cc)
+	}
+	switch r.URL.Path {
+	case "/boom.jpg":
+		http.Error(w, "database on fire", http.StatusInternalServerError)
+		return
+	case "/page.jpg":
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<!doctype html><html><body><script>alert(1)</script></body></html>"))
+		return
+	case "/headers.png":
+		w.Header().Set("Set-Cookie", "session=secret")
+		w.Header().Set("X-Origin-Secret", "1")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("Last-Modified", "Tue, 03 Jun 2025 10:00:00 GMT")
+		r.URL.Path = "/kodim23.png"
+	}
+	body, err := os.ReadFile(filepath.Join(images, filepath.Base(r.URL.Path)))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Last-Modified", "Tue, 03 Jun 2025 10:00:00 GMT")
+	_, _ = w.Write(body)
+}
+
+func (o *testOrigin) count(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits[path]
+}
+
+// countingTransformer counts the renders that reach libvips.
+type countingTransformer struct {
+	inner transform.Transformer
+	n     atomic.Int32
+}
+
+func (c *countingTransformer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+	c.n.Add(1)
+	return c.inner.Transform(ctx, src, s)
+}
+
+type harness struct {
+	srv    *edge.Server
+	base   string // http://127.0.0.1:port of the public listener
+	admin  string
+	origin *testOrigin
+	tr     *countingTransformer
+	client *fasthttp.Client
+	logs   *bytes.Buffer
+}
+
+func libvipsConfig(cfg *configs.Config) libvips.Config {
+	return libvips.Config{
+		Concurrency: cfg.Transform.Concurrency, Queue: cfg.Transform.Queue,
+		QueueTimeout: cfg.Transform.QueueTimeout.D(), Timeout: cfg.Transform.Timeout.D(),
+		Quality:         libvips.Quality{JPEG: cfg.Transform.Quality.JPEG, WebP: cfg.Transform.Quality.WebP, AVIF: cfg.Transform.Quality.AVIF, JXL: cfg.Transform.Quality.JXL},
+		MaxSourcePixels: cfg.Limits.MaxSourcePixels, MaxDimension: cfg.Limits.MaxDimension,
+	}
+}
+
+// start runs a real edge on 127.0.0.1 in front of a real origin. env are
+// IMGEDGE_* overrides; tr wraps libvips when a test needs a failing
+// transformer.
+func start(t *testing.T, env []string, wrap func(transform.Transformer) transform.Transformer) *harness {
+	t.Helper()
+	h := &harness{origin: newTestOrigin(t), logs: &bytes.Buffer{}}
+	env = append([]string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1"}, env...)
+	cfg, err := configs.Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, err := libvips.New(libvipsConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr transform.Transformer = lv
+	if wrap != nil {
+		tr = wrap(tr)
+	}
+	h.tr = &countingTransformer{inner: tr}
+	h.srv, err = edge.New(cfg, h.tr, slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.base, h.admin = "http://"+pub.Addr().String(), "http://"+adm.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Serve(ctx, pub, adm) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		h.srv.Close()
+	})
+	h.client = &fasthttp.Client{MaxConnsPerHost: 512, ReadTimeout: 30 * time.Second}
+	return h
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+type response struct {
+	status int
+	header map[string]string
+	body   []byte
+}
+
+func (h *harness) do(t *testing.T, method, path string, headers ...string) response {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(h.base + path)
+	req.Header.SetMethod(method)
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.UseHostHeader = true
+			req.Header.SetHost(headers[i+1])
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if method == fasthttp.MethodHead {
+		resp.SkipBody = true
+	}
+	if err := h.client.Do(req, resp); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	r := response{status: resp.StatusCode(), header: map[string]string{}, body: append([]byte(nil), resp.Body()...)}
+	for k, v := range resp.Header.All() {
+		r.header[strings.ToLower(string(k))] = string(v)
+	}
+	return r
+}
+
+func (h *harness) get(t *testing.T, path string, headers ...string) response {
+	t.Helper()
+	return h.do(t, fasthttp.MethodGet, path, headers...)
+}
+
+func TestHitAfterMiss(t *testing.T) {
+	h := start(t, nil, nil)
+	miss := h.get(t, "/kodim23.png?w=300&fm=webp")
+	if miss.status != 200 || miss.header["content-type"] != "image/webp" || !bytes.HasPrefix(miss.body, []byte("RIFF")) {
+		t.Fatalf("miss: %d %q %q", miss.status, miss.header["content-type"], miss.body[:min(16, len(miss.body))])
+	}
+	if got := miss.header["cache-status"]; got != "imgedge; fwd=uri-miss; stored" {
+		t.Errorf("miss Cache-Status = %q", got)
+	}
+	for _, part := range []string{"origin;dur=", "transform;dur=", "total;dur="} {
+		if !strings.Contains(miss.header["server-timing"], part) {
+			t.Errorf("miss Server-Timing %q lacks %s", miss.header["server-timing"], part)
+		}
+	}
+	want := map[string]string{
+		"cache-control":  "public, max-age=86400",
+		"last-modified":  "Tue, 03 Jun 2025 10:00:00 GMT",
+		"content-length": fmt.Sprint(len(miss.body)),
+	}
+	for k, v := range want {
+		if miss.header[k] != v {
+			t.Errorf("miss %s = %q, want %q", k, miss.header[k], v)
+		}
+	}
+	if et := miss.header["etag"]; len(et) < 4 || et[0] != '"' || strings.HasPrefix(et, "W/") {
+		t.Errorf("ETag %q is not a strong validator", et)
+	}
+	h.srv.WaitCache()
+	hit := h.get(t, "/kodim23.png?w=300&fm=webp")
+	if !strings.HasPrefix(hit.header["cache-status"], "imgedge; hit; ttl=") {
+		t.Errorf("second request Cache-Status = %q, want a hit", hit.header["cache-status"])
+	}
+	if !strings.HasPrefix(hit.header["server-timing"], "cache;desc=memory, total;dur=") {
+		t.Errorf("hit Server-Timing = %q", hit.header["server-timing"])
+	}
+	if !bytes.Equal(hit.body, miss.body) || hit.header["etag"] != miss.header["etag"] {
+		t.Error("the hit differs from the miss")
+	}
+	if n := h.origin.count("/kodim23.png"); n != 1 {
+		t.Errorf("origin requests = %d, want 1", n)
+	}
+	if n := h.tr.n.Load(); n != 1 {
+		t.Errorf("transforms = %d, want 1", n)
+	}
+	// Another variant of the same source reuses the cached original.
+	other := h.get(t, "/kodim23.png?w=200&fm=webp")
+	if other.status != 200 || h.origin.count("/kodim23.png") != 1 {
+		t.Errorf("a second variant fetched the source again (%d origin requests)", h.origin.count("/kodim23.png"))
+	}
+	if !strings.Contains(other.header["server-timing"], "origin;dur=0.000;desc=cached") {
+		t.Errorf("second variant Server-Timing = %q, want the cached source noted", other.header["server-timing"])
+	}
+}
+
+func TestCanonicalKeyIgnoresParamOrder(t *testing.T) {
+	h := start(t, nil, nil)
+	a := h.get(t, "/kodim23.png?w=300&fm=webp&fit=crop&h=100")
+	h.srv.WaitCache()
+	for _, q := range []string{"?fm=webp&h=100&fit=crop&w=300", "?h=50&w=150&dpr=2&fm=webp&fit=crop"} {
+		b := h.get(t, "/kodim23.png"+q)
+		if !strings.HasPrefix(b.header["cache-status"], "imgedge; hit") || !bytes.Equal(a.body, b.body) {
+			t.Errorf("%s: Cache-Status %q, want a hit on the same entry", q, b.header["cache-status"])
+		}
+	}
+	if n := h.tr.n.Load(); n != 1 {
+		t.Errorf("transforms = %d, want 1", n)
+	}
+}
+
+func TestConditionalRequests(t *testing.T) {
+	h := start(t, nil, nil)
+	first := h.get(t, "/kodim23.png?w=100")
+	etag := first.header["etag"]
+	tests := []struct {
+		name    string
+		headers []string
+		status  int
+	}{
+		{"matching etag", []string{"If-None-Match", etag}, 304},
+		{"weak form of the etag", []string{"If-None-Match", "W/" + etag}, 304},
+		{"etag in a list", []string{"If-None-Match", `"nope", ` + etag}, 304},
+		{"star", []string{"If-None-Match", "*"}, 304},
+		{"other etag", []string{"If-None-Match", `"nope"`}, 200},
+		{"modified since before", []string{"If-Modified-Since", "Mon, 02 Jun 2025 10:00:00 GMT"}, 200},
+		{"not modified since", []string{"If-Modified-Since", "Tue, 03 Jun 2025 10:00:00 GMT"}, 304},
+		{"If-None-Match wins", []string{"If-None-Match", `"nope"`, "If-Modified-Since", "Wed, 04 Jun 2025 10:00:00 GMT"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.get(t, "/kodim23.png?w=100", tt.headers...)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d", r.status, tt.status)
+			}
+			if tt.status == 304 {
+				if len(r.body) != 0 || r.header["etag"] != etag || r.header["cache-control"] == "" {
+					t.Fatalf("304 body %d bytes, etag %q, cache-control %q", len(r.body), r.header["etag"], r.header["cache-control"])
+				}
+			} else if !bytes.Equal(r.body, first.body) {
+				t.Fatal("200 body differs")
+			}
+		})
+	}
+}
+
+func TestHEAD(t *testing.T) {
+	h := start(t, nil, nil)
+	get := h.get(t, "/kodim23.png?w=120&fm=jpg")
+	head := h.do(t, fasthttp.MethodHead, "/kodim23.png?w=120&fm=jpg")
+	if head.status != 200 || len(head.body) != 0 {
+		t.Fatalf("HEAD: %d with %d body bytes", head.status, len(head.body))
+	}
+	if head.header["content-length"] != fmt.Sprint(len(get.body)) || head.header["etag"] != get.header["etag"] || head.header["content-type"] != "image/jpeg" {
+		t.Fatalf("HEAD headers %v differ from GET's (%d bytes)", head.header, len(get.body))
+	}
+	// HEAD on a cold variant computes it too.
+	cold := h.do(t, fasthttp.MethodHead, "/kodim23.png?w=121&fm=jpg")
+	if cold.status != 200 || cold.header["content-length"] == "0" || len(cold.body) != 0 {
+		t.Fatalf("cold HEAD: %d, length %s", cold.status, cold.header["content-length"])
+	}
+}
+
+func TestAutoFormatNegotiation(t *testing.T) {
+	h := start(t, nil, nil)
+	chrome := "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+	firefox := "image/avif,image/webp,*/*"
+	tests := []struct {
+		accept, ctype string
+	}{
+		{chrome, "image/avif"},
+		{"image/webp,*/*", "image/webp"},
+		{"image/avif;q=0,image/webp", "image/webp"},
+		{"*/*", "image/jpeg"},
+		{"", "image/jpeg"},
+	}
+	for _, tt := range tests {
+		r := h.get(t, "/kodim23.png?w=64&auto=format", "Accept", tt.accept)
+		if r.status != 200 || r.header["content-type"] != tt.ctype || r.header["vary"] != "Accept" {
+			t.Errorf("Accept %q: %d %s, Vary %q; want %s with Vary: Accept", tt.accept, r.status, r.header["content-type"], r.header["vary"], tt.ctype)
+		}
+	}
+	alpha := h.get(t, "/yellow_rose.png?w=64&auto=format", "Accept", "image/jpeg,*/*")
+	if alpha.header["content-type"] != "image/png" {
+		t.Errorf("legacy client with an alpha source got %s, want image/png", alpha.header["content-type"])
+	}
+	// Two browsers with different Accept headers but the same decision share
+	// one entry: the raw header never enters the key.
+	h.srv.WaitCache()
+	r := h.get(t, "/kodim23.png?w=64&auto=format", "Accept", firefox)
+	if !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") || r.header["content-type"] != "image/avif" {
+		t.Errorf("Firefox after Chrome: %q %s, want a hit on the AVIF entry", r.header["cache-status"], r.header["content-type"])
+	}
+	if plain := h.get(t, "/kodim23.png?w=64"); plain.header["vary"] != "" {
+		t.Errorf("Vary %q without auto=format", plain.header["vary"])
+	}
+}
+
+func TestOriginalPassthrough(t *testing.T) {
+	h := start(t, nil, nil)
+	want, err := os.ReadFile(filepath.Join(images, "hopper.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.get(t, "/hopper.jpg")
+	if r.status != 200 || !bytes.Equal(r.body, want) || r.header["content-type"] != "image/jpeg" {
+		t.Fatalf("original: %d, %s, equal bytes %v", r.status, r.header["content-type"], bytes.Equal(r.body, want))
+	}
+	h.srv.WaitCache()
+	again := h.get(t, "/hopper.jpg?s=") // a signature-only query is still the original
+	if !bytes.Equal(again.body, want) || !strings.HasPrefix(again.header["cache-status"], "imgedge; hit") {
+		t.Fatalf("second original: %q", again.header["cache-status"])
+	}
+	if h.origin.count("/hopper.jpg") != 1 || h.tr.n.Load() != 0 {
+		t.Fatalf("origin requests %d, transforms %d; want 1 and 0", h.origin.count("/hopper.jpg"), h.tr.n.Load())
+	}
+	// A non-image original is never served with its own (active) type.
+	page := h.get(t, "/page.jpg")
+	if page.header["content-type"] != "application/octet-stream" {
+		t.Errorf("an HTML original was served as %q", page.header["content-type"])
+	}
+}
+
+func TestOriginHeadersDoNotLeak(t *testing.T) {
+	h := start(t, nil, nil)
+	for _, path := range []string{"/headers.png", "/headers.png?w=10"} {
+		r := h.get(t, path)
+		for _, k := range []string{"set-cookie", "x-origin-secret", "keep-alive"} {
+			if v, ok := r.header[k]; ok {
+				t.Errorf("%s: origin header %s: %s reached the client", path, k, v)
+			}
+		}
+	}
+}
+
+func TestOriginNoStorePassesThrough(t *testing.T) {
+	h := start(t, nil, nil)
+	h.origin.cacheControl.Store("private, max-age=60")
+	for i := range 2 {
+		r := h.get(t, "/kodim23.png?w=50")
+		if r.status != 200 || r.header["cache-control"] != "private, max-age=60" || r.header["cache-status"] != "imgedge; fwd=uri-miss" {
+			t.Fatalf("request %d: %d, Cache-Control %q, Cache-Status %q", i, r.status, r.header["cache-control"], r.header["cache-status"])
+		}
+		h.srv.WaitCache()
+	}
+	if n := h.origin.count("/kodim23.png"); n != 2 {
+		t.Fatalf("origin requests = %d, want 2: nothing may be stored", n)
+	}
+}
+
+func TestOriginMaxAgeSetsFreshness(t *testing.T) {
+	h := start(t, nil, nil)
+	h.origin.cacheControl.Store("public, max-age=300")
+	h.get(t, "/kodim23.png?w=51")
+	h.srv.WaitCache()
+	r := h.get(t, "/kodim23.png?w=51")
+	var ttl int
+	if _, err := fmt.Sscanf(r.header["cache-status"], "imgedge; hit; ttl=%d", &ttl); err != nil || ttl < 290 || ttl > 300 {
+		t.Fatalf("Cache-Status %q, want a hit with ttl near 300", r.header["cache-status"])
+	}
+}
+
+type problemBody struct {
+	Status    int    `json:"status"`
+	Title     string `json:"title"`
+	Detail    string `json:"detail"`
+	Class     string `json:"class"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id"`
+}
+
+func checkProblem(t *testing.T, r response, status int, class, code, detail string) {
+	t.Helper()
+	if r.status != status || r.header["content-type"] != "application/problem+json" {
+		t.Fatalf("got %d %s (%s), want %d problem+json", r.status, r.header["content-type"], r.body, status)
+	}
+	var p problemBody
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	if p.Status != status || p.Class != class || p.Code != code || p.Title == "" || !strings.Contains(p.Detail, detail) || p.RequestID == "" {
+		t.Fatalf("problem %+v, want status %d class %s code %s with detail containing %q", p, status, class, code, detail)
+	}
+	transient := class == "retryable" || class == "fatal" || class == "operator"
+	if transient && r.header["cache-control"] != "no-store" {
+		t.Errorf("%s error has Cache-Control %q, want no-store", class, r.header["cache-control"])
+	}
+}
+
+func TestProblemsUserClass(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LIMITS_MAX_SOURCE_BYTES=100KiB"}, nil)
+	checkProblem(t, h.get(t, "/kodim23.png?wdth=300"), 400, "user", "bad_param", `did you mean "w"?`)
+	checkProblem(t, h.get(t, "/kodim23.png?w=300&w=301"), 400, "user", "bad_param", `"w" is repeated`)
+	checkProblem(t, h.get(t, "/kodim23.png?q=500"), 400, "user", "bad_param", "an integer from 1 to 100")
+	checkProblem(t, h.get(t, "/missing.jpg?w=10"), 404, "user", "not_found", "check the path")
+	checkProblem(t, h.get(t, "/missing.jpg"), 404, "user", "not_found", "check the path")
+	checkProblem(t, h.get(t, "/page.jpg?w=10"), 422, "user", "unsupported_image", "not a recognised image")
+	checkProblem(t, h.get(t, "/kodim23.png?w=10"), 413, "user", "source_too_large", "limits.max_source_bytes")
+	r := h.do(t, fasthttp.MethodPost, "/kodim23.png?w=10")
+	checkProblem(t, r, 405, "user", "bad_param", "GET and HEAD")
+	if r.header["allow"] != "GET, HEAD" {
+		t.Errorf("405 Allow = %q", r.header["allow"])
+	}
+	if cc := h.get(t, "/missing.jpg").header["cache-control"]; cc != "public, max-age=10" {
+		t.Errorf("404 Cache-Control %q, want cache.negative_ttl", cc)
+	}
+	withID := h.get(t, "/x.jpg?nope=1", "X-Request-Id", "req-123")
+	if !bytes.Contains(withID.body, []byte(`"request_id":"req-123"`)) {
+		t.Errorf("problem does not carry the client's request id: %s", withID.body)
+	}
+}
+
+func TestProblemsRetryableClass(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_TRANSFORM_CONCURRENCY=1", "IMGEDGE_TRANSFORM_QUEUE=0"}, nil)
+	h.origin.delay.Store(int64(time.Second))
+	start := time.Now()
+	checkProblem(t, h.get(t, "/kodim23.png?w=10"), 504, "retryable", "origin_timeout", "fetch.timeout")
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("a hung origin answered after %v, want about fetch.timeout (300ms)", took)
+	}
+	h.origin.delay.Store(0)
+
+	// One transform slot and no queue: of several distinct variants whose
+	// source arrives at once, all but one are refused, fast.
+	const n = 6
+	results := make(chan response, n)
+	for i := range n {
+		go func() { results <- h.get(t, fmt.Sprintf("/kodim07.png?w=%d&fm=png", 700+i)) }()
+	}
+	overloaded := 0
+	for range n {
+		r := <-results
+		if r.status == 503 {
+			overloaded++
+			checkProblem(t, r, 503, "retryable", "overloaded", "transform.concurrency")
+			if r.header["retry-after"] == "" {
+				t.Error("503 without Retry-After")
+			}
+		} else if r.status != 200 {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	}
+	if overloaded == 0 || overloaded == n {
+		t.Errorf("%d of %d requests overloaded; want some served and some refused", overloaded, n)
+	}
+}
+
+func TestProblemsOperatorClass(t *testing.T) {
+	h := start(t, nil, nil)
+	checkProblem(t, h.get(t, "/boom.jpg?w=10"), 502, "operator", "origin_error", "HTTP 500")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	h2 := start(t, []string{"IMGEDGE_ORIGINS=[{prefix: /dead, url: 'http://" + dead + "'}]"}, nil)
+	checkProblem(t, h2.get(t, "/dead/a.jpg?w=10"), 502, "operator", "origin_error", "could not be reached")
+	if !strings.Contains(h2.logs.String(), `"code":"origin_error"`) {
+		t.Error("operator errors are not logged")
+	}
+}
+
+func TestProblemsFatalClassAndSurvival(t *testing.T) {
+	h := start(t, nil, func(tr transform.Transformer) transform.Transformer {
+		return transform.TransformerFunc(func(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+			if s.Width == 13 {
+				panic("bug in a transform")
+			}
+			return tr.Transform(ctx, src, s)
+		})
+	})
+	checkProblem(t, h.get(t, "/kodim23.png?w=13", "X-Request-Id", "bug-1"), 500, "fatal", "internal", "request id")
+	if !strings.Contains(h.logs.String(), "bug-1") || !strings.Contains(h.logs.String(), "bug in a transform") {
+		t.Errorf("the panic was not logged with the request id: %s", h.logs.String())
+	}
+	if r := h.get(t, "/kodim23.png?w=14"); r.status != 200 {
+		t.Fatalf("after a panic: %d", r.status)
+	}
+}
+
+// TestStampede: 200 concurrent requests for one cold variant while the origin
+// is slow make one origin request and one transform, and 200 identical answers.
+func TestStampede(t *testing.T) {
+	h := start(t, nil, nil)
+	h.origin.delay.Store(int64(300 * time.Millisecond))
+	const n = 200
+	var wg sync.WaitGroup
+	results := make([]response, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = h.get(t, "/kodim15.png?w=240&fm=webp")
+		}()
+	}
+	wg.Wait()
+	statuses := map[string]int{}
+	for i, r := range results {
+		if r.status != 200 || !bytes.Equal(r.body, results[0].body) {
+			t.Fatalf("answer %d: %d, %d bytes (first: %d bytes)", i, r.status, len(r.body), len(results[0].body))
+		}
+		statuses[r.header["cache-status"]]++
+	}
+	if got := h.origin.count("/kodim15.png"); got != 1 {
+		t.Errorf("origin requests = %d, want 1", got)
+	}
+	if got := h.tr.n.Load(); got != 1 {
+		t.Errorf("transforms = %d, want 1", got)
+	}
+	if statuses["imgedge; fwd=uri-miss; stored"] != 1 || statuses["imgedge; fwd=uri-miss; collapsed"] < n/2 {
+		t.Errorf("Cache-Status counts %v, want 1 stored and the rest mostly collapsed", statuses)
+	}
+}
+
+func TestRoutingByHostAndPrefix(t *testing.T) {
+	other := newTestOrigin(t)
+	h := start(t, []string{"IMGEDGE_ORIGINS=[{hosts: [img.example.com], prefix: /cdn, url: '" + other.url + "/'}, {hosts: [photos.example.com], url: '" + other.url + "'}]"}, nil)
+	if r := h.get(t, "/cdn/kodim23.png?w=20", "Host", "img.example.com:8080"); r.status != 200 {
+		t.Fatalf("routed request: %d %s", r.status, r.body)
+	}
+	if other.count("/kodim23.png") != 1 || h.origin.count("/kodim23.png") != 0 {
+		t.Fatalf("route by host+prefix: routed origin %d, default %d", other.count("/kodim23.png"), h.origin.count("/kodim23.png"))
+	}
+	h.get(t, "/kodim07.png?w=20", "Host", "PHOTOS.example.com")
+	if other.count("/kodim07.png") != 1 {
+		t.Fatal("route by host alone did not match (case-insensitive)")
+	}
+	h.get(t, "/cdn/kodim04.png?w=20", "Host", "elsewhere.example.com")
+	h.get(t, "/cdnx/kodim04.png?w=20", "Host", "img.example.com")
+	if h.origin.count("/cdn/kodim04.png") != 1 || h.origin.count("/cdnx/kodim04.png") != 1 || other.count("/kodim04.png") != 0 {
+		t.Fatal("unmatched requests did not go to the default origin")
+	}
+}
+
+func TestAdminListener(t *testing.T) {
+	h := start(t, nil, nil)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := http.Get(h.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("admin %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// The public listener treats admin paths as objects at the origin.
+	if r := h.get(t, "/healthz"); r.status != 404 {
+		t.Errorf("public /healthz = %d, want 404 from the origin", r.status)
+	}
+}
+
+func TestPathTraversalStaysInFolderOrigin(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + images}, nil)
+	if r := h.get(t, "/hopper.jpg"); r.status != 200 {
+		t.Fatalf("folder origin: %d", r.status)
+	}
+	for _, p := range []string{"/../configs/default.yaml", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fedge/edge_test.go", "/..%5c..%5cgo.mod"} {
+		if r := h.get(t, p); r.status != 404 {
+			t.Errorf("%s: %d, want 404", p, r.status)
+		}
+	}
+}

@@ -1,0 +1,13 @@
+package edge
+
+import "imgedge/cache"
+
+// WaitCache applies buffered tier Sets (ristretto's are asynchronous) so that a
+// test can assert a hit right after a miss.
+func (s *Server) WaitCache() {
+	for _, st := range []cache.Store{s.variants, s.originals} {
+		if m, ok := st.(*cache.Memory); ok {
+			m.Wait()
+		}
+	}
+}
