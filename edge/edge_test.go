@@ -45,7 +45,7 @@ type testOrigin struct {
 	hits         map[string]int
 }
 
-func newTestOrigin(t *testing.T) *testOrigin {
+func newTestOrigin(t testing.TB) *testOrigin {
 	t.Helper()
 	o := &testOrigin{hits: map[string]int{}}
 	o.cacheControl.Store("")
@@ -133,7 +133,7 @@ func libvipsConfig(cfg *configs.Config) libvips.Config {
 // start runs a real edge on 127.0.0.1 in front of a real origin. env are
 // IMGEDGE_* overrides; tr wraps libvips when a test needs a failing
 // transformer.
-func start(t *testing.T, env []string, wrap func(transform.Transformer) transform.Transformer) *harness {
+func start(t testing.TB, env []string, wrap func(transform.Transformer) transform.Transformer) *harness {
 	t.Helper()
 	h := &harness{origin: newTestOrigin(t), logs: &bytes.Buffer{}}
 	env = append([]string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1"}, env...)
