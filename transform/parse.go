@@ -312,8 +312,7 @@ type state struct {
 	spec     Spec
 	w, h     int
 	dpr      float64
-	fpx, fpy float64
-	fpSet    bool
+	fpx, fpy float64 // NaN until given
 }
 
 func (st *state) set(k, v []byte) error {
