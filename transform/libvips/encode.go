@@ -66,6 +66,9 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 			Lossless:        spec.Lossless,
 			ReductionEffort: webpEffort,
 		})
+		if err == nil {
+			out = stripWebPMetadata(out)
+		}
 	case transform.FormatAVIF:
 		out, _, err = img.ExportAvif(&vips.AvifExportParams{
 			StripMetadata: true,

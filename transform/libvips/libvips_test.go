@@ -13,8 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/davidbyttow/govips/v2/vips"
 
 	"imgedge/transform"
 )
@@ -407,4 +410,30 @@ func meanAbsDiff(a, b *image.RGBA) float64 {
 		}
 	}
 	return sum / n
+}
+
+// TestMetadataStripped: no output carries EXIF (an Orientation tag would
+// rotate the already upright pixels again in a browser), XMP or IPTC.
+func TestMetadataStripped(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(corpusDir, "exif-orientation", "Landscape_6.jpg"))
+	if img, err := vips.NewImageFromBuffer(src); err != nil || !img.HasExif() || img.Orientation() != 6 {
+		t.Fatalf("the source should carry EXIF orientation 6: %v", err)
+	}
+	for _, fm := range []string{"jpg", "pjpg", "png", "webp", "avif", "jxl", "gif"} {
+		res := render1(t, tr, src, "w=64&fm="+fm)
+		img, err := vips.NewImageFromBuffer(res.Body)
+		if err != nil {
+			t.Fatalf("%s: reload: %v", fm, err)
+		}
+		for _, f := range img.GetFields() {
+			if f == "exif-data" || f == "xmp-data" || f == "iptc-data" || strings.HasPrefix(f, "exif-ifd") {
+				t.Errorf("%s output carries %s", fm, f)
+			}
+		}
+		if o := img.Orientation(); o > 1 {
+			t.Errorf("%s output has orientation %d", fm, o)
+		}
+		img.Close()
+	}
 }
