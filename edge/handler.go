@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -140,7 +139,7 @@ func (s *Server) source(ctx context.Context, up *upstream, key, path string) (ca
 		f := s.fresh.parse(obj.CacheControl, obj.Expires, now)
 		e := &cache.Entry{
 			Body:         obj.Body,
-			ContentType:  passthroughType(obj.ContentType, obj.Body),
+			ContentType:  passthroughType(obj.Body),
 			ETag:         etag(obj.Body),
 			CacheControl: s.clientCacheControl,
 			StoredAt:     now,
@@ -191,16 +190,13 @@ func (s *Server) renderVariant(ctx context.Context, up *upstream, okey, path str
 	return fill, nil
 }
 
-// passthroughType is the Content-Type of an original served as is: the
-// origin's when it is an image type other than SVG (which could carry
-// scripts), else sniffed, else an inert octet-stream.
-func passthroughType(origin string, body []byte) string {
-	for _, ct := range [...]string{origin, http.DetectContentType(body)} {
-		mt, _, _ := strings.Cut(ct, ";")
-		mt = strings.TrimSpace(strings.ToLower(mt))
-		if strings.HasPrefix(mt, "image/") && !strings.Contains(mt, "svg") {
-			return mt
-		}
+// passthroughType is the Content-Type of an original served as is, from its
+// magic bytes: an image format the edge knows, else an inert octet-stream, so
+// that HTML or SVG (which can carry scripts) stored under an image name is
+// never served with an active type.
+func passthroughType(body []byte) string {
+	if f := transform.Sniff(body); f != transform.FormatSource {
+		return f.ContentType()
 	}
 	return "application/octet-stream"
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 )
 
@@ -60,7 +59,6 @@ func (d *Dir) Fetch(_ context.Context, path string) (Object, error) {
 	}
 	return Object{
 		Body:         body,
-		ContentType:  http.DetectContentType(body),
 		LastModified: st.ModTime().UTC().Truncate(1e9),
 	}, nil
 }

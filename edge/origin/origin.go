@@ -27,7 +27,9 @@ func (e *StatusError) Error() string { return fmt.Sprintf("origin: answered HTTP
 
 // Object is a fetched source.
 type Object struct {
-	Body         []byte
+	Body []byte
+	// ContentType is what an HTTP origin declared; folders declare nothing.
+	// The edge trusts only the bytes' magic numbers.
 	ContentType  string
 	ETag         string
 	LastModified time.Time

@@ -33,8 +33,8 @@ func TestDirServesFilesInsideRootOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj, err := f.Fetch(context.Background(), "/sub/a.jpg")
-	if err != nil || string(obj.Body) != "\xff\xd8\xffjpegbytes" || obj.ContentType != "image/jpeg" || obj.LastModified.IsZero() {
-		t.Fatalf("Fetch(/sub/a.jpg) = %q %q %v, %v", obj.Body, obj.ContentType, obj.LastModified, err)
+	if err != nil || string(obj.Body) != "\xff\xd8\xffjpegbytes" || obj.LastModified.IsZero() {
+		t.Fatalf("Fetch(/sub/a.jpg) = %q %v, %v", obj.Body, obj.LastModified, err)
 	}
 	for _, p := range []string{
 		"/../secret.txt", "/sub/../../secret.txt", "/link.jpg", "/updir/secret.txt",
