@@ -51,6 +51,7 @@ func run(args []string) error {
 		Quality:         libvips.Quality{JPEG: cfg.Transform.Quality.JPEG, WebP: cfg.Transform.Quality.WebP, AVIF: cfg.Transform.Quality.AVIF, JXL: cfg.Transform.Quality.JXL},
 		MaxSourcePixels: cfg.Limits.MaxSourcePixels,
 		MaxDimension:    cfg.Limits.MaxDimension,
+		AVIFMaxPixels:   cfg.Transform.AVIFMaxPixels,
 	})
 	if err != nil {
 		return err

@@ -87,6 +87,9 @@ type Transform struct {
 	QueueTimeout Duration `yaml:"queue_timeout"` // longest wait for a slot before 503 overloaded
 	Timeout      Duration `yaml:"timeout"`       // longest a transform may run
 	Quality      Quality  `yaml:"quality"`
+	// AVIFMaxPixels: under auto=format, outputs with more pixels go to WebP
+	// (AVIF encodes several times slower); 0 means never AVIF by negotiation.
+	AVIFMaxPixels int64 `yaml:"avif_max_pixels"`
 }
 
 // Quality holds the default quality of each lossy encoder (1..100).
@@ -259,6 +262,9 @@ func (c *Config) Validate() error {
 	intRange("transform.queue", c.Transform.Queue, 0, 1<<20)
 	positive("transform.queue_timeout", c.Transform.QueueTimeout)
 	positive("transform.timeout", c.Transform.Timeout)
+	if c.Transform.AVIFMaxPixels < 0 {
+		bad("transform.avif_max_pixels", c.Transform.AVIFMaxPixels, "a pixel count of 0 or more, e.g. 2000000")
+	}
 	intRange("transform.quality.jpeg", c.Transform.Quality.JPEG, 1, 100)
 	intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
 	intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)

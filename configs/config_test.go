@@ -44,6 +44,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
 		{"transform.timeout", c.Transform.Timeout.D(), 30 * time.Second},
 		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75}},
+		{"transform.avif_max_pixels", c.Transform.AVIFMaxPixels, int64(2_000_000)},
 		{"limits.max_dimension", c.Limits.MaxDimension, 8192},
 		{"limits.max_source_bytes", int64(c.Limits.MaxSourceBytes), int64(50 << 20)},
 		{"limits.max_source_pixels", c.Limits.MaxSourcePixels, int64(50_000_000)},
@@ -133,7 +134,7 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_CACHE_MAX_TTL", "IMGEDGE_CACHE_NEGATIVE_TTL", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE",
 		"IMGEDGE_CACHE_STALE_IF_ERROR", "IMGEDGE_CACHE_CLIENT_TTL",
 		"IMGEDGE_TRANSFORM_CONCURRENCY", "IMGEDGE_TRANSFORM_QUEUE", "IMGEDGE_TRANSFORM_QUEUE_TIMEOUT", "IMGEDGE_TRANSFORM_TIMEOUT",
-		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL",
+		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL", "IMGEDGE_TRANSFORM_AVIF_MAX_PIXELS",
 		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
 		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
 		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS",
@@ -142,8 +143,8 @@ func TestEveryKeyHasEnv(t *testing.T) {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 40 {
-		t.Errorf("%d env names, want 40: a new key needs a line above", len(fields))
+	if len(fields) != 41 {
+		t.Errorf("%d env names, want 41: a new key needs a line above", len(fields))
 	}
 }
 

@@ -127,6 +127,7 @@ func libvipsConfig(cfg *configs.Config) libvips.Config {
 		QueueTimeout: cfg.Transform.QueueTimeout.D(), Timeout: cfg.Transform.Timeout.D(),
 		Quality:         libvips.Quality{JPEG: cfg.Transform.Quality.JPEG, WebP: cfg.Transform.Quality.WebP, AVIF: cfg.Transform.Quality.AVIF, JXL: cfg.Transform.Quality.JXL},
 		MaxSourcePixels: cfg.Limits.MaxSourcePixels, MaxDimension: cfg.Limits.MaxDimension,
+		AVIFMaxPixels: cfg.Transform.AVIFMaxPixels,
 	}
 }
 

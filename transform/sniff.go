@@ -28,3 +28,20 @@ func Sniff(b []byte) Format {
 	}
 	return FormatSource
 }
+
+// IsSVG reports whether b looks like an SVG document: optional BOM, white
+// space, XML declaration, comments or doctype, then an <svg element near the
+// start. Binary formats are sniffed first by the callers, so a WebP that merely
+// contains "<svg" in its pixels is never taken for SVG.
+func IsSVG(b []byte) bool {
+	head := b[:min(len(b), 4096)]
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	head = bytes.TrimLeft(head, " \t\r\n")
+	if !bytes.HasPrefix(head, []byte("<")) {
+		return false
+	}
+	return bytes.Contains(head, []byte("<svg"))
+}
+
+// IsGzip reports the gzip magic (SVGZ).
+func IsGzip(b []byte) bool { return bytes.HasPrefix(b, []byte{0x1F, 0x8B}) }

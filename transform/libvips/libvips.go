@@ -31,6 +31,7 @@ func Startup(log *slog.Logger) {
 		}
 	}, vips.LogLevelWarning)
 	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
+	blockUntrustedLoaders()
 }
 
 // Shutdown stops libvips; call once at exit.
@@ -48,6 +49,8 @@ type Config struct {
 	// MaxDimension caps both output sides, so that a one-sided box on a very
 	// thin source cannot ask for a gigantic image.
 	MaxDimension int
+	// AVIFMaxPixels: under auto=format, larger outputs go to WebP instead.
+	AVIFMaxPixels int64
 }
 
 // Quality is each lossy encoder's default (1..100).
@@ -62,8 +65,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("libvips: Queue must be 0 or more, got %d", c.Queue)
 	case c.QueueTimeout <= 0 || c.Timeout <= 0:
 		return errors.New("libvips: QueueTimeout and Timeout must be above 0")
-	case c.MaxSourcePixels <= 0 || c.MaxDimension <= 0:
-		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0")
+	case c.MaxSourcePixels <= 0 || c.MaxDimension <= 0 || c.AVIFMaxPixels < 0:
+		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0, AVIFMaxPixels 0 or more")
 	}
 	for _, q := range []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL} {
 		if q < 1 || q > 100 {

@@ -38,7 +38,7 @@ func testConfig() Config {
 	return Config{
 		Concurrency: 2, Queue: 8, QueueTimeout: 2 * time.Second, Timeout: 30 * time.Second,
 		Quality:         Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75},
-		MaxSourcePixels: 50_000_000, MaxDimension: 8192,
+		MaxSourcePixels: 50_000_000, MaxDimension: 8192, AVIFMaxPixels: 2_000_000,
 	}
 }
 
@@ -435,5 +435,25 @@ func TestMetadataStripped(t *testing.T) {
 			t.Errorf("%s output has orientation %d", fm, o)
 		}
 		img.Close()
+	}
+}
+
+// TestUntrustedLoadersBlocked: even when called directly, libvips refuses
+// its untrusted loaders (here PDF), while JPEG XL stays allowed.
+func TestUntrustedLoadersBlocked(t *testing.T) {
+	pdf := []byte("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n" +
+		"3 0 obj<</Type/Page/MediaBox[0 0 10 10]/Parent 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+	if vips.DetermineImageType(pdf) != vips.ImageTypePDF {
+		t.Fatal("test input is not sniffed as PDF")
+	}
+	if img, err := vips.NewImageFromBuffer(pdf); err == nil {
+		img.Close()
+		t.Fatal("libvips loaded a PDF: untrusted loaders are not blocked")
+	} else if !strings.Contains(err.Error(), "blocked") {
+		t.Fatalf("PDF refused for another reason: %v", err)
+	}
+	jxl := render1(t, newTransformer(t), readFile(t, filepath.Join(benchImages, "hopper.jpg")), "fm=jxl")
+	if _, err := newTransformer(t).Transform(context.Background(), jxl.Body, parse(t, "w=10&fm=png")); err != nil {
+		t.Fatalf("JPEG XL round trip: %v", err)
 	}
 }

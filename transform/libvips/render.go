@@ -1,7 +1,10 @@
 package libvips
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -11,41 +14,92 @@ import (
 )
 
 // sniff maps the source's magic bytes to a format this edge decodes. Anything
-// else (SVG, PDF, BMP, and whatever libvips would only read through
-// ImageMagick) is refused before libvips sees it.
-func sniff(src []byte) (transform.Format, vips.ImageType, error) {
-	t := vips.DetermineImageType(src)
-	switch t {
+// else (PDF, BMP, and whatever libvips would only read through ImageMagick) is
+// refused before libvips sees it.
+func sniff(src []byte) (transform.Format, error) {
+	switch t := vips.DetermineImageType(src); t {
 	case vips.ImageTypeJPEG:
-		return transform.FormatJPEG, t, nil
+		return transform.FormatJPEG, nil
 	case vips.ImageTypePNG:
-		return transform.FormatPNG, t, nil
+		return transform.FormatPNG, nil
 	case vips.ImageTypeWEBP:
-		return transform.FormatWebP, t, nil
+		return transform.FormatWebP, nil
 	case vips.ImageTypeGIF:
-		return transform.FormatGIF, t, nil
+		return transform.FormatGIF, nil
 	case vips.ImageTypeAVIF:
-		return transform.FormatAVIF, t, nil
+		return transform.FormatAVIF, nil
 	case vips.ImageTypeHEIF:
-		return transform.FormatHEIF, t, nil
+		return transform.FormatHEIF, nil
 	case vips.ImageTypeJXL:
-		return transform.FormatJXL, t, nil
+		return transform.FormatJXL, nil
 	case vips.ImageTypeTIFF:
-		return transform.FormatTIFF, t, nil
+		return transform.FormatTIFF, nil
+	case vips.ImageTypeSVG:
+		if transform.IsSVG(src) {
+			return transform.FormatSVG, nil
+		}
 	case vips.ImageTypeUnknown:
-		return 0, t, fmt.Errorf("%w: the source is not a recognised image (%d bytes)", transform.ErrUnsupported, len(src))
+	default:
+		return 0, fmt.Errorf("%w: %s sources are not accepted; use JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL, TIFF or SVG",
+			transform.ErrUnsupported, vips.ImageTypes[t])
 	}
-	return 0, t, fmt.Errorf("%w: %s sources are not accepted; use JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL or TIFF",
-		transform.ErrUnsupported, vips.ImageTypes[t])
+	return 0, fmt.Errorf("%w: the source is not a recognised image (%d bytes)", transform.ErrUnsupported, len(src))
 }
 
-func load(src []byte, shrink int, frame int) (*vips.ImageRef, error) {
-	p := vips.NewImportParams() // fail on error: a truncated file must not become grey pixels
-	if shrink > 1 {
-		p.JpegShrinkFactor.Set(shrink)
+// maxSVGBytes bounds a decompressed SVGZ: a vector document beyond this is a
+// bomb, not artwork.
+const maxSVGBytes = 8 << 20
+
+// prepare sniffs and checks the source, returning the bytes libvips may see.
+// SVGZ is inflated here, bounded, and must hold an SVG document: libvips
+// 8.14's own gzip path can spin forever on a crafted file
+// (hostile/libvips-truncated.svgz).
+func prepare(src []byte) ([]byte, transform.Format, error) {
+	if transform.IsGzip(src) {
+		zr, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: gzip data that does not inflate", transform.ErrUnsupported)
+		}
+		svg, err := io.ReadAll(io.LimitReader(zr, maxSVGBytes+1))
+		if err != nil || len(svg) > maxSVGBytes || !transform.IsSVG(svg) {
+			return nil, 0, fmt.Errorf("%w: gzip data that is not an SVG document under %d bytes", transform.ErrUnsupported, maxSVGBytes)
+		}
+		src = svg
 	}
-	if frame > 0 {
-		p.Page.Set(frame - 1)
+	f, err := sniff(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := transform.CheckIntegrity(src); err != nil {
+		return nil, 0, err
+	}
+	return src, f, nil
+}
+
+type loadOptions struct {
+	shrink int  // JPEG shrink-on-load factor
+	frame  int  // 1-based page; 0: the first
+	all    bool // every page (animation)
+	dpi    int  // SVG rasterisation density; 0: 72 (natural size)
+}
+
+func load(src []byte, o loadOptions) (*vips.ImageRef, error) {
+	p := vips.NewImportParams()
+	// Truncation is refused by transform.CheckIntegrity; failing on every
+	// libvips warning would also refuse files browsers display (stray bytes
+	// before a JPEG marker, a bad ancillary PNG chunk).
+	p.FailOnError.Set(false)
+	if o.shrink > 1 {
+		p.JpegShrinkFactor.Set(o.shrink)
+	}
+	if o.frame > 0 {
+		p.Page.Set(o.frame - 1)
+	}
+	if o.all {
+		p.NumPages.Set(-1)
+	}
+	if o.dpi > 0 {
+		p.Density.Set(o.dpi)
 	}
 	img, err := vips.LoadImageFromBuffer(src, p)
 	if err != nil {
@@ -55,10 +109,10 @@ func load(src []byte, shrink int, frame int) (*vips.ImageRef, error) {
 }
 
 // vipsError classifies a libvips failure. libvips decodes lazily, so a
-// truncated or corrupt source usually fails in a later operation or in the
-// encoder, not at load; with parameters already validated, a failing
-// operation means the source's pixels cannot be read. govips appends a Go
-// stack to the message: only its first line is kept.
+// corrupt source usually fails in a later operation or in the encoder, not
+// at load; with parameters already validated, a failing operation means the
+// source's pixels cannot be read. govips appends a Go stack to the message:
+// only its first line is kept.
 func vipsError(stage string, err error) error {
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
@@ -67,26 +121,56 @@ func vipsError(stage string, err error) error {
 	return fmt.Errorf("%w: %s: %s", transform.ErrUnsupported, stage, strings.TrimSpace(msg))
 }
 
-// render runs one pipeline: header check, shrink-on-load, orientation, colour,
-// one resize, crop or pad, the adjustments, then the encoder. The image has one
-// owner (this goroutine) and is closed explicitly (../shared/PIPELINE.md,
-// known hazards).
+// animates reports whether the output keeps every frame of an animated
+// source: no single frame was asked for, and the output format can hold
+// animation (WebP or GIF; AVIF cannot in libvips 8.14).
+func animates(spec transform.Spec, src transform.Format) bool {
+	if spec.Frame != 0 {
+		return false
+	}
+	switch spec.Format {
+	case transform.FormatWebP, transform.FormatGIF:
+		return true
+	case transform.FormatSource:
+		return spec.AutoFormat || src == transform.FormatGIF || src == transform.FormatWebP
+	}
+	return false
+}
+
+// render runs one pipeline: checks, header, limits, load at the size needed,
+// orientation, colour, one resize, crop or pad, the adjustments, then the
+// encoder. The image has one owner (this goroutine) and is closed explicitly
+// (../shared/PIPELINE.md, known hazards).
 func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, error) {
-	srcFmt, _, err := sniff(src)
+	orig := src
+	src, srcFmt, err := prepare(src)
 	if err != nil {
 		return transform.Result{}, err
 	}
-	img, err := load(src, 1, spec.Frame)
+	img, err := load(src, loadOptions{frame: spec.Frame})
 	if err != nil {
 		return transform.Result{}, err
 	}
 	defer func() { img.Close() }()
 
-	sw, sh := img.Width(), img.Height()
+	sw, sh := img.Width(), img.PageHeight()
+	pages := 1
+	if srcFmt == transform.FormatGIF || srcFmt == transform.FormatWebP {
+		pages = max(img.Pages(), 1)
+	}
 	if int64(sw)*int64(sh) > cfg.MaxSourcePixels {
 		return transform.Result{}, fmt.Errorf("%w: %dx%d is %d pixels, above limits.max_source_pixels (%d)",
 			transform.ErrTooLarge, sw, sh, int64(sw)*int64(sh), cfg.MaxSourcePixels)
 	}
+	if spec.Frame > pages {
+		return transform.Result{}, fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, spec.Frame, pages)
+	}
+	animated := pages > 1 && animates(spec, srcFmt)
+	if animated && int64(pages)*int64(sw)*int64(sh) > cfg.MaxSourcePixels {
+		return transform.Result{}, fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
+			transform.ErrTooLarge, pages, sw, sh, int64(pages)*int64(sw)*int64(sh), cfg.MaxSourcePixels)
+	}
+	meta := sourceMeta(img)
 	res := transform.Result{SourceFormat: srcFmt, SourceWidth: sw, SourceHeight: sh}
 	ow, oh := sw, sh // as displayed, after EXIF orientation
 	if o := img.Orientation(); o >= 5 && o <= 8 {
@@ -94,12 +178,19 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 	}
 	plan := planSize(spec, ow, oh, cfg.MaxDimension)
 
-	if srcFmt == transform.FormatJPEG {
-		if s := jpegShrink(ow, oh, plan.resizeW, plan.resizeH); s > 1 {
-			img.Close()
-			if img, err = load(src, s, spec.Frame); err != nil {
-				return transform.Result{}, err
-			}
+	reload := loadOptions{frame: spec.Frame, all: animated}
+	switch srcFmt {
+	case transform.FormatJPEG:
+		reload.shrink = jpegShrink(ow, oh, plan.resizeW, plan.resizeH)
+	case transform.FormatSVG:
+		// Rasterise at the size asked for, not at the document's own size.
+		scale := max(float64(plan.resizeW)/float64(ow), float64(plan.resizeH)/float64(oh))
+		reload.dpi = max(1, int(math.Ceil(72*scale)))
+	}
+	if reload != (loadOptions{frame: spec.Frame}) {
+		img.Close()
+		if img, err = load(src, reload); err != nil {
+			return transform.Result{}, err
 		}
 	}
 	if err := img.AutoRotate(); err != nil {
@@ -108,28 +199,56 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 	if err := toSRGB(img); err != nil {
 		return transform.Result{}, err
 	}
-	if cw, ch := img.Width(), img.Height(); cw != plan.resizeW || ch != plan.resizeH {
+	if cw, ch := img.Width(), img.PageHeight(); cw != plan.resizeW || ch != plan.resizeH {
 		hs := float64(plan.resizeW) / float64(cw)
 		vs := float64(plan.resizeH) / float64(ch)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
 			return transform.Result{}, vipsError("resize", err)
 		}
 	}
-	if err := cropOrPad(img, spec, plan); err != nil {
+	if err := cropOrPad(img, spec, plan, animated); err != nil {
 		return transform.Result{}, err
 	}
 	if err := adjust(img, spec); err != nil {
 		return transform.Result{}, err
 	}
 
-	out, reason := chooseFormat(spec, srcFmt, img.HasAlpha())
+	out, reason := chooseFormat(spec, srcFmt, img.HasAlpha(), animated, img.Width()*img.PageHeight(), cfg.AVIFMaxPixels)
 	res.Format, res.FormatReason = out, reason
 	body, err := encode(img, out, spec, cfg)
 	if err != nil {
 		return transform.Result{}, err
 	}
-	res.Body, res.Width, res.Height = body, img.Width(), img.Height()
+	res.Body, res.Width, res.Height = body, img.Width(), img.PageHeight()
+	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && meta.plain && plainSpec(spec) {
+		// Re-encoding the same pixels to the same format made them larger:
+		// the source bytes are the better answer (they carry no metadata).
+		res.Body, res.FormatReason = orig, reason+"; source bytes were smaller"
+	}
 	return res, nil
+}
+
+// sourceInfo is what the header says beyond size.
+type sourceInfo struct {
+	plain bool // no orientation, no ICC profile, no EXIF/XMP/IPTC: safe to pass through
+}
+
+func sourceMeta(img *vips.ImageRef) sourceInfo {
+	if img.Orientation() > 1 || img.HasICCProfile() || img.HasExif() || img.HasIPTC() {
+		return sourceInfo{}
+	}
+	for _, f := range img.GetFields() {
+		if f == "xmp-data" {
+			return sourceInfo{}
+		}
+	}
+	return sourceInfo{plain: true}
+}
+
+// plainSpec reports a spec that changes nothing but perhaps the encoding: no
+// box, rotation, flip, filter or background.
+func plainSpec(s transform.Spec) bool {
+	return !s.Resizes() && s.Rotate == 0 && s.Flip == 0 && s.Blur == 0 && s.Sharp == 0 && !s.Background.Set && s.Frame == 0
 }
 
 // sizePlan is the size after the resize, and the final box when it differs.
@@ -223,8 +342,8 @@ func toSRGB(img *vips.ImageRef) error {
 	return nil
 }
 
-func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan) error {
-	cw, ch := img.Width(), img.Height()
+func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan, animated bool) error {
+	cw, ch := img.Width(), img.PageHeight()
 	switch {
 	case p.boxW == cw && p.boxH == ch:
 		return nil
@@ -234,6 +353,9 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan) error {
 	w, h := min(p.boxW, cw), min(p.boxH, ch)
 	switch spec.Gravity {
 	case transform.GravityEntropy, transform.GravityAttention:
+		if animated {
+			break // smartcrop reads one image, not a strip of frames: centre instead
+		}
 		interesting := vips.InterestingEntropy
 		if spec.Gravity == transform.GravityAttention {
 			interesting = vips.InterestingAttention
@@ -335,24 +457,32 @@ func adjust(img *vips.ImageRef, spec transform.Spec) error {
 
 // chooseFormat resolves the output format: fm, else auto=format from the
 // negotiated Accept, else the source's own format when it can be produced.
-func chooseFormat(spec transform.Spec, src transform.Format, alpha bool) (transform.Format, string) {
-	legacy := transform.FormatJPEG
+// Under auto=format an animation goes to WebP or GIF (AVIF cannot hold one
+// here), and an output above avifMax pixels skips AVIF, whose encoder is the
+// slowest by far (bench/RESULTS.md).
+func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated bool, pixels int, avifMax int64) (transform.Format, string) {
+	legacy, why := transform.FormatJPEG, "accept"
 	if alpha {
-		legacy = transform.FormatPNG
+		legacy, why = transform.FormatPNG, "alpha"
 	}
+	webp := spec.Accepted&transform.AcceptWebP != 0
 	switch {
 	case spec.Format != transform.FormatSource:
 		return spec.Format, "fm"
-	case spec.AutoFormat && spec.Accepted&transform.AcceptAVIF != 0:
+	case spec.AutoFormat && animated && webp:
+		return transform.FormatWebP, "accept; animation"
+	case spec.AutoFormat && animated:
+		return transform.FormatGIF, "animation"
+	case spec.AutoFormat && spec.Accepted&transform.AcceptAVIF != 0 && int64(pixels) <= avifMax:
 		return transform.FormatAVIF, "accept"
-	case spec.AutoFormat && spec.Accepted&transform.AcceptWebP != 0:
+	case spec.AutoFormat && webp && spec.Accepted&transform.AcceptAVIF != 0:
+		return transform.FormatWebP, "accept; above transform.avif_max_pixels"
+	case spec.AutoFormat && webp:
 		return transform.FormatWebP, "accept"
-	case spec.AutoFormat && alpha:
-		return legacy, "alpha"
 	case spec.AutoFormat:
-		return legacy, "accept"
+		return legacy, why
 	case src.Encodable():
 		return src, "source"
 	}
-	return legacy, "source-not-encodable"
+	return legacy, "source not encodable"
 }

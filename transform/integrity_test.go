@@ -1,0 +1,61 @@
+package transform
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func TestCheckIntegrity(t *testing.T) {
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%v (the test needs ../shared/corpus beside the repository)", err)
+		}
+		return b
+	}
+	corpus := "../../shared/corpus/"
+	good := map[string][]byte{
+		"jpeg":                           read("../bench/images/hopper.jpg"),
+		"png":                            read("../bench/images/kodim23.png"),
+		"gif":                            read(corpus + "formats/gif-animated-rotating-squares.gif"),
+		"webp":                           read(corpus + "formats/webp-lossy-yellow_rose.webp"),
+		"jpeg with stray bytes":          read(corpus + "hostile/pillow-junk_jpeg_header.jpg"),
+		"png with a bad iCCP CRC":        read(corpus + "hostile/pillow-unknown_compression_method.png"),
+		"gif with a bad later frame":     read(corpus + "hostile/libvips-invalid_multiframe.gif"),
+		"jpeg with an appended gain map": read(corpus + "formats/jpeg-ultrahdr.jpg"),
+	}
+	for name, b := range good {
+		if err := CheckIntegrity(b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := map[string][]byte{
+		"truncated jpeg":       read(corpus + "hostile/pillow-truncated_jpeg.jpg"),
+		"jpeg cut in its scan": good["jpeg"][:len(good["jpeg"])/2],
+		"jpeg cut in a header": good["jpeg"][:100],
+		"truncated png":        read(corpus + "hostile/sharp-truncated.png"),
+		"png without IEND":     good["png"][:len(good["png"])-12],
+		"png with an IDAT CRC": read(corpus + "png-conformance/xcsn0g01.png"),
+		"png with an IHDR CRC": read(corpus + "png-conformance/xhdn0g08.png"),
+		"truncated gif":        read(corpus + "hostile/libvips-truncated.gif"),
+		"gif cut in half":      good["gif"][:len(good["gif"])/2],
+		"truncated webp":       read(corpus + "hostile/truncated-yellow_rose.lossy.webp"),
+	}
+	for name, b := range bad {
+		if err := CheckIntegrity(b); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
+		}
+	}
+}
+
+func FuzzCheckIntegrity(f *testing.F) {
+	for _, p := range []string{"../bench/images/hopper.jpg", "../bench/images/yellow_rose.png", "../../shared/corpus/formats/gif-dispose-previous.gif"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b[:min(len(b), 4096)])
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = CheckIntegrity(b) // must not panic or loop on any input
+	})
+}

@@ -1,0 +1,31 @@
+package libvips
+
+// #cgo pkg-config: vips
+// #include <stdlib.h>
+// #include <vips/vips.h>
+import "C"
+
+import "unsafe"
+
+// blockUntrustedLoaders stops libvips from ever running the operations it
+// marks untrusted (ImageMagick, PDF, MATLAB, FITS, ...), whatever a file's
+// bytes claim: an unrecognised ISO-BMFF file otherwise ends up in ImageMagick's
+// TGA reader (../shared/corpus/README.md). libvips 8.14 also marks JPEG XL
+// untrusted; SPEC section 3 requires it as input and output, so those two
+// operations, and only they, are allowed again. govips exposes neither switch.
+func blockUntrustedLoaders() {
+	C.vips_block_untrusted_set(C.TRUE)
+	for op, blocked := range map[string]bool{
+		"VipsForeignLoadMagick": true,
+		"VipsForeignLoadJxl":    false,
+		"VipsForeignSaveJxl":    false,
+	} {
+		name := C.CString(op)
+		state := C.gboolean(C.FALSE)
+		if blocked {
+			state = C.TRUE
+		}
+		C.vips_operation_block_set(name, state)
+		C.free(unsafe.Pointer(name))
+	}
+}
