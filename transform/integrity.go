@@ -81,6 +81,23 @@ func checkJPEG(b []byte) error {
 	return fmt.Errorf("JPEG has no end-of-image marker: truncated")
 }
 
+// JPEGHuffman reports a baseline or progressive Huffman-coded JPEG, the kind
+// every browser decodes; arithmetic-coded and lossless JPEGs are not.
+func JPEGHuffman(b []byte) bool {
+	for p := 2; p+4 <= len(b) && b[p] == 0xFF; {
+		switch m := b[p+1]; {
+		case m == 0xC0 || m == 0xC1 || m == 0xC2:
+			return true
+		case m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC:
+			return false
+		case m == 0xDA || m == 0xD9:
+			return false
+		}
+		p += 2 + int(binary.BigEndian.Uint16(b[p+2:]))
+	}
+	return false
+}
+
 // checkPNG walks the chunks: each must fit, critical chunks (upper-case first
 // letter: IHDR, PLTE, IDAT, IEND) must match their CRC, and IEND must come.
 // Ancillary chunks with a bad CRC are left to libpng, which skips them.

@@ -59,3 +59,20 @@ func FuzzCheckIntegrity(f *testing.F) {
 		_ = CheckIntegrity(b) // must not panic or loop on any input
 	})
 }
+
+func TestJPEGHuffman(t *testing.T) {
+	for file, want := range map[string]bool{
+		"../bench/images/hopper.jpg":                       true,
+		"../../shared/corpus/formats/jpeg-progressive.jpg": true,
+		"../../shared/corpus/formats/jpeg-arithmetic.jpg":  false,
+		"../../shared/corpus/hostile/zero-byte.jpg":        false,
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := JPEGHuffman(b); got != want {
+			t.Errorf("JPEGHuffman(%s) = %v, want %v", file, got, want)
+		}
+	}
+}

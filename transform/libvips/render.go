@@ -220,7 +220,8 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 		return transform.Result{}, err
 	}
 	res.Body, res.Width, res.Height = body, img.Width(), img.PageHeight()
-	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && meta.plain && plainSpec(spec) {
+	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && meta.plain && plainSpec(spec) &&
+		(srcFmt != transform.FormatJPEG || transform.JPEGHuffman(orig)) {
 		// Re-encoding the same pixels to the same format made them larger:
 		// the source bytes are the better answer (they carry no metadata).
 		res.Body, res.FormatReason = orig, reason+"; source bytes were smaller"
@@ -230,11 +231,17 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 
 // sourceInfo is what the header says beyond size.
 type sourceInfo struct {
-	plain bool // no orientation, no ICC profile, no EXIF/XMP/IPTC: safe to pass through
+	// plain: 8-bit sRGB or grey, no orientation, no ICC profile, no
+	// EXIF/XMP/IPTC: its bytes show exactly what a re-encode would, and carry
+	// nothing a re-encode strips.
+	plain bool
 }
 
 func sourceMeta(img *vips.ImageRef) sourceInfo {
-	if img.Orientation() > 1 || img.HasICCProfile() || img.HasExif() || img.HasIPTC() {
+	if img.Orientation() > 1 || img.HasICCProfile() || img.HasExif() || img.HasIPTC() || img.BandFormat() != vips.BandFormatUchar {
+		return sourceInfo{}
+	}
+	if i := img.Interpretation(); i != vips.InterpretationSRGB && i != vips.InterpretationBW {
 		return sourceInfo{}
 	}
 	for _, f := range img.GetFields() {

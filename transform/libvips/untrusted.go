@@ -11,14 +11,17 @@ import "unsafe"
 // marks untrusted (ImageMagick, PDF, MATLAB, FITS, ...), whatever a file's
 // bytes claim: an unrecognised ISO-BMFF file otherwise ends up in ImageMagick's
 // TGA reader (../shared/corpus/README.md). libvips 8.14 also marks JPEG XL
-// untrusted; SPEC section 3 requires it as input and output, so those two
-// operations, and only they, are allowed again. govips exposes neither switch.
+// and SVG untrusted; SPEC section 3 requires JPEG XL in and out and SVG
+// rasterised, so those operations, and only they, are allowed again: librsvg
+// runs no scripts, and an SVG loaded from memory has no base URL from which
+// to resolve external references. govips exposes neither switch.
 func blockUntrustedLoaders() {
 	C.vips_block_untrusted_set(C.TRUE)
 	for op, blocked := range map[string]bool{
 		"VipsForeignLoadMagick": true,
 		"VipsForeignLoadJxl":    false,
 		"VipsForeignSaveJxl":    false,
+		"VipsForeignLoadSvg":    false,
 	} {
 		name := C.CString(op)
 		state := C.gboolean(C.FALSE)

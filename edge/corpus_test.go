@@ -1,0 +1,118 @@
+package edge_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image"
+	_ "image/jpeg"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const corpus = "../../shared/corpus"
+
+type corpusRow struct {
+	file, expect, observed string
+}
+
+func readManifest(t *testing.T) []corpusRow {
+	t.Helper()
+	f, err := os.Open(corpus + "/MANIFEST.tsv")
+	if err != nil {
+		t.Fatalf("the corpus test reads ../shared/corpus/MANIFEST.tsv beside the repository: %v", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma = '\t'
+	r.LazyQuotes = true
+	records, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []corpusRow
+	for _, rec := range records[1:] {
+		text := rec[5]
+		exp, obs, _ := strings.Cut(text[strings.Index(text, "Expect: ")+len("Expect: "):], " Observed ")
+		rows = append(rows, corpusRow{file: rec[0], expect: exp, observed: obs})
+	}
+	if len(rows) != 158 {
+		t.Fatalf("MANIFEST.tsv has %d rows, the corpus README says 158", len(rows))
+	}
+	return rows
+}
+
+// refusedRe matches the expectations of files the edge must refuse. Not
+// matched on purpose: "lenient: loads ... fail_on=warning would reject", and
+// the frame floods' "(422 if over)": their 1x1 frames are a few thousand
+// pixels in all, far under limits.max_source_pixels.
+var refusedRe = regexp.MustCompile(`must be rejected|must fail|^bomb|must return a clean error|-> 422|HANG HAZARD`)
+
+// refused reads a row's expectation: true when the edge must answer a
+// user-class 4xx.
+func (r corpusRow) refused() bool { return refusedRe.MatchString(r.expect) }
+
+var headerRe = regexp.MustCompile(`header (\d+)x(\d+) `)
+var orientationRe = regexp.MustCompile(`orientation=(\d)`)
+
+// size is the listed header size as displayed: EXIF orientations 5-8 swap it.
+func (r corpusRow) size(t *testing.T) (int, int) {
+	m := headerRe.FindStringSubmatch(r.observed)
+	if m == nil {
+		t.Fatalf("%s: no header size in %q", r.file, r.observed)
+	}
+	w, _ := strconv.Atoi(m[1])
+	h, _ := strconv.Atoi(m[2])
+	if o := orientationRe.FindStringSubmatch(r.observed); o != nil && o[1] >= "5" {
+		w, h = h, w
+	}
+	return w, h
+}
+
+// TestCorpus walks every row of ../shared/corpus/MANIFEST.tsv through one
+// edge process: a file that must load comes back as an image of its listed
+// size; a file that must be refused gets a user-class 4xx problem, fast.
+func TestCorpus(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + corpus, "IMGEDGE_TRANSFORM_TIMEOUT=20s"}, nil)
+	for _, row := range readManifest(t) {
+		t.Run(row.file, func(t *testing.T) {
+			// A re-encode at the source's own size: JPEG keeps the test fast
+			// and its size is read by Go's decoder, independent of libvips.
+			start := time.Now()
+			r := h.get(t, "/"+(&url.URL{Path: row.file}).EscapedPath()+"?fm=jpg")
+			took := time.Since(start)
+			if row.refused() {
+				var p problemBody
+				if err := json.Unmarshal(r.body, &p); err != nil || r.status < 400 || r.status >= 500 || p.Class != "user" {
+					t.Fatalf("want a user-class 4xx for %q; got %d %s", row.expect, r.status, r.body)
+				}
+				if took > 2*time.Second {
+					t.Errorf("refusal took %v", took)
+				}
+				return
+			}
+			if r.status != 200 {
+				t.Fatalf("want the image (%q); got %d %s", row.expect, r.status, r.body)
+			}
+			cfg, format, err := image.DecodeConfig(bytes.NewReader(r.body))
+			if err != nil || format != "jpeg" {
+				t.Fatalf("output is not a JPEG: %v %s", err, format)
+			}
+			if w, hh := row.size(t); cfg.Width != w || cfg.Height != hh {
+				t.Fatalf("output %dx%d, listed size %dx%d", cfg.Width, cfg.Height, w, hh)
+			}
+			if bytes.Contains(r.body, []byte("<?php")) {
+				t.Fatal("the output carries the PHP payload of the source's metadata")
+			}
+		})
+	}
+	// The process survived every file and still serves.
+	if r := h.get(t, "/photos/kodim23.png?w=10"); r.status != 200 {
+		t.Fatalf("after the corpus: %d", r.status)
+	}
+}
