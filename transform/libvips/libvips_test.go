@@ -315,7 +315,8 @@ func TestRejectsNonImages(t *testing.T) {
 	for name, src := range map[string][]byte{
 		"empty":     nil,
 		"html":      []byte("<!doctype html><html><body>404 not found</body></html>"),
-		"svg":       []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>`),
+		"pdf":       []byte("%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"),
+		"bmp":       append([]byte("BM"), make([]byte, 60)...),
 		"truncated": readFile(t, filepath.Join(benchImages, "hopper.jpg"))[:3000],
 	} {
 		_, err := tr.Transform(context.Background(), src, parse(t, "w=10"))

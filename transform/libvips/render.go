@@ -334,8 +334,15 @@ func jpegShrink(ow, oh, tw, th int) int {
 // leaving greyscale and untagged sRGB alone.
 func toSRGB(img *vips.ImageRef) error {
 	if img.HasICCProfile() {
+		grey := img.Bands() <= 2
 		if err := img.TransformICCProfile(vips.SRGBIEC6196621ICCProfilePath); err != nil {
 			return vipsError("colour profile", err)
+		}
+		if grey {
+			// The transform to sRGB makes three equal bands; one is exact.
+			if err := img.ToColorSpace(vips.InterpretationBW); err != nil {
+				return vipsError("colour space", err)
+			}
 		}
 		return nil
 	}

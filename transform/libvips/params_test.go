@@ -1,0 +1,442 @@
+package libvips
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
+)
+
+func kodim23(t *testing.T) []byte { return readFile(t, filepath.Join(benchImages, "kodim23.png")) }
+
+func rgba(t *testing.T, tr *Transformer, src []byte, query string) *image.RGBA {
+	t.Helper()
+	return toRGBA(decode(t, render1(t, tr, src, query).Body))
+}
+
+func TestFocalPointCrop(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	base := "w=100&h=100&fit=crop&fm=png&crop="
+	for _, tt := range []struct{ fp, edge string }{
+		{"focalpoint&fp-x=0", "left"},
+		{"focalpoint&fp-x=1", "right"},
+		{"focalpoint&fp-y=0&fp-x=0.5", "center"}, // the resize is 150x100: no vertical room
+		{"focalpoint", "center"},
+	} {
+		if d := meanAbsDiff(rgba(t, tr, src, base+tt.fp), rgba(t, tr, src, base+tt.edge)); d > 1 {
+			t.Errorf("crop=%s differs from crop=%s by %.1f", tt.fp, tt.edge, d)
+		}
+	}
+	tall := "w=200&h=60&fit=crop&fm=png&crop="
+	if d := meanAbsDiff(rgba(t, tr, src, tall+"focalpoint&fp-y=0"), rgba(t, tr, src, tall+"top")); d > 1 {
+		t.Errorf("fp-y=0 differs from crop=top by %.1f", d)
+	}
+	if d := meanAbsDiff(rgba(t, tr, src, tall+"focalpoint&fp-y=0.3"), rgba(t, tr, src, tall+"top")); d < 3 {
+		t.Errorf("fp-y=0.3 is the same as crop=top (%.1f): the focal point was ignored", d)
+	}
+}
+
+func TestSmartCrops(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "giunchedi-portrait.jpg")) // 800x533
+	center := rgba(t, tr, src, "w=120&h=200&fit=crop&fm=png")
+	for _, g := range []string{"entropy", "attention"} {
+		img := rgba(t, tr, src, "w=120&h=200&fit=crop&fm=png&crop="+g)
+		if b := img.Bounds(); b.Dx() != 120 || b.Dy() != 200 {
+			t.Fatalf("crop=%s: %v", g, b)
+		}
+		if again := rgba(t, tr, src, "w=120&h=200&fit=crop&fm=png&crop="+g); meanAbsDiff(img, again) != 0 {
+			t.Errorf("crop=%s is not deterministic", g)
+		}
+		if meanAbsDiff(img, center) < 2 {
+			t.Errorf("crop=%s picked the centre of a portrait whose subject is off-centre", g)
+		}
+	}
+}
+
+// gradientEnergy is the mean absolute difference between horizontal
+// neighbours: blur lowers it, sharpening raises it.
+func gradientEnergy(img *image.RGBA) float64 {
+	var sum float64
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X + 1; x < b.Max.X; x++ {
+			p, q := img.RGBAAt(x, y), img.RGBAAt(x-1, y)
+			d := int(p.G) - int(q.G)
+			sum += float64(max(d, -d))
+		}
+	}
+	return sum / float64(b.Dx()*b.Dy())
+}
+
+func TestBlurAndSharpen(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	plain := gradientEnergy(rgba(t, tr, src, "w=300&fm=png"))
+	blurred := gradientEnergy(rgba(t, tr, src, "w=300&fm=png&blur=60"))
+	sharp := gradientEnergy(rgba(t, tr, src, "w=300&fm=png&sharp=100"))
+	if blurred > plain*0.6 {
+		t.Errorf("blur=60: gradient energy %.2f vs %.2f unblurred", blurred, plain)
+	}
+	if sharp < plain*1.1 {
+		t.Errorf("sharp=100: gradient energy %.2f vs %.2f unsharpened", sharp, plain)
+	}
+}
+
+func rotate90(img *image.RGBA) *image.RGBA { // clockwise
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dy(), b.Dx()))
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			out.Set(b.Dy()-1-y, x, img.At(x, y))
+		}
+	}
+	return out
+}
+
+func flipV(img *image.RGBA) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			out.Set(x, b.Dy()-1-y, img.At(x, y))
+		}
+	}
+	return out
+}
+
+func TestRotateAndFlip(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	up := rgba(t, tr, src, "w=90&fm=png")
+	for _, tt := range []struct {
+		q    string
+		want *image.RGBA
+	}{
+		{"rot=90", rotate90(up)},
+		{"rot=180", rotate90(rotate90(up))},
+		{"rot=270", rotate90(rotate90(rotate90(up)))},
+		{"flip=h", mirror(up)},
+		{"flip=v", flipV(up)},
+		{"flip=hv", mirror(flipV(up))},
+		{"rot=90&flip=h", mirror(rotate90(up))}, // rotation first, then the mirror
+	} {
+		if d := meanAbsDiff(rgba(t, tr, src, "w=90&fm=png&"+tt.q), tt.want); d > 1 {
+			t.Errorf("%s differs from the reference by %.1f", tt.q, d)
+		}
+	}
+}
+
+func TestFillBackground(t *testing.T) {
+	tr := newTransformer(t)
+	at := func(img *image.RGBA, x, y int) color.RGBA { return img.RGBAAt(x, y) }
+	// Opaque source, translucent red pad.
+	img := rgba(t, tr, kodim23(t), "w=100&h=100&fit=fill&fm=png&bg=80ff0000")
+	if c := at(img, 50, 2); c.A < 120 || c.A > 136 || c.R < 120 || c.G > 5 {
+		t.Errorf("pad pixel %v, want red at half opacity (premultiplied by image/draw)", c)
+	}
+	if c := at(img, 50, 50); c.A != 255 {
+		t.Errorf("image pixel %v is not opaque", c)
+	}
+	// Alpha source, no bg: the pad is transparent; bg given: it is that colour.
+	rose := readFile(t, filepath.Join(benchImages, "yellow_rose.png"))
+	if c := at(rgba(t, tr, rose, "w=100&h=100&fit=fill&fm=png"), 50, 2); c.A != 0 {
+		t.Errorf("default pad on an alpha source %v, want transparent", c)
+	}
+	if c := at(rgba(t, tr, rose, "w=100&h=100&fit=fill&fm=png&bg=00f"), 50, 2); c != (color.RGBA{0, 0, 255, 255}) {
+		t.Errorf("bg=00f pad %v", c)
+	}
+	// Opaque source, no bg, JPEG: white.
+	if c := at(rgba(t, tr, kodim23(t), "w=100&h=100&fit=fill&fm=jpg"), 50, 2); c.R < 250 || c.G < 250 || c.B < 250 {
+		t.Errorf("default JPEG pad %v, want white", c)
+	}
+}
+
+func TestLosslessWebP(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	want := toRGBA(decode(t, src))
+	got := rgba(t, tr, src, "fm=webp&lossless=1")
+	if d := meanAbsDiff(got, want); d != 0 {
+		t.Fatalf("lossless WebP differs from the source by %.3f", d)
+	}
+	if d := meanAbsDiff(rgba(t, tr, src, "fm=webp&q=50"), want); d == 0 {
+		t.Fatal("lossy WebP at q50 equals the source: the lossless check proves nothing")
+	}
+}
+
+func TestAutoCompressAndQuality(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	for _, fm := range []string{"jpg", "webp", "avif"} {
+		normal := len(render1(t, tr, src, "w=300&fm="+fm).Body)
+		compressed := len(render1(t, tr, src, "w=300&auto=compress&fm="+fm).Body)
+		low := len(render1(t, tr, src, "w=300&q=20&fm="+fm).Body)
+		if compressed >= normal || low >= compressed {
+			t.Errorf("%s: default %d bytes, auto=compress %d, q=20 %d; want each smaller", fm, normal, compressed, low)
+		}
+	}
+}
+
+func TestAnimation(t *testing.T) {
+	tr := newTransformer(t)
+	gif := readFile(t, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif")) // 80x80, 30 frames, 30 ms
+	webp := readFile(t, filepath.Join(corpusDir, "formats/webp-animated-rotating-squares.webp"))
+	frames := func(b []byte) (int, int, []int) {
+		p := vips.NewImportParams()
+		p.NumPages.Set(-1)
+		img, err := vips.LoadImageFromBuffer(b, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		delays, _ := img.PageDelay()
+		return img.Height() / img.PageHeight(), img.PageHeight(), delays
+	}
+	// Both sources last 900 ms: the GIF as 30 frames of 30 ms (with repeats),
+	// the WebP as 9 frames of varied delays. libwebp merges identical
+	// consecutive frames and adds up their delays, so what must survive is
+	// the total duration, and for GIF output the frame count.
+	for _, tt := range []struct {
+		name  string
+		src   []byte
+		query string
+		pages int // 0: any number that lasts 900 ms
+		pageH int
+		ctype string
+	}{
+		{"gif keeps its frames", gif, "w=40", 30, 40, "image/gif"},
+		{"gif to webp", gif, "w=40&fm=webp", 0, 40, "image/webp"},
+		{"webp keeps its frames", webp, "w=40", 9, 40, "image/webp"},
+		{"webp to gif", webp, "w=40&fm=gif", 9, 40, "image/gif"},
+		{"crop every frame", gif, "w=40&h=20&fit=crop&fm=webp", 0, 20, "image/webp"},
+		{"frame=3 is one frame", gif, "w=40&frame=3", 1, 40, "image/gif"},
+		{"png takes the first", gif, "w=40&fm=png", 1, 40, "image/png"},
+		{"jpg takes the first", gif, "w=40&fm=jpg", 1, 40, "image/jpeg"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := render1(t, tr, tt.src, tt.query)
+			if res.Format.ContentType() != tt.ctype {
+				t.Fatalf("format %s, want %s", res.Format, tt.ctype)
+			}
+			if tt.ctype == "image/jpeg" || tt.ctype == "image/png" {
+				if res.Height != tt.pageH {
+					t.Fatalf("height %d, want %d", res.Height, tt.pageH)
+				}
+				return
+			}
+			n, ph, delays := frames(res.Body)
+			if ph != tt.pageH || tt.pages != 0 && n != tt.pages || n < 2 && tt.pages != 1 {
+				t.Fatalf("%d frames of height %d, want %d of %d", n, ph, tt.pages, tt.pageH)
+			}
+			if tt.pages == 1 {
+				return
+			}
+			total := 0
+			for _, d := range delays {
+				total += d
+			}
+			if len(delays) != n || total != 900 {
+				t.Fatalf("delays %v (%d frames), want frames lasting 900 ms in all", delays, n)
+			}
+		})
+	}
+	// frame=11 is the eleventh frame (frames 1 to 4 of this GIF are
+	// identical; 11 is not).
+	first := rgba(t, tr, gif, "frame=1&fm=png")
+	eleventh := rgba(t, tr, gif, "frame=11&fm=png")
+	if meanAbsDiff(first, eleventh) == 0 {
+		t.Error("frame=11 equals frame=1")
+	}
+	if _, err := tr.Transform(context.Background(), gif, parse(t, "frame=31")); !errors.Is(err, transform.ErrUnsupported) {
+		t.Errorf("frame=31 of 30: err = %v", err)
+	}
+	// auto=format: WebP where accepted (AVIF cannot animate), else GIF.
+	spec := parse(t, "w=40&auto=format")
+	spec.Accepted = transform.AcceptAVIF | transform.AcceptWebP
+	if res, _ := tr.Transform(context.Background(), gif, spec); res.Format != transform.FormatWebP {
+		t.Errorf("auto=format for an animation with AVIF and WebP accepted: %s", res.Format)
+	}
+	spec.Accepted = 0
+	if res, _ := tr.Transform(context.Background(), gif, spec); res.Format != transform.FormatGIF {
+		t.Errorf("auto=format for an animation for a legacy client: %s", res.Format)
+	}
+}
+
+func TestAnimationFramesCountAgainstPixelLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxSourcePixels = 80 * 80 * 10 // ten frames' worth
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gif := readFile(t, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif"))
+	if _, err := tr.Transform(context.Background(), gif, parse(t, "w=40")); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "30 frames") {
+		t.Fatalf("30 frames over a 10-frame budget: err = %v", err)
+	}
+	if _, err := tr.Transform(context.Background(), gif, parse(t, "w=40&frame=2")); err != nil {
+		t.Fatalf("one frame is within the budget: %v", err)
+	}
+}
+
+func TestColour(t *testing.T) {
+	tr := newTransformer(t)
+	t.Run("CMYK without a profile", func(t *testing.T) {
+		res := render1(t, tr, readFile(t, filepath.Join(corpusDir, "formats/jpeg-cmyk-pillow.jpg")), "fm=png")
+		img := toRGBA(decode(t, res.Body))
+		red := 0
+		var sum float64
+		for y := range 100 {
+			for x := range 100 {
+				c := img.RGBAAt(x, y)
+				if c.R > 180 && c.G < 100 && c.B < 100 {
+					red++
+				}
+				sum += (float64(c.R) + float64(c.G) + float64(c.B)) / 3
+			}
+		}
+		// The picture is red "RED" lettering on a dark ground: an inverted or
+		// unconverted CMYK image has neither.
+		if red < 200 || sum/10000 > 80 {
+			t.Fatalf("%d red pixels, mean %.1f; want red lettering on a dark ground", red, sum/10000)
+		}
+	})
+	t.Run("CMYK through its SWOP profile", func(t *testing.T) {
+		src := filepath.Join(corpusDir, "formats/jpeg-cmyk-swop-icc.jpg")
+		got := rgba(t, tr, readFile(t, src), "fm=png").RGBAAt(10, 10)
+		ref := filepath.Join(t.TempDir(), "ref.png")
+		if out, err := exec.Command("vips", "icc_transform", src, ref, "srgb", "--embedded").CombinedOutput(); err != nil {
+			t.Fatalf("vips icc_transform: %v %s", err, out)
+		}
+		want := toRGBA(decode(t, readFile(t, ref))).RGBAAt(10, 10)
+		for i, d := range []int{int(got.R) - int(want.R), int(got.G) - int(want.G), int(got.B) - int(want.B)} {
+			if d > 8 || d < -8 {
+				t.Fatalf("channel %d: %v vs icc_transform's %v", i, got, want)
+			}
+		}
+	})
+	t.Run("grey stays grey", func(t *testing.T) {
+		src := readFile(t, filepath.Join(benchImages, "concert.jpg"))
+		for _, fm := range []string{"jpg", "png"} {
+			img, err := vips.NewImageFromBuffer(render1(t, tr, src, "w=100&fm="+fm).Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if img.Bands() != 1 {
+				t.Errorf("%s output of a greyscale photo has %d bands", fm, img.Bands())
+			}
+			img.Close()
+		}
+	})
+	t.Run("16-bit source", func(t *testing.T) {
+		for _, fm := range []string{"jpg", "webp", "png"} {
+			eight := rgba(t, tr, readFile(t, filepath.Join(corpusDir, "formats/tiff-video-001.tiff")), "fm="+fm)
+			sixteen := rgba(t, tr, readFile(t, filepath.Join(corpusDir, "formats/tiff-video-001-16bit.tiff")), "fm="+fm)
+			if d := meanAbsDiff(sixteen, eight); d > 3 {
+				t.Errorf("16-bit TIFF to %s differs from the 8-bit one by %.1f", fm, d)
+			}
+		}
+	})
+}
+
+func TestSVGRasterisedAtRequestedSize(t *testing.T) {
+	tr := newTransformer(t)
+	svg := readFile(t, filepath.Join(corpusDir, "formats/svg-libvips-logo.svg")) // 736x552
+	big := render1(t, tr, svg, "w=1472&fm=png")
+	if big.Width != 1472 || big.Height != 1104 || big.Format != transform.FormatPNG {
+		t.Fatalf("w=1472: %dx%d %s", big.Width, big.Height, big.Format)
+	}
+	// Rendered at 2x, the vector edges stay sharp; a raster upscale of the
+	// natural-size render is blurrier.
+	natural := render1(t, tr, svg, "fm=png")
+	upscaled := render1(t, tr, natural.Body, "w=1472&fm=png")
+	if sharp, soft := gradientEnergy(toRGBA(decode(t, big.Body))), gradientEnergy(toRGBA(decode(t, upscaled.Body))); sharp < soft*1.2 {
+		t.Errorf("vector render energy %.2f vs raster upscale %.2f: not rasterised at the requested size", sharp, soft)
+	}
+	// SVGZ is inflated by the edge and rendered the same.
+	svgz := render1(t, tr, readFile(t, filepath.Join(corpusDir, "formats/svgz-libvips-logo.svgz")), "fm=png")
+	if svgz.Width != 736 {
+		t.Errorf("svgz: %dx%d", svgz.Width, svgz.Height)
+	}
+}
+
+func TestAVIFFallsBackAboveMaxPixels(t *testing.T) {
+	tr := newTransformer(t) // AVIFMaxPixels 2,000,000
+	src := kodim23(t)
+	for _, tt := range []struct {
+		query string
+		want  transform.Format
+	}{
+		{"w=1000&auto=format", transform.FormatAVIF}, // 1000x667
+		{"w=2000&auto=format", transform.FormatWebP}, // 2000x1333: above
+		{"w=2000&fm=avif", transform.FormatAVIF},     // explicit fm is honoured
+	} {
+		spec := parse(t, tt.query)
+		spec.Accepted = transform.AcceptAVIF | transform.AcceptWebP
+		res, err := tr.Transform(context.Background(), src, spec)
+		if err != nil || res.Format != tt.want {
+			t.Errorf("%s: %s (%s) %v, want %s", tt.query, res.Format, res.FormatReason, err, tt.want)
+		}
+	}
+}
+
+// jpegSampling returns the luma sampling factors from the SOF segment.
+func jpegSampling(t *testing.T, b []byte) string {
+	for p := 2; p+4 <= len(b); {
+		m := b[p+1]
+		if m == 0xC0 || m == 0xC1 || m == 0xC2 {
+			return strconv.Itoa(int(b[p+11]>>4)) + "x" + strconv.Itoa(int(b[p+11]&15))
+		}
+		p += 2 + (int(b[p+2])<<8 | int(b[p+3]))
+	}
+	t.Fatal("no SOF")
+	return ""
+}
+
+func TestJPEGChromaSubsampling(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	if s := jpegSampling(t, render1(t, tr, src, "w=200&fm=jpg").Body); s != "2x2" {
+		t.Errorf("q80: luma sampling %s, want 2x2 (4:2:0)", s)
+	}
+	if s := jpegSampling(t, render1(t, tr, src, "w=200&fm=jpg&q=95").Body); s != "1x1" {
+		t.Errorf("q95: luma sampling %s, want 1x1 (4:4:4)", s)
+	}
+}
+
+func TestSourceBytesWhenReencodeIsLarger(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "hopper.jpg")) // small, q75, no metadata
+	res := render1(t, tr, src, "fm=jpg&q=100")
+	if !bytes.Equal(res.Body, src) || !strings.Contains(res.FormatReason, "source bytes") {
+		t.Fatalf("q=100 re-encode: %d bytes (source %d), reason %q; want the source bytes", len(res.Body), len(src), res.FormatReason)
+	}
+	if res := render1(t, tr, src, "w=100&fm=jpg&q=100"); bytes.Equal(res.Body, src) {
+		t.Fatal("a resize returned the source bytes")
+	}
+	// A source with metadata is never passed through: its EXIF would leak.
+	exif := readFile(t, filepath.Join(corpusDir, "exif-orientation/Landscape_1.jpg"))
+	if res := render1(t, tr, exif, "fm=jpg&q=100"); bytes.Equal(res.Body, exif) {
+		t.Fatal("a source with EXIF was passed through")
+	}
+}
+
+func TestCombinedOrderOfOperations(t *testing.T) {
+	tr := newTransformer(t)
+	// Crop to 200x100, then rotate: the output is 100x200.
+	res := render1(t, tr, kodim23(t), "w=200&h=100&fit=crop&crop=top&rot=90&flip=v&blur=10&sharp=5&fm=webp&q=70")
+	if res.Width != 100 || res.Height != 200 || res.Format != transform.FormatWebP {
+		t.Fatalf("%dx%d %s", res.Width, res.Height, res.Format)
+	}
+}
