@@ -74,3 +74,79 @@ func BenchmarkMissPipeline(b *testing.B) {
 		})
 	})
 }
+
+// floorOp is one bare-govips rendition of a benchmarked path: the least
+// work libvips must do for it.
+type floorOp func(src []byte) error
+
+func bareResize(shrink int, width float64, all bool, export func(*vips.ImageRef) error) floorOp {
+	return func(src []byte) error {
+		p := vips.NewImportParams()
+		if shrink > 1 {
+			p.JpegShrinkFactor.Set(shrink)
+		}
+		if all {
+			p.NumPages.Set(-1)
+		}
+		img, err := vips.LoadImageFromBuffer(src, p)
+		if err != nil {
+			return err
+		}
+		defer img.Close()
+		if err := img.Resize(width/float64(img.Width()), vips.KernelLanczos3); err != nil {
+			return err
+		}
+		return export(img)
+	}
+}
+
+// BenchmarkPaths runs the main transform paths through the Transformer and,
+// beside each, the same work in bare govips calls: the floor the pipeline is
+// held to (within 10 %, bench/RESULTS.md). One transform at a time.
+func BenchmarkPaths(b *testing.B) {
+	shared := func(name string) []byte { return readFile(b, filepath.Join(benchImagesShared, name)) }
+	paths := []struct {
+		name, query string
+		src         []byte
+		floor       floorOp
+	}{
+		{"jpeg4000-to-jpeg300", "w=300&fm=jpg", shared("camera-4000x3000-q90.jpg"),
+			bareResize(8, 300, false, func(img *vips.ImageRef) error {
+				_, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 80, OptimizeCoding: true, StripMetadata: true, SubsampleMode: vips.VipsForeignSubsampleAuto})
+				return err
+			})},
+		{"png-to-webp300", "w=300&fm=webp", shared("kodim23.png"),
+			bareResize(1, 300, false, func(img *vips.ImageRef) error {
+				_, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, ReductionEffort: webpEffort, StripMetadata: true})
+				return err
+			})},
+		{"jpeg1600-to-avif300", "w=300&fm=avif", shared("photo-1600x1200-q85.jpg"),
+			bareResize(4, 300, false, func(img *vips.ImageRef) error {
+				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: avifEffort, Bitdepth: 8, StripMetadata: true})
+				return err
+			})},
+		{"gif-anim-to-webp40", "w=40&fm=webp", readFile(b, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif")),
+			bareResize(1, 40, true, func(img *vips.ImageRef) error {
+				_, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, ReductionEffort: webpEffort, StripMetadata: true})
+				return err
+			})},
+	}
+	for _, p := range paths {
+		b.Run(p.name+"/imgedge", func(b *testing.B) {
+			tr := newTransformer(b)
+			spec := parse(b, p.query)
+			for b.Loop() {
+				if _, err := tr.Transform(context.Background(), p.src, spec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(p.name+"/bare-govips", func(b *testing.B) {
+			for b.Loop() {
+				if err := p.floor(p.src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
