@@ -652,3 +652,30 @@ func TestPathTraversalStaysInFolderOrigin(t *testing.T) {
 		}
 	}
 }
+
+func TestPresetsFromConfig(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_PRESETS={thumb: {w: 120, h: 80, fit: crop, fm: webp}}"}, nil)
+	preset := h.get(t, "/kodim23.png?p=thumb")
+	if preset.status != 200 || preset.header["content-type"] != "image/webp" {
+		t.Fatalf("p=thumb: %d %s %s", preset.status, preset.header["content-type"], preset.body)
+	}
+	h.srv.WaitCache()
+	// The preset's expansion and the explicit parameters are one entry.
+	same := h.get(t, "/kodim23.png?w=120&h=80&fit=crop&fm=webp")
+	if !strings.HasPrefix(same.header["cache-status"], "imgedge; hit") || !bytes.Equal(same.body, preset.body) {
+		t.Errorf("explicit parameters after p=thumb: %q", same.header["cache-status"])
+	}
+	override := h.get(t, "/kodim23.png?p=thumb&fm=png")
+	if override.header["content-type"] != "image/png" {
+		t.Errorf("p=thumb&fm=png: %s, want the explicit fm to win", override.header["content-type"])
+	}
+	checkProblem(t, h.get(t, "/kodim23.png?p=hero"), 400, "user", "bad_param", "allowed: thumb")
+	// A preset with a bad value stops start-up, naming it.
+	cfg, err := configs.Load("", []string{"IMGEDGE_PRESETS={bad: {w: 0}}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := edge.New(cfg, h.tr, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "presets.bad") {
+		t.Fatalf("edge.New with a bad preset: %v", err)
+	}
+}
