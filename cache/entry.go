@@ -14,9 +14,24 @@ type Entry struct {
 	// CacheControl is the header sent to clients, computed once at fill time.
 	CacheControl string
 	StoredAt     time.Time
-	// FreshUntil ends freshness; the tier may keep the entry longer so that it
+	// FreshUntil ends freshness; the tier keeps the entry longer so that it
 	// can be served stale or revalidated.
 	FreshUntil time.Time
+	// Past freshness, the entry may be served while it is refreshed in the
+	// background until StaleWhileRevalidateUntil, and instead of an origin
+	// failure until StaleIfErrorUntil (RFC 5861).
+	StaleWhileRevalidateUntil time.Time
+	StaleIfErrorUntil         time.Time
+	// OriginETag is the origin's own validator of an original, sent back to
+	// revalidate it (LastModifiedAt is the other).
+	OriginETag string
+	// SourceTag is the ETag of the original a variant was rendered from: when
+	// a revalidated original still has it, the variant is renewed without
+	// rendering it again.
+	SourceTag string
+	// NotFound marks a remembered origin 404 (an original, for
+	// cache.negative_ttl): no Body, served as not found.
+	NotFound bool
 }
 
 // Fresh reports whether e is still fresh at now.
@@ -29,6 +44,29 @@ func (e *Entry) TTL(now time.Time) int64 {
 		return -int64((-d + time.Second - 1) / time.Second)
 	}
 	return int64(d / time.Second)
+}
+
+// Renewed returns a copy of e with the freshness horizons of from: the same
+// bytes, fresh again.
+func (e *Entry) Renewed(from *Entry, now time.Time) *Entry {
+	c := *e
+	c.StoredAt = now
+	c.FreshUntil = from.FreshUntil
+	c.StaleWhileRevalidateUntil = from.StaleWhileRevalidateUntil
+	c.StaleIfErrorUntil = from.StaleIfErrorUntil
+	return &c
+}
+
+// Keep is how long a tier should hold e from now: until its last stale
+// horizon, so that stale serving and revalidation remain possible.
+func (e *Entry) Keep(now time.Time) time.Duration {
+	last := e.FreshUntil
+	for _, t := range []time.Time{e.StaleWhileRevalidateUntil, e.StaleIfErrorUntil} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last.Sub(now)
 }
 
 // Size is what the entry costs a tier: its bytes plus a fixed overhead for

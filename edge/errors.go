@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -51,6 +52,7 @@ func classify(err error) problem {
 	var pe *transform.ParamError
 	var fe *fetchError
 	var se *origin.StatusError
+	var ue *origin.UnavailableError
 	switch {
 	case errors.As(err, &pe):
 		return problem{Status: 400, Title: "Bad parameter", Class: classUser, Code: "bad_param",
@@ -70,6 +72,10 @@ func classify(err error) problem {
 	case errors.Is(err, transform.ErrTimeout):
 		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
 			Detail: "The image took too long to process: " + err.Error() + ". Use a smaller source or a smaller output."}
+	case errors.As(err, &ue):
+		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
+			retryAfter: int(math.Ceil(ue.RetryAfter.Seconds())),
+			Detail: "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
 	case errors.Is(err, transform.ErrBusy):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The edge is at its transform capacity; retry after the Retry-After delay. " + err.Error()}
@@ -92,6 +98,15 @@ func classify(err error) problem {
 
 var errMethod = errors.New("edge: method not allowed")
 
+// originFault reports a failure of the origin itself (an error status, a
+// refused or reset connection, a timeout, an open breaker): the failures
+// stale-if-error covers. A 404 or an object over the size limit is the
+// origin answering, not failing.
+func originFault(err error) bool {
+	var fe *fetchError
+	return errors.As(err, &fe) && !errors.Is(err, origin.ErrNotFound) && !errors.Is(err, origin.ErrTooLarge)
+}
+
 // writeProblem answers p as application/problem+json. User errors are
 // cacheable for a short time (the same URL fails the same way); anything
 // transient is no-store, so a CDN in front never keeps it.
@@ -101,7 +116,7 @@ func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem, vary bool) {
 	ctx.SetContentType("application/problem+json")
 	h := &ctx.Response.Header
 	if p.Class == classUser {
-		h.Set(fasthttp.HeaderCacheControl, s.errorCacheControl)
+		h.Set(fasthttp.HeaderCacheControl, s.policy.Load().errorCacheControl)
 	} else {
 		h.Set(fasthttp.HeaderCacheControl, "no-store")
 	}

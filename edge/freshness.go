@@ -7,38 +7,53 @@ import (
 	"time"
 )
 
-// freshness is how long an object stays fresh, and whether it may be stored.
+// freshness is how long an object stays fresh, how long it may be served
+// stale, and whether it may be stored.
 type freshness struct {
-	ttl     time.Duration
-	noStore bool   // no-store or private: never stored, passed through
-	header  string // the client Cache-Control when noStore
+	ttl          time.Duration
+	swr, sie     time.Duration // stale-while-revalidate, stale-if-error windows
+	noStore      bool          // no-store or private: never stored, passed through
+	header       string        // the client Cache-Control when noStore
+	revalidation bool          // no-cache: store, but revalidate before each use
 }
 
 // freshnessRules are the cache.* settings that apply to origin headers.
 type freshnessRules struct {
 	def, min, max time.Duration
+	swr, sie      time.Duration // when the origin says nothing
 }
 
 // parse reads an origin's Cache-Control and Expires as a shared cache does
-// (RFC 9111): s-maxage over max-age over Expires, else the default; clamped to
-// [min, max]. no-store and private forbid storing.
+// (RFC 9111, RFC 5861): s-maxage over max-age over Expires, else the
+// default, clamped to [min, max]; no-cache stores but makes every use a
+// revalidation; no-store and private forbid storing; stale-while-revalidate
+// and stale-if-error override the configured windows.
 func (r freshnessRules) parse(cacheControl, expires string, now time.Time) freshness {
-	var f freshness
+	f := freshness{swr: r.swr, sie: r.sie}
 	maxAge, sMaxAge := -1, -1
 	for part := range strings.SplitSeq(cacheControl, ",") {
 		name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch strings.ToLower(name) {
 		case "no-store", "private":
 			f.noStore = true
+		case "no-cache":
+			f.revalidation = true
 		case "max-age":
-			maxAge = atoiOr(value, -1)
+			maxAge = seconds(value, -1)
 		case "s-maxage":
-			sMaxAge = atoiOr(value, -1)
+			sMaxAge = seconds(value, -1)
+		case "stale-while-revalidate":
+			f.swr = time.Duration(seconds(value, int(r.swr/time.Second))) * time.Second
+		case "stale-if-error":
+			f.sie = time.Duration(seconds(value, int(r.sie/time.Second))) * time.Second
 		}
 	}
 	if f.noStore {
 		f.header = strings.TrimSpace(cacheControl)
 		return f
+	}
+	if f.revalidation {
+		return f // fresh for no time at all; min_ttl does not override the origin's no-cache
 	}
 	switch {
 	case sMaxAge >= 0:
@@ -56,7 +71,7 @@ func (r freshnessRules) parse(cacheControl, expires string, now time.Time) fresh
 	return f
 }
 
-func atoiOr(s string, def int) int {
+func seconds(s string, def int) int {
 	n, err := strconv.Atoi(strings.Trim(s, `"`))
 	if err != nil || n < 0 {
 		return def

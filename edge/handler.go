@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"imgedge/cache"
+	"imgedge/edge/origin"
 	"imgedge/transform"
 )
 
@@ -38,13 +40,14 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, errMethod, false)
 		return
 	}
+	pol := s.policy.Load()
 	sc := s.scratch.Get().(*scratch)
 	defer s.scratch.Put(sc)
 
 	// ctx.Path is percent-decoded once and has its dot segments resolved by
 	// fasthttp; origins check it again against their own root.
 	up, objPath := s.router.pick(ctx.Host(), ctx.Path())
-	sc.b.Reset(s.parser)
+	sc.b.Reset(pol.parser)
 	for k, v := range ctx.QueryArgs().All() {
 		sc.b.Add(k, v)
 	}
@@ -65,11 +68,25 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if original {
 		store = s.originals
 	}
-	if e, ok := store.Get(b2s(sc.key)); ok && e.Fresh(start) {
-		s.writeHit(ctx, sc, e, spec.AutoFormat, start)
-		return
+	var stale *cache.Entry
+	if e, ok := store.Get(b2s(sc.key)); ok {
+		switch {
+		case e.NotFound && e.Fresh(start):
+			s.fail(ctx, &fetchError{path: string(objPath), err: origin.ErrNotFound}, false)
+			return
+		case e.NotFound:
+		case e.Fresh(start):
+			s.writeHit(ctx, sc, e, spec.AutoFormat, start)
+			return
+		case start.Before(e.StaleWhileRevalidateUntil):
+			s.writeStale(ctx, sc, pol, e, spec.AutoFormat, start, "stale-while-revalidate")
+			s.refreshLater(up, string(sc.key), string(objPath), original, spec)
+			return
+		default:
+			stale = e
+		}
 	}
-	s.serveMiss(ctx, sc, up, objPath, original, spec, start)
+	s.serveMiss(ctx, sc, pol, up, objPath, original, spec, stale, start)
 }
 
 // appendKey writes the cache key: the tier prefix, the origin, the object
@@ -95,83 +112,163 @@ type missInfo struct {
 	origin       time.Duration
 	transform    time.Duration
 	sourceCached bool
+	revalidated  bool // the origin confirmed a stale copy: renewed, not recomputed
+	staleSource  bool // the origin failed; rendered from a stale original (stale-if-error)
 }
 
-func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, sc *scratch, up *upstream, objPath []byte, original bool, spec transform.Spec, start time.Time) {
+func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, up *upstream, objPath []byte,
+	original bool, spec transform.Spec, stale *cache.Entry, start time.Time) {
 	// Copies: request memory is reused after the handler returns, while a
 	// fill may outlive this request (habit 7 of STYLE.md).
 	key, path := string(sc.key), string(objPath)
 	wait, cancel := context.WithTimeout(context.Background(), s.fillWait)
 	defer cancel()
-	var (
-		fill    cache.Fill
-		outcome cache.Outcome
-		err     error
-	)
-	if original {
-		fill, outcome, err = s.source(wait, up, key, path)
-	} else {
-		okey := string(appendKey(nil, up.id, objPath, true, nil))
-		fill, outcome, err = s.variantFills.Do(wait, key, func(fctx context.Context) (cache.Fill, error) {
-			return s.renderVariant(fctx, up, okey, path, spec)
-		})
-	}
+	fill, outcome, err := s.fill(wait, up, key, path, original, spec)
 	if err != nil {
+		if stale != nil && originFault(err) && start.Before(stale.StaleIfErrorUntil) {
+			s.writeStale(ctx, sc, pol, stale, spec.AutoFormat, start, "stale-if-error")
+			return
+		}
 		s.fail(ctx, err, spec.AutoFormat)
 		return
 	}
-	s.writeMiss(ctx, sc, fill, outcome, spec.AutoFormat, start)
+	s.writeMiss(ctx, sc, pol, fill, outcome, spec.AutoFormat, start)
 }
 
-// source returns the original under key, fetching it once for all
-// concurrent callers when the originals tier does not hold it fresh.
-func (s *Server) source(ctx context.Context, up *upstream, key, path string) (cache.Fill, cache.Outcome, error) {
-	if e, ok := s.originals.Get(key); ok && e.Fresh(time.Now()) {
-		return cache.Fill{Entry: e, Keep: time.Until(e.FreshUntil), Meta: missInfo{sourceCached: true}}, cache.Hit, nil
+// fill computes the entry under key once for all concurrent callers.
+func (s *Server) fill(ctx context.Context, up *upstream, key, path string, original bool, spec transform.Spec) (cache.Fill, cache.Outcome, error) {
+	if original {
+		return s.source(ctx, up, key, path)
 	}
-	return s.sources.Do(ctx, key, func(fctx context.Context) (cache.Fill, error) {
-		t0 := time.Now()
-		obj, err := up.fetcher.Fetch(fctx, path)
-		if err != nil {
-			return cache.Fill{}, &fetchError{path: path, err: err}
-		}
-		now := time.Now()
-		f := s.fresh.parse(obj.CacheControl, obj.Expires, now)
-		e := &cache.Entry{
-			Body:         obj.Body,
-			ContentType:  passthroughType(obj.Body),
-			ETag:         etag(obj.Body),
-			CacheControl: s.clientCacheControl,
-			StoredAt:     now,
-			FreshUntil:   now.Add(f.ttl),
-		}
-		if !obj.LastModified.IsZero() {
-			e.LastModifiedAt = obj.LastModified
-			e.LastModified = obj.LastModified.Format(http.TimeFormat)
-		}
-		fill := cache.Fill{Entry: e, Keep: f.ttl + s.keepExtra, Meta: missInfo{origin: now.Sub(t0)}}
-		if f.noStore {
-			e.CacheControl, fill.Keep = f.header, 0
-		}
-		return fill, nil
+	okey := string(appendKey(nil, up.id, []byte(path), true, nil))
+	return s.variantFills.Do(ctx, key, func(fctx context.Context) (cache.Fill, error) {
+		return s.renderVariant(fctx, up, key, okey, path, spec)
 	})
 }
 
-// renderVariant is the variant fill: source (cached or fetched, collapsed),
-// then one transform. The variant inherits the source's freshness and its
-// no-store.
-func (s *Server) renderVariant(ctx context.Context, up *upstream, okey, path string, spec transform.Spec) (cache.Fill, error) {
+// refreshLater refreshes a stale entry in the background, collapsed with any
+// other fill of the key, on a bounded number of goroutines.
+func (s *Server) refreshLater(up *upstream, key, path string, original bool, spec transform.Spec) {
+	select {
+	case s.refreshSlots <- struct{}{}:
+	default:
+		return // enough refreshes running; a later stale hit tries again
+	}
+	s.refreshes.Add(1)
+	go func() {
+		defer s.refreshes.Done()
+		defer func() { <-s.refreshSlots }()
+		if _, _, err := s.fill(s.background, up, key, path, original, spec); err != nil && s.background.Err() == nil {
+			s.log.Warn("background refresh failed", "key", key, "err", err)
+		}
+	}()
+}
+
+// source returns the original under key. A fresh copy in the originals tier
+// is used as is; otherwise one fetch runs for all concurrent callers,
+// conditional when a stale copy exists (a 304 renews it), remembering a 404
+// for cache.negative_ttl, and falling back to the stale copy within its
+// stale-if-error window when the origin fails.
+func (s *Server) source(ctx context.Context, up *upstream, key, path string) (cache.Fill, cache.Outcome, error) {
+	now := time.Now()
+	e, ok := s.originals.Get(key)
+	if ok && e.Fresh(now) {
+		if e.NotFound {
+			return cache.Fill{}, 0, &fetchError{path: path, err: origin.ErrNotFound}
+		}
+		return cache.Fill{Entry: e, Keep: e.Keep(now), Meta: missInfo{sourceCached: true}}, cache.Hit, nil
+	}
+	var stale *cache.Entry
+	if ok && !e.NotFound {
+		stale = e
+	}
+	fill, outcome, err := s.sources.Do(ctx, key, func(fctx context.Context) (cache.Fill, error) {
+		return s.fetchSource(fctx, up, key, path, stale)
+	})
+	if err == nil && fill.Entry.NotFound {
+		return cache.Fill{}, 0, &fetchError{path: path, err: origin.ErrNotFound}
+	}
+	return fill, outcome, err
+}
+
+func (s *Server) fetchSource(ctx context.Context, up *upstream, key, path string, stale *cache.Entry) (cache.Fill, error) {
+	pol := s.policy.Load()
+	var v origin.Validators
+	if stale != nil {
+		v = origin.Validators{ETag: stale.OriginETag, LastModified: stale.LastModifiedAt}
+	}
+	t0 := time.Now()
+	obj, err := up.fetcher.Fetch(ctx, path, v)
+	now := time.Now()
+	info := missInfo{origin: now.Sub(t0)}
+	switch {
+	case errors.Is(err, origin.ErrNotFound):
+		if pol.negativeTTL > 0 {
+			s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.negativeTTL)}, pol.negativeTTL)
+		}
+		return cache.Fill{}, &fetchError{path: path, err: err}
+	case err != nil && stale != nil && originFault(&fetchError{err: err}) && now.Before(stale.StaleIfErrorUntil):
+		// Keep working from the stale original (new variants included); it
+		// is not stored again, so its horizons do not move.
+		info.staleSource = true
+		return cache.Fill{Entry: stale, Meta: info}, nil
+	case err != nil:
+		return cache.Fill{}, &fetchError{path: path, err: err}
+	}
+	f := pol.fresh.parse(obj.CacheControl, obj.Expires, now)
+	horizons := &cache.Entry{
+		FreshUntil:                now.Add(f.ttl),
+		StaleWhileRevalidateUntil: now.Add(f.ttl + f.swr),
+		StaleIfErrorUntil:         now.Add(f.ttl + f.sie),
+	}
+	if obj.NotModified {
+		if stale == nil {
+			return cache.Fill{}, &fetchError{path: path, err: errors.New("origin answered 304 to an unconditional request")}
+		}
+		info.revalidated = true
+		renewed := stale.Renewed(horizons, now)
+		return cache.Fill{Entry: renewed, Keep: renewed.Keep(now), Meta: info}, nil
+	}
+	e := horizons
+	e.Body = obj.Body
+	e.ContentType = passthroughType(obj.Body)
+	e.ETag = etag(obj.Body)
+	e.OriginETag = obj.ETag
+	e.CacheControl = pol.clientCacheControl
+	e.StoredAt = now
+	if !obj.LastModified.IsZero() {
+		e.LastModifiedAt = obj.LastModified
+		e.LastModified = obj.LastModified.Format(http.TimeFormat)
+	}
+	fill := cache.Fill{Entry: e, Keep: e.Keep(now), Meta: info}
+	if f.noStore {
+		e.CacheControl, fill.Keep = f.header, 0
+	}
+	return fill, nil
+}
+
+// renderVariant is the variant fill: the source (cached, revalidated or
+// fetched, collapsed), then one transform, unless a stale copy of this
+// variant was rendered from the very same source bytes: then it is renewed.
+// The variant inherits the source's freshness horizons and its no-store.
+func (s *Server) renderVariant(ctx context.Context, up *upstream, key, okey, path string, spec transform.Spec) (cache.Fill, error) {
 	src, _, err := s.source(ctx, up, okey, path)
 	if err != nil {
 		return cache.Fill{}, err
 	}
 	info, _ := src.Meta.(missInfo)
+	now := time.Now()
+	if old, ok := s.variants.Get(key); ok && old.SourceTag == src.Entry.ETag && !old.NotFound {
+		info.revalidated = true
+		renewed := old.Renewed(src.Entry, now)
+		return cache.Fill{Entry: renewed, Keep: keepIf(src, renewed, now), Meta: info}, nil
+	}
 	t0 := time.Now()
 	res, err := s.transformer.Transform(ctx, src.Entry.Body, spec)
 	if err != nil {
 		return cache.Fill{}, err
 	}
-	now := time.Now()
+	now = time.Now()
 	info.transform = now.Sub(t0)
 	e := &cache.Entry{
 		Body:           res.Body,
@@ -180,14 +277,19 @@ func (s *Server) renderVariant(ctx context.Context, up *upstream, okey, path str
 		LastModified:   src.Entry.LastModified,
 		LastModifiedAt: src.Entry.LastModifiedAt,
 		CacheControl:   src.Entry.CacheControl,
-		StoredAt:       now,
-		FreshUntil:     src.Entry.FreshUntil,
+		SourceTag:      src.Entry.ETag,
 	}
-	fill := cache.Fill{Entry: e, Meta: info}
-	if src.Keep > 0 {
-		fill.Keep = max(e.FreshUntil.Sub(now), 0) + s.keepExtra
+	e = e.Renewed(src.Entry, now)
+	return cache.Fill{Entry: e, Keep: keepIf(src, e, now), Meta: info}, nil
+}
+
+// keepIf is how long to store a variant of src: not at all when the source
+// may not be stored, or was only used stale because its origin failed.
+func keepIf(src cache.Fill, e *cache.Entry, now time.Time) time.Duration {
+	if info, _ := src.Meta.(missInfo); src.Keep <= 0 && !info.sourceCached || info.staleSource {
+		return 0
 	}
-	return fill, nil
+	return max(e.Keep(now), 0)
 }
 
 // passthroughType is the Content-Type of an original served as is, from its
@@ -215,28 +317,56 @@ func etag(body []byte) string {
 func (s *Server) writeHit(ctx *fasthttp.RequestCtx, sc *scratch, e *cache.Entry, vary bool, start time.Time) {
 	hdr := append(sc.hdr[:0], "imgedge; hit; ttl="...)
 	hdr = strconv.AppendInt(hdr, e.TTL(start), 10)
-	s.writeEntry(ctx, e, vary, hdr)
+	s.writeEntry(ctx, e, vary, hdr, e.CacheControl)
 	hdr = append(hdr[:0], "cache;desc=memory, total;dur="...)
 	hdr = appendMillis(hdr, time.Since(start))
 	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
 	sc.hdr = hdr
 }
 
-func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, fill cache.Fill, outcome cache.Outcome, vary bool, start time.Time) {
+// writeStale answers with a stale entry (RFC 9211: a hit with a negative ttl
+// and the reason); downstream caches are told to keep it only briefly.
+func (s *Server) writeStale(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, e *cache.Entry, vary bool, start time.Time, detail string) {
+	hdr := append(sc.hdr[:0], "imgedge; hit; ttl="...)
+	hdr = strconv.AppendInt(hdr, e.TTL(start), 10)
+	hdr = append(hdr, "; detail="...)
+	hdr = append(hdr, detail...)
+	cc := pol.staleCacheControl
+	if e.CacheControl != pol.clientCacheControl {
+		cc = e.CacheControl // an origin's private or no-store stays
+	}
+	s.writeEntry(ctx, e, vary, hdr, cc)
+	hdr = append(hdr[:0], "cache;desc=memory-stale, total;dur="...)
+	hdr = appendMillis(hdr, time.Since(start))
+	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
+	sc.hdr = hdr
+}
+
+func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, fill cache.Fill, outcome cache.Outcome, vary bool, start time.Time) {
+	info, _ := fill.Meta.(missInfo)
 	hdr := sc.hdr[:0]
-	switch outcome {
-	case cache.Hit:
+	switch {
+	case outcome == cache.Hit:
 		hdr = append(hdr, "imgedge; hit; ttl="...)
 		hdr = strconv.AppendInt(hdr, fill.Entry.TTL(start), 10)
-	case cache.Stored:
-		hdr = append(hdr, "imgedge; fwd=uri-miss; stored"...)
-	case cache.Collapsed:
-		hdr = append(hdr, "imgedge; fwd=uri-miss; collapsed"...)
+	case info.staleSource:
+		hdr = append(hdr, "imgedge; fwd=uri-miss; detail=stale-if-error"...)
+	case info.revalidated:
+		hdr = append(hdr, "imgedge; fwd=stale"...)
 	default:
 		hdr = append(hdr, "imgedge; fwd=uri-miss"...)
 	}
-	s.writeEntry(ctx, fill.Entry, vary, hdr)
-	info, _ := fill.Meta.(missInfo)
+	switch outcome {
+	case cache.Stored:
+		hdr = append(hdr, "; stored"...)
+	case cache.Collapsed:
+		hdr = append(hdr, "; collapsed"...)
+	}
+	cc := fill.Entry.CacheControl
+	if info.staleSource && cc == pol.clientCacheControl {
+		cc = pol.staleCacheControl
+	}
+	s.writeEntry(ctx, fill.Entry, vary, hdr, cc)
 	hdr = append(hdr[:0], "origin;dur="...)
 	hdr = appendMillis(hdr, info.origin)
 	if info.sourceCached {
@@ -253,11 +383,11 @@ func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, fill cache.Fil
 // writeEntry sets the headers every answer from an entry carries, then the
 // body, or 304 when the client's validators match (RFC 9110: If-None-Match
 // wins over If-Modified-Since).
-func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus []byte) {
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus []byte, cacheControl string) {
 	h := &ctx.Response.Header
 	h.SetBytesV("Cache-Status", cacheStatus)
 	h.Set(fasthttp.HeaderETag, e.ETag)
-	h.Set(fasthttp.HeaderCacheControl, e.CacheControl)
+	h.Set(fasthttp.HeaderCacheControl, cacheControl)
 	if e.LastModified != "" {
 		h.Set(fasthttp.HeaderLastModified, e.LastModified)
 	}

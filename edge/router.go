@@ -9,10 +9,10 @@ import (
 	"imgedge/edge/origin"
 )
 
-// upstream is one configured origin.
+// upstream is one configured origin, behind its own circuit breaker.
 type upstream struct {
 	id      string // the origin URL: part of every cache key, so origins never share entries
-	fetcher origin.Fetcher
+	fetcher *origin.Breaker
 }
 
 type route struct {
@@ -29,12 +29,13 @@ type router struct {
 }
 
 func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
+	bcfg := origin.BreakerConfig{Failures: cfg.Breaker.Failures, Ratio: cfg.Breaker.Ratio, OpenFor: cfg.Breaker.OpenFor.D()}
 	mk := func(raw string) (*upstream, error) {
 		f, err := origin.New(raw, ocfg)
 		if err != nil {
 			return nil, err
 		}
-		return &upstream{id: raw, fetcher: f}, nil
+		return &upstream{id: raw, fetcher: origin.WithBreaker(f, raw, bcfg)}, nil
 	}
 	def, err := mk(cfg.Origin)
 	if err != nil {

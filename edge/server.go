@@ -25,25 +25,61 @@ import (
 type Server struct {
 	cfg         *configs.Config
 	log         *slog.Logger
-	parser      *transform.Parser
 	router      *router
 	transformer transform.Transformer
-	fresh       freshnessRules
+	policy      atomic.Pointer[policy] // swapped whole on SIGHUP
 
 	variants, originals   cache.Store
 	variantFills, sources *cache.Group
 	closers               []func()
+	fillWait              time.Duration // longest a request waits for a fill (the fill's own bound plus slack)
 
-	clientCacheControl string // public, max-age=<cache.client_ttl>
-	errorCacheControl  string // for user-class errors
-	keepExtra          time.Duration
-	fillWait           time.Duration // longest a request waits for a fill (the fill's own bound plus slack)
+	// Background refreshes (stale-while-revalidate) run on at most
+	// len(refreshSlots) goroutines, owned by the Server and ended by Close.
+	refreshSlots chan struct{}
+	refreshes    sync.WaitGroup
+	background   context.Context
+	stop         context.CancelFunc
 
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 
 	ready    atomic.Bool
 	draining atomic.Bool
 }
+
+// policy is the part of the configuration a reload may change without
+// dropping a request: URL parsing (presets, limits) and freshness rules.
+type policy struct {
+	parser             *transform.Parser
+	fresh              freshnessRules
+	negativeTTL        time.Duration
+	clientCacheControl string // public, max-age=<cache.client_ttl>
+	errorCacheControl  string // user-class errors
+	staleCacheControl  string // stale answers: kept briefly downstream, so a CDN asks again soon
+}
+
+func newPolicy(cfg *configs.Config) (*policy, error) {
+	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths}, cfg.Presets)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	maxAge := func(d time.Duration) string {
+		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
+	}
+	return &policy{
+		parser: parser,
+		fresh: freshnessRules{def: cfg.Cache.TTL.D(), min: cfg.Cache.MinTTL.D(), max: cfg.Cache.MaxTTL.D(),
+			swr: cfg.Cache.StaleWhileRevalidate.D(), sie: cfg.Cache.StaleIfError.D()},
+		negativeTTL:        cfg.Cache.NegativeTTL.D(),
+		clientCacheControl: maxAge(cfg.Cache.ClientTTL.D()),
+		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
+		staleCacheControl:  maxAge(min(cfg.Cache.NegativeTTL.D(), cfg.Cache.ClientTTL.D())),
+	}, nil
+}
+
+// refreshers bounds background refreshes; more stale hits than this at once
+// skip their refresh (a later hit triggers it).
+const refreshers = 4
 
 // New builds a Server from cfg. tr renders variants (transform/libvips in
 // production); the edge never imports cgo itself.
@@ -54,9 +90,9 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if tr == nil || log == nil {
 		return nil, errors.New("edge: New needs a transformer and a logger")
 	}
-	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths}, cfg.Presets)
+	pol, err := newPolicy(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	rt, err := newRouter(cfg, origin.Config{
 		Timeout:        cfg.Fetch.Timeout.D(),
@@ -68,16 +104,14 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	s := &Server{
-		cfg:                cfg,
-		log:                log,
-		parser:             parser,
-		router:             rt,
-		transformer:        tr,
-		fresh:              freshnessRules{def: cfg.Cache.TTL.D(), min: cfg.Cache.MinTTL.D(), max: cfg.Cache.MaxTTL.D()},
-		clientCacheControl: "public, max-age=" + strconv.FormatInt(int64(cfg.Cache.ClientTTL.D()/time.Second), 10),
-		errorCacheControl:  "public, max-age=" + strconv.FormatInt(int64(cfg.Cache.NegativeTTL.D()/time.Second), 10),
-		keepExtra:          max(cfg.Cache.StaleWhileRevalidate.D(), cfg.Cache.StaleIfError.D()),
+		cfg:          cfg,
+		log:          log,
+		router:       rt,
+		transformer:  tr,
+		refreshSlots: make(chan struct{}, refreshers),
 	}
+	s.policy.Store(pol)
+	s.background, s.stop = context.WithCancel(context.Background())
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
 	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
 		return nil, err
@@ -97,6 +131,22 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	return s, nil
 }
 
+// Reload applies what a new configuration may change while serving (presets,
+// limits, freshness and client TTLs); it refuses an invalid one and keeps
+// the running policy. Listeners, origins, cache budgets and concurrency need
+// a restart.
+func (s *Server) Reload(cfg *configs.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	s.policy.Store(pol)
+	return nil
+}
+
 func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 	if budget == 0 {
 		return cache.Off{}, nil
@@ -109,8 +159,11 @@ func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 	return m, nil
 }
 
-// Close releases the cache tiers.
+// Close stops background refreshes, waits for them, and releases the cache
+// tiers.
 func (s *Server) Close() {
+	s.stop()
+	s.refreshes.Wait()
 	for _, c := range s.closers {
 		c()
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // Dir serves objects from a folder. It opens every path through os.Root, so no
@@ -27,7 +28,7 @@ func NewDir(dir string, maxBytes int64) (*Dir, error) {
 
 // Fetch reads the file at path. Anything that does not name a regular file
 // inside the root is ErrNotFound: saying more would map the host's disk.
-func (d *Dir) Fetch(_ context.Context, path string) (Object, error) {
+func (d *Dir) Fetch(_ context.Context, path string, v Validators) (Object, error) {
 	name, ok := cleanName(path)
 	if !ok {
 		return Object{}, ErrNotFound
@@ -47,6 +48,10 @@ func (d *Dir) Fetch(_ context.Context, path string) (Object, error) {
 	if !st.Mode().IsRegular() {
 		return Object{}, ErrNotFound
 	}
+	mtime := st.ModTime().UTC().Truncate(time.Second)
+	if !v.LastModified.IsZero() && !mtime.After(v.LastModified) {
+		return Object{NotModified: true, LastModified: mtime}, nil
+	}
 	if st.Size() > d.maxBytes {
 		return Object{}, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrTooLarge, name, st.Size(), d.maxBytes)
 	}
@@ -59,7 +64,7 @@ func (d *Dir) Fetch(_ context.Context, path string) (Object, error) {
 	}
 	return Object{
 		Body:         body,
-		LastModified: st.ModTime().UTC().Truncate(1e9),
+		LastModified: mtime,
 	}, nil
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -44,7 +47,9 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 			WriteTimeout:             cfg.Timeout,
 			MaxConnWaitTimeout:       cfg.Timeout,
 			MaxResponseBodySize:      int(cfg.MaxBytes), // never unbounded
-			NoDefaultUserAgentHeader: false,
+			// fasthttp retries idempotent requests up to 5 times by default;
+			// a sick origin must not see more than one retry (Fetch's own).
+			MaxIdemponentCallAttempts: 1,
 			Dial: func(addr string) (net.Conn, error) {
 				return fasthttp.DialTimeout(addr, connect)
 			},
@@ -56,12 +61,35 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 	}, nil
 }
 
-// Fetch GETs prefix+path from the origin. The request is built from nothing
-// but the path: no header of the client's request reaches the origin.
-func (h *HTTP) Fetch(ctx context.Context, path string) (Object, error) {
+// Fetch GETs prefix+path from the origin, retrying once after a jittered
+// pause when a pooled connection turns out to be reset (the origin closed an
+// idle keep-alive connection); any other failure is final. The request is
+// built from nothing but the path and v: no header of the client's request
+// reaches the origin.
+func (h *HTTP) Fetch(ctx context.Context, path string, v Validators) (Object, error) {
 	if _, ok := cleanName(path); !ok {
 		return Object{}, ErrNotFound
 	}
+	obj, err := h.fetch(ctx, path, v)
+	if err == nil || !connectionReset(err) {
+		return obj, err
+	}
+	pause := 20*time.Millisecond + time.Duration(rand.Int64N(int64(60*time.Millisecond)))
+	select {
+	case <-time.After(pause):
+	case <-ctx.Done():
+		return Object{}, err
+	}
+	return h.fetch(ctx, path, v)
+}
+
+// connectionReset reports a connection the origin closed or reset.
+func connectionReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed)
+}
+
+func (h *HTTP) fetch(ctx context.Context, path string, v Validators) (Object, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -70,6 +98,12 @@ func (h *HTTP) Fetch(ctx context.Context, path string) (Object, error) {
 	req.SetRequestURI(h.scheme + "://" + h.host + h.prefix + (&url.URL{Path: path}).EscapedPath())
 	req.Header.SetHost(h.host)
 	req.Header.Set("Accept", "image/*,*/*;q=0.8")
+	if v.ETag != "" {
+		req.Header.Set(fasthttp.HeaderIfNoneMatch, v.ETag)
+	}
+	if !v.LastModified.IsZero() {
+		req.Header.Set(fasthttp.HeaderIfModifiedSince, v.LastModified.Format(http.TimeFormat))
+	}
 
 	deadline := time.Now().Add(h.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -88,14 +122,18 @@ func (h *HTTP) Fetch(ctx context.Context, path string) (Object, error) {
 		}
 		return Object{}, fmt.Errorf("GET %s%s: %w", h.host, path, err)
 	}
+	notModified := false
 	switch code := resp.StatusCode(); code {
 	case fasthttp.StatusOK:
+	case fasthttp.StatusNotModified:
+		notModified = true
 	case fasthttp.StatusNotFound, fasthttp.StatusGone:
 		return Object{}, ErrNotFound
 	default:
 		return Object{}, &StatusError{Code: code}
 	}
 	obj := Object{
+		NotModified:  notModified,
 		Body:         append([]byte(nil), resp.Body()...), // resp is reused after release
 		ContentType:  string(resp.Header.ContentType()),
 		ETag:         string(resp.Header.Peek(fasthttp.HeaderETag)),

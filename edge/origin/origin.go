@@ -18,15 +18,39 @@ var (
 	ErrTooLarge = errors.New("origin: object too large")
 	// ErrTimeout means the origin did not connect or answer in time.
 	ErrTimeout = errors.New("origin: timed out")
+	// ErrUnavailable means the origin's circuit breaker is open: no request
+	// was sent. Errors wrapping it are *UnavailableError.
+	ErrUnavailable = errors.New("origin: unavailable (circuit breaker open)")
 )
+
+// UnavailableError is ErrUnavailable with the time left until the breaker
+// lets a probe through.
+type UnavailableError struct{ RetryAfter time.Duration }
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%v; next probe in %s", ErrUnavailable, e.RetryAfter.Round(time.Millisecond))
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
 // StatusError is an HTTP origin's answer other than 200, 404 or 410.
 type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("origin: answered HTTP %d", e.Code) }
 
+// Validators make a fetch conditional: an origin whose object still matches
+// answers NotModified instead of the bytes. Zero values are not sent.
+type Validators struct {
+	ETag         string
+	LastModified time.Time
+}
+
 // Object is a fetched source.
 type Object struct {
+	// NotModified: the object matches the Validators; Body is empty and the
+	// freshness headers are the origin's current ones.
+	NotModified bool
 	Body []byte
 	// ContentType is what an HTTP origin declared; folders declare nothing.
 	// The edge trusts only the bytes' magic numbers.
@@ -38,17 +62,20 @@ type Object struct {
 	Expires      string
 }
 
-// Fetcher fetches the object at path (decoded, starting with /). It returns
-// ErrNotFound, ErrTooLarge, ErrTimeout, a *StatusError, or a transport error.
+// Fetcher fetches the object at path (decoded, starting with /), or reports
+// that it still matches v. It returns ErrNotFound, ErrTooLarge, ErrTimeout,
+// ErrUnavailable, a *StatusError, or a transport error.
 type Fetcher interface {
-	Fetch(ctx context.Context, path string) (Object, error)
+	Fetch(ctx context.Context, path string, v Validators) (Object, error)
 }
 
 // FetcherFunc adapts a function to Fetcher.
-type FetcherFunc func(ctx context.Context, path string) (Object, error)
+type FetcherFunc func(ctx context.Context, path string, v Validators) (Object, error)
 
 // Fetch calls f.
-func (f FetcherFunc) Fetch(ctx context.Context, path string) (Object, error) { return f(ctx, path) }
+func (f FetcherFunc) Fetch(ctx context.Context, path string, v Validators) (Object, error) {
+	return f(ctx, path, v)
+}
 
 // Config bounds every origin.
 type Config struct {
