@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 
 	"imgedge/configs"
@@ -25,6 +26,63 @@ func main() {
 		fmt.Fprintln(os.Stderr, "imgedge:", err)
 		os.Exit(1)
 	}
+}
+
+func transformerConfig(cfg *configs.Config) libvips.Config {
+	q := cfg.Transform.Quality
+	return libvips.Config{
+		Concurrency:     cfg.Transform.Concurrency,
+		Queue:           cfg.Transform.Queue,
+		QueueTimeout:    cfg.Transform.QueueTimeout.D(),
+		Timeout:         cfg.Transform.Timeout.D(),
+		Quality:         libvips.Quality{JPEG: q.JPEG, WebP: q.WebP, AVIF: q.AVIF, JXL: q.JXL},
+		MaxSourcePixels: cfg.Limits.MaxSourcePixels,
+		MaxDimension:    cfg.Limits.MaxDimension,
+		AVIFMaxPixels:   cfg.Transform.AVIFMaxPixels,
+	}
+}
+
+// reload reads the config file again on SIGHUP and applies what can change
+// while serving (presets, limits, freshness, qualities, timeouts). A file
+// that does not load or validate is refused with a log line and the running
+// config stays. It returns the config now in force.
+func reload(log *slog.Logger, path string, running *configs.Config, srv *edge.Server, tr *libvips.Transformer) *configs.Config {
+	next, err := configs.Load(path, os.Environ())
+	if err == nil {
+		err = srv.Reload(next)
+	}
+	if err == nil {
+		err = tr.Update(transformerConfig(next))
+	}
+	if err != nil {
+		log.Error("config reload refused; the running config stays", "config", path, "err", err)
+		return running
+	}
+	var restart []string
+	for key, changed := range map[string]bool{
+		"listen":                 next.Listen != running.Listen,
+		"admin_listen":           next.AdminListen != running.AdminListen,
+		"origin":                 next.Origin != running.Origin,
+		"origins":                fmt.Sprint(next.Origins) != fmt.Sprint(running.Origins),
+		"cache.memory":           next.Cache.Memory != running.Cache.Memory,
+		"cache.memory_originals": next.Cache.MemoryOriginals != running.Cache.MemoryOriginals,
+		"transform.concurrency":  next.Transform.Concurrency != running.Transform.Concurrency,
+		"transform.queue":        next.Transform.Queue != running.Transform.Queue,
+		"fetch":                  next.Fetch != running.Fetch,
+		"breaker":                next.Breaker != running.Breaker,
+		"server":                 next.Server != running.Server,
+	} {
+		if changed {
+			restart = append(restart, key)
+		}
+	}
+	sort.Strings(restart)
+	if len(restart) > 0 {
+		log.Warn("config reloaded; these keys changed but apply only after a restart", "keys", restart)
+	} else {
+		log.Info("config reloaded", "config", path)
+	}
+	return next
 }
 
 func run(args []string) error {
@@ -43,16 +101,7 @@ func run(args []string) error {
 
 	libvips.Startup(log)
 	defer libvips.Shutdown()
-	tr, err := libvips.New(libvips.Config{
-		Concurrency:     cfg.Transform.Concurrency,
-		Queue:           cfg.Transform.Queue,
-		QueueTimeout:    cfg.Transform.QueueTimeout.D(),
-		Timeout:         cfg.Transform.Timeout.D(),
-		Quality:         libvips.Quality{JPEG: cfg.Transform.Quality.JPEG, WebP: cfg.Transform.Quality.WebP, AVIF: cfg.Transform.Quality.AVIF, JXL: cfg.Transform.Quality.JXL},
-		MaxSourcePixels: cfg.Limits.MaxSourcePixels,
-		MaxDimension:    cfg.Limits.MaxDimension,
-		AVIFMaxPixels:   cfg.Transform.AVIFMaxPixels,
-	})
+	tr, err := libvips.New(transformerConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -73,6 +122,19 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				cfg = reload(log, *configPath, cfg, srv, tr)
+			}
+		}
+	}()
 	log.Info("imgedge listening", "listen", public.Addr().String(), "admin_listen", admin.Addr().String(), "origin", cfg.Origin)
 	if err := srv.Serve(ctx, public, admin); err != nil {
 		return err

@@ -42,12 +42,16 @@ type Group struct {
 	now     func() time.Time
 }
 
-// NewGroup returns a Group that fills store, giving each fill at most timeout.
-func NewGroup(store Store, timeout time.Duration) (*Group, error) {
+// NewGroup returns a Group that fills store, giving each fill at most
+// timeout. now tells the time freshness is judged by (nil: time.Now).
+func NewGroup(store Store, timeout time.Duration, now func() time.Time) (*Group, error) {
 	if store == nil || timeout <= 0 {
 		return nil, fmt.Errorf("cache: NewGroup needs a store and a timeout above 0")
 	}
-	return &Group{store: store, timeout: timeout, now: time.Now}, nil
+	if now == nil {
+		now = time.Now
+	}
+	return &Group{store: store, timeout: timeout, now: now}, nil
 }
 
 type flightResult struct {

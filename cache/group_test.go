@@ -26,7 +26,7 @@ func entry(body string) *Entry {
 
 func TestGroupCollapsesConcurrentFills(t *testing.T) {
 	m := newMemory(t)
-	g, err := NewGroup(m, time.Minute)
+	g, err := NewGroup(m, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestGroupCollapsesConcurrentFills(t *testing.T) {
 
 func TestGroupRechecksStoreInsideFlight(t *testing.T) {
 	m := newMemory(t)
-	g, _ := NewGroup(m, time.Minute)
+	g, _ := NewGroup(m, time.Minute, nil)
 	if _, o, err := g.Do(context.Background(), "k", func(context.Context) (Fill, error) {
 		return Fill{Entry: entry("first"), Keep: time.Hour}, nil
 	}); err != nil || o != Stored {
@@ -91,7 +91,7 @@ func TestGroupRechecksStoreInsideFlight(t *testing.T) {
 
 func TestGroupRefillsStaleEntry(t *testing.T) {
 	m := newMemory(t)
-	g, _ := NewGroup(m, time.Minute)
+	g, _ := NewGroup(m, time.Minute, nil)
 	stale := &Entry{Body: []byte("old"), FreshUntil: time.Now().Add(-time.Second)}
 	m.Set("k", stale, time.Hour)
 	m.Wait()
@@ -105,7 +105,7 @@ func TestGroupRefillsStaleEntry(t *testing.T) {
 
 func TestGroupFillSurvivesLeaderCancel(t *testing.T) {
 	m := newMemory(t)
-	g, _ := NewGroup(m, time.Minute)
+	g, _ := NewGroup(m, time.Minute, nil)
 	started := make(chan struct{})
 	release := make(chan struct{})
 	leaderCtx, cancel := context.WithCancel(context.Background())
@@ -146,7 +146,7 @@ func TestGroupFillSurvivesLeaderCancel(t *testing.T) {
 }
 
 func TestGroupPanicBecomesError(t *testing.T) {
-	g, _ := NewGroup(newMemory(t), time.Minute)
+	g, _ := NewGroup(newMemory(t), time.Minute, nil)
 	_, _, err := g.Do(context.Background(), "k", func(context.Context) (Fill, error) {
 		panic("boom")
 	})
@@ -157,7 +157,7 @@ func TestGroupPanicBecomesError(t *testing.T) {
 
 func TestGroupKeepZeroIsNotStored(t *testing.T) {
 	m := newMemory(t)
-	g, _ := NewGroup(m, time.Minute)
+	g, _ := NewGroup(m, time.Minute, nil)
 	_, o, err := g.Do(context.Background(), "k", func(context.Context) (Fill, error) {
 		return Fill{Entry: entry("private")}, nil
 	})
@@ -171,7 +171,7 @@ func TestGroupKeepZeroIsNotStored(t *testing.T) {
 }
 
 func TestGroupTimeoutBoundsFill(t *testing.T) {
-	g, _ := NewGroup(newMemory(t), 30*time.Millisecond)
+	g, _ := NewGroup(newMemory(t), 30*time.Millisecond, nil)
 	_, _, err := g.Do(context.Background(), "k", func(ctx context.Context) (Fill, error) {
 		<-ctx.Done()
 		return Fill{}, ctx.Err()

@@ -41,6 +41,10 @@ type testOrigin struct {
 	url          string
 	delay        atomic.Int64 // nanoseconds before answering
 	cacheControl atomic.Value // string
+	expires      atomic.Value // string
+	down         atomic.Bool  // answer 503 to everything
+	etags        atomic.Bool  // send ETags and answer If-None-Match with 304
+	notModified  atomic.Int32 // 304s sent
 	mu           sync.Mutex
 	hits         map[string]int
 }
@@ -49,6 +53,7 @@ func newTestOrigin(t testing.TB) *testOrigin {
 	t.Helper()
 	o := &testOrigin{hits: map[string]int{}}
 	o.cacheControl.Store("")
+	o.expires.Store("")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +72,15 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	if d := o.delay.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
 	}
+	if o.down.Load() {
+		http.Error(w, "origin down", http.StatusServiceUnavailable)
+		return
+	}
 	if cc := o.cacheControl.Load().(string); cc != "" {
 		w.Header().Set("Cache-Control", cc)
+	}
+	if ex := o.expires.Load().(string); ex != "" {
+		w.Header().Set("Expires", ex)
 	}
 	switch r.URL.Path {
 	case "/boom.jpg":
@@ -90,6 +102,15 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if o.etags.Load() {
+		tag := fmt.Sprintf(`"%x"`, len(body))
+		w.Header().Set("ETag", tag)
+		if r.Header.Get("If-None-Match") == tag {
+			o.notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
 	w.Header().Set("Last-Modified", "Tue, 03 Jun 2025 10:00:00 GMT")
 	_, _ = w.Write(body)
 }
@@ -104,6 +125,12 @@ func (o *testOrigin) count(path string) int {
 type countingTransformer struct {
 	inner transform.Transformer
 	n     atomic.Int32
+}
+
+// Stalled forwards libvips' stall signal, so /healthz sees through the count.
+func (c *countingTransformer) Stalled(now time.Time) bool {
+	s, ok := c.inner.(interface{ Stalled(time.Time) bool })
+	return ok && s.Stalled(now)
 }
 
 func (c *countingTransformer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {

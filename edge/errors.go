@@ -75,7 +75,7 @@ func classify(err error) problem {
 	case errors.As(err, &ue):
 		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
 			retryAfter: int(math.Ceil(ue.RetryAfter.Seconds())),
-			Detail: "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
+			Detail:     "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
 	case errors.Is(err, transform.ErrBusy):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The edge is at its transform capacity; retry after the Retry-After delay. " + err.Error()}

@@ -1,6 +1,10 @@
 package edge
 
-import "imgedge/cache"
+import (
+	"time"
+
+	"imgedge/cache"
+)
 
 // WaitCache applies buffered tier Sets (ristretto's are asynchronous) so that a
 // test can assert a hit right after a miss.
@@ -11,3 +15,7 @@ func (s *Server) WaitCache() {
 		}
 	}
 }
+
+// SetClock makes the server judge freshness by now; tests move it instead of
+// sleeping.
+func (s *Server) SetClock(now func() time.Time) { s.now = now }

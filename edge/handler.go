@@ -28,7 +28,7 @@ type scratch struct {
 
 // Handle is the public request handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := s.now()
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in request", "request_id", requestID(ctx), "path", string(ctx.Path()),
@@ -114,6 +114,7 @@ type missInfo struct {
 	sourceCached bool
 	revalidated  bool // the origin confirmed a stale copy: renewed, not recomputed
 	staleSource  bool // the origin failed; rendered from a stale original (stale-if-error)
+	staleHit     bool // the origin failed; the stale copy of this very entry is the answer
 }
 
 func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, up *upstream, objPath []byte,
@@ -170,7 +171,7 @@ func (s *Server) refreshLater(up *upstream, key, path string, original bool, spe
 // for cache.negative_ttl, and falling back to the stale copy within its
 // stale-if-error window when the origin fails.
 func (s *Server) source(ctx context.Context, up *upstream, key, path string) (cache.Fill, cache.Outcome, error) {
-	now := time.Now()
+	now := s.now()
 	e, ok := s.originals.Get(key)
 	if ok && e.Fresh(now) {
 		if e.NotFound {
@@ -197,9 +198,9 @@ func (s *Server) fetchSource(ctx context.Context, up *upstream, key, path string
 	if stale != nil {
 		v = origin.Validators{ETag: stale.OriginETag, LastModified: stale.LastModifiedAt}
 	}
-	t0 := time.Now()
+	t0 := s.now()
 	obj, err := up.fetcher.Fetch(ctx, path, v)
-	now := time.Now()
+	now := s.now()
 	info := missInfo{origin: now.Sub(t0)}
 	switch {
 	case errors.Is(err, origin.ErrNotFound):
@@ -257,18 +258,22 @@ func (s *Server) renderVariant(ctx context.Context, up *upstream, key, okey, pat
 		return cache.Fill{}, err
 	}
 	info, _ := src.Meta.(missInfo)
-	now := time.Now()
+	now := s.now()
 	if old, ok := s.variants.Get(key); ok && old.SourceTag == src.Entry.ETag && !old.NotFound {
+		if info.staleSource {
+			info.staleHit = true
+			return cache.Fill{Entry: old, Meta: info}, nil
+		}
 		info.revalidated = true
 		renewed := old.Renewed(src.Entry, now)
 		return cache.Fill{Entry: renewed, Keep: keepIf(src, renewed, now), Meta: info}, nil
 	}
-	t0 := time.Now()
+	t0 := s.now()
 	res, err := s.transformer.Transform(ctx, src.Entry.Body, spec)
 	if err != nil {
 		return cache.Fill{}, err
 	}
-	now = time.Now()
+	now = s.now()
 	info.transform = now.Sub(t0)
 	e := &cache.Entry{
 		Body:           res.Body,
@@ -319,7 +324,7 @@ func (s *Server) writeHit(ctx *fasthttp.RequestCtx, sc *scratch, e *cache.Entry,
 	hdr = strconv.AppendInt(hdr, e.TTL(start), 10)
 	s.writeEntry(ctx, e, vary, hdr, e.CacheControl)
 	hdr = append(hdr[:0], "cache;desc=memory, total;dur="...)
-	hdr = appendMillis(hdr, time.Since(start))
+	hdr = appendMillis(hdr, s.now().Sub(start))
 	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
 	sc.hdr = hdr
 }
@@ -337,7 +342,7 @@ func (s *Server) writeStale(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, 
 	}
 	s.writeEntry(ctx, e, vary, hdr, cc)
 	hdr = append(hdr[:0], "cache;desc=memory-stale, total;dur="...)
-	hdr = appendMillis(hdr, time.Since(start))
+	hdr = appendMillis(hdr, s.now().Sub(start))
 	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
 	sc.hdr = hdr
 }
@@ -349,6 +354,10 @@ func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, f
 	case outcome == cache.Hit:
 		hdr = append(hdr, "imgedge; hit; ttl="...)
 		hdr = strconv.AppendInt(hdr, fill.Entry.TTL(start), 10)
+	case info.staleHit:
+		hdr = append(hdr, "imgedge; hit; ttl="...)
+		hdr = strconv.AppendInt(hdr, fill.Entry.TTL(start), 10)
+		hdr = append(hdr, "; detail=stale-if-error"...)
 	case info.staleSource:
 		hdr = append(hdr, "imgedge; fwd=uri-miss; detail=stale-if-error"...)
 	case info.revalidated:
@@ -375,7 +384,7 @@ func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, f
 	hdr = append(hdr, ", transform;dur="...)
 	hdr = appendMillis(hdr, info.transform)
 	hdr = append(hdr, ", total;dur="...)
-	hdr = appendMillis(hdr, time.Since(start))
+	hdr = appendMillis(hdr, s.now().Sub(start))
 	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
 	sc.hdr = hdr
 }

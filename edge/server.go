@@ -42,6 +42,7 @@ type Server struct {
 	stop         context.CancelFunc
 
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
+	now     func() time.Time
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -109,6 +110,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		router:       rt,
 		transformer:  tr,
 		refreshSlots: make(chan struct{}, refreshers),
+		now:          time.Now,
 	}
 	s.policy.Store(pol)
 	s.background, s.stop = context.WithCancel(context.Background())
@@ -121,10 +123,11 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	}
 	fillTimeout := cfg.Fetch.Timeout.D() + cfg.Transform.QueueTimeout.D() + cfg.Transform.Timeout.D()
 	s.fillWait = fillTimeout + time.Second
-	if s.variantFills, err = cache.NewGroup(s.variants, fillTimeout); err != nil {
+	clock := func() time.Time { return s.now() } // tests move s.now
+	if s.variantFills, err = cache.NewGroup(s.variants, fillTimeout, clock); err != nil {
 		return nil, err
 	}
-	if s.sources, err = cache.NewGroup(s.originals, cfg.Fetch.Timeout.D()); err != nil {
+	if s.sources, err = cache.NewGroup(s.originals, cfg.Fetch.Timeout.D(), clock); err != nil {
 		return nil, err
 	}
 	s.ready.Store(true)

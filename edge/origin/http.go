@@ -38,15 +38,15 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 	connect := cfg.ConnectTimeout
 	return &HTTP{
 		client: &fasthttp.HostClient{
-			Addr:                     addr,
-			Name:                     "imgedge",
-			IsTLS:                    u.Scheme == "https",
-			MaxConns:                 cfg.MaxConns,
-			MaxIdleConnDuration:      30 * time.Second,
-			ReadTimeout:              cfg.Timeout,
-			WriteTimeout:             cfg.Timeout,
-			MaxConnWaitTimeout:       cfg.Timeout,
-			MaxResponseBodySize:      int(cfg.MaxBytes), // never unbounded
+			Addr:                addr,
+			Name:                "imgedge",
+			IsTLS:               u.Scheme == "https",
+			MaxConns:            cfg.MaxConns,
+			MaxIdleConnDuration: 30 * time.Second,
+			ReadTimeout:         cfg.Timeout,
+			WriteTimeout:        cfg.Timeout,
+			MaxConnWaitTimeout:  cfg.Timeout,
+			MaxResponseBodySize: int(cfg.MaxBytes), // never unbounded
 			// fasthttp retries idempotent requests up to 5 times by default;
 			// a sick origin must not see more than one retry (Fetch's own).
 			MaxIdemponentCallAttempts: 1,

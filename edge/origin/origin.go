@@ -51,7 +51,7 @@ type Object struct {
 	// NotModified: the object matches the Validators; Body is empty and the
 	// freshness headers are the origin's current ones.
 	NotModified bool
-	Body []byte
+	Body        []byte
 	// ContentType is what an HTTP origin declared; folders declare nothing.
 	// The edge trusts only the bytes' magic numbers.
 	ContentType  string

@@ -78,10 +78,12 @@ func (c *Config) Validate() error {
 
 // Transformer renders specs with libvips. Startup must have been called.
 type Transformer struct {
-	cfg     Config
-	slots   chan struct{}
-	waiting atomic.Int64
-	running atomic.Int64
+	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency and Queue stay as built
+	slots    chan struct{}
+	queue    int
+	waiting  atomic.Int64
+	running  atomic.Int64
+	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 }
 
 // New validates cfg and returns a Transformer.
@@ -89,7 +91,30 @@ func New(cfg Config) (*Transformer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Transformer{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency)}, nil
+	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), queue: cfg.Queue}
+	t.cfg.Store(&cfg)
+	t.progress.Store(time.Now().UnixNano())
+	return t, nil
+}
+
+// Update applies a new configuration to the transforms that start after it:
+// qualities, limits and timeouts. Concurrency and Queue size the worker pool
+// and keep the values New was given.
+func (t *Transformer) Update(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t.cfg.Store(&cfg)
+	return nil
+}
+
+// Stalled reports a hung transformer: work is waiting, every slot is taken,
+// and no transform has finished for twice the transform timeout. libvips
+// cannot be interrupted, so this is how a stuck library shows.
+func (t *Transformer) Stalled(now time.Time) bool {
+	cfg := t.cfg.Load()
+	return t.waiting.Load() > 0 && t.running.Load() >= int64(cap(t.slots)) &&
+		now.Sub(time.Unix(0, t.progress.Load())) > 2*cfg.Timeout
 }
 
 // Inflight is the number of transforms running now.
@@ -104,7 +129,8 @@ func (t *Transformer) Queued() int64 { return t.waiting.Load() }
 // transform.ErrTimeout and the render finishes in the background, still holding
 // its slot, so that the concurrency bound stays true.
 func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.Spec) (transform.Result, error) {
-	if err := t.acquire(ctx); err != nil {
+	cfg := t.cfg.Load()
+	if err := t.acquire(ctx, cfg); err != nil {
 		return transform.Result{}, err
 	}
 	type outcome struct {
@@ -119,42 +145,43 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
 			}
 			t.running.Add(-1)
+			t.progress.Store(time.Now().UnixNano())
 			<-t.slots
 		}()
-		res, err := render(src, spec, &t.cfg)
+		res, err := render(src, spec, cfg)
 		done <- outcome{res, err}
 	}()
-	timer := time.NewTimer(t.cfg.Timeout)
+	timer := time.NewTimer(cfg.Timeout)
 	defer timer.Stop()
 	select {
 	case o := <-done:
 		return o.res, o.err
 	case <-timer.C:
-		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, t.cfg.Timeout)
+		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
 	case <-ctx.Done():
 		return transform.Result{}, ctx.Err()
 	}
 }
 
-func (t *Transformer) acquire(ctx context.Context) error {
+func (t *Transformer) acquire(ctx context.Context, cfg *Config) error {
 	select {
 	case t.slots <- struct{}{}:
 		return nil
 	default:
 	}
-	if t.waiting.Add(1) > int64(t.cfg.Queue) {
+	if t.waiting.Add(1) > int64(t.queue) {
 		t.waiting.Add(-1)
 		return fmt.Errorf("%w: %d transforms running and %d queued (transform.concurrency, transform.queue)",
-			transform.ErrBusy, t.cfg.Concurrency, t.cfg.Queue)
+			transform.ErrBusy, cap(t.slots), t.queue)
 	}
 	defer t.waiting.Add(-1)
-	timer := time.NewTimer(t.cfg.QueueTimeout)
+	timer := time.NewTimer(cfg.QueueTimeout)
 	defer timer.Stop()
 	select {
 	case t.slots <- struct{}{}:
 		return nil
 	case <-timer.C:
-		return fmt.Errorf("%w: no transform slot within %s (transform.queue_timeout)", transform.ErrBusy, t.cfg.QueueTimeout)
+		return fmt.Errorf("%w: no transform slot within %s (transform.queue_timeout)", transform.ErrBusy, cfg.QueueTimeout)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -1,0 +1,259 @@
+package edge_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"imgedge/transform"
+)
+
+// fakeClock is the time the edge judges freshness by; tests move it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func withClock(h *harness) *fakeClock {
+	c := &fakeClock{t: time.Now()}
+	h.srv.SetClock(c.Now)
+	return c
+}
+
+func TestFreshnessFromOriginHeaders(t *testing.T) {
+	h := start(t, nil, nil)
+	clock := withClock(h)
+	// A variant is as fresh as its source: one source image per row.
+	for _, tt := range []struct {
+		image, cc, expires string
+		ttl                int
+	}{
+		{"kodim23.png", "public, max-age=60, s-maxage=120", "", 120},
+		{"kodim07.png", "", clock.Now().Add(200 * time.Second).UTC().Format(http.TimeFormat), 200},
+		{"kodim04.png", "", "", 3600},
+		{"kodim15.png", "max-age=5", "", 60}, // clamped to cache.min_ttl
+	} {
+		h.origin.cacheControl.Store(tt.cc)
+		h.origin.expires.Store(tt.expires)
+		path := "/" + tt.image + "?w=20"
+		h.get(t, path)
+		h.srv.WaitCache()
+		r := h.get(t, path)
+		var ttl int
+		if _, err := fmt.Sscanf(r.header["cache-status"], "imgedge; hit; ttl=%d", &ttl); err != nil || ttl < tt.ttl-2 || ttl > tt.ttl {
+			t.Errorf("Cache-Control %q Expires %q: Cache-Status %q, want ttl about %d", tt.cc, tt.expires, r.header["cache-status"], tt.ttl)
+		}
+	}
+}
+
+// TestRevalidationRenewsWithoutRefetch: a stale original is revalidated with
+// If-None-Match; the origin's 304 renews it and every variant made from it,
+// without sending the bytes again or transforming again.
+func TestRevalidationRenewsWithoutRefetch(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s", "IMGEDGE_CACHE_MIN_TTL=0s"}, nil)
+	clock := withClock(h)
+	h.origin.etags.Store(true)
+	h.origin.cacheControl.Store("max-age=60")
+	a := h.get(t, "/kodim23.png?w=100")
+	h.get(t, "/kodim23.png?w=200")
+	h.srv.WaitCache()
+	clock.Advance(61 * time.Second)
+
+	r := h.get(t, "/kodim23.png?w=100")
+	if r.status != 200 || r.header["cache-status"] != "imgedge; fwd=stale; stored" || r.header["etag"] != a.header["etag"] {
+		t.Fatalf("revalidated variant: %d %q etag %s (was %s)", r.status, r.header["cache-status"], r.header["etag"], a.header["etag"])
+	}
+	h.srv.WaitCache()
+	r = h.get(t, "/kodim23.png?w=200")
+	if r.header["cache-status"] != "imgedge; fwd=stale; stored" {
+		t.Fatalf("second variant after the source was renewed: %q", r.header["cache-status"])
+	}
+	if n := h.origin.notModified.Load(); n != 1 {
+		t.Errorf("origin sent %d 304s, want 1", n)
+	}
+	if n := h.origin.count("/kodim23.png"); n != 2 {
+		t.Errorf("origin requests %d, want 2 (one fetch, one revalidation)", n)
+	}
+	if n := h.tr.n.Load(); n != 2 {
+		t.Errorf("transforms %d, want 2: renewing must not render again", n)
+	}
+	h.srv.WaitCache()
+	if r := h.get(t, "/kodim23.png?w=100"); !strings.HasPrefix(r.header["cache-status"], "imgedge; hit; ttl=") {
+		t.Errorf("after renewal: %q, want a fresh hit", r.header["cache-status"])
+	}
+}
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s"}, nil) // stale_while_revalidate 1m
+	clock := withClock(h)
+	h.origin.etags.Store(true)
+	h.origin.cacheControl.Store("max-age=60")
+	first := h.get(t, "/kodim07.png?w=100")
+	h.srv.WaitCache()
+	clock.Advance(90 * time.Second)
+
+	r := h.get(t, "/kodim07.png?w=100")
+	if r.status != 200 || r.header["cache-status"] != "imgedge; hit; ttl=-30; detail=stale-while-revalidate" ||
+		r.header["cache-control"] != "public, max-age=10" || r.header["etag"] != first.header["etag"] {
+		t.Fatalf("stale answer: %d %q %q", r.status, r.header["cache-status"], r.header["cache-control"])
+	}
+	// Concurrent requests get the stale copy or, once the background refresh
+	// has landed, the renewed one; never a wait on the origin.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := h.get(t, "/kodim07.png?w=100")
+			cs := r.header["cache-status"]
+			if r.status != 200 || r.header["etag"] != first.header["etag"] ||
+				cs != "imgedge; hit; ttl=-30; detail=stale-while-revalidate" && cs != "imgedge; hit; ttl=60" {
+				t.Errorf("concurrent answer: %d %q", r.status, cs)
+			}
+		}()
+	}
+	wg.Wait()
+	// One background refresh, collapsed: the origin sees exactly one more
+	// request, a conditional one.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.origin.notModified.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // any duplicate refresh would land now
+	h.srv.WaitCache()
+	if n := h.origin.count("/kodim07.png"); n != 2 {
+		t.Errorf("origin requests %d, want 2 (one fetch, one background revalidation)", n)
+	}
+	if r := h.get(t, "/kodim07.png?w=100"); !strings.HasPrefix(r.header["cache-status"], "imgedge; hit; ttl=") || strings.Contains(r.header["cache-status"], "stale") {
+		t.Errorf("after the refresh: %q, want a fresh hit", r.header["cache-status"])
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s", "IMGEDGE_CACHE_MIN_TTL=0s"}, nil) // stale_if_error 24h
+	clock := withClock(h)
+	h.origin.cacheControl.Store("max-age=60")
+	first := h.get(t, "/kodim04.png?w=100")
+	h.srv.WaitCache()
+	h.origin.down.Store(true)
+	clock.Advance(2 * time.Minute)
+
+	r := h.get(t, "/kodim04.png?w=100")
+	if r.status != 200 || r.header["cache-status"] != "imgedge; hit; ttl=-60; detail=stale-if-error" || r.header["cache-control"] != "public, max-age=10" {
+		t.Fatalf("origin down, stale copy: %d %q %q", r.status, r.header["cache-status"], r.header["cache-control"])
+	}
+	if r.header["etag"] != first.header["etag"] {
+		t.Error("the stale answer is not the cached variant")
+	}
+	// A new variant of the stale original is rendered from it, and not stored.
+	nv := h.get(t, "/kodim04.png?w=150")
+	if nv.status != 200 || nv.header["cache-status"] != "imgedge; fwd=uri-miss; detail=stale-if-error" {
+		t.Fatalf("new variant while the origin is down: %d %q", nv.status, nv.header["cache-status"])
+	}
+	// An image never seen fails: no stale copy to give.
+	checkProblem(t, h.get(t, "/kodim15.png?w=100"), 502, "operator", "origin_error", "HTTP 503")
+	// Past the stale-if-error window, the failure shows.
+	clock.Advance(25 * time.Hour)
+	if r := h.get(t, "/kodim04.png?w=100"); r.status < 500 {
+		t.Fatalf("past stale_if_error: %d %q", r.status, r.header["cache-status"])
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	h := start(t, nil, nil) // negative_ttl 10s
+	clock := withClock(h)
+	for range 3 {
+		checkProblem(t, h.get(t, "/gone.jpg?w=10"), 404, "user", "not_found", "check the path")
+		checkProblem(t, h.get(t, "/gone.jpg"), 404, "user", "not_found", "check the path")
+		h.srv.WaitCache()
+	}
+	if n := h.origin.count("/gone.jpg"); n != 1 {
+		t.Fatalf("origin asked %d times for a missing object within negative_ttl, want 1", n)
+	}
+	clock.Advance(11 * time.Second)
+	h.get(t, "/gone.jpg?w=10")
+	if n := h.origin.count("/gone.jpg"); n != 2 {
+		t.Fatalf("after negative_ttl: %d origin requests, want 2", n)
+	}
+}
+
+func TestBreakerOpensAndRefusesFast(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_BREAKER_FAILURES=3", "IMGEDGE_BREAKER_OPEN_FOR=1s"}, nil)
+	// Not-found answers are the origin being healthy: they never trip it.
+	for i := range 10 {
+		checkProblem(t, h.get(t, fmt.Sprintf("/nothing-%d.jpg?w=10", i)), 404, "user", "not_found", "")
+	}
+	h.origin.down.Store(true)
+	for i := range 3 {
+		checkProblem(t, h.get(t, fmt.Sprintf("/kodim23.png?w=%d", 10+i)), 502, "operator", "origin_error", "HTTP 503")
+	}
+	before := h.origin.count("/kodim23.png")
+	start := time.Now()
+	r := h.get(t, "/kodim23.png?w=50")
+	checkProblem(t, r, 503, "retryable", "origin_unavailable", "circuit breaker is open")
+	if r.header["retry-after"] != "1" || time.Since(start) > 100*time.Millisecond {
+		t.Errorf("open breaker: Retry-After %q after %v", r.header["retry-after"], time.Since(start))
+	}
+	if h.origin.count("/kodim23.png") != before {
+		t.Fatal("a request reached the origin while its breaker was open")
+	}
+	// After open_for a probe goes through; a healthy origin closes it.
+	h.origin.down.Store(false)
+	time.Sleep(1100 * time.Millisecond)
+	if r := h.get(t, "/kodim23.png?w=50"); r.status != 200 {
+		t.Fatalf("after recovery: %d %s", r.status, r.body)
+	}
+}
+
+// TestHitsNeverWaitOnTransforms: with every transform stuck, cached variants,
+// 304s and originals are still answered.
+func TestHitsNeverWaitOnTransforms(t *testing.T) {
+	release := make(chan struct{})
+	h := start(t, nil, func(tr transform.Transformer) transform.Transformer {
+		return transform.TransformerFunc(func(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+			if s.Width >= 700 {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return transform.Result{}, ctx.Err()
+				}
+			}
+			return tr.Transform(ctx, src, s)
+		})
+	})
+	defer close(release)
+	cached := h.get(t, "/kodim23.png?w=100")
+	h.get(t, "/kodim23.png")
+	h.srv.WaitCache()
+	for i := range 8 {
+		go h.get(t, fmt.Sprintf("/kodim23.png?w=%d", 700+i)) // stuck until release
+	}
+	time.Sleep(50 * time.Millisecond)
+	for range 20 {
+		if r := h.get(t, "/kodim23.png?w=100"); r.status != 200 || !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") {
+			t.Fatalf("hit while transforms are stuck: %d %q", r.status, r.header["cache-status"])
+		}
+		if r := h.get(t, "/kodim23.png?w=100", "If-None-Match", cached.header["etag"]); r.status != 304 {
+			t.Fatalf("304 while transforms are stuck: %d", r.status)
+		}
+		if r := h.get(t, "/kodim23.png"); r.status != 200 {
+			t.Fatalf("original while transforms are stuck: %d", r.status)
+		}
+	}
+}
