@@ -3,59 +3,184 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// edgeProcess is the real binary running on two free ports.
+type edgeProcess struct {
+	cmd           *exec.Cmd
+	public, admin string
+	logs          *syncBuffer
+	done          chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// binary is the imgedge executable TestMain builds once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "imgedge-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "imgedge")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func startEdge(t *testing.T, args []string, env ...string) *edgeProcess {
+	t.Helper()
+	p := &edgeProcess{public: freePort(t), admin: freePort(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append(append(os.Environ(), "IMGEDGE_LISTEN="+p.public, "IMGEDGE_ADMIN_LISTEN="+p.admin), env...)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	waitReady(t, "http://"+p.admin+"/readyz", p.logs)
+	return p
+}
+
+func (p *edgeProcess) get(t *testing.T, path string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.public + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+// stop sends SIGTERM and expects exit 0.
+func (p *edgeProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no exit within 20 s of SIGTERM\n%s", p.logs.String())
+	}
+}
+
 // TestDefaultConfigServesSamples runs the real binary the way the README's
 // first command does (embedded defaults, from the repository root), asks for
 // a sample as a 300 px WebP, then stops it with SIGTERM and expects exit 0.
 func TestDefaultConfigServesSamples(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "imgedge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	p := startEdge(t, nil)
+	status, ctype, body := p.get(t, "/giunchedi-portrait.jpg?w=300&fm=webp")
+	if status != 200 || ctype != "image/webp" || !bytes.HasPrefix(body, []byte("RIFF")) {
+		t.Fatalf("sample: %d %s, %d bytes", status, ctype, len(body))
 	}
-	public, admin := freePort(t), freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "IMGEDGE_LISTEN="+public, "IMGEDGE_ADMIN_LISTEN="+admin)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
+	p.stop(t)
+}
+
+// TestSIGHUPReloadsConfig: a changed file applies without a restart; a bad
+// one is refused with a log line and the running config stays.
+func TestSIGHUPReloadsConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("presets: {small: {w: 16}}\n")
+	p := startEdge(t, []string{"-config", path})
+	if status, _, _ := p.get(t, "/hopper.jpg?p=small"); status != 200 {
+		t.Fatalf("p=small before reload: %d", status)
+	}
+	write("presets: {tiny: {w: 8}}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	waitFor(t, func() bool { s, _, _ := p.get(t, "/hopper.jpg?p=tiny"); return s == 200 }, p.logs)
+	if status, _, _ := p.get(t, "/hopper.jpg?p=small"); status != 400 {
+		t.Fatalf("p=small after it was removed: %d", status)
+	}
+	write("transform: {quality: {jpeg: 0}}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "config reload refused") }, p.logs)
+	if !strings.Contains(p.logs.String(), "transform.quality.jpeg") {
+		t.Errorf("the refusal does not name the key:\n%s", p.logs.String())
+	}
+	if status, _, _ := p.get(t, "/hopper.jpg?p=tiny"); status != 200 {
+		t.Fatalf("the running config did not survive a bad reload: %d", status)
+	}
+	p.stop(t)
+}
 
-	waitReady(t, "http://"+admin+"/readyz", &logs)
-	resp, err := http.Get("http://" + public + "/giunchedi-portrait.jpg?w=300&fm=webp")
+// TestSIGTERMDrainsInFlight: a request in flight when SIGTERM arrives still
+// gets its answer, then the process exits 0.
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	img, err := os.ReadFile("bench/images/hopper.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/webp" || !bytes.HasPrefix(body, []byte("RIFF")) {
-		t.Fatalf("sample: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(700 * time.Millisecond)
+		_, _ = w.Write(img)
+	}))
+	defer slow.Close()
+	p := startEdge(t, nil, "IMGEDGE_ORIGIN="+slow.URL)
+	got := make(chan int, 1)
+	go func() { s, _, _ := p.get(t, "/hopper.jpg?w=50"); got <- s }()
+	time.Sleep(200 * time.Millisecond)
+	p.stop(t)
+	if s := <-got; s != 200 {
+		t.Fatalf("in-flight request during drain: %d", s)
 	}
+}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+func waitFor(t *testing.T, ok func() bool, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within 10 s\n%s", logs.String())
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no exit within 20 s of SIGTERM\n%s", logs.String())
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -80,7 +205,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitReady(t *testing.T, url string, logs *bytes.Buffer) {
+func waitReady(t *testing.T, url string, logs *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"imgedge/configs"
 	"imgedge/transform"
 )
 
@@ -256,4 +257,94 @@ func TestHitsNeverWaitOnTransforms(t *testing.T) {
 			t.Fatalf("original while transforms are stuck: %d", r.status)
 		}
 	}
+}
+
+type stuck struct{ transform.Transformer }
+
+func (stuck) Stalled(time.Time) bool { return true }
+
+func TestHealthzFailsWhenTransformsStall(t *testing.T) {
+	h := start(t, nil, func(tr transform.Transformer) transform.Transformer { return stuck{tr} })
+	resp, err := http.Get(h.admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("/healthz with stalled transforms: %d, want 503", resp.StatusCode)
+	}
+}
+
+func TestReloadSwapsPolicyOrRefuses(t *testing.T) {
+	h := start(t, nil, nil)
+	checkProblem(t, h.get(t, "/kodim23.png?p=card"), 400, "user", "bad_param", "none are configured")
+	cfg, err := configs.Load("", []string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1",
+		"IMGEDGE_PRESETS={card: {w: 64}}", "IMGEDGE_CACHE_CLIENT_TTL=1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	r := h.get(t, "/kodim23.png?p=card")
+	if r.status != 200 || r.header["cache-control"] != "public, max-age=3600" {
+		t.Fatalf("after reload: %d %q", r.status, r.header["cache-control"])
+	}
+	bad := *cfg
+	bad.Presets = map[string]map[string]string{"card": {"w": "huge"}}
+	if err := h.srv.Reload(&bad); err == nil || !strings.Contains(err.Error(), "presets.card") {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if r := h.get(t, "/kodim23.png?p=card"); r.status != 200 {
+		t.Fatalf("the running policy did not survive a refused reload: %d", r.status)
+	}
+}
+
+// TestHeadersOnEveryPath: a CDN in front relies on Vary, ETag, Cache-Control
+// and Cache-Status on every kind of answer of a negotiated variant.
+func TestHeadersOnEveryPath(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s"}, nil)
+	clock := withClock(h)
+	h.origin.cacheControl.Store("max-age=60")
+	h.origin.delay.Store(int64(200 * time.Millisecond))
+	accept := []string{"Accept", "image/webp,*/*"}
+	path := "/kodim23.png?w=80&auto=format"
+	check := func(name string, r response, status int, cacheStatus, cacheControl string) {
+		t.Helper()
+		if r.status != status || r.header["vary"] != "Accept" || !strings.HasPrefix(r.header["cache-status"], cacheStatus) ||
+			r.header["cache-control"] != cacheControl || (status < 400 && r.header["etag"] == "") {
+			t.Errorf("%s: %d Vary %q Cache-Status %q Cache-Control %q ETag %q", name, r.status, r.header["vary"],
+				r.header["cache-status"], r.header["cache-control"], r.header["etag"])
+		}
+	}
+	var wg sync.WaitGroup
+	results := make([]response, 3)
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = h.get(t, path, accept...) }()
+	}
+	wg.Wait()
+	stored, collapsed := 0, 0
+	for _, r := range results {
+		switch r.header["cache-status"] {
+		case "imgedge; fwd=uri-miss; stored":
+			stored++
+			check("miss", r, 200, "imgedge; fwd=uri-miss; stored", "public, max-age=86400")
+		case "imgedge; fwd=uri-miss; collapsed":
+			collapsed++
+			check("collapsed", r, 200, "imgedge; fwd=uri-miss; collapsed", "public, max-age=86400")
+		}
+	}
+	if stored != 1 || collapsed != 2 {
+		t.Fatalf("%d stored and %d collapsed, want 1 and 2", stored, collapsed)
+	}
+	h.origin.delay.Store(0)
+	h.srv.WaitCache()
+	hit := h.get(t, path, accept...)
+	check("hit", hit, 200, "imgedge; hit; ttl=60", "public, max-age=86400")
+	check("304", h.get(t, path, "Accept", "image/webp,*/*", "If-None-Match", hit.header["etag"]), 304, "imgedge; hit", "public, max-age=86400")
+	h.origin.down.Store(true)
+	clock.Advance(2 * time.Minute)
+	check("stale", h.get(t, path, accept...), 200, "imgedge; hit; ttl=-60; detail=stale-if-error", "public, max-age=10")
+	check("error", h.get(t, "/kodim07.png?w=80&auto=format", accept...), 502, "", "no-store")
 }

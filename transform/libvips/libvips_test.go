@@ -458,3 +458,57 @@ func TestUntrustedLoadersBlocked(t *testing.T) {
 		t.Fatalf("JPEG XL round trip: %v", err)
 	}
 }
+
+func TestStalled(t *testing.T) {
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Queue, cfg.Timeout, cfg.QueueTimeout = 1, 4, 20*time.Millisecond, time.Minute
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if tr.Stalled(now.Add(time.Hour)) {
+		t.Fatal("an idle transformer reports a stall")
+	}
+	// One stuck transform holds the only slot, and one request waits.
+	tr.slots <- struct{}{}
+	tr.running.Add(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _, _ = tr.Transform(ctx, nil, transform.Spec{}) }()
+	for tr.Queued() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Stalled(now) {
+		t.Fatal("stalled before 2 x transform.timeout without progress")
+	}
+	if !tr.Stalled(now.Add(time.Second)) {
+		t.Fatal("no progress for 50 x transform.timeout with work queued, yet not stalled")
+	}
+	tr.progress.Store(now.Add(time.Second).UnixNano()) // a transform finishes
+	if tr.Stalled(now.Add(time.Second)) {
+		t.Fatal("still stalled right after progress")
+	}
+}
+
+func TestUpdateAppliesToLaterTransforms(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(benchImages, "kodim23.png"))
+	before := len(render1(t, tr, src, "w=300&fm=jpg").Body)
+	cfg := testConfig()
+	cfg.Quality.JPEG = 30
+	cfg.Concurrency = 99 // ignored: the pool keeps its size
+	if err := tr.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(render1(t, tr, src, "w=300&fm=jpg").Body); after >= before {
+		t.Fatalf("JPEG quality 30 after Update: %d bytes, before %d", after, before)
+	}
+	if cap(tr.slots) != 2 {
+		t.Fatalf("Update resized the pool to %d", cap(tr.slots))
+	}
+	cfg.Quality.JPEG = 0
+	if err := tr.Update(cfg); err == nil {
+		t.Fatal("Update accepted quality 0")
+	}
+}
