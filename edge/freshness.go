@@ -53,7 +53,11 @@ func (r freshnessRules) parse(cacheControl, expires string, now time.Time) fresh
 		return f
 	}
 	if f.revalidation {
-		return f // fresh for no time at all; min_ttl does not override the origin's no-cache
+		// Fresh for no time at all, and never served before revalidating
+		// (RFC 9111 5.2.2.4): no stale-while-revalidate either; min_ttl does
+		// not override the origin here.
+		f.swr = 0
+		return f
 	}
 	switch {
 	case sMaxAge >= 0:
