@@ -7,8 +7,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge"
+	"imgedge/edge/signing"
 	"imgedge/transform/libvips"
 )
 
@@ -26,6 +29,41 @@ func main() {
 		fmt.Fprintln(os.Stderr, "imgedge:", err)
 		os.Exit(1)
 	}
+}
+
+// sign prints a URL signed with -key, else with the first signing key of the
+// configuration (-config, IMGEDGE_SIGNING_KEYS).
+func sign(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("imgedge sign", flag.ContinueOnError)
+	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
+	configPath := fs.String("config", "", "YAML config file holding signing.keys")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: imgedge sign [-key K] [-config FILE] '/path.jpg?w=300'")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("sign: give exactly one URL path with its query")
+	}
+	if *key == "" {
+		cfg, err := configs.Load(*configPath, os.Environ())
+		if err != nil {
+			return err
+		}
+		if len(cfg.Signing.Keys) == 0 {
+			return errors.New("sign: no -key and no signing.keys configured (IMGEDGE_SIGNING_KEYS)")
+		}
+		*key = cfg.Signing.Keys[0]
+	}
+	signed, err := signing.Sign(*key, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, signed)
+	return err
 }
 
 func transformerConfig(cfg *configs.Config) libvips.Config {
@@ -86,6 +124,9 @@ func reload(log *slog.Logger, path string, running *configs.Config, srv *edge.Se
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "sign" {
+		return sign(args[1:], os.Stdout)
+	}
 	fs := flag.NewFlagSet("imgedge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML config file laid over the embedded defaults")
 	if err := fs.Parse(args); err != nil {

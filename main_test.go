@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imgedge/edge/signing"
 )
 
 // edgeProcess is the real binary running on two free ports.
@@ -221,4 +223,19 @@ func waitReady(t *testing.T, url string, logs *syncBuffer) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("not ready within 20 s\n%s", logs.String())
+}
+
+func TestSignCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := sign([]string{"-key", "0123456789abcdef", "/photos/cat.jpg?w=300"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(out.String())
+	path, query, _ := strings.Cut(url, "?")
+	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}).Verify([]byte(path), []byte(query)) {
+		t.Fatalf("sign printed %q, which does not verify", url)
+	}
+	if err := sign([]string{"-key", "k", "no-slash"}, &out); err == nil {
+		t.Fatal("a URL without its path was signed")
+	}
 }

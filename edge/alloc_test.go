@@ -19,3 +19,16 @@ func TestCacheHitAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedHitAllocatesNothing: verifying a signature keeps the hit path
+// free of allocations.
+func TestSignedHitAllocatesNothing(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_SIGNING_KEYS=" + oldKey + "," + newKey}, nil)
+	ctx := hitCtx(t, h, signed(t, newKey, "/kodim23.png?w=300&fm=webp"))
+	if allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Response.Reset()
+		h.srv.Handle(ctx)
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per signed hit, want 0", allocs)
+	}
+}

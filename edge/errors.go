@@ -57,6 +57,9 @@ func classify(err error) problem {
 	case errors.As(err, &pe):
 		return problem{Status: 400, Title: "Bad parameter", Class: classUser, Code: "bad_param",
 			Detail: pe.Error() + "."}
+	case errors.Is(err, errSignature):
+		return problem{Status: 403, Title: "Signature invalid", Class: classUser, Code: "signature_invalid",
+			Detail: "This edge only serves signed URLs: add s, the hex HMAC-SHA256 of the path and query as sent (see `imgedge sign`), computed with a current key."}
 	case errors.Is(err, errMethod):
 		return problem{Status: 405, Title: "Method not allowed", Class: classUser, Code: "bad_param",
 			Detail: "Only GET and HEAD are served; send the image request as GET."}
@@ -96,7 +99,10 @@ func classify(err error) problem {
 		Detail: "The edge hit a bug; it has been logged with the request id. Report it with that id."}
 }
 
-var errMethod = errors.New("edge: method not allowed")
+var (
+	errMethod    = errors.New("edge: method not allowed")
+	errSignature = errors.New("edge: signature missing or wrong")
+)
 
 // originFault reports a failure of the origin itself (an error status, a
 // refused or reset connection, a timeout, an open breaker): the failures

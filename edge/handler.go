@@ -41,6 +41,12 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	pol := s.policy.Load()
+	// The signature is checked before any other work, so an unsigned
+	// request costs nothing but this.
+	if pol.verifier != nil && !pol.verifier.Verify(ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
+		s.fail(ctx, errSignature, false)
+		return
+	}
 	sc := s.scratch.Get().(*scratch)
 	defer s.scratch.Put(sc)
 

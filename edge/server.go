@@ -17,6 +17,7 @@ import (
 	"imgedge/cache"
 	"imgedge/configs"
 	"imgedge/edge/origin"
+	"imgedge/edge/signing"
 	"imgedge/transform"
 )
 
@@ -49,8 +50,10 @@ type Server struct {
 }
 
 // policy is the part of the configuration a reload may change without
-// dropping a request: URL parsing (presets, limits) and freshness rules.
+// dropping a request: signing keys, URL parsing (presets, limits) and
+// freshness rules.
 type policy struct {
+	verifier           *signing.Verifier // nil: URLs are not signed
 	parser             *transform.Parser
 	fresh              freshnessRules
 	negativeTTL        time.Duration
@@ -68,7 +71,8 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	return &policy{
-		parser: parser,
+		verifier: signing.NewVerifier(cfg.Signing.Keys),
+		parser:   parser,
 		fresh: freshnessRules{def: cfg.Cache.TTL.D(), min: cfg.Cache.MinTTL.D(), max: cfg.Cache.MaxTTL.D(),
 			swr: cfg.Cache.StaleWhileRevalidate.D(), sie: cfg.Cache.StaleIfError.D()},
 		negativeTTL:        cfg.Cache.NegativeTTL.D(),

@@ -1,0 +1,88 @@
+package signing
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+func TestSignMatchesSpec(t *testing.T) {
+	key := "0123456789abcdef0123"
+	mac := func(msg string) string {
+		h := hmac.New(sha256.New, []byte(key))
+		h.Write([]byte(msg))
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	for uri, msg := range map[string]string{
+		"/cat.jpg?w=300&fm=webp": "/cat.jpg?w=300&fm=webp",
+		"/cat.jpg":               "/cat.jpg",
+		"/a%20b/c.jpg?w=1":       "/a%20b/c.jpg?w=1",
+	} {
+		got, err := Sign(key, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(got, "s="+mac(msg)) {
+			t.Errorf("Sign(%q) = %q, want the HMAC of %q", uri, got, msg)
+		}
+	}
+	for _, bad := range []string{"cat.jpg?w=1", "/cat.jpg?w=1&s=abc"} {
+		if _, err := Sign(key, bad); err == nil {
+			t.Errorf("Sign(%q) accepted", bad)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	oldKey, newKey := "old-key-0123456789", "new-key-0123456789"
+	v := NewVerifier([]string{newKey, oldKey})
+	signed := func(key, uri string) (string, string) {
+		s, err := Sign(key, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, q, _ := strings.Cut(s, "?")
+		return p, q
+	}
+	p, q := signed(newKey, "/cat.jpg?w=300&fm=webp")
+	tests := []struct {
+		name  string
+		path  string
+		query string
+		want  bool
+	}{
+		{"signed with the new key", p, q, true},
+		{"signed with the old key (rotation)", func() string { p, _ := signed(oldKey, "/cat.jpg?w=1"); return p }(), func() string { _, q := signed(oldKey, "/cat.jpg?w=1"); return q }(), true},
+		{"s first", p, "s=" + strings.SplitN(q, "s=", 2)[1] + "&w=300&fm=webp", true},
+		{"no params", func() string { p, _ := signed(newKey, "/cat.jpg"); return p }(), func() string { _, q := signed(newKey, "/cat.jpg"); return q }(), true},
+		{"missing", p, "w=300&fm=webp", false},
+		{"other path", "/dog.jpg", q, false},
+		{"changed param", p, strings.Replace(q, "w=300", "w=301", 1), false},
+		{"reordered params", p, "fm=webp&w=300&" + q[strings.Index(q, "s="):], false},
+		{"added param", p, q + "&q=10", false},
+		{"short", p, "w=300&fm=webp&s=abcd", false},
+		{"not hex", p, "w=300&fm=webp&s=" + strings.Repeat("zz", 32), false},
+		{"unknown key", func() string { p, _ := signed("another-key-012345", "/cat.jpg"); return p }(), func() string { _, q := signed("another-key-012345", "/cat.jpg"); return q }(), false},
+	}
+	for _, tt := range tests {
+		if got := v.Verify([]byte(tt.path), []byte(tt.query)); got != tt.want {
+			t.Errorf("%s: Verify(%q, %q) = %v", tt.name, tt.path, tt.query, got)
+		}
+	}
+	if NewVerifier(nil) != nil {
+		t.Error("no keys must mean no verifier")
+	}
+}
+
+func TestVerifyAllocatesNothing(t *testing.T) {
+	v := NewVerifier([]string{"k1-0123456789abcd", "k2-0123456789abcd"})
+	s, _ := Sign("k2-0123456789abcd", "/cat.jpg?w=300")
+	p, q, _ := strings.Cut(s, "?")
+	path, query := []byte(p), []byte(q)
+	v.Verify(path, query)
+	if n := testing.AllocsPerRun(1000, func() { v.Verify(path, query) }); n != 0 {
+		t.Fatalf("%.1f allocations per Verify", n)
+	}
+}
