@@ -83,6 +83,7 @@ type Transformer struct {
 	queue    int
 	waiting  atomic.Int64
 	running  atomic.Int64
+	stuck    atomic.Int64 // renders past their timeout whose slots were handed back
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 }
 
@@ -123,11 +124,17 @@ func (t *Transformer) Inflight() int64 { return t.running.Load() }
 // Queued is the number of transforms waiting for a slot.
 func (t *Transformer) Queued() int64 { return t.waiting.Load() }
 
+// Stuck is the number of renders still running past their timeout.
+func (t *Transformer) Stuck() int64 { return t.stuck.Load() }
+
 // Transform waits for a slot (failing fast with transform.ErrBusy when the
 // queue is full or the wait exceeds QueueTimeout), then renders spec. libvips
 // cannot be interrupted: when Timeout passes first, the caller gets
-// transform.ErrTimeout and the render finishes in the background, still holding
-// its slot, so that the concurrency bound stays true.
+// transform.ErrTimeout, the render goes on in the background and counts as
+// stuck, and its slot is handed back so other requests keep flowing. At most
+// Concurrency renders may be stuck at once; past that a timed-out render
+// keeps its slot, the edge's capacity shrinks, and /healthz reports the
+// stall rather than the edge spawning ever more busy threads.
 func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.Spec) (transform.Result, error) {
 	cfg := t.cfg.Load()
 	if err := t.acquire(ctx, cfg); err != nil {
@@ -138,6 +145,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 		err error
 	}
 	done := make(chan outcome, 1)
+	var slotReturned atomic.Bool // by whichever of the caller and the render gets there first
 	t.running.Add(1)
 	go func() {
 		defer func() {
@@ -146,7 +154,11 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 			}
 			t.running.Add(-1)
 			t.progress.Store(time.Now().UnixNano())
-			<-t.slots
+			if slotReturned.CompareAndSwap(false, true) {
+				<-t.slots
+			} else {
+				t.stuck.Add(-1)
+			}
 		}()
 		res, err := render(src, spec, cfg)
 		done <- outcome{res, err}
@@ -157,6 +169,10 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 	case o := <-done:
 		return o.res, o.err
 	case <-timer.C:
+		if t.stuck.Load() < int64(cap(t.slots)) && slotReturned.CompareAndSwap(false, true) {
+			t.stuck.Add(1)
+			<-t.slots
+		}
 		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
 	case <-ctx.Done():
 		return transform.Result{}, ctx.Err()

@@ -512,3 +512,40 @@ func TestUpdateAppliesToLaterTransforms(t *testing.T) {
 		t.Fatal("Update accepted quality 0")
 	}
 }
+
+// TestTimeoutRestoresCapacity: a render past transform.timeout answers at
+// once, is counted as stuck, and its slot serves the next request while it
+// finishes in the background.
+func TestTimeoutRestoresCapacity(t *testing.T) {
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Queue, cfg.Timeout = 1, 0, time.Millisecond
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := readFile(t, filepath.Join("../../../shared/bench-images", "camera-4000x3000-q90.jpg"))
+	if _, err := tr.Transform(context.Background(), big, parse(t, "w=3000&fm=png")); !errors.Is(err, transform.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if tr.Stuck() != 1 {
+		t.Fatalf("stuck = %d, want 1", tr.Stuck())
+	}
+	// The only slot is free again although the render still runs.
+	cfg.Timeout = 30 * time.Second
+	if err := tr.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "hopper.jpg")), parse(t, "w=10")); err != nil {
+		t.Fatalf("next request while the first is stuck: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for tr.Stuck() != 0 || tr.Inflight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck %d, inflight %d after 20 s", tr.Stuck(), tr.Inflight())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(tr.slots) != 0 {
+		t.Fatalf("%d slots still taken after everything finished", len(tr.slots))
+	}
+}
