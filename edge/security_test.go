@@ -1,8 +1,27 @@
 package edge_test
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"imgedge/configs"
 	"imgedge/edge/signing"
@@ -62,5 +81,279 @@ func TestSignedURLs(t *testing.T) {
 	checkProblem(t, h.get(t, signed(t, oldKey, "/kodim23.png?w=100")), 403, "user", "signature_invalid", "")
 	if r := h.get(t, signed(t, newKey, "/kodim23.png?w=100")); r.status != 200 {
 		t.Fatalf("new key after rotation: %d", r.status)
+	}
+}
+
+// bombPNG writes a 1-bit greyscale PNG of side x side zero pixels: about
+// 100 KB on disk for 30000x30000, 900 megapixels once decoded.
+func bombPNG(t *testing.T, path string, side int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := func(typ string, data []byte) {
+		var hdr [8]byte
+		binary.BigEndian.PutUint32(hdr[:4], uint32(len(data)))
+		copy(hdr[4:], typ)
+		crc := crc32.NewIEEE()
+		crc.Write(hdr[4:])
+		crc.Write(data)
+		f.Write(hdr[:])
+		f.Write(data)
+		binary.Write(f, binary.BigEndian, crc.Sum32())
+	}
+	f.Write([]byte("\x89PNG\r\n\x1a\n"))
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(side))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(side))
+	ihdr[8], ihdr[9] = 1, 0 // 1 bit, greyscale
+	chunk("IHDR", ihdr)
+	var idat bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	row := make([]byte, 1+(side+7)/8) // filter byte + packed bits
+	for range side {
+		zw.Write(row)
+	}
+	zw.Close()
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
+}
+
+// giantJPEG is hopper.jpg with its frame header claiming 65500x65500.
+func giantJPEG(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(images, "hopper.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Clone(b)
+	for p := 2; p+9 < len(b); p += 2 + int(binary.BigEndian.Uint16(b[p+2:])) {
+		if b[p+1] == 0xC0 || b[p+1] == 0xC2 {
+			binary.BigEndian.PutUint16(b[p+5:], 65500)
+			binary.BigEndian.PutUint16(b[p+7:], 65500)
+			return b
+		}
+	}
+	t.Fatal("no SOF in hopper.jpg")
+	return nil
+}
+
+func rssBytes(t *testing.T) int64 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func TestDecompressionBombs(t *testing.T) {
+	dir := t.TempDir()
+	bombPNG(t, filepath.Join(dir, "bomb.png"), 30000)
+	giant := giantJPEG(t)
+	if err := os.WriteFile(filepath.Join(dir, "giant.jpg"), giant, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "giant-truncated.jpg"), giant[:len(giant)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "bomb.png")); st.Size() > 200<<10 {
+		t.Fatalf("bomb.png is %d bytes, meant to be about 100 KB", st.Size())
+	}
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + dir}, nil)
+	runtime.GC()
+	before := rssBytes(t)
+	for _, name := range []string{"bomb.png", "giant.jpg", "giant-truncated.jpg"} {
+		for _, q := range []string{"?w=100", "?fm=webp", "?w=100&fit=crop&h=100&crop=attention"} {
+			started := time.Now()
+			r := h.get(t, "/"+name+q)
+			if took := time.Since(started); took > 500*time.Millisecond {
+				t.Errorf("%s%s refused after %v, want well under 0.5 s", name, q, took)
+			}
+			checkProblem(t, r, 422, "user", "unsupported_image", "")
+		}
+	}
+	if grew := rssBytes(t) - before; grew > 32<<20 {
+		t.Errorf("resident memory grew by %d MiB refusing bombs", grew>>20)
+	}
+}
+
+func TestFolderOriginConfinement(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hopper, _ := os.ReadFile(filepath.Join(images, "hopper.jpg"))
+	os.WriteFile(filepath.Join(root, "ok.jpg"), hopper, 0o644)
+	os.WriteFile(filepath.Join(parent, "secret.jpg"), hopper, 0o644)
+	os.Symlink(filepath.Join(parent, "secret.jpg"), filepath.Join(root, "link.jpg"))
+	os.Symlink(parent, filepath.Join(root, "up"))
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + root}, nil)
+	if r := h.get(t, "/ok.jpg"); r.status != 200 {
+		t.Fatalf("/ok.jpg: %d", r.status)
+	}
+	for _, p := range []string{
+		"/../secret.jpg", "/%2e%2e/secret.jpg", "/..%2fsecret.jpg", "/%2e%2e%2fsecret.jpg", "/..%5csecret.jpg",
+		"/link.jpg", "/up/secret.jpg", "/ok.jpg%00.png", "/ok.jpg%00", "/sub/..%2f..%2fsecret.jpg?w=10",
+	} {
+		if r := h.get(t, p); r.status != 404 {
+			t.Errorf("%s: %d, want 404", p, r.status)
+		}
+	}
+}
+
+func TestHTTPOriginGetsNormalisedPath(t *testing.T) {
+	h := start(t, nil, nil)
+	for _, p := range []string{"/a/../kodim23.png?w=10", "/%2e%2e/kodim23.png?w=11", "/./kodim23.png?w=12", "//kodim23.png?w=13"} {
+		if r := h.get(t, p); r.status != 200 {
+			t.Errorf("%s: %d", p, r.status)
+		}
+	}
+	h.origin.mu.Lock()
+	defer h.origin.mu.Unlock()
+	for path, n := range h.origin.hits {
+		if path != "/kodim23.png" {
+			t.Errorf("the origin was asked for %q (%d times)", path, n)
+		}
+	}
+}
+
+// TestSVGNeverReachesOut: an SVG's external references (http:, file:) are
+// not followed, and an SVG original is never served as SVG.
+func TestSVGNeverReachesOut(t *testing.T) {
+	var outside atomic.Int32
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { outside.Add(1) }))
+	defer trap.Close()
+	dir := t.TempDir()
+	red := filepath.Join(dir, "red.png")
+	img := image.NewRGBA(image.Rect(0, 0, 50, 50))
+	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{255, 0, 0, 255}}, image.Point{}, draw.Src)
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	os.WriteFile(red, buf.Bytes(), 0o644)
+	svg := `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="100">
+<rect width="100" height="100" fill="white"/>
+<image x="0" y="0" width="50" height="50" xlink:href="file://` + red + `"/>
+<image x="50" y="0" width="50" height="50" href="` + trap.URL + `/x.png"/>
+<image x="0" y="50" width="50" height="50" xlink:href="red.png"/>
+<script>document.write('pwned')</script>
+</svg>`
+	os.WriteFile(filepath.Join(dir, "evil.svg"), []byte(svg), 0o644)
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + dir}, nil)
+	r := h.get(t, "/evil.svg?fm=png")
+	if r.status != 200 || r.header["content-type"] != "image/png" {
+		t.Fatalf("evil.svg: %d %s %s", r.status, r.header["content-type"], r.body)
+	}
+	out, err := png.Decode(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range []image.Point{{25, 25}, {75, 25}, {25, 75}} {
+		if c := color.RGBAModel.Convert(out.At(pt.X, pt.Y)).(color.RGBA); c.G < 200 {
+			t.Errorf("pixel %v is %v: an external image was loaded", pt, c)
+		}
+	}
+	if outside.Load() != 0 {
+		t.Errorf("the SVG made %d requests to another server", outside.Load())
+	}
+	orig := h.get(t, "/evil.svg")
+	if orig.header["content-type"] == "image/svg+xml" || strings.Contains(orig.header["content-type"], "svg") {
+		t.Errorf("the SVG original was served as %s", orig.header["content-type"])
+	}
+}
+
+func TestSlowAndGreedyClients(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_SERVER_READ_TIMEOUT=300ms", "IMGEDGE_SERVER_MAX_CONNS=8"}, nil)
+	addr := strings.TrimPrefix(h.base, "http://")
+	// A client trickling its request line is cut off...
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	cut := make(chan time.Duration, 1)
+	go func() {
+		started := time.Now()
+		for _, c := range []byte("GET /kodim23.png HTTP/1.1\r\nHost: x\r\n") {
+			if _, err := slow.Write([]byte{c}); err != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, slow)
+		cut <- time.Since(started)
+	}()
+	// ...while others are served.
+	if r := h.get(t, "/kodim23.png?w=10"); r.status != 200 {
+		t.Fatalf("a normal request beside a slow client: %d", r.status)
+	}
+	select {
+	case took := <-cut:
+		if took > 3*time.Second {
+			t.Errorf("the trickling client was cut off after %v", took)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("the trickling client was never cut off")
+	}
+	// A header larger than the read buffer is refused.
+	r := h.get(t, "/kodim23.png?w=10", "X-Big", strings.Repeat("a", 16<<10))
+	if r.status != 431 {
+		t.Errorf("a 16 KiB header: %d, want 431", r.status)
+	}
+	// server.max_conns bounds connections: the ninth idle one is turned away.
+	var conns []net.Conn
+	for range 8 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		c.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	reply, _ := io.ReadAll(extra)
+	if !bytes.Contains(reply, []byte("503")) && !bytes.Contains(reply, []byte("Concurrency limit")) {
+		t.Errorf("connection over server.max_conns got %q", reply)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	extra.Close()
+}
+
+func TestWidthsStopCacheFlooding(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LIMITS_WIDTHS=320,640"}, nil)
+	var first response
+	for w := 100; w < 120; w++ {
+		r := h.get(t, fmt.Sprintf("/kodim23.png?w=%d", w))
+		if r.status != 200 {
+			t.Fatalf("w=%d: %d", w, r.status)
+		}
+		if first.body == nil {
+			first = r
+			h.srv.WaitCache()
+		} else if !bytes.Equal(r.body, first.body) {
+			t.Fatalf("w=%d did not snap to w=320", w)
+		}
+	}
+	if n := h.tr.n.Load(); n != 1 {
+		t.Fatalf("20 requested widths made %d transforms, want 1", n)
 	}
 }
