@@ -27,6 +27,7 @@ func NewMemory(maxBytes int64) (*Memory, error) {
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		Metrics:            true, // for Bytes; a few sharded atomic adds per operation
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -45,6 +46,11 @@ func (m *Memory) Set(key string, e *Entry, keep time.Duration) bool {
 
 // Del drops key.
 func (m *Memory) Del(key string) { m.c.Del(key) }
+
+// Bytes is about how many bytes the tier holds (admitted minus evicted).
+func (m *Memory) Bytes() int64 {
+	return int64(m.c.Metrics.CostAdded()) - int64(m.c.Metrics.CostEvicted())
+}
 
 // Wait blocks until buffered Sets are applied; tests use it before asserting.
 func (m *Memory) Wait() { m.c.Wait() }

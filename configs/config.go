@@ -38,6 +38,7 @@ type Config struct {
 	Signing     Signing       `yaml:"signing"`
 	Admin       Admin         `yaml:"admin"`
 	Redis       Redis         `yaml:"redis"`
+	Log         Log           `yaml:"log"`
 	// Presets maps a preset name to its parameters (?p=name); explicit
 	// parameters in a request override the preset's. Values are checked by the
 	// URL parser when the edge starts.
@@ -130,6 +131,13 @@ type Admin struct {
 // Redis points at the shared cache tier; empty means none.
 type Redis struct {
 	URL string `yaml:"url"`
+}
+
+// Log configures the access log.
+type Log struct {
+	// HitSample is the share of cache hits that get an access log line
+	// (0..1); misses, stale answers and errors are always logged.
+	HitSample float64 `yaml:"hit_sample"`
 }
 
 // EnvPrefix starts every environment variable that overrides a key.
@@ -290,6 +298,9 @@ func (c *Config) Validate() error {
 		if len(k) < 16 {
 			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
 		}
+	}
+	if c.Log.HitSample < 0 || c.Log.HitSample > 1 {
+		bad("log.hit_sample", c.Log.HitSample, "a share from 0 (no hit is logged) to 1 (every hit is)")
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

@@ -58,6 +58,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"admin.token", c.Admin.Token, ""},
 		{"redis.url", c.Redis.URL, ""},
 		{"presets", len(c.Presets), 0},
+		{"log.hit_sample", c.Log.HitSample, 0.01},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -137,14 +138,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL", "IMGEDGE_TRANSFORM_AVIF_MAX_PIXELS",
 		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
 		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
-		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS",
+		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS", "IMGEDGE_LOG_HIT_SAMPLE",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 41 {
-		t.Errorf("%d env names, want 41: a new key needs a line above", len(fields))
+	if len(fields) != 42 {
+		t.Errorf("%d env names, want 42: a new key needs a line above", len(fields))
 	}
 }
 

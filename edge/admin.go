@@ -2,15 +2,19 @@ package edge
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // staller is a transformer that can tell it is hung (transform/libvips is).
 type staller interface{ Stalled(now time.Time) bool }
 
 // AdminHandler serves the admin listener: /healthz (the process answers and
-// its transformer is making progress) and /readyz (started, origins
-// configured, not draining). It is never mounted on the public listener.
+// its transformer is making progress), /readyz (started, origins configured,
+// not draining), /metrics (Prometheus), /debug/pprof/ and /explain. It is
+// never mounted on the public listener.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -31,5 +35,12 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("GET /explain", s.explain)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

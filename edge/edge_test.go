@@ -133,6 +133,36 @@ func (c *countingTransformer) Stalled(now time.Time) bool {
 	return ok && s.Stalled(now)
 }
 
+// The queue and memory gauges read through the count as well.
+func (c *countingTransformer) Inflight() int64 { return c.queue().Inflight() }
+func (c *countingTransformer) Queued() int64   { return c.queue().Queued() }
+func (c *countingTransformer) Stuck() int64    { return c.queue().Stuck() }
+func (c *countingTransformer) MemoryStats() (int64, int64, int64) {
+	if m, ok := c.inner.(interface{ MemoryStats() (int64, int64, int64) }); ok {
+		return m.MemoryStats()
+	}
+	return 0, 0, 0
+}
+
+type queueStats interface {
+	Inflight() int64
+	Queued() int64
+	Stuck() int64
+}
+
+type noQueue struct{}
+
+func (noQueue) Inflight() int64 { return 0 }
+func (noQueue) Queued() int64   { return 0 }
+func (noQueue) Stuck() int64    { return 0 }
+
+func (c *countingTransformer) queue() queueStats {
+	if q, ok := c.inner.(queueStats); ok {
+		return q
+	}
+	return noQueue{}
+}
+
 func (c *countingTransformer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
 	c.n.Add(1)
 	return c.inner.Transform(ctx, src, s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -19,36 +20,38 @@ import (
 )
 
 // scratch is per-request working memory, pooled so that a cache hit
-// allocates nothing.
+// allocates nothing. It also carries what the access log and the metrics
+// report once the answer is written.
 type scratch struct {
-	b   transform.Builder
-	key []byte
-	hdr []byte
+	b       transform.Builder
+	key     []byte
+	hdr     []byte
+	id      []byte
+	outcome int
+	info    missInfo
+	problem problem
 }
+
+const requestIDHeader = "X-Request-Id"
 
 // Handle is the public request handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := s.now()
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("panic in request", "request_id", requestID(ctx), "path", string(ctx.Path()),
-				"panic", p, "stack", string(debug.Stack()))
-			s.fail(ctx, errPanic, false)
-		}
-	}()
+	sc := s.scratch.Get().(*scratch)
+	sc.outcome, sc.info, sc.problem = outcomeNone, missInfo{}, problem{}
+	s.ensureRequestID(ctx, sc)
+	defer s.finish(ctx, sc, start)
 	if !ctx.IsGet() && !ctx.IsHead() {
-		s.fail(ctx, errMethod, false)
+		s.fail(ctx, sc, errMethod, false)
 		return
 	}
 	pol := s.policy.Load()
 	// The signature is checked before any other work, so an unsigned
 	// request costs nothing but this.
 	if pol.verifier != nil && !pol.verifier.Verify(ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
-		s.fail(ctx, errSignature, false)
+		s.fail(ctx, sc, errSignature, false)
 		return
 	}
-	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
 
 	// ctx.Path is percent-decoded once and has its dot segments resolved by
 	// fasthttp; origins check it again against their own root.
@@ -62,7 +65,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if !original {
 		var err error
 		if spec, err = sc.b.Finish(); err != nil {
-			s.fail(ctx, err, false)
+			s.fail(ctx, sc, err, false)
 			return
 		}
 		if spec.AutoFormat {
@@ -78,13 +81,17 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if e, ok := store.Get(b2s(sc.key)); ok {
 		switch {
 		case e.NotFound && e.Fresh(start):
-			s.fail(ctx, &fetchError{path: string(objPath), err: origin.ErrNotFound}, false)
+			s.metrics.hitsMemory.Inc()
+			sc.outcome = outcomeHit
+			s.fail(ctx, sc, &fetchError{path: string(objPath), err: origin.ErrNotFound}, false)
 			return
 		case e.NotFound:
 		case e.Fresh(start):
+			s.metrics.hitsMemory.Inc()
 			s.writeHit(ctx, sc, e, spec.AutoFormat, start)
 			return
 		case start.Before(e.StaleWhileRevalidateUntil):
+			s.metrics.hitsMemory.Inc()
 			s.writeStale(ctx, sc, pol, e, spec.AutoFormat, start, "stale-while-revalidate")
 			s.refreshLater(up, string(sc.key), string(objPath), original, spec)
 			return
@@ -92,7 +99,74 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			stale = e
 		}
 	}
+	s.metrics.missesMemory.Inc()
 	s.serveMiss(ctx, sc, pol, up, objPath, original, spec, stale, start)
+}
+
+// ensureRequestID keeps the client's X-Request-Id when it is short and plain
+// (it ends up in logs), else writes a new one into the request's headers, so
+// every later step reads the same id from there.
+func (s *Server) ensureRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
+	if id := ctx.Request.Header.Peek(requestIDHeader); len(id) > 0 && len(id) <= 128 && plainID(id) {
+		return
+	}
+	sc.id = append(sc.id[:0], s.idPrefix...)
+	sc.id = strconv.AppendUint(sc.id, s.idCounter.Add(1), 36)
+	ctx.Request.Header.SetBytesV(requestIDHeader, sc.id)
+}
+
+func plainID(id []byte) bool {
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// finish runs after every request: it turns a panic into 500 internal,
+// echoes the request id, counts the request and writes its access log line.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) {
+	if p := recover(); p != nil {
+		s.log.Error("panic in request", "request_id", requestID(ctx), "path", string(ctx.Path()),
+			"panic", p, "stack", string(debug.Stack()))
+		s.fail(ctx, sc, errPanic, false)
+	}
+	ctx.Response.Header.SetBytesV(requestIDHeader, ctx.Request.Header.Peek(requestIDHeader))
+	status := ctx.Response.StatusCode()
+	took := s.now().Sub(start)
+	s.metrics.request(sc.outcome, status, took)
+	s.accessLog(ctx, sc, status, took)
+	s.scratch.Put(sc)
+}
+
+// accessLog writes one JSON line per request; only a sample of hits
+// (log.hit_sample), so that a busy edge does not drown in them.
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, status int, took time.Duration) {
+	if sc.outcome == outcomeHit && status < 400 {
+		every := s.policy.Load().hitLogEvery
+		if every == 0 || s.hitLines.Add(1)%every != 0 {
+			return
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID(ctx)),
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(ctx.Path())),
+		slog.String("query", string(ctx.URI().QueryString())),
+		slog.Int("status", status),
+		slog.Int("bytes", len(ctx.Response.Body())),
+		slog.String("cache", outcomeNames[sc.outcome]),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+	}
+	if sc.info.origin > 0 || sc.info.transform > 0 {
+		attrs = append(attrs, slog.Float64("origin_ms", float64(sc.info.origin.Microseconds())/1000),
+			slog.Float64("transform_ms", float64(sc.info.transform.Microseconds())/1000))
+	}
+	if sc.problem.Code != "" {
+		attrs = append(attrs, slog.String("error_class", sc.problem.Class), slog.String("error_code", sc.problem.Code))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
 // appendKey writes the cache key: the tier prefix, the origin, the object
@@ -136,7 +210,7 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, u
 			s.writeStale(ctx, sc, pol, stale, spec.AutoFormat, start, "stale-if-error")
 			return
 		}
-		s.fail(ctx, err, spec.AutoFormat)
+		s.fail(ctx, sc, err, spec.AutoFormat)
 		return
 	}
 	s.writeMiss(ctx, sc, pol, fill, outcome, spec.AutoFormat, start)
@@ -208,6 +282,7 @@ func (s *Server) fetchSource(ctx context.Context, up *upstream, key, path string
 	obj, err := up.fetcher.Fetch(ctx, path, v)
 	now := s.now()
 	info := missInfo{origin: now.Sub(t0)}
+	s.metrics.origin(up, fetchResult(obj, err), info.origin)
 	switch {
 	case errors.Is(err, origin.ErrNotFound):
 		if pol.negativeTTL > 0 {
@@ -281,6 +356,7 @@ func (s *Server) renderVariant(ctx context.Context, up *upstream, key, okey, pat
 	}
 	now = s.now()
 	info.transform = now.Sub(t0)
+	s.metrics.transform(res.Format, info.transform)
 	e := &cache.Entry{
 		Body:           res.Body,
 		ContentType:    res.Format.ContentType(),
@@ -326,6 +402,7 @@ func etag(body []byte) string {
 }
 
 func (s *Server) writeHit(ctx *fasthttp.RequestCtx, sc *scratch, e *cache.Entry, vary bool, start time.Time) {
+	sc.outcome = outcomeHit
 	hdr := append(sc.hdr[:0], "imgedge; hit; ttl="...)
 	hdr = strconv.AppendInt(hdr, e.TTL(start), 10)
 	s.writeEntry(ctx, e, vary, hdr, e.CacheControl)
@@ -338,6 +415,7 @@ func (s *Server) writeHit(ctx *fasthttp.RequestCtx, sc *scratch, e *cache.Entry,
 // writeStale answers with a stale entry (RFC 9211: a hit with a negative ttl
 // and the reason); downstream caches are told to keep it only briefly.
 func (s *Server) writeStale(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, e *cache.Entry, vary bool, start time.Time, detail string) {
+	sc.outcome = outcomeStale
 	hdr := append(sc.hdr[:0], "imgedge; hit; ttl="...)
 	hdr = strconv.AppendInt(hdr, e.TTL(start), 10)
 	hdr = append(hdr, "; detail="...)
@@ -355,6 +433,18 @@ func (s *Server) writeStale(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, 
 
 func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, fill cache.Fill, outcome cache.Outcome, vary bool, start time.Time) {
 	info, _ := fill.Meta.(missInfo)
+	sc.info = info
+	switch {
+	case outcome == cache.Collapsed:
+		sc.outcome = outcomeCollapsed
+		s.metrics.collapsed.Inc()
+	case outcome == cache.Hit:
+		sc.outcome = outcomeHit
+	case info.staleHit:
+		sc.outcome = outcomeStale
+	default:
+		sc.outcome = outcomeMiss
+	}
 	hdr := sc.hdr[:0]
 	switch {
 	case outcome == cache.Hit:
@@ -462,9 +552,11 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(dst, float64(d.Microseconds())/1000, 'f', 3, 64)
 }
 
-func (s *Server) fail(ctx *fasthttp.RequestCtx, err error, vary bool) {
+func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary bool) {
 	p := classify(err)
 	p.RequestID = requestID(ctx)
+	sc.problem = p
+	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
 	switch p.Class {
 	case classFatal, classOperator:
 		s.log.Error("request failed", "request_id", p.RequestID, "path", string(ctx.Path()), "code", p.Code, "err", err)
@@ -474,11 +566,29 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error, vary bool) {
 	s.writeProblem(ctx, p, vary)
 }
 
+// requestID is the request's id (see ensureRequestID), as a string for logs
+// and problem bodies.
 func requestID(ctx *fasthttp.RequestCtx) string {
-	if id := ctx.Request.Header.Peek("X-Request-Id"); len(id) > 0 && len(id) <= 128 {
-		return string(id)
+	return string(ctx.Request.Header.Peek(requestIDHeader))
+}
+
+// fetchResult is the result label of imgedge_origin_requests_total.
+func fetchResult(obj origin.Object, err error) string {
+	switch {
+	case err == nil && obj.NotModified:
+		return "not_modified"
+	case err == nil:
+		return "ok"
+	case errors.Is(err, origin.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, origin.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, origin.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, origin.ErrUnavailable):
+		return "unavailable"
 	}
-	return strconv.FormatUint(ctx.ConnID(), 36) + "-" + strconv.FormatUint(ctx.ConnRequestNum(), 36)
+	return "error"
 }
 
 // b2s views b as a string without copying. Only for lookups that do not keep

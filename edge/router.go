@@ -86,3 +86,12 @@ func hostIn(host []byte, hosts [][]byte) bool {
 	}
 	return false
 }
+
+// upstreams lists every configured origin once.
+func (r *router) upstreams() []*upstream {
+	ups := []*upstream{r.def}
+	for _, rt := range r.routes {
+		ups = append(ups, rt.up)
+	}
+	return ups
+}

@@ -2,9 +2,12 @@ package edge
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -44,6 +47,11 @@ type Server struct {
 
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 	now     func() time.Time
+	metrics *metrics
+
+	idPrefix  string        // this process's request ids start with it
+	idCounter atomic.Uint64 // and go on with a count
+	hitLines  atomic.Uint64 // hits seen by the access log, for sampling
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -60,6 +68,7 @@ type policy struct {
 	clientCacheControl string // public, max-age=<cache.client_ttl>
 	errorCacheControl  string // user-class errors
 	staleCacheControl  string // stale answers: kept briefly downstream, so a CDN asks again soon
+	hitLogEvery        uint64 // log one hit in this many; 0: none
 }
 
 func newPolicy(cfg *configs.Config) (*policy, error) {
@@ -79,7 +88,16 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		clientCacheControl: maxAge(cfg.Cache.ClientTTL.D()),
 		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
 		staleCacheControl:  maxAge(min(cfg.Cache.NegativeTTL.D(), cfg.Cache.ClientTTL.D())),
+		hitLogEvery:        sampleEvery(cfg.Log.HitSample),
 	}, nil
+}
+
+// sampleEvery turns a share of hits into "one in N"; 0 logs none.
+func sampleEvery(share float64) uint64 {
+	if share <= 0 {
+		return 0
+	}
+	return uint64(math.Round(1 / share))
 }
 
 // refreshers bounds background refreshes; more stale hits than this at once
@@ -117,6 +135,9 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		now:          time.Now,
 	}
 	s.policy.Store(pol)
+	var prefix [4]byte
+	_, _ = rand.Read(prefix[:])
+	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
 	s.background, s.stop = context.WithCancel(context.Background())
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
 	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
@@ -134,6 +155,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if s.sources, err = cache.NewGroup(s.originals, cfg.Fetch.Timeout.D(), clock); err != nil {
 		return nil, err
 	}
+	s.metrics = newMetrics(s)
 	s.ready.Store(true)
 	return s, nil
 }

@@ -1,6 +1,9 @@
 package transform
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Transformer renders spec from a source image. Implementations return
 // ErrBusy, ErrUnsupported, ErrTooLarge or ErrTimeout (wrapped) for the
@@ -27,4 +30,13 @@ type Result struct {
 	SourceWidth, SourceHeight int
 	// FormatReason says why Format was chosen ("fm", "source", "accept", "alpha").
 	FormatReason string
+	Timings      Timings
+}
+
+// Timings are the stages of one render. libvips is demand-driven: Decode is
+// the header and load set-up, Resize the building of the pipeline, and Encode
+// the pull of every pixel through it (most decoding and resampling happen
+// there).
+type Timings struct {
+	Decode, Resize, Encode time.Duration
 }

@@ -124,6 +124,14 @@ func (t *Transformer) Inflight() int64 { return t.running.Load() }
 // Queued is the number of transforms waiting for a slot.
 func (t *Transformer) Queued() int64 { return t.waiting.Load() }
 
+// MemoryStats reports libvips' tracked memory, its high-water mark and its
+// open files (the libvips gauges of /metrics).
+func (t *Transformer) MemoryStats() (mem, high, files int64) {
+	var s vips.MemoryStats
+	vips.ReadVipsMemStats(&s)
+	return s.Mem, s.MemHigh, s.Files
+}
+
 // Stuck is the number of renders still running past their timeout.
 func (t *Transformer) Stuck() int64 { return t.stuck.Load() }
 

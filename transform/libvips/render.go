@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -142,6 +143,7 @@ func animates(spec transform.Spec, src transform.Format) bool {
 // encoder. The image has one owner (this goroutine) and is closed explicitly
 // (../shared/PIPELINE.md, known hazards).
 func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, error) {
+	t0 := time.Now()
 	orig := src
 	src, srcFmt, err := prepare(src)
 	if err != nil {
@@ -193,6 +195,7 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 			return transform.Result{}, err
 		}
 	}
+	t1 := time.Now()
 	if err := img.AutoRotate(); err != nil {
 		return transform.Result{}, vipsError("autorotate", err)
 	}
@@ -215,10 +218,12 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 
 	out, reason := chooseFormat(spec, srcFmt, img.HasAlpha(), animated, img.Width()*img.PageHeight(), cfg.AVIFMaxPixels)
 	res.Format, res.FormatReason = out, reason
+	t2 := time.Now()
 	body, err := encode(img, out, spec, cfg)
 	if err != nil {
 		return transform.Result{}, err
 	}
+	res.Timings = transform.Timings{Decode: t1.Sub(t0), Resize: t2.Sub(t1), Encode: time.Since(t2)}
 	res.Body, res.Width, res.Height = body, img.Width(), img.PageHeight()
 	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && meta.plain && plainSpec(spec) &&
 		(srcFmt != transform.FormatJPEG || transform.JPEGHuffman(orig)) {

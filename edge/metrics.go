@@ -1,0 +1,188 @@
+package edge
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"imgedge/cache"
+	"imgedge/transform"
+)
+
+// Cache outcomes, the cache label of imgedge_requests_total.
+const (
+	outcomeNone      = iota // failed before any cache lookup
+	outcomeHit              // fresh copy
+	outcomeStale            // stale copy served (while revalidating or on origin error)
+	outcomeMiss             // computed by this request
+	outcomeCollapsed        // joined another request's computation
+	outcomeCount
+)
+
+var outcomeNames = [outcomeCount]string{"none", "hit", "stale", "miss", "collapsed"}
+
+// commonStatuses get their request counters resolved at start-up, so that
+// counting a request never allocates; others are resolved when first seen.
+var commonStatuses = []int{200, 304, 400, 403, 404, 405, 413, 422, 500, 502, 503, 504}
+
+// metrics is imgedge's Prometheus registry (SPEC section 8 names). The
+// client_golang counters and histograms are atomic and allocation-free once a
+// label child is resolved; the hit path only touches resolved children.
+type metrics struct {
+	registry *prometheus.Registry
+
+	requests        *prometheus.CounterVec
+	byStatus        [outcomeCount]map[int]prometheus.Counter
+	requestDuration prometheus.Histogram
+	originRequests  *prometheus.CounterVec
+	originDuration  prometheus.Histogram
+	transforms      *prometheus.CounterVec
+	transformTime   *prometheus.HistogramVec
+	cacheHits       *prometheus.CounterVec
+	cacheMisses     *prometheus.CounterVec
+	hitsMemory      prometheus.Counter
+	missesMemory    prometheus.Counter
+	collapsed       prometheus.Counter
+	errors          *prometheus.CounterVec
+}
+
+// Optional abilities of the transformer, reported as gauges when present
+// (transform/libvips has them all).
+type (
+	queueReporter interface {
+		Inflight() int64
+		Queued() int64
+		Stuck() int64
+	}
+	memoryReporter interface {
+		MemoryStats() (mem, high, files int64)
+	}
+	byteCounter interface{ Bytes() int64 }
+)
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry()}
+	r := m.registry
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_requests_total", Help: "Public requests by cache outcome (hit, stale, miss, collapsed, none) and status."},
+		[]string{"cache", "status"})
+	for o := range outcomeCount {
+		m.byStatus[o] = make(map[int]prometheus.Counter, len(commonStatuses))
+		for _, st := range commonStatuses {
+			m.byStatus[o][st] = m.requests.WithLabelValues(outcomeNames[o], strconv.Itoa(st))
+		}
+	}
+	// Hits take tens of microseconds, misses tens of milliseconds: the
+	// buckets span both.
+	m.requestDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "imgedge_request_duration_seconds", Help: "Time to answer a public request, in the handler.",
+		Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30}})
+	m.originRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_origin_requests_total", Help: "Origin fetches by origin and result (ok, not_modified, not_found, too_large, timeout, unavailable, error)."},
+		[]string{"origin", "result"})
+	m.originDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "imgedge_origin_duration_seconds", Help: "Time of origin fetches.",
+		Buckets: []float64{1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}})
+	m.transforms = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_transforms_total", Help: "Transforms run, by output format."}, []string{"format"})
+	m.transformTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "imgedge_transform_duration_seconds", Help: "Time of transforms, by output format.",
+		Buckets: []float64{2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30}}, []string{"format"})
+	m.cacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_cache_hits_total", Help: "Lookups answered from a tier (fresh or stale copies)."}, []string{"tier"})
+	m.cacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_cache_misses_total", Help: "Lookups a tier could not answer."}, []string{"tier"})
+	m.hitsMemory = m.cacheHits.WithLabelValues("memory")
+	m.missesMemory = m.cacheMisses.WithLabelValues("memory")
+	m.collapsed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "imgedge_collapsed_total", Help: "Requests that joined another request's computation."})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_errors_total", Help: "Failed requests by class and code (SPEC section 5)."}, []string{"class", "code"})
+	// Every class and code of the taxonomy exists from the start, at 0, so
+	// that rates and alerts work before the first failure.
+	for _, cc := range [][2]string{
+		{classUser, "bad_param"}, {classUser, "signature_invalid"}, {classUser, "not_found"}, {classUser, "source_too_large"},
+		{classUser, "unsupported_image"}, {classRetryable, "overloaded"}, {classRetryable, "origin_unavailable"},
+		{classRetryable, "origin_timeout"}, {classOperator, "origin_error"}, {classFatal, "internal"},
+	} {
+		m.errors.WithLabelValues(cc[0], cc[1])
+	}
+	r.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime,
+		m.cacheHits, m.cacheMisses, m.collapsed, m.errors)
+
+	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
+	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {
+		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} {
+			if bc, ok := st.(byteCounter); ok {
+				ch <- prometheus.MustNewConstMetric(bytes, prometheus.GaugeValue, float64(bc.Bytes()), tier)
+			}
+		}
+	}})
+	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
+	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
+		for _, up := range s.router.upstreams() {
+			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(up.fetcher.State()), up.id)
+		}
+	}})
+	if q, ok := s.transformer.(queueReporter); ok {
+		r.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_inflight_transforms", Help: "Transforms running now."},
+				func() float64 { return float64(q.Inflight()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_queued_transforms", Help: "Transforms waiting for a slot."},
+				func() float64 { return float64(q.Queued()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_stuck_transforms", Help: "Renders still running past transform.timeout."},
+				func() float64 { return float64(q.Stuck()) }))
+	}
+	if mr, ok := s.transformer.(memoryReporter); ok {
+		stat := func(pick func(mem, high, files int64) int64) func() float64 {
+			return func() float64 { return float64(pick(mr.MemoryStats())) }
+		}
+		r.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_memory_bytes", Help: "Memory libvips tracks as allocated."},
+				stat(func(m, _, _ int64) int64 { return m })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_memory_highwater_bytes", Help: "libvips' tracked memory high-water mark."},
+				stat(func(_, h, _ int64) int64 { return h })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_open_files", Help: "Files libvips holds open."},
+				stat(func(_, _, f int64) int64 { return f })))
+	}
+	return m
+}
+
+// request counts one public request.
+func (m *metrics) request(outcome, status int, took time.Duration) {
+	c, ok := m.byStatus[outcome][status]
+	if !ok {
+		c = m.requests.WithLabelValues(outcomeNames[outcome], strconv.Itoa(status))
+	}
+	c.Inc()
+	m.requestDuration.Observe(took.Seconds())
+}
+
+// origin counts one origin fetch.
+func (m *metrics) origin(up *upstream, result string, took time.Duration) {
+	m.originRequests.WithLabelValues(up.id, result).Inc()
+	m.originDuration.Observe(took.Seconds())
+}
+
+// transform counts one transform.
+func (m *metrics) transform(f transform.Format, took time.Duration) {
+	m.transforms.WithLabelValues(f.String()).Inc()
+	m.transformTime.WithLabelValues(f.String()).Observe(took.Seconds())
+}
+
+// collectorFunc is a Collector of metrics computed at scrape time.
+type collectorFunc struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
