@@ -39,6 +39,7 @@ type Config struct {
 	Admin       Admin         `yaml:"admin"`
 	Redis       Redis         `yaml:"redis"`
 	Log         Log           `yaml:"log"`
+	Tracing     Tracing       `yaml:"tracing"`
 	// Presets maps a preset name to its parameters (?p=name); explicit
 	// parameters in a request override the preset's. Values are checked by the
 	// URL parser when the edge starts.
@@ -138,6 +139,12 @@ type Log struct {
 	// HitSample is the share of cache hits that get an access log line
 	// (0..1); misses, stale answers and errors are always logged.
 	HitSample float64 `yaml:"hit_sample"`
+}
+
+// Tracing configures OpenTelemetry spans, exported over OTLP/HTTP.
+type Tracing struct {
+	Endpoint string  `yaml:"endpoint"` // http(s)://collector:4318; empty: tracing off, at no cost
+	Sample   float64 `yaml:"sample"`   // share of new traces recorded (0..1); incoming sampled traces are followed
 }
 
 // EnvPrefix starts every environment variable that overrides a key.
@@ -301,6 +308,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.HitSample < 0 || c.Log.HitSample > 1 {
 		bad("log.hit_sample", c.Log.HitSample, "a share from 0 (no hit is logged) to 1 (every hit is)")
+	}
+	if c.Tracing.Endpoint != "" {
+		if u, err := url.Parse(c.Tracing.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("tracing.endpoint", c.Tracing.Endpoint, "an OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318")
+		}
+	}
+	if c.Tracing.Sample < 0 || c.Tracing.Sample > 1 {
+		bad("tracing.sample", c.Tracing.Sample, "a share from 0 to 1")
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

@@ -59,6 +59,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"redis.url", c.Redis.URL, ""},
 		{"presets", len(c.Presets), 0},
 		{"log.hit_sample", c.Log.HitSample, 0.01},
+		{"tracing", c.Tracing, Tracing{Endpoint: "", Sample: 0.05}},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -138,14 +139,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL", "IMGEDGE_TRANSFORM_AVIF_MAX_PIXELS",
 		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
 		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
-		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS", "IMGEDGE_LOG_HIT_SAMPLE",
+		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS", "IMGEDGE_LOG_HIT_SAMPLE", "IMGEDGE_TRACING_ENDPOINT", "IMGEDGE_TRACING_SAMPLE",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 42 {
-		t.Errorf("%d env names, want 42: a new key needs a line above", len(fields))
+	if len(fields) != 44 {
+		t.Errorf("%d env names, want 44: a new key needs a line above", len(fields))
 	}
 }
 

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"time"
 
 	"imgedge/cache"
@@ -19,3 +20,10 @@ func (s *Server) WaitCache() {
 // SetClock makes the server judge freshness by now; tests move it instead of
 // sleeping.
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+// FlushTraces exports the spans still buffered.
+func (s *Server) FlushTraces() {
+	if s.tracing != nil {
+		_ = s.tracing.provider.ForceFlush(context.Background())
+	}
+}

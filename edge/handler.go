@@ -30,6 +30,7 @@ type scratch struct {
 	outcome int
 	info    missInfo
 	problem problem
+	spans   spanTimes // only when tracing is on
 }
 
 const requestIDHeader = "X-Request-Id"
@@ -38,7 +39,7 @@ const requestIDHeader = "X-Request-Id"
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := s.now()
 	sc := s.scratch.Get().(*scratch)
-	sc.outcome, sc.info, sc.problem = outcomeNone, missInfo{}, problem{}
+	sc.outcome, sc.info, sc.problem, sc.spans = outcomeNone, missInfo{}, problem{}, spanTimes{}
 	s.ensureRequestID(ctx, sc)
 	defer s.finish(ctx, sc, start)
 	if !ctx.IsGet() && !ctx.IsHead() {
@@ -78,7 +79,14 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		store = s.originals
 	}
 	var stale *cache.Entry
-	if e, ok := store.Get(b2s(sc.key)); ok {
+	if s.tracing != nil {
+		sc.spans.lookupStart = s.now()
+	}
+	e, ok := store.Get(b2s(sc.key))
+	if s.tracing != nil {
+		sc.spans.lookupEnd, sc.spans.lookupState = s.now(), lookupState(e, ok, start)
+	}
+	if ok {
 		switch {
 		case e.NotFound && e.Fresh(start):
 			s.metrics.hitsMemory.Inc()
@@ -134,15 +142,32 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) 
 	}
 	ctx.Response.Header.SetBytesV(requestIDHeader, ctx.Request.Header.Peek(requestIDHeader))
 	status := ctx.Response.StatusCode()
-	took := s.now().Sub(start)
+	end := s.now()
+	took := end.Sub(start)
 	s.metrics.request(sc.outcome, status, took)
-	s.accessLog(ctx, sc, status, took)
+	traceID := ""
+	if s.tracing != nil {
+		traceID = s.tracing.record(ctx, sc, start, end, status)
+	}
+	s.accessLog(ctx, sc, status, took, traceID)
 	s.scratch.Put(sc)
+}
+
+func lookupState(e *cache.Entry, ok bool, now time.Time) string {
+	switch {
+	case !ok:
+		return "miss"
+	case e.NotFound:
+		return "not_found"
+	case e.Fresh(now):
+		return "hit"
+	}
+	return "stale"
 }
 
 // accessLog writes one JSON line per request; only a sample of hits
 // (log.hit_sample), so that a busy edge does not drown in them.
-func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, status int, took time.Duration) {
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, status int, took time.Duration, traceID string) {
 	if sc.outcome == outcomeHit && status < 400 {
 		every := s.policy.Load().hitLogEvery
 		if every == 0 || s.hitLines.Add(1)%every != 0 {
@@ -165,6 +190,9 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, status int, to
 	}
 	if sc.problem.Code != "" {
 		attrs = append(attrs, slog.String("error_class", sc.problem.Class), slog.String("error_code", sc.problem.Code))
+	}
+	if traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", traceID))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
@@ -191,6 +219,9 @@ func appendKey(dst []byte, originID string, path []byte, original bool, spec *tr
 type missInfo struct {
 	origin       time.Duration
 	transform    time.Duration
+	originAt     time.Time // when the fetch began (for spans)
+	transformAt  time.Time // when the transform was asked for (queue wait included)
+	stages       transform.Timings
 	sourceCached bool
 	revalidated  bool // the origin confirmed a stale copy: renewed, not recomputed
 	staleSource  bool // the origin failed; rendered from a stale original (stale-if-error)
@@ -281,7 +312,7 @@ func (s *Server) fetchSource(ctx context.Context, up *upstream, key, path string
 	t0 := s.now()
 	obj, err := up.fetcher.Fetch(ctx, path, v)
 	now := s.now()
-	info := missInfo{origin: now.Sub(t0)}
+	info := missInfo{origin: now.Sub(t0), originAt: t0}
 	s.metrics.origin(up, fetchResult(obj, err), info.origin)
 	switch {
 	case errors.Is(err, origin.ErrNotFound):
@@ -355,7 +386,7 @@ func (s *Server) renderVariant(ctx context.Context, up *upstream, key, okey, pat
 		return cache.Fill{}, err
 	}
 	now = s.now()
-	info.transform = now.Sub(t0)
+	info.transform, info.transformAt, info.stages = now.Sub(t0), t0, res.Timings
 	s.metrics.transform(res.Format, info.transform)
 	e := &cache.Entry{
 		Body:           res.Body,

@@ -48,6 +48,7 @@ type Server struct {
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 	now     func() time.Time
 	metrics *metrics
+	tracing *tracing // nil: off
 
 	idPrefix  string        // this process's request ids start with it
 	idCounter atomic.Uint64 // and go on with a count
@@ -156,6 +157,9 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
+	if s.tracing, err = newTracing(cfg.Tracing); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	s.ready.Store(true)
 	return s, nil
 }
@@ -193,6 +197,7 @@ func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 func (s *Server) Close() {
 	s.stop()
 	s.refreshes.Wait()
+	s.tracing.close()
 	for _, c := range s.closers {
 		c()
 	}
