@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -293,6 +294,41 @@ func TestPublicListenerServesNoAdminPaths(t *testing.T) {
 		resp.Body.Close()
 		if p != "/explain?url=%2Fkodim23.png" && resp.StatusCode != 200 {
 			t.Errorf("admin %s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// TestDashboardUsesExportedMetrics: every imgedge series the Grafana
+// dashboard queries exists in /metrics.
+func TestDashboardUsesExportedMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../configs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	h := start(t, nil, nil)
+	h.get(t, "/kodim23.png?w=10")
+	exported := scrape(t, h)
+	names := regexp.MustCompile(`\b(imgedge_[a-z_]+|process_[a-z_]+)`)
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, target := range p.Targets {
+			for _, name := range names.FindAllString(target.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+				if !strings.Contains(exported, "# TYPE "+base+" ") {
+					t.Errorf("panel %q queries %s, which /metrics does not export", p.Title, name)
+				}
+			}
 		}
 	}
 }
