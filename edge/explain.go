@@ -57,15 +57,18 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Accept from this request for auto=format.
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	fail := func(status int, msg string) {
+	answer := func(p problem) {
 		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "title": "Cannot explain", "detail": msg, "class": classUser, "code": "bad_param"})
+		w.WriteHeader(p.Status)
+		_ = json.NewEncoder(w).Encode(p)
+	}
+	fail := func(msg string) {
+		answer(problem{Status: http.StatusBadRequest, Title: "Cannot explain", Detail: msg, Class: classUser, Code: "bad_param"})
 	}
 	raw := r.URL.Query().Get("url")
 	u, err := url.Parse(raw)
 	if raw == "" || err != nil || !strings.HasPrefix(u.Path, "/") {
-		fail(http.StatusBadRequest, "give url, the escaped public URL to explain, e.g. /explain?url=%2Fphoto.jpg%3Fw%3D300")
+		fail("give url, the escaped public URL to explain, e.g. /explain?url=%2Fphoto.jpg%3Fw%3D300")
 		return
 	}
 	host := u.Host
@@ -75,7 +78,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	pol := s.policy.Load()
 	spec, original, err := pol.parser.ParseQuery(u.RawQuery)
 	if err != nil {
-		fail(http.StatusBadRequest, err.Error())
+		fail(err.Error())
 		return
 	}
 	if spec.AutoFormat {
@@ -104,10 +107,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	src, _, err := s.source(ctx, up, okey, string(p))
 	if err != nil {
-		prob := classify(err)
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(prob.Status)
-		_ = json.NewEncoder(w).Encode(prob)
+		answer(classify(err))
 		return
 	}
 	info, _ := src.Meta.(missInfo)
@@ -120,10 +120,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res, err := s.transformer.Transform(ctx, src.Entry.Body, spec)
 		if err != nil {
-			prob := classify(err)
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(prob.Status)
-			_ = json.NewEncoder(w).Encode(prob)
+			answer(classify(err))
 			return
 		}
 		ex.Format, ex.FormatReason = res.Format.String(), res.FormatReason

@@ -4,6 +4,7 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -73,16 +74,25 @@ func (v *Verifier) Verify(path, rawQuery []byte) bool {
 	return match == 1
 }
 
+// nextPair splits the first key=value pair off a raw query.
+func nextPair(q []byte) (pair, rest []byte) {
+	if i := bytes.IndexByte(q, '&'); i >= 0 {
+		return q[:i], q[i+1:]
+	}
+	return q, nil
+}
+
+// isSig reports the s pair.
+func isSig(pair []byte) bool {
+	return len(pair) > 0 && pair[0] == 's' && (len(pair) == 1 || pair[1] == '=')
+}
+
 // findSig returns the value of the s pair.
 func findSig(q []byte) ([]byte, bool) {
 	for len(q) > 0 {
-		pair := q
-		if i := indexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			q = nil
-		}
-		if len(pair) >= 2 && pair[0] == 's' && pair[1] == '=' {
+		var pair []byte
+		pair, q = nextPair(q)
+		if isSig(pair) && len(pair) >= 2 {
 			return pair[2:], true
 		}
 	}
@@ -95,13 +105,9 @@ func writeMessage(h hash.Hash, path, q []byte) {
 	h.Write(path)
 	first := true
 	for len(q) > 0 {
-		pair := q
-		if i := indexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			q = nil
-		}
-		if len(pair) == 0 || pair[0] == 's' && (len(pair) == 1 || pair[1] == '=') {
+		var pair []byte
+		pair, q = nextPair(q)
+		if len(pair) == 0 || isSig(pair) {
 			continue
 		}
 		if first {
@@ -117,15 +123,6 @@ func writeMessage(h hash.Hash, path, q []byte) {
 // Separators as package values: a literal passed to hash.Hash's Write
 // escapes and would allocate on every check.
 var questionMark, ampersand = []byte{'?'}, []byte{'&'}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
 
 // Sign returns uri (a path with an optional query, as it will be sent) with
 // its s pair appended.
