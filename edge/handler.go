@@ -74,9 +74,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	sc.key = appendKey(sc.key[:0], up.id, objPath, original, &spec)
-	store := s.variants
+	store, tier := s.variants, 0
 	if original {
-		store = s.originals
+		store, tier = s.originals, 1
 	}
 	var stale *cache.Entry
 	if s.tracing != nil {
@@ -89,17 +89,17 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if ok {
 		switch {
 		case e.NotFound && e.Fresh(start):
-			s.metrics.hitsMemory.Inc()
+			s.metrics.tierHits[tier].Inc()
 			sc.outcome = outcomeHit
 			s.fail(ctx, sc, &fetchError{path: string(objPath), err: origin.ErrNotFound}, false)
 			return
 		case e.NotFound:
 		case e.Fresh(start):
-			s.metrics.hitsMemory.Inc()
+			s.metrics.tierHits[tier].Inc()
 			s.writeHit(ctx, sc, e, spec.AutoFormat, start)
 			return
 		case start.Before(e.StaleWhileRevalidateUntil):
-			s.metrics.hitsMemory.Inc()
+			s.metrics.tierHits[tier].Inc()
 			s.writeStale(ctx, sc, pol, e, spec.AutoFormat, start, "stale-while-revalidate")
 			s.refreshLater(up, string(sc.key), string(objPath), original, spec)
 			return
@@ -107,7 +107,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			stale = e
 		}
 	}
-	s.metrics.missesMemory.Inc()
+	s.metrics.tierMisses[tier].Inc()
 	s.serveMiss(ctx, sc, pol, up, objPath, original, spec, stale, start)
 }
 

@@ -42,8 +42,8 @@ type metrics struct {
 	transformTime   *prometheus.HistogramVec
 	cacheHits       *prometheus.CounterVec
 	cacheMisses     *prometheus.CounterVec
-	hitsMemory      prometheus.Counter
-	missesMemory    prometheus.Counter
+	tierHits        [2]prometheus.Counter // [0] variants ("memory"), [1] originals ("memory_originals")
+	tierMisses      [2]prometheus.Counter
 	collapsed       prometheus.Counter
 	errors          *prometheus.CounterVec
 }
@@ -95,8 +95,10 @@ func newMetrics(s *Server) *metrics {
 		Name: "imgedge_cache_hits_total", Help: "Lookups answered from a tier (fresh or stale copies)."}, []string{"tier"})
 	m.cacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_cache_misses_total", Help: "Lookups a tier could not answer."}, []string{"tier"})
-	m.hitsMemory = m.cacheHits.WithLabelValues("memory")
-	m.missesMemory = m.cacheMisses.WithLabelValues("memory")
+	for i, tier := range []string{"memory", "memory_originals"} {
+		m.tierHits[i] = m.cacheHits.WithLabelValues(tier)
+		m.tierMisses[i] = m.cacheMisses.WithLabelValues(tier)
+	}
 	m.collapsed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "imgedge_collapsed_total", Help: "Requests that joined another request's computation."})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{

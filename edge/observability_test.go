@@ -332,3 +332,21 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestTierLabels(t *testing.T) {
+	h := start(t, nil, nil)
+	before := scrape(t, h)
+	h.get(t, "/hopper.jpg")
+	h.srv.WaitCache()
+	h.get(t, "/hopper.jpg")
+	after := scrape(t, h)
+	for series, want := range map[string]float64{
+		`imgedge_cache_misses_total{tier="memory_originals"}`: 1,
+		`imgedge_cache_hits_total{tier="memory_originals"}`:   1,
+		`imgedge_cache_hits_total{tier="memory"}`:             0,
+	} {
+		if got := metricValue(after, series) - metricValue(before, series); got != want {
+			t.Errorf("%s moved by %v, want %v", series, got, want)
+		}
+	}
+}
