@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestShippedWorkloadsLoad(t *testing.T) {
+	for _, name := range []string{"zipf", "cold", "hit"} {
+		if _, err := loadWorkload("workloads/" + name + ".yaml"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestGenerator(t *testing.T) {
+	w, err := loadWorkload("workloads/zipf.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counter atomic.Int64
+	g := newGenerator(w, 1, &counter)
+	images, accepts := map[string]int{}, map[string]int{}
+	const n = 20000
+	for range n {
+		r := g.next()
+		images[r.Image]++
+		accepts[r.Accept]++
+		if r.Fit == "crop" && r.Height != int(float64(r.Width)*0.75) {
+			t.Fatalf("crop request %+v without the workload's height ratio", r)
+		}
+	}
+	// Zipf: each image is asked for less than the one before it.
+	for i := 1; i < len(w.Images); i++ {
+		if images[w.Images[i]] >= images[w.Images[i-1]] {
+			t.Errorf("popularity not decreasing: %v", images)
+		}
+	}
+	// The Accept mix follows its weights (70/20/10) within 2 points.
+	for _, a := range w.Accept {
+		if share := float64(accepts[a.Value]) / n * 100; share < float64(a.Weight)-2 || share > float64(a.Weight)+2 {
+			t.Errorf("Accept %q: %.1f %% of requests, weight %d", a.Value, share, a.Weight)
+		}
+	}
+	cold, _ := loadWorkload("workloads/cold.yaml")
+	seen := map[string]bool{}
+	g = newGenerator(cold, 2, &counter)
+	for range 1000 {
+		u := urlFor("http://x", "", g.next())
+		if seen[u] {
+			t.Fatalf("cold workload repeated %s", u)
+		}
+		seen[u] = true
+	}
+}
+
+func TestURLFor(t *testing.T) {
+	r := Request{Image: "a.jpg", Width: 300, Height: 200, Fit: "crop", Format: "auto", DPR: 2}
+	if got := urlFor("http://h:1/", "", r); got != "http://h:1/a.jpg?auto=format&dpr=2&fit=crop&h=200&w=300" {
+		t.Errorf("imgix URL %s", got)
+	}
+	if got := urlFor("http://h:1", "", Request{Image: "b.png", Fit: "clip", DPR: 1}); got != "http://h:1/b.png" {
+		t.Errorf("original URL %s", got)
+	}
+	tmpl := "{base}/insecure/rs:{fit}:{w}:{h}/dpr:{dpr}/plain/local:///{image}@{fm}"
+	if got := urlFor("http://h:1", tmpl, Request{Image: "a.jpg", Width: 300, Height: 200, Fit: "crop", Format: "webp", DPR: 1}); got != "http://h:1/insecure/rs:crop:300:200/dpr:1/plain/local:///a.jpg@webp" {
+		t.Errorf("template URL %s", got)
+	}
+}
+
+func TestCacheClass(t *testing.T) {
+	for cs, want := range map[string]string{
+		"": "none", "imgedge; hit; ttl=30": "hit", "imgedge; hit; ttl=-3; detail=stale-if-error": "stale",
+		"imgedge; fwd=uri-miss; stored": "miss", "imgedge; fwd=uri-miss; collapsed": "collapsed", "imgedge; fwd=stale; stored": "miss",
+	} {
+		if got := cacheClass(cs); got != want {
+			t.Errorf("cacheClass(%q) = %s, want %s", cs, got, want)
+		}
+	}
+}
+
+// server runs a fasthttp server on 127.0.0.1 that waits delay per request.
+func server(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(delay)
+		ctx.Response.Header.Set("Cache-Status", "imgedge; hit; ttl=1")
+		ctx.SetBodyString("image")
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// TestOpenLoopMeasuresFromIntendedTime: a server that needs 20 ms per request,
+// one connection, offered 100 requests/s (twice what it can serve). The open
+// loop reports the queue that builds up; the closed loop only sees 20 ms.
+func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
+	base := server(t, 20*time.Millisecond)
+	w, _ := loadWorkload("workloads/hit.yaml")
+	open := Run(context.Background(), Options{Base: base, Workload: w, Duration: time.Second, Rate: 100, Concurrency: 1, Timeout: 5 * time.Second})
+	closed := Run(context.Background(), Options{Base: base, Workload: w, Duration: time.Second, Concurrency: 1, Timeout: 5 * time.Second})
+	if closed.LatencyMS.P50 < 19 || closed.LatencyMS.P50 > 60 {
+		t.Errorf("closed loop p50 %.1f ms, want about 20", closed.LatencyMS.P50)
+	}
+	if open.LatencyMS.Max < 250 {
+		t.Errorf("open loop max %.1f ms: the queue of late requests is not counted", open.LatencyMS.Max)
+	}
+	if open.RPS > 60 || closed.Cache["hit"] == 0 || open.Status["200"] == 0 {
+		t.Errorf("open %+v closed %+v", open, closed)
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	w, _ := loadWorkload("workloads/hit.yaml")
+	res := Run(context.Background(), Options{Base: server(t, 0), Workload: w, Duration: 300 * time.Millisecond, Concurrency: 4, Timeout: time.Second})
+	var buf bytes.Buffer
+	if err := res.writeJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"requests", "rps", "latency_ms", "status", "cache"} {
+		if _, ok := out[f]; !ok {
+			t.Errorf("-json lacks %s", f)
+		}
+	}
+	if !strings.Contains(string(out["latency_ms"]), `"p999"`) || res.Requests == 0 {
+		t.Errorf("report %s", buf.String())
+	}
+	var text bytes.Buffer
+	res.writeText(&text)
+	if !strings.Contains(text.String(), "latency   p50") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+}
