@@ -53,10 +53,11 @@ func TestGenerator(t *testing.T) {
 	cold, _ := loadWorkload("workloads/cold.yaml")
 	seen := map[string]bool{}
 	g = newGenerator(cold, 2, &counter)
-	for range 1000 {
-		u := urlFor("http://x", "", g.next())
-		if seen[u] {
-			t.Fatalf("cold workload repeated %s", u)
+	for range 2050 {
+		r := g.next()
+		u := urlFor("http://x", "", r)
+		if seen[u] || r.Width < 280 || r.Width > 320 || r.Quality < 50 || r.Quality > 99 {
+			t.Fatalf("cold workload: %s (repeat or out of its band)", u)
 		}
 		seen[u] = true
 	}

@@ -40,7 +40,7 @@ func run(args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	rate := fs.Float64("rate", 0, "open loop: requests per second at a constant arrival rate (latency counts from the intended send time); 0: closed loop")
 	concurrency := fs.Int("concurrency", 16, "closed loop: connections, each sending its next request when the last answered; open loop: the most requests in flight")
-	template := fs.String("url-template", "", "URL template for another server's syntax, with {base} {image} {w} {h} {fit} {fm} {dpr}; empty: imgix-style ?w=&h=&fit=&fm=&dpr=")
+	template := fs.String("url-template", "", "URL template for another server's syntax, with {base} {image} {w} {h} {fit} {fm} {q} {dpr}; empty: imgix-style ?w=&h=&fit=&fm=&dpr=")
 	timeout := fs.Duration("timeout", 30*time.Second, "per-request timeout")
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object (requests, rps, latency_ms{p50,p90,p99,p999,max}, status, cache, ...)")
 	quiet := fs.Bool("quiet", false, "no progress line")

@@ -28,8 +28,9 @@ type Workload struct {
 		Weight int    `yaml:"weight"`
 		Value  string `yaml:"value"`
 	} `yaml:"accept"`
-	// Unique gives every request a width no earlier request used, so each
-	// one is a new variant (a cold cache).
+	// Unique makes each request a variant no earlier one asked for, at
+	// about the same cost: the width cycles through 280..320 and the quality
+	// through 50..99 (2,050 variants before any repeats).
 	Unique bool `yaml:"unique"`
 }
 
@@ -60,13 +61,14 @@ func loadWorkload(path string) (*Workload, error) {
 
 // Request is one generated request, before it is written as a URL.
 type Request struct {
-	Image  string
-	Width  int
-	Height int
-	Fit    string
-	Format string // "" for the source's format; "auto" for auto=format
-	DPR    float64
-	Accept string
+	Image   string
+	Width   int
+	Height  int
+	Fit     string
+	Format  string // "" for the source's format; "auto" for auto=format
+	DPR     float64
+	Quality int // 0: the server's default
+	Accept  string
 }
 
 // generator draws requests from a workload; each worker owns one (math/rand
@@ -108,7 +110,8 @@ func (g *generator) next() Request {
 		}
 	}
 	if g.w.Unique {
-		r.Width = 200 + int(g.counter.Add(1)) // a width no request used before
+		n := int(g.counter.Add(1) - 1)
+		r.Width, r.Quality = 280+n%41, 50+(n/41)%50
 	}
 	if r.Fit == "crop" && r.Width > 0 && v.CropHeightRatio > 0 {
 		r.Height = max(1, int(float64(r.Width)*v.CropHeightRatio))
@@ -124,7 +127,7 @@ func (g *generator) next() Request {
 func urlFor(base, template string, r Request) string {
 	if template != "" {
 		return strings.NewReplacer("{base}", base, "{image}", r.Image, "{w}", strconv.Itoa(r.Width),
-			"{h}", strconv.Itoa(r.Height), "{fit}", r.Fit, "{fm}", r.Format,
+			"{h}", strconv.Itoa(r.Height), "{fit}", r.Fit, "{fm}", r.Format, "{q}", strconv.Itoa(r.Quality),
 			"{dpr}", strconv.FormatFloat(r.DPR, 'f', -1, 64)).Replace(template)
 	}
 	q := url.Values{}
@@ -143,6 +146,9 @@ func urlFor(base, template string, r Request) string {
 		q.Set("auto", "format")
 	default:
 		q.Set("fm", r.Format)
+	}
+	if r.Quality > 0 {
+		q.Set("q", strconv.Itoa(r.Quality))
 	}
 	if r.DPR != 1 && r.Width > 0 {
 		q.Set("dpr", strconv.FormatFloat(r.DPR, 'f', -1, 64))

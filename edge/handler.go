@@ -35,6 +35,19 @@ type scratch struct {
 
 const requestIDHeader = "X-Request-Id"
 
+// Header names as fasthttp stores them (canonical), so that setting them on
+// a hit skips name normalisation.
+var (
+	hdrCacheStatus  = []byte("Cache-Status")
+	hdrServerTiming = []byte("Server-Timing")
+	hdrRequestID    = []byte(requestIDHeader)
+	hdrETag         = []byte("Etag")
+	hdrCacheControl = []byte(fasthttp.HeaderCacheControl)
+	hdrLastModified = []byte(fasthttp.HeaderLastModified)
+	hdrVary         = []byte(fasthttp.HeaderVary)
+	valueAccept     = []byte("Accept")
+)
+
 // Handle is the public request handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := s.now()
@@ -112,15 +125,15 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 // ensureRequestID keeps the client's X-Request-Id when it is short and plain
-// (it ends up in logs), else writes a new one into the request's headers, so
-// every later step reads the same id from there.
+// (it ends up in logs), else makes one; either way sc.id holds it for every
+// later step.
 func (s *Server) ensureRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
 	if id := ctx.Request.Header.Peek(requestIDHeader); len(id) > 0 && len(id) <= 128 && plainID(id) {
+		sc.id = append(sc.id[:0], id...)
 		return
 	}
 	sc.id = append(sc.id[:0], s.idPrefix...)
 	sc.id = strconv.AppendUint(sc.id, s.idCounter.Add(1), 36)
-	ctx.Request.Header.SetBytesV(requestIDHeader, sc.id)
 }
 
 func plainID(id []byte) bool {
@@ -136,11 +149,11 @@ func plainID(id []byte) bool {
 // echoes the request id, counts the request and writes its access log line.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) {
 	if p := recover(); p != nil {
-		s.log.Error("panic in request", "request_id", requestID(ctx), "path", string(ctx.Path()),
+		s.log.Error("panic in request", "request_id", string(sc.id), "path", string(ctx.Path()),
 			"panic", p, "stack", string(debug.Stack()))
 		s.fail(ctx, sc, errPanic, false)
 	}
-	ctx.Response.Header.SetBytesV(requestIDHeader, ctx.Request.Header.Peek(requestIDHeader))
+	ctx.Response.Header.SetCanonical(hdrRequestID, sc.id)
 	status := ctx.Response.StatusCode()
 	end := s.now()
 	took := end.Sub(start)
@@ -175,7 +188,7 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, status int, to
 		}
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", requestID(ctx)),
+		slog.String("request_id", string(sc.id)),
 		slog.String("method", string(ctx.Method())),
 		slog.String("path", string(ctx.Path())),
 		slog.String("query", string(ctx.URI().QueryString())),
@@ -439,7 +452,7 @@ func (s *Server) writeHit(ctx *fasthttp.RequestCtx, sc *scratch, e *cache.Entry,
 	s.writeEntry(ctx, e, vary, hdr, e.CacheControl)
 	hdr = append(hdr[:0], "cache;desc=memory, total;dur="...)
 	hdr = appendMillis(hdr, s.now().Sub(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
+	ctx.Response.Header.SetCanonical(hdrServerTiming, hdr)
 	sc.hdr = hdr
 }
 
@@ -458,7 +471,7 @@ func (s *Server) writeStale(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, 
 	s.writeEntry(ctx, e, vary, hdr, cc)
 	hdr = append(hdr[:0], "cache;desc=memory-stale, total;dur="...)
 	hdr = appendMillis(hdr, s.now().Sub(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
+	ctx.Response.Header.SetCanonical(hdrServerTiming, hdr)
 	sc.hdr = hdr
 }
 
@@ -512,7 +525,7 @@ func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, f
 	hdr = appendMillis(hdr, info.transform)
 	hdr = append(hdr, ", total;dur="...)
 	hdr = appendMillis(hdr, s.now().Sub(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", hdr)
+	ctx.Response.Header.SetCanonical(hdrServerTiming, hdr)
 	sc.hdr = hdr
 }
 
@@ -521,14 +534,14 @@ func (s *Server) writeMiss(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, f
 // wins over If-Modified-Since).
 func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus []byte, cacheControl string) {
 	h := &ctx.Response.Header
-	h.SetBytesV("Cache-Status", cacheStatus)
-	h.Set(fasthttp.HeaderETag, e.ETag)
-	h.Set(fasthttp.HeaderCacheControl, cacheControl)
+	h.SetCanonical(hdrCacheStatus, cacheStatus)
+	h.SetCanonical(hdrETag, s2b(e.ETag))
+	h.SetCanonical(hdrCacheControl, s2b(cacheControl))
 	if e.LastModified != "" {
-		h.Set(fasthttp.HeaderLastModified, e.LastModified)
+		h.SetCanonical(hdrLastModified, s2b(e.LastModified))
 	}
 	if vary {
-		h.Set(fasthttp.HeaderVary, "Accept")
+		h.SetCanonical(hdrVary, valueAccept)
 	}
 	if notModified(&ctx.Request.Header, e) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -585,7 +598,7 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 
 func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary bool) {
 	p := classify(err)
-	p.RequestID = requestID(ctx)
+	p.RequestID = string(sc.id)
 	sc.problem = p
 	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
 	switch p.Class {
@@ -595,12 +608,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary boo
 		s.log.Warn("request failed", "request_id", p.RequestID, "path", string(ctx.Path()), "code", p.Code, "err", err)
 	}
 	s.writeProblem(ctx, p, vary)
-}
-
-// requestID is the request's id (see ensureRequestID), as a string for logs
-// and problem bodies.
-func requestID(ctx *fasthttp.RequestCtx) string {
-	return string(ctx.Request.Header.Peek(requestIDHeader))
 }
 
 // fetchResult is the result label of imgedge_origin_requests_total.
@@ -621,6 +628,10 @@ func fetchResult(obj origin.Object, err error) string {
 	}
 	return "error"
 }
+
+// s2b views s as bytes without copying, for fasthttp setters that copy
+// what they are given.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // b2s views b as a string without copying. Only for lookups that do not keep
 // the string: ristretto's Get keeps hashes, never the key.

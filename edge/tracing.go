@@ -80,7 +80,7 @@ func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, start, end time.
 			attribute.String("url.query", string(ctx.URI().QueryString())),
 			attribute.Int("http.response.status_code", status),
 			attribute.String("imgedge.cache", outcomeNames[sc.outcome]),
-			attribute.String("imgedge.request_id", requestID(ctx)),
+			attribute.String("imgedge.request_id", string(sc.id)),
 		))
 	defer span.End(trace.WithTimestamp(end))
 	child := func(ctx context.Context, name string, from, to time.Time, attrs ...attribute.KeyValue) context.Context {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs imgedge's comparisons in one go and prints the ratios (issue 7 targets):
+#   hits:   imgedge vs a bare fasthttp server with the same bytes in memory, and vs
+#           nginx serving them from disk with sendfile (wrk, 64 connections, 25 KB);
+#   misses: unique variants per second vs a bare govips loop doing the same resize
+#           (1600x1200 JPEG -> ~300 px WebP) at the same parallelism;
+#   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
+#           (skipped with --quick).
+# Needs nginx, wrk, libvips-dev and Go; reads ../shared/bench-images. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=false hitsonly=false
+[ "${1:-}" = "--quick" ] && quick=true
+[ "${1:-}" = "--hits" ] && hitsonly=true
+images=../shared/bench-images
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for tool in nginx wrk go; do
+  command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install -y nginx wrk)" >&2; exit 1; }
+done
+
+go build -o "$work/imgedge" .
+go build -o "$work/bench" ./bench
+mkdir -p "$work/root"
+cp "$images"/*.jpg "$images"/*.png "$work/root/"
+
+start_edge() { # extra environment as arguments
+  env IMGEDGE_ORIGIN="file:$work/root" IMGEDGE_LOG_HIT_SAMPLE=0 "$@" "$work/imgedge" 2>"$work/edge.log" &
+  edge_pid=$!
+  pids+=("$edge_pid")
+  for _ in $(seq 100); do curl -fs http://127.0.0.1:9090/readyz >/dev/null && return; sleep 0.1; done
+  echo "imgedge did not start" >&2; cat "$work/edge.log" >&2; exit 1
+}
+stop_edge() { kill "$edge_pid"; wait "$edge_pid" 2>/dev/null || true; }
+rps() { wrk -t2 -c64 -d10s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+
+echo "== hits: wrk -t2 -c64 -d10s, 25,329-byte JPEG; 3 interleaved rounds, medians"
+variant=kodim23-512w-q80.jpg
+sed "s#/tmp/nginxroot#$work/root#; s#/tmp/nginx-bench#$work/nginx#" bench/nginx.conf >"$work/nginx.conf"
+nginx -c "$work/nginx.conf"
+"$work/bench" serve-bytes -file "$work/root/$variant" -addr 127.0.0.1:8099 2>/dev/null &
+pids+=($!)
+start_edge
+curl -fs -o /dev/null "http://127.0.0.1:8080/$variant"
+sleep 0.5
+declare -A runs p99s
+for round in 1 2 3; do
+  for server in bare:8099 nginx:8088 imgedge:8080; do
+    read -r r p < <(rps "http://127.0.0.1:${server#*:}/$variant")
+    runs[${server%%:*}]+="$r " p99s[${server%%:*}]+="$p "
+    echo "round $round ${server%%:*}: $r req/s, p99 $p"
+  done
+done
+bare_rps=$(median ${runs[bare]}) nginx_rps=$(median ${runs[nginx]}) edge_rps=$(median ${runs[imgedge]})
+printf "bare fasthttp %10s req/s  (p99s %s)\n" "$bare_rps" "${p99s[bare]}"
+printf "nginx         %10s req/s  (p99s %s)\n" "$nginx_rps" "${p99s[nginx]}"
+printf "imgedge       %10s req/s  (p99s %s)\n" "$edge_rps" "${p99s[imgedge]}"
+echo "imgedge / bare fasthttp = $(ratio "$edge_rps" "$bare_rps")   (target >= 0.90)"
+echo "imgedge / nginx         = $(ratio "$edge_rps" "$nginx_rps")   (target >= 0.80)"
+stop_edge
+$hitsonly && exit 0
+
+echo
+echo "== misses: unique ~300 px WebP variants of the 1600x1200 JPEG, 4 at a time"
+start_edge
+curl -fs -o /dev/null "http://127.0.0.1:8080/photo-1600x1200-q85.jpg" # the source, once
+miss_rps=$("$work/bench" -workload bench/workloads/cold.yaml -concurrency 4 -duration 15s -quiet -json | awk -F'[:,]' '/"rps"/ {print $2}')
+stop_edge
+floor_ns=$(go test ./transform/libvips -run XXX -bench 'BenchmarkMissPipeline/bare-govips' -benchtime 10s -cpu 4 | awk '/bare-govips/ {print $3}')
+floor_rps=$(awk -v ns="$floor_ns" 'BEGIN {printf "%.1f", 1e9/ns}')
+printf "imgedge (HTTP, 4 connections) %8.1f variants/s\n" "$miss_rps"
+printf "bare govips loop (4 at once)  %8.1f ops/s\n" "$floor_rps"
+echo "imgedge / bare govips = $(ratio "$miss_rps" "$floor_rps")   (target >= 0.90)"
+
+$quick && exit 0
+echo
+echo "== memory: 32-connection miss flood on the 4000x3000 JPEG, per allocator"
+jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
+for alloc in default arena2 jemalloc; do
+  case $alloc in
+    default) extra=() ;;
+    arena2) extra=(MALLOC_ARENA_MAX=2) ;;
+    jemalloc) [ -n "$jemalloc" ] || { echo "jemalloc: not installed (apt-get install -y libjemalloc2)"; continue; }
+      extra=(LD_PRELOAD="$jemalloc") ;;
+  esac
+  start_edge "${extra[@]}"
+  rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$edge_pid/status"; }
+  before=$(rss)
+  sed 's/photo-1600x1200-q85.jpg/camera-4000x3000-q90.jpg/' bench/workloads/cold.yaml >"$work/flood.yaml"
+  "$work/bench" -workload "$work/flood.yaml" -concurrency 32 -duration 60s -quiet >/dev/null &
+  flood=$!
+  peak=0
+  while kill -0 "$flood" 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 1; done
+  sleep 20
+  after=$(rss)
+  printf "%-9s RSS start %4d MB, peak %4d MB, 20 s after %4d MB (limit: budgets 384 MB + 300 MB)\n" "$alloc" "$before" "$peak" "$after"
+  stop_edge
+done
