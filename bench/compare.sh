@@ -7,11 +7,13 @@
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads ../shared/bench-images. Loopback only.
+# --hits: only the hit comparison; --memory: only the memory part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=false hitsonly=false
+quick=false hitsonly=false memonly=false
 [ "${1:-}" = "--quick" ] && quick=true
 [ "${1:-}" = "--hits" ] && hitsonly=true
+[ "${1:-}" = "--memory" ] && memonly=true
 images=../shared/bench-images
 work=$(mktemp -d)
 pids=()
@@ -42,6 +44,7 @@ rps() { wrk -t2 -c64 -d10s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 
+if ! $memonly; then
 echo "== hits: wrk -t2 -c64 -d10s, 25,329-byte JPEG; 3 interleaved rounds, medians"
 variant=kodim23-512w-q80.jpg
 sed "s#/tmp/nginxroot#$work/root#; s#/tmp/nginx-bench#$work/nginx#" bench/nginx.conf >"$work/nginx.conf"
@@ -80,6 +83,7 @@ printf "imgedge (HTTP, 4 connections) %8.1f variants/s\n" "$miss_rps"
 printf "bare govips loop (4 at once)  %8.1f ops/s\n" "$floor_rps"
 echo "imgedge / bare govips = $(ratio "$miss_rps" "$floor_rps")   (target >= 0.90)"
 
+fi
 $quick && exit 0
 echo
 echo "== memory: 32-connection miss flood on the 4000x3000 JPEG, per allocator"

@@ -85,6 +85,7 @@ type Transformer struct {
 	running  atomic.Int64
 	stuck    atomic.Int64 // renders past their timeout whose slots were handed back
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
+	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
 }
 
 // New validates cfg and returns a Transformer.
@@ -167,6 +168,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 			} else {
 				t.stuck.Add(-1)
 			}
+			t.trimIfIdle(time.Now())
 		}()
 		res, err := render(src, spec, cfg)
 		done <- outcome{res, err}

@@ -549,3 +549,32 @@ func TestTimeoutRestoresCapacity(t *testing.T) {
 		t.Fatalf("%d slots still taken after everything finished", len(tr.slots))
 	}
 }
+
+func TestTrimsOnlyWhenIdle(t *testing.T) {
+	tr := newTransformer(t)
+	now := time.Now()
+	tr.running.Add(1)
+	tr.trimIfIdle(now)
+	if tr.lastTrim.Load() != 0 {
+		t.Fatal("trimmed while a transform runs")
+	}
+	tr.running.Add(-1)
+	tr.trimIfIdle(now)
+	if tr.lastTrim.Load() != now.UnixNano() {
+		t.Fatal("no trim when idle")
+	}
+	tr.trimIfIdle(now.Add(time.Second))
+	if tr.lastTrim.Load() != now.UnixNano() {
+		t.Fatal("trimmed again within trimEvery")
+	}
+	old := now.Add(-time.Minute).UnixNano()
+	tr.lastTrim.Store(old)
+	render1(t, tr, readFile(t, filepath.Join(benchImages, "hopper.jpg")), "w=10")
+	deadline := time.Now().Add(2 * time.Second)
+	for tr.lastTrim.Load() == old && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if tr.lastTrim.Load() == old {
+		t.Fatal("a finished transform with nothing else running did not trim")
+	}
+}
