@@ -53,7 +53,7 @@ func TestGenerator(t *testing.T) {
 	cold, _ := loadWorkload("workloads/cold.yaml")
 	seen := map[string]bool{}
 	g = newGenerator(cold, 2, &counter)
-	for range 2050 {
+	for range 41 * 50 {
 		r := g.next()
 		u := urlFor("http://x", "", r)
 		if seen[u] || r.Width < 280 || r.Width > 320 || r.Quality < 50 || r.Quality > 99 {

@@ -7,7 +7,7 @@
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads ../shared/bench-images. Loopback only.
-# --hits, --misses, --memory: only that part.
+# --hits, --misses, --memory: only that part. FLOOD_SECONDS sets the flood length (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false hitsonly=false memonly=false missonly=false
@@ -96,7 +96,8 @@ echo "imgedge / bare govips = $(ratio "$miss_rps" "$floor_rps")   (target >= 0.9
 fi
 $quick || $missonly && exit 0
 echo
-echo "== memory: 32-connection miss flood on the 4000x3000 JPEG, per allocator"
+flood=${FLOOD_SECONDS:-60}
+echo "== memory: ${flood} s 32-connection miss flood on the 4000x3000 JPEG, per allocator"
 jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
 for alloc in default arena2 jemalloc; do
   case $alloc in
@@ -108,13 +109,18 @@ for alloc in default arena2 jemalloc; do
   start_edge "${extra[@]}"
   rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$edge_pid/status"; }
   before=$(rss)
-  sed 's/photo-1600x1200-q85.jpg/camera-4000x3000-q90.jpg/' bench/workloads/cold.yaml >"$work/flood.yaml"
-  "$work/bench" -workload "$work/flood.yaml" -concurrency 32 -duration 60s -quiet >/dev/null &
-  flood=$!
+  # A miss flood: 201 widths x 70 qualities = 14,070 variants before any repeat.
+  sed 's/photo-1600x1200-q85.jpg/camera-4000x3000-q90.jpg/; s/^unique_widths:.*/unique_widths: [200, 400]/; s/^unique_qualities:.*/unique_qualities: [30, 99]/' \
+    bench/workloads/cold.yaml >"$work/flood.yaml"
+  "$work/bench" -workload "$work/flood.yaml" -concurrency 32 -duration "${flood}s" -quiet >"$work/flood.txt" &
+  flooder=$!
   peak=0
-  while kill -0 "$flood" 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 1; done
+  while kill -0 "$flooder" 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 1; done
   sleep 20
   after=$(rss)
-  printf "%-9s RSS start %4d MB, peak %4d MB, 20 s after %4d MB (limit: budgets 384 MB + 300 MB)\n" "$alloc" "$before" "$peak" "$after"
+  cached=$(curl -fs http://127.0.0.1:9090/metrics | awk '/^imgedge_cache_bytes/ {b+=$2} END {print int(b/1048576)}')
+  heap=$(curl -fs http://127.0.0.1:9090/metrics | awk '/^go_memstats_heap_inuse_bytes/ {print int($2/1048576)}')
+  printf "%-9s RSS start %4d MB, peak %4d MB, 20 s after %4d MB (of which cache %d MB, Go heap in use %d MB; limit: budgets 384 MB + 300 MB); %s\n" \
+    "$alloc" "$before" "$peak" "$after" "$cached" "$heap" "$(awk '/^requests/ {print $2, "requests"} /^cache/ {print}' "$work/flood.txt" | tr '\n' ' ')"
   stop_edge
 done

@@ -28,10 +28,13 @@ type Workload struct {
 		Weight int    `yaml:"weight"`
 		Value  string `yaml:"value"`
 	} `yaml:"accept"`
-	// Unique makes each request a variant no earlier one asked for, at
-	// about the same cost: the width cycles through 280..320 and the quality
-	// through 50..99 (2,050 variants before any repeats).
-	Unique bool `yaml:"unique"`
+	// Unique makes each request a variant no earlier one asked for: the
+	// width walks UniqueWidths and, each time it wraps, the quality steps
+	// through UniqueQualities (both inclusive ranges), so a run repeats a
+	// variant only after (widths) x (qualities) requests.
+	Unique          bool   `yaml:"unique"`
+	UniqueWidths    [2]int `yaml:"unique_widths"`
+	UniqueQualities [2]int `yaml:"unique_qualities"`
 }
 
 func loadWorkload(path string) (*Workload, error) {
@@ -55,6 +58,9 @@ func loadWorkload(path string) (*Workload, error) {
 		return nil, fmt.Errorf("%s: variants: widths, fits, formats and dprs each need a value", path)
 	case len(w.Accept) == 0:
 		return nil, fmt.Errorf("%s: accept: at least one", path)
+	case w.Unique && (w.UniqueWidths[0] < 1 || w.UniqueWidths[1] < w.UniqueWidths[0] ||
+		w.UniqueQualities[0] < 1 || w.UniqueQualities[1] < w.UniqueQualities[0] || w.UniqueQualities[1] > 100):
+		return nil, fmt.Errorf("%s: unique needs unique_widths [lo, hi] and unique_qualities [lo, hi] (1..100)", path)
 	}
 	return &w, nil
 }
@@ -111,7 +117,9 @@ func (g *generator) next() Request {
 	}
 	if g.w.Unique {
 		n := int(g.counter.Add(1) - 1)
-		r.Width, r.Quality = 280+n%41, 50+(n/41)%50
+		ws, qs := g.w.UniqueWidths, g.w.UniqueQualities
+		span := ws[1] - ws[0] + 1
+		r.Width, r.Quality = ws[0]+n%span, qs[0]+(n/span)%(qs[1]-qs[0]+1)
 	}
 	if r.Fit == "crop" && r.Width > 0 && v.CropHeightRatio > 0 {
 		r.Height = max(1, int(float64(r.Width)*v.CropHeightRatio))
