@@ -18,9 +18,6 @@ import (
 //go:embed default.yaml
 var defaultYAML []byte
 
-// DefaultYAML returns the embedded default configuration text.
-func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
-
 // Config is the whole configuration of one edge process. The YAML key of each
 // field is its tag; the environment variable is IMGEDGE_ plus the dotted path in
 // upper snake case (transform.queue_timeout -> IMGEDGE_TRANSFORM_QUEUE_TIMEOUT).

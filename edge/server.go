@@ -207,19 +207,16 @@ func (s *Server) Close() {
 // timeouts and connection bound of the server.* settings.
 func (s *Server) PublicServer() *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                       s.Handle,
-		Name:                          "imgedge",
-		ReadTimeout:                   s.cfg.Server.ReadTimeout.D(),
-		WriteTimeout:                  s.cfg.Server.WriteTimeout.D(),
-		IdleTimeout:                   s.cfg.Server.IdleTimeout.D(),
-		Concurrency:                   s.cfg.Server.MaxConns,
-		DisableHeaderNamesNormalizing: false,
-		NoDefaultContentType:          true,
-		ReadBufferSize:                8192,
-		// The parsed path (percent-decoded once, dot segments removed) is the
-		// object path; see handler.go.
-		DisablePreParseMultipartForm: true,
-		Logger:                       slogPrintf{s.log},
+		Handler:              s.Handle,
+		Name:                 "imgedge",
+		ReadTimeout:          s.cfg.Server.ReadTimeout.D(),
+		WriteTimeout:         s.cfg.Server.WriteTimeout.D(),
+		IdleTimeout:          s.cfg.Server.IdleTimeout.D(),
+		Concurrency:          s.cfg.Server.MaxConns,
+		NoDefaultContentType: true,
+		// The read buffer bounds a request's headers: larger ones get 431.
+		ReadBufferSize: 8192,
+		Logger:         slogPrintf{s.log},
 	}
 }
 

@@ -135,7 +135,6 @@ func (h *HTTP) fetch(ctx context.Context, path string, v Validators) (Object, er
 	obj := Object{
 		NotModified:  notModified,
 		Body:         append([]byte(nil), resp.Body()...), // resp is reused after release
-		ContentType:  string(resp.Header.ContentType()),
 		ETag:         string(resp.Header.Peek(fasthttp.HeaderETag)),
 		CacheControl: string(resp.Header.Peek(fasthttp.HeaderCacheControl)),
 		Expires:      string(resp.Header.Peek(fasthttp.HeaderExpires)),

@@ -46,15 +46,13 @@ type Validators struct {
 	LastModified time.Time
 }
 
-// Object is a fetched source.
+// Object is a fetched source. The origin's Content-Type is not kept: the edge
+// trusts only the bytes' magic numbers (transform.Sniff).
 type Object struct {
 	// NotModified: the object matches the Validators; Body is empty and the
 	// freshness headers are the origin's current ones.
-	NotModified bool
-	Body        []byte
-	// ContentType is what an HTTP origin declared; folders declare nothing.
-	// The edge trusts only the bytes' magic numbers.
-	ContentType  string
+	NotModified  bool
+	Body         []byte
 	ETag         string
 	LastModified time.Time
 	// CacheControl and Expires are the origin's freshness headers, verbatim.

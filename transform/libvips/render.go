@@ -172,7 +172,7 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 		return transform.Result{}, fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
 			transform.ErrTooLarge, pages, sw, sh, int64(pages)*int64(sw)*int64(sh), cfg.MaxSourcePixels)
 	}
-	meta := sourceMeta(img)
+	plain := plainSource(img)
 	res := transform.Result{SourceFormat: srcFmt, SourceWidth: sw, SourceHeight: sh}
 	ow, oh := sw, sh // as displayed, after EXIF orientation
 	if o := img.Orientation(); o >= 5 && o <= 8 {
@@ -225,7 +225,7 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 	}
 	res.Timings = transform.Timings{Decode: t1.Sub(t0), Resize: t2.Sub(t1), Encode: time.Since(t2)}
 	res.Body, res.Width, res.Height = body, img.Width(), img.PageHeight()
-	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && meta.plain && plainSpec(spec) &&
+	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && plain && plainSpec(spec) &&
 		(srcFmt != transform.FormatJPEG || transform.JPEGHuffman(orig)) {
 		// Re-encoding the same pixels to the same format made them larger:
 		// the source bytes are the better answer (they carry no metadata).
@@ -234,27 +234,22 @@ func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, err
 	return res, nil
 }
 
-// sourceInfo is what the header says beyond size.
-type sourceInfo struct {
-	// plain: 8-bit sRGB or grey, no orientation, no ICC profile, no
-	// EXIF/XMP/IPTC: its bytes show exactly what a re-encode would, and carry
-	// nothing a re-encode strips.
-	plain bool
-}
-
-func sourceMeta(img *vips.ImageRef) sourceInfo {
+// plainSource reports an 8-bit sRGB or grey source with no orientation, no
+// ICC profile and no EXIF/XMP/IPTC: its bytes show exactly what a re-encode
+// would, and carry nothing a re-encode strips.
+func plainSource(img *vips.ImageRef) bool {
 	if img.Orientation() > 1 || img.HasICCProfile() || img.HasExif() || img.HasIPTC() || img.BandFormat() != vips.BandFormatUchar {
-		return sourceInfo{}
+		return false
 	}
 	if i := img.Interpretation(); i != vips.InterpretationSRGB && i != vips.InterpretationBW {
-		return sourceInfo{}
+		return false
 	}
 	for _, f := range img.GetFields() {
 		if f == "xmp-data" {
-			return sourceInfo{}
+			return false
 		}
 	}
-	return sourceInfo{plain: true}
+	return true
 }
 
 // plainSpec reports a spec that changes nothing but perhaps the encoding: no
