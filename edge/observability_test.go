@@ -141,7 +141,7 @@ func TestCountersMoveExactly(t *testing.T) {
 			defer h.origin.delay.Store(0)
 			h.get(t, "/kodim04.png?w=1")
 		})
-	step("fatal error", delta{`imgedge_errors_total{class="fatal",code="internal"}`: 1, `imgedge_requests_total{cache="miss",status="500"}`: 0},
+	step("fatal error", delta{`imgedge_errors_total{class="fatal",code="internal"}`: 1, `imgedge_requests_total{cache="none",status="500"}`: 1},
 		func() { h.get(t, "/kodim15.png?w=13") })
 }
 
