@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"imgedge/configs"
@@ -80,47 +79,28 @@ func transformerConfig(cfg *configs.Config) libvips.Config {
 	}
 }
 
-// reload reads the config file again on SIGHUP and applies what can change
-// while serving (presets, limits, freshness, qualities, timeouts). A file
-// that does not load or validate is refused with a log line and the running
-// config stays. It returns the config now in force.
-func reload(log *slog.Logger, path string, running *configs.Config, srv *edge.Server, tr *libvips.Transformer) *configs.Config {
+// reload reads the config file again on SIGHUP and applies every key that
+// can change while serving. A file that does not load or validate is refused
+// with a log line and the running config stays; keys fixed at start that
+// changed are named in the log.
+func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transformer) {
 	next, err := configs.Load(path, os.Environ())
 	if err == nil {
-		err = srv.Reload(next)
-	}
-	if err == nil {
+		// The transformer first: it is the only part that can still refuse.
 		err = tr.Update(transformerConfig(next))
 	}
-	if err != nil {
-		log.Error("config reload refused; the running config stays", "config", path, "err", err)
-		return running
-	}
 	var restart []string
-	for key, changed := range map[string]bool{
-		"listen":                 next.Listen != running.Listen,
-		"admin_listen":           next.AdminListen != running.AdminListen,
-		"origin":                 next.Origin != running.Origin,
-		"origins":                fmt.Sprint(next.Origins) != fmt.Sprint(running.Origins),
-		"cache.memory":           next.Cache.Memory != running.Cache.Memory,
-		"cache.memory_originals": next.Cache.MemoryOriginals != running.Cache.MemoryOriginals,
-		"transform.concurrency":  next.Transform.Concurrency != running.Transform.Concurrency,
-		"transform.queue":        next.Transform.Queue != running.Transform.Queue,
-		"fetch":                  next.Fetch != running.Fetch,
-		"breaker":                next.Breaker != running.Breaker,
-		"server":                 next.Server != running.Server,
-	} {
-		if changed {
-			restart = append(restart, key)
-		}
+	if err == nil {
+		restart, err = srv.Reload(next)
 	}
-	sort.Strings(restart)
-	if len(restart) > 0 {
-		log.Warn("config reloaded; these keys changed but apply only after a restart", "keys", restart)
-	} else {
+	switch {
+	case err != nil:
+		log.Error("config reload refused; the running config stays", "config", path, "err", err)
+	case len(restart) > 0:
+		log.Warn("config reloaded; these keys changed but apply only after a restart", "config", path, "keys", restart)
+	default:
 		log.Info("config reloaded", "config", path)
 	}
-	return next
 }
 
 func run(args []string) error {
@@ -141,17 +121,42 @@ func run(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	libvips.Startup(log)
-	defer libvips.Shutdown()
 	tr, err := libvips.New(transformerConfig(cfg))
 	if err != nil {
+		libvips.Shutdown()
 		return err
 	}
 	srv, err := edge.New(cfg, tr, log)
 	if err != nil {
+		libvips.Shutdown()
 		return err
 	}
-	defer srv.Close()
+	serveErr := serve(log, cfg, *configPath, srv, tr)
+	// Renders use libvips until they end: wait for them (fills, then the
+	// renders a timed-out fill left behind), bounded by transform.timeout,
+	// and shut libvips down only when none is left. The process exits
+	// either way.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Transform.Timeout.D())
+	defer cancel()
+	err = srv.Close(ctx)
+	if err == nil {
+		err = tr.Wait(ctx)
+	}
+	if err != nil {
+		log.Warn("renders still running at exit; libvips left to the process exit", "err", err)
+	} else {
+		libvips.Shutdown()
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	log.Info("imgedge stopped")
+	return nil
+}
 
+// serve listens and serves until SIGTERM or SIGINT, reloading the config on
+// SIGHUP.
+func serve(log *slog.Logger, cfg *configs.Config, configPath string, srv *edge.Server, tr *libvips.Transformer) error {
 	public, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen (listen=%s): %w", cfg.Listen, err)
@@ -166,20 +171,21 @@ func run(args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	reloads := make(chan struct{})
 	go func() {
+		defer close(reloads)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				cfg = reload(log, *configPath, cfg, srv, tr)
+				reload(log, configPath, srv, tr)
 			}
 		}
 	}()
 	log.Info("imgedge listening", "listen", public.Addr().String(), "admin_listen", admin.Addr().String(), "origin", cfg.Origin)
-	if err := srv.Serve(ctx, public, admin); err != nil {
-		return err
-	}
-	log.Info("imgedge stopped")
-	return nil
+	err = srv.Serve(ctx, public, admin)
+	stop()
+	<-reloads
+	return err
 }

@@ -11,9 +11,13 @@ type Entry struct {
 	LastModified string // the origin's, as an HTTP date; "" when unknown
 	// LastModifiedAt is LastModified parsed, for If-Modified-Since.
 	LastModifiedAt time.Time
-	// CacheControl is the header sent to clients, computed once at fill time.
-	CacheControl string
-	StoredAt     time.Time
+	// NoStore marks an entry the origin forbade storing (no-store or
+	// private): it answers the requests that shared its fill and is dropped.
+	// A variant inherits it from its source. OriginCacheControl then holds
+	// the origin's header, passed through to clients verbatim.
+	NoStore            bool
+	OriginCacheControl string
+	StoredAt           time.Time
 	// FreshUntil ends freshness; the tier keeps the entry longer so that it
 	// can be served stale or revalidated.
 	FreshUntil time.Time
@@ -72,7 +76,7 @@ func (e *Entry) Keep(now time.Time) time.Duration {
 // Size is what the entry costs a tier: its bytes plus a fixed overhead for
 // the strings and bookkeeping.
 func (e *Entry) Size(key string) int64 {
-	return int64(len(e.Body)+len(key)+len(e.ContentType)+len(e.ETag)+len(e.LastModified)+len(e.CacheControl)) + entryOverhead
+	return int64(len(e.Body)+len(key)+len(e.ContentType)+len(e.ETag)+len(e.LastModified)+len(e.OriginCacheControl)+len(e.OriginETag)+len(e.SourceTag)) + entryOverhead
 }
 
 const entryOverhead = 256

@@ -8,8 +8,10 @@ import (
 )
 
 // Memory is the in-process tier: a ristretto cache whose cost is bytes held,
-// so MaxBytes is a real memory budget. Sets are asynchronous and may be
-// dropped under contention or by the admission policy, as ristretto does.
+// so MaxBytes is a real memory budget. ristretto applies Sets on its own
+// goroutine; Set here waits until that is done, so an entry is visible to Get
+// once Set returns (what Group's re-check relies on). Sets may still be
+// dropped by ristretto's admission policy or when its buffer is full.
 type Memory struct {
 	c *ristretto.Cache[string, *Entry]
 }
@@ -39,9 +41,16 @@ func NewMemory(maxBytes int64) (*Memory, error) {
 // key that aliases request memory is safe here.
 func (m *Memory) Get(key string) (*Entry, bool) { return m.c.Get(key) }
 
-// Set offers e to the tier for keep.
+// Set offers e to the tier for keep and returns once the tier has applied
+// it. Waiting costs a few microseconds on a fill that took milliseconds; not
+// waiting let a caller arriving right after a fill miss both its lookup and
+// the Group's re-check and render the variant again.
 func (m *Memory) Set(key string, e *Entry, keep time.Duration) bool {
-	return m.c.SetWithTTL(key, e, e.Size(key), keep)
+	if !m.c.SetWithTTL(key, e, e.Size(key), keep) {
+		return false
+	}
+	m.c.Wait()
+	return true
 }
 
 // Del drops key.
@@ -51,9 +60,6 @@ func (m *Memory) Del(key string) { m.c.Del(key) }
 func (m *Memory) Bytes() int64 {
 	return int64(m.c.Metrics.CostAdded()) - int64(m.c.Metrics.CostEvicted())
 }
-
-// Wait blocks until buffered Sets are applied; tests use it before asserting.
-func (m *Memory) Wait() { m.c.Wait() }
 
 // Close stops ristretto's goroutines.
 func (m *Memory) Close() { m.c.Close() }

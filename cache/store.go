@@ -3,7 +3,8 @@ package cache
 import "time"
 
 // Store is one cache tier. Implementations are safe for concurrent use; Get
-// may return stale entries that are still kept (see Entry.FreshUntil).
+// may return stale entries that are still kept (see Entry.FreshUntil). An
+// entry Set reports as kept is visible to Get once Set returns.
 type Store interface {
 	Get(key string) (*Entry, bool)
 	// Set offers e for keep; false means the tier dropped it.

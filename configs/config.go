@@ -21,20 +21,23 @@ var defaultYAML []byte
 // Config is the whole configuration of one edge process. The YAML key of each
 // field is its tag; the environment variable is IMGEDGE_ plus the dotted path in
 // upper snake case (transform.queue_timeout -> IMGEDGE_TRANSFORM_QUEUE_TIMEOUT).
+// A field tagged reload:"restart" is fixed when the edge starts (listeners,
+// origins and their pools, cache budgets, worker counts); every other key
+// applies on SIGHUP.
 type Config struct {
-	Listen      string        `yaml:"listen"`       // public listener address
-	AdminListen string        `yaml:"admin_listen"` // admin listener address, never the public one
-	Origin      string        `yaml:"origin"`       // default origin URL: file:dir, file:///dir or http(s)://host/prefix
-	Origins     []OriginRoute `yaml:"origins"`      // routing list; first match wins, else Origin
-	Fetch       Fetch         `yaml:"fetch"`
-	Breaker     Breaker       `yaml:"breaker"`
+	Listen      string        `yaml:"listen" reload:"restart"`       // public listener address
+	AdminListen string        `yaml:"admin_listen" reload:"restart"` // admin listener address, never the public one
+	Origin      string        `yaml:"origin" reload:"restart"`       // default origin URL: file:dir, file:///dir or http(s)://host/prefix
+	Origins     []OriginRoute `yaml:"origins" reload:"restart"`      // routing list; first match wins, else Origin
+	Fetch       Fetch         `yaml:"fetch" reload:"restart"`
+	Breaker     Breaker       `yaml:"breaker" reload:"restart"`
 	Cache       Cache         `yaml:"cache"`
 	Transform   Transform     `yaml:"transform"`
 	Limits      Limits        `yaml:"limits"`
-	Server      Server        `yaml:"server"`
+	Server      Server        `yaml:"server" reload:"restart"`
 	Signing     Signing       `yaml:"signing"`
-	Admin       Admin         `yaml:"admin"`
-	Redis       Redis         `yaml:"redis"`
+	Admin       Admin         `yaml:"admin" reload:"restart"`
+	Redis       Redis         `yaml:"redis" reload:"restart"`
 	Log         Log           `yaml:"log"`
 	Tracing     Tracing       `yaml:"tracing"`
 	// Presets maps a preset name to its parameters (?p=name); explicit
@@ -68,8 +71,8 @@ type Breaker struct {
 
 // Cache sets the memory tier budgets and freshness rules.
 type Cache struct {
-	Memory               Size     `yaml:"memory"`           // variant budget in bytes; 0 disables the memory tier
-	MemoryOriginals      Size     `yaml:"memory_originals"` // original budget in bytes; 0 disables it
+	Memory               Size     `yaml:"memory" reload:"restart"`           // variant budget in bytes; 0 disables the memory tier
+	MemoryOriginals      Size     `yaml:"memory_originals" reload:"restart"` // original budget in bytes; 0 disables it
 	TTL                  Duration `yaml:"ttl"`              // freshness when the origin says nothing
 	MinTTL               Duration `yaml:"min_ttl"`
 	MaxTTL               Duration `yaml:"max_ttl"`
@@ -81,8 +84,8 @@ type Cache struct {
 
 // Transform sets admission control and encoder defaults.
 type Transform struct {
-	Concurrency  int      `yaml:"concurrency"`   // transforms at once; 0 means 2 x CPUs
-	Queue        int      `yaml:"queue"`         // transforms allowed to wait for a slot
+	Concurrency  int      `yaml:"concurrency" reload:"restart"`   // transforms at once; 0 means 2 x CPUs
+	Queue        int      `yaml:"queue" reload:"restart"`         // transforms allowed to wait for a slot
 	QueueTimeout Duration `yaml:"queue_timeout"` // longest wait for a slot before 503 overloaded
 	Timeout      Duration `yaml:"timeout"`       // longest a transform may run
 	Quality      Quality  `yaml:"quality"`

@@ -18,7 +18,6 @@ func hitCtx(tb testing.TB, h *harness, path string, headers ...string) *fasthttp
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)
 	h.srv.Handle(ctx)
-	h.srv.WaitCache()
 	ctx.Response.Reset()
 	h.srv.Handle(ctx)
 	if cs := string(ctx.Response.Header.Peek("Cache-Status")); len(cs) < 12 || cs[:12] != "imgedge; hit" {

@@ -32,7 +32,6 @@ func TestOutageDrill(t *testing.T) {
 			t.Fatalf("warming %s: %d", p, r.status)
 		}
 	}
-	h.srv.WaitCache()
 	time.Sleep(1100 * time.Millisecond) // every copy is now stale
 	originTotal := func() int {
 		h.origin.mu.Lock()

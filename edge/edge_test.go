@@ -86,6 +86,10 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	case "/boom.jpg":
 		http.Error(w, "database on fire", http.StatusInternalServerError)
 		return
+	case "/evil.svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+		_, _ = w.Write([]byte(`<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><script>alert(1)</script><rect width="40" height="30" fill="red"/></svg>`))
+		return
 	case "/page.jpg":
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte("<!doctype html><html><body><script>alert(1)</script></body></html>"))
@@ -229,7 +233,9 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		h.srv.Close()
+		if err := h.srv.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	})
 	h.client = &fasthttp.Client{MaxConnsPerHost: 512, ReadTimeout: 30 * time.Second}
 	return h
@@ -313,7 +319,6 @@ func TestHitAfterMiss(t *testing.T) {
 	if et := miss.header["etag"]; len(et) < 4 || et[0] != '"' || strings.HasPrefix(et, "W/") {
 		t.Errorf("ETag %q is not a strong validator", et)
 	}
-	h.srv.WaitCache()
 	hit := h.get(t, "/kodim23.png?w=300&fm=webp")
 	if !strings.HasPrefix(hit.header["cache-status"], "imgedge; hit; ttl=") {
 		t.Errorf("second request Cache-Status = %q, want a hit", hit.header["cache-status"])
@@ -343,7 +348,6 @@ func TestHitAfterMiss(t *testing.T) {
 func TestCanonicalKeyIgnoresParamOrder(t *testing.T) {
 	h := start(t, nil, nil)
 	a := h.get(t, "/kodim23.png?w=300&fm=webp&fit=crop&h=100")
-	h.srv.WaitCache()
 	for _, q := range []string{"?fm=webp&h=100&fit=crop&w=300", "?h=50&w=150&dpr=2&fm=webp&fit=crop"} {
 		b := h.get(t, "/kodim23.png"+q)
 		if !strings.HasPrefix(b.header["cache-status"], "imgedge; hit") || !bytes.Equal(a.body, b.body) {
@@ -432,7 +436,6 @@ func TestAutoFormatNegotiation(t *testing.T) {
 	}
 	// Two browsers with different Accept headers but the same decision share
 	// one entry: the raw header never enters the key.
-	h.srv.WaitCache()
 	r := h.get(t, "/kodim23.png?w=64&auto=format", "Accept", firefox)
 	if !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") || r.header["content-type"] != "image/avif" {
 		t.Errorf("Firefox after Chrome: %q %s, want a hit on the AVIF entry", r.header["cache-status"], r.header["content-type"])
@@ -452,7 +455,6 @@ func TestOriginalPassthrough(t *testing.T) {
 	if r.status != 200 || !bytes.Equal(r.body, want) || r.header["content-type"] != "image/jpeg" {
 		t.Fatalf("original: %d, %s, equal bytes %v", r.status, r.header["content-type"], bytes.Equal(r.body, want))
 	}
-	h.srv.WaitCache()
 	again := h.get(t, "/hopper.jpg?s=") // a signature-only query is still the original
 	if !bytes.Equal(again.body, want) || !strings.HasPrefix(again.header["cache-status"], "imgedge; hit") {
 		t.Fatalf("second original: %q", again.header["cache-status"])
@@ -460,10 +462,34 @@ func TestOriginalPassthrough(t *testing.T) {
 	if h.origin.count("/hopper.jpg") != 1 || h.tr.n.Load() != 0 {
 		t.Fatalf("origin requests %d, transforms %d; want 1 and 0", h.origin.count("/hopper.jpg"), h.tr.n.Load())
 	}
-	// A non-image original is never served with its own (active) type.
+}
+
+// TestNonImageOriginals: an image edge serves images. An original whose
+// bytes are no image answers 415 unsupported_format, and an SVG original
+// (which can carry scripts) is rasterised to PNG. Before, both were served
+// as they were, scripts included, as application/octet-stream.
+func TestNonImageOriginals(t *testing.T) {
+	h := start(t, nil, nil)
 	page := h.get(t, "/page.jpg")
-	if page.header["content-type"] != "application/octet-stream" {
-		t.Errorf("an HTML original was served as %q", page.header["content-type"])
+	if page.status != 415 || !strings.Contains(string(page.body), `"code":"unsupported_format"`) || bytes.Contains(page.body, []byte("<script")) {
+		t.Errorf("HTML original: %d %s", page.status, page.body)
+	}
+	svg := h.get(t, "/evil.svg")
+	if svg.status != 200 || svg.header["content-type"] != "image/png" || !bytes.HasPrefix(svg.body, []byte("\x89PNG")) {
+		t.Errorf("SVG original: %d %s, %d bytes", svg.status, svg.header["content-type"], len(svg.body))
+	}
+	if again := h.get(t, "/evil.svg?fm=png"); !strings.HasPrefix(again.header["cache-status"], "imgedge; hit") {
+		t.Errorf("the rasterised SVG original is not the ?fm=png entry: %q", again.header["cache-status"])
+	}
+}
+
+// TestNoSniffOnEveryAnswer: browsers must take every type as given.
+func TestNoSniffOnEveryAnswer(t *testing.T) {
+	h := start(t, nil, nil)
+	for _, path := range []string{"/hopper.jpg", "/hopper.jpg?w=30", "/hopper.jpg?w=30", "/nope.jpg", "/hopper.jpg?width=3", "/page.jpg", "/boom.jpg"} {
+		if r := h.get(t, path); r.header["x-content-type-options"] != "nosniff" {
+			t.Errorf("%s (%d): X-Content-Type-Options %q", path, r.status, r.header["x-content-type-options"])
+		}
 	}
 }
 
@@ -487,7 +513,6 @@ func TestOriginNoStorePassesThrough(t *testing.T) {
 		if r.status != 200 || r.header["cache-control"] != "private, max-age=60" || r.header["cache-status"] != "imgedge; fwd=uri-miss" {
 			t.Fatalf("request %d: %d, Cache-Control %q, Cache-Status %q", i, r.status, r.header["cache-control"], r.header["cache-status"])
 		}
-		h.srv.WaitCache()
 	}
 	if n := h.origin.count("/kodim23.png"); n != 2 {
 		t.Fatalf("origin requests = %d, want 2: nothing may be stored", n)
@@ -498,7 +523,6 @@ func TestOriginMaxAgeSetsFreshness(t *testing.T) {
 	h := start(t, nil, nil)
 	h.origin.cacheControl.Store("public, max-age=300")
 	h.get(t, "/kodim23.png?w=51")
-	h.srv.WaitCache()
 	r := h.get(t, "/kodim23.png?w=51")
 	var ttl int
 	if _, err := fmt.Sscanf(r.header["cache-status"], "imgedge; hit; ttl=%d", &ttl); err != nil || ttl < 290 || ttl > 300 {
@@ -704,7 +728,6 @@ func TestPresetsFromConfig(t *testing.T) {
 	if preset.status != 200 || preset.header["content-type"] != "image/webp" {
 		t.Fatalf("p=thumb: %d %s %s", preset.status, preset.header["content-type"], preset.body)
 	}
-	h.srv.WaitCache()
 	// The preset's expansion and the explicit parameters are one entry.
 	same := h.get(t, "/kodim23.png?w=120&h=80&fit=crop&fm=webp")
 	if !strings.HasPrefix(same.header["cache-status"], "imgedge; hit") || !bytes.Equal(same.body, preset.body) {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
 
 	"imgedge/edge/origin"
+	"imgedge/edge/shield"
 	"imgedge/transform"
 )
 
@@ -33,16 +33,6 @@ type problem struct {
 	retryAfter int    // seconds; 0: no Retry-After
 }
 
-// fetchError marks a failure of the origin fetch, so that classify can tell an
-// origin timeout from any other deadline.
-type fetchError struct {
-	path string
-	err  error
-}
-
-func (e *fetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.path, e.err) }
-func (e *fetchError) Unwrap() error { return e.err }
-
 // errPanic marks a recovered panic: a bug, answered as 500 internal.
 var errPanic = errors.New("edge: panic")
 
@@ -50,7 +40,7 @@ var errPanic = errors.New("edge: panic")
 // only place that knows statuses and codes.
 func classify(err error) problem {
 	var pe *transform.ParamError
-	var fe *fetchError
+	var fe *shield.FetchError
 	var se *origin.StatusError
 	var ue *origin.UnavailableError
 	switch {
@@ -63,9 +53,15 @@ func classify(err error) problem {
 	case errors.Is(err, errMethod):
 		return problem{Status: 405, Title: "Method not allowed", Class: classUser, Code: "bad_param",
 			Detail: "Only GET and HEAD are served; send the image request as GET."}
+	case errors.Is(err, origin.ErrNotFound) && errors.As(err, &se):
+		return problem{Status: 404, Title: "Not found", Class: classUser, Code: "not_found",
+			Detail: "The origin refused this path (HTTP " + strconv.Itoa(se.Code) + "); check the path and its case, and that the object may be read."}
 	case errors.Is(err, origin.ErrNotFound):
 		return problem{Status: 404, Title: "Not found", Class: classUser, Code: "not_found",
 			Detail: "The origin has no object at this path; check the path and its case."}
+	case errors.Is(err, errNotImage):
+		return problem{Status: 415, Title: "Not an image", Class: classUser, Code: "unsupported_format",
+			Detail: "The object at this path is not an image this edge serves (JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL, TIFF or SVG); check the path, or re-export the file as an image."}
 	case errors.Is(err, origin.ErrTooLarge):
 		return problem{Status: 413, Title: "Source too large", Class: classUser, Code: "source_too_large",
 			Detail: "The source image is larger than limits.max_source_bytes; upload a smaller file or raise the limit. " + err.Error()}
@@ -79,7 +75,7 @@ func classify(err error) problem {
 		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
 			retryAfter: int(math.Ceil(ue.RetryAfter.Seconds())),
 			Detail:     "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
-	case errors.Is(err, transform.ErrBusy):
+	case errors.Is(err, transform.ErrBusy), errors.Is(err, origin.ErrNoConnection):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The edge is at its transform capacity; retry after the Retry-After delay. " + err.Error()}
 	case errors.As(err, &fe) && (errors.Is(err, origin.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)):
@@ -90,7 +86,7 @@ func classify(err error) problem {
 			Detail: "The origin answered HTTP " + strconv.Itoa(se.Code) + "; check the origin server and its logs."}
 	case errors.As(err, &fe):
 		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
-			Detail: "The origin could not be reached: " + fe.err.Error() + ". Check the origin's address and that it is up."}
+			Detail: "The origin could not be reached: " + fe.Err.Error() + ". Check the origin's address and that it is up."}
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The request did not complete in time; retry after the Retry-After delay."}
@@ -102,16 +98,9 @@ func classify(err error) problem {
 var (
 	errMethod    = errors.New("edge: method not allowed")
 	errSignature = errors.New("edge: signature missing or wrong")
+	// errNotImage: an original asked for as is whose bytes are no image.
+	errNotImage = errors.New("edge: the original is not an image")
 )
-
-// originFault reports a failure of the origin itself (an error status, a
-// refused or reset connection, a timeout, an open breaker): the failures
-// stale-if-error covers. A 404 or an object over the size limit is the
-// origin answering, not failing.
-func originFault(err error) bool {
-	var fe *fetchError
-	return errors.As(err, &fe) && !errors.Is(err, origin.ErrNotFound) && !errors.Is(err, origin.ErrTooLarge)
-}
 
 // writeProblem answers p as application/problem+json. User errors are
 // cacheable for a short time (the same URL fails the same way); anything

@@ -1,15 +1,14 @@
 package edge
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"time"
 
-	"imgedge/cache"
+	"github.com/valyala/fasthttp"
+
+	"imgedge/edge/shield"
 	"imgedge/transform"
 )
 
@@ -51,10 +50,11 @@ type timingsMS struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// explain answers GET /explain?url=<escaped public URL>. It runs the real
-// pipeline (the original comes through the cache and the origin as for any
-// request; the variant is rendered but not stored), and reads the client's
-// Accept from this request for auto=format.
+// explain answers GET /explain?url=<escaped public URL>. The URL goes through
+// the request path's own resolve (routing, path normalisation, parsing, key),
+// and the shield's Preview runs the real pipeline: the original comes through
+// the cache and the origin as for any request; the variant is rendered but
+// not stored. The client's Accept is read from this request for auto=format.
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	answer := func(p problem) {
@@ -62,91 +62,66 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(p)
 	}
-	fail := func(msg string) {
-		answer(problem{Status: http.StatusBadRequest, Title: "Cannot explain", Detail: msg, Class: classUser, Code: "bad_param"})
-	}
 	raw := r.URL.Query().Get("url")
-	u, err := url.Parse(raw)
-	if raw == "" || err != nil || !strings.HasPrefix(u.Path, "/") {
-		fail("give url, the escaped public URL to explain, e.g. /explain?url=%2Fphoto.jpg%3Fw%3D300")
+	if raw == "" || raw[0] != '/' && !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		answer(problem{Status: http.StatusBadRequest, Title: "Cannot explain", Class: classUser, Code: "bad_param",
+			Detail: "give url, the escaped public URL to explain, e.g. /explain?url=%2Fphoto.jpg%3Fw%3D300"})
 		return
 	}
-	host := u.Host
-	if host == "" {
-		host = r.Host
-	}
-	pol := s.policy.Load()
-	spec, original, err := pol.parser.ParseQuery(u.RawQuery)
-	if err != nil {
-		fail(err.Error())
+	var uri fasthttp.URI
+	if err := uri.Parse([]byte(r.Host), []byte(raw)); err != nil {
+		answer(problem{Status: http.StatusBadRequest, Title: "Cannot explain", Class: classUser, Code: "bad_param",
+			Detail: "url is not a URL: " + err.Error()})
 		return
 	}
-	if spec.AutoFormat {
-		spec.Accepted = transform.Negotiate([]byte(r.Header.Get("Accept")))
+	sc := &scratch{}
+	if err := s.resolve(sc, s.policy.Load(), uri.Host(), &uri, []byte(r.Header.Get("Accept"))); err != nil {
+		answer(classify(err))
+		return
 	}
-	objPath := path.Clean(u.Path)
-	up, p := s.router.pick([]byte(host), []byte(objPath))
-	okey := string(appendKey(nil, up.id, p, true, nil))
-	key := okey
-	if !original {
-		key = string(appendKey(nil, up.id, p, false, &spec))
-	}
-	ex := explanation{Params: map[string]string{}, CacheKey: key}
-	for part := range strings.SplitSeq(string(spec.AppendKey(nil)), "&") {
-		if k, v, ok := strings.Cut(part, "="); ok && !original {
-			ex.Params[k] = v
+	req := &sc.req
+	okey := string(shield.AppendKey(nil, req.Origin.ID, req.Path, true, nil))
+	ex := explanation{Params: map[string]string{}, CacheKey: string(sc.key)}
+	if !req.Original {
+		for part := range strings.SplitSeq(req.Spec.Key(), "&") {
+			if k, v, ok := strings.Cut(part, "="); ok {
+				ex.Params[k] = v
+			}
 		}
 	}
 	now := s.now()
-	if !original {
-		ex.Tiers = append(ex.Tiers, s.tierState("memory", s.variants, key, now))
+	if !req.Original {
+		ex.Tiers = append(ex.Tiers, s.tierState("memory", string(sc.key), false, now))
 	}
-	ex.Tiers = append(ex.Tiers, s.tierState("memory_originals", s.originals, okey, now))
+	ex.Tiers = append(ex.Tiers, s.tierState("memory_originals", okey, true, now))
 
-	ctx, cancel := context.WithTimeout(r.Context(), s.fillWait)
-	defer cancel()
-	src, _, err := s.source(ctx, up, okey, string(p))
+	src, res, t, err := s.shield.Preview(r.Context(), req)
 	if err != nil {
 		answer(classify(err))
 		return
 	}
-	info, _ := src.Meta.(missInfo)
-	ex.TimingsMS.Origin = ms(info.origin)
-	srcFmt := transform.Sniff(src.Entry.Body)
-	ex.Source = imageFacts{Format: srcFmt.String(), Bytes: len(src.Entry.Body)}
-	if original {
+	ex.TimingsMS.Origin = ms(t.Origin)
+	srcFmt := transform.Sniff(src.Body)
+	ex.Source = imageFacts{Format: srcFmt.String(), Bytes: len(src.Body)}
+	if req.Original {
 		ex.Format, ex.FormatReason = srcFmt.String(), "original bytes, passed through"
-		ex.Output = imageFacts{Format: srcFmt.String(), Bytes: len(src.Entry.Body)}
+		ex.Output = imageFacts{Format: srcFmt.String(), Bytes: len(src.Body)}
 	} else {
-		res, err := s.transformer.Transform(ctx, src.Entry.Body, spec)
-		if err != nil {
-			answer(classify(err))
-			return
-		}
 		ex.Format, ex.FormatReason = res.Format.String(), res.FormatReason
 		ex.Source.Width, ex.Source.Height = res.SourceWidth, res.SourceHeight
 		ex.Output = imageFacts{Format: res.Format.String(), Width: res.Width, Height: res.Height, Bytes: len(res.Body)}
-		ex.TimingsMS.Decode, ex.TimingsMS.Resize, ex.TimingsMS.Encode = ms(res.Timings.Decode), ms(res.Timings.Resize), ms(res.Timings.Encode)
+		ex.TimingsMS.Decode, ex.TimingsMS.Resize, ex.TimingsMS.Encode = ms(t.Stages.Decode), ms(t.Stages.Resize), ms(t.Stages.Encode)
 	}
 	ex.TimingsMS.Total = ms(time.Since(start))
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(ex)
 }
 
-func (s *Server) tierState(tier string, st cache.Store, key string, now time.Time) tierState {
-	ts := tierState{Tier: tier, Key: key, State: "miss"}
-	e, ok := st.Get(key)
-	if !ok {
-		return ts
-	}
-	ts.AgeS, ts.TTLS = int64(now.Sub(e.StoredAt)/time.Second), e.TTL(now)
-	switch {
-	case e.NotFound:
-		ts.State = "not_found"
-	case e.Fresh(now):
-		ts.State = "hit"
-	default:
-		ts.State = "stale"
+func (s *Server) tierState(tier, key string, original bool, now time.Time) tierState {
+	e, l := s.shield.Tier(key, original, now)
+	ts := tierState{Tier: tier, Key: key, State: l.String()}
+	if l != shield.LookupMiss {
+		ts.AgeS, ts.TTLS = int64(now.Sub(e.StoredAt)/time.Second), e.TTL(now)
 	}
 	return ts
 }

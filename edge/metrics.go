@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -8,20 +10,37 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"imgedge/cache"
+	"imgedge/edge/origin"
+	"imgedge/edge/shield"
 	"imgedge/transform"
 )
 
-// Cache outcomes, the cache label of imgedge_requests_total.
+// The cache label of imgedge_requests_total, from the shield's outcome.
 const (
-	outcomeNone      = iota // failed before any cache lookup
-	outcomeHit              // fresh copy
-	outcomeStale            // stale copy served (while revalidating or on origin error)
-	outcomeMiss             // computed by this request
-	outcomeCollapsed        // joined another request's computation
-	outcomeCount
+	labelNone      = iota // failed before or during the fill
+	labelHit              // fresh copy, or a remembered not-found
+	labelStale            // stale copy served (while revalidating or on origin error)
+	labelMiss             // computed (or revalidated) by this request
+	labelCollapsed        // joined another request's computation
+	labelCount
 )
 
-var outcomeNames = [outcomeCount]string{"none", "hit", "stale", "miss", "collapsed"}
+var labelNames = [labelCount]string{"none", "hit", "stale", "miss", "collapsed"}
+
+// cacheLabel is the requests_total cache label of an answer.
+func cacheLabel(a shield.Answer) int {
+	switch {
+	case a.Outcome == shield.None:
+		return labelNone
+	case a.Collapsed:
+		return labelCollapsed
+	case a.Outcome == shield.Hit || a.Outcome == shield.Negative:
+		return labelHit
+	case a.Outcome.Stale():
+		return labelStale
+	}
+	return labelMiss
+}
 
 // commonStatuses get their request counters resolved at start-up, so that
 // counting a request never allocates; others are resolved when first seen.
@@ -44,7 +63,7 @@ type metrics struct {
 	registry *prometheus.Registry
 
 	requests        *prometheus.CounterVec
-	byStatus        [outcomeCount][len(commonStatuses)]prometheus.Counter
+	byStatus        [labelCount][len(commonStatuses)]prometheus.Counter
 	requestDuration prometheus.Histogram
 	originRequests  *prometheus.CounterVec
 	originDuration  prometheus.Histogram
@@ -79,9 +98,9 @@ func newMetrics(s *Server) *metrics {
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_requests_total", Help: "Public requests by cache outcome (hit, stale, miss, collapsed, none) and status."},
 		[]string{"cache", "status"})
-	for o := range outcomeCount {
+	for o := range labelCount {
 		for i, st := range commonStatuses {
-			m.byStatus[o][i] = m.requests.WithLabelValues(outcomeNames[o], strconv.Itoa(st))
+			m.byStatus[o][i] = m.requests.WithLabelValues(labelNames[o], strconv.Itoa(st))
 		}
 	}
 	// Hits take tens of microseconds, misses tens of milliseconds: the
@@ -90,7 +109,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "imgedge_request_duration_seconds", Help: "Time to answer a public request, in the handler.",
 		Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30}})
 	m.originRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "imgedge_origin_requests_total", Help: "Origin fetches by origin and result (ok, not_modified, not_found, too_large, timeout, unavailable, error)."},
+		Name: "imgedge_origin_requests_total", Help: "Origin fetches by origin and result (ok, not_modified, not_found, too_large, timeout, unavailable, no_connection, error)."},
 		[]string{"origin", "result"})
 	m.originDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "imgedge_origin_duration_seconds", Help: "Time of origin fetches.",
@@ -116,7 +135,7 @@ func newMetrics(s *Server) *metrics {
 	// that rates and alerts work before the first failure.
 	for _, cc := range [][2]string{
 		{classUser, "bad_param"}, {classUser, "signature_invalid"}, {classUser, "not_found"}, {classUser, "source_too_large"},
-		{classUser, "unsupported_image"}, {classRetryable, "overloaded"}, {classRetryable, "origin_unavailable"},
+		{classUser, "unsupported_image"}, {classUser, "unsupported_format"}, {classRetryable, "overloaded"}, {classRetryable, "origin_unavailable"},
 		{classRetryable, "origin_timeout"}, {classOperator, "origin_error"}, {classFatal, "internal"},
 	} {
 		m.errors.WithLabelValues(cc[0], cc[1])
@@ -126,7 +145,7 @@ func newMetrics(s *Server) *metrics {
 
 	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {
-		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} {
+		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} { 
 			if bc, ok := st.(byteCounter); ok {
 				ch <- prometheus.MustNewConstMetric(bytes, prometheus.GaugeValue, float64(bc.Bytes()), tier)
 			}
@@ -135,7 +154,7 @@ func newMetrics(s *Server) *metrics {
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
 		for _, up := range s.router.upstreams() {
-			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(up.fetcher.State()), up.id)
+			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(up.breaker.State()), up.origin.ID)
 		}
 	}})
 	if q, ok := s.transformer.(queueReporter); ok {
@@ -163,25 +182,63 @@ func newMetrics(s *Server) *metrics {
 }
 
 // request counts one public request.
-func (m *metrics) request(outcome, status int, took time.Duration) {
+func (m *metrics) request(label, status int, took time.Duration) {
 	if i := statusSlot(status); i >= 0 {
-		m.byStatus[outcome][i].Inc()
+		m.byStatus[label][i].Inc()
 	} else {
-		m.requests.WithLabelValues(outcomeNames[outcome], strconv.Itoa(status)).Inc()
+		m.requests.WithLabelValues(labelNames[label], strconv.Itoa(status)).Inc()
 	}
 	m.requestDuration.Observe(took.Seconds())
 }
 
-// origin counts one origin fetch.
-func (m *metrics) origin(up *upstream, result string, took time.Duration) {
-	m.originRequests.WithLabelValues(up.id, result).Inc()
+// answered counts what the shield's answer says: the request's own tier
+// lookup (a hit when the tier answered without a fill) and a collapse.
+func (m *metrics) answered(original bool, a *shield.Answer) {
+	tier := 0
+	if original {
+		tier = 1
+	}
+	if a.Outcome.FromTier() {
+		m.tierHits[tier].Inc()
+	} else {
+		m.tierMisses[tier].Inc()
+	}
+	if a.Collapsed {
+		m.collapsed.Inc()
+	}
+}
+
+// Fetched counts one origin fetch (shield.Observer).
+func (m *metrics) Fetched(originID string, obj origin.Object, err error, took time.Duration) {
+	m.originRequests.WithLabelValues(originID, fetchResult(obj, err)).Inc()
 	m.originDuration.Observe(took.Seconds())
 }
 
-// transform counts one transform.
-func (m *metrics) transform(f transform.Format, took time.Duration) {
+// Rendered counts one transform (shield.Observer).
+func (m *metrics) Rendered(f transform.Format, took time.Duration) {
 	m.transforms.WithLabelValues(f.String()).Inc()
 	m.transformTime.WithLabelValues(f.String()).Observe(took.Seconds())
+}
+
+// fetchResult is the result label of imgedge_origin_requests_total.
+func fetchResult(obj origin.Object, err error) string {
+	switch {
+	case err == nil && obj.NotModified:
+		return "not_modified"
+	case err == nil:
+		return "ok"
+	case errors.Is(err, origin.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, origin.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, origin.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, origin.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, origin.ErrNoConnection):
+		return "no_connection"
+	}
+	return "error"
 }
 
 // collectorFunc is a Collector of metrics computed at scrape time.

@@ -87,7 +87,6 @@ func TestCountersMoveExactly(t *testing.T) {
 		t.Helper()
 		before := scrape(t, h)
 		do()
-		h.srv.WaitCache()
 		after := scrape(t, h)
 		for series, d := range want {
 			if got := metricValue(after, series) - metricValue(before, series); got != d {
@@ -202,7 +201,6 @@ func TestExplain(t *testing.T) {
 	}
 	// After a real request the variant's tier says hit.
 	h.get(t, "/kodim23.png?w=300&auto=format", "Accept", "image/webp,*/*")
-	h.srv.WaitCache()
 	if _, ex := explain("/kodim23.png?w=300&auto=format", "image/webp,*/*"); !strings.Contains(string(ex["tiers"]), `"state":"hit"`) {
 		t.Errorf("tiers after the request: %s", ex["tiers"])
 	}
@@ -267,7 +265,6 @@ func TestRequestIDsAndAccessLog(t *testing.T) {
 	// With hit_sample 0 no hit is logged, misses still are.
 	quiet := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=0"}, nil)
 	quiet.get(t, "/kodim23.png?w=93")
-	quiet.srv.WaitCache()
 	for range 5 {
 		quiet.get(t, "/kodim23.png?w=93")
 	}
@@ -337,7 +334,6 @@ func TestTierLabels(t *testing.T) {
 	h := start(t, nil, nil)
 	before := scrape(t, h)
 	h.get(t, "/hopper.jpg")
-	h.srv.WaitCache()
 	h.get(t, "/hopper.jpg")
 	after := scrape(t, h)
 	for series, want := range map[string]float64{

@@ -7,12 +7,14 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge/origin"
+	"imgedge/edge/shield"
 )
 
-// upstream is one configured origin, behind its own circuit breaker.
+// upstream is one configured origin (its id is the origin URL), behind its
+// own circuit breaker.
 type upstream struct {
-	id      string // the origin URL: part of every cache key, so origins never share entries
-	fetcher *origin.Breaker
+	origin  shield.Origin
+	breaker *origin.Breaker
 }
 
 type route struct {
@@ -35,7 +37,8 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &upstream{id: raw, fetcher: origin.WithBreaker(f, raw, bcfg)}, nil
+		b := origin.WithBreaker(f, raw, bcfg)
+		return &upstream{origin: shield.Origin{ID: raw, Fetcher: b}, breaker: b}, nil
 	}
 	def, err := mk(cfg.Origin)
 	if err != nil {

@@ -75,7 +75,7 @@ func TestSignedURLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Reload(cfg); err != nil {
+	if _, err := h.srv.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	checkProblem(t, h.get(t, signed(t, oldKey, "/kodim23.png?w=100")), 403, "user", "signature_invalid", "")
@@ -348,7 +348,6 @@ func TestWidthsStopCacheFlooding(t *testing.T) {
 		}
 		if first.body == nil {
 			first = r
-			h.srv.WaitCache()
 		} else if !bytes.Equal(r.body, first.body) {
 			t.Fatalf("w=%d did not snap to w=320", w)
 		}

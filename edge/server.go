@@ -20,35 +20,28 @@ import (
 	"imgedge/cache"
 	"imgedge/configs"
 	"imgedge/edge/origin"
+	"imgedge/edge/shield"
 	"imgedge/edge/signing"
 	"imgedge/transform"
 )
 
-// Server is one edge node: the public handler, its caches and origins, and the
-// admin handler.
+// Server is one edge node: the public handler in front of its shield, and
+// the admin handler.
 type Server struct {
-	cfg         *configs.Config
+	cfg         *configs.Config // as started: what only a restart changes is read from here
 	log         *slog.Logger
 	router      *router
 	transformer transform.Transformer
-	policy      atomic.Pointer[policy] // swapped whole on SIGHUP
+	policy      atomic.Pointer[policy] // swapped whole on reload
 
-	variants, originals   cache.Store
-	variantFills, sources *cache.Group
-	closers               []func()
-	fillWait              time.Duration // longest a request waits for a fill (the fill's own bound plus slack)
-
-	// Background refreshes (stale-while-revalidate) run on at most
-	// len(refreshSlots) goroutines, owned by the Server and ended by Close.
-	refreshSlots chan struct{}
-	refreshes    sync.WaitGroup
-	background   context.Context
-	stop         context.CancelFunc
+	shield              *shield.Shield
+	variants, originals cache.Store
+	closers             []func()
 
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 	now     func() time.Time
 	metrics *metrics
-	tracing *tracing // nil: off
+	tracing atomic.Pointer[tracing] // nil: off; swapped on reload
 
 	idPrefix  string        // this process's request ids start with it
 	idCounter atomic.Uint64 // and go on with a count
@@ -59,13 +52,12 @@ type Server struct {
 }
 
 // policy is the part of the configuration a reload may change without
-// dropping a request: signing keys, URL parsing (presets, limits) and
-// freshness rules.
+// dropping a request: signing keys, URL parsing (presets, limits) and the
+// headers derived from cache.*. The shield holds its own part.
 type policy struct {
 	verifier           *signing.Verifier // nil: URLs are not signed
 	parser             *transform.Parser
-	fresh              freshnessRules
-	negativeTTL        time.Duration
+	tracing            configs.Tracing
 	clientCacheControl string // public, max-age=<cache.client_ttl>
 	errorCacheControl  string // user-class errors
 	staleCacheControl  string // stale answers: kept briefly downstream, so a CDN asks again soon
@@ -81,16 +73,29 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	return &policy{
-		verifier: signing.NewVerifier(cfg.Signing.Keys),
-		parser:   parser,
-		fresh: freshnessRules{def: cfg.Cache.TTL.D(), min: cfg.Cache.MinTTL.D(), max: cfg.Cache.MaxTTL.D(),
-			swr: cfg.Cache.StaleWhileRevalidate.D(), sie: cfg.Cache.StaleIfError.D()},
-		negativeTTL:        cfg.Cache.NegativeTTL.D(),
+		verifier:           signing.NewVerifier(cfg.Signing.Keys),
+		parser:             parser,
+		tracing:            cfg.Tracing,
 		clientCacheControl: maxAge(cfg.Cache.ClientTTL.D()),
 		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
 		staleCacheControl:  maxAge(min(cfg.Cache.NegativeTTL.D(), cfg.Cache.ClientTTL.D())),
 		hitLogEvery:        sampleEvery(cfg.Log.HitSample),
 	}, nil
+}
+
+// shieldPolicy is the shield's part of cfg: freshness, negative caching, the
+// bounds of a fill and the source byte limit.
+func shieldPolicy(cfg *configs.Config) shield.Policy {
+	c := &cfg.Cache
+	fetch := cfg.Fetch.Timeout.D()
+	return shield.Policy{
+		Fresh: shield.Rules{Default: c.TTL.D(), Min: c.MinTTL.D(), Max: c.MaxTTL.D(),
+			SWR: c.StaleWhileRevalidate.D(), SIE: c.StaleIfError.D()},
+		NegativeTTL:    c.NegativeTTL.D(),
+		FetchTimeout:   fetch,
+		RenderTimeout:  fetch + cfg.Transform.QueueTimeout.D() + cfg.Transform.Timeout.D(),
+		MaxSourceBytes: int64(cfg.Limits.MaxSourceBytes),
+	}
 }
 
 // sampleEvery turns a share of hits into "one in N"; 0 logs none.
@@ -122,24 +127,15 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		Timeout:        cfg.Fetch.Timeout.D(),
 		ConnectTimeout: cfg.Fetch.ConnectTimeout.D(),
 		MaxConns:       cfg.Fetch.MaxConns,
-		MaxBytes:       int64(cfg.Limits.MaxSourceBytes),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	s := &Server{
-		cfg:          cfg,
-		log:          log,
-		router:       rt,
-		transformer:  tr,
-		refreshSlots: make(chan struct{}, refreshers),
-		now:          time.Now,
-	}
+	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now}
 	s.policy.Store(pol)
 	var prefix [4]byte
 	_, _ = rand.Read(prefix[:])
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
-	s.background, s.stop = context.WithCancel(context.Background())
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
 	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
 		return nil, err
@@ -147,37 +143,48 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if s.originals, err = s.memoryTier(int64(cfg.Cache.MemoryOriginals)); err != nil {
 		return nil, err
 	}
-	fillTimeout := cfg.Fetch.Timeout.D() + cfg.Transform.QueueTimeout.D() + cfg.Transform.Timeout.D()
-	s.fillWait = fillTimeout + time.Second
-	clock := func() time.Time { return s.now() } // tests move s.now
-	if s.variantFills, err = cache.NewGroup(s.variants, fillTimeout, clock); err != nil {
-		return nil, err
-	}
-	if s.sources, err = cache.NewGroup(s.originals, cfg.Fetch.Timeout.D(), clock); err != nil {
-		return nil, err
-	}
 	s.metrics = newMetrics(s)
-	if s.tracing, err = newTracing(cfg.Tracing); err != nil {
+	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Transformer: tr,
+		Observer: s.metrics, Refreshers: refreshers, Log: log}, shieldPolicy(cfg))
+	if err != nil {
+		return nil, err
+	}
+	t, err := newTracing(cfg.Tracing)
+	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	s.tracing.Store(t)
 	s.ready.Store(true)
 	return s, nil
 }
 
-// Reload applies what a new configuration may change while serving (presets,
-// limits, freshness and client TTLs); it refuses an invalid one and keeps
-// the running policy. Listeners, origins, cache budgets and concurrency need
-// a restart.
-func (s *Server) Reload(cfg *configs.Config) error {
+// Reload applies what a new configuration may change while serving (every
+// key without reload:"restart" in configs), or refuses it whole and keeps
+// the running one. It returns the keys that changed but apply only after a
+// restart.
+func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	pol, err := newPolicy(cfg)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	old := s.policy.Load()
+	var t *tracing
+	if cfg.Tracing != old.tracing {
+		if t, err = newTracing(cfg.Tracing); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	if err := s.shield.SetPolicy(shieldPolicy(cfg)); err != nil {
+		return nil, err
 	}
 	s.policy.Store(pol)
-	return nil
+	if cfg.Tracing != old.tracing {
+		s.tracing.Swap(t).close()
+	}
+	return configs.RestartOnly(s.cfg, cfg), nil
 }
 
 func (s *Server) memoryTier(budget int64) (cache.Store, error) {
@@ -192,15 +199,17 @@ func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 	return m, nil
 }
 
-// Close stops background refreshes, waits for them, and releases the cache
-// tiers.
-func (s *Server) Close() {
-	s.stop()
-	s.refreshes.Wait()
-	s.tracing.close()
+// Close stops background refreshes and waits, within ctx, for the fills
+// still running (their renders use libvips, which the caller shuts down
+// next), then releases the tracer and the cache tiers. The error says fills
+// were still running when ctx ended.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.shield.Close(ctx)
+	s.tracing.Load().close()
 	for _, c := range s.closers {
 		c()
 	}
+	return err
 }
 
 // PublicServer returns the fasthttp server for the public listener, with the

@@ -55,12 +55,6 @@ func (t *tracing) close() {
 	_ = t.provider.Shutdown(ctx)
 }
 
-// spanTimes are what a request saw, recorded as it ran, for its spans.
-type spanTimes struct {
-	lookupStart, lookupEnd time.Time
-	lookupState            string
-}
-
 // headerCarrier reads a request's headers for W3C trace-context extraction.
 type headerCarrier struct{ h *fasthttp.RequestHeader }
 
@@ -70,7 +64,7 @@ func (c headerCarrier) Keys() []string        { return []string{"traceparent", "
 
 // record turns one finished request into spans, continuing the caller's
 // trace when it sent one. It returns the trace id for the access log.
-func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, start, end time.Time, status int) string {
+func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, label int, start, end time.Time, status int) string {
 	parent := propagation.TraceContext{}.Extract(context.Background(), headerCarrier{&ctx.Request.Header})
 	rctx, span := t.tracer.Start(parent, string(ctx.Method())+" "+string(ctx.Path()),
 		trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),
@@ -79,7 +73,8 @@ func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, start, end time.
 			attribute.String("url.path", string(ctx.Path())),
 			attribute.String("url.query", string(ctx.URI().QueryString())),
 			attribute.Int("http.response.status_code", status),
-			attribute.String("imgedge.cache", outcomeNames[sc.outcome]),
+			attribute.String("imgedge.cache", labelNames[label]),
+			attribute.String("imgedge.outcome", sc.answer.Outcome.String()),
 			attribute.String("imgedge.request_id", string(sc.id)),
 		))
 	defer span.End(trace.WithTimestamp(end))
@@ -88,20 +83,21 @@ func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, start, end time.
 		s.End(trace.WithTimestamp(to))
 		return c
 	}
-	if !sc.spans.lookupStart.IsZero() {
-		child(rctx, "cache.memory", sc.spans.lookupStart, sc.spans.lookupEnd, attribute.String("imgedge.state", sc.spans.lookupState))
+	a := &sc.answer
+	if !a.Timings.LookupStart.IsZero() {
+		child(rctx, "cache.memory", a.Timings.LookupStart, a.Timings.LookupEnd, attribute.String("imgedge.state", a.Lookup.String()))
 	}
-	info := sc.info
-	shared := attribute.Bool("imgedge.collapsed", sc.outcome == outcomeCollapsed)
-	if info.origin > 0 && !info.originAt.IsZero() {
-		child(rctx, "origin.fetch", info.originAt, info.originAt.Add(info.origin), shared)
+	tm := a.Timings
+	shared := attribute.Bool("imgedge.collapsed", a.Collapsed)
+	if tm.Origin > 0 && !tm.OriginAt.IsZero() {
+		child(rctx, "origin.fetch", tm.OriginAt, tm.OriginAt.Add(tm.Origin), shared)
 	}
-	if info.transform > 0 && !info.transformAt.IsZero() {
-		tend := info.transformAt.Add(info.transform)
-		tctx := child(rctx, "transform", info.transformAt, tend, shared)
+	if tm.Transform > 0 && !tm.TransformAt.IsZero() {
+		tend := tm.TransformAt.Add(tm.Transform)
+		tctx := child(rctx, "transform", tm.TransformAt, tend, shared)
 		// The stages end where the transform ends; what comes before them
 		// is the wait for a transform slot.
-		st := info.stages
+		st := tm.Stages
 		at := tend.Add(-(st.Decode + st.Resize + st.Encode))
 		for _, stage := range []struct {
 			name string

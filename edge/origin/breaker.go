@@ -21,8 +21,10 @@ type BreakerConfig struct {
 
 // Breaker is a Fetcher behind a circuit breaker (sony/gobreaker): while it is
 // open no request reaches the origin, and callers get an *UnavailableError
-// at once. Only origin faults count against it: a 404, a too-large object or
-// an answer the caller no longer waits for (context canceled) do not.
+// at once. Only origin faults (Fault) count against it: a 4xx the path
+// chose, a too-large object, an answer nobody waits for any more and a busy
+// local pool do not, so clients asking for missing names cannot open it for
+// everyone.
 type Breaker struct {
 	cb       *gobreaker.CircuitBreaker[Object]
 	next     Fetcher
@@ -52,17 +54,17 @@ func WithBreaker(f Fetcher, name string, c BreakerConfig) *Breaker {
 				b.openedAt.Store(time.Now().UnixNano())
 			}
 		},
-		IsSuccessful: func(err error) bool {
-			return err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooLarge)
-		},
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		IsSuccessful: func(err error) bool { return !Fault(err) },
+		// Neither a success nor a failure: the origin was not asked, or its
+		// answer was not waited for.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, ErrNoConnection) },
 	})
 	return b
 }
 
 // Fetch runs f's Fetch through the breaker.
-func (b *Breaker) Fetch(ctx context.Context, path string, v Validators) (Object, error) {
-	obj, err := b.cb.Execute(func() (Object, error) { return b.next.Fetch(ctx, path, v) })
+func (b *Breaker) Fetch(ctx context.Context, r Request) (Object, error) {
+	obj, err := b.cb.Execute(func() (Object, error) { return b.next.Fetch(ctx, r) })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return Object{}, &UnavailableError{RetryAfter: b.retryAfter(time.Now())}
 	}

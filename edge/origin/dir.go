@@ -7,36 +7,36 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 )
 
 // Dir serves objects from a folder. It opens every path through os.Root, so no
 // path (.., encoded or not) and no symlink can reach outside the folder.
 type Dir struct {
-	root     *os.Root
-	maxBytes int64
+	root *os.Root
 }
 
 // NewDir opens dir as an origin.
-func NewDir(dir string, maxBytes int64) (*Dir, error) {
+func NewDir(dir string) (*Dir, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("origin file:%s: %w", dir, err)
 	}
-	return &Dir{root: root, maxBytes: maxBytes}, nil
+	return &Dir{root: root}, nil
 }
 
-// Fetch reads the file at path. Anything that does not name a regular file
+// Fetch reads the file at r.Path. Anything that does not name a regular file
 // inside the root is ErrNotFound: saying more would map the host's disk.
-func (d *Dir) Fetch(_ context.Context, path string, v Validators) (Object, error) {
-	name, ok := cleanName(path)
+func (d *Dir) Fetch(_ context.Context, r Request) (Object, error) {
+	name, ok := cleanName(r.Path)
 	if !ok {
 		return Object{}, ErrNotFound
 	}
 	f, err := d.root.Open(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isEscape(err) {
-			return Object{}, ErrNotFound
+		if pathChose(err) {
+			return Object{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return Object{}, fmt.Errorf("open %s: %w", name, err)
 	}
@@ -49,23 +49,28 @@ func (d *Dir) Fetch(_ context.Context, path string, v Validators) (Object, error
 		return Object{}, ErrNotFound
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)
-	if !v.LastModified.IsZero() && !mtime.After(v.LastModified) {
+	if !r.LastModified.IsZero() && !mtime.After(r.LastModified) {
 		return Object{NotModified: true, LastModified: mtime}, nil
 	}
-	if st.Size() > d.maxBytes {
-		return Object{}, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrTooLarge, name, st.Size(), d.maxBytes)
+	if st.Size() > r.MaxBytes {
+		return Object{}, fmt.Errorf("%w: the file is %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, st.Size(), r.MaxBytes)
 	}
-	body, err := io.ReadAll(io.LimitReader(f, d.maxBytes+1))
+	body, err := readBody(f, st.Size(), r.MaxBytes)
 	if err != nil {
 		return Object{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	if int64(len(body)) > d.maxBytes {
-		return Object{}, fmt.Errorf("%w: %s grew past %d bytes", ErrTooLarge, name, d.maxBytes)
-	}
-	return Object{
-		Body:         body,
-		LastModified: mtime,
-	}, nil
+	return Object{Body: body, LastModified: mtime}, nil
+}
+
+// pathChose reports an open that failed because of the name asked for, not
+// because of the disk: the name does not exist or may not be read, a file
+// stands where a directory should (/a.jpg/x.jpg), the name is too long, it
+// loops through symlinks, or it leaves the root. These are answers about the
+// path; an I/O error or a full file table is a fault of the origin.
+func pathChose(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isEscape(err) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.ELOOP) ||
+		errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EINVAL)
 }
 
 // isEscape reports os.Root's refusal of a path leaving the root. The error is
@@ -73,4 +78,34 @@ func (d *Dir) Fetch(_ context.Context, path string, v Validators) (Object, error
 func isEscape(err error) bool {
 	var pe *fs.PathError
 	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+}
+
+// readBody reads r whole into one buffer of the announced size (when known and
+// within max), so that a body is never copied through growing buffers. More
+// than max bytes, whatever was announced, is ErrTooLarge.
+func readBody(r io.Reader, announced, maxBytes int64) ([]byte, error) {
+	size := int64(64 << 10)
+	if announced >= 0 && announced <= maxBytes {
+		size = announced + 1 // +1: reading past the end is how EOF shows
+	}
+	buf := make([]byte, 0, min(size, maxBytes+1))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > maxBytes {
+				return nil, fmt.Errorf("%w: more than %d bytes (limits.max_source_bytes)", ErrTooLarge, maxBytes)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > maxBytes {
+			return nil, fmt.Errorf("%w: more than %d bytes (limits.max_source_bytes)", ErrTooLarge, maxBytes)
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }

@@ -46,7 +46,11 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 			ReadTimeout:         cfg.Timeout,
 			WriteTimeout:        cfg.Timeout,
 			MaxConnWaitTimeout:  cfg.Timeout,
-			MaxResponseBodySize: int(cfg.MaxBytes), // never unbounded
+			// Bodies are streamed and bounded per request (Request.MaxBytes,
+			// which a reload may change): a too-large object is refused from
+			// its Content-Length before any of it is read, and otherwise read
+			// into one buffer of the announced size.
+			StreamResponseBody: true,
 			// fasthttp retries idempotent requests up to 5 times by default;
 			// a sick origin must not see more than one retry (Fetch's own).
 			MaxIdemponentCallAttempts: 1,
@@ -66,11 +70,11 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 // idle keep-alive connection); any other failure is final. The request is
 // built from nothing but the path and v: no header of the client's request
 // reaches the origin.
-func (h *HTTP) Fetch(ctx context.Context, path string, v Validators) (Object, error) {
-	if _, ok := cleanName(path); !ok {
+func (h *HTTP) Fetch(ctx context.Context, r Request) (Object, error) {
+	if _, ok := cleanName(r.Path); !ok {
 		return Object{}, ErrNotFound
 	}
-	obj, err := h.fetch(ctx, path, v)
+	obj, err := h.fetch(ctx, r)
 	if err == nil || !connectionReset(err) {
 		return obj, err
 	}
@@ -80,7 +84,23 @@ func (h *HTTP) Fetch(ctx context.Context, path string, v Validators) (Object, er
 	case <-ctx.Done():
 		return Object{}, err
 	}
-	return h.fetch(ctx, path, v)
+	return h.fetch(ctx, r)
+}
+
+// transportError classifies a failed exchange: a timeout, this edge's own
+// pool running dry, or a transport fault of the origin.
+func (h *HTTP) transportError(path string, err error) error {
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fmt.Errorf("%w: %v", ErrNoConnection, err)
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+		return fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
+	}
+	return fmt.Errorf("GET %s%s: %w", h.host, path, err)
 }
 
 // connectionReset reports a connection the origin closed or reset.
@@ -89,20 +109,21 @@ func connectionReset(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed)
 }
 
-func (h *HTTP) fetch(ctx context.Context, path string, v Validators) (Object, error) {
+func (h *HTTP) fetch(ctx context.Context, r Request) (Object, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
+	path := r.Path
 	req.SetRequestURI(h.scheme + "://" + h.host + h.prefix + (&url.URL{Path: path}).EscapedPath())
 	req.Header.SetHost(h.host)
 	req.Header.Set("Accept", "image/*,*/*;q=0.8")
-	if v.ETag != "" {
-		req.Header.Set(fasthttp.HeaderIfNoneMatch, v.ETag)
+	if r.ETag != "" {
+		req.Header.Set(fasthttp.HeaderIfNoneMatch, r.ETag)
 	}
-	if !v.LastModified.IsZero() {
-		req.Header.Set(fasthttp.HeaderIfModifiedSince, v.LastModified.Format(http.TimeFormat))
+	if !r.LastModified.IsZero() {
+		req.Header.Set(fasthttp.HeaderIfModifiedSince, r.LastModified.Format(http.TimeFormat))
 	}
 
 	deadline := time.Now().Add(h.timeout)
@@ -110,18 +131,9 @@ func (h *HTTP) fetch(ctx context.Context, path string, v Validators) (Object, er
 		deadline = d
 	}
 	if err := h.client.DoDeadline(req, resp, deadline); err != nil {
-		switch {
-		case errors.Is(err, fasthttp.ErrBodyTooLarge):
-			return Object{}, fmt.Errorf("%w: larger than %d bytes (limits.max_source_bytes)", ErrTooLarge, h.client.MaxResponseBodySize)
-		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
-			return Object{}, fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return Object{}, fmt.Errorf("%w: %s%s: %v", ErrTimeout, h.host, path, err)
-		}
-		return Object{}, fmt.Errorf("GET %s%s: %w", h.host, path, err)
+		return Object{}, h.transportError(path, err)
 	}
+	defer resp.CloseBodyStream() //nolint:errcheck // closing a stream we stopped reading
 	notModified := false
 	switch code := resp.StatusCode(); code {
 	case fasthttp.StatusOK:
@@ -132,9 +144,23 @@ func (h *HTTP) fetch(ctx context.Context, path string, v Validators) (Object, er
 	default:
 		return Object{}, &StatusError{Code: code}
 	}
+	var body []byte
+	if !notModified {
+		announced := int64(resp.Header.ContentLength()) // -1 chunked, -2 until close
+		if announced > r.MaxBytes {
+			return Object{}, fmt.Errorf("%w: announced %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, announced, r.MaxBytes)
+		}
+		var err error
+		if body, err = readBody(resp.BodyStream(), announced, r.MaxBytes); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return Object{}, err
+			}
+			return Object{}, h.transportError(path, err)
+		}
+	}
 	obj := Object{
 		NotModified:  notModified,
-		Body:         append([]byte(nil), resp.Body()...), // resp is reused after release
+		Body:         body,
 		ETag:         string(resp.Header.Peek(fasthttp.HeaderETag)),
 		CacheControl: string(resp.Header.Peek(fasthttp.HeaderCacheControl)),
 		Expires:      string(resp.Header.Peek(fasthttp.HeaderExpires)),

@@ -15,7 +15,7 @@ import (
 )
 
 func testConfig() Config {
-	return Config{Timeout: 500 * time.Millisecond, ConnectTimeout: 500 * time.Millisecond, MaxConns: 8, MaxBytes: 1 << 20}
+	return Config{Timeout: 500 * time.Millisecond, ConnectTimeout: 500 * time.Millisecond, MaxConns: 8}
 }
 
 func TestDirServesFilesInsideRootOnly(t *testing.T) {
@@ -32,7 +32,7 @@ func TestDirServesFilesInsideRootOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := f.Fetch(context.Background(), "/sub/a.jpg", Validators{})
+	obj, err := f.Fetch(context.Background(), Request{Path: "/sub/a.jpg", MaxBytes: 1 << 20})
 	if err != nil || string(obj.Body) != "\xff\xd8\xffjpegbytes" || obj.LastModified.IsZero() {
 		t.Fatalf("Fetch(/sub/a.jpg) = %q %v, %v", obj.Body, obj.LastModified, err)
 	}
@@ -40,11 +40,11 @@ func TestDirServesFilesInsideRootOnly(t *testing.T) {
 		"/../secret.txt", "/sub/../../secret.txt", "/link.jpg", "/updir/secret.txt",
 		"/sub", "/sub/", "/", "", "/missing.jpg", "/sub/a.jpg\x00.png", "/..",
 	} {
-		if _, err := f.Fetch(context.Background(), p, Validators{}); !errors.Is(err, ErrNotFound) {
+		if _, err := f.Fetch(context.Background(), Request{Path: p, MaxBytes: 1 << 20}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Fetch(%q) err = %v, want ErrNotFound", p, err)
 		}
 	}
-	if _, err := f.Fetch(context.Background(), "/big.jpg", Validators{}); !errors.Is(err, ErrTooLarge) {
+	if _, err := f.Fetch(context.Background(), Request{Path: "/big.jpg", MaxBytes: 1 << 20}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Fetch(/big.jpg) err = %v, want ErrTooLarge", err)
 	}
 	if _, err := New("file:"+filepath.Join(parent, "nope"), testConfig()); err == nil {
@@ -84,7 +84,7 @@ func TestHTTPFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := f.Fetch(context.Background(), "/a b.jpg", Validators{})
+	obj, err := f.Fetch(context.Background(), Request{Path: "/a b.jpg", MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestHTTPFetch(t *testing.T) {
 		"/slow.jpg": func(err error) bool { return errors.Is(err, ErrTimeout) },
 	} {
 		start := time.Now()
-		_, err := f.Fetch(context.Background(), path, Validators{})
+		_, err := f.Fetch(context.Background(), Request{Path: path, MaxBytes: 1 << 20})
 		if !check(err) {
 			t.Errorf("Fetch(%s) err = %v", path, err)
 		}
@@ -133,7 +133,7 @@ func TestHTTPRefusedConnectionIsTransportError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.Fetch(context.Background(), "/a.jpg", Validators{})
+	_, err = f.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
 	var se *StatusError
 	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrTimeout) || errors.As(err, &se) {
 		t.Fatalf("err = %v, want a transport error", err)

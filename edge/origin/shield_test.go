@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,15 +30,15 @@ func TestConditionalFetch(t *testing.T) {
 	}))
 	defer srv.Close()
 	f, _ := New(srv.URL, testConfig())
-	obj, err := f.Fetch(context.Background(), "/a.jpg", Validators{ETag: `"v1"`})
+	obj, err := f.Fetch(context.Background(), Request{Path: "/a.jpg", ETag: `"v1"`, MaxBytes: 1 << 20})
 	if err != nil || !obj.NotModified || len(obj.Body) != 0 || obj.CacheControl != "max-age=30" || conditional.Load() != 1 {
 		t.Fatalf("If-None-Match: %+v %v", obj, err)
 	}
-	obj, err = f.Fetch(context.Background(), "/a.jpg", Validators{LastModified: lastMod})
+	obj, err = f.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: lastMod, MaxBytes: 1 << 20})
 	if err != nil || !obj.NotModified {
 		t.Fatalf("If-Modified-Since: %+v %v", obj, err)
 	}
-	obj, err = f.Fetch(context.Background(), "/a.jpg", Validators{LastModified: lastMod.Add(-time.Hour)})
+	obj, err = f.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: lastMod.Add(-time.Hour), MaxBytes: 1 << 20})
 	if err != nil || obj.NotModified || string(obj.Body) != "imagebytes" {
 		t.Fatalf("modified since: %+v %v", obj, err)
 	}
@@ -44,13 +46,13 @@ func TestConditionalFetch(t *testing.T) {
 	dir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dir, "a.jpg"), []byte("x"), 0o644))
 	d, _ := New("file:"+dir, testConfig())
-	first, _ := d.Fetch(context.Background(), "/a.jpg", Validators{})
-	again, err := d.Fetch(context.Background(), "/a.jpg", Validators{LastModified: first.LastModified})
+	first, _ := d.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
+	again, err := d.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: first.LastModified, MaxBytes: 1 << 20})
 	if err != nil || !again.NotModified || again.Body != nil {
 		t.Fatalf("folder revalidation: %+v %v", again, err)
 	}
 	must(t, os.Chtimes(filepath.Join(dir, "a.jpg"), time.Now(), first.LastModified.Add(2*time.Second)))
-	if changed, _ := d.Fetch(context.Background(), "/a.jpg", Validators{LastModified: first.LastModified}); changed.NotModified {
+	if changed, _ := d.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: first.LastModified, MaxBytes: 1 << 20}); changed.NotModified {
 		t.Fatal("a newer file was reported not modified")
 	}
 }
@@ -88,7 +90,7 @@ func TestRetriesOnceOnReset(t *testing.T) {
 		}
 	}()
 	f, _ := New("http://"+ln.Addr().String(), testConfig())
-	if _, err := f.Fetch(context.Background(), "/a.jpg", Validators{}); err == nil {
+	if _, err := f.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20}); err == nil {
 		t.Fatal("a resetting origin succeeded")
 	}
 	if n := accepted.Load(); n != 2 {
@@ -102,7 +104,7 @@ func TestRetriesOnceOnReset(t *testing.T) {
 	}))
 	defer srv.Close()
 	f, _ = New(srv.URL, testConfig())
-	_, _ = f.Fetch(context.Background(), "/a.jpg", Validators{})
+	_, _ = f.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
 	if hits.Load() != 1 {
 		t.Fatalf("a 500 was retried: %d requests", hits.Load())
 	}
@@ -112,7 +114,8 @@ func TestBreaker(t *testing.T) {
 	var calls atomic.Int32
 	var fail atomic.Bool
 	fail.Store(true)
-	inner := FetcherFunc(func(_ context.Context, path string, _ Validators) (Object, error) {
+	inner := FetcherFunc(func(_ context.Context, r Request) (Object, error) {
+		path := r.Path
 		calls.Add(1)
 		switch {
 		case path == "/404":
@@ -128,14 +131,14 @@ func TestBreaker(t *testing.T) {
 	ctx := context.Background()
 	// Not-found answers and cancellations never trip it.
 	for range 10 {
-		_, _ = b.Fetch(ctx, "/404", Validators{})
-		_, _ = b.Fetch(ctx, "/cancel", Validators{})
+		_, _ = b.Fetch(ctx, Request{Path: "/404", MaxBytes: 1 << 20})
+		_, _ = b.Fetch(ctx, Request{Path: "/cancel", MaxBytes: 1 << 20})
 	}
 	if b.State() != 0 {
 		t.Fatalf("state %d after 404s and cancellations, want closed", b.State())
 	}
 	for i := range 3 {
-		if _, err := b.Fetch(ctx, "/a", Validators{}); errors.Is(err, ErrUnavailable) {
+		if _, err := b.Fetch(ctx, Request{Path: "/a", MaxBytes: 1 << 20}); errors.Is(err, ErrUnavailable) {
 			t.Fatalf("failure %d already refused", i)
 		}
 	}
@@ -143,7 +146,7 @@ func TestBreaker(t *testing.T) {
 		t.Fatalf("state %d after 3 consecutive failures, want open", b.State())
 	}
 	before := calls.Load()
-	_, err := b.Fetch(ctx, "/a", Validators{})
+	_, err := b.Fetch(ctx, Request{Path: "/a", MaxBytes: 1 << 20})
 	var ue *UnavailableError
 	if !errors.As(err, &ue) || ue.RetryAfter <= 0 || ue.RetryAfter > 300*time.Millisecond {
 		t.Fatalf("open breaker: err = %v", err)
@@ -157,7 +160,7 @@ func TestBreaker(t *testing.T) {
 	if b.State() != 1 {
 		t.Fatalf("state %d after open_for, want half-open", b.State())
 	}
-	if obj, err := b.Fetch(ctx, "/a", Validators{}); err != nil || string(obj.Body) != "ok" {
+	if obj, err := b.Fetch(ctx, Request{Path: "/a", MaxBytes: 1 << 20}); err != nil || string(obj.Body) != "ok" {
 		t.Fatalf("probe: %v", err)
 	}
 	if b.State() != 0 {
@@ -167,7 +170,7 @@ func TestBreaker(t *testing.T) {
 
 func TestBreakerTripsOnRatio(t *testing.T) {
 	var n atomic.Int32
-	inner := FetcherFunc(func(context.Context, string, Validators) (Object, error) {
+	inner := FetcherFunc(func(context.Context, Request) (Object, error) {
 		if n.Add(1)%2 == 0 { // every other request fails: never 2 in a row
 			return Object{}, errors.New("connection refused")
 		}
@@ -175,9 +178,103 @@ func TestBreakerTripsOnRatio(t *testing.T) {
 	})
 	b := WithBreaker(inner, "ratio", BreakerConfig{Failures: 4, Ratio: 0.5, OpenFor: time.Minute})
 	for range 8 {
-		_, _ = b.Fetch(context.Background(), "/a", Validators{})
+		_, _ = b.Fetch(context.Background(), Request{Path: "/a", MaxBytes: 1 << 20})
 	}
 	if b.State() != 2 {
 		t.Fatalf("state %d after a 50%% failure ratio over 8 requests, want open", b.State())
+	}
+}
+
+// TestFault: what a breaker counts. Answers about a path and this edge's own
+// limits are not faults of the origin.
+func TestFault(t *testing.T) {
+	for _, tt := range []struct {
+		err   error
+		fault bool
+	}{
+		{nil, false},
+		{ErrNotFound, false},
+		{&StatusError{Code: 403}, false},
+		{&StatusError{Code: 401}, false},
+		{&StatusError{Code: 400}, false},
+		{&StatusError{Code: 408}, true},
+		{&StatusError{Code: 429}, true},
+		{&StatusError{Code: 500}, true},
+		{&StatusError{Code: 503}, true},
+		{ErrTooLarge, false},
+		{ErrNoConnection, false},
+		{context.Canceled, false},
+		{ErrTimeout, true},
+		{errors.New("connection refused"), true},
+	} {
+		if got := Fault(tt.err); got != tt.fault {
+			t.Errorf("Fault(%v) = %v, want %v", tt.err, got, tt.fault)
+		}
+	}
+}
+
+// TestPathChosenErrorsNeverTripBreaker: names a client chose (a missing key
+// answered 403 by a bucket without ListBucket, a file used as a directory,
+// a name too long for the file system, a symlink loop) are the origin's
+// answers about those names. Before, five of them opened the breaker for
+// every user, and one every open_for kept it open.
+func TestPathChosenErrorsNeverTripBreaker(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "a.jpg"), []byte("\xff\xd8\xffjpeg"), 0o644))
+	must(t, os.Symlink("loop2", filepath.Join(dir, "loop1")))
+	must(t, os.Symlink("loop1", filepath.Join(dir, "loop2")))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/a.jpg" {
+			http.Error(w, "<Error><Code>AccessDenied</Code></Error>", http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte("\xff\xd8\xffjpeg"))
+	}))
+	defer srv.Close()
+	long := "/" + strings.Repeat("n", 300) + ".jpg"
+	for _, tt := range []struct {
+		origin string
+		paths  []string
+	}{
+		{srv.URL, []string{"/nope1.jpg", "/nope2.jpg", "/nope3.jpg", "/nope4.jpg", "/nope5.jpg", "/nope6.jpg"}},
+		{"file:" + dir, []string{"/a.jpg/x1.jpg", long, "/loop1", "/loop2/x.jpg", "/a.jpg/x2.jpg", long}},
+	} {
+		f, err := New(tt.origin, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := WithBreaker(f, tt.origin, BreakerConfig{Failures: 5, Ratio: 0.5, OpenFor: time.Minute})
+		for _, p := range tt.paths {
+			if _, err := b.Fetch(context.Background(), Request{Path: p, MaxBytes: 1 << 20}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: Fetch(%.40s) = %v, want ErrNotFound", tt.origin, p, err)
+			}
+		}
+		if obj, err := b.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20}); err != nil || len(obj.Body) == 0 {
+			t.Errorf("%s: a real object after %d refused names: %v (breaker state %d)", tt.origin, len(tt.paths), err, b.State())
+		}
+	}
+}
+
+// TestTooLargeRefusedFromContentLength: an object announced larger than the
+// limit is refused without reading its body; one that grows past the limit
+// while read (no length announced) is cut at the limit.
+func TestTooLargeRefusedFromContentLength(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		if r.URL.Path == "/announced.jpg" {
+			w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		}
+		for range 1024 { // 64 MiB when read to the end
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	f, _ := New(srv.URL, testConfig())
+	for _, p := range []string{"/announced.jpg", "/chunked.jpg"} {
+		if _, err := f.Fetch(context.Background(), Request{Path: p, MaxBytes: 1 << 20}); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("Fetch(%s) = %v, want ErrTooLarge", p, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,9 @@ type Transformer struct {
 	stuck    atomic.Int64 // renders past their timeout whose slots were handed back
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
+
+	mu   sync.Mutex    // guards idle
+	idle chan struct{} // closed when no render runs; nil while none has started
 }
 
 // New validates cfg and returns a Transformer.
@@ -155,13 +159,13 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 	}
 	done := make(chan outcome, 1)
 	var slotReturned atomic.Bool // by whichever of the caller and the render gets there first
-	t.running.Add(1)
+	t.started()
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
 			}
-			t.running.Add(-1)
+			t.ended()
 			t.progress.Store(time.Now().UnixNano())
 			if slotReturned.CompareAndSwap(false, true) {
 				<-t.slots
@@ -186,6 +190,43 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
 	case <-ctx.Done():
 		return transform.Result{}, ctx.Err()
+	}
+}
+
+// started and ended count a render in running, and open and close idle for
+// Wait.
+func (t *Transformer) started() {
+	t.mu.Lock()
+	if t.running.Add(1) == 1 {
+		t.idle = make(chan struct{})
+	}
+	t.mu.Unlock()
+}
+
+func (t *Transformer) ended() {
+	t.mu.Lock()
+	if t.running.Add(-1) == 0 {
+		close(t.idle)
+	}
+	t.mu.Unlock()
+}
+
+// Wait blocks until no render runs, including those whose callers gave up
+// on them (timed out), or until ctx is done: libvips must not be shut down
+// under a live render.
+func (t *Transformer) Wait(ctx context.Context) error {
+	t.mu.Lock()
+	if t.running.Load() == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	idle := t.idle
+	t.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("libvips: %d renders still running: %w", t.running.Load(), ctx.Err())
 	}
 }
 

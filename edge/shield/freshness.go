@@ -1,4 +1,4 @@
-package edge
+package shield
 
 import (
 	"net/http"
@@ -17,10 +17,10 @@ type freshness struct {
 	revalidation bool          // no-cache: store, but revalidate before each use
 }
 
-// freshnessRules are the cache.* settings that apply to origin headers.
-type freshnessRules struct {
-	def, min, max time.Duration
-	swr, sie      time.Duration // when the origin says nothing
+// Rules are the cache.* settings that apply to origin headers.
+type Rules struct {
+	Default, Min, Max time.Duration // cache.ttl, cache.min_ttl, cache.max_ttl
+	SWR, SIE          time.Duration // cache.stale_while_revalidate and cache.stale_if_error: when the origin says nothing
 }
 
 // parse reads an origin's Cache-Control and Expires as a shared cache does
@@ -28,8 +28,8 @@ type freshnessRules struct {
 // default, clamped to [min, max]; no-cache stores but makes every use a
 // revalidation; no-store and private forbid storing; stale-while-revalidate
 // and stale-if-error override the configured windows.
-func (r freshnessRules) parse(cacheControl, expires string, now time.Time) freshness {
-	f := freshness{swr: r.swr, sie: r.sie}
+func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
+	f := freshness{swr: r.SWR, sie: r.SIE}
 	maxAge, sMaxAge := -1, -1
 	for part := range strings.SplitSeq(cacheControl, ",") {
 		name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
@@ -43,9 +43,9 @@ func (r freshnessRules) parse(cacheControl, expires string, now time.Time) fresh
 		case "s-maxage":
 			sMaxAge = seconds(value, -1)
 		case "stale-while-revalidate":
-			f.swr = time.Duration(seconds(value, int(r.swr/time.Second))) * time.Second
+			f.swr = time.Duration(seconds(value, int(r.SWR/time.Second))) * time.Second
 		case "stale-if-error":
-			f.sie = time.Duration(seconds(value, int(r.sie/time.Second))) * time.Second
+			f.sie = time.Duration(seconds(value, int(r.SIE/time.Second))) * time.Second
 		}
 	}
 	if f.noStore {
@@ -69,9 +69,9 @@ func (r freshnessRules) parse(cacheControl, expires string, now time.Time) fresh
 			f.ttl = t.Sub(now)
 		}
 	default:
-		f.ttl = r.def
+		f.ttl = r.Default
 	}
-	f.ttl = min(max(f.ttl, r.min), r.max)
+	f.ttl = min(max(f.ttl, r.Min), r.Max)
 	return f
 }
 

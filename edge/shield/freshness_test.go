@@ -1,4 +1,4 @@
-package edge
+package shield
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestFreshnessRules(t *testing.T) {
-	r := freshnessRules{def: time.Hour, min: time.Minute, max: 720 * time.Hour, swr: time.Minute, sie: 24 * time.Hour}
+	r := Rules{Default: time.Hour, Min: time.Minute, Max: 720 * time.Hour, SWR: time.Minute, SIE: 24 * time.Hour}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		cc, expires string

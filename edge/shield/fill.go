@@ -1,0 +1,199 @@
+package shield
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+
+	"github.com/cespare/xxhash/v2"
+
+	"imgedge/cache"
+	"imgedge/edge/origin"
+	"imgedge/transform"
+)
+
+// fillInfo travels with a fill to every request that shared it.
+type fillInfo struct {
+	outcome      Outcome
+	sourceCached bool
+	timings      Timings
+}
+
+// source returns the original under key. A fresh copy in the originals tier
+// is used as is; otherwise one fetch runs for all concurrent callers.
+func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *Policy) (cache.Fill[fillInfo], cache.Outcome, error) {
+	e, ok := s.originals.Get(key)
+	switch LookupOf(e, ok, s.clock()) {
+	case LookupNotFound:
+		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound}
+	case LookupFresh:
+		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, sourceCached: true}}, cache.Hit, nil
+	case LookupMiss:
+		e = nil
+	}
+	stale := e
+	f, o, err := s.sources.Do(ctx, key, pol.FetchTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
+		return s.fetch(fctx, up, key, path, stale, pol)
+	})
+	switch {
+	case err != nil:
+		return f, o, err
+	case o == cache.Hit && f.Entry.NotFound:
+		// The re-check found a not-found remembered since this caller looked.
+		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound}
+	case o == cache.Hit:
+		f.Meta = fillInfo{outcome: Hit, sourceCached: true}
+	}
+	return f, o, nil
+}
+
+// fetch asks the origin for the original, conditionally when a stale copy
+// exists: a 304 renews that copy. A not-found is remembered for
+// cache.negative_ttl. When the origin fails, a stale copy within its
+// stale-if-error window is the answer (not stored again, so its horizons do
+// not move), so that variants can still be rendered from it.
+func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale *cache.Entry, pol *Policy) (cache.Fill[fillInfo], error) {
+	req := origin.Request{Path: path, MaxBytes: pol.MaxSourceBytes}
+	if stale != nil {
+		req.ETag, req.LastModified = stale.OriginETag, stale.LastModifiedAt
+	}
+	t0 := s.clock()
+	obj, err := up.Fetcher.Fetch(ctx, req)
+	now := s.clock()
+	info := fillInfo{outcome: Miss, timings: Timings{OriginAt: t0, Origin: now.Sub(t0)}}
+	s.obs.Fetched(up.ID, obj, err, info.timings.Origin)
+	if err != nil {
+		ferr := &FetchError{Path: path, Err: err}
+		switch {
+		case errors.Is(err, origin.ErrNotFound):
+			if pol.NegativeTTL > 0 {
+				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.NegativeTTL)}, pol.NegativeTTL)
+			}
+		case servesStale(stale, ferr, now):
+			info.outcome = StaleIfError
+			return cache.Fill[fillInfo]{Entry: stale, Meta: info}, nil
+		}
+		return cache.Fill[fillInfo]{}, ferr
+	}
+	f := pol.Fresh.parse(obj.CacheControl, obj.Expires, now)
+	horizons := &cache.Entry{
+		FreshUntil:                now.Add(f.ttl),
+		StaleWhileRevalidateUntil: now.Add(f.ttl + f.swr),
+		StaleIfErrorUntil:         now.Add(f.ttl + f.sie),
+	}
+	if obj.NotModified {
+		if stale == nil {
+			return cache.Fill[fillInfo]{}, &FetchError{Path: path, Err: errors.New("origin answered 304 to an unconditional request")}
+		}
+		renewed := stale.Renewed(horizons, now)
+		renewed.NoStore, renewed.OriginCacheControl = f.noStore, f.header
+		info.outcome = Revalidated
+		return cache.Fill[fillInfo]{Entry: renewed, Store: true, Meta: info}, nil
+	}
+	e := horizons
+	e.Body = obj.Body
+	e.ContentType = ContentType(obj.Body)
+	e.ETag = etag(obj.Body)
+	e.OriginETag = obj.ETag
+	e.StoredAt = now
+	e.NoStore, e.OriginCacheControl = f.noStore, f.header
+	if !obj.LastModified.IsZero() {
+		e.LastModifiedAt = obj.LastModified
+		e.LastModified = obj.LastModified.Format(http.TimeFormat)
+	}
+	return cache.Fill[fillInfo]{Entry: e, Store: true, Meta: info}, nil
+}
+
+// render is the variant fill: the source (cached, revalidated or fetched,
+// collapsed), then one transform, unless the tier still holds this variant
+// rendered from the very same source bytes: then it is renewed (or, when the
+// source is only usable because its origin failed, served as it is). The
+// variant inherits the source's freshness horizons and its no-store, and is
+// not stored when rendered from a stale source.
+func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec transform.Spec, pol *Policy) (cache.Fill[fillInfo], error) {
+	okey := string(AppendKey(nil, up.ID, []byte(path), true, nil))
+	src, _, err := s.source(ctx, up, okey, path, pol)
+	if err != nil {
+		return cache.Fill[fillInfo]{}, err
+	}
+	info := src.Meta
+	fromStale := info.outcome == StaleIfError
+	if old, ok := s.variants.Get(key); ok && !old.NotFound && old.SourceTag == src.Entry.ETag {
+		if fromStale {
+			return cache.Fill[fillInfo]{Entry: old, Meta: info}, nil
+		}
+		info.outcome = Revalidated
+		return cache.Fill[fillInfo]{Entry: old.Renewed(src.Entry, s.clock()), Store: true, Meta: info}, nil
+	}
+	t0 := s.clock()
+	res, err := s.tr.Transform(ctx, src.Entry.Body, spec)
+	if err != nil {
+		return cache.Fill[fillInfo]{}, err
+	}
+	now := s.clock()
+	info.timings.TransformAt, info.timings.Transform, info.timings.Stages = t0, now.Sub(t0), res.Timings
+	s.obs.Rendered(res.Format, info.timings.Transform)
+	info.outcome = Miss
+	if fromStale {
+		info.outcome = RenderedFromStale
+	}
+	e := &cache.Entry{
+		Body:               res.Body,
+		ContentType:        res.Format.ContentType(),
+		ETag:               etag(res.Body),
+		LastModified:       src.Entry.LastModified,
+		LastModifiedAt:     src.Entry.LastModifiedAt,
+		NoStore:            src.Entry.NoStore,
+		OriginCacheControl: src.Entry.OriginCacheControl,
+		SourceTag:          src.Entry.ETag,
+	}
+	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry, now), Store: !fromStale, Meta: info}, nil
+}
+
+// Preview renders r's variant as Serve would, from the original as Serve
+// gets it (through the tier, collapsed, fetched when missing), without
+// storing the variant, within a variant fill's bound: what /explain shows.
+func (s *Shield) Preview(ctx context.Context, r *Request) (src *cache.Entry, res transform.Result, t Timings, err error) {
+	pol := s.policy.Load()
+	ctx, cancel := context.WithTimeout(ctx, pol.RenderTimeout)
+	defer cancel()
+	key := string(AppendKey(nil, r.Origin.ID, r.Path, true, nil))
+	f, _, err := s.source(ctx, r.Origin, key, string(r.Path), pol)
+	if err != nil {
+		return nil, res, t, err
+	}
+	t = f.Meta.timings
+	if r.Original {
+		return f.Entry, res, t, nil
+	}
+	t0 := s.clock()
+	res, err = s.tr.Transform(ctx, f.Entry.Body, r.Spec)
+	t.TransformAt, t.Transform, t.Stages = t0, s.clock().Sub(t0), res.Timings
+	return f.Entry, res, t, err
+}
+
+// ContentType is the type of an original, from its magic bytes: "" when the
+// bytes are not an image this edge knows. An origin's own Content-Type is
+// never trusted. SVG and SVGZ (gzip) both say image/svg+xml: the edge
+// rasterises them rather than serving a document that can carry scripts.
+func ContentType(body []byte) string {
+	switch f := transform.Sniff(body); {
+	case f != transform.FormatSource:
+		return f.ContentType()
+	case transform.IsSVG(body), transform.IsGzip(body):
+		return transform.FormatSVG.ContentType()
+	}
+	return ""
+}
+
+// etag is a strong validator from the bytes: equal bytes, equal tag, on
+// every node.
+func etag(body []byte) string {
+	var sum [8]byte
+	h := xxhash.Sum64(body)
+	for i := range sum {
+		sum[i] = byte(h >> (56 - 8*i))
+	}
+	return `"` + hex.EncodeToString(sum[:]) + `"`
+}

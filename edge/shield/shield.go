@@ -1,0 +1,283 @@
+package shield
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"imgedge/cache"
+	"imgedge/edge/origin"
+	"imgedge/transform"
+)
+
+// Fetcher gets sources from one origin (edge/origin behind its breaker).
+type Fetcher interface {
+	Fetch(ctx context.Context, r origin.Request) (origin.Object, error)
+}
+
+// Origin is one configured origin: its id is part of every key, so origins
+// never share entries.
+type Origin struct {
+	ID      string
+	Fetcher Fetcher
+}
+
+// Observer hears of the work fills do, once per fetch or render however many
+// requests shared it (the metrics).
+type Observer interface {
+	Fetched(originID string, obj origin.Object, err error, took time.Duration)
+	Rendered(f transform.Format, took time.Duration)
+}
+
+// Config is what a Shield is built from. Everything is required except
+// Observer and Now.
+type Config struct {
+	Variants, Originals cache.Store
+	Transformer         transform.Transformer
+	Observer            Observer         // nil: nobody listens
+	Now                 func() time.Time // nil: time.Now
+	// Refreshers bounds background refreshes (stale-while-revalidate); more
+	// stale hits than this at once skip theirs, and a later one tries again.
+	Refreshers int
+	Log        *slog.Logger
+}
+
+// Policy is the part of the rules a reload may change while serving.
+type Policy struct {
+	Fresh       Rules
+	NegativeTTL time.Duration // cache.negative_ttl; 0 remembers no not-found
+	// FetchTimeout bounds a source fill; RenderTimeout a variant fill (its
+	// source, the wait for a transform slot and the render).
+	FetchTimeout, RenderTimeout time.Duration
+	MaxSourceBytes              int64 // limits.max_source_bytes
+}
+
+// Shield runs the entry lifecycle over two tiers (variants and originals).
+type Shield struct {
+	variants, originals cache.Store
+	renders             *cache.Group[fillInfo]
+	sources             *cache.Group[fillInfo]
+	tr                  transform.Transformer
+	obs                 Observer
+	log                 *slog.Logger
+	policy              atomic.Pointer[Policy]
+	now                 atomic.Pointer[func() time.Time] // tests move it
+
+	// Background refreshes run on at most cap(refreshSlots) goroutines,
+	// owned by the Shield and ended by Close.
+	refreshSlots chan struct{}
+	mu           sync.Mutex // orders refreshes.Add before Close's Wait
+	closed       bool
+	refreshes    sync.WaitGroup
+	background   context.Context
+	stop         context.CancelFunc
+}
+
+// New returns a Shield following p.
+func New(c Config, p Policy) (*Shield, error) {
+	if c.Variants == nil || c.Originals == nil || c.Transformer == nil || c.Log == nil || c.Refreshers <= 0 {
+		return nil, errors.New("shield: New needs both stores, a transformer, a logger and Refreshers above 0")
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	s := &Shield{variants: c.Variants, originals: c.Originals, tr: c.Transformer, obs: c.Observer, log: c.Log,
+		refreshSlots: make(chan struct{}, c.Refreshers)}
+	if s.obs == nil {
+		s.obs = nobody{}
+	}
+	s.SetClock(c.Now)
+	s.policy.Store(&p)
+	clock := func() time.Time { return s.clock() }
+	var err error
+	if s.renders, err = cache.NewGroup[fillInfo](c.Variants, clock); err != nil {
+		return nil, err
+	}
+	if s.sources, err = cache.NewGroup[fillInfo](c.Originals, clock); err != nil {
+		return nil, err
+	}
+	s.background, s.stop = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func (p *Policy) validate() error {
+	if p.FetchTimeout <= 0 || p.RenderTimeout <= 0 || p.MaxSourceBytes <= 0 {
+		return errors.New("shield: fetch and render timeouts and the source byte limit must be above 0")
+	}
+	return nil
+}
+
+// SetPolicy applies p to the requests that start after it.
+func (s *Shield) SetPolicy(p Policy) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	s.policy.Store(&p)
+	return nil
+}
+
+// SetClock makes the shield judge freshness by now (nil: time.Now).
+func (s *Shield) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.now.Store(&now)
+}
+
+func (s *Shield) clock() time.Time { return (*s.now.Load())() }
+
+// Request is one lookup. Key and Path may alias request memory: they are
+// read during Serve only, and copied when a fill needs them.
+type Request struct {
+	Origin   *Origin
+	Key      []byte
+	Path     []byte
+	Original bool           // the original bytes, not a variant
+	Spec     transform.Spec // the variant; ignored for originals
+	Now      time.Time      // when the request began: freshness is judged then
+	Trace    bool           // record lookup timestamps (tracing)
+}
+
+// Serve answers r from the tier, or fills it. A fresh entry, or a stale one
+// within its stale-while-revalidate window, answers at once without
+// allocating. Otherwise one fill runs for every concurrent request of the key
+// and the request waits for it within the policy's bounds; when the origin
+// fails, a stale copy within its stale-if-error window answers instead.
+// The Answer is meaningful with an error too (Negative, Lookup, Timings).
+func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
+	store := s.variants
+	if r.Original {
+		store = s.originals
+	}
+	var a Answer
+	if r.Trace {
+		a.Timings.LookupStart = s.clock()
+	}
+	e, ok := store.Get(b2s(r.Key))
+	if r.Trace {
+		a.Timings.LookupEnd = s.clock()
+	}
+	a.Lookup = LookupOf(e, ok, r.Now)
+	switch {
+	case a.Lookup == LookupNotFound:
+		a.Outcome = Negative
+		return a, &FetchError{Path: string(r.Path), Err: origin.ErrNotFound}
+	case a.Lookup == LookupFresh:
+		a.Entry, a.Outcome = e, Hit
+		return a, nil
+	case a.Lookup == LookupStale && r.Now.Before(e.StaleWhileRevalidateUntil):
+		a.Entry, a.Outcome = e, StaleWhileRevalidate
+		s.refreshLater(r)
+		return a, nil
+	case a.Lookup == LookupStale:
+		return s.miss(ctx, r, e, a)
+	}
+	return s.miss(ctx, r, nil, a)
+}
+
+// miss fills r's key, waiting at most for the fill's own bound plus a
+// second of slack, and falls back to stale on an origin failure.
+func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Answer) (Answer, error) {
+	pol := s.policy.Load()
+	bound := pol.FetchTimeout
+	if !r.Original {
+		bound = pol.RenderTimeout
+	}
+	wait, cancel := context.WithTimeout(ctx, bound+time.Second)
+	defer cancel()
+	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec, pol)
+	if err != nil {
+		if servesStale(stale, err, s.clock()) {
+			a.Entry, a.Outcome = stale, StaleIfError
+			return a, nil
+		}
+		return a, err
+	}
+	a.Entry, a.Outcome, a.SourceCached = f.Entry, f.Meta.outcome, f.Meta.sourceCached
+	a.Stored, a.Collapsed = o == cache.Stored, o == cache.Collapsed
+	a.Timings.OriginAt, a.Timings.Origin = f.Meta.timings.OriginAt, f.Meta.timings.Origin
+	a.Timings.TransformAt, a.Timings.Transform, a.Timings.Stages = f.Meta.timings.TransformAt, f.Meta.timings.Transform, f.Meta.timings.Stages
+	return a, nil
+}
+
+// fill computes the entry under key once for all concurrent callers: an
+// original is fetched; a variant is rendered from its original.
+func (s *Shield) fill(ctx context.Context, up *Origin, key, path string, original bool, spec transform.Spec, pol *Policy) (cache.Fill[fillInfo], cache.Outcome, error) {
+	if original {
+		return s.source(ctx, up, key, path, pol)
+	}
+	return s.renders.Do(ctx, key, pol.RenderTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
+		return s.render(fctx, up, key, path, spec, pol)
+	})
+}
+
+// refreshLater refreshes a stale entry in the background, collapsed with any
+// other fill of the key, on a bounded number of goroutines.
+func (s *Shield) refreshLater(r *Request) {
+	select {
+	case s.refreshSlots <- struct{}{}:
+	default:
+		return // enough refreshes running; a later stale hit tries again
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.refreshSlots
+		return
+	}
+	s.refreshes.Add(1)
+	s.mu.Unlock()
+	// Copies: the request's memory is reused once it is answered.
+	up, key, path, original, spec := r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec
+	go func() {
+		defer s.refreshes.Done()
+		defer func() { <-s.refreshSlots }()
+		pol := s.policy.Load()
+		if _, _, err := s.fill(s.background, up, key, path, original, spec, pol); err != nil && s.background.Err() == nil {
+			s.log.Warn("background refresh failed", "key", key, "err", err)
+		}
+	}()
+}
+
+// Close stops background refreshes and waits, within ctx, for them and for
+// every fill still running, so that what fills use (libvips) can be shut
+// down after it.
+func (s *Shield) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.refreshes.Wait()
+	if err := s.renders.Wait(ctx); err != nil {
+		return fmt.Errorf("shield: %w", err)
+	}
+	if err := s.sources.Wait(ctx); err != nil {
+		return fmt.Errorf("shield: %w", err)
+	}
+	return nil
+}
+
+// Tier is the state of key in the variants tier (original false) or the
+// originals tier at now, for /explain.
+func (s *Shield) Tier(key string, original bool, now time.Time) (*cache.Entry, Lookup) {
+	store := s.variants
+	if original {
+		store = s.originals
+	}
+	e, ok := store.Get(key)
+	return e, LookupOf(e, ok, now)
+}
+
+type nobody struct{}
+
+func (nobody) Fetched(string, origin.Object, error, time.Duration) {}
+func (nobody) Rendered(transform.Format, time.Duration)            {}
+
+// b2s views b as a string without copying. Only for lookups that do not keep
+// the string: ristretto's Get keeps hashes, never the key.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
