@@ -32,10 +32,10 @@ type Outcome uint8
 const (
 	// Hit: the tier held a fresh copy when the flight began (another fill
 	// stored it after this caller's own lookup). The Fill has no Meta.
-	Hit Outcome = iota
-	Stored    // this caller's fill computed and stored it
-	NotStored // this caller's fill computed it; it was not stored
-	Collapsed // joined a fill started by another caller
+	Hit       Outcome = iota
+	Stored            // this caller's fill computed and stored it
+	NotStored         // this caller's fill computed it; it was not stored
+	Collapsed         // joined a fill started by another caller
 )
 
 // Group collapses concurrent fills of one key into one Loader call. It counts

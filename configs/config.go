@@ -73,7 +73,7 @@ type Breaker struct {
 type Cache struct {
 	Memory               Size     `yaml:"memory" reload:"restart"`           // variant budget in bytes; 0 disables the memory tier
 	MemoryOriginals      Size     `yaml:"memory_originals" reload:"restart"` // original budget in bytes; 0 disables it
-	TTL                  Duration `yaml:"ttl"`              // freshness when the origin says nothing
+	TTL                  Duration `yaml:"ttl"`                               // freshness when the origin says nothing
 	MinTTL               Duration `yaml:"min_ttl"`
 	MaxTTL               Duration `yaml:"max_ttl"`
 	NegativeTTL          Duration `yaml:"negative_ttl"` // how long an origin 404 is remembered
@@ -84,10 +84,10 @@ type Cache struct {
 
 // Transform sets admission control and encoder defaults.
 type Transform struct {
-	Concurrency  int      `yaml:"concurrency" reload:"restart"`   // transforms at once; 0 means 2 x CPUs
-	Queue        int      `yaml:"queue" reload:"restart"`         // transforms allowed to wait for a slot
-	QueueTimeout Duration `yaml:"queue_timeout"` // longest wait for a slot before 503 overloaded
-	Timeout      Duration `yaml:"timeout"`       // longest a transform may run
+	Concurrency  int      `yaml:"concurrency" reload:"restart"` // transforms at once; 0 means 2 x CPUs
+	Queue        int      `yaml:"queue" reload:"restart"`       // transforms allowed to wait for a slot
+	QueueTimeout Duration `yaml:"queue_timeout"`                // longest wait for a slot before 503 overloaded
+	Timeout      Duration `yaml:"timeout"`                      // longest a transform may run
 	Quality      Quality  `yaml:"quality"`
 	// AVIFMaxPixels: under auto=format, outputs with more pixels go to WebP
 	// (AVIF encodes several times slower); 0 means never AVIF by negotiation.

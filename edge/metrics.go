@@ -145,7 +145,7 @@ func newMetrics(s *Server) *metrics {
 
 	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {
-		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} { 
+		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} {
 			if bc, ok := st.(byteCounter); ok {
 				ch <- prometheus.MustNewConstMetric(bytes, prometheus.GaugeValue, float64(bc.Bytes()), tier)
 			}
