@@ -44,6 +44,7 @@ type testOrigin struct {
 	expires      atomic.Value // string
 	down         atomic.Bool  // answer 503 to everything
 	etags        atomic.Bool  // send ETags and answer If-None-Match with 304
+	denyMissing  atomic.Bool  // answer 403 for missing objects, as a bucket without ListBucket does
 	notModified  atomic.Int32 // 304s sent
 	mu           sync.Mutex
 	hits         map[string]int
@@ -102,6 +103,10 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = "/kodim23.png"
 	}
 	body, err := os.ReadFile(filepath.Join(images, filepath.Base(r.URL.Path)))
+	if err != nil && o.denyMissing.Load() {
+		http.Error(w, "<Error><Code>AccessDenied</Code></Error>", http.StatusForbidden)
+		return
+	}
 	if err != nil {
 		http.NotFound(w, r)
 		return

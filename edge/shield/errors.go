@@ -15,6 +15,9 @@ import (
 type FetchError struct {
 	Path string
 	Err  error
+	// Remembered: the not-found came from the tier (cache.negative_ttl),
+	// not from asking the origin.
+	Remembered bool
 }
 
 func (e *FetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.Path, e.Err) }

@@ -26,7 +26,7 @@ func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *
 	e, ok := s.originals.Get(key)
 	switch LookupOf(e, ok, s.clock()) {
 	case LookupNotFound:
-		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound}
+		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound, Remembered: true}
 	case LookupFresh:
 		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, sourceCached: true}}, cache.Hit, nil
 	case LookupMiss:
@@ -41,7 +41,7 @@ func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *
 		return f, o, err
 	case o == cache.Hit && f.Entry.NotFound:
 		// The re-check found a not-found remembered since this caller looked.
-		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound}
+		return cache.Fill[fillInfo]{}, 0, &FetchError{Path: path, Err: origin.ErrNotFound, Remembered: true}
 	case o == cache.Hit:
 		f.Meta = fillInfo{outcome: Hit, sourceCached: true}
 	}

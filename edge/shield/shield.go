@@ -166,7 +166,7 @@ func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
 	switch {
 	case a.Lookup == LookupNotFound:
 		a.Outcome = Negative
-		return a, &FetchError{Path: string(r.Path), Err: origin.ErrNotFound}
+		return a, &FetchError{Path: string(r.Path), Err: origin.ErrNotFound, Remembered: true}
 	case a.Lookup == LookupFresh:
 		a.Entry, a.Outcome = e, Hit
 		return a, nil
@@ -192,9 +192,13 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	defer cancel()
 	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec, pol)
 	if err != nil {
-		if servesStale(stale, err, s.clock()) {
+		var fe *FetchError
+		switch {
+		case servesStale(stale, err, s.clock()):
 			a.Entry, a.Outcome = stale, StaleIfError
 			return a, nil
+		case errors.As(err, &fe) && fe.Remembered:
+			a.Outcome = Negative // the variant's original is a remembered not-found
 		}
 		return a, err
 	}
@@ -244,15 +248,26 @@ func (s *Shield) refreshLater(r *Request) {
 	}()
 }
 
-// Close stops background refreshes and waits, within ctx, for them and for
-// every fill still running, so that what fills use (libvips) can be shut
-// down after it.
+// Close stops new background refreshes and waits, within ctx, for those
+// running and for every fill still running, so that what fills use
+// (libvips) can be shut down after it. When ctx ends first, the refreshes
+// still waiting give up (their fills run on, each bounded by its timeout)
+// and Close reports it.
 func (s *Shield) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.stop()
-	s.refreshes.Wait()
+	defer s.stop()
+	refreshed := make(chan struct{})
+	go func() { // ends with the last refresh, each bounded by its fill's timeout
+		s.refreshes.Wait()
+		close(refreshed)
+	}()
+	select {
+	case <-refreshed:
+	case <-ctx.Done():
+		return fmt.Errorf("shield: refreshes still running: %w", ctx.Err())
+	}
 	if err := s.renders.Wait(ctx); err != nil {
 		return fmt.Errorf("shield: %w", err)
 	}
