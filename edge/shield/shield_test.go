@@ -152,11 +152,13 @@ type step struct {
 
 var errDown = errors.New("connection refused")
 
-func down(o *fakeOrigin)                { o.err = errDown }
-func up(o *fakeOrigin)                  { o.err = nil }
-func notFound(o *fakeOrigin)            { o.err = origin.ErrNotFound }
-func cc(v string) func(o *fakeOrigin)   { return func(o *fakeOrigin) { o.cacheControl = v } }
-func body(b string) func(o *fakeOrigin) { return func(o *fakeOrigin) { o.body, o.etag = []byte(b), `"`+b+`"` } }
+func down(o *fakeOrigin)              { o.err = errDown }
+func up(o *fakeOrigin)                { o.err = nil }
+func notFound(o *fakeOrigin)          { o.err = origin.ErrNotFound }
+func cc(v string) func(o *fakeOrigin) { return func(o *fakeOrigin) { o.cacheControl = v } }
+func body(b string) func(o *fakeOrigin) {
+	return func(o *fakeOrigin) { o.body, o.etag = []byte(b), `"`+b+`"` }
+}
 
 func TestLifecycle(t *testing.T) {
 	for _, tt := range []struct {
