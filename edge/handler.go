@@ -101,18 +101,21 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		sc.b.Add(k, v)
 	}
 	original := sc.b.Empty()
-	var spec transform.Spec
+	sc.req = shield.Request{Origin: &up.origin, Path: objPath, Original: original}
 	if !original {
-		var err error
-		if spec, err = sc.b.Finish(); err != nil {
+		spec, err := sc.b.Finish()
+		if err != nil {
 			return err
 		}
 		if spec.AutoFormat {
 			spec.Accepted = transform.Negotiate(accept)
 		}
+		sc.req.Spec = spec
 	}
-	sc.key = shield.AppendKey(sc.key[:0], up.origin.ID, objPath, original, &spec)
-	sc.req = shield.Request{Origin: &up.origin, Key: sc.key, Path: objPath, Original: original, Spec: spec}
+	// The spec is read through sc (pooled): the key writers are called
+	// through a table, and a spec on the stack would escape to the heap.
+	sc.key = shield.AppendKey(sc.key[:0], up.origin.ID, objPath, original, &sc.req.Spec)
+	sc.req.Key = sc.key
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net/url"
@@ -70,6 +71,11 @@ type Builder struct {
 	pairs  [maxParams]pair
 	n      int
 	extra  []byte // first pair past maxParams, for the error message
+	// st is the state being built. It lives in the Builder (pooled by the
+	// edge) because the parameter setters are called through the params
+	// table, which escape analysis cannot follow: a local state would be
+	// moved to the heap on every request.
+	st state
 }
 
 // Reset prepares b for a new request.
@@ -116,7 +122,7 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	var seen paramBits
 	var preset []pair
 	for i := range pairs {
-		bit, ok := paramBit(pairs[i].k)
+		bit, idx, ok := paramBit(pairs[i].k)
 		if !ok {
 			return Spec{}, unknownParam(pairs[i].k)
 		}
@@ -124,7 +130,7 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 			return Spec{}, &ParamError{Param: string(pairs[i].k), Problem: "repeated"}
 		}
 		seen |= bit
-		if bit == bitP {
+		if params[idx].name == "p" {
 			ps, ok := b.parser.presets[string(pairs[i].v)]
 			if !ok {
 				return Spec{}, &ParamError{Param: "p", Value: string(pairs[i].v), Problem: "is not a configured preset", Allowed: b.parser.presetNames()}
@@ -132,7 +138,8 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 			preset = ps
 		}
 	}
-	st := state{fpx: math.NaN(), fpy: math.NaN()}
+	st := &b.st
+	*st = state{fpx: math.NaN(), fpy: math.NaN()}
 	for i := range preset {
 		if err := st.set(preset[i].k, preset[i].v); err != nil {
 			return Spec{}, err
@@ -180,72 +187,58 @@ func (p *Parser) ParseQuery(raw string) (Spec, bool, error) {
 	return s, b.Empty(), err
 }
 
-const (
-	bitW paramBits = 1 << iota
-	bitH
-	bitDPR
-	bitFit
-	bitCrop
-	bitFPX
-	bitFPY
-	bitFM
-	bitAuto
-	bitQ
-	bitLossless
-	bitBlur
-	bitSharp
-	bitRot
-	bitFlip
-	bitBG
-	bitFrame
-	bitP
-	bitS
-)
+// param is one URL parameter, declared once: its name, how its value is read
+// into the state, how its canonical value is written into the cache key (nil:
+// it never enters the key itself, as dpr folds into w and h), and what it
+// allows. The table is sorted by name, which is also the order of the key.
+type param struct {
+	name    string
+	set     func(st *state, v []byte, allowed string) *ParamError
+	key     func(dst []byte, s *Spec) ([]byte, bool)
+	allowed string
+}
 
-var paramNames = []string{"w", "h", "dpr", "fit", "crop", "fp-x", "fp-y", "fm", "auto", "q", "lossless", "blur", "sharp", "rot", "flip", "bg", "frame", "p", "s"}
+var params = [...]param{
+	{"auto", setAuto, keyAuto, "format, compress, or both comma separated"},
+	{"bg", setBG, keyBG, colorAllowed},
+	{"blur", setBlur, keyInt(func(s *Spec) int { return s.Blur }), "an integer from 0 to 2000"},
+	{"crop", setCrop, keyCrop, gravityAllowed},
+	{"dpr", setDPR, nil, "a number from 1 to 4, e.g. 2 or 1.5"},
+	{"fit", setFit, keyFit, "clip, max, crop, fill, scale, min"},
+	{"flip", setFlip, keyFlip, "h, v or hv"},
+	{"fm", setFormat, keyFormat, formatAllowed},
+	{"fp-x", setFPX, keyFocal(func(s *Spec) float64 { return s.FocalX }), "a number from 0 to 1"},
+	{"fp-y", setFPY, keyFocal(func(s *Spec) float64 { return s.FocalY }), "a number from 0 to 1"},
+	{"frame", setFrame, keyInt(func(s *Spec) int { return s.Frame }), "an integer from 1 (the first frame)"},
+	{"h", setH, keyInt(func(s *Spec) int { return s.Height }), "an integer from 1 to limits.max_dimension"},
+	{"lossless", setLossless, keyLossless, "0 or 1"},
+	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
+	{"q", setQuality, keyInt(func(s *Spec) int { return s.Quality }), "an integer from 1 to 100"},
+	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
+	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
+	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
+	{"w", setW, keyInt(func(s *Spec) int { return s.Width }), "an integer from 1 to limits.max_dimension"},
+}
 
-func paramBit(k []byte) (paramBits, bool) {
-	switch string(k) {
-	case "w":
-		return bitW, true
-	case "h":
-		return bitH, true
-	case "dpr":
-		return bitDPR, true
-	case "fit":
-		return bitFit, true
-	case "crop":
-		return bitCrop, true
-	case "fp-x":
-		return bitFPX, true
-	case "fp-y":
-		return bitFPY, true
-	case "fm":
-		return bitFM, true
-	case "auto":
-		return bitAuto, true
-	case "q":
-		return bitQ, true
-	case "lossless":
-		return bitLossless, true
-	case "blur":
-		return bitBlur, true
-	case "sharp":
-		return bitSharp, true
-	case "rot":
-		return bitRot, true
-	case "flip":
-		return bitFlip, true
-	case "bg":
-		return bitBG, true
-	case "frame":
-		return bitFrame, true
-	case "p":
-		return bitP, true
-	case "s":
-		return bitS, true
+// paramBit is the bit of parameter k in a paramBits set.
+func paramBit(k []byte) (paramBits, int, bool) {
+	for i := range params {
+		if params[i].name == string(k) {
+			return 1 << i, i, true
+		}
 	}
-	return 0, false
+	return 0, 0, false
+}
+
+func paramNames() string {
+	var b strings.Builder
+	for i := range params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(params[i].name)
+	}
+	return b.String()
 }
 
 // aliases are names from other image APIs that people type by habit, in a
@@ -258,7 +251,7 @@ var aliases = [...]struct{ alias, name string }{
 
 func unknownParam(k []byte) *ParamError {
 	name := string(k)
-	e := &ParamError{Param: name, Problem: "unknown", Allowed: strings.Join(paramNames, ", ")}
+	e := &ParamError{Param: name, Problem: "unknown", Allowed: paramNames()}
 	for _, a := range aliases {
 		if strings.EqualFold(name, a.alias) {
 			e.Suggest = a.name
@@ -276,8 +269,8 @@ func unknownParam(k []byte) *ParamError {
 			best, bestD = target, d
 		}
 	}
-	for _, n := range paramNames {
-		consider(n, n)
+	for i := range params {
+		consider(params[i].name, params[i].name)
 	}
 	for _, a := range aliases {
 		consider(a.alias, a.name)
@@ -315,93 +308,135 @@ type state struct {
 	fpx, fpy float64 // NaN until given
 }
 
+// set reads one parameter into st. Unknown names were refused before.
 func (st *state) set(k, v []byte) error {
-	s := &st.spec
-	var err *ParamError
-	switch string(k) {
-	case "w":
-		st.w, err = intParam("w", v, 1, math.MaxInt32, "an integer from 1 to limits.max_dimension")
-	case "h":
-		st.h, err = intParam("h", v, 1, math.MaxInt32, "an integer from 1 to limits.max_dimension")
-	case "dpr":
-		st.dpr, err = floatParam("dpr", v, 1, 4, "a number from 1 to 4, e.g. 2 or 1.5")
-	case "fit":
-		switch string(v) {
-		case "clip":
-			s.Fit = FitClip
-		case "max":
-			s.Fit = FitMax
-		case "crop":
-			s.Fit = FitCrop
-		case "fill":
-			s.Fit = FitFill
-		case "scale":
-			s.Fit = FitScale
-		case "min":
-			s.Fit = FitMin
-		default:
-			err = badValue("fit", v, "clip, max, crop, fill, scale, min")
+	if _, i, ok := paramBit(k); ok && params[i].set != nil {
+		if err := params[i].set(st, v, params[i].allowed); err != nil {
+			return err
 		}
-	case "crop":
-		s.Gravity, err = parseGravity(v)
-	case "fp-x":
-		st.fpx, err = floatParam("fp-x", v, 0, 1, "a number from 0 to 1")
-	case "fp-y":
-		st.fpy, err = floatParam("fp-y", v, 0, 1, "a number from 0 to 1")
-	case "fm":
-		s.Format, err = parseFormat(v)
-	case "auto":
-		s.AutoFormat, s.AutoCompress = false, false
-		for part := range splitComma(v) {
-			switch string(part) {
-			case "format":
-				s.AutoFormat = true
-			case "compress":
-				s.AutoCompress = true
-			default:
-				return badValue("auto", v, "format, compress, or both comma separated")
-			}
-		}
-	case "q":
-		s.Quality, err = intParam("q", v, 1, 100, "an integer from 1 to 100")
-	case "lossless":
-		switch string(v) {
-		case "0", "false":
-			s.Lossless = false
-		case "1", "true":
-			s.Lossless = true
-		default:
-			err = badValue("lossless", v, "0 or 1")
-		}
-	case "blur":
-		s.Blur, err = intParam("blur", v, 0, 2000, "an integer from 0 to 2000")
-	case "sharp":
-		s.Sharp, err = intParam("sharp", v, 0, 100, "an integer from 0 to 100")
-	case "rot":
-		s.Rotate, err = intParam("rot", v, 0, 270, "0, 90, 180 or 270")
-		if err == nil && s.Rotate%90 != 0 {
-			err = badValue("rot", v, "0, 90, 180 or 270")
-		}
-	case "flip":
-		switch string(v) {
-		case "h":
-			s.Flip = FlipH
-		case "v":
-			s.Flip = FlipV
-		case "hv", "vh":
-			s.Flip = FlipH | FlipV
-		default:
-			err = badValue("flip", v, "h, v or hv")
-		}
-	case "bg":
-		s.Background, err = parseColor(v)
-	case "frame":
-		s.Frame, err = intParam("frame", v, 1, 1<<16, "an integer from 1 (the first frame)")
-	}
-	if err != nil {
-		return err
 	}
 	return nil
+}
+
+func setW(st *state, v []byte, allowed string) (err *ParamError) {
+	st.w, err = intParam("w", v, 1, math.MaxInt32, allowed)
+	return err
+}
+
+func setH(st *state, v []byte, allowed string) (err *ParamError) {
+	st.h, err = intParam("h", v, 1, math.MaxInt32, allowed)
+	return err
+}
+
+func setDPR(st *state, v []byte, allowed string) (err *ParamError) {
+	st.dpr, err = floatParam("dpr", v, 1, 4, allowed)
+	return err
+}
+
+func setFit(st *state, v []byte, allowed string) *ParamError {
+	for f := range fitCount {
+		if string(v) == fitNames[f] {
+			st.spec.Fit = f
+			return nil
+		}
+	}
+	return badValue("fit", v, allowed)
+}
+
+func setCrop(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.Gravity, err = parseGravity(v)
+	return err
+}
+
+func setFPX(st *state, v []byte, allowed string) (err *ParamError) {
+	st.fpx, err = floatParam("fp-x", v, 0, 1, allowed)
+	return err
+}
+
+func setFPY(st *state, v []byte, allowed string) (err *ParamError) {
+	st.fpy, err = floatParam("fp-y", v, 0, 1, allowed)
+	return err
+}
+
+func setFormat(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.Format, err = parseFormat(v)
+	return err
+}
+
+func setAuto(st *state, v []byte, allowed string) *ParamError {
+	s := &st.spec
+	s.AutoFormat, s.AutoCompress = false, false
+	for part := range bytes.SplitSeq(v, []byte(",")) {
+		switch string(part) {
+		case "format":
+			s.AutoFormat = true
+		case "compress":
+			s.AutoCompress = true
+		default:
+			return badValue("auto", v, allowed)
+		}
+	}
+	return nil
+}
+
+func setQuality(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Quality, err = intParam("q", v, 1, 100, allowed)
+	return err
+}
+
+func setLossless(st *state, v []byte, allowed string) *ParamError {
+	switch string(v) {
+	case "0", "false":
+		st.spec.Lossless = false
+	case "1", "true":
+		st.spec.Lossless = true
+	default:
+		return badValue("lossless", v, allowed)
+	}
+	return nil
+}
+
+func setBlur(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Blur, err = intParam("blur", v, 0, 2000, allowed)
+	return err
+}
+
+func setSharp(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Sharp, err = intParam("sharp", v, 0, 100, allowed)
+	return err
+}
+
+func setRot(st *state, v []byte, allowed string) *ParamError {
+	r, err := intParam("rot", v, 0, 270, allowed)
+	if err == nil && r%90 != 0 {
+		err = badValue("rot", v, allowed)
+	}
+	st.spec.Rotate = r
+	return err
+}
+
+func setFlip(st *state, v []byte, allowed string) *ParamError {
+	switch string(v) {
+	case "h":
+		st.spec.Flip = FlipH
+	case "v":
+		st.spec.Flip = FlipV
+	case "hv", "vh":
+		st.spec.Flip = FlipH | FlipV
+	default:
+		return badValue("flip", v, allowed)
+	}
+	return nil
+}
+
+func setBG(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.Background, err = parseColor(v)
+	return err
+}
+
+func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Frame, err = intParam("frame", v, 1, 1<<16, allowed)
+	return err
 }
 
 func (st *state) finish(l *Limits) (Spec, error) {
@@ -523,6 +558,8 @@ func floatParam(name string, v []byte, lo, hi float64, allowed string) (float64,
 	return f, nil
 }
 
+const formatAllowed = "jpg, pjpg, png, webp, avif, jxl, gif"
+
 func parseFormat(v []byte) (Format, *ParamError) {
 	switch string(v) {
 	case "jpg", "jpeg":
@@ -540,7 +577,7 @@ func parseFormat(v []byte) (Format, *ParamError) {
 	case "gif":
 		return FormatGIF, nil
 	}
-	return 0, badValue("fm", v, "jpg, pjpg, png, webp, avif, jxl, gif")
+	return 0, badValue("fm", v, formatAllowed)
 }
 
 const gravityAllowed = "center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint"
@@ -548,7 +585,7 @@ const gravityAllowed = "center, top, bottom, left, right (edges combine: top,lef
 func parseGravity(v []byte) (Gravity, *ParamError) {
 	var g Gravity
 	n := 0
-	for part := range splitComma(v) {
+	for part := range bytes.SplitSeq(v, []byte(",")) {
 		n++
 		var bit Gravity
 		switch string(part) {
@@ -584,6 +621,8 @@ func parseGravity(v []byte) (Gravity, *ParamError) {
 	return g, nil
 }
 
+const colorAllowed = "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800"
+
 func parseColor(v []byte) (Color, *ParamError) {
 	s := v
 	if len(s) > 0 && s[0] == '#' {
@@ -591,7 +630,7 @@ func parseColor(v []byte) (Color, *ParamError) {
 	}
 	var nib [8]uint8
 	if len(s) != 3 && len(s) != 6 && len(s) != 8 {
-		return Color{}, badValue("bg", v, "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800")
+		return Color{}, badValue("bg", v, colorAllowed)
 	}
 	for i, c := range s {
 		switch {
@@ -602,7 +641,7 @@ func parseColor(v []byte) (Color, *ParamError) {
 		case c >= 'A' && c <= 'F':
 			nib[i] = c - 'A' + 10
 		default:
-			return Color{}, badValue("bg", v, "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800")
+			return Color{}, badValue("bg", v, colorAllowed)
 		}
 	}
 	switch len(s) {
@@ -612,23 +651,4 @@ func parseColor(v []byte) (Color, *ParamError) {
 		return Color{R: nib[0]<<4 | nib[1], G: nib[2]<<4 | nib[3], B: nib[4]<<4 | nib[5], A: 255, Set: true}, nil
 	}
 	return Color{A: nib[0]<<4 | nib[1], R: nib[2]<<4 | nib[3], G: nib[4]<<4 | nib[5], B: nib[6]<<4 | nib[7], Set: true}, nil
-}
-
-// splitComma yields the comma separated parts of v without allocating.
-func splitComma(v []byte) func(func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(v) > 0 {
-			i := 0
-			for i < len(v) && v[i] != ',' {
-				i++
-			}
-			if !yield(v[:i]) {
-				return
-			}
-			if i == len(v) {
-				return
-			}
-			v = v[i+1:]
-		}
-	}
 }

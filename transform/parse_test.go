@@ -97,11 +97,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: w, h, dpr, fit, crop, fp-x, fp-y, fm, auto, q, lossless, blur, sharp, rot, flip, bg, frame, p, s`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},

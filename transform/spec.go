@@ -164,103 +164,114 @@ type Spec struct {
 // Resizes reports whether the spec asks for a box.
 func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }
 
-// AppendKey appends the canonical form of s: parameters sorted by name, values
-// normalised, defaults made explicit where they change the output. Two requests
-// that must produce the same bytes produce the same key; the raw Accept header
-// never enters it, only the negotiation result.
+// AppendKey appends the canonical form of s: each parameter's key writer (see
+// params) in name order, values normalised, defaults made explicit where
+// they change the output. Two requests that must produce the same bytes
+// produce the same key; the raw Accept header never enters it, only the
+// negotiation result.
 func (s *Spec) AppendKey(dst []byte) []byte {
-	sep := false
-	add := func(name string) {
-		if sep {
+	first := true
+	for i := range params {
+		p := &params[i]
+		if p.key == nil {
+			continue
+		}
+		mark := len(dst)
+		if !first {
 			dst = append(dst, '&')
 		}
-		sep = true
-		dst = append(dst, name...)
+		dst = append(dst, p.name...)
 		dst = append(dst, '=')
-	}
-	if s.AutoFormat || s.AutoCompress {
-		add("auto")
-		switch {
-		case !s.AutoFormat:
-		case s.Accepted&AcceptAVIF != 0:
-			dst = append(dst, "avif"...)
-		case s.Accepted&AcceptWebP != 0:
-			dst = append(dst, "webp"...)
-		default:
-			dst = append(dst, "legacy"...)
+		var wrote bool
+		if dst, wrote = p.key(dst, s); wrote {
+			first = false
+		} else {
+			dst = dst[:mark]
 		}
-		if s.AutoCompress {
-			if s.AutoFormat {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, "compress"...)
-		}
-	}
-	if s.Background.Set {
-		add("bg")
-		dst = appendHex(dst, s.Background.A)
-		dst = appendHex(dst, s.Background.R)
-		dst = appendHex(dst, s.Background.G)
-		dst = appendHex(dst, s.Background.B)
-	}
-	if s.Blur != 0 {
-		add("blur")
-		dst = strconv.AppendInt(dst, int64(s.Blur), 10)
-	}
-	if s.Fit == FitCrop {
-		add("crop")
-		dst = s.Gravity.appendTo(dst)
-	}
-	add("fit")
-	dst = append(dst, fitNames[s.Fit]...)
-	if s.Flip != 0 {
-		add("flip")
-		if s.Flip&FlipH != 0 {
-			dst = append(dst, 'h')
-		}
-		if s.Flip&FlipV != 0 {
-			dst = append(dst, 'v')
-		}
-	}
-	if s.Format != FormatSource {
-		add("fm")
-		dst = append(dst, formatNames[s.Format]...)
-	}
-	if s.Gravity == GravityFocalPoint {
-		add("fp-x")
-		dst = strconv.AppendFloat(dst, s.FocalX, 'f', -1, 64)
-		add("fp-y")
-		dst = strconv.AppendFloat(dst, s.FocalY, 'f', -1, 64)
-	}
-	if s.Frame != 0 {
-		add("frame")
-		dst = strconv.AppendInt(dst, int64(s.Frame), 10)
-	}
-	if s.Height != 0 {
-		add("h")
-		dst = strconv.AppendInt(dst, int64(s.Height), 10)
-	}
-	if s.Lossless {
-		add("lossless")
-		dst = append(dst, '1')
-	}
-	if s.Quality != 0 {
-		add("q")
-		dst = strconv.AppendInt(dst, int64(s.Quality), 10)
-	}
-	if s.Rotate != 0 {
-		add("rot")
-		dst = strconv.AppendInt(dst, int64(s.Rotate), 10)
-	}
-	if s.Sharp != 0 {
-		add("sharp")
-		dst = strconv.AppendInt(dst, int64(s.Sharp), 10)
-	}
-	if s.Width != 0 {
-		add("w")
-		dst = strconv.AppendInt(dst, int64(s.Width), 10)
 	}
 	return dst
+}
+
+func keyAuto(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.AutoFormat && !s.AutoCompress {
+		return dst, false
+	}
+	switch {
+	case !s.AutoFormat:
+	case s.Accepted&AcceptAVIF != 0:
+		dst = append(dst, "avif"...)
+	case s.Accepted&AcceptWebP != 0:
+		dst = append(dst, "webp"...)
+	default:
+		dst = append(dst, "legacy"...)
+	}
+	if s.AutoCompress {
+		if s.AutoFormat {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, "compress"...)
+	}
+	return dst, true
+}
+
+func keyBG(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.Background.Set {
+		return dst, false
+	}
+	c := s.Background
+	return appendHex(appendHex(appendHex(appendHex(dst, c.A), c.R), c.G), c.B), true
+}
+
+// keyInt writes an integer field when it is not 0 (its default).
+func keyInt(field func(*Spec) int) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		v := field(s)
+		return strconv.AppendInt(dst, int64(v), 10), v != 0
+	}
+}
+
+// keyFocal writes a focal coordinate, which only matters for crop=focalpoint.
+func keyFocal(field func(*Spec) float64) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		if s.Gravity != GravityFocalPoint {
+			return dst, false
+		}
+		return strconv.AppendFloat(dst, field(s), 'f', -1, 64), true
+	}
+}
+
+func keyCrop(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Fit != FitCrop {
+		return dst, false
+	}
+	return s.Gravity.appendTo(dst), true
+}
+
+// keyFit always writes the fit: it is the one parameter every key has.
+func keyFit(dst []byte, s *Spec) ([]byte, bool) { return append(dst, fitNames[s.Fit]...), true }
+
+func keyFlip(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Flip&FlipH != 0 {
+		dst = append(dst, 'h')
+	}
+	if s.Flip&FlipV != 0 {
+		dst = append(dst, 'v')
+	}
+	return dst, s.Flip != 0
+}
+
+func keyFormat(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Format == FormatSource {
+		return dst, false
+	}
+	return append(dst, formatNames[s.Format]...), true
+}
+
+func keyLossless(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.Lossless {
+		return dst, false
+	}
+	return append(dst, '1'), true
 }
 
 // Key returns AppendKey as a string.

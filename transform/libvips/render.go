@@ -138,100 +138,176 @@ func animates(spec transform.Spec, src transform.Format) bool {
 	return false
 }
 
-// render runs one pipeline: checks, header, limits, load at the size needed,
-// orientation, colour, one resize, crop or pad, the adjustments, then the
-// encoder. The image has one owner (this goroutine) and is closed explicitly
-// (../shared/PIPELINE.md, known hazards).
+// job is one render: the source, the request, and what each step of the
+// pipeline learns and hands to the next. The image has one owner (this
+// goroutine) and is closed explicitly by close, whatever step failed.
+type job struct {
+	orig     []byte // the source as fetched
+	src      []byte // what libvips reads (SVGZ inflated)
+	spec     transform.Spec
+	cfg      *Config
+	srcFmt   transform.Format
+	img      *vips.ImageRef
+	animated bool // every frame is kept
+	plain    bool // plainSource, judged on the source as loaded
+	sw, sh   int  // source size, one frame, as stored
+	plan     sizePlan
+	opts     loadOptions // how the pipeline loads the source
+	res      transform.Result
+}
+
+func (j *job) close() {
+	if j.img != nil {
+		j.img.Close()
+		j.img = nil
+	}
+}
+
+// step is one named stage of a render.
+type step struct {
+	name string
+	run  func(*job) error
+}
+
+// pipeline is a render, in order: read the header and check the limits,
+// plan the sizes, load at the size needed, run the operations, encode (or
+// keep the source bytes). Each step reads what the earlier ones left in the
+// job.
+var pipeline = [...]step{
+	{"inspect", inspect},
+	{"plan", plan},
+	{"load", loadSized},
+	{"process", process},
+	{"encode", encodeOrPassthrough},
+}
+
+// render runs the pipeline for one request and reports the time of its
+// stages: decode (inspect, plan, load), resize (the operations) and encode
+// (which pulls every pixel through the lazy pipeline).
 func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, error) {
-	t0 := time.Now()
-	orig := src
-	src, srcFmt, err := prepare(src)
-	if err != nil {
-		return transform.Result{}, err
-	}
-	img, err := load(src, loadOptions{frame: spec.Frame})
-	if err != nil {
-		return transform.Result{}, err
-	}
-	defer func() { img.Close() }()
-
-	sw, sh := img.Width(), img.PageHeight()
-	pages := 1
-	if srcFmt == transform.FormatGIF || srcFmt == transform.FormatWebP {
-		pages = max(img.Pages(), 1)
-	}
-	if int64(sw)*int64(sh) > cfg.MaxSourcePixels {
-		return transform.Result{}, fmt.Errorf("%w: %dx%d is %d pixels, above limits.max_source_pixels (%d)",
-			transform.ErrTooLarge, sw, sh, int64(sw)*int64(sh), cfg.MaxSourcePixels)
-	}
-	if spec.Frame > pages {
-		return transform.Result{}, fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, spec.Frame, pages)
-	}
-	animated := pages > 1 && animates(spec, srcFmt)
-	if animated && int64(pages)*int64(sw)*int64(sh) > cfg.MaxSourcePixels {
-		return transform.Result{}, fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
-			transform.ErrTooLarge, pages, sw, sh, int64(pages)*int64(sw)*int64(sh), cfg.MaxSourcePixels)
-	}
-	plain := plainSource(img)
-	res := transform.Result{SourceFormat: srcFmt, SourceWidth: sw, SourceHeight: sh}
-	ow, oh := sw, sh // as displayed, after EXIF orientation
-	if o := img.Orientation(); o >= 5 && o <= 8 {
-		ow, oh = sh, sw
-	}
-	plan := planSize(spec, ow, oh, cfg.MaxDimension)
-
-	reload := loadOptions{frame: spec.Frame, all: animated}
-	switch srcFmt {
-	case transform.FormatJPEG:
-		reload.shrink = jpegShrink(ow, oh, plan.resizeW, plan.resizeH)
-	case transform.FormatSVG:
-		// Rasterise at the size asked for, not at the document's own size.
-		scale := max(float64(plan.resizeW)/float64(ow), float64(plan.resizeH)/float64(oh))
-		reload.dpi = max(1, int(math.Ceil(72*scale)))
-	}
-	if reload != (loadOptions{frame: spec.Frame}) {
-		img.Close()
-		if img, err = load(src, reload); err != nil {
+	j := &job{orig: src, spec: spec, cfg: cfg}
+	defer j.close()
+	var marks [len(pipeline) + 1]time.Time
+	marks[0] = time.Now()
+	for i, st := range pipeline {
+		if err := st.run(j); err != nil {
 			return transform.Result{}, err
 		}
+		marks[i+1] = time.Now()
 	}
-	t1 := time.Now()
+	j.res.Timings = transform.Timings{Decode: marks[3].Sub(marks[0]), Resize: marks[4].Sub(marks[3]), Encode: marks[5].Sub(marks[4])}
+	return j.res, nil
+}
+
+// inspect checks the source, reads its header (libvips decodes lazily: no
+// pixel yet) and refuses it when its pixels, frames or the frame asked for
+// are out of bounds.
+func inspect(j *job) error {
+	var err error
+	if j.src, j.srcFmt, err = prepare(j.orig); err != nil {
+		return err
+	}
+	if j.img, err = load(j.src, loadOptions{frame: j.spec.Frame}); err != nil {
+		return err
+	}
+	j.sw, j.sh = j.img.Width(), j.img.PageHeight()
+	pages := 1
+	if j.srcFmt == transform.FormatGIF || j.srcFmt == transform.FormatWebP {
+		pages = max(j.img.Pages(), 1)
+	}
+	px := int64(j.sw) * int64(j.sh)
+	switch max := j.cfg.MaxSourcePixels; {
+	case px > max:
+		return fmt.Errorf("%w: %dx%d is %d pixels, above limits.max_source_pixels (%d)", transform.ErrTooLarge, j.sw, j.sh, px, max)
+	case j.spec.Frame > pages:
+		return fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, j.spec.Frame, pages)
+	}
+	j.animated = pages > 1 && animates(j.spec, j.srcFmt)
+	if j.animated && int64(pages)*px > j.cfg.MaxSourcePixels {
+		return fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
+			transform.ErrTooLarge, pages, j.sw, j.sh, int64(pages)*px, j.cfg.MaxSourcePixels)
+	}
+	j.plain = plainSource(j.img)
+	j.res = transform.Result{SourceFormat: j.srcFmt, SourceWidth: j.sw, SourceHeight: j.sh}
+	return nil
+}
+
+// plan sizes the output from the source as displayed (after EXIF
+// orientation) and picks how to load it: JPEG shrink-on-load, SVG
+// rasterised at the size asked for, every frame of an animation.
+func plan(j *job) error {
+	ow, oh := j.sw, j.sh
+	if o := j.img.Orientation(); o >= 5 && o <= 8 {
+		ow, oh = j.sh, j.sw
+	}
+	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension)
+	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
+	switch j.srcFmt {
+	case transform.FormatJPEG:
+		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
+	case transform.FormatSVG:
+		scale := max(float64(j.plan.resizeW)/float64(ow), float64(j.plan.resizeH)/float64(oh))
+		j.opts.dpi = max(1, int(math.Ceil(72*scale)))
+	}
+	return nil
+}
+
+// loadSized loads the source again when the plan needs other load options
+// than the header read used.
+func loadSized(j *job) error {
+	if j.opts == (loadOptions{frame: j.spec.Frame}) {
+		return nil
+	}
+	j.close()
+	img, err := load(j.src, j.opts)
+	if err != nil {
+		return err
+	}
+	j.img = img
+	return nil
+}
+
+// process runs the operations: orientation, sRGB, one resize, crop or pad,
+// then rot, flip, blur and sharp.
+func process(j *job) error {
+	img := j.img
 	if err := img.AutoRotate(); err != nil {
-		return transform.Result{}, vipsError("autorotate", err)
+		return vipsError("autorotate", err)
 	}
 	if err := toSRGB(img); err != nil {
-		return transform.Result{}, err
+		return err
 	}
-	if cw, ch := img.Width(), img.PageHeight(); cw != plan.resizeW || ch != plan.resizeH {
-		hs := float64(plan.resizeW) / float64(cw)
-		vs := float64(plan.resizeH) / float64(ch)
+	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
+		hs := float64(j.plan.resizeW) / float64(cw)
+		vs := float64(j.plan.resizeH) / float64(ch)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
-			return transform.Result{}, vipsError("resize", err)
+			return vipsError("resize", err)
 		}
 	}
-	if err := cropOrPad(img, spec, plan, animated); err != nil {
-		return transform.Result{}, err
+	if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
+		return err
 	}
-	if err := adjust(img, spec); err != nil {
-		return transform.Result{}, err
-	}
+	return adjust(img, j.spec)
+}
 
-	out, reason := chooseFormat(spec, srcFmt, img.HasAlpha(), animated, img.Width()*img.PageHeight(), cfg.AVIFMaxPixels)
-	res.Format, res.FormatReason = out, reason
-	t2 := time.Now()
-	body, err := encode(img, out, spec, cfg)
+// encodeOrPassthrough picks the output format and encodes. When re-encoding
+// a plain source to its own format at its own size made it larger, the
+// source bytes are the better answer (they carry no metadata).
+func encodeOrPassthrough(j *job) error {
+	img := j.img
+	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg.AVIFMaxPixels)
+	body, err := encode(img, out, j.spec, j.cfg)
 	if err != nil {
-		return transform.Result{}, err
+		return err
 	}
-	res.Timings = transform.Timings{Decode: t1.Sub(t0), Resize: t2.Sub(t1), Encode: time.Since(t2)}
-	res.Body, res.Width, res.Height = body, img.Width(), img.PageHeight()
-	if out == srcFmt && res.Width == sw && res.Height == sh && len(body) > len(orig) && plain && plainSpec(spec) &&
-		(srcFmt != transform.FormatJPEG || transform.JPEGHuffman(orig)) {
-		// Re-encoding the same pixels to the same format made them larger:
-		// the source bytes are the better answer (they carry no metadata).
-		res.Body, res.FormatReason = orig, reason+"; source bytes were smaller"
+	r := &j.res
+	r.Format, r.FormatReason = out, reason
+	r.Body, r.Width, r.Height = body, img.Width(), img.PageHeight()
+	if out == j.srcFmt && r.Width == j.sw && r.Height == j.sh && len(body) > len(j.orig) && j.plain && plainSpec(j.spec) &&
+		(j.srcFmt != transform.FormatJPEG || transform.JPEGHuffman(j.orig)) {
+		r.Body, r.FormatReason = j.orig, reason+"; source bytes were smaller"
 	}
-	return res, nil
+	return nil
 }
 
 // plainSource reports an 8-bit sRGB or grey source with no orientation, no
