@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"sync"
 	"syscall"
 	"testing"
@@ -150,6 +151,48 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	if status, _, _ := p.get(t, "/hopper.jpg?p=tiny"); status != 200 {
 		t.Fatalf("the running config did not survive a bad reload: %d", status)
 	}
+	p.stop(t)
+}
+
+// TestSIGHUPAppliesHotKeys: every key the README calls hot applies through a
+// real SIGHUP, and the keys fixed at start that changed are named. Before,
+// limits.max_source_bytes stayed as the origin was built with, tracing never
+// started, and fill deadlines kept their start-up values.
+func TestSIGHUPAppliesHotKeys(t *testing.T) {
+	var spans atomic.Int32
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" {
+			spans.Add(1)
+		}
+	}))
+	defer collector.Close()
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("transform: {timeout: 1ms}\n")
+	p := startEdge(t, []string{"-config", path})
+	if status, _, body := p.get(t, "/giunchedi-portrait.jpg?w=301"); status == 200 {
+		t.Fatalf("a render within transform.timeout=1ms: %d %s", status, body)
+	}
+	write("transform: {timeout: 30s}\nlimits: {max_source_bytes: 100KiB}\ncache: {memory: 64MiB}\n" +
+		"tracing: {endpoint: " + collector.URL + ", sample: 1}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "config reloaded") }, p.logs)
+	if !strings.Contains(p.logs.String(), `"keys":["cache.memory"]`) {
+		t.Errorf("the reload does not name the one restart-only key that changed:\n%s", p.logs.String())
+	}
+	if status, _, body := p.get(t, "/giunchedi-portrait.jpg?w=302"); status != 200 {
+		t.Errorf("raised transform.timeout not applied: %d %s", status, body)
+	}
+	if status, _, body := p.get(t, "/kodim04.png?w=10"); status != 413 || !strings.Contains(string(body), "source_too_large") {
+		t.Errorf("lowered limits.max_source_bytes not applied to a 637 KB source: %d %s", status, body)
+	}
+	waitFor(t, func() bool { return spans.Load() > 0 }, p.logs)
 	p.stop(t)
 }
 

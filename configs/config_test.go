@@ -227,3 +227,30 @@ func TestEmptyFileIsNoOverride(t *testing.T) {
 		t.Fatalf("empty file: %v, %v", c, err)
 	}
 }
+
+// TestRestartOnly: the keys a reload leaves unapplied come from the
+// reload:"restart" tags, one dotted key per changed field.
+func TestRestartOnly(t *testing.T) {
+	base, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"IMGEDGE_CACHE_TTL=5m", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES=1MiB", "IMGEDGE_TRANSFORM_TIMEOUT=3s"}, ""},
+		{[]string{"IMGEDGE_LISTEN=127.0.0.1:1"}, "listen"},
+		{[]string{"IMGEDGE_CACHE_MEMORY=1MiB", "IMGEDGE_CACHE_TTL=5m"}, "cache.memory"},
+		{[]string{"IMGEDGE_FETCH_MAX_CONNS=3", "IMGEDGE_TRANSFORM_CONCURRENCY=1", "IMGEDGE_SERVER_DRAIN_TIMEOUT=1s"}, "fetch.max_conns server.drain_timeout transform.concurrency"},
+	} {
+		next, err := Load("", tt.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(RestartOnly(base, next), " "); got != tt.want {
+			t.Errorf("%v: RestartOnly = %q, want %q", tt.env, got, tt.want)
+		}
+	}
+}

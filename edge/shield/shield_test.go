@@ -357,3 +357,51 @@ func TestLookupOf(t *testing.T) {
 		}
 	}
 }
+
+// gatedRenderer holds every render until the test opens its gate.
+type gatedRenderer struct {
+	fakeRenderer
+	started chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedRenderer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+	close(g.started)
+	<-g.gate
+	return g.fakeRenderer.Transform(ctx, src, s)
+}
+
+// TestCloseWaitsForFills: Close returns only when no fill runs, so that the
+// caller may shut libvips down after it. Before, it returned while detached
+// fills were still rendering.
+func TestCloseWaitsForFills(t *testing.T) {
+	r := newRig(t, nil)
+	g := &gatedRenderer{started: make(chan struct{}), gate: make(chan struct{})}
+	sh, err := shield.New(shield.Config{Variants: r.variants, Originals: r.originals, Transformer: g, Now: r.clock.now,
+		Refreshers: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		shield.Policy{Fresh: shield.Rules{Default: time.Hour, Max: time.Hour}, FetchTimeout: time.Minute, RenderTimeout: time.Minute, MaxSourceBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := transform.Spec{Width: 10}
+	req := &shield.Request{Origin: r.up, Path: []byte("/a.jpg"), Spec: spec, Now: r.clock.now()}
+	req.Key = shield.AppendKey(nil, r.up.ID, req.Path, false, &spec)
+	served := make(chan error, 1)
+	go func() {
+		_, err := sh.Serve(context.Background(), req)
+		served <- err
+	}()
+	<-g.started
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sh.Close(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close under a running render = %v, want the context's error", err)
+	}
+	close(g.gate)
+	if err := sh.Close(context.Background()); err != nil {
+		t.Fatalf("Close after the render: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
