@@ -184,7 +184,7 @@ type harness struct {
 	origin *testOrigin
 	tr     *countingTransformer
 	client *fasthttp.Client
-	logs   *bytes.Buffer
+	logs   *syncWriter
 }
 
 func libvipsConfig(cfg *configs.Config) libvips.Config {
@@ -202,7 +202,7 @@ func libvipsConfig(cfg *configs.Config) libvips.Config {
 // transformer.
 func start(t testing.TB, env []string, wrap func(transform.Transformer) transform.Transformer) *harness {
 	t.Helper()
-	h := &harness{origin: newTestOrigin(t), logs: &bytes.Buffer{}}
+	h := &harness{origin: newTestOrigin(t), logs: &syncWriter{}}
 	env = append([]string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1"}, env...)
 	cfg, err := configs.Load("", env)
 	if err != nil {
@@ -217,7 +217,7 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 		tr = wrap(tr)
 	}
 	h.tr = &countingTransformer{inner: tr}
-	h.srv, err = edge.New(cfg, h.tr, slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)))
+	h.srv, err = edge.New(cfg, h.tr, slog.New(slog.NewJSONHandler(h.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,15 +246,23 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 	return h
 }
 
+// syncWriter is the edge's log, written by request goroutines and read by
+// the test.
 type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 type response struct {

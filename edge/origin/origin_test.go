@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,11 +54,14 @@ func TestDirServesFilesInsideRootOnly(t *testing.T) {
 }
 
 func TestHTTPFetch(t *testing.T) {
+	var mu sync.Mutex // the server's goroutines append, the test reads
 	var gotPaths []string
 	var gotHeaders []http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		gotPaths = append(gotPaths, r.URL.EscapedPath())
 		gotHeaders = append(gotHeaders, r.Header.Clone())
+		mu.Unlock()
 		switch r.URL.Path {
 		case "/img/a b.jpg":
 			w.Header().Set("Content-Type", "image/jpeg")
@@ -94,12 +98,14 @@ func TestHTTPFetch(t *testing.T) {
 		obj.CacheControl != want.CacheControl || !obj.LastModified.Equal(want.LastModified) {
 		t.Fatalf("Fetch = %+v, want %+v", obj, want)
 	}
+	mu.Lock()
 	if gotPaths[0] != "/img/a%20b.jpg" {
 		t.Errorf("origin saw path %q, want the prefix and an escaped path", gotPaths[0])
 	}
 	if gotHeaders[0].Get("Cookie") != "" || gotHeaders[0].Get("Authorization") != "" {
 		t.Errorf("the origin request carried client headers: %v", gotHeaders[0])
 	}
+	mu.Unlock()
 
 	for path, check := range map[string]func(error) bool{
 		"/missing.jpg": func(err error) bool { return errors.Is(err, ErrNotFound) },
