@@ -23,7 +23,11 @@ type Parser struct {
 	presets map[string][]pair
 }
 
-type pair struct{ k, v []byte }
+// pair is one query parameter; idx is its row in params, once known.
+type pair struct {
+	k, v []byte
+	idx  int
+}
 
 // NewParser checks every preset's parameters (naming the preset and parameter
 // on error) and returns a Parser.
@@ -46,7 +50,8 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 			if k == "p" || k == "s" {
 				return nil, fmt.Errorf("presets.%s.%s: a preset cannot name %q", name, k, k)
 			}
-			pairs = append(pairs, pair{[]byte(k), []byte(params[k])})
+			_, idx, _ := paramBit([]byte(k))
+			pairs = append(pairs, pair{k: []byte(k), v: []byte(params[k]), idx: idx})
 		}
 		p.presets[name] = pairs
 		var b Builder
@@ -93,7 +98,7 @@ func (b *Builder) Add(key, value []byte) {
 		}
 		return
 	}
-	b.pairs[b.n] = pair{key, value}
+	b.pairs[b.n] = pair{k: key, v: value}
 	b.n++
 }
 
@@ -130,6 +135,7 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 			return Spec{}, &ParamError{Param: string(pairs[i].k), Problem: "repeated"}
 		}
 		seen |= bit
+		pairs[i].idx = idx
 		if params[idx].name == "p" {
 			ps, ok := b.parser.presets[string(pairs[i].v)]
 			if !ok {
@@ -141,12 +147,12 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	st := &b.st
 	*st = state{fpx: math.NaN(), fpy: math.NaN()}
 	for i := range preset {
-		if err := st.set(preset[i].k, preset[i].v); err != nil {
+		if err := st.set(preset[i]); err != nil {
 			return Spec{}, err
 		}
 	}
 	for i := range pairs {
-		if err := st.set(pairs[i].k, pairs[i].v); err != nil {
+		if err := st.set(pairs[i]); err != nil {
 			return Spec{}, err
 		}
 	}
@@ -308,10 +314,10 @@ type state struct {
 	fpx, fpy float64 // NaN until given
 }
 
-// set reads one parameter into st. Unknown names were refused before.
-func (st *state) set(k, v []byte) error {
-	if _, i, ok := paramBit(k); ok && params[i].set != nil {
-		if err := params[i].set(st, v, params[i].allowed); err != nil {
+// set reads one parameter, whose row finishPairs found, into st.
+func (st *state) set(p pair) error {
+	if set := params[p.idx].set; set != nil {
+		if err := set(st, p.v, params[p.idx].allowed); err != nil {
 			return err
 		}
 	}
