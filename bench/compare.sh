@@ -6,7 +6,7 @@
 #           (1600x1200 JPEG -> ~300 px WebP) at the same parallelism;
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
-# Needs nginx, wrk, libvips-dev and Go; reads ../shared/bench-images. Loopback only.
+# Needs nginx, wrk, libvips-dev and Go; reads bench/images. Loopback only.
 # --hits, --misses, --memory: only that part. FLOOD_SECONDS sets the flood length (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ quick=false hitsonly=false memonly=false missonly=false
 [ "${1:-}" = "--hits" ] && hitsonly=true
 [ "${1:-}" = "--memory" ] && memonly=true
 [ "${1:-}" = "--misses" ] && missonly=true
-images=../shared/bench-images
+images=bench/images
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -7,7 +7,7 @@
 // drive any image server (-url-template).
 //
 //	go run ./bench -workload bench/workloads/zipf.yaml -concurrency 32 -duration 30s
-//	go run ./bench serve-bytes -file ../shared/bench-images/kodim23-512w-q80.jpg
+//	go run ./bench serve-bytes -file bench/images/kodim23-512w-q80.jpg
 package main
 
 import (

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-const corpus = "../../shared/corpus"
+const corpus = "../testdata/corpus"
 
 type corpusRow struct {
 	file, expect, observed string
@@ -25,7 +25,7 @@ func readManifest(t *testing.T) []corpusRow {
 	t.Helper()
 	f, err := os.Open(corpus + "/MANIFEST.tsv")
 	if err != nil {
-		t.Fatalf("the corpus test reads ../shared/corpus/MANIFEST.tsv beside the repository: %v", err)
+		t.Fatalf("the corpus test reads testdata/corpus/MANIFEST.tsv: %v", err)
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
@@ -74,7 +74,7 @@ func (r corpusRow) size(t *testing.T) (int, int) {
 	return w, h
 }
 
-// TestCorpus walks every row of ../shared/corpus/MANIFEST.tsv through one
+// TestCorpus walks every row of testdata/corpus/MANIFEST.tsv through one
 // edge process: a file that must load comes back as an image of its listed
 // size; a file that must be refused gets a user-class 4xx problem, fast.
 func TestCorpus(t *testing.T) {

@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
@@ -312,6 +313,8 @@ func TestSlowAndGreedyClients(t *testing.T) {
 		t.Errorf("a 16 KiB header: %d, want 431", r.status)
 	}
 	// server.max_conns bounds connections: the ninth idle one is turned away.
+	// Each of the eight has its answer read before the next is opened, so the
+	// server holds all eight (kept alive, idle) when the ninth arrives.
 	var conns []net.Conn
 	for range 8 {
 		c, err := net.Dial("tcp", addr)
@@ -320,8 +323,12 @@ func TestSlowAndGreedyClients(t *testing.T) {
 		}
 		conns = append(conns, c)
 		c.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d within server.max_conns: %v %v", len(conns), resp, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
 	}
-	time.Sleep(100 * time.Millisecond)
 	extra, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 // JPEG with stray bytes before a marker, a PNG with a bad ancillary chunk).
 // This check is that middle ground, fail_on=truncated, done in Go: it is
 // deterministic where libvips' own check races (PNG CRCs under threading,
-// ../shared/corpus/README.md), and costs about one CRC pass over the bytes.
+// testdata/corpus/README.md), and costs about one CRC pass over the bytes.
 // Formats it does not parse pass; their decoders report truncation as errors.
 func CheckIntegrity(b []byte) error {
 	var err error

@@ -10,11 +10,11 @@ func TestCheckIntegrity(t *testing.T) {
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatalf("%v (the test needs ../shared/corpus beside the repository)", err)
+			t.Fatalf("%v (the test reads testdata/corpus)", err)
 		}
 		return b
 	}
-	corpus := "../../shared/corpus/"
+	corpus := "../testdata/corpus/"
 	good := map[string][]byte{
 		"jpeg":                           read("../bench/images/hopper.jpg"),
 		"png":                            read("../bench/images/kodim23.png"),
@@ -50,7 +50,7 @@ func TestCheckIntegrity(t *testing.T) {
 }
 
 func FuzzCheckIntegrity(f *testing.F) {
-	for _, p := range []string{"../bench/images/hopper.jpg", "../bench/images/yellow_rose.png", "../../shared/corpus/formats/gif-dispose-previous.gif"} {
+	for _, p := range []string{"../bench/images/hopper.jpg", "../bench/images/yellow_rose.png", "../testdata/corpus/formats/gif-dispose-previous.gif"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b[:min(len(b), 4096)])
 		}
@@ -63,9 +63,9 @@ func FuzzCheckIntegrity(f *testing.F) {
 func TestJPEGHuffman(t *testing.T) {
 	for file, want := range map[string]bool{
 		"../bench/images/hopper.jpg":                       true,
-		"../../shared/corpus/formats/jpeg-progressive.jpg": true,
-		"../../shared/corpus/formats/jpeg-arithmetic.jpg":  false,
-		"../../shared/corpus/hostile/zero-byte.jpg":        false,
+		"../testdata/corpus/formats/jpeg-progressive.jpg": true,
+		"../testdata/corpus/formats/jpeg-arithmetic.jpg":  false,
+		"../testdata/corpus/hostile/zero-byte.jpg":        false,
 	} {
 		b, err := os.ReadFile(file)
 		if err != nil {

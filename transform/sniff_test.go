@@ -7,7 +7,7 @@ import (
 )
 
 func TestSniff(t *testing.T) {
-	corpus := "../../shared/corpus"
+	corpus := "../testdata/corpus"
 	tests := []struct {
 		file string
 		want Format
@@ -22,7 +22,7 @@ func TestSniff(t *testing.T) {
 	for _, tt := range tests {
 		b, err := os.ReadFile(filepath.FromSlash(tt.file))
 		if err != nil {
-			t.Fatalf("%s: %v (the test needs ../shared/corpus beside the repository)", tt.file, err)
+			t.Fatalf("%s: %v (the test reads testdata/corpus)", tt.file, err)
 		}
 		if got := Sniff(b); got != tt.want {
 			t.Errorf("Sniff(%s) = %q, want %q", tt.file, got, tt.want)

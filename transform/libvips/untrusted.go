@@ -10,7 +10,7 @@ import "unsafe"
 // blockUntrustedLoaders stops libvips from ever running the operations it
 // marks untrusted (ImageMagick, PDF, MATLAB, FITS, ...), whatever a file's
 // bytes claim: an unrecognised ISO-BMFF file otherwise ends up in ImageMagick's
-// TGA reader (../shared/corpus/README.md). libvips 8.14 also marks JPEG XL
+// TGA reader (testdata/corpus/README.md). libvips 8.14 also marks JPEG XL
 // and SVG untrusted; SPEC section 3 requires JPEG XL in and out and SVG
 // rasterised, so those operations, and only they, are allowed again: librsvg
 // runs no scripts, and an SVG loaded from memory has no base URL from which
