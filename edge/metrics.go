@@ -192,13 +192,14 @@ func (m *metrics) request(label, status int, took time.Duration) {
 }
 
 // answered counts what the shield's answer says: the request's own tier
-// lookup (a hit when the tier answered without a fill) and a collapse.
+// lookup (a hit when that tier answered without a fill; a variant whose
+// original is a remembered not-found missed its own tier) and a collapse.
 func (m *metrics) answered(original bool, a *shield.Answer) {
 	tier := 0
 	if original {
 		tier = 1
 	}
-	if a.Outcome.FromTier() {
+	if a.Outcome.FromTier() && a.Lookup != shield.LookupMiss {
 		m.tierHits[tier].Inc()
 	} else {
 		m.tierMisses[tier].Inc()

@@ -62,7 +62,7 @@ func FuzzCheckIntegrity(f *testing.F) {
 
 func TestJPEGHuffman(t *testing.T) {
 	for file, want := range map[string]bool{
-		"../bench/images/hopper.jpg":                       true,
+		"../bench/images/hopper.jpg":                      true,
 		"../testdata/corpus/formats/jpeg-progressive.jpg": true,
 		"../testdata/corpus/formats/jpeg-arithmetic.jpg":  false,
 		"../testdata/corpus/hostile/zero-byte.jpg":        false,

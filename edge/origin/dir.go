@@ -81,8 +81,9 @@ func isEscape(err error) bool {
 }
 
 // readBody reads r whole into one buffer of the announced size (when known and
-// within max), so that a body is never copied through growing buffers. More
-// than max bytes, whatever was announced, is ErrTooLarge.
+// within max), so that a body is never copied through growing buffers. An
+// unannounced body grows by doubling, never past max+1 bytes of capacity.
+// More than max bytes, whatever was announced, is ErrTooLarge.
 func readBody(r io.Reader, announced, maxBytes int64) ([]byte, error) {
 	size := int64(64 << 10)
 	if announced >= 0 && announced <= maxBytes {
@@ -91,10 +92,9 @@ func readBody(r io.Reader, announced, maxBytes int64) ([]byte, error) {
 	buf := make([]byte, 0, min(size, maxBytes+1))
 	for {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) > maxBytes {
-				return nil, fmt.Errorf("%w: more than %d bytes (limits.max_source_bytes)", ErrTooLarge, maxBytes)
-			}
-			buf = append(buf, 0)[:len(buf)]
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), maxBytes+1))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

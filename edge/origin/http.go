@@ -133,7 +133,7 @@ func (h *HTTP) fetch(ctx context.Context, r Request) (Object, error) {
 	if err := h.client.DoDeadline(req, resp, deadline); err != nil {
 		return Object{}, h.transportError(path, err)
 	}
-	defer resp.CloseBodyStream() //nolint:errcheck // closing a stream we stopped reading
+	defer func() { _ = resp.CloseBodyStream() }() // what is left unread is dropped with the connection
 	notModified := false
 	switch code := resp.StatusCode(); code {
 	case fasthttp.StatusOK:

@@ -256,14 +256,25 @@ func TestPathChosenErrorsNeverTripBreaker(t *testing.T) {
 }
 
 // TestTooLargeRefusedFromContentLength: an object announced larger than the
-// limit is refused without reading its body; one that grows past the limit
-// while read (no length announced) is cut at the limit.
+// limit is refused from its Content-Length alone: this origin sends a few
+// bytes and then stalls, so a fetch that read the body would end in a
+// timeout instead. One that grows past the limit while read (no length
+// announced) is cut at the limit.
 func TestTooLargeRefusedFromContentLength(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		chunk := make([]byte, 64<<10)
 		if r.URL.Path == "/announced.jpg" {
 			w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+			_, _ = w.Write([]byte("\xff\xd8\xff"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
 		}
+		chunk := make([]byte, 64<<10)
 		for range 1024 { // 64 MiB when read to the end
 			if _, err := w.Write(chunk); err != nil {
 				return
@@ -275,6 +286,31 @@ func TestTooLargeRefusedFromContentLength(t *testing.T) {
 	for _, p := range []string{"/announced.jpg", "/chunked.jpg"} {
 		if _, err := f.Fetch(context.Background(), Request{Path: p, MaxBytes: 1 << 20}); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("Fetch(%s) = %v, want ErrTooLarge", p, err)
+		}
+	}
+}
+
+// TestReadBodyBounded: whatever a body announces, the buffer never holds
+// more than the limit plus one byte.
+func TestReadBodyBounded(t *testing.T) {
+	const limit = 1000
+	for _, tt := range []struct {
+		name      string
+		size      int
+		announced int64
+		tooLarge  bool
+	}{
+		{"announced, within", 999, 999, false},
+		{"unannounced, within", 1000, -1, false},
+		{"unannounced, over", 5000, -1, true},
+		{"announced short, body over", 5000, 10, true},
+	} {
+		body, err := readBody(strings.NewReader(strings.Repeat("x", tt.size)), tt.announced, limit)
+		switch {
+		case tt.tooLarge && !errors.Is(err, ErrTooLarge):
+			t.Errorf("%s: %v, want ErrTooLarge", tt.name, err)
+		case !tt.tooLarge && (err != nil || len(body) != tt.size || cap(body) > limit+1):
+			t.Errorf("%s: %d bytes in a buffer of %d, %v", tt.name, len(body), cap(body), err)
 		}
 	}
 }

@@ -204,8 +204,9 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	}
 	a.Entry, a.Outcome, a.SourceCached = f.Entry, f.Meta.outcome, f.Meta.sourceCached
 	a.Stored, a.Collapsed = o == cache.Stored, o == cache.Collapsed
-	a.Timings.OriginAt, a.Timings.Origin = f.Meta.timings.OriginAt, f.Meta.timings.Origin
-	a.Timings.TransformAt, a.Timings.Transform, a.Timings.Stages = f.Meta.timings.TransformAt, f.Meta.timings.Transform, f.Meta.timings.Stages
+	lookup := a.Timings
+	a.Timings = f.Meta.timings // the fill's stages, with this request's own lookup
+	a.Timings.LookupStart, a.Timings.LookupEnd = lookup.LookupStart, lookup.LookupEnd
 	return a, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 )
 
-
 // BenchmarkEncode1200 renders the 1600x1200 photo at 1200 px wide in each
 // output format, one transform at a time (one core), to size the encoder
 // efforts in encode.go.
