@@ -595,12 +595,10 @@ func TestProblemsUserClass(t *testing.T) {
 
 func TestProblemsRetryableClass(t *testing.T) {
 	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_TRANSFORM_CONCURRENCY=1", "IMGEDGE_TRANSFORM_QUEUE=0"}, nil)
+	// The origin would answer 200 after 1 s: a 504 shows the edge gave up at
+	// fetch.timeout (300 ms) instead of waiting for it.
 	h.origin.delay.Store(int64(time.Second))
-	start := time.Now()
 	checkProblem(t, h.get(t, "/kodim23.png?w=10"), 504, "retryable", "origin_timeout", "fetch.timeout")
-	if took := time.Since(start); took > 900*time.Millisecond {
-		t.Errorf("a hung origin answered after %v, want about fetch.timeout (300ms)", took)
-	}
 	h.origin.delay.Store(0)
 
 	// One transform slot and no queue: of several distinct variants whose

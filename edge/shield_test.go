@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -252,10 +253,13 @@ func TestHitsNeverWaitOnTransforms(t *testing.T) {
 	defer close(release)
 	cached := h.get(t, "/kodim23.png?w=100")
 	h.get(t, "/kodim23.png")
+	before := h.tr.n.Load()
 	for i := range 8 {
 		go h.get(t, fmt.Sprintf("/kodim23.png?w=%d", 700+i)) // stuck until release
 	}
-	time.Sleep(50 * time.Millisecond)
+	for h.tr.n.Load() < before+8 { // every slow render has reached the transformer
+		runtime.Gosched()
+	}
 	for range 20 {
 		if r := h.get(t, "/kodim23.png?w=100"); r.status != 200 || !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") {
 			t.Fatalf("hit while transforms are stuck: %d %q", r.status, r.header["cache-status"])
