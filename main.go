@@ -65,19 +65,6 @@ func sign(args []string, out io.Writer) error {
 	return err
 }
 
-func transformerConfig(cfg *configs.Config) libvips.Config {
-	q := cfg.Transform.Quality
-	return libvips.Config{
-		Concurrency:     cfg.Transform.Concurrency,
-		Queue:           cfg.Transform.Queue,
-		QueueTimeout:    cfg.Transform.QueueTimeout.D(),
-		Timeout:         cfg.Transform.Timeout.D(),
-		Quality:         libvips.Quality{JPEG: q.JPEG, WebP: q.WebP, AVIF: q.AVIF, JXL: q.JXL},
-		MaxSourcePixels: cfg.Limits.MaxSourcePixels,
-		MaxDimension:    cfg.Limits.MaxDimension,
-		AVIFMaxPixels:   cfg.Transform.AVIFMaxPixels,
-	}
-}
 
 // reload reads the config file again on SIGHUP and applies every key that
 // can change while serving. A file that does not load or validate is refused
@@ -87,7 +74,7 @@ func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transfo
 	next, err := configs.Load(path, os.Environ())
 	if err == nil {
 		// The transformer first: it is the only part that can still refuse.
-		err = tr.Update(transformerConfig(next))
+		err = tr.Update(edge.TransformerConfig(next))
 	}
 	var restart []string
 	if err == nil {
@@ -121,7 +108,7 @@ func run(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	libvips.Startup(log)
-	tr, err := libvips.New(transformerConfig(cfg))
+	tr, err := libvips.New(edge.TransformerConfig(cfg))
 	if err != nil {
 		libvips.Shutdown()
 		return err

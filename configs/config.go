@@ -44,6 +44,14 @@ type Config struct {
 	// parameters in a request override the preset's. Values are checked by the
 	// URL parser when the edge starts.
 	Presets map[string]map[string]string `yaml:"presets"`
+	Params  Params                       `yaml:"params"`
+}
+
+// Params restricts the URL API for public, unsigned use.
+type Params struct {
+	// PresetsOnly accepts only p= (and s=): every variant is one an operator
+	// named, so unsigned URLs cannot mint new ones.
+	PresetsOnly bool `yaml:"presets_only"`
 }
 
 // OriginRoute sends requests whose Host is one of Hosts (any host when empty)
@@ -60,6 +68,9 @@ type Fetch struct {
 	Timeout        Duration `yaml:"timeout"`         // whole fetch, connect included
 	ConnectTimeout Duration `yaml:"connect_timeout"` // TCP connect
 	MaxConns       int      `yaml:"max_conns"`       // pooled connections per origin host
+	// MaxBytesInFlight bounds the origin bytes being read at once, across
+	// every origin; a fetch waits for its share, within its timeout.
+	MaxBytesInFlight Size `yaml:"max_bytes_in_flight"`
 }
 
 // Breaker configures the circuit breaker kept for each origin host.
@@ -85,6 +96,10 @@ type Cache struct {
 // Transform sets admission control and encoder defaults.
 type Transform struct {
 	Concurrency  int      `yaml:"concurrency" reload:"restart"` // transforms at once; 0 means 2 x CPUs
+	// MemoryBudget is the estimated memory all running transforms may hold;
+	// each is admitted by its estimate. 0 means a quarter of the machine's
+	// memory (or of the cgroup's limit).
+	MemoryBudget Size     `yaml:"memory_budget" reload:"restart"`
 	Queue        int      `yaml:"queue" reload:"restart"`       // transforms allowed to wait for a slot
 	QueueTimeout Duration `yaml:"queue_timeout"`                // longest wait for a slot before 503 overloaded
 	Timeout      Duration `yaml:"timeout"`                      // longest a transform may run
@@ -107,7 +122,13 @@ type Limits struct {
 	MaxDimension    int   `yaml:"max_dimension"`     // largest w or h, after dpr
 	MaxSourceBytes  Size  `yaml:"max_source_bytes"`  // largest original accepted from an origin
 	MaxSourcePixels int64 `yaml:"max_source_pixels"` // largest width x height, read from the header before decoding
-	Widths          []int `yaml:"widths"`            // when set, requested widths snap up to one of these
+	Widths          []int `yaml:"widths"`            // when set, requested w and h snap up to one of these
+	// The cost of what a request asks for, checked before any decoding.
+	MaxOutputPixels       int64   `yaml:"max_output_pixels"`        // one output frame
+	MaxOutputFramesPixels int64   `yaml:"max_output_frames_pixels"` // all frames of an animated output
+	MaxUpscale            float64 `yaml:"max_upscale"`              // how far fit=scale may stretch an axis past the source
+	MaxAVIFPixels         int64   `yaml:"max_avif_pixels"`          // largest AVIF output
+	MaxJXLPixels          int64   `yaml:"max_jxl_pixels"`           // largest JPEG XL output
 }
 
 // Server configures the public listener.
@@ -117,11 +138,22 @@ type Server struct {
 	IdleTimeout  Duration `yaml:"idle_timeout"`
 	DrainTimeout Duration `yaml:"drain_timeout"` // how long in-flight requests may finish on SIGTERM
 	MaxConns     int      `yaml:"max_conns"`
+	MaxConnsPerIP int     `yaml:"max_conns_per_ip"` // open connections from one client address
 }
 
-// Signing holds the URL signing keys; empty means URLs are not signed.
+// Signing holds the URL signing keys; no keys means URLs are not signed,
+// which Required forbids.
 type Signing struct {
 	Keys []string `yaml:"keys"`
+	// Required refuses a config without a usable key, at start and on
+	// reload. Unset, it is true when the config file lists keys, so that an
+	// empty override cannot turn signing off by accident.
+	Required *bool `yaml:"required"`
+}
+
+// SigningRequired reports whether the edge must refuse unsigned operation.
+func (c *Config) SigningRequired() bool {
+	return c.Signing.Required != nil && *c.Signing.Required
 }
 
 // Admin holds the admin listener's bearer token for purge.
@@ -139,6 +171,9 @@ type Log struct {
 	// HitSample is the share of cache hits that get an access log line
 	// (0..1); misses, stale answers and errors are always logged.
 	HitSample float64 `yaml:"hit_sample"`
+	// ErrorsPerSecond bounds the error lines written each second; the next
+	// line written says how many were dropped.
+	ErrorsPerSecond int `yaml:"errors_per_second"`
 }
 
 // Tracing configures OpenTelemetry spans, exported over OTLP/HTTP.
@@ -170,11 +205,18 @@ func Load(path string, environ []string) (*Config, error) {
 			return nil, fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
+	if c.Signing.Required == nil && len(c.Signing.Keys) > 0 {
+		required := true
+		c.Signing.Required = &required
+	}
 	if err := applyEnv(&c, environ); err != nil {
 		return nil, err
 	}
 	if c.Transform.Concurrency == 0 {
 		c.Transform.Concurrency = 2 * runtime.NumCPU()
+	}
+	if c.Transform.MemoryBudget == 0 {
+		c.Transform.MemoryBudget = Size(machineMemory() / 4)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -274,6 +316,12 @@ func (c *Config) Validate() error {
 	nonNegative("cache.stale_if_error", c.Cache.StaleIfError)
 	nonNegative("cache.client_ttl", c.Cache.ClientTTL)
 	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
+	if c.Transform.MemoryBudget < 64<<20 {
+		bad("transform.memory_budget", c.Transform.MemoryBudget, "0 (a quarter of the machine's memory) or a size of at least 64MiB, e.g. 2GiB")
+	}
+	if c.Fetch.MaxBytesInFlight < c.Limits.MaxSourceBytes {
+		bad("fetch.max_bytes_in_flight", c.Fetch.MaxBytesInFlight, "a size of at least limits.max_source_bytes ("+fmt.Sprint(int64(c.Limits.MaxSourceBytes))+" bytes), e.g. 512MiB")
+	}
 	intRange("transform.queue", c.Transform.Queue, 0, 1<<20)
 	positive("transform.queue_timeout", c.Transform.QueueTimeout)
 	positive("transform.timeout", c.Transform.Timeout)
@@ -291,6 +339,18 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxSourcePixels <= 0 {
 		bad("limits.max_source_pixels", c.Limits.MaxSourcePixels, "a pixel count above 0, e.g. 50000000")
 	}
+	pixels := func(key string, v int64) {
+		if v <= 0 {
+			bad(key, v, "a pixel count above 0, e.g. 16000000")
+		}
+	}
+	pixels("limits.max_output_pixels", c.Limits.MaxOutputPixels)
+	pixels("limits.max_output_frames_pixels", c.Limits.MaxOutputFramesPixels)
+	pixels("limits.max_avif_pixels", c.Limits.MaxAVIFPixels)
+	pixels("limits.max_jxl_pixels", c.Limits.MaxJXLPixels)
+	if c.Limits.MaxUpscale < 1 || c.Limits.MaxUpscale > 64 {
+		bad("limits.max_upscale", c.Limits.MaxUpscale, "a factor from 1 (never enlarge) to 64")
+	}
 	for i, w := range c.Limits.Widths {
 		if w < 1 || w > c.Limits.MaxDimension {
 			bad(fmt.Sprintf("limits.widths[%d]", i), w, fmt.Sprintf("an integer from 1 to limits.max_dimension (%d)", c.Limits.MaxDimension))
@@ -301,11 +361,19 @@ func (c *Config) Validate() error {
 	positive("server.idle_timeout", c.Server.IdleTimeout)
 	positive("server.drain_timeout", c.Server.DrainTimeout)
 	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
+	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, c.Server.MaxConns)
 	for i, k := range c.Signing.Keys {
-		if len(k) < 16 {
+		if len(strings.TrimSpace(k)) < 16 {
 			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
 		}
 	}
+	if c.SigningRequired() && len(c.Signing.Keys) == 0 {
+		bad("signing.keys", "[]", "at least one key while signing.required is true (the default once the config file has listed keys); to serve unsigned URLs set signing.required: false")
+	}
+	if c.Params.PresetsOnly && len(c.Presets) == 0 {
+		bad("params.presets_only", true, "false, or true with at least one entry in presets")
+	}
+	intRange("log.errors_per_second", c.Log.ErrorsPerSecond, 1, 1<<20)
 	if c.Log.HitSample < 0 || c.Log.HitSample > 1 {
 		bad("log.hit_sample", c.Log.HitSample, "a share from 0 (no hit is logged) to 1 (every hit is)")
 	}
@@ -421,4 +489,28 @@ func ParseSize(s string) (Size, error) {
 		return 0, fmt.Errorf("%q is not a size; write it like 0, 1048576, 512KiB, 256MiB or 1GiB", s)
 	}
 	return Size(n * mult), nil
+}
+
+// machineMemory is the memory this process may use: the cgroup v2 limit
+// when one is set, else the machine's total (Linux); 4 GiB when neither
+// can be read.
+func machineMemory() int64 {
+	total := int64(4 << 30)
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil && kb > 0 {
+					total = kb << 10
+				}
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		var limit int64
+		if _, err := fmt.Sscan(strings.TrimSpace(string(raw)), &limit); err == nil && limit > 0 && limit < total {
+			total = limit
+		}
+	}
+	return total
 }

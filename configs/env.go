@@ -90,6 +90,11 @@ func setFromString(v reflect.Value, s string) error {
 				items = append(items, p)
 			}
 		}
+		if len(items) == 0 {
+			// An empty or blank variable is far more often a template that
+			// rendered nothing than a wish to clear the list (signing keys).
+			return fmt.Errorf("a comma separated list with at least one item; to clear the list, write [] explicitly")
+		}
 		v.Set(reflect.ValueOf(items))
 		return nil
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Int && !strings.HasPrefix(strings.TrimSpace(s), "["):

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"reflect"
 	"sort"
 )
@@ -32,4 +33,16 @@ func restartDiff(a, b reflect.Value, prefix string, restart bool, out *[]string)
 			*out = append(*out, key)
 		}
 	}
+}
+
+// CheckReload refuses a reload that would silently turn URL signing off:
+// once the running config signs URLs, the next one must have keys too, or
+// say signing.required: false.
+func CheckReload(running, next *Config) error {
+	if len(running.Signing.Keys) > 0 && len(next.Signing.Keys) == 0 &&
+		(next.Signing.Required == nil || *next.Signing.Required) {
+		return errors.New("config: signing.keys: the new config has no keys while the running one signs URLs; " +
+			"add a key, or set signing.required: false to serve unsigned URLs")
+	}
+	return nil
 }

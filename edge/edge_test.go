@@ -187,15 +187,6 @@ type harness struct {
 	logs   *syncWriter
 }
 
-func libvipsConfig(cfg *configs.Config) libvips.Config {
-	return libvips.Config{
-		Concurrency: cfg.Transform.Concurrency, Queue: cfg.Transform.Queue,
-		QueueTimeout: cfg.Transform.QueueTimeout.D(), Timeout: cfg.Transform.Timeout.D(),
-		Quality:         libvips.Quality{JPEG: cfg.Transform.Quality.JPEG, WebP: cfg.Transform.Quality.WebP, AVIF: cfg.Transform.Quality.AVIF, JXL: cfg.Transform.Quality.JXL},
-		MaxSourcePixels: cfg.Limits.MaxSourcePixels, MaxDimension: cfg.Limits.MaxDimension,
-		AVIFMaxPixels: cfg.Transform.AVIFMaxPixels,
-	}
-}
 
 // start runs a real edge on 127.0.0.1 in front of a real origin. env are
 // IMGEDGE_* overrides; tr wraps libvips when a test needs a failing
@@ -208,7 +199,7 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 	if err != nil {
 		t.Fatal(err)
 	}
-	lv, err := libvips.New(libvipsConfig(cfg))
+	lv, err := libvips.New(edge.TransformerConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+	"golang.org/x/sync/semaphore"
 
 	"imgedge/transform"
 )
@@ -53,7 +54,21 @@ type Config struct {
 	MaxDimension int
 	// AVIFMaxPixels: under auto=format, larger outputs go to WebP instead.
 	AVIFMaxPixels int64
+	// The limits on what a request may ask for, checked from the header and
+	// the plan before any pixel is decoded (cost.check).
+	MaxOutputPixels       int64   // one output frame
+	MaxOutputFramesPixels int64   // every frame of an animated output
+	MaxUpscale            float64 // how far fit=scale may stretch an axis past the source
+	MaxAVIFPixels         int64   // fm=avif
+	MaxJXLPixels          int64   // fm=jxl
+	// MemoryBudget is the estimated bytes all running renders may hold at
+	// once; admission weighs each render by its estimate. Fixed at New.
+	MemoryBudget int64
 }
+
+// negotiatedAVIFPixels is the largest output auto=format may send as AVIF:
+// the negotiation threshold, never above the AVIF limit.
+func (c *Config) negotiatedAVIFPixels() int64 { return min(c.AVIFMaxPixels, c.MaxAVIFPixels) }
 
 // Quality is each lossy encoder's default (1..100).
 type Quality struct{ JPEG, WebP, AVIF, JXL int }
@@ -69,6 +84,12 @@ func (c *Config) Validate() error {
 		return errors.New("libvips: QueueTimeout and Timeout must be above 0")
 	case c.MaxSourcePixels <= 0 || c.MaxDimension <= 0 || c.AVIFMaxPixels < 0:
 		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0, AVIFMaxPixels 0 or more")
+	case c.MaxOutputPixels <= 0 || c.MaxOutputFramesPixels <= 0 || c.MaxAVIFPixels <= 0 || c.MaxJXLPixels <= 0:
+		return errors.New("libvips: MaxOutputPixels, MaxOutputFramesPixels, MaxAVIFPixels and MaxJXLPixels must be above 0")
+	case c.MaxUpscale < 1:
+		return fmt.Errorf("libvips: MaxUpscale must be 1 or more, got %g", c.MaxUpscale)
+	case c.MemoryBudget < renderBaseBytes:
+		return fmt.Errorf("libvips: MemoryBudget must be at least %d bytes, got %d", renderBaseBytes, c.MemoryBudget)
 	}
 	for _, q := range []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL} {
 		if q < 1 || q > 100 {
@@ -80,17 +101,21 @@ func (c *Config) Validate() error {
 
 // Transformer renders specs with libvips. Startup must have been called.
 type Transformer struct {
-	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency and Queue stay as built
+	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency, Queue and MemoryBudget stay as built
 	slots    chan struct{}
+	memory   *semaphore.Weighted // estimated bytes of the running renders
+	budget   int64
 	queue    int
 	waiting  atomic.Int64
 	running  atomic.Int64
-	stuck    atomic.Int64 // renders past their timeout whose slots were handed back
+	stuck    atomic.Int64 // renders killed that have not returned yet
+	killed   atomic.Int64 // renders that returned because they were killed
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
 
-	mu   sync.Mutex    // guards idle
-	idle chan struct{} // closed when no render runs; nil while none has started
+	mu   sync.Mutex        // guards idle and jobs
+	idle chan struct{}     // closed when no render runs; nil while none has started
+	jobs map[*job]struct{} // running renders, for Cancel
 }
 
 // New validates cfg and returns a Transformer.
@@ -98,29 +123,32 @@ func New(cfg Config) (*Transformer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), queue: cfg.Queue}
+	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), queue: cfg.Queue,
+		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{}}
 	t.cfg.Store(&cfg)
 	t.progress.Store(time.Now().UnixNano())
 	return t, nil
 }
 
 // Update applies a new configuration to the transforms that start after it:
-// qualities, limits and timeouts. Concurrency and Queue size the worker pool
-// and keep the values New was given.
+// qualities, limits and timeouts. Concurrency, Queue and MemoryBudget size
+// the worker pool and keep the values New was given.
 func (t *Transformer) Update(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.MemoryBudget = t.budget
 	t.cfg.Store(&cfg)
 	return nil
 }
 
-// Stalled reports a hung transformer: work is waiting, every slot is taken,
-// and no transform has finished for twice the transform timeout. libvips
-// cannot be interrupted, so this is how a stuck library shows.
+// Stalled reports a hung transformer: every slot is taken and no transform
+// has finished for twice the transform timeout. Renders are killed at their
+// timeout, so slots stay blocked only when libvips or a codec ignores the
+// kill; /healthz reports it.
 func (t *Transformer) Stalled(now time.Time) bool {
 	cfg := t.cfg.Load()
-	return t.waiting.Load() > 0 && t.running.Load() >= int64(cap(t.slots)) &&
+	return t.running.Load() >= int64(cap(t.slots)) &&
 		now.Sub(time.Unix(0, t.progress.Load())) > 2*cfg.Timeout
 }
 
@@ -130,52 +158,67 @@ func (t *Transformer) Inflight() int64 { return t.running.Load() }
 // Queued is the number of transforms waiting for a slot.
 func (t *Transformer) Queued() int64 { return t.waiting.Load() }
 
-// MemoryStats reports libvips' tracked memory, its high-water mark and its
-// open files (the libvips gauges of /metrics).
+// MemoryStats reports the pixel buffers libvips itself tracks, their
+// high-water mark and libvips' open files. Codecs (librsvg, libheif, aom,
+// libjxl, libwebp) allocate outside this count: the process's resident
+// memory is the true figure.
 func (t *Transformer) MemoryStats() (mem, high, files int64) {
 	var s vips.MemoryStats
 	vips.ReadVipsMemStats(&s)
 	return s.Mem, s.MemHigh, s.Files
 }
 
-// Stuck is the number of renders still running past their timeout.
+// Reserved is the estimated memory of the running renders, in bytes.
+func (t *Transformer) Reserved() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for j := range t.jobs {
+		n += t.weight(j)
+	}
+	return n
+}
+
+// Killed is the number of renders stopped by a kill (timeout, a caller
+// gone, Cancel) rather than finished.
+func (t *Transformer) Killed() int64 { return t.killed.Load() }
+
+// Stuck is the number of renders killed that have not returned yet.
 func (t *Transformer) Stuck() int64 { return t.stuck.Load() }
 
-// Transform waits for a slot (failing fast with transform.ErrBusy when the
-// queue is full or the wait exceeds QueueTimeout), then renders spec. libvips
-// cannot be interrupted: when Timeout passes first, the caller gets
-// transform.ErrTimeout, the render goes on in the background and counts as
-// stuck, and its slot is handed back so other requests keep flowing. At most
-// Concurrency renders may be stuck at once; past that a timed-out render
-// keeps its slot, the edge's capacity shrinks, and /healthz reports the
-// stall rather than the edge spawning ever more busy threads.
+// Transform reads the source's header, plans and prices the render (a
+// request over a limit is refused here, before any pixel is decoded), waits
+// for a slot and for its estimated memory within the budget (failing fast
+// with transform.ErrBusy when the queue is full or the wait exceeds
+// QueueTimeout), then renders. When Timeout passes or ctx is done first,
+// the render is killed: libvips stops at its next tile, frees its memory
+// and hands its slot back; the caller does not wait for that.
 func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.Spec) (transform.Result, error) {
 	cfg := t.cfg.Load()
-	if err := t.acquire(ctx, cfg); err != nil {
+	j := newJob(src, spec, cfg)
+	if err := j.admit(); err != nil {
+		j.close()
 		return transform.Result{}, err
 	}
-	type outcome struct {
-		res transform.Result
-		err error
+	if err := t.acquire(ctx, cfg, t.weight(j)); err != nil {
+		j.close()
+		return transform.Result{}, err
 	}
 	done := make(chan outcome, 1)
-	var slotReturned atomic.Bool // by whichever of the caller and the render gets there first
-	t.started()
+	t.started(j)
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
 			}
-			t.ended()
-			t.progress.Store(time.Now().UnixNano())
-			if slotReturned.CompareAndSwap(false, true) {
-				<-t.slots
-			} else {
-				t.stuck.Add(-1)
-			}
+			j.close()
+			t.ended(j)
 			t.trimIfIdle(time.Now())
 		}()
-		res, err := render(src, spec, cfg)
+		res, err := j.render()
+		if err != nil && j.kill.wasKilled() {
+			t.killed.Add(1)
+		}
 		done <- outcome{res, err}
 	}()
 	timer := time.NewTimer(cfg.Timeout)
@@ -184,37 +227,86 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 	case o := <-done:
 		return o.res, o.err
 	case <-timer.C:
-		if t.stuck.Load() < int64(cap(t.slots)) && slotReturned.CompareAndSwap(false, true) {
-			t.stuck.Add(1)
-			<-t.slots
-		}
+		t.stop(j, done)
 		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
 	case <-ctx.Done():
+		t.stop(j, done)
 		return transform.Result{}, ctx.Err()
 	}
 }
 
-// started and ended count a render in running, and open and close idle for
-// Wait.
-func (t *Transformer) started() {
+// outcome is what a render hands back to its caller.
+type outcome struct {
+	res transform.Result
+	err error
+}
+
+// weight is what a job holds of the memory budget: its estimate, which
+// cost.check keeps within the budget.
+func (t *Transformer) weight(j *job) int64 { return min(j.cost.memory, t.budget) }
+
+// killRepeat is how often a kill is set again until the render returns:
+// libvips clears the flag on the worker that picks it up.
+const killRepeat = 20 * time.Millisecond
+
+// stop kills j and keeps killing it from a goroutine until the render has
+// returned, so the caller answers at once. The goroutine ends with the
+// render.
+func (t *Transformer) stop(j *job, done <-chan outcome) {
+	t.stuck.Add(1)
+	j.kill.kill()
+	go func() {
+		defer t.stuck.Add(-1)
+		tick := time.NewTicker(killRepeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				j.kill.kill()
+			}
+		}
+	}()
+}
+
+// Cancel kills every running render; the edge calls it when its drain time
+// is over. Renders started later are not affected.
+func (t *Transformer) Cancel() {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	for j := range t.jobs {
+		j.kill.kill()
+	}
+}
+
+// started and ended count a render in running, hold its place in the
+// budget, and open and close idle for Wait.
+func (t *Transformer) started(j *job) {
+	t.mu.Lock()
+	t.jobs[j] = struct{}{}
 	if t.running.Add(1) == 1 {
 		t.idle = make(chan struct{})
 	}
 	t.mu.Unlock()
 }
 
-func (t *Transformer) ended() {
+func (t *Transformer) ended(j *job) {
 	t.mu.Lock()
+	delete(t.jobs, j)
+	w := t.weight(j)
 	if t.running.Add(-1) == 0 {
 		close(t.idle)
 	}
 	t.mu.Unlock()
+	t.progress.Store(time.Now().UnixNano())
+	<-t.slots
+	t.memory.Release(w)
 }
 
 // Wait blocks until no render runs, including those whose callers gave up
-// on them (timed out), or until ctx is done: libvips must not be shut down
-// under a live render.
+// on them, or until ctx is done: libvips must not be shut down under a live
+// render.
 func (t *Transformer) Wait(ctx context.Context) error {
 	t.mu.Lock()
 	if t.running.Load() == 0 {
@@ -231,11 +323,19 @@ func (t *Transformer) Wait(ctx context.Context) error {
 	}
 }
 
-func (t *Transformer) acquire(ctx context.Context, cfg *Config) error {
-	select {
-	case t.slots <- struct{}{}:
-		return nil
-	default:
+// acquire takes weight bytes of the memory budget, then a slot, waiting at
+// most QueueTimeout for both in a queue of at most Queue requests. The
+// budget is first-come first-served, so a large render waits for memory to
+// free up rather than being starved by a stream of small ones, and two huge
+// renders never run beside six small ones past the budget.
+func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64) error {
+	if t.memory.TryAcquire(weight) {
+		select {
+		case t.slots <- struct{}{}:
+			return nil
+		default:
+		}
+		t.memory.Release(weight)
 	}
 	if t.waiting.Add(1) > int64(t.queue) {
 		t.waiting.Add(-1)
@@ -243,14 +343,23 @@ func (t *Transformer) acquire(ctx context.Context, cfg *Config) error {
 			transform.ErrBusy, cap(t.slots), t.queue)
 	}
 	defer t.waiting.Add(-1)
-	timer := time.NewTimer(cfg.QueueTimeout)
-	defer timer.Stop()
+	qctx, cancel := context.WithTimeout(ctx, cfg.QueueTimeout)
+	defer cancel()
+	if err := t.memory.Acquire(qctx, weight); err != nil {
+		return t.waitFailed(ctx, cfg, "memory within transform.memory_budget")
+	}
 	select {
 	case t.slots <- struct{}{}:
 		return nil
-	case <-timer.C:
-		return fmt.Errorf("%w: no transform slot within %s (transform.queue_timeout)", transform.ErrBusy, cfg.QueueTimeout)
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-qctx.Done():
+		t.memory.Release(weight)
+		return t.waitFailed(ctx, cfg, "transform slot")
 	}
+}
+
+func (t *Transformer) waitFailed(ctx context.Context, cfg *Config, what string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: no %s within %s (transform.queue_timeout)", transform.ErrBusy, what, cfg.QueueTimeout)
 }

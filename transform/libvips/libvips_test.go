@@ -39,6 +39,8 @@ func testConfig() Config {
 		Concurrency: 2, Queue: 8, QueueTimeout: 2 * time.Second, Timeout: 30 * time.Second,
 		Quality:         Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75},
 		MaxSourcePixels: 50_000_000, MaxDimension: 8192, AVIFMaxPixels: 2_000_000,
+		MaxOutputPixels: 16_000_000, MaxOutputFramesPixels: 40_000_000, MaxUpscale: 1,
+		MaxAVIFPixels: 8_000_000, MaxJXLPixels: 8_000_000, MemoryBudget: 2 << 30,
 	}
 }
 
@@ -343,15 +345,16 @@ func TestAdmissionFailsFastWhenQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
 	tr.slots <- struct{}{} // the only slot is taken
-	_, err = tr.Transform(context.Background(), nil, transform.Spec{})
+	_, err = tr.Transform(context.Background(), small, transform.Spec{})
 	if !errors.Is(err, transform.ErrBusy) {
 		t.Fatalf("err = %v, want ErrBusy", err)
 	}
 	cfg.Queue, cfg.QueueTimeout = 1, 20*time.Millisecond
 	tr, _ = New(cfg)
 	tr.slots <- struct{}{}
-	_, err = tr.Transform(context.Background(), nil, transform.Spec{})
+	_, err = tr.Transform(context.Background(), small, transform.Spec{})
 	if !errors.Is(err, transform.ErrBusy) || tr.Queued() != 0 {
 		t.Fatalf("err = %v, queued = %d; want ErrBusy after the queue timeout and an empty queue", err, tr.Queued())
 	}
@@ -472,7 +475,8 @@ func TestStalled(t *testing.T) {
 	tr.running.Add(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _, _ = tr.Transform(ctx, nil, transform.Spec{}) }()
+	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
+	go func() { _, _ = tr.Transform(ctx, small, transform.Spec{}) }()
 	for tr.Queued() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -480,7 +484,7 @@ func TestStalled(t *testing.T) {
 		t.Fatal("stalled before 2 x transform.timeout without progress")
 	}
 	if !tr.Stalled(now.Add(time.Second)) {
-		t.Fatal("no progress for 50 x transform.timeout with work queued, yet not stalled")
+		t.Fatal("every slot taken and no progress for 50 x transform.timeout, yet not stalled")
 	}
 	tr.progress.Store(now.Add(time.Second).UnixNano()) // a transform finishes
 	if tr.Stalled(now.Add(time.Second)) {
@@ -510,40 +514,57 @@ func TestUpdateAppliesToLaterTransforms(t *testing.T) {
 	}
 }
 
-// TestTimeoutRestoresCapacity: a render past transform.timeout answers at
-// once, is counted as stuck, and its slot serves the next request while it
-// finishes in the background.
-func TestTimeoutRestoresCapacity(t *testing.T) {
-	cfg := testConfig()
-	cfg.Concurrency, cfg.Queue, cfg.Timeout = 1, 0, time.Millisecond
-	tr, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestStoppedRenderFreesItsSlot: a render past transform.timeout, or whose
+// caller gave up, is killed: libvips stops at its next tile, the render
+// returns, and its slot and memory serve the next request. The render asked
+// for takes seconds when left alone; the gate is the render having started.
+func TestStoppedRenderFreesItsSlot(t *testing.T) {
 	big := readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg"))
-	if _, err := tr.Transform(context.Background(), big, parse(t, "w=3000&fm=png")); !errors.Is(err, transform.ErrTimeout) {
-		t.Fatalf("err = %v, want ErrTimeout", err)
-	}
-	if tr.Stuck() != 1 {
-		t.Fatalf("stuck = %d, want 1", tr.Stuck())
-	}
-	// The only slot is free again although the render still runs.
-	cfg.Timeout = 30 * time.Second
-	if err := tr.Update(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "hopper.jpg")), parse(t, "w=10")); err != nil {
-		t.Fatalf("next request while the first is stuck: %v", err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for tr.Stuck() != 0 || tr.Inflight() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stuck %d, inflight %d after 20 s", tr.Stuck(), tr.Inflight())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(tr.slots) != 0 {
-		t.Fatalf("%d slots still taken after everything finished", len(tr.slots))
+	for _, stop := range []string{"timeout", "cancel"} {
+		t.Run(stop, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Concurrency, cfg.Queue = 1, 0
+			if stop == "timeout" {
+				cfg.Timeout = time.Millisecond
+			}
+			tr, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() {
+				_, err := tr.Transform(ctx, big, parse(t, "w=4000&blur=60&fm=png"))
+				errc <- err
+			}()
+			if stop == "cancel" {
+				for tr.Inflight() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}
+			err = <-errc
+			if want := map[string]error{"timeout": transform.ErrTimeout, "cancel": context.Canceled}[stop]; !errors.Is(err, want) {
+				t.Fatalf("err = %v, want %v", err, want)
+			}
+			wait, done := context.WithTimeout(context.Background(), time.Minute)
+			defer done()
+			if err := tr.Wait(wait); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Killed() != 1 || tr.Stuck() != 0 || len(tr.slots) != 0 || tr.Reserved() != 0 {
+				t.Fatalf("killed %d (want 1: stopped, not finished), stuck %d, slots taken %d, reserved %d",
+					tr.Killed(), tr.Stuck(), len(tr.slots), tr.Reserved())
+			}
+			cfg.Timeout = 30 * time.Second
+			if err := tr.Update(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "hopper.jpg")), parse(t, "w=10")); err != nil {
+				t.Fatalf("next request: %v", err)
+			}
+		})
 	}
 }
 

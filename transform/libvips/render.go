@@ -139,21 +139,27 @@ func animates(spec transform.Spec, src transform.Format) bool {
 }
 
 // job is one render: the source, the request, and what each step of the
-// pipeline learns and hands to the next. The image has one owner (this
-// goroutine) and is closed explicitly by close, whatever step failed.
+// pipeline learns and hands to the next. The image has one owner (the
+// goroutine running the steps, one at a time) and is closed explicitly by
+// close, whatever step failed.
 type job struct {
-	orig     []byte // the source as fetched
-	src      []byte // what libvips reads (SVGZ inflated)
-	spec     transform.Spec
-	cfg      *Config
-	srcFmt   transform.Format
-	img      *vips.ImageRef
-	animated bool // every frame is kept
-	plain    bool // plainSource, judged on the source as loaded
-	sw, sh   int  // source size, one frame, as stored
-	plan     sizePlan
-	opts     loadOptions // how the pipeline loads the source
-	res      transform.Result
+	orig      []byte // the source as fetched
+	src       []byte // what libvips reads (SVGZ inflated)
+	spec      transform.Spec
+	cfg       *Config
+	srcFmt    transform.Format
+	img       *vips.ImageRef
+	pages     int   // frames in the source (1 unless an animated GIF or WebP)
+	animated  bool  // every frame is kept
+	plain     bool  // plainSource, judged on the source as loaded
+	sw, sh    int   // source size, one frame, as stored
+	svgPixels int64 // pixels of the rasters embedded in an SVG source
+	plan      sizePlan
+	opts      loadOptions // how the pipeline loads the source
+	cost      cost
+	res       transform.Result
+	kill      killSwitch
+	marks     [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
 func (j *job) close() {
@@ -161,7 +167,11 @@ func (j *job) close() {
 		j.img.Close()
 		j.img = nil
 	}
+	j.kill.release()
 }
+
+// stageCount is the steps of prelude and pipeline together.
+const stageCount = 5
 
 // step is one named stage of a render.
 type step struct {
@@ -169,33 +179,55 @@ type step struct {
 	run  func(*job) error
 }
 
-// pipeline is a render, in order: read the header and check the limits,
-// plan the sizes, load at the size needed, run the operations, encode (or
-// keep the source bytes). Each step reads what the earlier ones left in the
-// job.
-var pipeline = [...]step{
+// prelude reads the header, checks the source limits, plans the sizes and
+// prices the render: no pixel is decoded, so a request over a limit is
+// refused before it costs anything, and admission can weigh the rest.
+var prelude = [...]step{
 	{"inspect", inspect},
 	{"plan", plan},
+}
+
+// pipeline is the rest of a render, in order: load at the size needed, run
+// the operations, encode (or keep the source bytes). Each step reads what
+// the earlier ones left in the job.
+var pipeline = [...]step{
 	{"load", loadSized},
 	{"process", process},
 	{"encode", encodeOrPassthrough},
 }
 
-// render runs the pipeline for one request and reports the time of its
-// stages: decode (inspect, plan, load), resize (the operations) and encode
-// (which pulls every pixel through the lazy pipeline).
-func render(src []byte, spec transform.Spec, cfg *Config) (transform.Result, error) {
-	j := &job{orig: src, spec: spec, cfg: cfg}
-	defer j.close()
-	var marks [len(pipeline) + 1]time.Time
-	marks[0] = time.Now()
+func newJob(src []byte, spec transform.Spec, cfg *Config) *job {
+	return &job{orig: src, spec: spec, cfg: cfg}
+}
+
+// admit runs the prelude.
+func (j *job) admit() error {
+	j.marks[0] = time.Now()
+	for i, st := range prelude {
+		if err := st.run(j); err != nil {
+			return err
+		}
+		j.marks[i+1] = time.Now()
+	}
+	return nil
+}
+
+// render runs the pipeline after admit and reports the time of its stages:
+// decode (inspect, plan, load), resize (the operations) and encode (which
+// pulls every pixel through the lazy pipeline). A killed render reports
+// ErrTimeout, whatever libvips said.
+func (j *job) render() (transform.Result, error) {
 	for i, st := range pipeline {
 		if err := st.run(j); err != nil {
+			if j.kill.wasKilled() {
+				return transform.Result{}, fmt.Errorf("%w: the render was stopped during %s", transform.ErrTimeout, st.name)
+			}
 			return transform.Result{}, err
 		}
-		marks[i+1] = time.Now()
+		j.marks[len(prelude)+i+1] = time.Now()
 	}
-	j.res.Timings = transform.Timings{Decode: marks[3].Sub(marks[0]), Resize: marks[4].Sub(marks[3]), Encode: marks[5].Sub(marks[4])}
+	m := &j.marks
+	j.res.Timings = transform.Timings{Decode: m[3].Sub(m[0]), Resize: m[4].Sub(m[3]), Encode: m[5].Sub(m[4])}
 	return j.res, nil
 }
 
@@ -207,25 +239,30 @@ func inspect(j *job) error {
 	if j.src, j.srcFmt, err = prepare(j.orig); err != nil {
 		return err
 	}
+	if j.srcFmt == transform.FormatSVG {
+		if j.svgPixels, err = transform.SVGEmbeddedPixels(j.src, j.cfg.MaxSourcePixels); err != nil {
+			return err
+		}
+	}
 	if j.img, err = load(j.src, loadOptions{frame: j.spec.Frame}); err != nil {
 		return err
 	}
 	j.sw, j.sh = j.img.Width(), j.img.PageHeight()
-	pages := 1
+	j.pages = 1
 	if j.srcFmt == transform.FormatGIF || j.srcFmt == transform.FormatWebP {
-		pages = max(j.img.Pages(), 1)
+		j.pages = max(j.img.Pages(), 1)
 	}
 	px := int64(j.sw) * int64(j.sh)
 	switch max := j.cfg.MaxSourcePixels; {
 	case px > max:
 		return fmt.Errorf("%w: %dx%d is %d pixels, above limits.max_source_pixels (%d)", transform.ErrTooLarge, j.sw, j.sh, px, max)
-	case j.spec.Frame > pages:
-		return fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, j.spec.Frame, pages)
+	case j.spec.Frame > j.pages:
+		return fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, j.spec.Frame, j.pages)
 	}
-	j.animated = pages > 1 && animates(j.spec, j.srcFmt)
-	if j.animated && int64(pages)*px > j.cfg.MaxSourcePixels {
+	j.animated = j.pages > 1 && animates(j.spec, j.srcFmt)
+	if j.animated && int64(j.pages)*px > j.cfg.MaxSourcePixels {
 		return fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
-			transform.ErrTooLarge, pages, j.sw, j.sh, int64(pages)*px, j.cfg.MaxSourcePixels)
+			transform.ErrTooLarge, j.pages, j.sw, j.sh, int64(j.pages)*px, j.cfg.MaxSourcePixels)
 	}
 	j.plain = plainSource(j.img)
 	j.res = transform.Result{SourceFormat: j.srcFmt, SourceWidth: j.sw, SourceHeight: j.sh}
@@ -233,14 +270,16 @@ func inspect(j *job) error {
 }
 
 // plan sizes the output from the source as displayed (after EXIF
-// orientation) and picks how to load it: JPEG shrink-on-load, SVG
-// rasterised at the size asked for, every frame of an animation.
+// orientation), picks how to load it (JPEG shrink-on-load, SVG rasterised
+// at the size asked for, every frame of an animation) and the format the
+// output is expected to take, then prices the render and refuses it when
+// it is over a limit.
 func plan(j *job) error {
 	ow, oh := j.sw, j.sh
 	if o := j.img.Orientation(); o >= 5 && o <= 8 {
 		ow, oh = j.sh, j.sw
 	}
-	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension)
+	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch j.srcFmt {
 	case transform.FormatJPEG:
@@ -249,21 +288,43 @@ func plan(j *job) error {
 		scale := max(float64(j.plan.resizeW)/float64(ow), float64(j.plan.resizeH)/float64(oh))
 		j.opts.dpi = max(1, int(math.Ceil(72*scale)))
 	}
-	return nil
+	// Padding with a translucent colour adds alpha; nothing else does.
+	bg := j.spec.Background
+	alpha := j.img.HasAlpha() || (j.spec.Fit == transform.FitFill && bg.Set && bg.A < 255)
+	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg.negotiatedAVIFPixels())
+	j.cost = estimate(j, format, j.pages, sampleBytes(j.img.BandFormat()))
+	return j.cost.check(j.cfg)
+}
+
+// sampleBytes is the size of one band of one pixel as decoded.
+func sampleBytes(f vips.BandFormat) int {
+	switch f {
+	case vips.BandFormatUshort, vips.BandFormatShort:
+		return 2
+	case vips.BandFormatUint, vips.BandFormatInt, vips.BandFormatFloat:
+		return 4
+	case vips.BandFormatDouble, vips.BandFormatComplex:
+		return 8
+	case vips.BandFormatDpComplex:
+		return 16
+	}
+	return 1
 }
 
 // loadSized loads the source again when the plan needs other load options
-// than the header read used.
+// than the header read used, and hands the loaded image to the kill switch:
+// every tile of the render is pulled through it.
 func loadSized(j *job) error {
-	if j.opts == (loadOptions{frame: j.spec.Frame}) {
-		return nil
+	if j.opts != (loadOptions{frame: j.spec.Frame}) {
+		j.img.Close()
+		j.img = nil
+		img, err := load(j.src, j.opts)
+		if err != nil {
+			return err
+		}
+		j.img = img
 	}
-	j.close()
-	img, err := load(j.src, j.opts)
-	if err != nil {
-		return err
-	}
-	j.img = img
+	j.kill.track(j.img)
 	return nil
 }
 
@@ -295,7 +356,8 @@ func process(j *job) error {
 // source bytes are the better answer (they carry no metadata).
 func encodeOrPassthrough(j *job) error {
 	img := j.img
-	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg.AVIFMaxPixels)
+	j.kill.track(img)
+	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg.negotiatedAVIFPixels())
 	body, err := encode(img, out, j.spec, j.cfg)
 	if err != nil {
 		return err
@@ -342,7 +404,7 @@ type sizePlan struct {
 
 // planSize applies SPEC section 3's fit rules to a source of ow x oh pixels (as
 // displayed) and the spec's box.
-func planSize(spec transform.Spec, ow, oh, maxDim int) sizePlan {
+func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizePlan {
 	W, H := spec.Width, spec.Height
 	fw, fh := float64(W)/float64(ow), float64(H)/float64(oh)
 	round := func(v float64) int { return max(1, int(math.Round(v))) }
@@ -377,7 +439,11 @@ func planSize(spec transform.Spec, ow, oh, maxDim int) sizePlan {
 			s := max(fw, fh)
 			p.resizeW, p.resizeH = max(W, round(float64(ow)*s)), max(H, round(float64(oh)*s))
 		case transform.FitScale:
-			p.resizeW, p.resizeH = W, H
+			// Stretching is the one fit that enlarges each axis on its own;
+			// past limits.max_upscale an axis keeps the largest size allowed,
+			// as imgproxy does with enlarge off.
+			p.resizeW = min(W, max(1, int(float64(ow)*maxUpscale)))
+			p.resizeH = min(H, max(1, int(float64(oh)*maxUpscale)))
 		}
 	}
 	p.boxW, p.boxH = p.resizeW, p.resizeH
@@ -578,3 +644,6 @@ func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated boo
 	}
 	return legacy, "source not encodable"
 }
+
+// Every step of prelude and pipeline has its mark.
+var _ = [stageCount]struct{}(([len(prelude) + len(pipeline)]struct{}{}))

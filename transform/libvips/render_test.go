@@ -21,10 +21,8 @@ func TestFailedReloadLeavesJobClosable(t *testing.T) {
 			t.Fatalf("closing the job after a failed reload panicked: %v", p)
 		}
 	}()
-	for _, st := range pipeline[:2] {
-		if err := st.run(j); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
+	if err := j.admit(); err != nil {
+		t.Fatal(err)
 	}
 	if j.opts.shrink < 2 {
 		t.Fatalf("plan chose shrink %d for a 20 px thumbnail; the reload path is not taken", j.opts.shrink)

@@ -1,0 +1,27 @@
+package edge
+
+import (
+	"imgedge/configs"
+	"imgedge/transform/libvips"
+)
+
+// TransformerConfig is the libvips transformer's part of cfg.
+func TransformerConfig(cfg *configs.Config) libvips.Config {
+	q, l := cfg.Transform.Quality, cfg.Limits
+	return libvips.Config{
+		Concurrency:           cfg.Transform.Concurrency,
+		Queue:                 cfg.Transform.Queue,
+		QueueTimeout:          cfg.Transform.QueueTimeout.D(),
+		Timeout:               cfg.Transform.Timeout.D(),
+		Quality:               libvips.Quality{JPEG: q.JPEG, WebP: q.WebP, AVIF: q.AVIF, JXL: q.JXL},
+		MaxSourcePixels:       l.MaxSourcePixels,
+		MaxDimension:          l.MaxDimension,
+		AVIFMaxPixels:         cfg.Transform.AVIFMaxPixels,
+		MaxOutputPixels:       l.MaxOutputPixels,
+		MaxOutputFramesPixels: l.MaxOutputFramesPixels,
+		MaxUpscale:            l.MaxUpscale,
+		MaxAVIFPixels:         l.MaxAVIFPixels,
+		MaxJXLPixels:          l.MaxJXLPixels,
+		MemoryBudget:          int64(cfg.Transform.MemoryBudget),
+	}
+}

@@ -1,0 +1,121 @@
+package libvips
+
+import (
+	"fmt"
+	"math"
+
+	"imgedge/transform"
+)
+
+// cost is what one render will hold and do, estimated from the source's
+// header and the size plan before any pixel is decoded. Admission weighs
+// renders by memory; the limits refuse what no budget should run.
+type cost struct {
+	outW, outH int              // one output frame, as encoded
+	frames     int              // output frames (1 unless animated)
+	loadW      int              // loaded width, one frame (after shrink-on-load or rasterisation)
+	loadH      int              //
+	format     transform.Format // the format the encoder is expected to write
+	memory     int64            // bytes the render is expected to hold at its peak
+	blurWork   float64          // output pixels x blur sigma: the gaussian's work grows with both
+}
+
+// Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold. The
+// encoders were measured by the peak RSS growth of one render of a 4096x4096
+// output on this machine: AVIF (libheif + aom at effort 2) grew 55 bytes a
+// pixel and JPEG XL 45; WebP holds its ARGB picture plus YUV planes; GIF
+// holds the frame and its quantised copy; JPEG and PNG stream rows.
+var encoderBytesPerPixel = map[transform.Format]int64{
+	transform.FormatJPEG:  2,
+	transform.FormatPJPEG: 8, // progressive JPEG keeps every coefficient
+	transform.FormatPNG:   4,
+	transform.FormatWebP:  12,
+	transform.FormatAVIF:  56,
+	transform.FormatJXL:   48,
+	transform.FormatGIF:   10,
+}
+
+const (
+	// renderBaseBytes is what any render holds whatever its size: tile
+	// buffers, the libvips operation graph, codec state.
+	renderBaseBytes = 8 << 20
+	// blurWorkPerOutputPixel: blur sigma allowed per pixel of
+	// limits.max_output_pixels, so that a full-size output may take a
+	// blur of sigma 10 and a tenth of it sigma 100 (the largest blur=2000).
+	blurWorkPerOutputPixel = 10
+)
+
+// decodedBytesPerPixel is what the decoder holds per loaded pixel. A JPEG
+// decodes in strips when nothing needs random access; every other loader in
+// libvips 8.14 (PNG with interlace, GIF, WebP, HEIF, TIFF strips, JPEG XL,
+// SVG tiles) may hold the whole frame: four bands of its sample size.
+func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bool) int64 {
+	if src == transform.FormatJPEG && !randomAccess {
+		return 1
+	}
+	return int64(4 * max(sampleBytes, 1))
+}
+
+// estimate fills j.cost from the header (j.sw, j.sh, the page count), the
+// plan and the format chosen for the output.
+func estimate(j *job, format transform.Format, pages, sampleBytes int) cost {
+	c := cost{outW: j.plan.boxW, outH: j.plan.boxH, frames: 1, format: format}
+	if j.animated {
+		c.frames = pages
+	}
+	c.loadW, c.loadH = j.sw, j.sh
+	switch {
+	case j.opts.shrink > 1:
+		c.loadW, c.loadH = ceilDiv(j.sw, j.opts.shrink), ceilDiv(j.sh, j.opts.shrink)
+	case j.srcFmt == transform.FormatSVG:
+		c.loadW, c.loadH = j.plan.resizeW, j.plan.resizeH
+	}
+	out := int64(c.outW) * int64(c.outH) * int64(c.frames)
+	loaded := int64(c.loadW) * int64(c.loadH) * int64(c.frames)
+	// A quarter turn and a smart crop read the whole image before writing
+	// a row of output.
+	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 ||
+		j.spec.Gravity == transform.GravityEntropy || j.spec.Gravity == transform.GravityAttention
+	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
+		out*encoderBytesPerPixel[format] + j.svgPixels*4
+	if random {
+		c.memory += out * 4
+	}
+	if j.spec.Blur > 0 {
+		sigma := float64(j.spec.Blur) / 20
+		c.blurWork = float64(out) * sigma
+		// The separable gaussian holds about six sigma rows of float pixels
+		// above and below each output strip.
+		c.memory += int64(c.outW) * int64(math.Ceil(6*sigma)) * 16
+	}
+	return c
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// check refuses a render whose cost is over a limit, naming the limit and
+// the request that would fit.
+func (c cost) check(cfg *Config) error {
+	px := int64(c.outW) * int64(c.outH)
+	switch {
+	case px > cfg.MaxOutputPixels:
+		return fmt.Errorf("%w: the output would be %dx%d, %d pixels, above limits.max_output_pixels (%d); ask for a smaller w and h",
+			transform.ErrTooLarge, c.outW, c.outH, px, cfg.MaxOutputPixels)
+	case c.frames > 1 && px*int64(c.frames) > cfg.MaxOutputFramesPixels:
+		return fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_output_frames_pixels (%d); ask for a smaller w, or one frame with frame=1",
+			transform.ErrTooLarge, c.frames, c.outW, c.outH, px*int64(c.frames), cfg.MaxOutputFramesPixels)
+	case c.format == transform.FormatAVIF && px > cfg.MaxAVIFPixels:
+		return fmt.Errorf("%w: AVIF output of %d pixels is above limits.max_avif_pixels (%d); ask for a smaller size, fm=webp, or auto=format",
+			transform.ErrTooLarge, px, cfg.MaxAVIFPixels)
+	case c.format == transform.FormatJXL && px > cfg.MaxJXLPixels:
+		return fmt.Errorf("%w: JPEG XL output of %d pixels is above limits.max_jxl_pixels (%d); ask for a smaller size or fm=webp",
+			transform.ErrTooLarge, px, cfg.MaxJXLPixels)
+	case c.blurWork > float64(cfg.MaxOutputPixels)*blurWorkPerOutputPixel:
+		return fmt.Errorf("%w: blur of sigma %.0f over %d pixels is above what limits.max_output_pixels allows (pixels x sigma up to %d); ask for a smaller blur or a smaller output",
+			transform.ErrTooLarge, c.blurWork/float64(px*int64(c.frames)), px*int64(c.frames), cfg.MaxOutputPixels*blurWorkPerOutputPixel)
+	case c.memory > cfg.MemoryBudget:
+		return fmt.Errorf("%w: this render would hold about %d MiB, above transform.memory_budget (%d MiB); ask for a smaller output or another format",
+			transform.ErrTooLarge, c.memory>>20, cfg.MemoryBudget>>20)
+	}
+	return nil
+}

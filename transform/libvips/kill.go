@@ -1,0 +1,83 @@
+package libvips
+
+// #cgo pkg-config: vips
+// #include <vips/vips.h>
+import "C"
+
+import (
+	"reflect"
+	"sync"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// killSwitch stops a render from another goroutine. libvips checks an
+// image's kill flag each time a region of it is prepared, that is for every
+// tile pulled through the pipeline (vips_region_prepare), and fails the
+// computation when it is set; govips exposes neither the flag nor the
+// image, so the switch holds its own references to the images the render
+// pulls pixels through: the loaded source (every tile reaches it) and the
+// image handed to the encoder. Its references keep those images alive until
+// release, so kill never touches a freed image.
+type killSwitch struct {
+	mu       sync.Mutex
+	images   []*C.VipsImage
+	killed   bool
+	released bool
+}
+
+// imagePointer is the VipsImage behind a govips ImageRef. The field is
+// read on the goroutine that owns the ImageRef, between operations.
+func imagePointer(img *vips.ImageRef) *C.VipsImage {
+	return (*C.VipsImage)(reflect.ValueOf(img).Elem().FieldByName("image").UnsafePointer())
+}
+
+// track adds the image img holds now; called by the render's goroutine.
+func (k *killSwitch) track(img *vips.ImageRef) {
+	if img == nil {
+		return
+	}
+	p := imagePointer(img)
+	if p == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.released {
+		return
+	}
+	C.g_object_ref(C.gpointer(p))
+	k.images = append(k.images, p)
+	if k.killed {
+		C.vips_image_set_kill(p, C.TRUE)
+	}
+}
+
+// kill sets the kill flag of every tracked image, and of those tracked
+// later. libvips clears the flag when a worker picks it up, so the caller
+// repeats kill until the render has returned.
+func (k *killSwitch) kill() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.killed = true
+	for _, p := range k.images {
+		C.vips_image_set_kill(p, C.TRUE)
+	}
+}
+
+// wasKilled reports whether kill was called.
+func (k *killSwitch) wasKilled() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.killed
+}
+
+// release drops the switch's references; the render's own are closed first.
+func (k *killSwitch) release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.images {
+		C.g_object_unref(C.gpointer(p))
+	}
+	k.images, k.released = nil, true
+}

@@ -1,0 +1,100 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // header readers for embedded rasters
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"net/url"
+	"strings"
+
+	_ "golang.org/x/image/webp"
+)
+
+// SVGEmbeddedPixels reads an SVG document's embedded rasters (data: URIs in
+// any href, as <image> and <feImage> use) and returns their pixels summed.
+// librsvg decodes each of them whole, whatever size the document draws it
+// at: a 100x100 SVG can carry a 20000x20000 PNG. It refuses, with
+// ErrTooLarge, a document whose embedded pixels exceed maxPixels, and with
+// ErrUnsupported one it cannot account for: an embedded raster whose size
+// cannot be read from its header, an embedded SVG, a reference spelled with
+// an entity, or a document that does not parse.
+func SVGEmbeddedPixels(svg []byte, maxPixels int64) (int64, error) {
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	var total int64
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: the SVG document does not parse: %v", ErrUnsupported, err)
+		}
+		el, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		for _, a := range el.Attr {
+			if a.Name.Local != "href" {
+				continue
+			}
+			px, err := embeddedPixels(strings.TrimSpace(a.Value))
+			if err != nil {
+				return 0, err
+			}
+			if total += px; total > maxPixels {
+				return 0, fmt.Errorf("%w: the SVG embeds rasters of %d pixels or more, above limits.max_source_pixels (%d)",
+					ErrTooLarge, total, maxPixels)
+			}
+		}
+	}
+}
+
+// embeddedPixels sizes one href: 0 for a reference that is not a data URI
+// (librsvg loads nothing external for a document read from memory).
+func embeddedPixels(href string) (int64, error) {
+	if strings.Contains(href, "&") {
+		// An entity the parser above did not expand could expand to a data
+		// URI in librsvg's parser.
+		return 0, fmt.Errorf("%w: the SVG builds an image reference from an entity", ErrUnsupported)
+	}
+	if len(href) < 5 || !strings.EqualFold(href[:5], "data:") {
+		return 0, nil
+	}
+	meta, payload, ok := strings.Cut(href[5:], ",")
+	if !ok {
+		return 0, fmt.Errorf("%w: the SVG embeds a data URI without data", ErrUnsupported)
+	}
+	var raw []byte
+	if strings.HasSuffix(strings.ToLower(meta), ";base64") {
+		var err error
+		// Base64 in attributes is often wrapped; the decoder skips newlines
+		// but not spaces.
+		if raw, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(payload), "")); err != nil {
+			return 0, fmt.Errorf("%w: the SVG embeds a data URI that is not valid base64", ErrUnsupported)
+		}
+	} else {
+		s, err := url.PathUnescape(payload)
+		if err != nil {
+			return 0, fmt.Errorf("%w: the SVG embeds a data URI that is not valid", ErrUnsupported)
+		}
+		raw = []byte(s)
+	}
+	if IsSVG(raw) || IsGzip(raw) {
+		return 0, fmt.Errorf("%w: the SVG embeds another SVG document; flatten it into one", ErrUnsupported)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return 0, fmt.Errorf("%w: the SVG embeds an image whose size cannot be read (PNG, JPEG, GIF and WebP can be)", ErrUnsupported)
+	}
+	return int64(cfg.Width) * int64(cfg.Height), nil
+}
