@@ -31,13 +31,15 @@ func main() {
 }
 
 // sign prints a URL signed with -key, else with the first signing key of the
-// configuration (-config, IMGEDGE_SIGNING_KEYS).
+// configuration (-config, IMGEDGE_SIGNING_KEYS). -host signs the host too,
+// as an edge that routes by Host requires.
 func sign(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("imgedge sign", flag.ContinueOnError)
 	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
+	host := fs.String("host", "", "the Host the URL is served under; required when the config routes origins by host")
 	configPath := fs.String("config", "", "YAML config file holding signing.keys")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: imgedge sign [-key K] [-config FILE] '/path.jpg?w=300'")
+		fmt.Fprintln(fs.Output(), "usage: imgedge sign [-key K] [-host H] [-config FILE] '/path.jpg?w=300'")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,9 +57,12 @@ func sign(args []string, out io.Writer) error {
 		if len(cfg.Signing.Keys) == 0 {
 			return errors.New("sign: no -key and no signing.keys configured (IMGEDGE_SIGNING_KEYS)")
 		}
+		if cfg.RoutesByHost() && *host == "" {
+			return errors.New("sign: this config routes origins by host, so signatures cover the host: give -host")
+		}
 		*key = cfg.Signing.Keys[0]
 	}
-	signed, err := signing.Sign(*key, fs.Arg(0))
+	signed, err := signing.Sign(*key, *host, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -65,13 +70,15 @@ func sign(args []string, out io.Writer) error {
 	return err
 }
 
-
 // reload reads the config file again on SIGHUP and applies every key that
 // can change while serving. A file that does not load or validate is refused
 // with a log line and the running config stays; keys fixed at start that
 // changed are named in the log.
 func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transformer) {
 	next, err := configs.Load(path, os.Environ())
+	if err == nil {
+		err = srv.CheckReload(next)
+	}
 	if err == nil {
 		// The transformer first: it is the only part that can still refuse.
 		err = tr.Update(edge.TransformerConfig(next))
@@ -120,10 +127,10 @@ func run(args []string) error {
 	}
 	serveErr := serve(log, cfg, *configPath, srv, tr)
 	// Renders use libvips until they end: wait for them (fills, then the
-	// renders a timed-out fill left behind), bounded by transform.timeout,
-	// and shut libvips down only when none is left. The process exits
-	// either way.
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Transform.Timeout.D())
+	// renders a timed-out fill left behind), in the last quarter of
+	// server.drain_timeout (the renders were killed at its half), and shut
+	// libvips down only when none is left. The process exits either way.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.D()/4)
 	defer cancel()
 	err = srv.Close(ctx)
 	if err == nil {

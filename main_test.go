@@ -275,7 +275,7 @@ func TestSignCommand(t *testing.T) {
 	}
 	url := strings.TrimSpace(out.String())
 	path, query, _ := strings.Cut(url, "?")
-	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}).Verify([]byte(path), []byte(query)) {
+	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}, false).Verify(nil, []byte(path), []byte(query)) {
 		t.Fatalf("sign printed %q, which does not verify", url)
 	}
 	if err := sign([]string{"-key", "k", "no-slash"}, &out); err == nil {

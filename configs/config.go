@@ -95,14 +95,14 @@ type Cache struct {
 
 // Transform sets admission control and encoder defaults.
 type Transform struct {
-	Concurrency  int      `yaml:"concurrency" reload:"restart"` // transforms at once; 0 means 2 x CPUs
+	Concurrency int `yaml:"concurrency" reload:"restart"` // transforms at once; 0 means 2 x CPUs
 	// MemoryBudget is the estimated memory all running transforms may hold;
 	// each is admitted by its estimate. 0 means a quarter of the machine's
 	// memory (or of the cgroup's limit).
 	MemoryBudget Size     `yaml:"memory_budget" reload:"restart"`
-	Queue        int      `yaml:"queue" reload:"restart"`       // transforms allowed to wait for a slot
-	QueueTimeout Duration `yaml:"queue_timeout"`                // longest wait for a slot before 503 overloaded
-	Timeout      Duration `yaml:"timeout"`                      // longest a transform may run
+	Queue        int      `yaml:"queue" reload:"restart"` // transforms allowed to wait for a slot
+	QueueTimeout Duration `yaml:"queue_timeout"`          // longest wait for a slot before 503 overloaded
+	Timeout      Duration `yaml:"timeout"`                // longest a transform may run
 	Quality      Quality  `yaml:"quality"`
 	// AVIFMaxPixels: under auto=format, outputs with more pixels go to WebP
 	// (AVIF encodes several times slower); 0 means never AVIF by negotiation.
@@ -133,12 +133,12 @@ type Limits struct {
 
 // Server configures the public listener.
 type Server struct {
-	ReadTimeout  Duration `yaml:"read_timeout"`
-	WriteTimeout Duration `yaml:"write_timeout"`
-	IdleTimeout  Duration `yaml:"idle_timeout"`
-	DrainTimeout Duration `yaml:"drain_timeout"` // how long in-flight requests may finish on SIGTERM
-	MaxConns     int      `yaml:"max_conns"`
-	MaxConnsPerIP int     `yaml:"max_conns_per_ip"` // open connections from one client address
+	ReadTimeout   Duration `yaml:"read_timeout"`
+	WriteTimeout  Duration `yaml:"write_timeout"`
+	IdleTimeout   Duration `yaml:"idle_timeout"`
+	DrainTimeout  Duration `yaml:"drain_timeout"` // how long in-flight requests may finish on SIGTERM
+	MaxConns      int      `yaml:"max_conns"`
+	MaxConnsPerIP int      `yaml:"max_conns_per_ip"` // open connections from one client address
 }
 
 // Signing holds the URL signing keys; no keys means URLs are not signed,
@@ -149,6 +149,17 @@ type Signing struct {
 	// reload. Unset, it is true when the config file lists keys, so that an
 	// empty override cannot turn signing off by accident.
 	Required *bool `yaml:"required"`
+}
+
+// RoutesByHost reports whether any origin route matches on Host: signed
+// URLs then sign the host too.
+func (c *Config) RoutesByHost() bool {
+	for _, r := range c.Origins {
+		if len(r.Hosts) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // SigningRequired reports whether the edge must refuse unsigned operation.
@@ -361,7 +372,7 @@ func (c *Config) Validate() error {
 	positive("server.idle_timeout", c.Server.IdleTimeout)
 	positive("server.drain_timeout", c.Server.DrainTimeout)
 	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
-	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, c.Server.MaxConns)
+	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, 1<<24)
 	for i, k := range c.Signing.Keys {
 		if len(strings.TrimSpace(k)) < 16 {
 			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")

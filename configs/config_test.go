@@ -60,6 +60,17 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"presets", len(c.Presets), 0},
 		{"log.hit_sample", c.Log.HitSample, 0.01},
 		{"tracing", c.Tracing, Tracing{Endpoint: "", Sample: 0.05}},
+		{"fetch.max_bytes_in_flight", int64(c.Fetch.MaxBytesInFlight), int64(512 << 20)},
+		{"transform.memory_budget", int64(c.Transform.MemoryBudget), machineMemory() / 4},
+		{"limits.max_output_pixels", c.Limits.MaxOutputPixels, int64(16_000_000)},
+		{"limits.max_output_frames_pixels", c.Limits.MaxOutputFramesPixels, int64(40_000_000)},
+		{"limits.max_upscale", c.Limits.MaxUpscale, 1.0},
+		{"limits.max_avif_pixels", c.Limits.MaxAVIFPixels, int64(8_000_000)},
+		{"limits.max_jxl_pixels", c.Limits.MaxJXLPixels, int64(8_000_000)},
+		{"server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1000},
+		{"signing.required", c.SigningRequired(), false},
+		{"log.errors_per_second", c.Log.ErrorsPerSecond, 100},
+		{"params.presets_only", c.Params.PresetsOnly, false},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -140,13 +151,16 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
 		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
 		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS", "IMGEDGE_LOG_HIT_SAMPLE", "IMGEDGE_TRACING_ENDPOINT", "IMGEDGE_TRACING_SAMPLE",
+		"IMGEDGE_FETCH_MAX_BYTES_IN_FLIGHT", "IMGEDGE_TRANSFORM_MEMORY_BUDGET", "IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS",
+		"IMGEDGE_LIMITS_MAX_OUTPUT_FRAMES_PIXELS", "IMGEDGE_LIMITS_MAX_UPSCALE", "IMGEDGE_LIMITS_MAX_AVIF_PIXELS", "IMGEDGE_LIMITS_MAX_JXL_PIXELS",
+		"IMGEDGE_SERVER_MAX_CONNS_PER_IP", "IMGEDGE_SIGNING_REQUIRED", "IMGEDGE_LOG_ERRORS_PER_SECOND", "IMGEDGE_PARAMS_PRESETS_ONLY",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 44 {
-		t.Errorf("%d env names, want 44: a new key needs a line above", len(fields))
+	if len(fields) != 55 {
+		t.Errorf("%d env names, want 55: a new key needs a line above", len(fields))
 	}
 }
 
@@ -251,6 +265,78 @@ func TestRestartOnly(t *testing.T) {
 		}
 		if got := strings.Join(RestartOnly(base, next), " "); got != tt.want {
 			t.Errorf("%v: RestartOnly = %q, want %q", tt.env, got, tt.want)
+		}
+	}
+}
+
+// TestSigningFailsClosed: keys listed in the file make signing required; an
+// empty, blank or comma-only override is an error rather than "off"; a
+// reload to no keys is refused unless it says signing.required: false.
+func TestSigningFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	signed := write("signed.yaml", "signing:\n  keys: [0123456789abcdef0123]\n")
+	running, err := Load(signed, nil)
+	if err != nil || !running.SigningRequired() {
+		t.Fatalf("keys in the file: required = %v, %v; want true", running != nil && running.SigningRequired(), err)
+	}
+	for _, v := range []string{"", " ", ",", " , "} {
+		if _, err := Load(signed, []string{"IMGEDGE_SIGNING_KEYS=" + v}); err == nil || !strings.Contains(err.Error(), "signing.keys") {
+			t.Errorf("IMGEDGE_SIGNING_KEYS=%q: err = %v, want a refusal naming signing.keys", v, err)
+		}
+	}
+	if _, err := Load(signed, []string{"IMGEDGE_SIGNING_KEYS=[]"}); err == nil || !strings.Contains(err.Error(), "signing.required") {
+		t.Errorf("an explicit [] over a file with keys: err = %v, want a refusal naming signing.required", err)
+	}
+	if c, err := Load(signed, []string{"IMGEDGE_SIGNING_KEYS=[]", "IMGEDGE_SIGNING_REQUIRED=false"}); err != nil || len(c.Signing.Keys) != 0 {
+		t.Errorf("signing turned off on purpose: %v", err)
+	}
+	emptied, err := Load(write("emptied.yaml", "signing:\n  keys: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReload(running, emptied); err == nil || !strings.Contains(err.Error(), "signing.required") {
+		t.Errorf("reload to keys: []: err = %v, want a refusal", err)
+	}
+	off, err := Load(write("off.yaml", "signing:\n  keys: []\n  required: false\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReload(running, off); err != nil {
+		t.Errorf("reload that turns signing off on purpose: %v", err)
+	}
+	if err := CheckReload(off, emptied); err != nil {
+		t.Errorf("reload between unsigned configs: %v", err)
+	}
+}
+
+// TestCostLimitKeys: the limits on what a request may cost load, validate
+// and default to safe values.
+func TestCostLimitKeys(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxOutputPixels != 16_000_000 || c.Limits.MaxUpscale != 1 || c.Server.MaxConnsPerIP <= 0 ||
+		c.Server.MaxConnsPerIP >= c.Server.MaxConns || c.Transform.MemoryBudget < 64<<20 || c.Fetch.MaxBytesInFlight < c.Limits.MaxSourceBytes {
+		t.Fatalf("defaults: %+v %+v %+v", c.Limits, c.Server, c.Transform)
+	}
+	for _, env := range []string{
+		"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=0", "IMGEDGE_LIMITS_MAX_UPSCALE=0.5", "IMGEDGE_TRANSFORM_MEMORY_BUDGET=1MiB",
+		"IMGEDGE_FETCH_MAX_BYTES_IN_FLIGHT=1MiB", "IMGEDGE_SERVER_MAX_CONNS_PER_IP=0", "IMGEDGE_PARAMS_PRESETS_ONLY=true",
+		"IMGEDGE_LOG_ERRORS_PER_SECOND=0",
+	} {
+		key := strings.ToLower(strings.TrimPrefix(strings.SplitN(env, "=", 2)[0], "IMGEDGE_"))
+		if _, err := Load("", []string{env}); err == nil {
+			t.Errorf("%s accepted", env)
+		} else if section, _, _ := strings.Cut(key, "_"); !strings.Contains(err.Error(), section+".") {
+			t.Errorf("%s: %v does not name the key", env, err)
 		}
 	}
 }

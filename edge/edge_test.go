@@ -187,7 +187,6 @@ type harness struct {
 	logs   *syncWriter
 }
 
-
 // start runs a real edge on 127.0.0.1 in front of a real origin. env are
 // IMGEDGE_* overrides; tr wraps libvips when a test needs a failing
 // transformer.
@@ -628,9 +627,15 @@ func TestProblemsOperatorClass(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	h2 := start(t, []string{"IMGEDGE_ORIGINS=[{prefix: /dead, url: 'http://" + dead + "'}]"}, nil)
-	checkProblem(t, h2.get(t, "/dead/a.jpg?w=10"), 502, "operator", "origin_error", "could not be reached")
-	if !strings.Contains(h2.logs.String(), `"code":"origin_error"`) {
-		t.Error("operator errors are not logged")
+	r := h2.get(t, "/dead/a.jpg?w=10")
+	checkProblem(t, r, 502, "operator", "origin_error", "could not be reached")
+	// The address is the operator's to see, in the log under the request
+	// id, never the client's.
+	if strings.Contains(string(r.body), dead) {
+		t.Errorf("the public body names the origin's address: %s", r.body)
+	}
+	if logs := h2.logs.String(); !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"error_code":"origin_error"`) || !strings.Contains(logs, dead) {
+		t.Errorf("the operator error is not logged with its cause:\n%s", logs)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -37,7 +38,10 @@ type problem struct {
 var errPanic = errors.New("edge: panic")
 
 // classify maps any error of the request path to its one problem. It is the
-// only place that knows statuses and codes.
+// only place that knows statuses and codes. A detail is public: it says what
+// happened and what to do, in words and limits, never an address, a path on
+// disk, a library's message or bytes of an origin's answer; the access log
+// keeps the error itself under the request id.
 func classify(err error) problem {
 	var pe *transform.ParamError
 	var fe *shield.FetchError
@@ -64,29 +68,36 @@ func classify(err error) problem {
 			Detail: "The object at this path is not an image this edge serves (JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL, TIFF or SVG); check the path, or re-export the file as an image."}
 	case errors.Is(err, origin.ErrTooLarge):
 		return problem{Status: 413, Title: "Source too large", Class: classUser, Code: "source_too_large",
-			Detail: "The source image is larger than limits.max_source_bytes; upload a smaller file or raise the limit. " + err.Error()}
-	case errors.Is(err, transform.ErrUnsupported), errors.Is(err, transform.ErrTooLarge):
+			Detail: "The source image is larger than limits.max_source_bytes; upload a smaller file or raise the limit."}
+	case errors.Is(err, transform.ErrTooLarge):
+		return problem{Status: 422, Title: "Over a limit", Class: classUser, Code: "unsupported_image",
+			Detail: "The request is over a limit: " + strings.TrimPrefix(err.Error(), transform.ErrTooLarge.Error()+": ") + "."}
+	case errors.Is(err, transform.ErrUnsupported):
 		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
-			Detail: "The source could not be used as an image: " + err.Error() + ". Re-export it as JPEG, PNG or WebP."}
+			Detail: "The source could not be used as an image: " + strings.TrimPrefix(err.Error(), transform.ErrUnsupported.Error()+": ") +
+				". Re-export it as JPEG, PNG or WebP."}
 	case errors.Is(err, transform.ErrTimeout):
 		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
-			Detail: "The image took too long to process: " + err.Error() + ". Use a smaller source or a smaller output."}
+			Detail: "The image took longer than transform.timeout to process and was stopped. Use a smaller source or a smaller output."}
 	case errors.As(err, &ue):
 		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
 			retryAfter: int(math.Ceil(ue.RetryAfter.Seconds())),
 			Detail:     "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
-	case errors.Is(err, transform.ErrBusy), errors.Is(err, origin.ErrNoConnection):
+	case errors.Is(err, transform.ErrBusy):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
-			Detail: "The edge is at its transform capacity; retry after the Retry-After delay. " + err.Error()}
+			Detail: "The edge is at its transform capacity (transform.concurrency, transform.queue, transform.memory_budget); retry after the Retry-After delay."}
+	case errors.Is(err, origin.ErrNoConnection), errors.Is(err, origin.ErrBytesInFlight):
+		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
+			Detail: "The edge is at its origin fetch capacity (fetch.max_conns, fetch.max_bytes_in_flight); retry after the Retry-After delay."}
 	case errors.As(err, &fe) && (errors.Is(err, origin.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)):
 		return problem{Status: 504, Title: "Origin timeout", Class: classRetryable, Code: "origin_timeout",
-			Detail: "The origin did not answer within fetch.timeout; retry later. " + err.Error()}
+			Detail: "The origin did not answer within fetch.timeout; retry later."}
 	case errors.As(err, &fe) && errors.As(err, &se):
 		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
-			Detail: "The origin answered HTTP " + strconv.Itoa(se.Code) + "; check the origin server and its logs."}
+			Detail: "The origin answered HTTP " + strconv.Itoa(se.Code) + "; the operator should check the origin server and its logs."}
 	case errors.As(err, &fe):
 		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
-			Detail: "The origin could not be reached: " + fe.Err.Error() + ". Check the origin's address and that it is up."}
+			Detail: "The origin could not be reached or answered in a way that cannot be used; the operator finds the cause in the log under this request id."}
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The request did not complete in time; retry after the Retry-After delay."}

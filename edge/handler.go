@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strconv"
@@ -26,6 +27,7 @@ type scratch struct {
 	req     shield.Request
 	answer  shield.Answer
 	problem problem
+	err     error // what failed, for the access log only
 }
 
 const requestIDHeader = "X-Request-Id"
@@ -53,7 +55,7 @@ var svgType = transform.FormatSVG.ContentType()
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := s.now()
 	sc := s.scratch.Get().(*scratch)
-	sc.answer, sc.problem = shield.Answer{}, problem{}
+	sc.answer, sc.problem, sc.err = shield.Answer{}, problem{}, nil
 	s.ensureRequestID(ctx, sc)
 	defer s.finish(ctx, sc, start)
 	if !ctx.IsGet() && !ctx.IsHead() {
@@ -63,7 +65,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	pol := s.policy.Load()
 	// The signature is checked before any other work, so an unsigned
 	// request costs nothing but this.
-	if pol.verifier != nil && !pol.verifier.Verify(ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
+	if pol.verifier != nil && !pol.verifier.Verify(ctx.Host(), ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
 		s.fail(ctx, sc, errSignature, false)
 		return
 	}
@@ -177,20 +179,33 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) 
 }
 
 // accessLog writes one JSON line per request; only a sample of hits
-// (log.hit_sample), so that a busy edge does not drown in them.
+// (log.hit_sample), so that a busy edge does not drown in them, and at most
+// log.errors_per_second error lines, so that a flood of bad requests does
+// not either. An error line carries the error itself (addresses, library
+// text) that the public answer leaves out, under the request id; the path
+// and query a client chose are cut at maxLoggedBytes.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status int, took time.Duration, traceID string) {
+	pol := s.policy.Load()
 	if label == labelHit && status < 400 {
-		every := s.policy.Load().hitLogEvery
+		every := pol.hitLogEvery
 		if every == 0 || s.hitLines.Add(1)%every != 0 {
 			return
 		}
+	}
+	var dropped int64
+	if sc.problem.Code != "" {
+		ok, n := s.errorLines.allow(s.now(), pol.errorsPerSecond)
+		if !ok {
+			return
+		}
+		dropped = n
 	}
 	a := &sc.answer
 	attrs := []slog.Attr{
 		slog.String("request_id", string(sc.id)),
 		slog.String("method", string(ctx.Method())),
-		slog.String("path", string(ctx.Path())),
-		slog.String("query", string(ctx.URI().QueryString())),
+		slog.String("path", capLogged(ctx.Path())),
+		slog.String("query", capLogged(ctx.URI().QueryString())),
 		slog.Int("status", status),
 		slog.Int("bytes", len(ctx.Response.Body())),
 		slog.String("cache", labelNames[label]),
@@ -201,13 +216,26 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 		attrs = append(attrs, slog.Float64("origin_ms", float64(a.Timings.Origin.Microseconds())/1000),
 			slog.Float64("transform_ms", float64(a.Timings.Transform.Microseconds())/1000))
 	}
+	level := slog.LevelInfo
 	if sc.problem.Code != "" {
 		attrs = append(attrs, slog.String("error_class", sc.problem.Class), slog.String("error_code", sc.problem.Code))
+		if sc.err != nil {
+			attrs = append(attrs, slog.String("error", errorText(sc.err)))
+		}
+		switch sc.problem.Class {
+		case classFatal, classOperator:
+			level = slog.LevelError
+		case classRetryable:
+			level = slog.LevelWarn
+		}
+	}
+	if dropped > 0 {
+		attrs = append(attrs, slog.Int64("error_lines_dropped", dropped))
 	}
 	if traceID != "" {
 		attrs = append(attrs, slog.String("trace_id", traceID))
 	}
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	s.log.LogAttrs(context.Background(), level, "request", attrs...)
 }
 
 // writeAnswer writes an entry the shield answered with, and the headers that
@@ -344,17 +372,22 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary bool) {
 	p := classify(err)
 	p.RequestID = string(sc.id)
-	sc.problem = p
+	sc.problem, sc.err = p, err
 	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
-	switch p.Class {
-	case classFatal, classOperator:
-		s.log.Error("request failed", "request_id", p.RequestID, "path", string(ctx.Path()), "code", p.Code, "err", err)
-	case classRetryable:
-		s.log.Warn("request failed", "request_id", p.RequestID, "path", string(ctx.Path()), "code", p.Code, "err", err)
-	}
 	s.writeProblem(ctx, p, vary)
 }
 
 // s2b views s as bytes without copying, for fasthttp setters that copy
 // what they are given.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// errorText is err for the log, with a library's own message when there is
+// one, cut so that an origin's answer quoted in it cannot fill the log.
+func errorText(err error) string {
+	msg := err.Error()
+	var le *transform.LibraryError
+	if errors.As(err, &le) {
+		msg += " (" + le.Detail + ")"
+	}
+	return capLogged([]byte(msg))
+}

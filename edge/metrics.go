@@ -238,6 +238,8 @@ func fetchResult(obj origin.Object, err error) string {
 		return "unavailable"
 	case errors.Is(err, origin.ErrNoConnection):
 		return "no_connection"
+	case errors.Is(err, origin.ErrBytesInFlight):
+		return "bytes_in_flight"
 	}
 	return "error"
 }

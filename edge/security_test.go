@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -35,7 +36,7 @@ const (
 
 func signed(t testing.TB, key, uri string) string {
 	t.Helper()
-	s, err := signing.Sign(key, uri)
+	s, err := signing.Sign(key, "", uri)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,19 +314,28 @@ func TestSlowAndGreedyClients(t *testing.T) {
 	// server.max_conns bounds connections: the ninth idle one is turned away.
 	// Each of the eight has its answer read before the next is opened, so the
 	// server holds all eight (kept alive, idle) when the ninth arrives.
+	// The server frees the slots of the connections closed above on its
+	// own goroutines: a connection turned away while they linger is tried
+	// again.
 	var conns []net.Conn
-	for range 8 {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(conns) < 8 {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
 		c.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil && resp.StatusCode == 503 && time.Now().Before(deadline) {
+			c.Close()
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("connection %d within server.max_conns: %v %v", len(conns), resp, err)
+			t.Fatalf("connection %d within server.max_conns: %v %v", len(conns)+1, resp, err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
+		conns = append(conns, c)
 	}
 	extra, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -359,5 +369,54 @@ func TestWidthsStopCacheFlooding(t *testing.T) {
 	}
 	if n := h.tr.n.Load(); n != 1 {
 		t.Fatalf("20 requested widths made %d transforms, want 1", n)
+	}
+}
+
+// TestOneAddressCannotHoldEveryConnection: idle sockets from one address
+// stop at server.max_conns_per_ip, and another address is still served.
+func TestOneAddressCannotHoldEveryConnection(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_SERVER_MAX_CONNS=64", "IMGEDGE_SERVER_MAX_CONNS_PER_IP=16"}, nil)
+	addr := strings.TrimPrefix(h.base, "http://")
+	from := func(ip string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		return d.Dial("tcp", addr)
+	}
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	refused := 0
+	for range 40 { // an attacker's idle sockets, more than the per-address bound
+		c, err := from("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	// The server closes a connection over the bound at once; one it keeps
+	// stays silent, waiting for a request, until the read deadline.
+	quiet := time.Now().Add(time.Second)
+	for _, c := range idle {
+		c.SetReadDeadline(quiet)
+		var b [64]byte
+		if _, err := c.Read(b[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+			refused++
+		}
+	}
+	if refused < 40-16 {
+		t.Errorf("%d of 40 idle sockets from one address refused, want at least %d", refused, 40-16)
+	}
+	other, err := from("127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	other.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(other), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("another address while one holds its bound: %v %v", resp, err)
 	}
 }

@@ -43,9 +43,10 @@ type Server struct {
 	metrics *metrics
 	tracing atomic.Pointer[tracing] // nil: off; swapped on reload
 
-	idPrefix  string        // this process's request ids start with it
-	idCounter atomic.Uint64 // and go on with a count
-	hitLines  atomic.Uint64 // hits seen by the access log, for sampling
+	idPrefix   string        // this process's request ids start with it
+	idCounter  atomic.Uint64 // and go on with a count
+	hitLines   atomic.Uint64 // hits seen by the access log, for sampling
+	errorLines lineLimiter   // error lines written each second
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -55,6 +56,7 @@ type Server struct {
 // dropping a request: signing keys, URL parsing (presets, limits) and the
 // headers derived from cache.*. The shield holds its own part.
 type policy struct {
+	cfg                *configs.Config   // the config it came from
 	verifier           *signing.Verifier // nil: URLs are not signed
 	parser             *transform.Parser
 	tracing            configs.Tracing
@@ -62,10 +64,11 @@ type policy struct {
 	errorCacheControl  string // user-class errors
 	staleCacheControl  string // stale answers: kept briefly downstream, so a CDN asks again soon
 	hitLogEvery        uint64 // log one hit in this many; 0: none
+	errorsPerSecond    int    // error lines the access log writes each second
 }
 
 func newPolicy(cfg *configs.Config) (*policy, error) {
-	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths}, cfg.Presets)
+	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths, PresetsOnly: cfg.Params.PresetsOnly}, cfg.Presets)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -73,13 +76,15 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	return &policy{
-		verifier:           signing.NewVerifier(cfg.Signing.Keys),
+		cfg:                cfg,
+		verifier:           signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost()),
 		parser:             parser,
 		tracing:            cfg.Tracing,
 		clientCacheControl: maxAge(cfg.Cache.ClientTTL.D()),
 		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
 		staleCacheControl:  maxAge(min(cfg.Cache.NegativeTTL.D(), cfg.Cache.ClientTTL.D())),
 		hitLogEvery:        sampleEvery(cfg.Log.HitSample),
+		errorsPerSecond:    cfg.Log.ErrorsPerSecond,
 	}, nil
 }
 
@@ -127,6 +132,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		Timeout:        cfg.Fetch.Timeout.D(),
 		ConnectTimeout: cfg.Fetch.ConnectTimeout.D(),
 		MaxConns:       cfg.Fetch.MaxConns,
+		Bytes:          origin.NewBudget(int64(cfg.Fetch.MaxBytesInFlight)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -158,12 +164,22 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	return s, nil
 }
 
+// CheckReload reports why the edge would refuse to reload to cfg: it does
+// not validate, or it would turn URL signing off without saying so
+// (configs.CheckReload).
+func (s *Server) CheckReload(cfg *configs.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return configs.CheckReload(s.policy.Load().cfg, cfg)
+}
+
 // Reload applies what a new configuration may change while serving (every
 // key without reload:"restart" in configs), or refuses it whole and keeps
 // the running one. It returns the keys that changed but apply only after a
 // restart.
 func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := s.CheckReload(cfg); err != nil {
 		return nil, err
 	}
 	pol, err := newPolicy(cfg)
@@ -222,6 +238,7 @@ func (s *Server) PublicServer() *fasthttp.Server {
 		WriteTimeout:         s.cfg.Server.WriteTimeout.D(),
 		IdleTimeout:          s.cfg.Server.IdleTimeout.D(),
 		Concurrency:          s.cfg.Server.MaxConns,
+		MaxConnsPerIP:        s.cfg.Server.MaxConnsPerIP,
 		NoDefaultContentType: true,
 		// The read buffer bounds a request's headers: larger ones get 431.
 		ReadBufferSize: 8192,
@@ -231,7 +248,11 @@ func (s *Server) PublicServer() *fasthttp.Server {
 
 // Serve runs the public and admin listeners until ctx is done, then stops
 // accepting, marks the node not ready, and lets in-flight requests finish
-// within server.drain_timeout.
+// within server.drain_timeout: half of it, then the renders still running
+// are killed so that their requests answer, and a quarter later the
+// listeners close whatever is left. The last quarter is the caller's, to
+// Close. A drain that ran out of time is logged, not an error: the edge
+// stopped as configured.
 func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	pub := s.PublicServer()
 	adm := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -251,10 +272,15 @@ func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	s.draining.Store(true)
 	s.ready.Store(false)
-	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.DrainTimeout.D())
+	drain := s.cfg.Server.DrainTimeout.D()
+	dctx, cancel := context.WithTimeout(context.Background(), drain*3/4)
 	defer cancel()
-	if err := pub.ShutdownWithContext(dctx); err != nil && first == nil {
-		first = fmt.Errorf("drain: %w", err)
+	if c, ok := s.transformer.(interface{ Cancel() }); ok {
+		kill := time.AfterFunc(drain/2, c.Cancel)
+		defer kill.Stop()
+	}
+	if err := pub.ShutdownWithContext(dctx); err != nil {
+		s.log.Warn("drain: requests still open at server.drain_timeout; closed", "err", err)
 	}
 	if err := adm.Shutdown(dctx); err != nil && first == nil {
 		first = fmt.Errorf("admin shutdown: %w", err)

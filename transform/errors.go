@@ -46,3 +46,20 @@ func (e *ParamError) Error() string {
 	}
 	return b.String()
 }
+
+// LibraryError is a failure inside the image library while reading or
+// writing pixels. Its Error is safe to show a client: the stage and what it
+// means. The library's own text stays in Detail, for the log: libvips keeps
+// one error buffer per process, so that text may even belong to another
+// request.
+type LibraryError struct {
+	Stage  string // the pipeline step: load, resize, encode webp, ...
+	Detail string // what the library said
+}
+
+func (e *LibraryError) Error() string {
+	return e.Stage + ": the image data could not be decoded or written (corrupt or unsupported content)"
+}
+
+// Unwrap makes every LibraryError an ErrUnsupported.
+func (e *LibraryError) Unwrap() error { return ErrUnsupported }

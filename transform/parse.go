@@ -13,7 +13,10 @@ import (
 // Limits bounds what a request may ask for.
 type Limits struct {
 	MaxDimension int   // largest w or h after dpr
-	Widths       []int // when not empty, widths snap up to the next of these (sorted)
+	Widths       []int // when not empty, w and h snap up to the next of these (sorted)
+	// PresetsOnly accepts p (and s) alone: every variant is one an operator
+	// named, so unsigned URLs cannot mint new ones with q, blur, bg or fp-x.
+	PresetsOnly bool
 }
 
 // Parser turns URL parameters into Specs. It is immutable after NewParser and
@@ -38,6 +41,10 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 	widths := append([]int(nil), limits.Widths...)
 	sort.Ints(widths)
 	limits.Widths = widths
+	// Presets are checked as ordinary parameters; PresetsOnly applies to
+	// requests once they all are.
+	presetsOnly := limits.PresetsOnly
+	limits.PresetsOnly = false
 	p := &Parser{limits: limits, presets: make(map[string][]pair, len(presets))}
 	for name, params := range presets {
 		keys := make([]string, 0, len(params))
@@ -60,6 +67,7 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 			return nil, fmt.Errorf("presets.%s: %w", name, err)
 		}
 	}
+	p.limits.PresetsOnly = presetsOnly
 	return p, nil
 }
 
@@ -136,6 +144,10 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 		}
 		seen |= bit
 		pairs[i].idx = idx
+		if name := params[idx].name; b.parser.limits.PresetsOnly && name != "p" && name != "s" {
+			return Spec{}, &ParamError{Param: name, Problem: "is not accepted by this edge",
+				Allowed: "only p=<preset> (params.presets_only); presets: " + b.parser.presetNames()}
+		}
 		if params[idx].name == "p" {
 			ps, ok := b.parser.presets[string(pairs[i].v)]
 			if !ok {
@@ -474,8 +486,10 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	if s.Height, err = scale("h", st.h); err != nil {
 		return Spec{}, err
 	}
-	if len(l.Widths) > 0 && s.Width > 0 {
-		s.Width, s.Height = snapWidth(l.Widths, s.Width, s.Height)
+	if len(l.Widths) > 0 {
+		// Both sides snap: with h free, every height would still be a new
+		// variant.
+		s.Width, s.Height = snapUp(l.Widths, s.Width), snapUp(l.Widths, s.Height)
 	}
 	if s.Fit != FitCrop {
 		// Gravity only matters when cropping; dropping it keeps one cache
@@ -498,18 +512,17 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	return s, nil
 }
 
-// snapWidth rounds w up to the next allowed width (the largest when w is above
-// all), scaling h to keep the requested aspect ratio.
-func snapWidth(widths []int, w, h int) (int, int) {
-	i := sort.SearchInts(widths, w)
-	if i == len(widths) {
+// snapUp rounds a side up to the next allowed size (the largest when it is
+// above all); 0 (not given) stays 0.
+func snapUp(sizes []int, v int) int {
+	if v == 0 {
+		return 0
+	}
+	i := sort.SearchInts(sizes, v)
+	if i == len(sizes) {
 		i--
 	}
-	nw := widths[i]
-	if h > 0 && nw != w {
-		h = max(1, int(math.Round(float64(h)*float64(nw)/float64(w))))
-	}
-	return nw, h
+	return sizes[i]
 }
 
 func badValue(name string, v []byte, allowed string) *ParamError {

@@ -233,10 +233,34 @@ func TestWidthsSnap(t *testing.T) {
 	for _, tt := range []struct {
 		q    string
 		w, h int
-	}{{"w=100", 320, 0}, {"w=320", 320, 0}, {"w=321&h=100", 640, 199}, {"w=5000", 1280, 0}} {
+	}{{"w=100", 320, 0}, {"w=320", 320, 0}, {"w=321&h=100", 640, 320}, {"h=700", 0, 1280}, {"w=5000&h=1", 1280, 320}} {
 		s, _, err := p.ParseQuery(tt.q)
 		if err != nil || s.Width != tt.w || s.Height != tt.h {
 			t.Errorf("%s: %dx%d, %v; want %dx%d", tt.q, s.Width, s.Height, err, tt.w, tt.h)
+		}
+	}
+}
+
+// TestPresetsOnly: with params.presets_only, a preset (and the signature) is
+// all a URL may carry; the original stays reachable.
+func TestPresetsOnly(t *testing.T) {
+	p, err := NewParser(Limits{MaxDimension: 8192, PresetsOnly: true}, map[string]map[string]string{"thumb": {"w": "200", "fm": "webp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, ok := range map[string]bool{
+		"p=thumb": true, "p=thumb&s=00": true, "": true,
+		"p=thumb&q=10": false, "w=200": false, "p=thumb&blur=5": false, "bg=fff": false, "fp-x=0.3": false,
+	} {
+		s, _, err := p.ParseQuery(q)
+		var pe *ParamError
+		switch {
+		case ok && err != nil:
+			t.Errorf("%q refused: %v", q, err)
+		case ok && q != "" && (s.Width != 200 || s.Format != FormatWebP):
+			t.Errorf("%q: the preset was not applied: %+v", q, s)
+		case !ok && (!errors.As(err, &pe) || !strings.Contains(err.Error(), "params.presets_only")):
+			t.Errorf("%q: err = %v, want a refusal naming params.presets_only", q, err)
 		}
 	}
 }

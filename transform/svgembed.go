@@ -23,9 +23,19 @@ import (
 // at: a 100x100 SVG can carry a 20000x20000 PNG. It refuses, with
 // ErrTooLarge, a document whose embedded pixels exceed maxPixels, and with
 // ErrUnsupported one it cannot account for: an embedded raster whose size
-// cannot be read from its header, an embedded SVG, a reference spelled with
-// an entity, or a document that does not parse.
+// cannot be read from its header, SVG documents nested deeper than
+// maxSVGNesting, a reference spelled with an entity, or a document that does
+// not parse. A nested SVG document (an <image> or <use> of a data: URI)
+// counts with its own embedded rasters.
 func SVGEmbeddedPixels(svg []byte, maxPixels int64) (int64, error) {
+	return svgPixels(svg, maxPixels, 0)
+}
+
+// maxSVGNesting bounds SVG documents embedded in SVG documents: each level
+// is parsed again, so the depth bounds the work.
+const maxSVGNesting = 2
+
+func svgPixels(svg []byte, maxPixels int64, depth int) (int64, error) {
 	d := xml.NewDecoder(bytes.NewReader(svg))
 	d.Strict = false
 	d.AutoClose = xml.HTMLAutoClose
@@ -47,7 +57,7 @@ func SVGEmbeddedPixels(svg []byte, maxPixels int64) (int64, error) {
 			if a.Name.Local != "href" {
 				continue
 			}
-			px, err := embeddedPixels(strings.TrimSpace(a.Value))
+			px, err := embeddedPixels(strings.TrimSpace(a.Value), maxPixels-total, depth)
 			if err != nil {
 				return 0, err
 			}
@@ -61,7 +71,7 @@ func SVGEmbeddedPixels(svg []byte, maxPixels int64) (int64, error) {
 
 // embeddedPixels sizes one href: 0 for a reference that is not a data URI
 // (librsvg loads nothing external for a document read from memory).
-func embeddedPixels(href string) (int64, error) {
+func embeddedPixels(href string, maxPixels int64, depth int) (int64, error) {
 	if strings.Contains(href, "&") {
 		// An entity the parser above did not expand could expand to a data
 		// URI in librsvg's parser.
@@ -74,6 +84,7 @@ func embeddedPixels(href string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w: the SVG embeds a data URI without data", ErrUnsupported)
 	}
+	payload, _, _ = strings.Cut(payload, "#") // <use> points at an element of the embedded document
 	var raw []byte
 	if strings.HasSuffix(strings.ToLower(meta), ";base64") {
 		var err error
@@ -89,8 +100,13 @@ func embeddedPixels(href string) (int64, error) {
 		}
 		raw = []byte(s)
 	}
-	if IsSVG(raw) || IsGzip(raw) {
-		return 0, fmt.Errorf("%w: the SVG embeds another SVG document; flatten it into one", ErrUnsupported)
+	switch {
+	case IsGzip(raw):
+		return 0, fmt.Errorf("%w: the SVG embeds compressed data; embed it uncompressed", ErrUnsupported)
+	case IsSVG(raw) && depth >= maxSVGNesting:
+		return 0, fmt.Errorf("%w: the SVG nests SVG documents more than %d deep; flatten them", ErrUnsupported, maxSVGNesting)
+	case IsSVG(raw):
+		return svgPixels(raw, maxPixels, depth+1)
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
 	if err != nil {

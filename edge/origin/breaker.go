@@ -57,7 +57,9 @@ func WithBreaker(f Fetcher, name string, c BreakerConfig) *Breaker {
 		IsSuccessful: func(err error) bool { return !Fault(err) },
 		// Neither a success nor a failure: the origin was not asked, or its
 		// answer was not waited for.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, ErrNoConnection) },
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, ErrNoConnection) || errors.Is(err, ErrBytesInFlight)
+		},
 	})
 	return b
 }

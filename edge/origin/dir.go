@@ -14,21 +14,23 @@ import (
 // Dir serves objects from a folder. It opens every path through os.Root, so no
 // path (.., encoded or not) and no symlink can reach outside the folder.
 type Dir struct {
-	root *os.Root
+	root   *os.Root
+	budget *Budget // nil: unbounded
 }
 
-// NewDir opens dir as an origin.
-func NewDir(dir string) (*Dir, error) {
+// NewDir opens dir as an origin whose reads take their bytes from budget
+// (nil: unbounded).
+func NewDir(dir string, budget *Budget) (*Dir, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("origin file:%s: %w", dir, err)
 	}
-	return &Dir{root: root}, nil
+	return &Dir{root: root, budget: budget}, nil
 }
 
 // Fetch reads the file at r.Path. Anything that does not name a regular file
 // inside the root is ErrNotFound: saying more would map the host's disk.
-func (d *Dir) Fetch(_ context.Context, r Request) (Object, error) {
+func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 	name, ok := cleanName(r.Path)
 	if !ok {
 		return Object{}, ErrNotFound
@@ -55,7 +57,7 @@ func (d *Dir) Fetch(_ context.Context, r Request) (Object, error) {
 	if st.Size() > r.MaxBytes {
 		return Object{}, fmt.Errorf("%w: the file is %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, st.Size(), r.MaxBytes)
 	}
-	body, err := readBody(f, st.Size(), r.MaxBytes)
+	body, err := readBody(ctx, d.budget, f, st.Size(), r.MaxBytes)
 	if err != nil {
 		return Object{}, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -83,16 +85,29 @@ func isEscape(err error) bool {
 // readBody reads r whole into one buffer of the announced size (when known and
 // within max), so that a body is never copied through growing buffers. An
 // unannounced body grows by doubling, never past max+1 bytes of capacity.
-// More than max bytes, whatever was announced, is ErrTooLarge.
-func readBody(r io.Reader, announced, maxBytes int64) ([]byte, error) {
+// More than max bytes, whatever was announced, is ErrTooLarge. Every byte of
+// capacity is reserved from budget first and given back on return: the body
+// then belongs to the caller, and the budget bounds only reads in progress.
+func readBody(ctx context.Context, budget *Budget, r io.Reader, announced, maxBytes int64) ([]byte, error) {
 	size := int64(64 << 10)
 	if announced >= 0 && announced <= maxBytes {
 		size = announced + 1 // +1: reading past the end is how EOF shows
 	}
-	buf := make([]byte, 0, min(size, maxBytes+1))
+	size = min(size, maxBytes+1)
+	if err := budget.reserve(ctx, size); err != nil {
+		return nil, err
+	}
+	reserved := size
+	defer func() { budget.release(reserved) }()
+	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(2*int64(cap(buf)), maxBytes+1))
+			next := min(2*int64(cap(buf)), maxBytes+1)
+			if err := budget.reserve(ctx, next-reserved); err != nil {
+				return nil, err
+			}
+			reserved = next
+			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
 			buf = grown
 		}

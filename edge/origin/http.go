@@ -23,6 +23,7 @@ type HTTP struct {
 	host    string // Host header, as configured
 	prefix  string // path prefix at the origin, without a trailing slash
 	timeout time.Duration
+	budget  *Budget
 }
 
 // NewHTTP returns a fetcher for the origin at u.
@@ -62,6 +63,7 @@ func NewHTTP(u *url.URL, cfg Config) (*HTTP, error) {
 		host:    u.Host,
 		prefix:  strings.TrimRight(u.EscapedPath(), "/"),
 		timeout: cfg.Timeout,
+		budget:  cfg.Bytes,
 	}, nil
 }
 
@@ -150,9 +152,11 @@ func (h *HTTP) fetch(ctx context.Context, r Request) (Object, error) {
 		if announced > r.MaxBytes {
 			return Object{}, fmt.Errorf("%w: announced %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, announced, r.MaxBytes)
 		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		var err error
-		if body, err = readBody(resp.BodyStream(), announced, r.MaxBytes); err != nil {
-			if errors.Is(err, ErrTooLarge) {
+		if body, err = readBody(rctx, h.budget, resp.BodyStream(), announced, r.MaxBytes); err != nil {
+			if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBytesInFlight) {
 				return Object{}, err
 			}
 			return Object{}, h.transportError(path, err)

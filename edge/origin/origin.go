@@ -99,7 +99,7 @@ func (f FetcherFunc) Fetch(ctx context.Context, r Request) (Object, error) { ret
 // connection pool running dry are not faults.
 func Fault(err error) bool {
 	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrTooLarge) &&
-		!errors.Is(err, ErrNoConnection) && !errors.Is(err, context.Canceled)
+		!errors.Is(err, ErrNoConnection) && !errors.Is(err, ErrBytesInFlight) && !errors.Is(err, context.Canceled)
 }
 
 // Config bounds every origin; the byte limit comes with each Request, so
@@ -108,6 +108,7 @@ type Config struct {
 	Timeout        time.Duration // whole fetch
 	ConnectTimeout time.Duration // TCP connect (HTTP origins)
 	MaxConns       int           // pooled connections (HTTP origins)
+	Bytes          *Budget       // origin bytes being read, shared by every origin; nil: unbounded
 }
 
 // New returns the Fetcher for an origin URL: file:dir, file:///abs/dir or
@@ -126,7 +127,7 @@ func New(raw string, cfg Config) (Fetcher, error) {
 		if dir == "" {
 			dir = u.Path
 		}
-		return NewDir(dir)
+		return NewDir(dir, cfg.Bytes)
 	case "http", "https":
 		return NewHTTP(u, cfg)
 	}

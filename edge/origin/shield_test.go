@@ -305,12 +305,41 @@ func TestReadBodyBounded(t *testing.T) {
 		{"unannounced, over", 5000, -1, true},
 		{"announced short, body over", 5000, 10, true},
 	} {
-		body, err := readBody(strings.NewReader(strings.Repeat("x", tt.size)), tt.announced, limit)
+		budget := NewBudget(limit + 1)
+		body, err := readBody(context.Background(), budget, strings.NewReader(strings.Repeat("x", tt.size)), tt.announced, limit)
+		if !budget.sem.TryAcquire(limit + 1) {
+			t.Errorf("%s: the read kept part of the byte budget", tt.name)
+		}
 		switch {
 		case tt.tooLarge && !errors.Is(err, ErrTooLarge):
 			t.Errorf("%s: %v, want ErrTooLarge", tt.name, err)
 		case !tt.tooLarge && (err != nil || len(body) != tt.size || cap(body) > limit+1):
 			t.Errorf("%s: %d bytes in a buffer of %d, %v", tt.name, len(body), cap(body), err)
 		}
+	}
+}
+
+// TestBytesInFlightBounded: a read waits for its share of
+// fetch.max_bytes_in_flight, fails as ErrBytesInFlight (not an origin
+// fault) when none frees up in time, and proceeds once bytes come back.
+func TestBytesInFlightBounded(t *testing.T) {
+	budget := NewBudget(1 << 20)
+	if err := budget.reserve(context.Background(), 1<<20); err != nil { // another fetch holds it all
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the fetch's deadline has passed
+	_, err := readBody(ctx, budget, strings.NewReader("abc"), 3, 1<<20)
+	if !errors.Is(err, ErrBytesInFlight) || Fault(err) {
+		t.Fatalf("err = %v, want ErrBytesInFlight, not a fault", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := readBody(context.Background(), budget, strings.NewReader("abc"), 3, 1<<20)
+		done <- err
+	}()
+	budget.release(1 << 20)
+	if err := <-done; err != nil {
+		t.Fatalf("after the bytes came back: %v", err)
 	}
 }

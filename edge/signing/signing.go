@@ -1,6 +1,9 @@
 // Package signing signs and verifies imgedge URLs (SPEC section 6): the hex
 // HMAC-SHA256, under any configured key, of the request path plus "?" plus
-// the query without its s pair, in the order sent.
+// the query without its s pair, in the order sent. When the edge routes by
+// Host, the message starts with the host (lower case, without a port), so a
+// URL signed for one tenant's host does not serve another's object under
+// the same path.
 package signing
 
 import (
@@ -18,29 +21,31 @@ import (
 // Verifier checks signatures against one or more keys (several allow
 // rotation). It is safe for concurrent use and allocates nothing per check.
 type Verifier struct {
-	keys [][]byte
-	macs sync.Pool // *macSet
+	keys     [][]byte
+	withHost bool
+	macs     sync.Pool // *macSet
 }
 
 // macSet is one HMAC state per key and a digest buffer: pooled, because a
 // buffer handed to hash.Hash's Sum escapes and would allocate per check.
 type macSet struct {
-	hs  []hash.Hash
-	sum []byte
+	hs   []hash.Hash
+	sum  []byte
+	host []byte // the host, lower-cased
 }
 
 // NewVerifier returns a Verifier for keys, or nil when there are none (URLs
-// are then not signed).
-func NewVerifier(keys []string) *Verifier {
+// are then not signed). withHost makes the host part of what is signed.
+func NewVerifier(keys []string, withHost bool) *Verifier {
 	if len(keys) == 0 {
 		return nil
 	}
-	v := &Verifier{}
+	v := &Verifier{withHost: withHost}
 	for _, k := range keys {
 		v.keys = append(v.keys, []byte(k))
 	}
 	v.macs.New = func() any {
-		m := &macSet{hs: make([]hash.Hash, len(v.keys)), sum: make([]byte, 0, sha256.Size)}
+		m := &macSet{hs: make([]hash.Hash, len(v.keys)), sum: make([]byte, 0, sha256.Size), host: make([]byte, 0, 64)}
 		for i, k := range v.keys {
 			m.hs[i] = hmac.New(sha256.New, k)
 		}
@@ -50,9 +55,9 @@ func NewVerifier(keys []string) *Verifier {
 }
 
 // Verify reports whether rawQuery carries an s pair that signs path and the
-// rest of rawQuery. path and rawQuery are the request's, as sent (not
-// decoded).
-func (v *Verifier) Verify(path, rawQuery []byte) bool {
+// rest of rawQuery (after host, when the Verifier signs hosts). host is the
+// Host header; path and rawQuery are the request's, as sent (not decoded).
+func (v *Verifier) Verify(host, path, rawQuery []byte) bool {
 	var want [sha256.Size]byte
 	sig, ok := findSig(rawQuery)
 	if !ok || len(sig) != hex.EncodedLen(sha256.Size) {
@@ -63,9 +68,14 @@ func (v *Verifier) Verify(path, rawQuery []byte) bool {
 	}
 	m := v.macs.Get().(*macSet)
 	defer v.macs.Put(m)
+	m.host = m.host[:0]
+	if v.withHost {
+		m.host = appendHost(m.host, host)
+	}
 	match := 0
 	for _, h := range m.hs {
 		h.Reset()
+		h.Write(m.host)
 		writeMessage(h, path, rawQuery)
 		// Every key is tried, so the time taken does not tell which matched.
 		m.sum = h.Sum(m.sum[:0])
@@ -124,9 +134,24 @@ func writeMessage(h hash.Hash, path, q []byte) {
 // escapes and would allocate on every check.
 var questionMark, ampersand = []byte{'?'}, []byte{'&'}
 
+// appendHost appends host lower-cased and without its port.
+func appendHost(dst, host []byte) []byte {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	for _, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // Sign returns uri (a path with an optional query, as it will be sent) with
-// its s pair appended.
-func Sign(key, uri string) (string, error) {
+// its s pair appended. A non-empty host is signed with it, for an edge that
+// routes by Host.
+func Sign(key, host, uri string) (string, error) {
 	if key == "" {
 		return "", errors.New("signing: empty key")
 	}
@@ -138,6 +163,7 @@ func Sign(key, uri string) (string, error) {
 		return "", errors.New("signing: the URL already has an s parameter")
 	}
 	h := hmac.New(sha256.New, []byte(key))
+	h.Write(appendHost(nil, []byte(host)))
 	writeMessage(h, []byte(path), []byte(query))
 	sig := hex.EncodeToString(h.Sum(nil))
 	if query == "" {

@@ -20,7 +20,7 @@ func TestSignMatchesSpec(t *testing.T) {
 		"/cat.jpg":               "/cat.jpg",
 		"/a%20b/c.jpg?w=1":       "/a%20b/c.jpg?w=1",
 	} {
-		got, err := Sign(key, uri)
+		got, err := Sign(key, "", uri)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +29,7 @@ func TestSignMatchesSpec(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"cat.jpg?w=1", "/cat.jpg?w=1&s=abc"} {
-		if _, err := Sign(key, bad); err == nil {
+		if _, err := Sign(key, "", bad); err == nil {
 			t.Errorf("Sign(%q) accepted", bad)
 		}
 	}
@@ -37,9 +37,9 @@ func TestSignMatchesSpec(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	oldKey, newKey := "old-key-0123456789", "new-key-0123456789"
-	v := NewVerifier([]string{newKey, oldKey})
+	v := NewVerifier([]string{newKey, oldKey}, false)
 	signed := func(key, uri string) (string, string) {
-		s, err := Sign(key, uri)
+		s, err := Sign(key, "", uri)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,11 +67,42 @@ func TestVerify(t *testing.T) {
 		{"unknown key", func() string { p, _ := signed("another-key-012345", "/cat.jpg"); return p }(), func() string { _, q := signed("another-key-012345", "/cat.jpg"); return q }(), false},
 	}
 	for _, tt := range tests {
-		if got := v.Verify([]byte(tt.path), []byte(tt.query)); got != tt.want {
+		if got := v.Verify([]byte("any.example"), []byte(tt.path), []byte(tt.query)); got != tt.want {
 			t.Errorf("%s: Verify(%q, %q) = %v", tt.name, tt.path, tt.query, got)
 		}
 	}
-	if NewVerifier(nil) != nil {
+	if NewVerifier(nil, true) != nil {
 		t.Error("no keys must mean no verifier")
+	}
+}
+
+// TestVerifyWithHost: an edge that routes by Host signs the host, so a URL
+// signed for one tenant does not serve another tenant's object at the same
+// path; the host compares without case or port.
+func TestVerifyWithHost(t *testing.T) {
+	key := "tenant-key-0123456789"
+	v := NewVerifier([]string{key}, true)
+	s, err := Sign(key, "a.example", "/logo.png?w=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, q, _ := strings.Cut(s, "?")
+	for _, tt := range []struct {
+		host string
+		want bool
+	}{
+		{"a.example", true},
+		{"A.Example:8080", true},
+		{"b.example", false},
+		{"", false},
+	} {
+		if got := v.Verify([]byte(tt.host), []byte(p), []byte(q)); got != tt.want {
+			t.Errorf("host %q: Verify = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+	unbound, _ := Sign(key, "", "/logo.png?w=100")
+	p, q, _ = strings.Cut(unbound, "?")
+	if v.Verify([]byte("a.example"), []byte(p), []byte(q)) {
+		t.Error("a signature without the host verifies on an edge that signs hosts")
 	}
 }

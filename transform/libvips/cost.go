@@ -11,6 +11,7 @@ import (
 // header and the size plan before any pixel is decoded. Admission weighs
 // renders by memory; the limits refuse what no budget should run.
 type cost struct {
+	asked      int64            // w x h as requested (after dpr), when both are given
 	outW, outH int              // one output frame, as encoded
 	frames     int              // output frames (1 unless animated)
 	loadW      int              // loaded width, one frame (after shrink-on-load or rasterisation)
@@ -20,19 +21,21 @@ type cost struct {
 	blurWork   float64          // output pixels x blur sigma: the gaussian's work grows with both
 }
 
-// Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold. The
-// encoders were measured by the peak RSS growth of one render of a 4096x4096
-// output on this machine: AVIF (libheif + aom at effort 2) grew 55 bytes a
-// pixel and JPEG XL 45; WebP holds its ARGB picture plus YUV planes; GIF
-// holds the frame and its quantised copy; JPEG and PNG stream rows.
+// Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
+// encoding. Measured as the peak RSS growth (VmHWM) of one render of the
+// 4000x3000 camera JPEG to a 4096x4096 output on this machine (2 cores), per
+// output pixel: JPEG 5.7 (progressive the same), PNG 4.7, WebP 8.2, GIF 15.1
+// (the frame and its quantised copy), AVIF 23.7 (libheif + aom, effort 2),
+// JPEG XL 45.8 (libjxl, effort 3). The figures include the decode of the
+// JPEG source and the output bytes; rounded up.
 var encoderBytesPerPixel = map[transform.Format]int64{
-	transform.FormatJPEG:  2,
-	transform.FormatPJPEG: 8, // progressive JPEG keeps every coefficient
-	transform.FormatPNG:   4,
-	transform.FormatWebP:  12,
-	transform.FormatAVIF:  56,
-	transform.FormatJXL:   48,
-	transform.FormatGIF:   10,
+	transform.FormatJPEG:  6,
+	transform.FormatPJPEG: 6,
+	transform.FormatPNG:   5,
+	transform.FormatWebP:  9,
+	transform.FormatAVIF:  24,
+	transform.FormatJXL:   46,
+	transform.FormatGIF:   16,
 }
 
 const (
@@ -59,7 +62,8 @@ func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bo
 // estimate fills j.cost from the header (j.sw, j.sh, the page count), the
 // plan and the format chosen for the output.
 func estimate(j *job, format transform.Format, pages, sampleBytes int) cost {
-	c := cost{outW: j.plan.boxW, outH: j.plan.boxH, frames: 1, format: format}
+	c := cost{outW: j.plan.boxW, outH: j.plan.boxH, frames: 1, format: format,
+		asked: int64(j.spec.Width) * int64(j.spec.Height)}
 	if j.animated {
 		c.frames = pages
 	}
@@ -98,6 +102,9 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 func (c cost) check(cfg *Config) error {
 	px := int64(c.outW) * int64(c.outH)
 	switch {
+	case c.asked > cfg.MaxOutputPixels:
+		return fmt.Errorf("%w: the box asked for is %d pixels (w x h x dpr squared), above limits.max_output_pixels (%d); ask for a smaller w and h",
+			transform.ErrTooLarge, c.asked, cfg.MaxOutputPixels)
 	case px > cfg.MaxOutputPixels:
 		return fmt.Errorf("%w: the output would be %dx%d, %d pixels, above limits.max_output_pixels (%d); ask for a smaller w and h",
 			transform.ErrTooLarge, c.outW, c.outH, px, cfg.MaxOutputPixels)

@@ -3,6 +3,7 @@ package libvips
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -113,13 +114,13 @@ func load(src []byte, o loadOptions) (*vips.ImageRef, error) {
 // corrupt source usually fails in a later operation or in the encoder, not
 // at load; with parameters already validated, a failing operation means the
 // source's pixels cannot be read. govips appends a Go stack to the message:
-// only its first line is kept.
+// only its first line is kept, for the log.
 func vipsError(stage string, err error) error {
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return fmt.Errorf("%w: %s: %s", transform.ErrUnsupported, stage, strings.TrimSpace(msg))
+	return &transform.LibraryError{Stage: stage, Detail: strings.TrimSpace(msg)}
 }
 
 // animates reports whether the output keeps every frame of an animated
@@ -215,8 +216,24 @@ func (j *job) admit() error {
 // render runs the pipeline after admit and reports the time of its stages:
 // decode (inspect, plan, load), resize (the operations) and encode (which
 // pulls every pixel through the lazy pipeline). A killed render reports
-// ErrTimeout, whatever libvips said.
+// ErrTimeout, whatever libvips said. An animation whose later frame does
+// not decode is served as its first frame, as browsers show what they can
+// of it.
 func (j *job) render() (transform.Result, error) {
+	res, err := j.runPipeline()
+	if err != nil && j.animated && errors.Is(err, transform.ErrUnsupported) && !j.kill.wasKilled() {
+		j.img.Close()
+		j.img = nil
+		j.animated, j.opts.all = false, false
+		res, err = j.runPipeline()
+		if err == nil {
+			res.FormatReason += "; a later frame did not decode, first frame only"
+		}
+	}
+	return res, err
+}
+
+func (j *job) runPipeline() (transform.Result, error) {
 	for i, st := range pipeline {
 		if err := st.run(j); err != nil {
 			if j.kill.wasKilled() {
@@ -315,9 +332,11 @@ func sampleBytes(f vips.BandFormat) int {
 // than the header read used, and hands the loaded image to the kill switch:
 // every tile of the render is pulled through it.
 func loadSized(j *job) error {
-	if j.opts != (loadOptions{frame: j.spec.Frame}) {
-		j.img.Close()
-		j.img = nil
+	if j.img == nil || j.opts != (loadOptions{frame: j.spec.Frame}) {
+		if j.img != nil {
+			j.img.Close()
+			j.img = nil
+		}
 		img, err := load(j.src, j.opts)
 		if err != nil {
 			return err
@@ -332,6 +351,14 @@ func loadSized(j *job) error {
 // then rot, flip, blur and sharp.
 func process(j *job) error {
 	img := j.img
+	if !j.animated && img.Pages() > 1 {
+		// One frame of a multi-page source still says how many the file has;
+		// govips' rotation would then cut the single frame into a grid
+		// ("bad grid geometry", and "bad seek" for HEIF).
+		if err := img.SetPages(1); err != nil {
+			return vipsError("pages", err)
+		}
+	}
 	if err := img.AutoRotate(); err != nil {
 		return vipsError("autorotate", err)
 	}

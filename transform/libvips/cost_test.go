@@ -1,0 +1,106 @@
+package libvips
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"imgedge/transform"
+)
+
+// pricedJob is a job as plan leaves it, for a source of sw x sh pixels in
+// format src with the given frames, without libvips.
+func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames int, query string) (cost, error) {
+	t.Helper()
+	spec := parse(t, query)
+	if spec.AutoFormat {
+		spec.Accepted = transform.AcceptAVIF | transform.AcceptWebP // a current browser
+	}
+	j := &job{spec: spec, cfg: cfg, srcFmt: src, sw: sw, sh: sh, pages: frames}
+	j.animated = frames > 1 && animates(spec, src)
+	j.plan = planSize(spec, sw, sh, cfg.MaxDimension, cfg.MaxUpscale)
+	j.opts = loadOptions{all: j.animated}
+	if src == transform.FormatJPEG {
+		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
+	}
+	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg.negotiatedAVIFPixels())
+	c := estimate(j, format, frames, 1)
+	return c, c.check(cfg)
+}
+
+// TestCostLimits: every request the hostile probe used is refused from the
+// header and the plan, naming the limit; ordinary requests pass.
+func TestCostLimits(t *testing.T) {
+	cfg := testConfig()
+	cases := []struct {
+		name          string
+		src           transform.Format
+		sw, sh, pages int
+		query         string
+		limit         string // "" when the request must pass
+	}{
+		{"avif stretched to 8192 square", transform.FormatPNG, 768, 512, 1, "w=8192&h=8192&fit=scale&fm=avif", "limits.max_output_pixels"},
+		{"jxl stretched to 8192 square", transform.FormatPNG, 768, 512, 1, "w=8192&h=8192&fit=scale&fm=jxl", "limits.max_output_pixels"},
+		{"blur 2000 at 8192 square", transform.FormatPNG, 768, 512, 1, "w=8192&h=8192&fit=scale&blur=2000&fm=jpg", "limits.max_output_pixels"},
+		{"clip enlarges to 8192 wide", transform.FormatPNG, 768, 512, 1, "w=8192", "limits.max_output_pixels"},
+		{"30 frames at 8192 wide", transform.FormatGIF, 100, 100, 30, "w=8192", "limits.max_output_pixels"},
+		{"30 frames at 1400 wide", transform.FormatGIF, 100, 100, 30, "w=1400", "limits.max_output_frames_pixels"},
+		{"30 frames, one asked for", transform.FormatGIF, 100, 100, 30, "w=1400&frame=1", ""},
+		{"avif at 3000 square", transform.FormatJPEG, 4000, 3000, 1, "w=3000&h=3000&fit=crop&fm=avif", "limits.max_avif_pixels"},
+		{"jxl at 3000 square", transform.FormatJPEG, 4000, 3000, 1, "w=3000&h=3000&fit=crop&fm=jxl", "limits.max_jxl_pixels"},
+		{"auto=format falls back from avif", transform.FormatJPEG, 4000, 3000, 1, "w=3000&h=3000&fit=crop&auto=format", ""},
+		{"blur 2000 at 4000 wide", transform.FormatJPEG, 4000, 3000, 1, "w=4000&blur=2000", "pixels x sigma"},
+		{"blur 2000 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&blur=2000", ""},
+		{"a 300 px webp", transform.FormatJPEG, 4000, 3000, 1, "w=300&fm=webp", ""},
+		{"the 4000x3000 source as is", transform.FormatJPEG, 4000, 3000, 1, "", ""},
+		{"stretch clamped to the source", transform.FormatPNG, 768, 512, 1, "w=2000&h=2000&fit=scale", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := pricedJob(t, &cfg, c.src, c.sw, c.sh, c.pages, c.query)
+			switch {
+			case c.limit == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.limit != "" && (!errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), c.limit)):
+				t.Fatalf("err = %v, want ErrTooLarge naming %s", err, c.limit)
+			}
+		})
+	}
+}
+
+// TestStretchNeverEnlarges: fit=scale keeps each axis within
+// limits.max_upscale of the source.
+func TestStretchNeverEnlarges(t *testing.T) {
+	for _, tt := range []struct {
+		upscale      float64
+		q            string
+		wantW, wantH int
+	}{
+		{1, "w=2000&h=2000&fit=scale", 768, 512},
+		{1, "w=300&h=2000&fit=scale", 300, 512},
+		{2, "w=2000&h=2000&fit=scale", 1536, 1024},
+		{1, "w=300&h=100&fit=scale", 300, 100},
+	} {
+		p := planSize(parse(t, tt.q), 768, 512, 8192, tt.upscale)
+		if p.resizeW != tt.wantW || p.resizeH != tt.wantH {
+			t.Errorf("upscale %g, %s: %dx%d, want %dx%d", tt.upscale, tt.q, p.resizeW, p.resizeH, tt.wantW, tt.wantH)
+		}
+	}
+}
+
+// TestMemoryEstimate: the estimate grows with what the render holds, and a
+// render over the budget is refused rather than queued forever.
+func TestMemoryEstimate(t *testing.T) {
+	cfg := testConfig()
+	small, _ := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=300&fm=webp")
+	jpeg, _ := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=2000&fm=jpg")
+	avif, _ := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=2000&fm=avif")
+	png, _ := pricedJob(t, &cfg, transform.FormatPNG, 4000, 3000, 1, "w=2000&fm=jpg")
+	if !(small.memory < jpeg.memory && jpeg.memory < avif.memory && jpeg.memory < png.memory) {
+		t.Fatalf("estimates: 300 px webp %d, 2000 px jpeg %d, avif %d, from png %d", small.memory, jpeg.memory, avif.memory, png.memory)
+	}
+	cfg.MemoryBudget = avif.memory - 1
+	if _, err := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=2000&fm=avif"); err == nil || !strings.Contains(err.Error(), "transform.memory_budget") {
+		t.Fatalf("a render above the whole budget: %v", err)
+	}
+}
