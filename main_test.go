@@ -282,3 +282,82 @@ func TestSignCommand(t *testing.T) {
 		t.Fatal("a URL without its path was signed")
 	}
 }
+
+// TestSigningCannotBeTurnedOffByAccident: with keys in the file, an empty
+// IMGEDGE_SIGNING_KEYS stops the start, and a SIGHUP to a file without keys
+// is refused while signed URLs stay required.
+func TestSigningCannotBeTurnedOffByAccident(t *testing.T) {
+	const key = "0123456789abcdef0123"
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("signing: {keys: [" + key + "]}\n")
+	t.Setenv("IMGEDGE_SIGNING_KEYS", " ")
+	if err := run([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "signing.keys") {
+		t.Fatalf("run with a blank IMGEDGE_SIGNING_KEYS = %v, want a refusal naming signing.keys", err)
+	}
+	os.Unsetenv("IMGEDGE_SIGNING_KEYS")
+	p := startEdge(t, []string{"-config", path})
+	if status, _, _ := p.get(t, "/hopper.jpg?w=16"); status != 403 {
+		t.Fatalf("unsigned request on a signing edge: %d", status)
+	}
+	write("signing: {keys: []}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "config reload refused") }, p.logs)
+	if status, _, _ := p.get(t, "/hopper.jpg?w=16"); status != 403 {
+		t.Fatalf("unsigned request after a reload to no keys: %d", status)
+	}
+	p.stop(t)
+}
+
+// TestSIGTERMStopsLongRender: a render that would run far past
+// server.drain_timeout is killed when the drain is half over, its request
+// answers, and the process exits 0 within the drain timeout (plus the time
+// a process takes to be reaped).
+func TestSIGTERMStopsLongRender(t *testing.T) {
+	p := startEdge(t, nil, "IMGEDGE_SERVER_DRAIN_TIMEOUT=2s", "IMGEDGE_TRANSFORM_TIMEOUT=10m",
+		"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=50000000", "IMGEDGE_CACHE_MEMORY=0")
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + p.public + "/camera-4000x3000-q90.jpg?w=4000&blur=800&fm=png")
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	// The gate: the render is running.
+	waitFor(t, func() bool {
+		resp, err := http.Get("http://" + p.admin + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "imgedge_inflight_transforms 1")
+	}, p.logs)
+	began := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no exit within 20 s of SIGTERM\n%s", p.logs.String())
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("exit %v after SIGTERM, with server.drain_timeout 2s", took)
+	}
+	if s := <-got; s != 503 {
+		t.Errorf("the killed render's request got %d, want 503 (retry elsewhere)", s)
+	}
+}

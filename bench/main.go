@@ -8,6 +8,7 @@
 //
 //	go run ./bench -workload bench/workloads/zipf.yaml -concurrency 32 -duration 30s
 //	go run ./bench serve-bytes -file bench/images/kodim23-512w-q80.jpg
+//	bench/hostile/run.sh   (go run ./bench hostile: the requests of an attacker, RSS sampled)
 package main
 
 import (
@@ -22,9 +23,12 @@ import (
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "serve-bytes" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "serve-bytes":
 		err = serveBytes(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "hostile":
+		err = hostile(os.Args[2:])
+	default:
 		err = run(os.Args[1:])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {

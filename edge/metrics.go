@@ -85,6 +85,10 @@ type (
 		Queued() int64
 		Stuck() int64
 	}
+	costReporter interface {
+		Killed() int64
+		Reserved() int64
+	}
 	memoryReporter interface {
 		MemoryStats() (mem, high, files int64)
 	}
@@ -163,15 +167,22 @@ func newMetrics(s *Server) *metrics {
 				func() float64 { return float64(q.Inflight()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_queued_transforms", Help: "Transforms waiting for a slot."},
 				func() float64 { return float64(q.Queued()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_stuck_transforms", Help: "Renders still running past transform.timeout."},
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_stuck_transforms", Help: "Renders killed (timeout, client gone, shutdown) that have not returned yet."},
 				func() float64 { return float64(q.Stuck()) }))
+	}
+	if c, ok := s.transformer.(costReporter); ok {
+		r.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_transforms_killed_total", Help: "Renders stopped by a kill rather than finished."},
+				func() float64 { return float64(c.Killed()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_transform_memory_reserved_bytes", Help: "Estimated memory of the running renders, within transform.memory_budget."},
+				func() float64 { return float64(c.Reserved()) }))
 	}
 	if mr, ok := s.transformer.(memoryReporter); ok {
 		stat := func(pick func(mem, high, files int64) int64) func() float64 {
 			return func() float64 { return float64(pick(mr.MemoryStats())) }
 		}
 		r.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_memory_bytes", Help: "Memory libvips tracks as allocated."},
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_memory_bytes", Help: "Pixel buffers libvips itself tracks. Codecs (librsvg, libheif and aom, libjxl, libwebp) allocate outside this count: process_resident_memory_bytes is the true figure."},
 				stat(func(m, _, _ int64) int64 { return m })),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_memory_highwater_bytes", Help: "libvips' tracked memory high-water mark."},
 				stat(func(_, h, _ int64) int64 { return h })),

@@ -23,6 +23,7 @@ type killSwitch struct {
 	mu       sync.Mutex
 	images   []*C.VipsImage
 	killed   bool
+	cause    error // why the first kill came
 	released bool
 }
 
@@ -54,22 +55,26 @@ func (k *killSwitch) track(img *vips.ImageRef) {
 }
 
 // kill sets the kill flag of every tracked image, and of those tracked
-// later. libvips clears the flag when a worker picks it up, so the caller
-// repeats kill until the render has returned.
-func (k *killSwitch) kill() {
+// later; the first cause is what the render reports. libvips clears the
+// flag when a worker picks it up, so the caller repeats kill until the
+// render has returned.
+func (k *killSwitch) kill(cause error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if !k.killed {
+		k.cause = cause
+	}
 	k.killed = true
 	for _, p := range k.images {
 		C.vips_image_set_kill(p, C.TRUE)
 	}
 }
 
-// wasKilled reports whether kill was called.
-func (k *killSwitch) wasKilled() bool {
+// wasKilled reports whether kill was called, and why.
+func (k *killSwitch) wasKilled() (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.killed
+	return k.killed, k.cause
 }
 
 // release drops the switch's references; the render's own are closed first.

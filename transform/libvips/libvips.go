@@ -216,7 +216,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 			t.trimIfIdle(time.Now())
 		}()
 		res, err := j.render()
-		if err != nil && j.kill.wasKilled() {
+		if killed, _ := j.kill.wasKilled(); err != nil && killed {
 			t.killed.Add(1)
 		}
 		done <- outcome{res, err}
@@ -227,10 +227,11 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 	case o := <-done:
 		return o.res, o.err
 	case <-timer.C:
-		t.stop(j, done)
-		return transform.Result{}, fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
+		err := fmt.Errorf("%w after %s (transform.timeout)", transform.ErrTimeout, cfg.Timeout)
+		t.stop(j, done, err)
+		return transform.Result{}, err
 	case <-ctx.Done():
-		t.stop(j, done)
+		t.stop(j, done, ctx.Err())
 		return transform.Result{}, ctx.Err()
 	}
 }
@@ -252,11 +253,15 @@ const killRepeat = 20 * time.Millisecond
 // stop kills j and keeps killing it from a goroutine until the render has
 // returned, so the caller answers at once. The goroutine ends with the
 // render.
-func (t *Transformer) stop(j *job, done <-chan outcome) {
-	t.stuck.Add(1)
-	j.kill.kill()
+func (t *Transformer) stop(j *job, done <-chan outcome, cause error) {
+	t.mu.Lock()
+	if _, running := t.jobs[j]; running && !j.stopped {
+		j.stopped = true
+		t.stuck.Add(1)
+	}
+	t.mu.Unlock()
+	j.kill.kill(cause)
 	go func() {
-		defer t.stuck.Add(-1)
 		tick := time.NewTicker(killRepeat)
 		defer tick.Stop()
 		for {
@@ -264,19 +269,24 @@ func (t *Transformer) stop(j *job, done <-chan outcome) {
 			case <-done:
 				return
 			case <-tick.C:
-				j.kill.kill()
+				j.kill.kill(cause)
 			}
 		}
 	}()
 }
 
+// errShuttingDown is what a render killed by Cancel answers: the client
+// may retry, on another node or after the restart.
+var errShuttingDown = fmt.Errorf("%w: the edge is shutting down", transform.ErrBusy)
+
 // Cancel kills every running render; the edge calls it when its drain time
-// is over. Renders started later are not affected.
+// is half over. Their callers get transform.ErrBusy. Renders started later
+// are not affected.
 func (t *Transformer) Cancel() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for j := range t.jobs {
-		j.kill.kill()
+		j.kill.kill(errShuttingDown)
 	}
 }
 
@@ -292,16 +302,20 @@ func (t *Transformer) started(j *job) {
 }
 
 func (t *Transformer) ended(j *job) {
+	// The slot and the memory first, so that whoever Wait wakes finds them
+	// free.
+	<-t.slots
+	t.memory.Release(t.weight(j))
+	t.progress.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	delete(t.jobs, j)
-	w := t.weight(j)
+	if j.stopped {
+		t.stuck.Add(-1)
+	}
 	if t.running.Add(-1) == 0 {
 		close(t.idle)
 	}
 	t.mu.Unlock()
-	t.progress.Store(time.Now().UnixNano())
-	<-t.slots
-	t.memory.Release(w)
 }
 
 // Wait blocks until no render runs, including those whose callers gave up

@@ -160,6 +160,7 @@ type job struct {
 	cost      cost
 	res       transform.Result
 	kill      killSwitch
+	stopped   bool                      // its caller gave up on it; guarded by the Transformer's mu
 	marks     [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
@@ -216,12 +217,12 @@ func (j *job) admit() error {
 // render runs the pipeline after admit and reports the time of its stages:
 // decode (inspect, plan, load), resize (the operations) and encode (which
 // pulls every pixel through the lazy pipeline). A killed render reports
-// ErrTimeout, whatever libvips said. An animation whose later frame does
+// why it was killed, whatever libvips said. An animation whose later frame does
 // not decode is served as its first frame, as browsers show what they can
 // of it.
 func (j *job) render() (transform.Result, error) {
 	res, err := j.runPipeline()
-	if err != nil && j.animated && errors.Is(err, transform.ErrUnsupported) && !j.kill.wasKilled() {
+	if killed, _ := j.kill.wasKilled(); err != nil && j.animated && errors.Is(err, transform.ErrUnsupported) && !killed {
 		j.img.Close()
 		j.img = nil
 		j.animated, j.opts.all = false, false
@@ -236,8 +237,8 @@ func (j *job) render() (transform.Result, error) {
 func (j *job) runPipeline() (transform.Result, error) {
 	for i, st := range pipeline {
 		if err := st.run(j); err != nil {
-			if j.kill.wasKilled() {
-				return transform.Result{}, fmt.Errorf("%w: the render was stopped during %s", transform.ErrTimeout, st.name)
+			if killed, cause := j.kill.wasKilled(); killed {
+				return transform.Result{}, fmt.Errorf("%w; the render was stopped during %s", cause, st.name)
 			}
 			return transform.Result{}, err
 		}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// hostile sends every URL of a list (the requests an attacker would send)
+// -parallel at a time, again and again for -duration, while one client
+// keeps asking for small variants; it samples the edge's resident memory
+// from its admin /metrics and reports, per hostile URL, the statuses and
+// the slowest answer, the small requests' statuses and latency, and the
+// peak RSS.
+func hostile(args []string) error {
+	fs := flag.NewFlagSet("bench hostile", flag.ContinueOnError)
+	base := fs.String("url", "http://127.0.0.1:8080", "public base URL of the edge")
+	admin := fs.String("admin", "http://127.0.0.1:9090", "admin base URL of the edge (for process_resident_memory_bytes)")
+	list := fs.String("requests", "bench/hostile/requests.txt", "file of hostile paths with queries, one a line (# comments)")
+	small := fs.String("small", "/kodim23.png?w=64&fm=webp&q=%d", "small variant asked for meanwhile; %d is replaced by a counter so that each is a miss")
+	parallel := fs.Int("parallel", 8, "hostile requests in flight at once")
+	duration := fs.Duration("duration", 20*time.Second, "how long to run")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./bench hostile [-url U] [-admin A] [-requests F] [-parallel N] [-duration D]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	paths, err := readLines(*list)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	client := &http.Client{Timeout: time.Minute}
+
+	var peak atomic.Int64
+	baseline, err := rss(client, *admin)
+	if err != nil {
+		return fmt.Errorf("admin metrics: %w", err)
+	}
+	peak.Store(baseline)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if v, err := rss(client, *admin); err == nil && v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	})
+
+	type result struct {
+		statuses map[int]int
+		slowest  time.Duration
+	}
+	var mu sync.Mutex
+	results := map[string]*result{}
+	var next atomic.Int64
+	for range *parallel {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				p := paths[int(next.Add(1)-1)%len(paths)]
+				status, took := get(ctx, client, *base+p)
+				if status == 0 {
+					continue
+				}
+				mu.Lock()
+				r := results[p]
+				if r == nil {
+					r = &result{statuses: map[int]int{}}
+					results[p] = r
+				}
+				r.statuses[status]++
+				r.slowest = max(r.slowest, took)
+				mu.Unlock()
+			}
+		})
+	}
+	smallStatus := map[int]int{}
+	var smallLat []time.Duration
+	for i := 0; ctx.Err() == nil; i++ {
+		status, took := get(ctx, client, *base+fmt.Sprintf(*small, 1+i%100))
+		if status == 0 {
+			continue
+		}
+		smallStatus[status]++
+		smallLat = append(smallLat, took)
+	}
+	wg.Wait()
+
+	fmt.Printf("hostile requests, %d in flight for %s:\n", *parallel, *duration)
+	for _, p := range paths {
+		if r := results[p]; r != nil {
+			fmt.Printf("  %-60s %v slowest %s\n", p, r.statuses, r.slowest.Round(time.Millisecond))
+		}
+	}
+	sort.Slice(smallLat, func(i, j int) bool { return smallLat[i] < smallLat[j] })
+	if n := len(smallLat); n > 0 {
+		fmt.Printf("small variants meanwhile: %v, p50 %s, p99 %s, max %s\n", smallStatus,
+			smallLat[n/2].Round(time.Millisecond), smallLat[n*99/100].Round(time.Millisecond), smallLat[n-1].Round(time.Millisecond))
+	}
+	fmt.Printf("edge RSS: %d MiB before, peak %d MiB (growth %d MiB)\n", baseline>>20, peak.Load()>>20, (peak.Load()-baseline)>>20)
+	return nil
+}
+
+func get(ctx context.Context, client *http.Client, url string) (int, time.Duration) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0
+	}
+	req.Header.Set("Accept", "image/avif,image/webp,*/*")
+	began := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(began)
+}
+
+// rss reads process_resident_memory_bytes from a Prometheus text page.
+func rss(client *http.Client, admin string) (int64, error) {
+	resp, err := client.Get(admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("no process_resident_memory_bytes")
+}
+
+func readLines(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.Lines(string(raw)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no requests", path)
+	}
+	return out, nil
+}

@@ -1,0 +1,201 @@
+package edge_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pngHeader is the start of a PNG that says it is w x h: signature and
+// IHDR, which is all a header reader looks at.
+func pngHeader(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 17)
+	copy(ihdr, "IHDR")
+	binary.BigEndian.PutUint32(ihdr[4:], w)
+	binary.BigEndian.PutUint32(ihdr[8:], h)
+	copy(ihdr[12:], []byte{8, 6, 0, 0, 0}) // 8-bit RGBA
+	binary.Write(&b, binary.BigEndian, uint32(13))
+	b.Write(ihdr)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(ihdr))
+	return b.Bytes()
+}
+
+// hostileOrigin is a folder holding the probe's files: a 768x512 PNG, the
+// 42 KB 30-frame GIF, and a 100x100 SVG carrying a 20000x20000 PNG.
+func hostileOrigin(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"kodim23.png":  "../bench/images/kodim23.png",
+		"squares.gif":  "../testdata/corpus/formats/gif-animated-rotating-squares.gif",
+		"portrait.jpg": "../bench/images/giunchedi-portrait.jpg",
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bomb := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="100">`+
+		`<image width="100" height="100" xlink:href="data:image/png;base64,%s"/></svg>`, base64.StdEncoding.EncodeToString(pngHeader(20000, 20000)))
+	if err := os.WriteFile(filepath.Join(dir, "bomb.svg"), []byte(bomb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "file:" + dir
+}
+
+// TestCostlyRequestsRefused: every request the hostile probe used to take
+// the edge down answers 422 naming the limit it is over, and the edge goes
+// on serving ordinary variants. (That the refusal comes from the header
+// and the plan, before any pixel is decoded, is what the libvips package's
+// cost tests show; the memory it saves is in bench/RESULTS.md.)
+func TestCostlyRequestsRefused(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_ORIGIN=" + hostileOrigin(t)}, nil)
+	for _, tt := range []struct{ url, limit string }{
+		{"/kodim23.png?w=8192&h=8192&fit=scale&fm=avif", "limits.max_output_pixels"},
+		{"/kodim23.png?w=8192&h=8192&fit=scale&fm=jxl", "limits.max_output_pixels"},
+		{"/kodim23.png?w=8192&h=8192&fit=scale&blur=2000&fm=jpg", "limits.max_output_pixels"},
+		{"/squares.gif?w=8192", "limits.max_output_pixels"},
+		{"/squares.gif?w=1200", "limits.max_output_frames_pixels"},
+		{"/portrait.jpg?w=3000&h=3000&fit=crop&fm=avif", "limits.max_avif_pixels"},
+		{"/portrait.jpg?w=3000&h=3000&fit=crop&fm=jxl", "limits.max_jxl_pixels"},
+		{"/bomb.svg?w=100", "limits.max_source_pixels"},
+		{"/bomb.svg", "limits.max_source_pixels"},
+	} {
+		r := h.get(t, tt.url)
+		if r.status != 422 || !strings.Contains(string(r.body), tt.limit) {
+			t.Errorf("%s: %d %s; want 422 naming %s", tt.url, r.status, r.body, tt.limit)
+		}
+	}
+	for _, ok := range []string{"/kodim23.png?w=300&fm=avif", "/squares.gif?w=200", "/squares.gif?w=1200&frame=3", "/kodim23.png?w=2000&h=2000&fit=scale"} {
+		if r := h.get(t, ok); r.status != 200 {
+			t.Errorf("%s: %d %s", ok, r.status, r.body)
+		}
+	}
+}
+
+// TestPublicErrorsSayNoSecrets: whatever fails, the body a client reads
+// names no address, no path on disk, no library message and no byte of an
+// origin's answer; the log has them under the request id.
+func TestPublicErrorsSayNoSecrets(t *testing.T) {
+	raw := startRawOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: nonsense\r\nX-Leak: SECRET-ORIGIN-BYTES\r\n\r\nSECRET-ORIGIN-BYTES")
+	dead := deadAddress(t)
+	h := start(t, []string{
+		"IMGEDGE_ORIGINS=[{prefix: /raw, url: 'http://" + raw + "'}, {prefix: /dead, url: 'http://" + dead + "'}, {prefix: /disk, url: 'file:../testdata/corpus'}]",
+	}, nil)
+	forbidden := []string{"127.0.0.1", raw, dead, "SECRET", "dial", "refused", "testdata", "/work", "vips", "load_buffer", "gifload",
+		"jpegload", "heif", "Vips", "\\n"}
+	var urls []string
+	urls = append(urls, "/raw/a.jpg?w=10", "/dead/a.jpg?w=10", "/boom.jpg?w=10")
+	entries, err := os.ReadDir("../testdata/corpus/hostile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		urls = append(urls, "/disk/hostile/"+e.Name()+"?w=10&fm=png")
+	}
+	failures := 0
+	for _, u := range urls {
+		r := h.get(t, u)
+		if r.status < 400 {
+			continue
+		}
+		failures++
+		for _, f := range forbidden {
+			if strings.Contains(string(r.body), f) {
+				t.Errorf("%s: %d body names %q: %s", u, r.status, f, r.body)
+			}
+		}
+	}
+	if failures < 10 {
+		t.Fatalf("only %d of %d requests failed; the test sees too few error bodies", failures, len(urls))
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, dead) {
+		t.Error("the log lost the unreachable origin's address")
+	}
+}
+
+// deadAddress is a 127.0.0.1 address nothing listens on.
+func deadAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startRawOrigin answers every request with answer, byte for byte: an
+// origin that speaks broken HTTP.
+func startRawOrigin(t *testing.T, answer string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				_, _ = c.Write([]byte(answer))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestErrorFloodLogBounded: a flood of bad requests with long queries
+// writes at most log.errors_per_second error lines each second, each with
+// the query cut; the clients still get their answers.
+func TestErrorFloodLogBounded(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_ERRORS_PER_SECOND=5"}, nil)
+	before := len(h.logs.String())
+	query := "zz=" + strings.Repeat("x", 7000)
+	began := time.Now()
+	for range 300 {
+		if r := h.get(t, "/kodim23.png?"+query); r.status != 400 {
+			t.Fatalf("bad request: %d", r.status)
+		}
+	}
+	seconds := int(time.Since(began)/time.Second) + 2 // windows the flood touched
+	logged := h.logs.String()[before:]
+	lines := strings.Count(logged, `"error_code":"bad_param"`)
+	if lines == 0 || lines > 5*seconds {
+		t.Fatalf("%d error lines in %d one-second windows; want 1..%d", lines, seconds, 5*seconds)
+	}
+	for line := range strings.Lines(logged) {
+		if len(line) > 2048 {
+			t.Fatalf("a log line of %d bytes: the query is not cut", len(line))
+		}
+	}
+}
