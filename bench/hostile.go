@@ -27,8 +27,8 @@ func hostile(args []string) error {
 	fs := flag.NewFlagSet("bench hostile", flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:8080", "public base URL of the edge")
 	admin := fs.String("admin", "http://127.0.0.1:9090", "admin base URL of the edge (for process_resident_memory_bytes)")
-	list := fs.String("requests", "bench/hostile/requests.txt", "file of hostile paths with queries, one a line (# comments)")
-	small := fs.String("small", "/kodim23.png?w=64&fm=webp&q=%d", "small variant asked for meanwhile; %d is replaced by a counter so that each is a miss")
+	list := fs.String("requests", "bench/hostile/requests.txt", "file of hostile paths with queries, one a line (# comments); %d becomes a round counter, so each round is a miss")
+	small := fs.String("small", "/kodim23.png?w=64&fm=webp&q=%d&sharp=%d", "small variant asked for meanwhile; the %d are replaced by a counter so that each is a miss")
 	parallel := fs.Int("parallel", 8, "hostile requests in flight at once")
 	duration := fs.Duration("duration", 20*time.Second, "how long to run")
 	fs.Usage = func() {
@@ -78,8 +78,13 @@ func hostile(args []string) error {
 	for range *parallel {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				p := paths[int(next.Add(1)-1)%len(paths)]
-				status, took := get(ctx, client, *base+p)
+				n := int(next.Add(1) - 1)
+				p := paths[n%len(paths)]
+				url := *base + p
+				if strings.Contains(p, "%d") {
+					url = *base + fmt.Sprintf(p, 1+(n/len(paths))%99) // a new variant each round
+				}
+				status, took := get(ctx, client, url)
 				if status == 0 {
 					continue
 				}
@@ -98,7 +103,7 @@ func hostile(args []string) error {
 	smallStatus := map[int]int{}
 	var smallLat []time.Duration
 	for i := 0; ctx.Err() == nil; i++ {
-		status, took := get(ctx, client, *base+fmt.Sprintf(*small, 1+i%100))
+		status, took := get(ctx, client, *base+fmt.Sprintf(*small, 1+i%100, i/100%101))
 		if status == 0 {
 			continue
 		}

@@ -1,9 +1,11 @@
 package libvips
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"imgedge/transform"
 )
@@ -102,5 +104,43 @@ func TestMemoryEstimate(t *testing.T) {
 	cfg.MemoryBudget = avif.memory - 1
 	if _, err := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=2000&fm=avif"); err == nil || !strings.Contains(err.Error(), "transform.memory_budget") {
 		t.Fatalf("a render above the whole budget: %v", err)
+	}
+}
+
+// TestHeavyRenders: what takes far longer than a typical miss is heavy, and
+// heavy renders get at most half the slots: with them all taken, small
+// renders are still admitted.
+func TestHeavyRenders(t *testing.T) {
+	cfg := testConfig()
+	for q, heavy := range map[string]bool{
+		"w=300&fm=webp": false, "w=1200&fm=jpg": false,
+		"w=4000&blur=266&fm=jpg": true, "w=2800&h=2800&fit=crop&fm=avif": true, "w=2800&fm=jxl": true,
+	} {
+		c, err := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, q)
+		if err != nil || c.heavy() != heavy {
+			t.Errorf("%s: heavy = %v (cpu %s), %v; want %v", q, c.heavy(), c.cpu, err, heavy)
+		}
+	}
+	cfg.Concurrency, cfg.Queue, cfg.QueueTimeout = 4, 8, 20*time.Millisecond
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 2 {
+		if err := tr.acquire(ctx, &cfg, 1<<20, true); err != nil {
+			t.Fatalf("heavy render %d: %v", i+1, err)
+		}
+	}
+	if err := tr.acquire(ctx, &cfg, 1<<20, true); !errors.Is(err, transform.ErrBusy) {
+		t.Fatalf("a third heavy render with four slots: %v, want ErrBusy", err)
+	}
+	for i := range 2 {
+		if err := tr.acquire(ctx, &cfg, 1<<20, false); err != nil {
+			t.Fatalf("small render %d beside two heavy ones: %v", i+1, err)
+		}
+	}
+	if len(tr.heavy) != 2 || len(tr.slots) != 4 || tr.Queued() != 0 {
+		t.Fatalf("heavy places %d, slots %d, queued %d", len(tr.heavy), len(tr.slots), tr.Queued())
 	}
 }

@@ -103,6 +103,7 @@ func (c *Config) Validate() error {
 type Transformer struct {
 	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency, Queue and MemoryBudget stay as built
 	slots    chan struct{}
+	heavy    chan struct{}       // held by heavy renders (cost.heavy) besides a slot: at most half the slots
 	memory   *semaphore.Weighted // estimated bytes of the running renders
 	budget   int64
 	queue    int
@@ -123,7 +124,7 @@ func New(cfg Config) (*Transformer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), queue: cfg.Queue,
+	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
 		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{}}
 	t.cfg.Store(&cfg)
 	t.progress.Store(time.Now().UnixNano())
@@ -200,7 +201,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 		j.close()
 		return transform.Result{}, err
 	}
-	if err := t.acquire(ctx, cfg, t.weight(j)); err != nil {
+	if err := t.acquire(ctx, cfg, t.weight(j), j.cost.heavy()); err != nil {
 		j.close()
 		return transform.Result{}, err
 	}
@@ -305,6 +306,9 @@ func (t *Transformer) ended(j *job) {
 	// The slot and the memory first, so that whoever Wait wakes finds them
 	// free.
 	<-t.slots
+	if j.cost.heavy() {
+		<-t.heavy
+	}
 	t.memory.Release(t.weight(j))
 	t.progress.Store(time.Now().UnixNano())
 	t.mu.Lock()
@@ -337,19 +341,17 @@ func (t *Transformer) Wait(ctx context.Context) error {
 	}
 }
 
-// acquire takes weight bytes of the memory budget, then a slot, waiting at
-// most QueueTimeout for both in a queue of at most Queue requests. The
-// budget is first-come first-served, so a large render waits for memory to
-// free up rather than being starved by a stream of small ones, and two huge
-// renders never run beside six small ones past the budget.
-func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64) error {
-	if t.memory.TryAcquire(weight) {
-		select {
-		case t.slots <- struct{}{}:
-			return nil
-		default:
-		}
-		t.memory.Release(weight)
+// acquire takes, for a heavy render, one of the heavy places (half the
+// slots), then weight bytes of the memory budget, then a slot, waiting at
+// most QueueTimeout for all of them in a queue of at most Queue requests.
+// The budget is first-come first-served, so a large render waits for memory
+// to free up rather than being starved by a stream of small ones, and two
+// huge renders never run beside six small ones past the budget; heavy
+// renders queue for their places first, so they never hold up small ones in
+// the budget's queue, and never take every slot.
+func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64, heavy bool) error {
+	if t.tryAcquire(weight, heavy) {
+		return nil
 	}
 	if t.waiting.Add(1) > int64(t.queue) {
 		t.waiting.Add(-1)
@@ -359,7 +361,15 @@ func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64) er
 	defer t.waiting.Add(-1)
 	qctx, cancel := context.WithTimeout(ctx, cfg.QueueTimeout)
 	defer cancel()
+	if heavy {
+		select {
+		case t.heavy <- struct{}{}:
+		case <-qctx.Done():
+			return t.waitFailed(ctx, cfg, "place for a costly render (half of transform.concurrency)")
+		}
+	}
 	if err := t.memory.Acquire(qctx, weight); err != nil {
+		t.releaseHeavy(heavy)
 		return t.waitFailed(ctx, cfg, "memory within transform.memory_budget")
 	}
 	select {
@@ -367,7 +377,35 @@ func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64) er
 		return nil
 	case <-qctx.Done():
 		t.memory.Release(weight)
+		t.releaseHeavy(heavy)
 		return t.waitFailed(ctx, cfg, "transform slot")
+	}
+}
+
+// tryAcquire takes everything acquire would, without waiting, or nothing.
+func (t *Transformer) tryAcquire(weight int64, heavy bool) bool {
+	if heavy {
+		select {
+		case t.heavy <- struct{}{}:
+		default:
+			return false
+		}
+	}
+	if t.memory.TryAcquire(weight) {
+		select {
+		case t.slots <- struct{}{}:
+			return true
+		default:
+		}
+		t.memory.Release(weight)
+	}
+	t.releaseHeavy(heavy)
+	return false
+}
+
+func (t *Transformer) releaseHeavy(heavy bool) {
+	if heavy {
+		<-t.heavy
 	}
 }
 

@@ -21,3 +21,4 @@ func (t *Transformer) trimIfIdle(now time.Time) {
 	}
 	C.malloc_trim(0)
 }
+
