@@ -21,4 +21,3 @@ func (t *Transformer) trimIfIdle(now time.Time) {
 	}
 	C.malloc_trim(0)
 }
-
