@@ -596,3 +596,57 @@ func TestTrimsOnlyWhenIdle(t *testing.T) {
 		t.Fatal("a finished transform with nothing else running did not trim")
 	}
 }
+
+// TestRotationOfMultiPageSources: rot on one frame of a multi-page source
+// (HEIC with its thumbnail page, a multi-page TIFF, one frame of an
+// animation) turns that frame; before, govips cut it into a grid by the
+// file's page count and libvips answered "bad grid geometry" or "bad seek".
+func TestRotationOfMultiPageSources(t *testing.T) {
+	tr := newTransformer(t)
+	for _, tt := range []struct {
+		file, query string
+		w, h        int
+	}{
+		{"formats/heic-example.heic", "rot=90", 854, 1280},
+		{"formats/heic-example.heic", "w=100&rot=270&fm=png", 67, 100},
+		{"formats/tiff-multipage.tiff", "rot=90&fm=png", 10, 10},
+		{"formats/gif-animated-rotating-squares.gif", "rot=90&frame=1", 80, 80},
+		{"formats/webp-animated-rotating-squares.webp", "rot=90&frame=2&fm=png", 80, 80},
+		{"formats/gif-animated-rotating-squares.gif", "rot=90", 80, 80},
+	} {
+		res, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, tt.file)), parse(t, tt.query))
+		if err != nil || res.Width != tt.w || res.Height != tt.h {
+			t.Errorf("%s?%s: %dx%d, %v; want %dx%d", tt.file, tt.query, res.Width, res.Height, err, tt.w, tt.h)
+		}
+	}
+}
+
+// TestBadLateFrameServed: an animated GIF whose later frame does not decode
+// is served (as its first frame), as browsers show what they can of it.
+func TestBadLateFrameServed(t *testing.T) {
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(corpusDir, "hostile/libvips-invalid_multiframe.gif"))
+	for _, q := range []string{"", "w=10", "fm=webp"} {
+		res, err := tr.Transform(context.Background(), src, parse(t, q))
+		if err != nil || len(res.Body) == 0 {
+			t.Errorf("?%s: %v", q, err)
+		}
+	}
+}
+
+// TestLibraryErrorsStayOutOfAnswers: a failure inside libvips says which
+// stage failed in words of ours; libvips' own text (its error buffer is
+// shared by every request of the process) stays in Detail, for the log.
+func TestLibraryErrorsStayOutOfAnswers(t *testing.T) {
+	tr := newTransformer(t)
+	for _, file := range []string{"formats/jpeg-12bit.jpg", "hostile/fuzzdb-POC_img_phpinfo-CR.gif"} {
+		_, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, file)), parse(t, "w=100&fm=png"))
+		var le *transform.LibraryError
+		if !errors.As(err, &le) || le.Detail == "" {
+			t.Fatalf("%s: %v, want a LibraryError with libvips' text", file, err)
+		}
+		if msg := err.Error(); strings.Contains(msg, le.Detail) || strings.Contains(msg, "Vips") || strings.Contains(msg, "load_buffer") {
+			t.Errorf("%s: the error's text carries libvips' message: %s", file, msg)
+		}
+	}
+}
