@@ -3,14 +3,12 @@
 //
 //	go run .                   # embedded default config (configs/default.yaml)
 //	go run . -config edge.yaml # a YAML file over the defaults; IMGEDGE_* env over both
+//	go run . help              # the other commands: sign, version, healthcheck
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,77 +17,14 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge"
-	"imgedge/edge/signing"
 	"imgedge/transform/libvips"
 )
 
 func main() {
-	limitMallocArenas()
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "imgedge:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// limitMallocArenas restarts the process (same pid, same arguments) with
-// MALLOC_ARENA_MAX=2 unless the variable is set. glibc gives each busy
-// thread an arena of its own, up to eight per core, and keeps what is freed
-// in each: with two costly renders and a stream of small ones on 2 cores the
-// edge peaked at 921 to 1555 MiB of RSS with the default and at 617 to 801
-// MiB with two arenas, at the same throughput (bench/RESULTS.md, issue 11).
-// glibc reads the variable when malloc starts, and mallopt later in the
-// process measured no better than the default, hence the exec.
-func limitMallocArenas() {
-	if os.Getenv("MALLOC_ARENA_MAX") != "" {
-		return
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return
-	}
-	// On success Exec does not return; on failure the edge runs as it is.
-	_ = syscall.Exec(self, os.Args, append(os.Environ(), "MALLOC_ARENA_MAX=2"))
-}
 
-// sign prints a URL signed with -key, else with the first signing key of the
-// configuration (-config, IMGEDGE_SIGNING_KEYS). -host signs the host too,
-// as an edge that routes by Host requires.
-func sign(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("imgedge sign", flag.ContinueOnError)
-	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
-	host := fs.String("host", "", "the Host the URL is served under; required when the config routes origins by host")
-	configPath := fs.String("config", "", "YAML config file holding signing.keys")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: imgedge sign [-key K] [-host H] [-config FILE] '/path.jpg?w=300'")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("sign: give exactly one URL path with its query")
-	}
-	if *key == "" {
-		cfg, err := configs.Load(*configPath, os.Environ())
-		if err != nil {
-			return err
-		}
-		if len(cfg.Signing.Keys) == 0 {
-			return errors.New("sign: no -key and no signing.keys configured (IMGEDGE_SIGNING_KEYS)")
-		}
-		if cfg.RoutesByHost() && *host == "" {
-			return errors.New("sign: this config routes origins by host, so signatures cover the host: give -host")
-		}
-		*key = cfg.Signing.Keys[0]
-	}
-	signed, err := signing.Sign(*key, *host, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(out, signed)
-	return err
-}
 
 // reload reads the config file again on SIGHUP and applies every key that
 // can change while serving. A file that does not load or validate is refused
@@ -118,19 +53,16 @@ func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transfo
 	}
 }
 
-func run(args []string) error {
-	if len(args) > 0 && args[0] == "sign" {
-		return sign(args[1:], os.Stdout)
-	}
-	fs := flag.NewFlagSet("imgedge", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML config file laid over the embedded defaults")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// run serves until SIGTERM or SIGINT with the config at configPath (empty:
+// the embedded defaults) and the environment.
+func run(configPath string) error {
 	// The only place that reads the environment: the configs package gets it
 	// as a value.
-	cfg, err := configs.Load(*configPath, os.Environ())
+	cfg, err := configs.Load(configPath, os.Environ())
 	if err != nil {
+		return err
+	}
+	if err := findDefaultOrigin(cfg, configPath, originSearch()); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -146,7 +78,7 @@ func run(args []string) error {
 		libvips.Shutdown()
 		return err
 	}
-	serveErr := serve(log, cfg, *configPath, srv, tr)
+	serveErr := serve(log, cfg, configPath, srv, tr)
 	// Renders use libvips until they end: wait for them (fills, then the
 	// renders a timed-out fill left behind), in the last quarter of
 	// server.drain_timeout (the renders were killed at its half), and shut

@@ -66,8 +66,16 @@ func TestMain(m *testing.M) {
 
 func startEdge(t *testing.T, args []string, env ...string) *edgeProcess {
 	t.Helper()
+	return startEdgeIn(t, "", args, env...)
+}
+
+// startEdgeIn starts the edge with dir as its working directory ("": this
+// one).
+func startEdgeIn(t *testing.T, dir string, args []string, env ...string) *edgeProcess {
+	t.Helper()
 	p := &edgeProcess{public: freePort(t), admin: freePort(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
+	p.cmd.Dir = dir
 	p.cmd.Env = append(append(os.Environ(), "IMGEDGE_LISTEN="+p.public, "IMGEDGE_ADMIN_LISTEN="+p.admin), env...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -234,11 +242,14 @@ func TestInvalidConfigStopsStartup(t *testing.T) {
 	if err := os.WriteFile(path, []byte("transform: {quality: {webp: 0}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := run([]string{"-config", path})
+	err := run(path)
 	if err == nil || !strings.Contains(err.Error(), "transform.quality.webp") || !strings.Contains(err.Error(), "1 to 100") {
 		t.Fatalf("run = %v, want an error naming transform.quality.webp and its range", err)
 	}
 }
+
+// deadAddr is a 127.0.0.1 address nothing listens on.
+func deadAddr(t *testing.T) string { return freePort(t) }
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -270,7 +281,7 @@ func waitReady(t *testing.T, url string, logs *syncBuffer) {
 
 func TestSignCommand(t *testing.T) {
 	var out bytes.Buffer
-	if err := sign([]string{"-key", "0123456789abcdef", "/photos/cat.jpg?w=300"}, &out); err != nil {
+	if err := sign([]string{"-key", "0123456789abcdef", "/photos/cat.jpg?w=300"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	url := strings.TrimSpace(out.String())
@@ -278,7 +289,7 @@ func TestSignCommand(t *testing.T) {
 	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}, false).Verify(nil, []byte(path), []byte(query)) {
 		t.Fatalf("sign printed %q, which does not verify", url)
 	}
-	if err := sign([]string{"-key", "k", "no-slash"}, &out); err == nil {
+	if err := sign([]string{"-key", "0123456789abcdef", "no-slash"}, &out, io.Discard); err == nil {
 		t.Fatal("a URL without its path was signed")
 	}
 }
@@ -296,7 +307,7 @@ func TestSigningCannotBeTurnedOffByAccident(t *testing.T) {
 	}
 	write("signing: {keys: [" + key + "]}\n")
 	t.Setenv("IMGEDGE_SIGNING_KEYS", " ")
-	if err := run([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "signing.keys") {
+	if err := run(path); err == nil || !strings.Contains(err.Error(), "signing.keys") {
 		t.Fatalf("run with a blank IMGEDGE_SIGNING_KEYS = %v, want a refusal naming signing.keys", err)
 	}
 	os.Unsetenv("IMGEDGE_SIGNING_KEYS")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"runtime"
@@ -193,6 +194,9 @@ type Tracing struct {
 	Sample   float64 `yaml:"sample"`   // share of new traces recorded (0..1); incoming sampled traces are followed
 }
 
+// MinSigningKeyBytes is the shortest signing key accepted: 128 bits.
+const MinSigningKeyBytes = 16
+
 // EnvPrefix starts every environment variable that overrides a key.
 const EnvPrefix = "IMGEDGE_"
 
@@ -269,6 +273,13 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("listen", c.Listen)
 	checkAddr("admin_listen", c.AdminListen)
+	if !Loopback(c.AdminListen) && c.Admin.Token == "" {
+		bad("admin.token", "(empty)", "a secret while admin_listen ("+c.AdminListen+") is reachable beyond loopback: "+
+			"pprof and /explain would be open to anyone who can reach it; set admin.token (IMGEDGE_ADMIN_TOKEN) or listen on 127.0.0.1")
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < MinSigningKeyBytes {
+		bad("admin.token", "(hidden, "+fmt.Sprint(len(c.Admin.Token))+" bytes)", "a secret of at least 16 bytes")
+	}
 	if c.Listen == c.AdminListen {
 		bad("admin_listen", c.AdminListen, "an address other than listen")
 	}
@@ -374,7 +385,7 @@ func (c *Config) Validate() error {
 	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
 	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, 1<<24)
 	for i, k := range c.Signing.Keys {
-		if len(strings.TrimSpace(k)) < 16 {
+		if len(strings.TrimSpace(k)) < MinSigningKeyBytes {
 			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
 		}
 	}
@@ -402,6 +413,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Loopback reports whether addr (host:port) listens on loopback only: a
+// 127.0.0.0/8 or ::1 address, or localhost. An empty host (":9090") listens
+// on every interface.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // CheckOriginURL reports why raw is not a usable origin URL, or nil.

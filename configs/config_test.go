@@ -340,3 +340,31 @@ func TestCostLimitKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminBeyondLoopbackNeedsToken: pprof and /explain are never open on
+// every interface: an admin listener beyond loopback without admin.token
+// stops the start.
+func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
+	for _, tt := range []struct {
+		listen, token string
+		ok            bool
+	}{
+		{"127.0.0.1:9090", "", true},
+		{"localhost:9090", "", true},
+		{"[::1]:9090", "", true},
+		{":9090", "", false},
+		{"0.0.0.0:9090", "", false},
+		{"10.0.0.5:9090", "", false},
+		{":9090", "admin-token-0123456789", true},
+		{":9090", "short", false},
+	} {
+		env := []string{"IMGEDGE_ADMIN_LISTEN=" + tt.listen}
+		if tt.token != "" {
+			env = append(env, "IMGEDGE_ADMIN_TOKEN="+tt.token)
+		}
+		_, err := Load("", env)
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "admin.token")) {
+			t.Errorf("admin_listen %s, token %q: %v; want ok=%v", tt.listen, tt.token, err, tt.ok)
+		}
+	}
+}

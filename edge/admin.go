@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,9 +16,33 @@ type staller interface{ Stalled(now time.Time) bool }
 // AdminHandler serves the admin listener: /healthz (the process answers and
 // its transformer is making progress), /readyz (started, origins configured,
 // not draining), /metrics (Prometheus), /debug/pprof/ and /explain. It is
-// never mounted on the public listener.
+// never mounted on the public listener. With admin.token set, everything
+// but the probes and /metrics (what orchestrators and scrapers ask without
+// a secret) needs Authorization: Bearer <token>: pprof and /explain spend
+// CPU and show internals.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	open := s.adminMux(mux)
+	if s.cfg.Admin.Token == "" {
+		return open
+	}
+	want := []byte("Bearer " + s.cfg.Admin.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+		default:
+			got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="imgedge admin"`)
+				http.Error(w, "this admin endpoint needs Authorization: Bearer <admin.token>", http.StatusUnauthorized)
+				return
+			}
+		}
+		open.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) adminMux(mux *http.ServeMux) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if st, ok := s.transformer.(staller); ok && st.Stalled(time.Now()) {

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"imgedge/configs"
+	"imgedge/edge/signing"
+	"imgedge/transform/libvips"
+)
+
+const usage = `usage:
+  imgedge [-config FILE]            serve (the embedded defaults, FILE laid over them, IMGEDGE_* over both)
+  imgedge sign [-key K] [-host H] [-config FILE] '/path.jpg?w=300'
+                                    print the URL with its signature
+  imgedge version                   print the build, Go, libvips and its codecs
+  imgedge healthcheck [-config FILE] [-url URL]
+                                    exit 0 when the admin /healthz answers 200 (for a container HEALTHCHECK)
+  imgedge help                      this text
+`
+
+// cli runs one command line and returns the process's exit status: 0 done,
+// 1 failed, 2 a usage error (an unknown command, flag or argument).
+func cli(args []string, stdout, stderr io.Writer) int {
+	cmd, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, rest = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "":
+		err = serveCommand(rest, stderr)
+	case "sign":
+		err = sign(rest, stdout, stderr)
+	case "version":
+		err = version(rest, stdout)
+	case "healthcheck":
+		err = healthcheck(rest, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usageError("unknown command %q", cmd)
+	}
+	var ue *usageErr
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "imgedge: %v\n\n%s", err, usage)
+		return 2
+	}
+	fmt.Fprintln(stderr, "imgedge:", err)
+	return 1
+}
+
+// usageErr is a command line that names nothing imgedge knows.
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usageError(format string, a ...any) error { return &usageErr{fmt.Sprintf(format, a...)} }
+
+// parseFlags parses args, mapping flag errors to usage errors and refusing
+// positional arguments beyond want.
+func parseFlags(fs *flag.FlagSet, args []string, want int) error {
+	fs.SetOutput(io.Discard) // cli prints the usage once
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, usage)
+			return err
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() != want {
+		if want == 0 {
+			return usageError("unexpected argument %q (a config file is given with -config)", fs.Arg(0))
+		}
+		return usageError("%s takes %d argument(s), got %d", fs.Name(), want, fs.NArg())
+	}
+	return nil
+}
+
+func serveCommand(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("imgedge", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML config file laid over the embedded defaults")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	limitMallocArenas()
+	return run(*configPath)
+}
+
+// sign prints a URL signed with -key, else with the first signing key of the
+// configuration (-config, IMGEDGE_SIGNING_KEYS). -host signs the host too,
+// as an edge that routes by Host requires. A key the server would refuse
+// (under 16 bytes) is refused here too.
+func sign(args []string, out, _ io.Writer) error {
+	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
+	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
+	host := fs.String("host", "", "the Host the URL is served under; required when the config routes origins by host")
+	configPath := fs.String("config", "", "YAML config file holding signing.keys")
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	if *key == "" {
+		cfg, err := configs.Load(*configPath, os.Environ())
+		if err != nil {
+			return err
+		}
+		if len(cfg.Signing.Keys) == 0 {
+			return errors.New("sign: no -key and no signing.keys configured (IMGEDGE_SIGNING_KEYS)")
+		}
+		if cfg.RoutesByHost() && *host == "" {
+			return errors.New("sign: this config routes origins by host, so signatures cover the host: give -host")
+		}
+		*key = cfg.Signing.Keys[0]
+	}
+	if len(strings.TrimSpace(*key)) < configs.MinSigningKeyBytes {
+		return fmt.Errorf("sign: the key is %d bytes; the edge refuses keys under %d bytes", len(*key), configs.MinSigningKeyBytes)
+	}
+	signed, err := signing.Sign(*key, *host, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, signed)
+	return err
+}
+
+// version prints the module's version and VCS revision, Go's, libvips' and
+// whether each codec the edge uses is present in that libvips.
+func version(args []string, out io.Writer) error {
+	if err := parseFlags(flag.NewFlagSet("version", flag.ContinueOnError), args, 0); err != nil {
+		return err
+	}
+	mod, rev := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		mod = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = " " + s.Value
+			}
+		}
+	}
+	libvips.Startup(slog.New(slog.DiscardHandler))
+	defer libvips.Shutdown()
+	vv, codecs := libvips.Codecs()
+	fmt.Fprintf(out, "imgedge %s%s\n%s %s/%s\nlibvips %s\n", mod, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH, vv)
+	for _, c := range codecs {
+		state := func(ok, used bool) string {
+			switch {
+			case !used:
+				return "-"
+			case ok:
+				return "yes"
+			}
+			return "MISSING"
+		}
+		fmt.Fprintf(out, "  %-10s load %-7s save %s\n", c.Format, state(c.Load, true), state(c.Save, c.WritesToo))
+	}
+	return nil
+}
+
+// healthcheck asks the admin listener's /healthz, as a container's
+// HEALTHCHECK does, without curl in the image.
+func healthcheck(args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML config file (for admin_listen)")
+	url := fs.String("url", "", "URL to ask (default: http://<admin_listen>/healthz, on loopback when it listens on every interface)")
+	timeout := fs.Duration("timeout", 2*time.Second, "longest wait for the answer")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *url == "" {
+		cfg, err := configs.Load(*configPath, os.Environ())
+		if err != nil {
+			return err
+		}
+		host, port, err := net.SplitHostPort(cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("healthcheck: admin_listen %q: %w", cfg.AdminListen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		*url = "http://" + net.JoinHostPort(host, port) + "/healthz"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("healthcheck: %s answered %d: %s", *url, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// limitMallocArenas restarts the process (same pid, same arguments) with
+// MALLOC_ARENA_MAX=2 unless the variable is set. glibc gives each busy
+// thread an arena of its own, up to eight per core, and keeps what is freed
+// in each: with two costly renders and a stream of small ones on 2 cores the
+// edge peaked at 921 to 1555 MiB of RSS with the default and at 617 to 801
+// MiB with two arenas, at the same throughput (bench/RESULTS.md, issue 11).
+// glibc reads the variable when malloc starts, and mallopt later in the
+// process measured no better than the default, hence the exec.
+func limitMallocArenas() {
+	if os.Getenv("MALLOC_ARENA_MAX") != "" {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	// On success Exec does not return; on failure the edge runs as it is.
+	_ = syscall.Exec(self, os.Args, append(os.Environ(), "MALLOC_ARENA_MAX=2"))
+}
+
+// originSearch is where findDefaultOrigin looks for bench/images: the
+// working directory, the binary's folder, the checkout it was built from.
+func originSearch() []string {
+	var dirs []string
+	if wd, err := os.Getwd(); err == nil {
+		dirs = append(dirs, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	if src := sourceDir(); src != "" {
+		dirs = append(dirs, src)
+	}
+	return dirs
+}
+
+// sourceDir is the folder this file was compiled from: where the sample
+// images are when the binary was built from a checkout (empty under
+// -trimpath, as in the Docker image, which copies them beside the binary).
+func sourceDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok || !filepath.IsAbs(file) {
+		return ""
+	}
+	return filepath.Dir(file)
+}
+
+// findDefaultOrigin lets the embedded default origin (the sample images,
+// file:bench/images) work from any directory: relative to the working
+// directory, else to the binary, else to the checkout it was built from;
+// failing that it says how to name an origin. An origin the operator set is
+// left alone.
+func findDefaultOrigin(cfg *configs.Config, configPath string, dirs []string) error {
+	const sample = "file:bench/images"
+	if cfg.Origin != sample || configPath != "" || os.Getenv(configs.EnvName("origin")) != "" {
+		return nil
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(filepath.Join(d, "bench", "images")); err == nil && st.IsDir() {
+			cfg.Origin = "file:" + filepath.Join(d, "bench", "images")
+			return nil
+		}
+	}
+	return errors.New("the default origin, the sample images in bench/images, is not here nor beside the binary; " +
+		"point the edge at your images: IMGEDGE_ORIGIN=file:/path/to/images or IMGEDGE_ORIGIN=https://images.example.com " +
+		"(or origin: in a -config file)")
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"imgedge/configs"
+)
+
+// runBinary runs the built edge with args in dir and returns its exit
+// status and output.
+func runBinary(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	}
+	t.Fatal(err)
+	return 0, "", ""
+}
+
+// TestCLI: every command line either does what it says or exits 2 with the
+// usage; nothing is silently ignored.
+func TestCLI(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		out  string // in stdout, or in stderr for a failure
+	}{
+		{[]string{"edge.yaml"}, 2, `unknown command "edge.yaml"`},
+		{[]string{"serve"}, 2, "usage:"},
+		{[]string{"-config", "x.yaml", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"-h"}, 0, "usage:"},
+		{[]string{"help"}, 0, "imgedge version"},
+		{[]string{"version"}, 0, "libvips 8."},
+		{[]string{"version", "now"}, 2, "usage:"},
+		{[]string{"sign", "-key", "short", "/a.jpg?w=1"}, 1, "under 16 bytes"},
+		{[]string{"sign", "-key", "0123456789abcdef", "/a.jpg?w=1"}, 0, "/a.jpg?w=1&s="},
+		{[]string{"sign", "-key", "0123456789abcdef"}, 2, "takes 1 argument"},
+		{[]string{"healthcheck", "-url", "http://" + deadAddr(t) + "/healthz"}, 1, "healthcheck"},
+	} {
+		code, stdout, stderr := runBinary(t, ".", tt.args...)
+		got := stdout
+		if code != 0 {
+			got = stderr
+		}
+		if code != tt.code || !strings.Contains(got, tt.out) {
+			t.Errorf("imgedge %s: exit %d, %q; want exit %d with %q", strings.Join(tt.args, " "), code, got, tt.code, tt.out)
+		}
+	}
+	_, stdout, _ := runBinary(t, ".", "version")
+	for _, codec := range []string{"jpeg", "webp", "avif/heif", "jxl", "svg"} {
+		if !strings.Contains(stdout, codec) || strings.Contains(stdout, "MISSING") {
+			t.Errorf("version does not report %s present:\n%s", codec, stdout)
+		}
+	}
+}
+
+// TestRunsFromAnyDirectory: started elsewhere with the embedded defaults,
+// the edge finds the sample images and serves the tour; the container
+// health check answers through the binary itself.
+func TestRunsFromAnyDirectory(t *testing.T) {
+	p := startEdgeIn(t, t.TempDir(), nil)
+	if status, ctype, _ := p.get(t, "/kodim23.png?w=100&fm=webp"); status != 200 || ctype != "image/webp" {
+		t.Fatalf("a sample from another directory: %d %s", status, ctype)
+	}
+	if code, _, stderr := runBinary(t, ".", "healthcheck", "-url", "http://"+p.admin+"/healthz"); code != 0 {
+		t.Fatalf("healthcheck of a healthy edge: exit %d %s", code, stderr)
+	}
+	p.stop(t)
+}
+
+// TestDefaultOriginMissing: when the sample images are nowhere to be found,
+// the error says how to name an origin, once.
+func TestDefaultOriginMissing(t *testing.T) {
+	cfg, err := configs.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = findDefaultOrigin(cfg, "", []string{t.TempDir(), t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "IMGEDGE_ORIGIN=file:") || strings.Count(err.Error(), "origin") > 3 {
+		t.Fatalf("err = %v", err)
+	}
+	here, _ := os.Getwd()
+	if err := findDefaultOrigin(cfg, "", []string{t.TempDir(), here}); err != nil || cfg.Origin != "file:"+here+"/bench/images" {
+		t.Fatalf("found %q, %v", cfg.Origin, err)
+	}
+}
