@@ -240,11 +240,20 @@ func Load(path string, environ []string) (*Config, error) {
 }
 
 func decodeYAML(raw []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
+	var doc yaml.Node
 	// An empty file is no overrides, not an error.
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		return err
+	}
+	lines := map[int]keyAt{}
+	if err := checkKeys(&doc, lines); err != nil {
+		return err
+	}
+	if err := doc.Decode(c); err != nil {
+		return typeError(err, lines)
 	}
 	return nil
 }

@@ -181,7 +181,12 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"quality range", "transform: {quality: {jpeg: 120}}", nil, []string{"transform.quality.jpeg", `"120"`, "an integer from 1 to 100"}},
 		{"bad size", "cache: {memory: lots}", nil, []string{`"lots" is not a size`, "256MiB"}},
 		{"bad duration", "fetch: {timeout: soon}", nil, []string{`"soon" is not a duration`, "10s"}},
-		{"unknown key", "cache: {memroy: 1MiB}", nil, []string{"memroy", "not found"}},
+		{"unknown key", "cache: {memroy: 1MiB}", nil, []string{"cache.memroy (line 1): unknown key", "did you mean cache.memory?"}},
+		{"unknown key typo", "cache:\n  tll: 1h\n", nil, []string{"cache.tll (line 2)", "did you mean cache.ttl?"}},
+		{"unknown section", "cahce: {ttl: 1h}", nil, []string{"cahce (line 1)", "did you mean cache?"}},
+		{"unknown route key", "origins: [{prefix: /a, ulr: 'http://x'}]", nil, []string{"origins[0].ulr", "did you mean origins[0].url?"}},
+		{"wrong type", "fetch:\n  max_conns: many\n", nil, []string{"fetch.max_conns (line 2)", `"many"`, "a whole number"}},
+		{"wrong type bool", "params: {presets_only: maybe}", nil, []string{"params.presets_only (line 1)", "true or false"}},
 		{"bad origin", "origin: ftp://x/y", nil, []string{"origin", `"ftp://x/y"`, "file:, http:// or https://"}},
 		{"s3 origin", "origin: s3://bucket/p", nil, []string{"origin", "s3://"}},
 		{"same listeners", "admin_listen: 127.0.0.1:8080", nil, []string{"admin_listen", "other than listen"}},
@@ -190,7 +195,7 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"short key", "signing: {keys: [abc]}", nil, []string{"signing.keys[0]", "at least 16 bytes"}},
 		{"env size", "", []string{"IMGEDGE_CACHE_MEMORY=12 parsecs"}, []string{"cache.memory (from IMGEDGE_CACHE_MEMORY)", `"12 parsecs"`}},
 		{"env int", "", []string{"IMGEDGE_FETCH_MAX_CONNS=many"}, []string{"fetch.max_conns (from IMGEDGE_FETCH_MAX_CONNS)", `"many"`}},
-		{"env typo", "", []string{"IMGEDGE_CACHE_MEMROY=1"}, []string{"unknown environment variable IMGEDGE_CACHE_MEMROY", "IMGEDGE_CACHE_MEMORY"}},
+		{"env typo", "", []string{"IMGEDGE_CACHE_MEMROY=1"}, []string{"unknown environment variable IMGEDGE_CACHE_MEMROY", "did you mean IMGEDGE_CACHE_MEMORY?"}},
 		{"env widths", "", []string{"IMGEDGE_LIMITS_WIDTHS=320,big"}, []string{"limits.widths", "comma separated integers"}},
 		{"widths range", "limits: {widths: [0]}", nil, []string{"limits.widths[0]", `"0"`}},
 	}
@@ -207,6 +212,13 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			// Go's names mean nothing to an operator, and a list of every
+			// variable helps nobody.
+			for _, never := range []string{"configs.", "!!str", " into ", "IMGEDGE_TRACING_SAMPLE"} {
+				if strings.Contains(err.Error(), never) {
+					t.Errorf("error %q shows %q", err, never)
 				}
 			}
 		})

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -23,7 +24,11 @@ func applyEnv(c *Config, environ []string) error {
 		}
 		f, known := fields[name]
 		if !known {
-			return fmt.Errorf("config: unknown environment variable %s; known: %s", name, knownNames(fields))
+			msg := "config: unknown environment variable " + name
+			if s := nearest(name, knownNames(fields)); s != "" {
+				return fmt.Errorf("%s; did you mean %s?", msg, s)
+			}
+			return fmt.Errorf("%s; every key's variable is IMGEDGE_ and its path in upper snake case (cache.ttl: IMGEDGE_CACHE_TTL)", msg)
 		}
 		if err := setFromString(f.value, value); err != nil {
 			return &KeyError{Key: f.key + " (from " + name + ")", Value: value, Allowed: err.Error()}
@@ -65,13 +70,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-func knownNames(fields map[string]envField) string {
+func knownNames(fields map[string]envField) []string {
 	names := make([]string, 0, len(fields))
 	for n := range fields {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return names
 }
 
 // setFromString sets a field from an environment string. Strings are taken
@@ -114,18 +119,12 @@ func setFromString(v reflect.Value, s string) error {
 	}
 	fresh := reflect.New(v.Type())
 	if err := yaml.Unmarshal([]byte(s), fresh.Interface()); err != nil {
-		return fmt.Errorf("a value of type %s (%v)", describe(v.Type()), err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return errors.New(describeType(v.Type()))
+		}
+		return err
 	}
 	v.Set(fresh.Elem())
 	return nil
-}
-
-func describe(t reflect.Type) string {
-	switch t {
-	case reflect.TypeOf(Duration(0)):
-		return "duration, e.g. 10s"
-	case reflect.TypeOf(Size(0)):
-		return "size, e.g. 256MiB"
-	}
-	return t.Kind().String()
 }

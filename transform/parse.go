@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/agnivade/levenshtein"
 )
 
 // Limits bounds what a request may ask for.
@@ -282,7 +284,7 @@ func unknownParam(k []byte) *ParamError {
 	lower := strings.ToLower(name)
 	best, bestD := "", 3
 	consider := func(candidate, target string) {
-		d := editDistance(lower, candidate)
+		d := levenshtein.ComputeDistance(lower, candidate)
 		if d < bestD && (d < len(candidate) || d < len(lower)) {
 			best, bestD = target, d
 		}
@@ -295,26 +297,6 @@ func unknownParam(k []byte) *ParamError {
 	}
 	e.Suggest = best
 	return e
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // state accumulates parameters; later sets override earlier ones (explicit

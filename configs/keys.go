@@ -1,0 +1,157 @@
+package configs
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/agnivade/levenshtein"
+	"go.yaml.in/yaml/v3"
+)
+
+// checkKeys walks a YAML document against the Config it is decoded into and
+// reports its first unknown key by path and line, with the nearest known key
+// beside it (cache.tll: did you mean cache.ttl?); a Go type name means
+// nothing to an operator. lines maps each value's line to its key and what
+// it holds, for typeError.
+func checkKeys(root *yaml.Node, lines map[int]keyAt) error {
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root.Kind == 0 {
+		return nil // an empty document
+	}
+	return walkKeys(root, reflect.TypeOf(Config{}), "", lines)
+}
+
+// keyAt is a key's dotted path and a description of the values it takes.
+type keyAt struct{ path, want string }
+
+func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && !customYAML(t):
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s (line %d): a section of keys (key: value), not %s", orRoot(path), n.Line, describeNode(n))
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				fields[tag] = f
+				names = append(names, tag)
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("%s (line %d): unknown key", join(path, k.Value), k.Line)
+				if s := nearest(k.Value, names); s != "" {
+					msg += "; did you mean " + join(path, s) + "?"
+				} else {
+					msg += "; known here: " + strings.Join(names, ", ")
+				}
+				return fmt.Errorf("%s", msg)
+			}
+			if err := walkKeys(v, f.Type, join(path, k.Value), lines); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			if err := walkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
+				return err
+			}
+		}
+	default:
+		lines[n.Line] = keyAt{path: path, want: describeType(t)}
+	}
+	return nil
+}
+
+func customYAML(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem())
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "the file"
+	}
+	return path
+}
+
+// nearest is the known name within a few edits of name, or "".
+func nearest(name string, known []string) string {
+	best, bestD := "", max(2, len(name)/3)+1
+	for _, k := range known {
+		if d := levenshtein.ComputeDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "this"
+}
+
+// describeType says in words what a field takes.
+func describeType(t reflect.Type) string {
+	switch t {
+	case reflect.TypeOf(Duration(0)):
+		return "a duration, e.g. 10s"
+	case reflect.TypeOf(Size(0)):
+		return "a size, e.g. 256MiB"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list, e.g. [a, b]"
+	case reflect.Map:
+		return "a map of names to values"
+	}
+	return "a value"
+}
+
+var yamlTypeError = regexp.MustCompile(`line (\d+): cannot unmarshal !!\w+ ` + "`" + `([^` + "`" + `]*)` + "`" + ` into `)
+
+// typeError rewrites yaml's "cannot unmarshal !!str `x` into int" into the
+// key, its line and what it takes.
+func typeError(err error, lines map[int]keyAt) error {
+	m := yamlTypeError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	line, _ := strconv.Atoi(m[1])
+	at, ok := lines[line]
+	if !ok {
+		return fmt.Errorf("line %d: %q is not a valid value here", line, m[2])
+	}
+	return fmt.Errorf("%s (line %d): %q is not valid; want %s", at.path, line, m[2], at.want)
+}
