@@ -24,8 +24,6 @@ func main() {
 	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-
-
 // reload reads the config file again on SIGHUP and applies every key that
 // can change while serving. A file that does not load or validate is refused
 // with a log line and the running config stays; keys fixed at start that

@@ -140,6 +140,9 @@ type Server struct {
 	DrainTimeout  Duration `yaml:"drain_timeout"` // how long in-flight requests may finish on SIGTERM
 	MaxConns      int      `yaml:"max_conns"`
 	MaxConnsPerIP int      `yaml:"max_conns_per_ip"` // open connections from one client address
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For
+	// the access log believes: a CDN or load balancer in front.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Signing holds the URL signing keys; no keys means URLs are not signed,
@@ -393,6 +396,11 @@ func (c *Config) Validate() error {
 	positive("server.drain_timeout", c.Server.DrainTimeout)
 	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
 	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, 1<<24)
+	for i, p := range c.Server.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), p, "an IP address or a CIDR block, e.g. 10.0.0.0/8")
+		}
+	}
 	for i, k := range c.Signing.Keys {
 		if len(strings.TrimSpace(k)) < MinSigningKeyBytes {
 			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
@@ -422,6 +430,23 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ParseProxy reads one server.trusted_proxies entry: an IP is a block of one.
+func ParseProxy(s string) (*net.IPNet, error) {
+	if !strings.Contains(s, "/") {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil {
+			return nil, fmt.Errorf("%q is not an IP address", s)
+		}
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+	}
+	_, n, err := net.ParseCIDR(strings.TrimSpace(s))
+	return n, err
 }
 
 // Loopback reports whether addr (host:port) listens on loopback only: a

@@ -154,13 +154,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_FETCH_MAX_BYTES_IN_FLIGHT", "IMGEDGE_TRANSFORM_MEMORY_BUDGET", "IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS",
 		"IMGEDGE_LIMITS_MAX_OUTPUT_FRAMES_PIXELS", "IMGEDGE_LIMITS_MAX_UPSCALE", "IMGEDGE_LIMITS_MAX_AVIF_PIXELS", "IMGEDGE_LIMITS_MAX_JXL_PIXELS",
 		"IMGEDGE_SERVER_MAX_CONNS_PER_IP", "IMGEDGE_SIGNING_REQUIRED", "IMGEDGE_LOG_ERRORS_PER_SECOND", "IMGEDGE_PARAMS_PRESETS_ONLY",
+		"IMGEDGE_SERVER_TRUSTED_PROXIES",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 55 {
-		t.Errorf("%d env names, want 55: a new key needs a line above", len(fields))
+	if len(fields) != 56 {
+		t.Errorf("%d env names, want 56: a new key needs a line above", len(fields))
 	}
 }
 
@@ -198,6 +199,7 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"env typo", "", []string{"IMGEDGE_CACHE_MEMROY=1"}, []string{"unknown environment variable IMGEDGE_CACHE_MEMROY", "did you mean IMGEDGE_CACHE_MEMORY?"}},
 		{"env widths", "", []string{"IMGEDGE_LIMITS_WIDTHS=320,big"}, []string{"limits.widths", "comma separated integers"}},
 		{"widths range", "limits: {widths: [0]}", nil, []string{"limits.widths[0]", `"0"`}},
+		{"trusted proxy", "server: {trusted_proxies: [10.0.0.0/33]}", nil, []string{"server.trusted_proxies[0]", "CIDR"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

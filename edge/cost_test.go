@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"net"
@@ -196,6 +197,44 @@ func TestErrorFloodLogBounded(t *testing.T) {
 	for line := range strings.Lines(logged) {
 		if len(line) > 2048 {
 			t.Fatalf("a log line of %d bytes: the query is not cut", len(line))
+		}
+	}
+}
+
+// TestAccessLogFields: a miss and an error carry what an operator filters
+// on: the client (from a trusted proxy's X-Forwarded-For), the user agent,
+// the format answered, the origin's status and the outcome.
+func TestAccessLogFields(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_SERVER_TRUSTED_PROXIES=127.0.0.0/8"}, nil)
+	h.get(t, "/kodim23.png?w=40&fm=webp", "X-Forwarded-For", "198.51.100.7", "User-Agent", "probe/1.0")
+	h.get(t, "/boom.jpg?w=40", "X-Forwarded-For", "198.51.100.8")
+	var miss, failed map[string]any
+	for line := range strings.Lines(h.logs.String()) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "request" {
+			continue
+		}
+		switch m["path"] {
+		case "/kodim23.png":
+			miss = m
+		case "/boom.jpg":
+			failed = m
+		}
+	}
+	for name, tt := range map[string]struct {
+		line map[string]any
+		want map[string]any
+	}{
+		"miss":  {miss, map[string]any{"client": "198.51.100.7", "user_agent": "probe/1.0", "format": "image/webp", "origin_status": "200", "outcome": "miss"}},
+		"error": {failed, map[string]any{"client": "198.51.100.8", "origin_status": "500", "error_code": "origin_error"}},
+	} {
+		if tt.line == nil {
+			t.Fatalf("no access line for the %s", name)
+		}
+		for k, v := range tt.want {
+			if tt.line[k] != v {
+				t.Errorf("%s: %s = %v, want %v (%v)", name, k, tt.line[k], v, tt.line)
+			}
 		}
 	}
 }

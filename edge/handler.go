@@ -203,6 +203,8 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 	a := &sc.answer
 	attrs := []slog.Attr{
 		slog.String("request_id", string(sc.id)),
+		slog.String("client", s.proxies.client(ctx.RemoteIP(), ctx.Request.Header.Peek("X-Forwarded-For"))),
+		slog.String("user_agent", capLogged(ctx.UserAgent())),
 		slog.String("method", string(ctx.Method())),
 		slog.String("path", capLogged(ctx.Path())),
 		slog.String("query", capLogged(ctx.URI().QueryString())),
@@ -210,6 +212,8 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 		slog.Int("bytes", len(ctx.Response.Body())),
 		slog.String("cache", labelNames[label]),
 		slog.String("outcome", a.Outcome.String()),
+		slog.String("format", answerFormat(a)),
+		slog.String("origin_status", originStatus(a, sc.err)),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 	}
 	if a.Timings.Origin > 0 || a.Timings.Transform > 0 {
@@ -380,6 +384,14 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary boo
 // s2b views s as bytes without copying, for fasthttp setters that copy
 // what they are given.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// answerFormat is the Content-Type of the image answered, "" for none.
+func answerFormat(a *shield.Answer) string {
+	if a.Entry == nil {
+		return ""
+	}
+	return a.Entry.ContentType
+}
 
 // errorText is err for the log, with a library's own message when there is
 // one, cut so that an origin's answer quoted in it cannot fill the log.

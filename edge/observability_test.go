@@ -320,6 +320,14 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, target := range p.Targets {
+			// Every series is filtered by the dashboard's job and instance
+			// variables, so one edge of a fleet can be looked at alone.
+			if n, f := len(names.FindAllString(target.Expr, -1)), strings.Count(target.Expr, `job=~"$job", instance=~"$instance"`); n != f {
+				t.Errorf("panel %q: %d series, %d filtered by job and instance: %s", p.Title, n, f, target.Expr)
+			}
+			if strings.HasPrefix(p.Title, "Hit ratio") && strings.Count(target.Expr, `status!~"4.."`) != 2 {
+				t.Errorf("the hit ratio counts client errors: %s", target.Expr)
+			}
 			for _, name := range names.FindAllString(target.Expr, -1) {
 				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
 				if !strings.Contains(exported, "# TYPE "+base+" ") {

@@ -47,6 +47,7 @@ type Server struct {
 	idCounter  atomic.Uint64 // and go on with a count
 	hitLines   atomic.Uint64 // hits seen by the access log, for sampling
 	errorLines lineLimiter   // error lines written each second
+	proxies    proxies       // server.trusted_proxies, for the access log\'s client
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -137,7 +138,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now}
+	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, proxies: newProxies(cfg.Server.TrustedProxies)}
 	s.policy.Store(pol)
 	var prefix [4]byte
 	_, _ = rand.Read(prefix[:])
