@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,11 +15,43 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// TestShippedWorkloadsLoad: every shipped workload parses and asks for
+// images the default edge serves (bench/images), so the quick start
+// measures images, not 404s.
 func TestShippedWorkloadsLoad(t *testing.T) {
 	for _, name := range []string{"zipf", "cold", "hit"} {
-		if _, err := loadWorkload("workloads/" + name + ".yaml"); err != nil {
+		w, err := loadWorkload("workloads/" + name + ".yaml")
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
 		}
+		for _, img := range w.Images {
+			if _, err := os.Stat(filepath.Join("images", img)); err != nil {
+				t.Errorf("%s asks for %s, which bench/images lacks", name, img)
+			}
+		}
+	}
+}
+
+// TestErrorStatusesCount: answers outside 2xx/3xx are errors in the
+// summary and the JSON, with the last one named.
+func TestErrorStatusesCount(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(404) }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	w, _ := loadWorkload("workloads/hit.yaml")
+	res := Run(context.Background(), Options{Base: "http://" + ln.Addr().String(), Workload: w, Duration: 200 * time.Millisecond, Concurrency: 2, Timeout: time.Second})
+	if res.Requests == 0 || res.Errors != res.Requests || !strings.Contains(res.LastError, "HTTP 404") {
+		t.Fatalf("%d requests, %d errors, last %q: every 404 must count", res.Requests, res.Errors, res.LastError)
+	}
+	var text bytes.Buffer
+	res.writeText(&text)
+	if strings.Contains(text.String(), " 0 errors") {
+		t.Fatalf("summary:\n%s", text.String())
 	}
 }
 

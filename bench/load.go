@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,14 @@ func Run(ctx context.Context, o Options) *Result {
 				}
 				_ = t.hist.RecordValue(max(took.Microseconds(), 1))
 				t.status[resp.StatusCode()]++
+				if code := resp.StatusCode(); code >= 400 || code < 200 {
+					// An answer that is not an image is a failure of the run,
+					// whatever the transport did: 404s over a workload naming
+					// missing images must not read as "0 errors".
+					t.errors++
+					t.lastErr = fmt.Sprintf("HTTP %d for %s", code, req.URI().RequestURI())
+					errs.Add(1)
+				}
 				t.cache[cacheClass(string(resp.Header.Peek("Cache-Status")))]++
 				t.bytes += int64(len(resp.Body()))
 			}

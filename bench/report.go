@@ -23,7 +23,7 @@ type Result struct {
 	Status      map[string]int64 `json:"status"`
 	Cache       map[string]int64 `json:"cache"`
 	Bytes       int64            `json:"bytes"`
-	Errors      int64            `json:"errors"`
+	Errors      int64            `json:"errors"` // transport failures and answers outside 2xx/3xx
 	LastError   string           `json:"last_error,omitempty"`
 }
 
