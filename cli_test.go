@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -98,4 +99,30 @@ func TestDefaultOriginMissing(t *testing.T) {
 	if err := findDefaultOrigin(cfg, "", []string{t.TempDir(), here}); err != nil || cfg.Origin != "file:"+here+"/bench/images" {
 		t.Fatalf("found %q, %v", cfg.Origin, err)
 	}
+}
+
+// TestREADMETour: every URL of the README's tour answers as the tour says:
+// an image, or (the mistake it shows) a 400 that names the parameter.
+func TestREADMETour(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := regexp.MustCompile(`curl [^\n]*'http://127\.0\.0\.1:8080(/[^']*)'`).FindAllStringSubmatch(string(raw), -1)
+	if len(urls) < 6 {
+		t.Fatalf("found %d tour URLs in the README", len(urls))
+	}
+	p := startEdge(t, nil)
+	for _, u := range urls {
+		status, ctype, body := p.get(t, u[1])
+		switch {
+		case strings.Contains(u[1], "width="):
+			if status != 400 || !strings.Contains(string(body), "did you mean") {
+				t.Errorf("%s: %d %s", u[1], status, body)
+			}
+		case status != 200 || !strings.HasPrefix(ctype, "image/"):
+			t.Errorf("%s: %d %s %.200s", u[1], status, ctype, body)
+		}
+	}
+	p.stop(t)
 }
