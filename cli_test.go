@@ -126,3 +126,19 @@ func TestREADMETour(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestMissingOriginFolder: a folder origin that does not exist stops the
+// start with one plain sentence naming the key and the folder.
+func TestMissingOriginFolder(t *testing.T) {
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(), "IMGEDGE_ORIGIN=file:/nonexistent-imgedge", "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	msg := string(out)
+	if !strings.Contains(msg, "origin: file:/nonexistent-imgedge: the folder cannot be opened") || strings.Count(msg, "origin") != 1 {
+		t.Fatalf("message: %s", msg)
+	}
+}

@@ -23,7 +23,11 @@ type Dir struct {
 func NewDir(dir string, budget *Budget) (*Dir, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("origin file:%s: %w", dir, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once, below
+		}
+		return nil, fmt.Errorf("file:%s: the folder cannot be opened: %w", dir, err)
 	}
 	return &Dir{root: root, budget: budget}, nil
 }

@@ -115,11 +115,11 @@ type Config struct {
 // http(s)://host[:port][/prefix].
 func New(raw string, cfg Config) (Fetcher, error) {
 	if cfg.Timeout <= 0 || cfg.ConnectTimeout <= 0 || cfg.MaxConns <= 0 {
-		return nil, fmt.Errorf("origin %s: timeouts and connection limits must all be above 0", raw)
+		return nil, fmt.Errorf("%s: timeouts and connection limits must all be above 0", raw)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("origin %s: %w", raw, err)
+		return nil, fmt.Errorf("%s: %w", raw, err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -131,7 +131,7 @@ func New(raw string, cfg Config) (Fetcher, error) {
 	case "http", "https":
 		return NewHTTP(u, cfg)
 	}
-	return nil, fmt.Errorf("origin %s: scheme %q is not supported; use file: or http(s)://", raw, u.Scheme)
+	return nil, fmt.Errorf("%s: scheme %q is not supported; use file: or http(s)://", raw, u.Scheme)
 }
 
 // cleanName turns a request path into a name relative to an origin's root, or
