@@ -38,6 +38,7 @@ type Config struct {
 	Server      Server        `yaml:"server" reload:"restart"`
 	Signing     Signing       `yaml:"signing"`
 	Admin       Admin         `yaml:"admin" reload:"restart"`
+	S3          S3            `yaml:"s3" reload:"restart"`
 	Redis       Redis         `yaml:"redis" reload:"restart"`
 	Log         Log           `yaml:"log"`
 	Tracing     Tracing       `yaml:"tracing"`
@@ -174,6 +175,15 @@ func (c *Config) SigningRequired() bool {
 // Admin holds the admin listener's bearer token for purge.
 type Admin struct {
 	Token string `yaml:"token"`
+}
+
+// S3 says where s3:// origins' buckets are served from; credentials come
+// from the AWS default chain (environment, shared files, web identity,
+// container and instance roles), never from this file.
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"`   // empty: AWS; else e.g. https://<account>.r2.cloudflarestorage.com
+	Region    string `yaml:"region"`     // empty: from the chain (AWS_REGION), else us-east-1
+	PathStyle bool   `yaml:"path_style"` // bucket in the path (MinIO, Ceph, SeaweedFS, versitygw)
 }
 
 // Redis points at the shared cache tier; empty means none.
@@ -424,6 +434,11 @@ func (c *Config) Validate() error {
 	if c.Tracing.Sample < 0 || c.Tracing.Sample > 1 {
 		bad("tracing.sample", c.Tracing.Sample, "a share from 0 to 1")
 	}
+	if c.S3.Endpoint != "" {
+		if u, err := url.Parse(c.S3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("s3.endpoint", c.S3.Endpoint, "an http(s)://host[:port] URL, or empty for AWS")
+		}
+	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			bad("redis.url", c.Redis.URL, "redis://host:port/db or rediss://...")
@@ -486,9 +501,11 @@ func CheckOriginURL(raw string) error {
 			return errors.New("http(s)://host[:port][/prefix] without a query or fragment")
 		}
 	case "s3":
-		return errors.New("file: or http(s): origins (s3:// is not available in this build; put an S3-compatible bucket behind its HTTP endpoint)")
+		if u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("s3://bucket[/prefix] with a bucket, without a query or fragment")
+		}
 	default:
-		return errors.New("a URL starting with file:, http:// or https://")
+		return errors.New("a URL starting with file:, http://, https:// or s3://")
 	}
 	return nil
 }

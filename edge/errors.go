@@ -92,6 +92,9 @@ func classify(err error) problem {
 	case errors.As(err, &fe) && (errors.Is(err, origin.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)):
 		return problem{Status: 504, Title: "Origin timeout", Class: classRetryable, Code: "origin_timeout",
 			Detail: "The origin did not answer within fetch.timeout; retry later."}
+	case errors.Is(err, origin.ErrMisconfigured):
+		return problem{Status: 502, Title: "Origin misconfigured", Class: classOperator, Code: "origin_misconfigured",
+			Detail: "The origin refused this edge's credentials, region or bucket; the operator must fix the origin configuration (see the log under this request id)."}
 	case errors.As(err, &fe) && errors.As(err, &se):
 		return problem{Status: 502, Title: "Origin error", Class: classOperator, Code: "origin_error",
 			Detail: "The origin answered HTTP " + strconv.Itoa(se.Code) + "; the operator should check the origin server and its logs."}

@@ -140,7 +140,7 @@ func newMetrics(s *Server) *metrics {
 	for _, cc := range [][2]string{
 		{classUser, "bad_param"}, {classUser, "signature_invalid"}, {classUser, "not_found"}, {classUser, "source_too_large"},
 		{classUser, "unsupported_image"}, {classUser, "unsupported_format"}, {classRetryable, "overloaded"}, {classRetryable, "origin_unavailable"},
-		{classRetryable, "origin_timeout"}, {classOperator, "origin_error"}, {classFatal, "internal"},
+		{classRetryable, "origin_timeout"}, {classOperator, "origin_error"}, {classOperator, "origin_misconfigured"}, {classFatal, "internal"},
 	} {
 		m.errors.WithLabelValues(cc[0], cc[1])
 	}

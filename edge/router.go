@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"bytes"
 	"fmt"
 	"strings"
@@ -36,6 +37,11 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 		f, err := origin.New(raw, ocfg)
 		if err != nil {
 			return nil, err
+		}
+		if c, ok := f.(origin.Checker); ok {
+			if err := c.Check(context.Background()); err != nil {
+				return nil, err
+			}
 		}
 		b := origin.WithBreaker(f, raw, bcfg)
 		return &upstream{origin: shield.Origin{ID: raw, Fetcher: b}, breaker: b}, nil

@@ -134,6 +134,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		ConnectTimeout: cfg.Fetch.ConnectTimeout.D(),
 		MaxConns:       cfg.Fetch.MaxConns,
 		Bytes:          origin.NewBudget(int64(cfg.Fetch.MaxBytesInFlight)),
+		S3:             origin.S3Config{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, PathStyle: cfg.S3.PathStyle},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -109,6 +109,13 @@ type Config struct {
 	ConnectTimeout time.Duration // TCP connect (HTTP origins)
 	MaxConns       int           // pooled connections (HTTP origins)
 	Bytes          *Budget       // origin bytes being read, shared by every origin; nil: unbounded
+	S3             S3Config      // for s3:// origins
+}
+
+// Checker is an origin that can verify, once at start-up, that it is usable
+// (S3: the bucket answers these credentials).
+type Checker interface {
+	Check(ctx context.Context) error
 }
 
 // New returns the Fetcher for an origin URL: file:dir, file:///abs/dir or
@@ -130,8 +137,10 @@ func New(raw string, cfg Config) (Fetcher, error) {
 		return NewDir(dir, cfg.Bytes)
 	case "http", "https":
 		return NewHTTP(u, cfg)
+	case "s3":
+		return NewS3(u, cfg)
 	}
-	return nil, fmt.Errorf("%s: scheme %q is not supported; use file: or http(s)://", raw, u.Scheme)
+	return nil, fmt.Errorf("%s: scheme %q is not supported; use file:, http(s):// or s3://", raw, u.Scheme)
 }
 
 // cleanName turns a request path into a name relative to an origin's root, or
