@@ -1,8 +1,8 @@
 package edge
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 
