@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"imgedge/configs"
+	"imgedge/edge/origin/s3test"
 )
 
 // runBinary runs the built edge with args in dir and returns its exit
@@ -112,7 +113,18 @@ func TestREADMETour(t *testing.T) {
 	if len(urls) < 6 {
 		t.Fatalf("found %d tour URLs in the README", len(urls))
 	}
-	p := startEdge(t, nil)
+	t.Run("folder", func(t *testing.T) { tour(t, startEdge(t, nil), urls) })
+	// A private bucket on a real S3 server, with nothing but the origin, its
+	// endpoint and credentials in the environment.
+	t.Run("s3", func(t *testing.T) {
+		srv := s3test.Start(t)
+		srv.Bucket("tour")
+		srv.PutDir("tour", "", "bench/images", "")
+		tour(t, startEdge(t, nil, append(srv.Env(), "IMGEDGE_ORIGIN=s3://tour")...), urls)
+	})
+}
+
+func tour(t *testing.T, p *edgeProcess, urls [][]string) {
 	for _, u := range urls {
 		status, ctype, body := p.get(t, u[1])
 		switch {

@@ -78,7 +78,20 @@ func (r corpusRow) size(t *testing.T) (int, int) {
 // edge process: a file that must load comes back as an image of its listed
 // size; a file that must be refused gets a user-class 4xx problem, fast.
 func TestCorpus(t *testing.T) {
-	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + corpus, "IMGEDGE_TRANSFORM_TIMEOUT=20s"}, nil)
+	runCorpus(t, start(t, []string{"IMGEDGE_ORIGIN=file:" + corpus, "IMGEDGE_TRANSFORM_TIMEOUT=20s"}, nil))
+}
+
+// TestCorpusFromS3: the same files from a private bucket on a real S3
+// server: what reaches libvips does not depend on the origin.
+func TestCorpusFromS3(t *testing.T) {
+	srv := s3Bucket(t)
+	if n := srv.PutDir("photos", "", corpus, ""); n < 158 {
+		t.Fatalf("uploaded %d files", n)
+	}
+	runCorpus(t, start(t, append(srv.Env(), "IMGEDGE_ORIGIN=s3://photos", "IMGEDGE_TRANSFORM_TIMEOUT=20s"), nil))
+}
+
+func runCorpus(t *testing.T, h *harness) {
 	for _, row := range readManifest(t) {
 		t.Run(row.file, func(t *testing.T) {
 			// A re-encode at the source's own size: JPEG keeps the test fast
