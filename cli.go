@@ -51,6 +51,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = healthcheck(rest, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
+		printKeys(stdout)
 		return 0
 	default:
 		err = usageError("unknown command %q", cmd)
@@ -67,6 +68,14 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// printKeys lists every config key with the variable that overrides it.
+func printKeys(w io.Writer) {
+	fmt.Fprintln(w, "\nconfig keys (YAML path, then the environment variable that overrides it):")
+	for _, k := range configs.Keys() {
+		fmt.Fprintf(w, "  %-36s %s\n", k[0], k[1])
+	}
+}
+
 // usageErr is a command line that names nothing imgedge knows.
 type usageErr struct{ msg string }
 
@@ -81,6 +90,7 @@ func parseFlags(fs *flag.FlagSet, args []string, want int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stdout, usage)
+			printKeys(os.Stdout)
 			return err
 		}
 		return usageError("%v", err)

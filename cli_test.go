@@ -46,6 +46,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"-config", "x.yaml", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"-h"}, 0, "usage:"},
+		{[]string{"-h"}, 0, "s3.path_style                        IMGEDGE_S3_PATH_STYLE"},
 		{[]string{"help"}, 0, "imgedge version"},
 		{[]string{"version"}, 0, "libvips 8."},
 		{[]string{"version", "now"}, 2, "usage:"},

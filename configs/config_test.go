@@ -154,14 +154,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_FETCH_MAX_BYTES_IN_FLIGHT", "IMGEDGE_TRANSFORM_MEMORY_BUDGET", "IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS",
 		"IMGEDGE_LIMITS_MAX_OUTPUT_FRAMES_PIXELS", "IMGEDGE_LIMITS_MAX_UPSCALE", "IMGEDGE_LIMITS_MAX_AVIF_PIXELS", "IMGEDGE_LIMITS_MAX_JXL_PIXELS",
 		"IMGEDGE_SERVER_MAX_CONNS_PER_IP", "IMGEDGE_SIGNING_REQUIRED", "IMGEDGE_LOG_ERRORS_PER_SECOND", "IMGEDGE_PARAMS_PRESETS_ONLY",
-		"IMGEDGE_SERVER_TRUSTED_PROXIES",
+		"IMGEDGE_SERVER_TRUSTED_PROXIES", "IMGEDGE_S3_ENDPOINT", "IMGEDGE_S3_REGION", "IMGEDGE_S3_PATH_STYLE",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 56 {
-		t.Errorf("%d env names, want 56: a new key needs a line above", len(fields))
+	if len(fields) != 59 {
+		t.Errorf("%d env names, want 59: a new key needs a line above", len(fields))
 	}
 }
 
@@ -188,8 +188,9 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"unknown route key", "origins: [{prefix: /a, ulr: 'http://x'}]", nil, []string{"origins[0].ulr", "did you mean origins[0].url?"}},
 		{"wrong type", "fetch:\n  max_conns: many\n", nil, []string{"fetch.max_conns (line 2)", `"many"`, "a whole number"}},
 		{"wrong type bool", "params: {presets_only: maybe}", nil, []string{"params.presets_only (line 1)", "true or false"}},
-		{"bad origin", "origin: ftp://x/y", nil, []string{"origin", `"ftp://x/y"`, "file:, http:// or https://"}},
-		{"s3 origin", "origin: s3://bucket/p", nil, []string{"origin", "s3://"}},
+		{"bad origin", "origin: ftp://x/y", nil, []string{"origin", `"ftp://x/y"`, "file:, http://, https:// or s3://"}},
+		{"s3 origin without a bucket", "origin: s3:///p", nil, []string{"origin", "s3://bucket[/prefix] with a bucket"}},
+		{"s3 endpoint", "s3: {endpoint: minio:9000}", nil, []string{"s3.endpoint", "http(s)://host"}},
 		{"same listeners", "admin_listen: 127.0.0.1:8080", nil, []string{"admin_listen", "other than listen"}},
 		{"ratio", "breaker: {ratio: 2}", nil, []string{"breaker.ratio", `"2"`, "at most 1"}},
 		{"min over max ttl", "cache: {min_ttl: 2h, max_ttl: 1h}", nil, []string{"cache.min_ttl", "at most cache.max_ttl"}},

@@ -128,3 +128,17 @@ func setFromString(v reflect.Value, s string) error {
 	v.Set(fresh.Elem())
 	return nil
 }
+
+// Keys lists every config key (dotted YAML path) with the environment
+// variable that overrides it, sorted by key.
+func Keys() [][2]string {
+	fields := map[string]envField{}
+	var c Config
+	collectEnvFields(reflect.ValueOf(&c).Elem(), "", fields)
+	out := make([][2]string, 0, len(fields))
+	for name, f := range fields {
+		out = append(out, [2]string{f.key, name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
