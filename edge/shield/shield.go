@@ -203,6 +203,11 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 		return a, err
 	}
 	a.Entry, a.Outcome, a.SourceCached = f.Entry, f.Meta.outcome, f.Meta.sourceCached
+	if o == cache.Hit {
+		// The Group's re-check found the entry a fill stored after this
+		// request looked: to this request it is a hit.
+		a.Outcome = Hit
+	}
 	a.Stored, a.Collapsed = o == cache.Stored, o == cache.Collapsed
 	lookup := a.Timings
 	a.Timings = f.Meta.timings // the fill's stages, with this request's own lookup

@@ -102,6 +102,11 @@ type rig struct {
 var jpeg = []byte("\xff\xd8\xff source bytes")
 
 func newRig(t *testing.T, wrapOriginals func(cache.Store) cache.Store) *rig {
+	return newRigWrapped(t, wrapOriginals, nil)
+}
+
+// newRigWrapped is newRig with the variants tier wrapped too.
+func newRigWrapped(t *testing.T, wrapOriginals, wrapVariants func(cache.Store) cache.Store) *rig {
 	t.Helper()
 	r := &rig{clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, origin: &fakeOrigin{body: jpeg, etag: `"v1"`}, tr: &fakeRenderer{}}
 	r.up = &shield.Origin{ID: "test", Fetcher: r.origin}
@@ -114,6 +119,9 @@ func newRig(t *testing.T, wrapOriginals func(cache.Store) cache.Store) *rig {
 		return m
 	}
 	r.variants, r.originals = mem(), mem()
+	if wrapVariants != nil {
+		r.variants = wrapVariants(r.variants)
+	}
 	if wrapOriginals != nil {
 		r.originals = wrapOriginals(r.originals)
 	}
@@ -323,6 +331,23 @@ func TestSourceFoundByRecheckKeepsVariantStorable(t *testing.T) {
 	}
 	if a, _ := r.serve(false); a.Outcome != shield.Hit || r.tr.renders.Load() != 1 {
 		t.Fatalf("second request: %v after %d renders", a.Outcome, r.tr.renders.Load())
+	}
+}
+
+// TestVariantFoundByRecheckIsAHit: a request whose lookup raced the store
+// of the fill it would have joined finds the entry in the Group's re-check:
+// to it that is a hit, not an answer without an outcome. Before, such a
+// request reported no outcome (seen as a flaky TestCollapsedFill).
+func TestVariantFoundByRecheckIsAHit(t *testing.T) {
+	raced := func(s cache.Store) cache.Store { return &racedStore{Store: s, seen: map[string]bool{}} }
+	r := newRigWrapped(t, nil, raced)
+	if a, err := r.serve(false); err != nil || a.Outcome != shield.Miss || !a.Stored {
+		t.Fatalf("first request: %v %v", a.Outcome, err)
+	}
+	r.variants.(*racedStore).seen = map[string]bool{} // the next lookup misses the stored variant
+	a, err := r.serve(false)
+	if err != nil || a.Outcome != shield.Hit || a.Stored || a.Collapsed || r.tr.renders.Load() != 1 {
+		t.Fatalf("found by the re-check: outcome %v stored %v collapsed %v renders %d, %v", a.Outcome, a.Stored, a.Collapsed, r.tr.renders.Load(), err)
 	}
 }
 
