@@ -36,6 +36,12 @@ type Entry struct {
 	// NotFound marks a remembered origin 404 (an original, for
 	// cache.negative_ttl): no Body, served as not found.
 	NotFound bool
+	// Source is the request path of the original the entry is (or was
+	// rendered from), and PurgeSeq the fleet's purge sequence when its fill
+	// began: a purge of that path (or a prefix of it) with a later sequence
+	// makes the entry a miss on every node.
+	Source   string
+	PurgeSeq uint64
 }
 
 // Fresh reports whether e is still fresh at now.
@@ -76,7 +82,7 @@ func (e *Entry) Keep(now time.Time) time.Duration {
 // Size is what the entry costs a tier: its bytes plus a fixed overhead for
 // the strings and bookkeeping.
 func (e *Entry) Size(key string) int64 {
-	return int64(len(e.Body)+len(key)+len(e.ContentType)+len(e.ETag)+len(e.LastModified)+len(e.OriginCacheControl)+len(e.OriginETag)+len(e.SourceTag)) + entryOverhead
+	return int64(len(e.Body)+len(key)+len(e.ContentType)+len(e.ETag)+len(e.LastModified)+len(e.OriginCacheControl)+len(e.OriginETag)+len(e.SourceTag)+len(e.Source)) + entryOverhead
 }
 
 const entryOverhead = 256

@@ -188,8 +188,16 @@ type S3 struct {
 
 // Redis points at the shared cache tier; empty means none.
 type Redis struct {
-	URL string `yaml:"url"`
+	URL      string   `yaml:"url"`       // redis://, rediss:// or unix://
+	Addrs    []string `yaml:"addrs"`     // more addresses: a cluster's seed nodes
+	Cluster  bool     `yaml:"cluster"`   // Redis Cluster
+	Timeout  Duration `yaml:"timeout"`   // every call; a sick Redis is a miss, never a slow answer
+	MaxValue Size     `yaml:"max_value"` // larger entries stay in memory only
+	Queue    int      `yaml:"queue"`     // writes waiting to be sent; more are dropped and counted
 }
+
+// Enabled reports whether a shared tier is configured.
+func (r Redis) Enabled() bool { return r.URL != "" || len(r.Addrs) > 0 }
 
 // Log configures the access log.
 type Log struct {
@@ -440,10 +448,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Redis.URL != "" {
-		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("redis.url", c.Redis.URL, "redis://host:port/db or rediss://...")
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("redis.url", c.Redis.URL, "redis://host:port/db, rediss://... or unix:///path/redis.sock")
 		}
 	}
+	positive("redis.timeout", c.Redis.Timeout)
+	if c.Redis.MaxValue <= 0 {
+		bad("redis.max_value", c.Redis.MaxValue, "a size above 0, e.g. 8MiB")
+	}
+	intRange("redis.queue", c.Redis.Queue, 1, 1<<20)
 	return errors.Join(errs...)
 }
 

@@ -155,13 +155,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_LIMITS_MAX_OUTPUT_FRAMES_PIXELS", "IMGEDGE_LIMITS_MAX_UPSCALE", "IMGEDGE_LIMITS_MAX_AVIF_PIXELS", "IMGEDGE_LIMITS_MAX_JXL_PIXELS",
 		"IMGEDGE_SERVER_MAX_CONNS_PER_IP", "IMGEDGE_SIGNING_REQUIRED", "IMGEDGE_LOG_ERRORS_PER_SECOND", "IMGEDGE_PARAMS_PRESETS_ONLY",
 		"IMGEDGE_SERVER_TRUSTED_PROXIES", "IMGEDGE_S3_ENDPOINT", "IMGEDGE_S3_REGION", "IMGEDGE_S3_PATH_STYLE",
+		"IMGEDGE_REDIS_ADDRS", "IMGEDGE_REDIS_CLUSTER", "IMGEDGE_REDIS_TIMEOUT", "IMGEDGE_REDIS_MAX_VALUE", "IMGEDGE_REDIS_QUEUE",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 59 {
-		t.Errorf("%d env names, want 59: a new key needs a line above", len(fields))
+	if len(fields) != 64 {
+		t.Errorf("%d env names, want 64: a new key needs a line above", len(fields))
 	}
 }
 

@@ -62,6 +62,13 @@ func (s *Server) adminMux(mux *http.ServeMux) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /explain", s.explain)
+	mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Admin.Token == "" {
+			http.Error(w, "purge needs admin.token configured (and sent as Authorization: Bearer <token>)", http.StatusForbidden)
+			return
+		}
+		s.purge(w, r)
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

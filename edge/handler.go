@@ -289,6 +289,8 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 		if a.Outcome != shield.Hit {
 			dst = append(dst, "; detail="...)
 			dst = append(dst, a.Outcome.String()...)
+		} else if a.Tier == cache.TierRedis {
+			dst = append(dst, "; detail=redis"...)
 		}
 	case shield.Revalidated:
 		dst = append(dst, "imgedge; fwd=stale"...)

@@ -72,6 +72,8 @@ type metrics struct {
 	cacheHits       *prometheus.CounterVec
 	cacheMisses     *prometheus.CounterVec
 	tierHits        [2]prometheus.Counter // [0] variants ("memory"), [1] originals ("memory_originals")
+	redisHits       [2]prometheus.Counter // the same kinds from the shared tier ("redis", "redis_originals")
+	redisMisses     [2]prometheus.Counter
 	tierMisses      [2]prometheus.Counter
 	collapsed       prometheus.Counter
 	errors          *prometheus.CounterVec
@@ -131,6 +133,12 @@ func newMetrics(s *Server) *metrics {
 		m.tierHits[i] = m.cacheHits.WithLabelValues(tier)
 		m.tierMisses[i] = m.cacheMisses.WithLabelValues(tier)
 	}
+	if s.redis != nil {
+		for i, tier := range []string{"redis", "redis_originals"} {
+			m.redisHits[i] = m.cacheHits.WithLabelValues(tier)
+			m.redisMisses[i] = m.cacheMisses.WithLabelValues(tier)
+		}
+	}
 	m.collapsed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "imgedge_collapsed_total", Help: "Requests that joined another request's computation."})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -155,6 +163,15 @@ func newMetrics(s *Server) *metrics {
 			}
 		}
 	}})
+	if rd := s.redis; rd != nil {
+		r.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_redis_breaker_state", Help: "The shared tier's circuit breaker: 0 closed, 1 half-open, 2 open."},
+				func() float64 { return float64(rd.BreakerState()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_errors_total", Help: "Calls to Redis that failed or timed out (each a miss or a dropped write)."},
+				func() float64 { return float64(rd.Errors()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_dropped_writes_total", Help: "Writes to Redis dropped because redis.queue was full."},
+				func() float64 { return float64(rd.Dropped()) }))
+	}
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
 		for _, up := range s.router.upstreams() {
@@ -210,10 +227,18 @@ func (m *metrics) answered(original bool, a *shield.Answer) {
 	if original {
 		tier = 1
 	}
-	if a.Outcome.FromTier() && a.Lookup != shield.LookupMiss {
-		m.tierHits[tier].Inc()
-	} else {
+	hit := a.Outcome.FromTier() && a.Lookup != shield.LookupMiss
+	switch {
+	case hit && a.Tier == cache.TierRedis:
 		m.tierMisses[tier].Inc()
+		m.redisHits[tier].Inc()
+	case hit:
+		m.tierHits[tier].Inc()
+	default:
+		m.tierMisses[tier].Inc()
+		if m.redisMisses[tier] != nil {
+			m.redisMisses[tier].Inc()
+		}
 	}
 	if a.Collapsed {
 		m.collapsed.Inc()

@@ -36,6 +36,10 @@ type Server struct {
 
 	shield              *shield.Shield
 	variants, originals cache.Store
+	purges              *cache.Purges
+	redis               *cache.Redis // nil: no shared tier
+	stopSync            context.CancelFunc
+	syncDone            chan struct{}
 	closers             []func()
 
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
@@ -145,6 +149,14 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	_, _ = rand.Read(prefix[:])
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
+	s.purges = &cache.Purges{}
+	if cfg.Redis.Enabled() {
+		if s.redis, err = cache.NewRedis(cache.RedisConfig{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster,
+			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue}); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		s.closers = append(s.closers, s.redis.Close)
+	}
 	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
 		return nil, err
 	}
@@ -152,7 +164,8 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
-	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Transformer: tr,
+	s.variants, s.originals = s.tiers(s.variants, "imgedge:v:"), s.tiers(s.originals, "imgedge:o:")
+	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Transformer: tr, Purges: s.purges,
 		Observer: s.metrics, Refreshers: refreshers, Log: log}, shieldPolicy(cfg))
 	if err != nil {
 		return nil, err
@@ -162,6 +175,14 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	s.tracing.Store(t)
+	if s.redis != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		s.stopSync, s.syncDone = stop, make(chan struct{})
+		go func() {
+			defer close(s.syncDone)
+			s.syncPurges(ctx)
+		}()
+	}
 	s.ready.Store(true)
 	return s, nil
 }
@@ -205,6 +226,16 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 	return configs.RestartOnly(s.cfg, cfg), nil
 }
 
+// tiers puts a memory tier under the purges and, with Redis, over the
+// shared tier.
+func (s *Server) tiers(memory cache.Store, prefix string) *cache.Tiers {
+	t := &cache.Tiers{Memory: memory, Purges: s.purges, Now: time.Now}
+	if s.redis != nil {
+		t.Shared = s.redis.Tier(prefix)
+	}
+	return t
+}
+
 func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 	if budget == 0 {
 		return cache.Off{}, nil
@@ -223,6 +254,10 @@ func (s *Server) memoryTier(budget int64) (cache.Store, error) {
 // were still running when ctx ended.
 func (s *Server) Close(ctx context.Context) error {
 	err := s.shield.Close(ctx)
+	if s.stopSync != nil {
+		s.stopSync()
+		<-s.syncDone
+	}
 	s.tracing.Load().close()
 	for _, c := range s.closers {
 		c()

@@ -87,6 +87,8 @@ type Answer struct {
 	// joined a fill another request started (Outcome is that fill's).
 	Stored, Collapsed bool
 	Lookup            Lookup
+	// Tier is the tier the lookup found the entry in (memory, redis).
+	Tier cache.Tier
 	// SourceCached: a variant was rendered from an original already held.
 	SourceCached bool
 	Timings      Timings

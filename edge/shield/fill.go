@@ -58,6 +58,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	if stale != nil {
 		req.ETag, req.LastModified = stale.OriginETag, stale.LastModifiedAt
 	}
+	seq := s.purges.Seq() // before the fetch: a purge during it makes this copy a miss
 	t0 := s.clock()
 	obj, err := up.Fetcher.Fetch(ctx, req)
 	now := s.clock()
@@ -68,7 +69,8 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		switch {
 		case errors.Is(err, origin.ErrNotFound):
 			if pol.NegativeTTL > 0 {
-				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.NegativeTTL)}, pol.NegativeTTL)
+				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.NegativeTTL),
+					Source: SourceID(up.ID, path), PurgeSeq: seq}, pol.NegativeTTL)
 			}
 		case servesStale(stale, ferr, now):
 			info.outcome = StaleIfError
@@ -88,6 +90,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		}
 		renewed := stale.Renewed(horizons, now)
 		renewed.NoStore, renewed.OriginCacheControl = f.noStore, f.header
+		renewed.PurgeSeq = seq
 		info.outcome = Revalidated
 		return cache.Fill[fillInfo]{Entry: renewed, Store: true, Meta: info}, nil
 	}
@@ -98,6 +101,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	e.OriginETag = obj.ETag
 	e.StoredAt = now
 	e.NoStore, e.OriginCacheControl = f.noStore, f.header
+	e.Source, e.PurgeSeq = SourceID(up.ID, path), seq
 	if !obj.LastModified.IsZero() {
 		e.LastModifiedAt = obj.LastModified
 		e.LastModified = obj.LastModified.Format(http.TimeFormat)
@@ -147,6 +151,8 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		NoStore:            src.Entry.NoStore,
 		OriginCacheControl: src.Entry.OriginCacheControl,
 		SourceTag:          src.Entry.ETag,
+		Source:             src.Entry.Source,
+		PurgeSeq:           src.Entry.PurgeSeq,
 	}
 	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry, now), Store: !fromStale, Meta: info}, nil
 }
@@ -197,3 +203,7 @@ func etag(body []byte) string {
 	}
 	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
+
+// SourceID is what entries record as their source and purges match: the
+// origin's id and the path at it, so that origins never purge each other.
+func SourceID(originID, path string) string { return originID + "|" + path }

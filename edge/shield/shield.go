@@ -45,6 +45,15 @@ type Config struct {
 	// stale hits than this at once skip theirs, and a later one tries again.
 	Refreshers int
 	Log        *slog.Logger
+	// Purges gives the purge sequence a fill records (nil: never purged
+	// here); the tiers check entries against it.
+	Purges *cache.Purges
+}
+
+// tierGetter is a store that can say which of its tiers answered
+// (cache.Tiers).
+type tierGetter interface {
+	GetTier(key string) (*cache.Entry, bool, cache.Tier)
 }
 
 // Policy is the part of the rules a reload may change while serving.
@@ -65,6 +74,7 @@ type Shield struct {
 	tr                  transform.Transformer
 	obs                 Observer
 	log                 *slog.Logger
+	purges              *cache.Purges
 	policy              atomic.Pointer[Policy]
 	now                 atomic.Pointer[func() time.Time] // tests move it
 
@@ -87,7 +97,7 @@ func New(c Config, p Policy) (*Shield, error) {
 		return nil, err
 	}
 	s := &Shield{variants: c.Variants, originals: c.Originals, tr: c.Transformer, obs: c.Observer, log: c.Log,
-		refreshSlots: make(chan struct{}, c.Refreshers)}
+		refreshSlots: make(chan struct{}, c.Refreshers), purges: c.Purges}
 	if s.obs == nil {
 		s.obs = nobody{}
 	}
@@ -158,7 +168,13 @@ func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
 	if r.Trace {
 		a.Timings.LookupStart = s.clock()
 	}
-	e, ok := store.Get(b2s(r.Key))
+	var e *cache.Entry
+	var ok bool
+	if tg, tiered := store.(tierGetter); tiered {
+		e, ok, a.Tier = tg.GetTier(b2s(r.Key))
+	} else if e, ok = store.Get(b2s(r.Key)); ok {
+		a.Tier = cache.TierMemory
+	}
 	if r.Trace {
 		a.Timings.LookupEnd = s.clock()
 	}

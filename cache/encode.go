@@ -1,0 +1,99 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// entryMagic starts every encoded entry: a value in a shared tier that does
+// not start with it (another program's, an older format) is a miss.
+var entryMagic = [4]byte{'i', 'e', 'e', 1}
+
+// ErrCorrupt means bytes do not decode as an entry.
+var ErrCorrupt = errors.New("cache: corrupt entry")
+
+const (
+	flagNoStore = 1 << iota
+	flagNotFound
+)
+
+// AppendEntry appends e's encoding to dst: what a shared tier stores.
+func AppendEntry(dst []byte, e *Entry) []byte {
+	dst = append(dst, entryMagic[:]...)
+	var flags byte
+	if e.NoStore {
+		flags |= flagNoStore
+	}
+	if e.NotFound {
+		flags |= flagNotFound
+	}
+	dst = append(dst, flags)
+	for _, t := range []time.Time{e.LastModifiedAt, e.StoredAt, e.FreshUntil, e.StaleWhileRevalidateUntil, e.StaleIfErrorUntil} {
+		var n int64
+		if !t.IsZero() {
+			n = t.UnixNano()
+		}
+		dst = binary.AppendVarint(dst, n)
+	}
+	dst = binary.AppendUvarint(dst, e.PurgeSeq)
+	for _, s := range []string{e.ContentType, e.ETag, e.LastModified, e.OriginCacheControl, e.OriginETag, e.SourceTag, e.Source} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(e.Body)))
+	return append(dst, e.Body...)
+}
+
+// DecodeEntry reads an entry AppendEntry wrote. The entry's Body aliases b.
+func DecodeEntry(b []byte) (*Entry, error) {
+	if len(b) < len(entryMagic)+1 || [4]byte(b[:4]) != entryMagic {
+		return nil, fmt.Errorf("%w: not an imgedge entry", ErrCorrupt)
+	}
+	flags := b[4]
+	r := b[5:]
+	e := &Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0}
+	for _, t := range []*time.Time{&e.LastModifiedAt, &e.StoredAt, &e.FreshUntil, &e.StaleWhileRevalidateUntil, &e.StaleIfErrorUntil} {
+		n, k := binary.Varint(r)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: truncated time", ErrCorrupt)
+		}
+		r = r[k:]
+		if n != 0 {
+			*t = time.Unix(0, n)
+		}
+	}
+	seq, k := binary.Uvarint(r)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: truncated sequence", ErrCorrupt)
+	}
+	e.PurgeSeq, r = seq, r[k:]
+	field := func() ([]byte, error) {
+		n, k := binary.Uvarint(r)
+		if k <= 0 || n > uint64(len(r)-k) {
+			return nil, fmt.Errorf("%w: truncated field", ErrCorrupt)
+		}
+		f := r[k : k+int(n)]
+		r = r[k+int(n):]
+		return f, nil
+	}
+	for _, s := range []*string{&e.ContentType, &e.ETag, &e.LastModified, &e.OriginCacheControl, &e.OriginETag, &e.SourceTag, &e.Source} {
+		f, err := field()
+		if err != nil {
+			return nil, err
+		}
+		*s = string(f)
+	}
+	body, err := field()
+	if err != nil {
+		return nil, err
+	}
+	if len(r) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the body", ErrCorrupt, len(r))
+	}
+	if len(body) > 0 {
+		e.Body = body
+	}
+	return e, nil
+}

@@ -1,0 +1,120 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"imgedge/cache"
+	"imgedge/cache/redistest"
+)
+
+func newRedis(t *testing.T, url string) *cache.Redis {
+	t.Helper()
+	r, err := cache.NewRedis(cache.RedisConfig{URL: url, Timeout: 50 * time.Millisecond, MaxValue: 1 << 20, Queue: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// eventually waits for cond, which a background write makes true.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRedisTier: an entry written by one node is read by another; values
+// over max_value, not-stored entries and foreign bytes stay out.
+func TestRedisTier(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newRedis(t, srv.URL()).Tier("v:"), newRedis(t, srv.URL()).Tier("v:")
+	now := time.Now()
+	e := &cache.Entry{Body: []byte("webp bytes"), ContentType: "image/webp", StoredAt: now, FreshUntil: now.Add(time.Minute), Source: "o|/a.jpg"}
+	if !a.Set("k", e, time.Minute) {
+		t.Fatal("Set refused")
+	}
+	eventually(t, "the write reaching the other node", func() bool { _, ok := b.Get("k"); return ok })
+	got, _ := b.Get("k")
+	if !bytes.Equal(got.Body, e.Body) || got.Source != e.Source || !got.FreshUntil.Equal(e.FreshUntil) {
+		t.Fatalf("read back %+v", got)
+	}
+	if a.Set("big", &cache.Entry{Body: make([]byte, 2<<20)}, time.Minute) || a.Set("private", &cache.Entry{Body: []byte("x"), NoStore: true}, time.Minute) {
+		t.Fatal("an entry over max_value or marked no-store was queued")
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	raw.Set(context.Background(), "v:foreign", "not an entry", time.Minute)
+	if _, ok := b.Get("foreign"); ok {
+		t.Fatal("a foreign value decoded as an entry")
+	}
+}
+
+// TestTiersPromoteAndPurge: a shared-tier hit is promoted to memory; a
+// purge covering the entry's source makes it a miss in both tiers, and a
+// fill after the purge is valid again.
+func TestTiersPromoteAndPurge(t *testing.T) {
+	srv := redistest.Start(t)
+	shared := newRedis(t, srv.URL()).Tier("v:")
+	mem, err := cache.NewMemory(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	purges := &cache.Purges{}
+	tiers := &cache.Tiers{Memory: mem, Shared: shared, Purges: purges, Now: time.Now}
+	now := time.Now()
+	e := &cache.Entry{Body: []byte("v1"), StoredAt: now, FreshUntil: now.Add(time.Minute), Source: "o|/products/42/a.jpg", PurgeSeq: purges.Seq()}
+	if !shared.SetNow("k", e, time.Minute) {
+		t.Fatal("SetNow")
+	}
+	if _, ok, tier := tiers.GetTier("k"); !ok || tier != cache.TierRedis {
+		t.Fatalf("first read: %v from %v, want the shared tier", ok, tier)
+	}
+	if _, ok, tier := tiers.GetTier("k"); !ok || tier != cache.TierMemory {
+		t.Fatalf("second read: %v from %v, want memory (promoted)", ok, tier)
+	}
+	purges.Apply(cache.PurgeRule{Path: "o|/products/42/", Prefix: true, Seq: 1})
+	if _, ok := tiers.Get("k"); ok {
+		t.Fatal("a purged entry still answers")
+	}
+	e2 := &cache.Entry{Body: []byte("v2"), StoredAt: now, FreshUntil: now.Add(time.Minute), Source: e.Source, PurgeSeq: purges.Seq()}
+	tiers.Set("k", e2, time.Minute)
+	if got, ok := tiers.Get("k"); !ok || string(got.Body) != "v2" {
+		t.Fatalf("after the purge and a new fill: %v %q", ok, got.Body)
+	}
+}
+
+// TestSickRedisIsAMiss: killed or frozen, Redis costs at most its timeout
+// per call until the breaker opens, then nothing; writes never block.
+func TestSickRedisIsAMiss(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, srv.URL())
+	tier := r.Tier("v:")
+	srv.Pause()
+	defer srv.Resume()
+	for range 10 {
+		if _, ok := tier.Get("k"); ok {
+			t.Fatal("a hit from a frozen Redis")
+		}
+	}
+	if r.BreakerState() != 2 {
+		t.Fatalf("breaker state %d after 10 timeouts, want open", r.BreakerState())
+	}
+	for range 100 { // a full queue drops, never blocks
+		tier.Set("k", &cache.Entry{Body: []byte("x"), FreshUntil: time.Now().Add(time.Minute)}, time.Minute)
+	}
+	if r.Dropped() == 0 {
+		t.Fatal("no write dropped with a frozen Redis and a queue of 16")
+	}
+}

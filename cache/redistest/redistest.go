@@ -1,0 +1,101 @@
+// Package redistest runs real redis-server processes for tests, on free
+// 127.0.0.1 ports, stopped with the test. Nothing in it is a mock.
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is one running redis-server.
+type Server struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan error
+	t    testing.TB
+}
+
+// Start runs a redis-server without persistence for t.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server is not installed: apt-get install -y redis-server (.ci/run does)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &Server{Addr: addr, t: t}
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func (s *Server) start() {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.t.TempDir())
+	var logs bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan error, 1)
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(s.cmd, s.done)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server did not answer within 10 s\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// URL is the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Kill stops the server as a crash would.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts a killed server again on the same port (empty).
+func (s *Server) Restart() { s.start() }
+
+// Pause freezes the server (SIGSTOP): connections stay open, nothing
+// answers. Resume thaws it.
+func (s *Server) Pause()  { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// KillClients closes every client connection (CLIENT KILL), as a network
+// cut would.
+func (s *Server) KillClients() int {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	n, _ := c.ClientKillByFilter(context.Background(), "TYPE", "normal", "SKIPME", "yes").Result()
+	return int(n)
+}
+
+// Port is the server's port.
+func (s *Server) Port() int {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}

@@ -1,0 +1,207 @@
+package edge_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"imgedge/cache/redistest"
+)
+
+const fleetToken = "fleet-admin-token-0123456789"
+
+// fleet starts n edges sharing one Redis and one folder origin.
+func fleet(t *testing.T, n int, dir string, rd *redistest.Server, env ...string) []*harness {
+	t.Helper()
+	var nodes []*harness
+	for range n {
+		nodes = append(nodes, start(t, append([]string{"IMGEDGE_ORIGIN=file:" + dir, "IMGEDGE_REDIS_URL=" + rd.URL(),
+			"IMGEDGE_ADMIN_TOKEN=" + fleetToken}, env...), nil))
+	}
+	return nodes
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func purgeOn(t *testing.T, h *harness, query string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.admin+"/purge?"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("purge %s: %d %s", query, resp.StatusCode, b.String())
+	}
+	return b.String()
+}
+
+// TestFleetSharesRenders: a variant rendered on one node is a Redis hit on
+// another, promoted to its memory after.
+func TestFleetSharesRenders(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
+	nodes := fleet(t, 2, dir, redistest.Start(t))
+	first := nodes[0].get(t, "/a.png?w=120&fm=webp")
+	if first.status != 200 {
+		t.Fatalf("node A: %d", first.status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := nodes[1].get(t, "/a.png?w=121&fm=webp") // warm B's original path, not the variant
+		_ = r
+		b := nodes[1].get(t, "/a.png?w=120&fm=webp")
+		if strings.Contains(b.header["cache-status"], "detail=redis") && bytes.Equal(b.body, first.body) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B never answered A's variant from Redis: %s", b.header["cache-status"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if again := nodes[1].get(t, "/a.png?w=120&fm=webp"); !strings.HasPrefix(again.header["cache-status"], "imgedge; hit;") || strings.Contains(again.header["cache-status"], "redis") {
+		t.Fatalf("after promotion: %s", again.header["cache-status"])
+	}
+}
+
+// TestFleetPurge: under load on three nodes, a purge by path and one by
+// prefix make every node answer the new bytes within 1 s of the purge
+// returning, also when every node's Redis connection is cut during it.
+func TestFleetPurge(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
+	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "products/42/b.jpg"))
+	rd := redistest.Start(t)
+	nodes := fleet(t, 3, dir, rd)
+	stop := make(chan struct{})
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, u := range []string{"/a.jpg", "/products/42/b.jpg", fmt.Sprintf("/a.jpg?w=%d", 20+(i+j)%3)} {
+					if r := n.get(t, u); r.status != 200 {
+						failed.Add(1)
+					}
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for _, n := range nodes { // every node holds the old bytes
+		if r := n.get(t, "/a.jpg"); r.status != 200 {
+			t.Fatal(r.status)
+		}
+	}
+	newBytes, err := os.ReadFile("../bench/images/kodim23-512w-q80.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ file, url, purge string }{
+		{"a.jpg", "/a.jpg", "path=/a.jpg"},
+		{"products/42/b.jpg", "/products/42/b.jpg", "prefix=/products/42/"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, tt.file), newBytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rd.KillClients() // the nodes' connections drop during the purge
+		out := purgeOn(t, nodes[1], tt.purge)
+		if !strings.Contains(out, `"scope":"fleet"`) {
+			t.Fatalf("purge answered %s", out)
+		}
+		purged := time.Now()
+		for i, n := range nodes {
+			for {
+				r := n.get(t, tt.url)
+				if bytes.Equal(r.body, newBytes) {
+					break
+				}
+				if time.Since(purged) > time.Second {
+					t.Fatalf("node %d still answers the old bytes of %s 1 s after the purge", i, tt.url)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed during the purges", failed.Load())
+	}
+}
+
+// TestFleetSurvivesSickRedis: with Redis killed, then frozen, the fleet
+// answers every request (memory hits, misses from the origin), the Redis
+// breaker opens, and closes again once Redis is back.
+func TestFleetSurvivesSickRedis(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
+	rd := redistest.Start(t)
+	nodes := fleet(t, 2, dir, rd)
+	var fresh atomic.Int64 // every call asks for a new variant too: a memory miss that looks in Redis
+	request := func(round int) {
+		for _, n := range nodes {
+			for _, u := range []string{"/a.png?w=64", fmt.Sprintf("/a.png?w=%d", 65+fresh.Add(1)%4000)} {
+				if r := n.get(t, u); r.status != 200 {
+					t.Fatalf("round %d %s: %d %s", round, u, r.status, r.body)
+				}
+			}
+		}
+	}
+	breaker := func(h *harness) string {
+		for line := range strings.Lines(scrape(t, h)) {
+			if v, ok := strings.CutPrefix(line, "imgedge_redis_breaker_state "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return "absent"
+	}
+	request(0)
+	for _, sick := range []struct {
+		name       string
+		down, back func()
+	}{{"killed", rd.Kill, rd.Restart}, {"frozen", rd.Pause, rd.Resume}} {
+		sick.down()
+		for round := 1; breaker(nodes[0]) != "2"; round++ {
+			request(round)
+			if round > 200 {
+				t.Fatalf("%s: the Redis breaker did not open: %s", sick.name, breaker(nodes[0]))
+			}
+		}
+		sick.back()
+		deadline := time.Now().Add(15 * time.Second)
+		for round := 300; breaker(nodes[0]) != "0"; round++ {
+			request(round)
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the Redis breaker did not close within 15 s of its return: %s", sick.name, breaker(nodes[0]))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"imgedge/cache"
+	"imgedge/edge/shield"
+)
+
+// Keys of the fleet's purge log in Redis: a counter of purges and a sorted
+// set of rules scored by their sequence.
+const (
+	purgeSeqKey   = "imgedge:purge:seq"
+	purgeRulesKey = "imgedge:purge:rules"
+)
+
+// purgeSyncEvery is how often a node reads the fleet's purge counter: a
+// purge on another node reaches this one within it, a node whose Redis
+// connection dropped catches up at the first read after it returns.
+const purgeSyncEvery = 250 * time.Millisecond
+
+// purge answers POST /purge?path=/a.jpg or ?prefix=/products/42/ (and
+// host= when origins are routed by Host): the original and every variant
+// of the path (or of every path under the prefix) become misses on every
+// node sharing the Redis tier, this one at once, the others within
+// purgeSyncEvery. Without Redis, this node only.
+func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	path, prefix := q.Get("path"), q.Get("prefix")
+	if (path == "") == (prefix == "") || !strings.HasPrefix(path+prefix, "/") {
+		http.Error(w, "give exactly one of path=/a.jpg or prefix=/products/42/", http.StatusBadRequest)
+		return
+	}
+	target := path + prefix
+	up, opath := s.router.pick([]byte(q.Get("host")), []byte(target))
+	rule := cache.PurgeRule{Path: shield.SourceID(up.origin.ID, string(opath)), Prefix: prefix != ""}
+	scope := "node"
+	if s.redis != nil {
+		seq, err := s.publishPurge(r.Context(), rule)
+		if err != nil {
+			s.log.Error("purge: the shared tier did not take it; purged on this node only", "err", err, "rule", rule.Path)
+			http.Error(w, "the purge did not reach Redis (the fleet); this node purged only: retry", http.StatusServiceUnavailable)
+			rule.Seq = s.purges.Seq() + 1
+			s.purges.Apply(rule)
+			return
+		}
+		rule.Seq, scope = seq, "fleet"
+	} else {
+		rule.Seq = s.purges.Seq() + 1
+	}
+	s.purges.Apply(rule)
+	kind := "path"
+	if rule.Prefix {
+		kind = "prefix"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"purged": map[string]string{kind: target, "origin": up.origin.ID},
+		"seq":    rule.Seq,
+		"scope":  scope, // fleet: every node sharing redis.url; node: this one
+		"what":   "the original and every variant, in memory and Redis",
+	})
+}
+
+// publishPurge adds rule to the fleet's log and returns its sequence.
+func (s *Server) publishPurge(ctx context.Context, rule cache.PurgeRule) (uint64, error) {
+	var seq int64
+	err := s.redis.Do(func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		if seq, err = c.Incr(ctx, purgeSeqKey).Result(); err != nil {
+			return err
+		}
+		return c.ZAdd(ctx, purgeRulesKey, redis.Z{Score: float64(seq), Member: encodeRule(rule, seq)}).Err()
+	})
+	return uint64(seq), err
+}
+
+// encodeRule is a rule as a member of the sorted set; the sequence keeps
+// members unique.
+func encodeRule(r cache.PurgeRule, seq int64) string {
+	kind := "p"
+	if r.Prefix {
+		kind = "x"
+	}
+	return strconv.FormatInt(seq, 10) + " " + kind + " " + r.Path
+}
+
+func decodeRule(m string) (cache.PurgeRule, bool) {
+	seq, rest, ok := strings.Cut(m, " ")
+	kind, path, ok2 := strings.Cut(rest, " ")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || !ok2 || err != nil || (kind != "p" && kind != "x") {
+		return cache.PurgeRule{}, false
+	}
+	return cache.PurgeRule{Path: path, Prefix: kind == "x", Seq: n}, true
+}
+
+// syncPurges reads the fleet's purge counter every purgeSyncEvery and
+// applies the rules this node has not seen, until ctx ends. Its owner is the
+// Server, which ends it in Close.
+func (s *Server) syncPurges(ctx context.Context) {
+	tick := time.NewTicker(purgeSyncEvery)
+	defer tick.Stop()
+	for {
+		s.pullPurges()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) pullPurges() {
+	have := s.purges.Seq()
+	var members []string
+	err := s.redis.Do(func(ctx context.Context, c redis.UniversalClient) error {
+		seq, err := c.Get(ctx, purgeSeqKey).Uint64()
+		if err != nil || seq <= have {
+			return err
+		}
+		members, err = c.ZRangeByScore(ctx, purgeRulesKey, &redis.ZRangeBy{Min: "(" + strconv.FormatUint(have, 10), Max: "+inf"}).Result()
+		return err
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return // Redis is sick: memory keeps serving; the next read catches up
+	}
+	var rules []cache.PurgeRule
+	for _, m := range members {
+		if r, ok := decodeRule(m); ok {
+			rules = append(rules, r)
+		}
+	}
+	if len(rules) > 0 {
+		s.purges.Apply(rules...)
+	}
+}
