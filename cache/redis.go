@@ -224,3 +224,59 @@ func (t *RedisTier) Del(key string) {
 
 // Prefix is the tier's key prefix.
 func (t *RedisTier) Prefix() string { return strings.Clone(t.prefix) }
+
+// releaseLock deletes a fleet lock only when it is still ours: a lock that
+// expired and was taken by another node stays theirs.
+var releaseLock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+var lockTokens atomic.Uint64
+
+// Lead tries to become the one node of the fleet that fills key, for at most
+// ttl. A sick Redis makes every node its own leader: the fleet then fills
+// as separate nodes would, never fails. release gives the lock back.
+func (t *RedisTier) Lead(key string, ttl time.Duration) (leader bool, release func()) {
+	lock := "imgedge:lock:" + t.key(key)
+	token := fmt.Sprintf("%p-%d", t.r, lockTokens.Add(1))
+	v, err := t.r.call(func(ctx context.Context) (any, error) {
+		return t.r.c.SetNX(ctx, lock, token, ttl).Result()
+	})
+	if err != nil {
+		return true, func() {}
+	}
+	if !v.(bool) {
+		return false, func() {}
+	}
+	return true, func() {
+		_, _ = t.r.call(func(ctx context.Context) (any, error) {
+			return releaseLock.Run(ctx, t.r.c, []string{lock}, token).Result()
+		})
+	}
+}
+
+// fleetPoll is how often a node waiting for another's fill looks for it.
+const fleetPoll = 10 * time.Millisecond
+
+// Await waits until another node's fill of key shows in the shared tier,
+// at most wait or until ctx ends.
+func (t *RedisTier) Await(ctx context.Context, key string, wait time.Duration) (*Entry, bool) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(fleetPoll)
+	defer tick.Stop()
+	for {
+		if e, ok := t.Get(key); ok {
+			return e, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-deadline.C:
+			return nil, false
+		case <-tick.C:
+		}
+	}
+}
+
+// Fleet is the shared tier of t, when it has one: what fleet-wide
+// collapsing uses.
+func (t *Tiers) Fleet() *RedisTier { return t.Shared }

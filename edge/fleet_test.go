@@ -205,3 +205,36 @@ func TestFleetSurvivesSickRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetCollapses: 300 concurrent cold requests for one variant, spread
+// over three nodes sharing Redis, make one origin fetch and one render in
+// the whole fleet; every request is answered.
+func TestFleetCollapses(t *testing.T) {
+	rd := redistest.Start(t)
+	a := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL()}, nil)
+	nodes := []*harness{a}
+	for range 2 {
+		nodes = append(nodes, start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), "IMGEDGE_ORIGIN=" + a.origin.url}, nil))
+	}
+	a.origin.delay.Store(int64(200 * time.Millisecond)) // every node misses before the fill ends
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	gate := make(chan struct{})
+	for i := range 300 {
+		wg.Go(func() {
+			<-gate
+			if r := nodes[i%3].get(t, "/kodim23.png?w=222&fm=webp"); r.status != 200 {
+				failed.Add(1)
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	renders := int64(0)
+	for _, n := range nodes {
+		renders += int64(n.tr.n.Load())
+	}
+	if failed.Load() != 0 || a.origin.count("/kodim23.png") != 1 || renders != 1 {
+		t.Fatalf("%d failed, %d origin fetches, %d renders; want 0, 1, 1", failed.Load(), a.origin.count("/kodim23.png"), renders)
+	}
+}

@@ -105,6 +105,7 @@ func shieldPolicy(cfg *configs.Config) shield.Policy {
 		FetchTimeout:   fetch,
 		RenderTimeout:  fetch + cfg.Transform.QueueTimeout.D() + cfg.Transform.Timeout.D(),
 		MaxSourceBytes: int64(cfg.Limits.MaxSourceBytes),
+		FleetWait:      cfg.Transform.QueueTimeout.D(),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 type fillInfo struct {
 	outcome      Outcome
 	sourceCached bool
+	fleet        bool // another node's fill, read from the shared tier
 	timings      Timings
 }
 
@@ -34,6 +35,13 @@ func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *
 	}
 	stale := e
 	f, o, err := s.sources.Do(ctx, key, pol.FetchTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
+		if stale == nil { // a revalidation is cheap: every node does its own
+			f, ok, release := s.fleetFill(fctx, s.originals, key, pol.FetchTimeout, pol)
+			if ok {
+				return f, nil
+			}
+			defer release()
+		}
 		return s.fetch(fctx, up, key, path, stale, pol)
 	})
 	switch {

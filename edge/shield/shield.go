@@ -64,6 +64,9 @@ type Policy struct {
 	// source, the wait for a transform slot and the render).
 	FetchTimeout, RenderTimeout time.Duration
 	MaxSourceBytes              int64 // limits.max_source_bytes
+	// FleetWait bounds how long a node waits for another node's fill of the
+	// same key before filling it itself (transform.queue_timeout).
+	FleetWait time.Duration
 }
 
 // Shield runs the entry lifecycle over two tiers (variants and originals).
@@ -219,6 +222,9 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 		return a, err
 	}
 	a.Entry, a.Outcome, a.SourceCached = f.Entry, f.Meta.outcome, f.Meta.sourceCached
+	if f.Meta.fleet {
+		a.Tier = cache.TierRedis // another node's fill, read from the shared tier
+	}
 	if o == cache.Hit {
 		// The Group's re-check found the entry a fill stored after this
 		// request looked: to this request it is a hit.
@@ -238,8 +244,38 @@ func (s *Shield) fill(ctx context.Context, up *Origin, key, path string, origina
 		return s.source(ctx, up, key, path, pol)
 	}
 	return s.renders.Do(ctx, key, pol.RenderTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
+		f, ok, release := s.fleetFill(fctx, s.variants, key, pol.RenderTimeout, pol)
+		if ok {
+			return f, nil
+		}
+		defer release()
 		return s.render(fctx, up, key, path, spec, pol)
 	})
+}
+
+// fleetStore is a store shared by a fleet of edges (cache.Tiers over Redis).
+type fleetStore interface {
+	Fleet() *cache.RedisTier
+}
+
+// fleetFill collapses a fill across the fleet: one node leads (a lock in
+// the shared tier, for at most hold), the others wait for its entry there,
+// at most pol.FleetWait, and fill themselves if it does not come. ok is true
+// when another node's entry is the answer; otherwise the caller fills and
+// then calls release.
+func (s *Shield) fleetFill(ctx context.Context, store cache.Store, key string, hold time.Duration, pol *Policy) (f cache.Fill[fillInfo], ok bool, release func()) {
+	fs, shared := store.(fleetStore)
+	if !shared || fs.Fleet() == nil {
+		return f, false, func() {}
+	}
+	leader, release := fs.Fleet().Lead(key, hold)
+	if leader {
+		return f, false, release
+	}
+	if e, found := fs.Fleet().Await(ctx, key, pol.FleetWait); found {
+		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, func() {}
+	}
+	return f, false, func() {}
 }
 
 // refreshLater refreshes a stale entry in the background, collapsed with any
