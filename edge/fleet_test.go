@@ -238,3 +238,43 @@ func TestFleetCollapses(t *testing.T) {
 		t.Fatalf("%d failed, %d origin fetches, %d renders; want 0, 1, 1", failed.Load(), a.origin.count("/kodim23.png"), renders)
 	}
 }
+
+// TestFleetOnRedisCluster: the shared tier, collapsing and purge work on a
+// three-master Redis Cluster, whose keys spread over the masters.
+func TestFleetOnRedisCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t, 3)
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
+	var nodes []*harness
+	for range 2 {
+		nodes = append(nodes, start(t, []string{"IMGEDGE_ORIGIN=file:" + dir, "IMGEDGE_REDIS_CLUSTER=true",
+			"IMGEDGE_REDIS_ADDRS=" + strings.Join(addrs, ","), "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil))
+	}
+	first := nodes[0].get(t, "/a.jpg?w=50&fm=webp")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b := nodes[1].get(t, "/a.jpg?w=50&fm=webp")
+		if strings.Contains(b.header["cache-status"], "redis") && bytes.Equal(b.body, first.body) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B never read A's variant from the cluster: %s", b.header["cache-status"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	newBytes, _ := os.ReadFile("../bench/images/kodim23-512w-q80.jpg")
+	if err := os.WriteFile(filepath.Join(dir, "a.jpg"), newBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	purgeOn(t, nodes[0], "path=/a.jpg")
+	purged := time.Now()
+	for {
+		if r := nodes[1].get(t, "/a.jpg"); bytes.Equal(r.body, newBytes) {
+			break
+		}
+		if time.Since(purged) > time.Second {
+			t.Fatal("node B still answers the old bytes 1 s after the purge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -99,3 +99,60 @@ func (s *Server) Port() int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// StartCluster runs a Redis Cluster of n masters (no replicas) for t and
+// returns their addresses.
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Fatal("redis-cli is not installed: apt-get install -y redis-server (.ci/run does)")
+	}
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		dir := t.TempDir()
+		cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--cluster-node-timeout", "2000")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Ping(context.Background()).Err() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %s did not answer", addr)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.Close()
+		addrs = append(addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := cc.ClusterInfo(context.Background()).Result()
+		if err == nil && bytes.Contains([]byte(info), []byte("cluster_state:ok")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not become ok: %v %s", err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return addrs
+}
