@@ -22,6 +22,9 @@ type RedisConfig struct {
 	Timeout  time.Duration // every call; a sick Redis must not slow the edge
 	MaxValue int           // larger entries stay in memory only
 	Queue    int           // writes waiting to be sent; beyond it they are dropped and counted
+	// Observe hears of every call: its operation (get, set, lock, ...), how
+	// long it took and whether it failed (the metrics). Nil: nobody.
+	Observe func(op string, took time.Duration, failed bool)
 }
 
 // Redis is the connection to the shared tier, with its breaker and its
@@ -37,6 +40,7 @@ type Redis struct {
 	wg       sync.WaitGroup
 	closing  chan struct{}
 	once     sync.Once
+	observe  func(op string, took time.Duration, failed bool)
 }
 
 type write struct {
@@ -53,7 +57,10 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		return nil, err
 	}
 	r := &Redis{c: redis.NewUniversalClient(opts), timeout: cfg.Timeout, maxValue: cfg.MaxValue,
-		writes: make(chan write, max(cfg.Queue, 1)), closing: make(chan struct{})}
+		writes: make(chan write, max(cfg.Queue, 1)), closing: make(chan struct{}), observe: cfg.Observe}
+	if r.observe == nil {
+		r.observe = func(string, time.Duration, bool) {}
+	}
 	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "redis",
 		Timeout: 5 * time.Second,
@@ -99,14 +106,17 @@ func universalOptions(cfg RedisConfig) (*redis.UniversalOptions, error) {
 }
 
 // call runs f within the timeout and the breaker.
-func (r *Redis) call(f func(ctx context.Context) (any, error)) (any, error) {
+func (r *Redis) call(op string, f func(ctx context.Context) (any, error)) (any, error) {
 	return r.cb.Execute(func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 		defer cancel()
+		t0 := time.Now()
 		v, err := f(ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
+		failed := err != nil && !errors.Is(err, redis.Nil)
+		if failed {
 			r.errs.Add(1)
 		}
+		r.observe(op, time.Since(t0), failed)
 		return v, err
 	})
 }
@@ -118,7 +128,7 @@ func (r *Redis) writer() {
 		case <-r.closing:
 			return
 		case w := <-r.writes:
-			_, _ = r.call(func(ctx context.Context) (any, error) {
+			_, _ = r.call("set", func(ctx context.Context) (any, error) {
 				return nil, r.c.Set(ctx, w.key, w.val, w.keep).Err()
 			})
 		}
@@ -147,7 +157,7 @@ func (r *Redis) Client() redis.UniversalClient { return r.c }
 
 // Do runs a command within the timeout and the breaker.
 func (r *Redis) Do(f func(ctx context.Context, c redis.UniversalClient) error) error {
-	_, err := r.call(func(ctx context.Context) (any, error) { return nil, f(ctx, r.c) })
+	_, err := r.call("purge", func(ctx context.Context) (any, error) { return nil, f(ctx, r.c) })
 	return err
 }
 
@@ -177,7 +187,7 @@ func (t *RedisTier) key(k string) string { return t.prefix + k }
 // Get reads and decodes the entry under key; anything that is not an
 // entry, or any failure, is a miss.
 func (t *RedisTier) Get(key string) (*Entry, bool) {
-	v, err := t.r.call(func(ctx context.Context) (any, error) {
+	v, err := t.r.call("get", func(ctx context.Context) (any, error) {
 		return t.r.c.Get(ctx, t.key(key)).Bytes()
 	})
 	if err != nil {
@@ -211,7 +221,7 @@ func (t *RedisTier) SetNow(key string, e *Entry, keep time.Duration) bool {
 	if e.NoStore || len(e.Body) > t.r.maxValue || keep <= 0 {
 		return false
 	}
-	_, err := t.r.call(func(ctx context.Context) (any, error) {
+	_, err := t.r.call("set", func(ctx context.Context) (any, error) {
 		return nil, t.r.c.Set(ctx, t.key(key), AppendEntry(nil, e), keep).Err()
 	})
 	return err == nil
@@ -219,7 +229,7 @@ func (t *RedisTier) SetNow(key string, e *Entry, keep time.Duration) bool {
 
 // Del drops key from the shared tier (queued as a write of nothing kept).
 func (t *RedisTier) Del(key string) {
-	_, _ = t.r.call(func(ctx context.Context) (any, error) { return nil, t.r.c.Del(ctx, t.key(key)).Err() })
+	_, _ = t.r.call("del", func(ctx context.Context) (any, error) { return nil, t.r.c.Del(ctx, t.key(key)).Err() })
 }
 
 // Prefix is the tier's key prefix.
@@ -237,7 +247,7 @@ var lockTokens atomic.Uint64
 func (t *RedisTier) Lead(key string, ttl time.Duration) (leader bool, release func()) {
 	lock := "imgedge:lock:" + t.key(key)
 	token := fmt.Sprintf("%p-%d", t.r, lockTokens.Add(1))
-	v, err := t.r.call(func(ctx context.Context) (any, error) {
+	v, err := t.r.call("lock", func(ctx context.Context) (any, error) {
 		return t.r.c.SetNX(ctx, lock, token, ttl).Result()
 	})
 	if err != nil {
@@ -247,7 +257,7 @@ func (t *RedisTier) Lead(key string, ttl time.Duration) (leader bool, release fu
 		return false, func() {}
 	}
 	return true, func() {
-		_, _ = t.r.call(func(ctx context.Context) (any, error) {
+		_, _ = t.r.call("unlock", func(ctx context.Context) (any, error) {
 			return releaseLock.Run(ctx, t.r.c, []string{lock}, token).Result()
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"imgedge/cache"
 	"imgedge/edge/shield"
 	"imgedge/transform"
 )
@@ -118,7 +119,10 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tierState(tier, key string, original bool, now time.Time) tierState {
-	e, l := s.shield.Tier(key, original, now)
+	e, l, found := s.shield.Tier(key, original, now)
+	if found == cache.TierRedis {
+		tier = strings.Replace(tier, "memory", "redis", 1) // a memory miss the shared tier answered
+	}
 	ts := tierState{Tier: tier, Key: key, State: l.String()}
 	if l != shield.LookupMiss {
 		ts.AgeS, ts.TTLS = int64(now.Sub(e.StoredAt)/time.Second), e.TTL(now)

@@ -73,6 +73,7 @@ type metrics struct {
 	cacheMisses     *prometheus.CounterVec
 	tierHits        [2]prometheus.Counter // [0] variants ("memory"), [1] originals ("memory_originals")
 	redisHits       [2]prometheus.Counter // the same kinds from the shared tier ("redis", "redis_originals")
+	redisDuration   *prometheus.HistogramVec
 	redisMisses     [2]prometheus.Counter
 	tierMisses      [2]prometheus.Counter
 	collapsed       prometheus.Counter
@@ -164,7 +165,10 @@ func newMetrics(s *Server) *metrics {
 		}
 	}})
 	if rd := s.redis; rd != nil {
-		r.MustRegister(
+		m.redisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "imgedge_redis_duration_seconds", Help: "Time of calls to the shared tier, by operation (failed ones included).",
+			Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3}}, []string{"op"})
+		r.MustRegister(m.redisDuration,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_redis_breaker_state", Help: "The shared tier's circuit breaker: 0 closed, 1 half-open, 2 open."},
 				func() float64 { return float64(rd.BreakerState()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_errors_total", Help: "Calls to Redis that failed or timed out (each a miss or a dropped write)."},
@@ -207,6 +211,11 @@ func newMetrics(s *Server) *metrics {
 				stat(func(_, _, f int64) int64 { return f })))
 	}
 	return m
+}
+
+// redisCall times one call to the shared tier (cache.RedisConfig.Observe).
+func (m *metrics) redisCall(op string, took time.Duration, _ bool) {
+	m.redisDuration.WithLabelValues(op).Observe(took.Seconds())
 }
 
 // request counts one public request.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"imgedge/cache/redistest"
 	"imgedge/transform"
 )
 
@@ -311,7 +312,7 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("the dashboard is not JSON: %v", err)
 	}
-	h := start(t, nil, nil)
+	h := start(t, []string{"IMGEDGE_REDIS_URL=" + redistest.Start(t).URL()}, nil) // the Redis row's series exist only with a shared tier
 	h.get(t, "/kodim23.png?w=10")
 	exported := scrape(t, h)
 	names := regexp.MustCompile(`\b(imgedge_[a-z_]+|process_[a-z_]+)`)

@@ -153,7 +153,9 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	s.purges = &cache.Purges{}
 	if cfg.Redis.Enabled() {
 		if s.redis, err = cache.NewRedis(cache.RedisConfig{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster,
-			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue}); err != nil {
+			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue,
+			// Calls start once New has returned: s.metrics is set by then.
+			Observe: func(op string, took time.Duration, failed bool) { s.metrics.redisCall(op, took, failed) }}); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 		s.closers = append(s.closers, s.redis.Close)

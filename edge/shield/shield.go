@@ -337,13 +337,17 @@ func (s *Shield) Close(ctx context.Context) error {
 
 // Tier is the state of key in the variants tier (original false) or the
 // originals tier at now, for /explain.
-func (s *Shield) Tier(key string, original bool, now time.Time) (*cache.Entry, Lookup) {
+func (s *Shield) Tier(key string, original bool, now time.Time) (*cache.Entry, Lookup, cache.Tier) {
 	store := s.variants
 	if original {
 		store = s.originals
 	}
+	if tg, ok := store.(tierGetter); ok {
+		e, found, tier := tg.GetTier(key)
+		return e, LookupOf(e, found, now), tier
+	}
 	e, ok := store.Get(key)
-	return e, LookupOf(e, ok, now)
+	return e, LookupOf(e, ok, now), cache.TierMemory
 }
 
 type nobody struct{}
