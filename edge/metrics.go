@@ -168,6 +168,9 @@ func newMetrics(s *Server) *metrics {
 		m.redisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "imgedge_redis_duration_seconds", Help: "Time of calls to the shared tier, by operation (failed ones included).",
 			Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3}}, []string{"op"})
+		for _, op := range []string{"get", "set", "del", "lock", "unlock", "purge"} {
+			m.redisDuration.WithLabelValues(op)
+		}
 		r.MustRegister(m.redisDuration,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_redis_breaker_state", Help: "The shared tier's circuit breaker: 0 closed, 1 half-open, 2 open."},
 				func() float64 { return float64(rd.BreakerState()) }),

@@ -3,13 +3,12 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"imgedge/cache"
 	"imgedge/edge/shield"
@@ -70,15 +69,33 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// publishPurge adds rule to the fleet's log and returns its sequence.
+// publishPurge adds rule to the fleet's log and returns its sequence. A
+// connection that dropped fails the first attempt and is made again for
+// the next: a purge is worth three tries.
 func (s *Server) publishPurge(ctx context.Context, rule cache.PurgeRule) (uint64, error) {
+	var err error
+	for range 3 {
+		var seq uint64
+		if seq, err = s.publishPurgeOnce(rule); err == nil {
+			return seq, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return 0, err
+}
+
+func (s *Server) publishPurgeOnce(rule cache.PurgeRule) (uint64, error) {
 	var seq int64
-	err := s.redis.Do(func(ctx context.Context, c redis.UniversalClient) error {
+	err := s.redis.Do(func(ctx context.Context, c rueidis.Client) error {
 		var err error
-		if seq, err = c.Incr(ctx, purgeSeqKey).Result(); err != nil {
+		if seq, err = c.Do(ctx, c.B().Incr().Key(purgeSeqKey).Build()).AsInt64(); err != nil {
 			return err
 		}
-		return c.ZAdd(ctx, purgeRulesKey, redis.Z{Score: float64(seq), Member: encodeRule(rule, seq)}).Err()
+		return c.Do(ctx, c.B().Zadd().Key(purgeRulesKey).ScoreMember().ScoreMember(float64(seq), encodeRule(rule, seq)).Build()).Error()
 	})
 	return uint64(seq), err
 }
@@ -122,15 +139,15 @@ func (s *Server) syncPurges(ctx context.Context) {
 func (s *Server) pullPurges() {
 	have := s.purges.Seq()
 	var members []string
-	err := s.redis.Do(func(ctx context.Context, c redis.UniversalClient) error {
-		seq, err := c.Get(ctx, purgeSeqKey).Uint64()
+	err := s.redis.Do(func(ctx context.Context, c rueidis.Client) error {
+		seq, err := c.Do(ctx, c.B().Get().Key(purgeSeqKey).Build()).AsUint64()
 		if err != nil || seq <= have {
 			return err
 		}
-		members, err = c.ZRangeByScore(ctx, purgeRulesKey, &redis.ZRangeBy{Min: "(" + strconv.FormatUint(have, 10), Max: "+inf"}).Result()
+		members, err = c.Do(ctx, c.B().Zrangebyscore().Key(purgeRulesKey).Min("("+strconv.FormatUint(have, 10)).Max("+inf").Build()).AsStrSlice()
 		return err
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !rueidis.IsRedisNil(err) {
 		return // Redis is sick: memory keeps serving; the next read catches up
 	}
 	var rules []cache.PurgeRule
