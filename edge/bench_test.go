@@ -2,9 +2,13 @@ package edge_test
 
 import (
 	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"imgedge/cache/redistest"
 )
 
 // hitCtx returns a request context for path whose variant is already cached.
@@ -76,4 +80,46 @@ func BenchmarkBareFasthttp(b *testing.B) {
 			handler(ctx)
 		}
 	})
+}
+
+// BenchmarkSharedTierHit is BenchmarkCacheHit's variant with the memory
+// tier off and a real redis-server on 127.0.0.1 as the shared tier: every
+// hit is a Redis read and a decode. memory is the same request from the
+// memory tier in the same process, for the ratio, and memory-redis-frozen
+// the same again with Redis hung (SIGSTOP).
+func BenchmarkSharedTierHit(b *testing.B) {
+	rd := redistest.Start(b)
+	for _, tier := range []string{"memory", "redis", "memory-redis-frozen"} {
+		b.Run(tier, func(b *testing.B) {
+			env := []string{"IMGEDGE_REDIS_URL=" + rd.URL()}
+			if tier == "redis" {
+				env = append(env, "IMGEDGE_CACHE_MEMORY=0")
+			}
+			h := start(b, env, nil)
+			path := "/kodim23.png?w=300&fm=webp"
+			ctx := hitCtx(b, h, path)
+			if tier == "redis" {
+				deadline := time.Now().Add(5 * time.Second)
+				for !strings.Contains(string(ctx.Response.Header.Peek("Cache-Status")), "redis") {
+					if time.Now().After(deadline) {
+						b.Fatalf("not a Redis hit: %s", ctx.Response.Header.Peek("Cache-Status"))
+					}
+					time.Sleep(10 * time.Millisecond)
+					ctx.Response.Reset()
+					h.srv.Handle(ctx)
+				}
+			}
+			if tier == "memory-redis-frozen" {
+				rd.Pause() // a hung Redis must not touch a memory hit
+				defer rd.Resume()
+			}
+			b.SetBytes(int64(len(ctx.Response.Body())))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				ctx.Response.Reset()
+				h.srv.Handle(ctx)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"imgedge/cache/redistest"
 )
@@ -64,15 +67,17 @@ func purgeOn(t *testing.T, h *harness, query string) string {
 func TestFleetSharesRenders(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
-	nodes := fleet(t, 2, dir, redistest.Start(t))
+	rd := redistest.Start(t)
+	nodes := fleet(t, 2, dir, rd)
 	first := nodes[0].get(t, "/a.png?w=120&fm=webp")
 	if first.status != 200 {
 		t.Fatalf("node A: %d", first.status)
 	}
+	// A's write to Redis is queued off its request path: wait for it, or B
+	// would render the variant itself.
+	waitForVariant(t, redis.NewClient(&redis.Options{Addr: rd.Addr}))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		r := nodes[1].get(t, "/a.png?w=121&fm=webp") // warm B's original path, not the variant
-		_ = r
 		b := nodes[1].get(t, "/a.png?w=120&fm=webp")
 		if strings.Contains(b.header["cache-status"], "detail=redis") && bytes.Equal(b.body, first.body) {
 			break
@@ -251,6 +256,7 @@ func TestFleetOnRedisCluster(t *testing.T) {
 			"IMGEDGE_REDIS_ADDRS=" + strings.Join(addrs, ","), "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil))
 	}
 	first := nodes[0].get(t, "/a.jpg?w=50&fm=webp")
+	waitForVariant(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b := nodes[1].get(t, "/a.jpg?w=50&fm=webp")
@@ -274,6 +280,37 @@ func TestFleetOnRedisCluster(t *testing.T) {
 		}
 		if time.Since(purged) > time.Second {
 			t.Fatal("node B still answers the old bytes 1 s after the purge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitForVariant waits until a variant entry is in Redis (every master of a
+// cluster), then closes c.
+func waitForVariant(t *testing.T, c redis.UniversalClient) {
+	t.Helper()
+	defer c.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		found := false
+		scan := func(ctx context.Context, n *redis.Client) error {
+			keys, err := n.Keys(ctx, "imgedge:v:*").Result()
+			if len(keys) > 0 {
+				found = true
+			}
+			return err
+		}
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			_ = cc.ForEachMaster(ctx, scan)
+		} else {
+			_ = scan(ctx, c.(*redis.Client))
+		}
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no variant reached Redis within 5 s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
