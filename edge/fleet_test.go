@@ -26,10 +26,15 @@ func fleet(t *testing.T, n int, dir string, rd *redistest.Server, env ...string)
 	var nodes []*harness
 	for range n {
 		nodes = append(nodes, start(t, append([]string{"IMGEDGE_ORIGIN=file:" + dir, "IMGEDGE_REDIS_URL=" + rd.URL(),
-			"IMGEDGE_ADMIN_TOKEN=" + fleetToken}, env...), nil))
+			"IMGEDGE_ADMIN_TOKEN=" + fleetToken, slowRedis}, env...), nil))
 	}
 	return nodes
 }
+
+// slowRedis gives Redis calls room under the race detector, where a healthy
+// call can take longer than the 50 ms default: these tests are about what a
+// healthy Redis does (TestFleetSurvivesSickRedis sets its own).
+const slowRedis = "IMGEDGE_REDIS_TIMEOUT=1s"
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
@@ -168,7 +173,7 @@ func TestFleetSurvivesSickRedis(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
 	rd := redistest.Start(t)
-	nodes := fleet(t, 2, dir, rd)
+	nodes := fleet(t, 2, dir, rd, "IMGEDGE_REDIS_TIMEOUT=200ms")
 	var fresh atomic.Int64 // every call asks for a new variant too: a memory miss that looks in Redis
 	request := func(round int) {
 		for _, n := range nodes {
@@ -216,10 +221,10 @@ func TestFleetSurvivesSickRedis(t *testing.T) {
 // the whole fleet; every request is answered.
 func TestFleetCollapses(t *testing.T) {
 	rd := redistest.Start(t)
-	a := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL()}, nil)
+	a := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), slowRedis}, nil)
 	nodes := []*harness{a}
 	for range 2 {
-		nodes = append(nodes, start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), "IMGEDGE_ORIGIN=" + a.origin.url}, nil))
+		nodes = append(nodes, start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), "IMGEDGE_ORIGIN=" + a.origin.url, slowRedis}, nil))
 	}
 	a.origin.delay.Store(int64(200 * time.Millisecond)) // every node misses before the fill ends
 	var wg sync.WaitGroup
@@ -253,7 +258,7 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	var nodes []*harness
 	for range 2 {
 		nodes = append(nodes, start(t, []string{"IMGEDGE_ORIGIN=file:" + dir, "IMGEDGE_REDIS_CLUSTER=true",
-			"IMGEDGE_REDIS_ADDRS=" + strings.Join(addrs, ","), "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil))
+			"IMGEDGE_REDIS_ADDRS=" + strings.Join(addrs, ","), "IMGEDGE_ADMIN_TOKEN=" + fleetToken, slowRedis}, nil))
 	}
 	first := nodes[0].get(t, "/a.jpg?w=50&fm=webp")
 	waitForVariant(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}))

@@ -83,6 +83,11 @@ func NewS3(u *url.URL, cfg Config) (*S3, error) {
 			o.BaseEndpoint = aws.String(cfg.S3.Endpoint)
 		}
 		o.UsePathStyle = cfg.S3.PathStyle
+		// Objects are checked by the edge's own integrity checks; the SDK
+		// would otherwise log a line for every object stored without a
+		// checksum.
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	prefix := strings.Trim(u.Path, "/")
 	if prefix != "" {
