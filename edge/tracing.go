@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"imgedge/cache"
 	"imgedge/configs"
 )
 
@@ -85,7 +86,14 @@ func (t *tracing) record(ctx *fasthttp.RequestCtx, sc *scratch, label int, start
 	}
 	a := &sc.answer
 	if !a.Timings.LookupStart.IsZero() {
-		child(rctx, "cache.memory", a.Timings.LookupStart, a.Timings.LookupEnd, attribute.String("imgedge.state", a.Lookup.String()))
+		// The lookup span is named for the tier that answered it: a memory
+		// miss the shared tier answered is "cache.redis".
+		name := "cache.memory"
+		if a.Tier == cache.TierRedis {
+			name = "cache.redis"
+		}
+		child(rctx, name, a.Timings.LookupStart, a.Timings.LookupEnd, attribute.String("imgedge.state", a.Lookup.String()),
+			attribute.String("imgedge.tier", a.Tier.String()))
 	}
 	tm := a.Timings
 	shared := attribute.Bool("imgedge.collapsed", a.Collapsed)
