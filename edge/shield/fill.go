@@ -35,14 +35,16 @@ func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *
 	}
 	stale := e
 	f, o, err := s.sources.Do(ctx, key, pol.FetchTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
-		if stale == nil { // a revalidation is cheap: every node does its own
-			f, ok, release := s.fleetFill(fctx, s.originals, key, pol.FetchTimeout, pol)
-			if ok {
-				return f, nil
-			}
-			defer release()
+		if stale != nil { // a revalidation is cheap: every node does its own
+			return s.fetch(fctx, up, key, path, stale, pol)
 		}
-		return s.fetch(fctx, up, key, path, stale, pol)
+		f, ok, release := s.fleetFill(fctx, s.originals, key, pol.FetchTimeout, pol)
+		if ok {
+			return f, nil
+		}
+		f, err := s.fetch(fctx, up, key, path, stale, pol)
+		release(f, err)
+		return f, err
 	})
 	switch {
 	case err != nil:

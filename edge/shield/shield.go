@@ -248,8 +248,9 @@ func (s *Shield) fill(ctx context.Context, up *Origin, key, path string, origina
 		if ok {
 			return f, nil
 		}
-		defer release()
-		return s.render(fctx, up, key, path, spec, pol)
+		f, err := s.render(fctx, up, key, path, spec, pol)
+		release(f, err)
+		return f, err
 	})
 }
 
@@ -262,20 +263,28 @@ type fleetStore interface {
 // the shared tier, for at most hold), the others wait for its entry there,
 // at most pol.FleetWait, and fill themselves if it does not come. ok is true
 // when another node's entry is the answer; otherwise the caller fills and
-// then calls release.
-func (s *Shield) fleetFill(ctx context.Context, store cache.Store, key string, hold time.Duration, pol *Policy) (f cache.Fill[fillInfo], ok bool, release func()) {
+// then calls release with the fill, which the leader writes to the shared
+// tier before it lets the lock go: a node arriving after the lock must find
+// the entry, not an empty tier and no lock (it would fill again).
+func (s *Shield) fleetFill(ctx context.Context, store cache.Store, key string, hold time.Duration, pol *Policy) (f cache.Fill[fillInfo], ok bool, release func(cache.Fill[fillInfo], error)) {
+	none := func(cache.Fill[fillInfo], error) {}
 	fs, shared := store.(fleetStore)
 	if !shared || fs.Fleet() == nil {
-		return f, false, func() {}
+		return f, false, none
 	}
-	leader, release := fs.Fleet().Lead(key, hold)
+	leader, unlock := fs.Fleet().Lead(key, hold)
 	if leader {
-		return f, false, release
+		return f, false, func(f cache.Fill[fillInfo], err error) {
+			if err == nil && f.Store && f.Entry != nil {
+				fs.Fleet().SetNow(key, f.Entry, f.Entry.Keep(s.clock()))
+			}
+			unlock()
+		}
 	}
 	if e, found := fs.Fleet().Await(ctx, key, pol.FleetWait); found {
-		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, func() {}
+		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, none
 	}
-	return f, false, func() {}
+	return f, false, none
 }
 
 // refreshLater refreshes a stale entry in the background, collapsed with any
