@@ -320,3 +320,37 @@ func waitForVariant(t *testing.T, c redis.UniversalClient) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPurgeWithoutRedis: a single node purges its own tiers; purge needs
+// admin.token configured and sent.
+func TestPurgeWithoutRedis(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
+	open := start(t, []string{"IMGEDGE_ORIGIN=file:" + dir}, nil)
+	resp, err := http.Post(open.admin+"/purge?path=/a.jpg", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("purge on an edge without admin.token: %d, want 403", resp.StatusCode)
+	}
+	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + dir, "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil)
+	old := h.get(t, "/a.jpg?w=30&fm=png")
+	newBytes, _ := os.ReadFile("../bench/images/kodim23-512w-q80.jpg")
+	if err := os.WriteFile(filepath.Join(dir, "a.jpg"), newBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.get(t, "/a.jpg"); bytes.Equal(r.body, newBytes) {
+		t.Fatal("the original changed before any purge: the test sees nothing")
+	}
+	if out := purgeOn(t, h, "path=/a.jpg"); !strings.Contains(out, `"scope":"node"`) {
+		t.Fatalf("purge answered %s", out)
+	}
+	if r := h.get(t, "/a.jpg"); !bytes.Equal(r.body, newBytes) {
+		t.Fatal("the original after the purge is still the old one")
+	}
+	if r := h.get(t, "/a.jpg?w=30&fm=png"); r.status != 200 || bytes.Equal(r.body, old.body) {
+		t.Fatal("the variant after the purge is still rendered from the old original")
+	}
+}
