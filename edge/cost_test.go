@@ -238,3 +238,39 @@ func TestAccessLogFields(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoFormatNeverServesAnUnacceptedFormat: above the AVIF size limit a
+// client accepting AVIF but not WebP gets JPEG, even after a Chrome request
+// stored the WebP for the same URL, and the other way round; every Accept
+// class, across the limit and for an animation, gets a format it listed.
+// Before, the key recorded "avif" for both and served the stored one.
+func TestAutoFormatNeverServesAnUnacceptedFormat(t *testing.T) {
+	h := start(t, nil, nil)
+	accepts := map[string][]string{ // Accept -> the formats it allows
+		"image/avif,image/webp,image/apng,image/*,*/*;q=0.8": {"image/avif", "image/webp", "image/jpeg", "image/png", "image/gif"},
+		"image/avif,image/jpeg":            {"image/avif", "image/jpeg", "image/png", "image/gif"},
+		"image/webp,*/*":                   {"image/webp", "image/jpeg", "image/png", "image/gif"},
+		"image/png,image/*;q=0.8,*/*;q=0.5": {"image/jpeg", "image/png", "image/gif"},
+		"":                                 {"image/jpeg", "image/png", "image/gif"},
+	}
+	for _, url := range []string{"/kodim23.png?w=300&auto=format", "/kodim23.png?w=2000&auto=format", "/photo-1600x1200-q85.jpg?w=1700&auto=format"} {
+		for round := range 2 { // each order of arrival
+			order := []string{"image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "image/avif,image/jpeg", "image/webp,*/*", "image/png,image/*;q=0.8,*/*;q=0.5", ""}
+			if round == 1 {
+				for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+					order[i], order[j] = order[j], order[i]
+				}
+			}
+			for _, acc := range order {
+				r := h.get(t, url, "Accept", acc)
+				ok := false
+				for _, f := range accepts[acc] {
+					ok = ok || r.header["content-type"] == f
+				}
+				if r.status != 200 || !ok {
+					t.Errorf("%s with Accept %q (round %d): %d %s", url, acc, round, r.status, r.header["content-type"])
+				}
+			}
+		}
+	}
+}

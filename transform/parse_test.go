@@ -210,17 +210,19 @@ func TestKeyCanonical(t *testing.T) {
 			t.Errorf("%q and %q share key %q", pair[0], pair[1], a.Key())
 		}
 	}
-	// auto=format: only the negotiation result enters the key.
+	// auto=format: the negotiation enters the key, every bit the format
+	// choice reads (AVIF alone and AVIF with WebP choose differently above
+	// the AVIF size limit and for animations).
 	s, _, _ := p.ParseQuery("auto=format&w=10")
 	keys := map[string]bool{}
-	for _, acc := range []Accepted{0, AcceptWebP, AcceptAVIF | AcceptWebP} {
+	for _, acc := range []Accepted{0, AcceptWebP, AcceptAVIF, AcceptAVIF | AcceptWebP} {
 		s.Accepted = acc
 		keys[s.Key()] = true
 	}
-	if len(keys) != 3 {
-		t.Errorf("three negotiations gave %d keys: %v", len(keys), keys)
+	if len(keys) != 4 {
+		t.Errorf("four negotiations gave %d keys: %v", len(keys), keys)
 	}
-	if got := s.Key(); got != "auto=avif&fit=clip&w=10" {
+	if got := s.Key(); got != "auto=avif+webp&fit=clip&w=10" {
 		t.Errorf("key = %q", got)
 	}
 }

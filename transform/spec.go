@@ -196,8 +196,15 @@ func keyAuto(dst []byte, s *Spec) ([]byte, bool) {
 	if !s.AutoFormat && !s.AutoCompress {
 		return dst, false
 	}
+	// The key records everything the format choice reads from Accept: both
+	// bits, not the best one. Above transform.avif_max_pixels, and for
+	// animations, an AVIF-accepting client gets WebP only if it accepts WebP
+	// too; keyed on "avif" alone, a client accepting AVIF but not WebP was
+	// answered the WebP a Chrome request had stored.
 	switch {
 	case !s.AutoFormat:
+	case s.Accepted&AcceptAVIF != 0 && s.Accepted&AcceptWebP != 0:
+		dst = append(dst, "avif+webp"...)
 	case s.Accepted&AcceptAVIF != 0:
 		dst = append(dst, "avif"...)
 	case s.Accepted&AcceptWebP != 0:
