@@ -248,10 +248,10 @@ func TestAutoFormatNeverServesAnUnacceptedFormat(t *testing.T) {
 	h := start(t, nil, nil)
 	accepts := map[string][]string{ // Accept -> the formats it allows
 		"image/avif,image/webp,image/apng,image/*,*/*;q=0.8": {"image/avif", "image/webp", "image/jpeg", "image/png", "image/gif"},
-		"image/avif,image/jpeg":            {"image/avif", "image/jpeg", "image/png", "image/gif"},
-		"image/webp,*/*":                   {"image/webp", "image/jpeg", "image/png", "image/gif"},
-		"image/png,image/*;q=0.8,*/*;q=0.5": {"image/jpeg", "image/png", "image/gif"},
-		"":                                 {"image/jpeg", "image/png", "image/gif"},
+		"image/avif,image/jpeg":                              {"image/avif", "image/jpeg", "image/png", "image/gif"},
+		"image/webp,*/*":                                     {"image/webp", "image/jpeg", "image/png", "image/gif"},
+		"image/png,image/*;q=0.8,*/*;q=0.5":                  {"image/jpeg", "image/png", "image/gif"},
+		"":                                                   {"image/jpeg", "image/png", "image/gif"},
 	}
 	for _, url := range []string{"/kodim23.png?w=300&auto=format", "/kodim23.png?w=2000&auto=format", "/photo-1600x1200-q85.jpg?w=1700&auto=format"} {
 		for round := range 2 { // each order of arrival
