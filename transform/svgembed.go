@@ -85,20 +85,18 @@ func embeddedPixels(href string, maxPixels int64, depth int) (int64, error) {
 		return 0, fmt.Errorf("%w: the SVG embeds a data URI without data", ErrUnsupported)
 	}
 	payload, _, _ = strings.Cut(payload, "#") // <use> points at an element of the embedded document
-	var raw []byte
-	if strings.HasSuffix(strings.ToLower(meta), ";base64") {
-		var err error
-		// Base64 in attributes is often wrapped; the decoder skips newlines
-		// but not spaces.
-		if raw, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(payload), "")); err != nil {
-			return 0, fmt.Errorf("%w: the SVG embeds a data URI that is not valid base64", ErrUnsupported)
+	b64 := strings.HasSuffix(strings.ToLower(meta), ";base64")
+	// A raster's size is in its first bytes: only they are decoded, so a
+	// 37 MB embedded PNG costs a header read here, not a second copy.
+	raw, err := dataBytes(payload, b64, headerBytes)
+	if err != nil {
+		return 0, err
+	}
+	if IsSVG(raw) && depth < maxSVGNesting && len(raw) == headerBytes {
+		// A nested document is scanned whole; it is text the source holds.
+		if raw, err = dataBytes(payload, b64, len(payload)); err != nil {
+			return 0, err
 		}
-	} else {
-		s, err := url.PathUnescape(payload)
-		if err != nil {
-			return 0, fmt.Errorf("%w: the SVG embeds a data URI that is not valid", ErrUnsupported)
-		}
-		raw = []byte(s)
 	}
 	switch {
 	case IsGzip(raw):
@@ -113,4 +111,53 @@ func embeddedPixels(href string, maxPixels int64, depth int) (int64, error) {
 		return 0, fmt.Errorf("%w: the SVG embeds an image whose size cannot be read (PNG, JPEG, GIF and WebP can be)", ErrUnsupported)
 	}
 	return int64(cfg.Width) * int64(cfg.Height), nil
+}
+
+// headerBytes is how much of an embedded image is decoded to read its size:
+// past any EXIF, XMP and ICC segments a JPEG carries before its frame header.
+const headerBytes = 256 << 10
+
+// dataBytes decodes at most limit bytes of a data URI's payload.
+func dataBytes(payload string, b64 bool, limit int) ([]byte, error) {
+	if b64 {
+		// Base64 in attributes is often wrapped and indented; the decoder
+		// skips newlines but not spaces or tabs.
+		dec := base64.NewDecoder(base64.StdEncoding, &skipBlanks{s: payload})
+		raw, err := io.ReadAll(io.LimitReader(dec, int64(limit)))
+		if err != nil {
+			return nil, fmt.Errorf("%w: the SVG embeds a data URI that is not valid base64", ErrUnsupported)
+		}
+		return raw, nil
+	}
+	if len(payload) > limit {
+		payload = payload[:limit]
+		if i := strings.LastIndexByte(payload, '%'); i >= len(payload)-2 {
+			payload = payload[:i] // never cut an escape in two
+		}
+	}
+	s, err := url.PathUnescape(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the SVG embeds a data URI that is not valid", ErrUnsupported)
+	}
+	return []byte(s), nil
+}
+
+// skipBlanks reads s without its spaces, tabs and line breaks.
+type skipBlanks struct{ s string }
+
+func (r *skipBlanks) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && len(r.s) > 0 {
+		switch c := r.s[0]; c {
+		case ' ', '\t', '\n', '\r', '\f':
+		default:
+			p[n] = c
+			n++
+		}
+		r.s = r.s[1:]
+	}
+	if n == 0 && len(r.s) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
