@@ -98,9 +98,10 @@ func (p *edgeProcess) get(t *testing.T, path string) (int, string, []byte) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 
-// stop sends SIGTERM and expects exit 0.
-func (p *edgeProcess) stop(t *testing.T) {
+// stop sends SIGTERM and expects exit 0; it returns how long the exit took.
+func (p *edgeProcess) stop(t *testing.T) time.Duration {
 	t.Helper()
+	began := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +113,7 @@ func (p *edgeProcess) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no exit within 20 s of SIGTERM\n%s", p.logs.String())
 	}
+	return time.Since(began)
 }
 
 // TestDefaultConfigServesSamples runs the real binary the way the README's
@@ -353,19 +355,7 @@ func TestSIGTERMStopsLongRender(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), "imgedge_inflight_transforms 1")
 	}, p.logs)
-	began := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no exit within 20 s of SIGTERM\n%s", p.logs.String())
-	}
-	if took := time.Since(began); took > 3*time.Second {
+	if took := p.stop(t); took > 3*time.Second {
 		t.Errorf("exit %v after SIGTERM, with server.drain_timeout 2s", took)
 	}
 	if s := <-got; s != 503 {
