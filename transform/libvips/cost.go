@@ -90,13 +90,13 @@ func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bo
 	return int64(4 * max(sampleBytes, 1))
 }
 
-// estimate fills j.cost from the header (j.sw, j.sh, the page count), the
+// estimate prices j from the header (j.sw, j.sh, j.pages), the
 // plan and the format chosen for the output.
-func estimate(j *job, format transform.Format, pages, sampleBytes int) cost {
+func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	c := cost{outW: j.plan.boxW, outH: j.plan.boxH, frames: 1, format: format,
 		asked: int64(j.spec.Width) * int64(j.spec.Height)}
 	if j.animated {
-		c.frames = pages
+		c.frames = j.pages
 	}
 	c.loadW, c.loadH = j.sw, j.sh
 	switch {

@@ -26,7 +26,7 @@ func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames i
 		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
 	}
 	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg.negotiatedAVIFPixels())
-	c := estimate(j, format, frames, 1)
+	c := estimate(j, format, 1)
 	return c, c.check(cfg)
 }
 

@@ -310,7 +310,7 @@ func plan(j *job) error {
 	bg := j.spec.Background
 	alpha := j.img.HasAlpha() || (j.spec.Fit == transform.FitFill && bg.Set && bg.A < 255)
 	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg.negotiatedAVIFPixels())
-	j.cost = estimate(j, format, j.pages, sampleBytes(j.img.BandFormat()))
+	j.cost = estimate(j, format, sampleBytes(j.img.BandFormat()))
 	return j.cost.check(j.cfg)
 }
 
