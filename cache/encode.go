@@ -9,7 +9,7 @@ import (
 
 // entryMagic starts every encoded entry: a value in a shared tier that does
 // not start with it (another program's, an older format) is a miss.
-var entryMagic = [4]byte{'i', 'e', 'e', 1}
+var entryMagic = [4]byte{'i', 'e', 'e', 2}
 
 // ErrCorrupt means bytes do not decode as an entry.
 var ErrCorrupt = errors.New("cache: corrupt entry")
@@ -17,6 +17,9 @@ var ErrCorrupt = errors.New("cache: corrupt entry")
 const (
 	flagNoStore = 1 << iota
 	flagNotFound
+	flagClientLimited
+	flagNoCache
+	flagMustRevalidate
 )
 
 // AppendEntry appends e's encoding to dst: what a shared tier stores.
@@ -29,6 +32,15 @@ func AppendEntry(dst []byte, e *Entry) []byte {
 	if e.NotFound {
 		flags |= flagNotFound
 	}
+	d := &e.Downstream
+	for _, f := range []struct {
+		on  bool
+		bit byte
+	}{{d.ClientLimited, flagClientLimited}, {d.NoCache, flagNoCache}, {d.MustRevalidate, flagMustRevalidate}} {
+		if f.on {
+			flags |= f.bit
+		}
+	}
 	dst = append(dst, flags)
 	for _, t := range []time.Time{e.LastModifiedAt, e.StoredAt, e.FreshUntil, e.StaleWhileRevalidateUntil, e.StaleIfErrorUntil} {
 		var n int64
@@ -38,6 +50,7 @@ func AppendEntry(dst []byte, e *Entry) []byte {
 		dst = binary.AppendVarint(dst, n)
 	}
 	dst = binary.AppendUvarint(dst, e.PurgeSeq)
+	dst = binary.AppendVarint(dst, int64(d.ClientMaxAge))
 	for _, s := range []string{e.ContentType, e.ETag, e.LastModified, e.OriginCacheControl, e.OriginETag, e.SourceTag, e.Source} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
@@ -53,7 +66,8 @@ func DecodeEntry(b []byte) (*Entry, error) {
 	}
 	flags := b[4]
 	r := b[5:]
-	e := &Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0}
+	e := &Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0, Downstream: Downstream{
+		ClientLimited: flags&flagClientLimited != 0, NoCache: flags&flagNoCache != 0, MustRevalidate: flags&flagMustRevalidate != 0}}
 	for _, t := range []*time.Time{&e.LastModifiedAt, &e.StoredAt, &e.FreshUntil, &e.StaleWhileRevalidateUntil, &e.StaleIfErrorUntil} {
 		n, k := binary.Varint(r)
 		if k <= 0 {
@@ -69,6 +83,11 @@ func DecodeEntry(b []byte) (*Entry, error) {
 		return nil, fmt.Errorf("%w: truncated sequence", ErrCorrupt)
 	}
 	e.PurgeSeq, r = seq, r[k:]
+	maxAge, k := binary.Varint(r)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: truncated max-age", ErrCorrupt)
+	}
+	e.Downstream.ClientMaxAge, r = time.Duration(maxAge), r[k:]
 	field := func() ([]byte, error) {
 		n, k := binary.Uvarint(r)
 		if k <= 0 || n > uint64(len(r)-k) {

@@ -12,7 +12,8 @@ func sampleEntry() *Entry {
 	return &Entry{Body: []byte("RIFF....WEBPVP8 "), ContentType: "image/webp", ETag: `"abc"`, LastModified: "Tue, 03 Jun 2025 10:00:00 GMT",
 		LastModifiedAt: time.Unix(1_748_944_800, 0), NoStore: true, OriginCacheControl: "private", StoredAt: now,
 		FreshUntil: now.Add(time.Hour), StaleWhileRevalidateUntil: now.Add(2 * time.Hour), StaleIfErrorUntil: now.Add(24 * time.Hour),
-		OriginETag: `W/"o"`, SourceTag: `"src"`, Source: "/photos/cat.jpg", PurgeSeq: 42}
+		OriginETag: `W/"o"`, SourceTag: `"src"`, Source: "/photos/cat.jpg", PurgeSeq: 42,
+		Downstream: Downstream{ClientMaxAge: 600 * time.Second, ClientLimited: true, MustRevalidate: true}}
 }
 
 // TestEntryRoundTrip: every field survives the shared tier, times to the
@@ -43,7 +44,8 @@ func TestEntryRoundTrip(t *testing.T) {
 func TestForeignValuesMiss(t *testing.T) {
 	good := AppendEntry(nil, sampleEntry())
 	for name, b := range map[string][]byte{
-		"empty": nil, "text": []byte("hello"), "other magic": append([]byte("iee\x02"), good[4:]...),
+		"empty": nil, "text": []byte("hello"), "other magic": append([]byte("iee\x03"), good[4:]...),
+		"older format": append([]byte("iee\x01"), good[4:]...),
 		"truncated": good[:len(good)-3], "trailing": append(append([]byte(nil), good...), 0),
 	} {
 		if _, err := DecodeEntry(b); err == nil {

@@ -17,7 +17,10 @@ type Entry struct {
 	// the origin's header, passed through to clients verbatim.
 	NoStore            bool
 	OriginCacheControl string
-	StoredAt           time.Time
+	// StoredAt is when the origin last answered for the object (fetched
+	// or revalidated it); a variant has its source's. The Age sent
+	// downstream counts from it (RFC 9111 4.2.3).
+	StoredAt time.Time
 	// FreshUntil ends freshness; the tier keeps the entry longer so that it
 	// can be served stale or revalidated.
 	FreshUntil time.Time
@@ -42,6 +45,22 @@ type Entry struct {
 	// makes the entry a miss on every node.
 	Source   string
 	PurgeSeq uint64
+	// Downstream is what the origin said that browsers and caches in front
+	// must hear again; a variant inherits its source's.
+	Downstream Downstream
+}
+
+// Downstream holds the origin's directives that outlive its header.
+type Downstream struct {
+	// ClientMaxAge is the most the origin let a client keep the object (its
+	// max-age, else its explicit lifetime); it applies when ClientLimited.
+	ClientMaxAge  time.Duration
+	ClientLimited bool
+	// NoCache: every use must be revalidated first (RFC 9111 5.2.2.4).
+	NoCache bool
+	// MustRevalidate: must-revalidate or proxy-revalidate; never served
+	// stale (RFC 9111 5.2.2.2, 5.2.2.8).
+	MustRevalidate bool
 }
 
 // Fresh reports whether e is still fresh at now.
@@ -56,14 +75,15 @@ func (e *Entry) TTL(now time.Time) int64 {
 	return int64(d / time.Second)
 }
 
-// Renewed returns a copy of e with the freshness horizons of from: the same
-// bytes, fresh again.
-func (e *Entry) Renewed(from *Entry, now time.Time) *Entry {
+// Renewed returns a copy of e with the freshness horizons, directives and
+// origin answer time of from: the same bytes, fresh again.
+func (e *Entry) Renewed(from *Entry) *Entry {
 	c := *e
-	c.StoredAt = now
+	c.StoredAt = from.StoredAt
 	c.FreshUntil = from.FreshUntil
 	c.StaleWhileRevalidateUntil = from.StaleWhileRevalidateUntil
 	c.StaleIfErrorUntil = from.StaleIfErrorUntil
+	c.Downstream = from.Downstream
 	return &c
 }
 

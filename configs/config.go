@@ -47,6 +47,35 @@ type Config struct {
 	// URL parser when the edge starts.
 	Presets map[string]map[string]string `yaml:"presets"`
 	Params  Params                       `yaml:"params"`
+	Purge   Purge                        `yaml:"purge"`
+}
+
+// Purge says where a purge goes besides this edge's own tiers.
+type Purge struct {
+	// Downstream lists the caches in front of the edge; the node that takes
+	// a purge forwards it to each of them.
+	Downstream []Downstream `yaml:"downstream"`
+}
+
+// Downstream kinds: how a purge is said to a cache in front.
+const (
+	DownstreamVarnishXKey = "varnish-xkey" // PURGE with an xkey header naming the source's tag; BAN for a prefix
+	DownstreamVarnishBan  = "varnish-ban"  // BAN of the path (or prefix) as a regular expression
+	DownstreamNginx       = "nginx"        // GET <url>/<path>|<query>|<bucket> on ngx_cache_purge, per known variant
+	DownstreamURL         = "url"          // a CDN's purge API: URL, method, headers and body, with {tag}, {path}, {origin_tag}
+)
+
+// Downstream is one cache in front of the edge.
+type Downstream struct {
+	Kind string `yaml:"kind"` // varnish-xkey, varnish-ban, nginx or url
+	// URL is where the purge goes: the cache's address for Varnish (its
+	// purge ACL must admit this edge), the purge location's prefix for
+	// nginx, the API endpoint (with {tag}, {origin_tag}, {path}) for url.
+	URL    string            `yaml:"url"`
+	Host   string            `yaml:"host"`   // Host header to send, when the cache keys on the public host
+	Method string            `yaml:"method"` // url only; POST when empty
+	Header map[string]string `yaml:"header"` // url only, e.g. Authorization
+	Body   string            `yaml:"body"`   // url only, e.g. {"tags":["{tag}"]}
 }
 
 // Params restricts the URL API for public, unsigned use.
@@ -92,8 +121,39 @@ type Cache struct {
 	NegativeTTL          Duration `yaml:"negative_ttl"` // how long an origin 404 is remembered
 	StaleWhileRevalidate Duration `yaml:"stale_while_revalidate"`
 	StaleIfError         Duration `yaml:"stale_if_error"`
-	ClientTTL            Duration `yaml:"client_ttl"` // max-age sent to browsers
+	ClientTTL            Duration `yaml:"client_ttl"` // max-age sent to browsers, never above the origin's
+	// CDNTTL is the s-maxage sent to caches in front; 0 sends each entry's
+	// own freshness lifetime (with Age, so that a cache keeps exactly what
+	// remains of it).
+	CDNTTL Duration `yaml:"cdn_ttl"`
+	// CDNStale sends the entry's stale-while-revalidate and stale-if-error
+	// windows downstream, so that a cache in front keeps serving while this
+	// edge refreshes or is down.
+	CDNStale *bool `yaml:"cdn_stale"`
+	// CanonicalRedirect answers a query that is not in canonical form
+	// (parameter order, dpr folded into w and h, snapped sizes) with a 308 to
+	// the canonical one, so that every key of a cache in front matches one
+	// entry here.
+	CanonicalRedirect bool `yaml:"canonical_redirect"`
 }
+
+func checkDownstream(key string, d Downstream, bad func(string, any, string)) {
+	switch d.Kind {
+	case DownstreamVarnishXKey, DownstreamVarnishBan, DownstreamNginx, DownstreamURL:
+	default:
+		bad(key+".kind", d.Kind, "varnish-xkey, varnish-ban, nginx or url")
+	}
+	u, err := url.Parse(strings.NewReplacer("{tag}", "t", "{origin_tag}", "o", "{path}", "p").Replace(d.URL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(key+".url", d.URL, "an http(s) URL of the cache (or its purge API)")
+	}
+	if d.Kind != DownstreamURL && (d.Method != "" || d.Body != "" || len(d.Header) > 0) {
+		bad(key+".kind", d.Kind, "url, for a method, header or body of your own")
+	}
+}
+
+// StaleDownstream reports cache.cdn_stale, on unless set to false.
+func (c *Cache) StaleDownstream() bool { return c.CDNStale == nil || *c.CDNStale }
 
 // Transform sets admission control and encoder defaults.
 type Transform struct {
@@ -367,6 +427,13 @@ func (c *Config) Validate() error {
 	nonNegative("cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate)
 	nonNegative("cache.stale_if_error", c.Cache.StaleIfError)
 	nonNegative("cache.client_ttl", c.Cache.ClientTTL)
+	nonNegative("cache.cdn_ttl", c.Cache.CDNTTL)
+	if c.Cache.CanonicalRedirect && c.Params.PresetsOnly {
+		bad("cache.canonical_redirect", true, "false while params.presets_only is set: the canonical URL spells out a preset's parameters, which presets_only refuses")
+	}
+	for i, d := range c.Purge.Downstream {
+		checkDownstream(fmt.Sprintf("purge.downstream[%d]", i), d, bad)
+	}
 	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
 	if c.Transform.MemoryBudget < 64<<20 {
 		bad("transform.memory_budget", c.Transform.MemoryBudget, "0 (a quarter of the machine's memory) or a size of at least 64MiB, e.g. 2GiB")

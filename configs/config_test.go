@@ -39,6 +39,10 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate.D(), time.Minute},
 		{"cache.stale_if_error", c.Cache.StaleIfError.D(), 24 * time.Hour},
 		{"cache.client_ttl", c.Cache.ClientTTL.D(), 24 * time.Hour},
+		{"cache.cdn_ttl", c.Cache.CDNTTL.D(), time.Duration(0)},
+		{"cache.cdn_stale", c.Cache.StaleDownstream(), true},
+		{"cache.canonical_redirect", c.Cache.CanonicalRedirect, false},
+		{"purge.downstream", len(c.Purge.Downstream), 0},
 		{"transform.concurrency", c.Transform.Concurrency, 2 * runtime.NumCPU()},
 		{"transform.queue", c.Transform.Queue, 64},
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
@@ -156,13 +160,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_SERVER_MAX_CONNS_PER_IP", "IMGEDGE_SIGNING_REQUIRED", "IMGEDGE_LOG_ERRORS_PER_SECOND", "IMGEDGE_PARAMS_PRESETS_ONLY",
 		"IMGEDGE_SERVER_TRUSTED_PROXIES", "IMGEDGE_S3_ENDPOINT", "IMGEDGE_S3_REGION", "IMGEDGE_S3_PATH_STYLE",
 		"IMGEDGE_REDIS_ADDRS", "IMGEDGE_REDIS_CLUSTER", "IMGEDGE_REDIS_TIMEOUT", "IMGEDGE_REDIS_MAX_VALUE", "IMGEDGE_REDIS_QUEUE",
+		"IMGEDGE_CACHE_CDN_TTL", "IMGEDGE_CACHE_CDN_STALE", "IMGEDGE_CACHE_CANONICAL_REDIRECT", "IMGEDGE_PURGE_DOWNSTREAM",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 64 {
-		t.Errorf("%d env names, want 64: a new key needs a line above", len(fields))
+	if len(fields) != 68 {
+		t.Errorf("%d env names, want 68: a new key needs a line above", len(fields))
 	}
 }
 
@@ -202,6 +207,11 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"env widths", "", []string{"IMGEDGE_LIMITS_WIDTHS=320,big"}, []string{"limits.widths", "comma separated integers"}},
 		{"widths range", "limits: {widths: [0]}", nil, []string{"limits.widths[0]", `"0"`}},
 		{"trusted proxy", "server: {trusted_proxies: [10.0.0.0/33]}", nil, []string{"server.trusted_proxies[0]", "CIDR"}},
+		{"downstream kind", "purge: {downstream: [{kind: squid, url: 'http://127.0.0.1:3128'}]}", nil, []string{"purge.downstream[0].kind", "varnish-xkey, varnish-ban, nginx or url"}},
+		{"downstream url", "purge: {downstream: [{kind: varnish-xkey, url: '127.0.0.1:6081'}]}", nil, []string{"purge.downstream[0].url", "http(s) URL"}},
+		{"downstream body", "purge: {downstream: [{kind: nginx, url: 'http://127.0.0.1/purge', body: x}]}", nil, []string{"purge.downstream[0].kind", "url, for a method"}},
+		{"canonical with presets only", "cache: {canonical_redirect: true}\nparams: {presets_only: true}", nil, []string{"cache.canonical_redirect", "presets_only"}},
+		{"env downstream", "", []string{"IMGEDGE_PURGE_DOWNSTREAM=[{kind: ban}]"}, []string{"purge.downstream[0].kind", `"ban"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

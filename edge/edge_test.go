@@ -310,7 +310,9 @@ func TestHitAfterMiss(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"cache-control":  "public, max-age=86400",
+		// No origin Cache-Control: browsers get cache.client_ttl, caches in
+		// front the edge's own lifetime (cache.ttl) and stale windows.
+		"cache-control":  "public, max-age=86400, s-maxage=3600, stale-while-revalidate=60, stale-if-error=86400",
 		"last-modified":  "Tue, 03 Jun 2025 10:00:00 GMT",
 		"content-length": fmt.Sprint(len(miss.body)),
 	}

@@ -23,6 +23,7 @@ type scratch struct {
 	b       transform.Builder
 	key     []byte
 	hdr     []byte
+	cc      []byte // Cache-Control, then the other downstream headers
 	id      []byte
 	req     shield.Request
 	answer  shield.Answer
@@ -43,6 +44,10 @@ var (
 	hdrLastModified = []byte(fasthttp.HeaderLastModified)
 	hdrVary         = []byte(fasthttp.HeaderVary)
 	hdrNoSniff      = []byte("X-Content-Type-Options")
+	hdrAge          = []byte(fasthttp.HeaderAge)
+	hdrAccelExpires = []byte("X-Accel-Expires")
+	hdrSurrogateKey = []byte("Surrogate-Key")
+	hdrCacheTag     = []byte("Cache-Tag")
 	valueAccept     = []byte("Accept")
 	valueNoSniff    = []byte("nosniff")
 )
@@ -243,19 +248,42 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 }
 
 // writeAnswer writes an entry the shield answered with, and the headers that
-// say how: Cache-Status (RFC 9211), Server-Timing and Cache-Control.
+// say how: Cache-Status (RFC 9211), Server-Timing, the freshness headers for
+// browsers and caches in front, and the tags those caches purge by.
 func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, vary bool, start time.Time) {
 	a := &sc.answer
 	e := a.Entry
+	now := s.now()
 	hdr := appendCacheStatus(sc.hdr[:0], a, start)
-	cc := pol.clientCacheControl
+	h := &ctx.Response.Header
+	cc := sc.cc[:0]
 	switch {
 	case e.NoStore:
-		cc = e.OriginCacheControl // an origin's private or no-store passes through
+		cc = append(cc, e.OriginCacheControl...) // an origin's private or no-store passes through
 	case a.Outcome.Stale() || a.Outcome == shield.RenderedFromStale:
-		cc = pol.staleCacheControl // kept briefly downstream, so a CDN asks again soon
+		cc = pol.down.appendStaleCacheControl(cc, e, now)
+	default:
+		cc = pol.down.appendCacheControl(cc, e)
 	}
 	s.writeEntry(ctx, e, vary, hdr, cc)
+	if !e.NoStore && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
+		if age := age(e, now); age >= time.Second {
+			cc = appendSeconds(cc[:0], age)
+			h.SetCanonical(hdrAge, cc)
+		}
+		if !e.Downstream.NoCache {
+			cc = pol.down.appendAccelExpires(cc[:0], e)
+			h.SetCanonical(hdrAccelExpires, cc)
+		}
+	}
+	cc = appendSourceTag(cc[:0], sc.req.Origin.ID, sc.req.Path)
+	mark := len(cc)
+	cc = append(cc, ' ')
+	cc = appendOriginTag(cc, sc.req.Origin.ID)
+	h.SetCanonical(hdrSurrogateKey, cc)
+	cc[mark] = ','
+	h.SetCanonical(hdrCacheTag, cc)
+	sc.cc = cc
 	hdr = hdr[:0]
 	switch a.Outcome {
 	case shield.Hit, shield.StaleWhileRevalidate, shield.StaleIfError:
@@ -311,11 +339,11 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 // writeEntry sets the headers every answer from an entry carries, then the
 // body, or 304 when the client's validators match (RFC 9110: If-None-Match
 // wins over If-Modified-Since).
-func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus []byte, cacheControl string) {
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus, cacheControl []byte) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrCacheStatus, cacheStatus)
 	h.SetCanonical(hdrETag, s2b(e.ETag))
-	h.SetCanonical(hdrCacheControl, s2b(cacheControl))
+	h.SetCanonical(hdrCacheControl, cacheControl)
 	if e.LastModified != "" {
 		h.SetCanonical(hdrLastModified, s2b(e.LastModified))
 	}

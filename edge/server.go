@@ -65,9 +65,8 @@ type policy struct {
 	verifier           *signing.Verifier // nil: URLs are not signed
 	parser             *transform.Parser
 	tracing            configs.Tracing
-	clientCacheControl string // public, max-age=<cache.client_ttl>
+	down               downstream // Cache-Control, Age and expiry sent to browsers and caches in front
 	errorCacheControl  string // user-class errors
-	staleCacheControl  string // stale answers: kept briefly downstream, so a CDN asks again soon
 	hitLogEvery        uint64 // log one hit in this many; 0: none
 	errorsPerSecond    int    // error lines the access log writes each second
 }
@@ -85,9 +84,8 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		verifier:           signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost()),
 		parser:             parser,
 		tracing:            cfg.Tracing,
-		clientCacheControl: maxAge(cfg.Cache.ClientTTL.D()),
+		down:               newDownstream(&cfg.Cache),
 		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
-		staleCacheControl:  maxAge(min(cfg.Cache.NegativeTTL.D(), cfg.Cache.ClientTTL.D())),
 		hitLogEvery:        sampleEvery(cfg.Log.HitSample),
 		errorsPerSecond:    cfg.Log.ErrorsPerSecond,
 	}, nil

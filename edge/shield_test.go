@@ -107,7 +107,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 
 	r := h.get(t, "/kodim07.png?w=100")
 	if r.status != 200 || r.header["cache-status"] != "imgedge; hit; ttl=-30; detail=stale-while-revalidate" ||
-		r.header["cache-control"] != "public, max-age=10" || r.header["etag"] != first.header["etag"] {
+		r.header["cache-control"] != "public, max-age=10, s-maxage=10, stale-if-error=86370" || r.header["etag"] != first.header["etag"] {
 		t.Fatalf("stale answer: %d %q %q", r.status, r.header["cache-status"], r.header["cache-control"])
 	}
 	// Concurrent requests get the stale copy or, once the background refresh
@@ -150,7 +150,8 @@ func TestStaleIfError(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 
 	r := h.get(t, "/kodim04.png?w=100")
-	if r.status != 200 || r.header["cache-status"] != "imgedge; hit; ttl=-60; detail=stale-if-error" || r.header["cache-control"] != "public, max-age=10" {
+	if r.status != 200 || r.header["cache-status"] != "imgedge; hit; ttl=-60; detail=stale-if-error" ||
+		r.header["cache-control"] != "public, max-age=10, s-maxage=10, stale-if-error=86340" {
 		t.Fatalf("origin down, stale copy: %d %q %q", r.status, r.header["cache-status"], r.header["cache-control"])
 	}
 	if r.header["etag"] != first.header["etag"] {
@@ -301,7 +302,7 @@ func TestReloadSwapsPolicyOrRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.get(t, "/kodim23.png?p=card")
-	if r.status != 200 || r.header["cache-control"] != "public, max-age=3600" {
+	if r.status != 200 || r.header["cache-control"] != "public, max-age=3600, s-maxage=3600, stale-while-revalidate=60, stale-if-error=86400" {
 		t.Fatalf("after reload: %d %q", r.status, r.header["cache-control"])
 	}
 	bad := *cfg
@@ -323,6 +324,9 @@ func TestHeadersOnEveryPath(t *testing.T) {
 	h.origin.delay.Store(int64(200 * time.Millisecond))
 	accept := []string{"Accept", "image/webp,*/*"}
 	path := "/kodim23.png?w=80&auto=format"
+	// The origin's max-age=60 caps browsers and is the lifetime caches in
+	// front get (stale_while_revalidate is 0 here).
+	const fresh = "public, max-age=60, s-maxage=60, stale-if-error=86400"
 	check := func(name string, r response, status int, cacheStatus, cacheControl string) {
 		t.Helper()
 		if r.status != status || r.header["vary"] != "Accept" || !strings.HasPrefix(r.header["cache-status"], cacheStatus) ||
@@ -343,10 +347,10 @@ func TestHeadersOnEveryPath(t *testing.T) {
 		switch r.header["cache-status"] {
 		case "imgedge; fwd=uri-miss; stored":
 			stored++
-			check("miss", r, 200, "imgedge; fwd=uri-miss; stored", "public, max-age=86400")
+			check("miss", r, 200, "imgedge; fwd=uri-miss; stored", fresh)
 		case "imgedge; fwd=uri-miss; collapsed":
 			collapsed++
-			check("collapsed", r, 200, "imgedge; fwd=uri-miss; collapsed", "public, max-age=86400")
+			check("collapsed", r, 200, "imgedge; fwd=uri-miss; collapsed", fresh)
 		}
 	}
 	if stored != 1 || collapsed != 2 {
@@ -354,10 +358,10 @@ func TestHeadersOnEveryPath(t *testing.T) {
 	}
 	h.origin.delay.Store(0)
 	hit := h.get(t, path, accept...)
-	check("hit", hit, 200, "imgedge; hit; ttl=60", "public, max-age=86400")
-	check("304", h.get(t, path, "Accept", "image/webp,*/*", "If-None-Match", hit.header["etag"]), 304, "imgedge; hit", "public, max-age=86400")
+	check("hit", hit, 200, "imgedge; hit; ttl=60", fresh)
+	check("304", h.get(t, path, "Accept", "image/webp,*/*", "If-None-Match", hit.header["etag"]), 304, "imgedge; hit", fresh)
 	h.origin.down.Store(true)
 	clock.Advance(2 * time.Minute)
-	check("stale", h.get(t, path, accept...), 200, "imgedge; hit; ttl=-60; detail=stale-if-error", "public, max-age=10")
+	check("stale", h.get(t, path, accept...), 200, "imgedge; hit; ttl=-60; detail=stale-if-error", "public, max-age=10, s-maxage=10, stale-if-error=86340")
 	check("error", h.get(t, "/kodim07.png?w=80&auto=format", accept...), 502, "", "no-store")
 }

@@ -90,15 +90,17 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	}
 	f := pol.Fresh.parse(obj.CacheControl, obj.Expires, now)
 	horizons := &cache.Entry{
+		StoredAt:                  now,
 		FreshUntil:                now.Add(f.ttl),
 		StaleWhileRevalidateUntil: now.Add(f.ttl + f.swr),
 		StaleIfErrorUntil:         now.Add(f.ttl + f.sie),
+		Downstream:                f.down,
 	}
 	if obj.NotModified {
 		if stale == nil {
 			return cache.Fill[fillInfo]{}, &FetchError{Path: path, Err: errors.New("origin answered 304 to an unconditional request")}
 		}
-		renewed := stale.Renewed(horizons, now)
+		renewed := stale.Renewed(horizons)
 		renewed.NoStore, renewed.OriginCacheControl = f.noStore, f.header
 		renewed.PurgeSeq = seq
 		info.outcome = Revalidated
@@ -109,7 +111,6 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	e.ContentType = ContentType(obj.Body)
 	e.ETag = etag(obj.Body)
 	e.OriginETag = obj.ETag
-	e.StoredAt = now
 	e.NoStore, e.OriginCacheControl = f.noStore, f.header
 	e.Source, e.PurgeSeq = SourceID(up.ID, path), seq
 	if !obj.LastModified.IsZero() {
@@ -138,7 +139,7 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 			return cache.Fill[fillInfo]{Entry: old, Meta: info}, nil
 		}
 		info.outcome = Revalidated
-		return cache.Fill[fillInfo]{Entry: old.Renewed(src.Entry, s.clock()), Store: true, Meta: info}, nil
+		return cache.Fill[fillInfo]{Entry: old.Renewed(src.Entry), Store: true, Meta: info}, nil
 	}
 	t0 := s.clock()
 	res, err := s.tr.Transform(ctx, src.Entry.Body, spec)
@@ -164,7 +165,7 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		Source:             src.Entry.Source,
 		PurgeSeq:           src.Entry.PurgeSeq,
 	}
-	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry, now), Store: !fromStale, Meta: info}, nil
+	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry), Store: !fromStale, Meta: info}, nil
 }
 
 // Preview renders r's variant as Serve would, from the original as Serve

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"imgedge/cache"
 )
 
 // freshness is how long an object stays fresh, how long it may be served
@@ -15,6 +17,7 @@ type freshness struct {
 	noStore      bool          // no-store or private: never stored, passed through
 	header       string        // the client Cache-Control when noStore
 	revalidation bool          // no-cache: store, but revalidate before each use
+	down         cache.Downstream
 }
 
 // Rules are the cache.* settings that apply to origin headers.
@@ -27,7 +30,9 @@ type Rules struct {
 // (RFC 9111, RFC 5861): s-maxage over max-age over Expires, else the
 // default, clamped to [min, max]; no-cache stores but makes every use a
 // revalidation; no-store and private forbid storing; stale-while-revalidate
-// and stale-if-error override the configured windows.
+// and stale-if-error override the configured windows; must-revalidate and
+// proxy-revalidate forbid stale use. What clients and caches in front must
+// hear again (the origin's max-age, no-cache, must-revalidate) is kept.
 func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
 	f := freshness{swr: r.SWR, sie: r.SIE}
 	maxAge, sMaxAge := -1, -1
@@ -38,6 +43,8 @@ func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
 			f.noStore = true
 		case "no-cache":
 			f.revalidation = true
+		case "must-revalidate", "proxy-revalidate":
+			f.down.MustRevalidate = true
 		case "max-age":
 			maxAge = seconds(value, -1)
 		case "s-maxage":
@@ -52,13 +59,18 @@ func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
 		f.header = strings.TrimSpace(cacheControl)
 		return f
 	}
+	if f.down.MustRevalidate {
+		f.swr, f.sie = 0, 0
+	}
 	if f.revalidation {
 		// Fresh for no time at all, and never served before revalidating
 		// (RFC 9111 5.2.2.4): no stale-while-revalidate either; min_ttl does
 		// not override the origin here.
 		f.swr = 0
+		f.down.NoCache, f.down.ClientLimited = true, true
 		return f
 	}
+	explicit := true
 	switch {
 	case sMaxAge >= 0:
 		f.ttl = time.Duration(sMaxAge) * time.Second
@@ -66,10 +78,19 @@ func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
 		f.ttl = time.Duration(maxAge) * time.Second
 	case expires != "":
 		if t, err := http.ParseTime(expires); err == nil {
-			f.ttl = t.Sub(now)
+			f.ttl = max(t.Sub(now), 0)
 		}
 	default:
-		f.ttl = r.Default
+		f.ttl, explicit = r.Default, false
+	}
+	// A browser may keep the object no longer than the origin allowed one:
+	// its max-age, else the lifetime it gave shared caches; cache.min_ttl
+	// stretches this edge's copy only.
+	switch {
+	case maxAge >= 0:
+		f.down.ClientMaxAge, f.down.ClientLimited = time.Duration(maxAge)*time.Second, true
+	case explicit:
+		f.down.ClientMaxAge, f.down.ClientLimited = f.ttl, true
 	}
 	f.ttl = min(max(f.ttl, r.Min), r.Max)
 	return f
