@@ -46,7 +46,7 @@ func TestForeignValuesMiss(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"empty": nil, "text": []byte("hello"), "other magic": append([]byte("iee\x03"), good[4:]...),
 		"older format": append([]byte("iee\x01"), good[4:]...),
-		"truncated": good[:len(good)-3], "trailing": append(append([]byte(nil), good...), 0),
+		"truncated":    good[:len(good)-3], "trailing": append(append([]byte(nil), good...), 0),
 	} {
 		if _, err := DecodeEntry(b); err == nil {
 			t.Errorf("%s decoded", name)

@@ -61,14 +61,14 @@ type Server struct {
 // dropping a request: signing keys, URL parsing (presets, limits) and the
 // headers derived from cache.*. The shield holds its own part.
 type policy struct {
-	cfg                *configs.Config   // the config it came from
-	verifier           *signing.Verifier // nil: URLs are not signed
-	parser             *transform.Parser
-	tracing            configs.Tracing
-	down               downstream // Cache-Control, Age and expiry sent to browsers and caches in front
-	errorCacheControl  string // user-class errors
-	hitLogEvery        uint64 // log one hit in this many; 0: none
-	errorsPerSecond    int    // error lines the access log writes each second
+	cfg               *configs.Config   // the config it came from
+	verifier          *signing.Verifier // nil: URLs are not signed
+	parser            *transform.Parser
+	tracing           configs.Tracing
+	down              downstream // Cache-Control, Age and expiry sent to browsers and caches in front
+	errorCacheControl string     // user-class errors
+	hitLogEvery       uint64     // log one hit in this many; 0: none
+	errorsPerSecond   int        // error lines the access log writes each second
 }
 
 func newPolicy(cfg *configs.Config) (*policy, error) {
@@ -80,14 +80,14 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	return &policy{
-		cfg:                cfg,
-		verifier:           signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost()),
-		parser:             parser,
-		tracing:            cfg.Tracing,
-		down:               newDownstream(&cfg.Cache),
-		errorCacheControl:  maxAge(cfg.Cache.NegativeTTL.D()),
-		hitLogEvery:        sampleEvery(cfg.Log.HitSample),
-		errorsPerSecond:    cfg.Log.ErrorsPerSecond,
+		cfg:               cfg,
+		verifier:          signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost()),
+		parser:            parser,
+		tracing:           cfg.Tracing,
+		down:              newDownstream(&cfg.Cache),
+		errorCacheControl: maxAge(cfg.Cache.NegativeTTL.D()),
+		hitLogEvery:       sampleEvery(cfg.Log.HitSample),
+		errorsPerSecond:   cfg.Log.ErrorsPerSecond,
 	}, nil
 }
 
