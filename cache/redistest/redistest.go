@@ -141,18 +141,29 @@ func StartCluster(t testing.TB, n int) []string {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	defer cc.Close()
+	// Every node must see the whole cluster before it is used: one node
+	// saying ok while another still answers CLUSTERDOWN made the edge's first
+	// writes fail (and be dropped, as a sick Redis's are).
+	want := [][]byte{[]byte("cluster_state:ok"), []byte("cluster_slots_ok:16384"), []byte("cluster_known_nodes:" + strconv.Itoa(n))}
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := cc.ClusterInfo(context.Background()).Result()
-		if err == nil && bytes.Contains([]byte(info), []byte("cluster_state:ok")) {
-			break
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			ok := err == nil
+			for _, w := range want {
+				ok = ok && bytes.Contains([]byte(info), w)
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("cluster node %s did not see the whole cluster: %v %s", addr, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the cluster did not become ok: %v %s", err, info)
-		}
-		time.Sleep(50 * time.Millisecond)
+		c.Close()
 	}
 	return addrs
 }
