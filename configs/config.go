@@ -432,7 +432,11 @@ func (c *Config) Validate() error {
 		bad("cache.canonical_redirect", true, "false while params.presets_only is set: the canonical URL spells out a preset's parameters, which presets_only refuses")
 	}
 	for i, d := range c.Purge.Downstream {
-		checkDownstream(fmt.Sprintf("purge.downstream[%d]", i), d, bad)
+		key := fmt.Sprintf("purge.downstream[%d]", i)
+		checkDownstream(key, d, bad)
+		if d.Kind == DownstreamNginx && !c.Cache.CanonicalRedirect {
+			bad(key+".kind", d.Kind, "nginx with cache.canonical_redirect: true: nginx purges exact keys, which are known only when every query is canonical")
+		}
 	}
 	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
 	if c.Transform.MemoryBudget < 64<<20 {

@@ -66,19 +66,33 @@ func (d *downstream) appendCacheControl(dst []byte, e *cache.Entry) []byte {
 }
 
 // appendStaleCacheControl writes the Cache-Control of an answer that was
-// stale here (served while refreshing, or because the origin failed): kept
-// briefly downstream so that a cache asks again soon, and kept longer only
-// to stand in for errors while this edge would.
-func (d *downstream) appendStaleCacheControl(dst []byte, e *cache.Entry, now time.Time) []byte {
+// stale here: kept downstream for a second when it is being refreshed (the
+// new copy is a render away), for cache.negative_ttl when the origin failed
+// (so that a cache does not ask again at once), and kept longer only to
+// stand in for errors while this edge would. Not 0: Varnish's built-in VCL
+// turns a zero lifetime into two minutes of passes to the edge.
+func (d *downstream) appendStaleCacheControl(dst []byte, e *cache.Entry, now time.Time, refreshing bool) []byte {
+	ttl := d.staleTTL
+	if refreshing {
+		ttl = time.Second
+	}
 	dst = append(dst, "public, max-age="...)
-	dst = appendSeconds(dst, d.staleTTL)
+	dst = appendSeconds(dst, ttl)
 	dst = append(dst, ", s-maxage="...)
-	dst = appendSeconds(dst, d.staleTTL)
+	dst = appendSeconds(dst, ttl)
 	if w := e.StaleIfErrorUntil.Sub(now); d.stale && !e.Downstream.MustRevalidate && w >= time.Second {
 		dst = append(dst, ", stale-if-error="...)
 		dst = appendSeconds(dst, w)
 	}
 	return dst
+}
+
+// appendRedirectCacheControl writes the lifetime of a redirect to the
+// canonical URL: it depends on the URL alone, so it is kept as long as
+// browsers keep images.
+func (d *downstream) appendRedirectCacheControl(dst []byte) []byte {
+	dst = append(dst, "public, max-age="...)
+	return appendSeconds(dst, d.clientTTL)
 }
 
 // lifetime is the freshness lifetime sent as s-maxage: cache.cdn_ttl when

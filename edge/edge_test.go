@@ -46,6 +46,7 @@ type testOrigin struct {
 	etags        atomic.Bool  // send ETags and answer If-None-Match with 304
 	denyMissing  atomic.Bool  // answer 403 for missing objects, as a bucket without ListBucket does
 	notModified  atomic.Int32 // 304s sent
+	bodies       sync.Map     // path -> []byte, served instead of bench/images
 	mu           sync.Mutex
 	hits         map[string]int
 }
@@ -103,6 +104,9 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = "/kodim23.png"
 	}
 	body, err := os.ReadFile(filepath.Join(images, filepath.Base(r.URL.Path)))
+	if b, ok := o.bodies.Load(r.URL.Path); ok {
+		body, err = b.([]byte), nil
+	}
 	if err != nil && o.denyMissing.Load() {
 		http.Error(w, "<Error><Code>AccessDenied</Code></Error>", http.StatusForbidden)
 		return
@@ -185,6 +189,7 @@ type harness struct {
 	tr     *countingTransformer
 	client *fasthttp.Client
 	logs   *syncWriter
+	stop   func() // ends the edge (once); the test's cleanup calls it too
 }
 
 // start runs a real edge on 127.0.0.1 in front of a real origin. env are
@@ -223,15 +228,19 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.srv.Serve(ctx, pub, adm) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		if err := h.srv.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			if err := h.srv.Close(context.Background()); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
 	h.client = &fasthttp.Client{MaxConnsPerHost: 512, ReadTimeout: 30 * time.Second}
 	return h
 }

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"imgedge/cache"
 	"imgedge/edge/shield"
+	"imgedge/edge/signing"
 	"imgedge/transform"
 )
 
@@ -78,6 +80,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, sc, err, false)
 		return
 	}
+	if pol.cfg.Cache.CanonicalRedirect && !sc.req.Original && s.redirectToCanonical(ctx, sc, pol) {
+		return
+	}
 	sc.req.Now, sc.req.Trace = start, s.tracing.Load() != nil
 	vary := sc.req.Spec.AutoFormat
 	ans, err := s.shield.Serve(context.Background(), &sc.req)
@@ -124,6 +129,59 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	sc.key = shield.AppendKey(sc.key[:0], up.origin.ID, objPath, original, &sc.req.Spec)
 	sc.req.Key = sc.key
 	return nil
+}
+
+// redirectToCanonical answers 308 with the canonical URL when the query is
+// not already in that form (the signature aside), so that a cache in front
+// keys each edge entry once. A signed request's redirect is signed again
+// with the first key: the variant is the one already allowed.
+func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy) bool {
+	sc.hdr = sc.req.Spec.AppendQuery(sc.hdr[:0])
+	mark := len(sc.hdr)
+	sc.hdr = appendUnsigned(sc.hdr, ctx.URI().QueryString())
+	if string(sc.hdr[:mark]) == string(sc.hdr[mark:]) {
+		return false
+	}
+	uri := string(ctx.URI().PathOriginal())
+	if mark > 0 {
+		uri += "?" + string(sc.hdr[:mark])
+	}
+	if keys := pol.cfg.Signing.Keys; pol.verifier != nil && len(keys) > 0 {
+		host := ""
+		if pol.cfg.RoutesByHost() {
+			host = string(ctx.Host())
+		}
+		signed, err := signing.Sign(keys[0], host, uri)
+		if err != nil {
+			return false
+		}
+		uri = signed
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, uri)
+	ctx.Response.Header.SetCanonical(hdrCacheControl, pol.down.appendRedirectCacheControl(sc.hdr[:0]))
+	ctx.SetStatusCode(fasthttp.StatusPermanentRedirect)
+	return true
+}
+
+// appendUnsigned appends the query without its s pair, in the order sent.
+func appendUnsigned(dst, query []byte) []byte {
+	start := len(dst)
+	for len(query) > 0 {
+		pair := query
+		if i := bytes.IndexByte(query, '&'); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			query = nil
+		}
+		if len(pair) == 0 || bytes.HasPrefix(pair, []byte("s=")) || string(pair) == "s" {
+			continue
+		}
+		if len(dst) > start {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, pair...)
+	}
+	return dst
 }
 
 // rasterised answers an SVG original as the PNG of its natural size: an SVG
@@ -261,11 +319,14 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	case e.NoStore:
 		cc = append(cc, e.OriginCacheControl...) // an origin's private or no-store passes through
 	case a.Outcome.Stale() || a.Outcome == shield.RenderedFromStale:
-		cc = pol.down.appendStaleCacheControl(cc, e, now)
+		cc = pol.down.appendStaleCacheControl(cc, e, now, a.Outcome == shield.StaleWhileRevalidate)
 	default:
 		cc = pol.down.appendCacheControl(cc, e)
 	}
 	s.writeEntry(ctx, e, vary, hdr, cc)
+	if pol.logVariants && (a.Outcome != shield.Hit || a.Tier != cache.TierMemory) {
+		s.variantLog.record(ctx.Path(), ctx.URI().QueryString())
+	}
 	if !e.NoStore && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
 		if age := age(e, now); age >= time.Second {
 			cc = appendSeconds(cc[:0], age)

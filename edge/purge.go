@@ -60,13 +60,42 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	if rule.Prefix {
 		kind = "prefix"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	answer := map[string]any{
 		"purged": map[string]string{kind: target, "origin": up.origin.ID},
 		"seq":    rule.Seq,
 		"scope":  scope, // fleet: every node sharing redis.url; node: this one
 		"what":   "the original and every variant, in memory and Redis",
-	})
+	}
+	status := http.StatusOK
+	if targets := s.policy.Load().cfg.Purge.Downstream; len(targets) > 0 {
+		if scope == "fleet" {
+			// The other nodes apply the purge at their next read of the
+			// log; a cache in front that refilled from one of them before
+			// that would store the old bytes again.
+			select {
+			case <-time.After(2 * purgeSyncEvery):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		t := purgeTarget{path: target, prefix: rule.Prefix, host: q.Get("host"),
+			originTag: string(appendOriginTag(nil, up.origin.ID))}
+		if !rule.Prefix {
+			t.sourceTag = string(appendSourceTag(nil, up.origin.ID, opath))
+		}
+		results := s.forwardPurge(r.Context(), targets, t)
+		answer["downstream"] = results
+		for _, f := range results {
+			if f.Error != "" {
+				s.log.Error("purge: a cache in front did not take it", "kind", f.Kind, "url", f.URL, "err", f.Error)
+				answer["detail"] = "purged here; a cache in front did not take the purge (see downstream): retry, a purge is safe to repeat"
+				status = http.StatusBadGateway
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 // publishPurge adds rule to the fleet's log and returns its sequence. A

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,9 @@ type Server struct {
 	syncDone            chan struct{}
 	closers             []func()
 
+	forwardClient *http.Client // purges forwarded to caches in front
+	variantLog    variantLog   // queries answered per path, for nginx purges
+
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 	now     func() time.Time
 	metrics *metrics
@@ -67,6 +71,7 @@ type policy struct {
 	tracing           configs.Tracing
 	down              downstream // Cache-Control, Age and expiry sent to browsers and caches in front
 	errorCacheControl string     // user-class errors
+	logVariants       bool       // an nginx cache in front purges by exact key: remember them
 	hitLogEvery       uint64     // log one hit in this many; 0: none
 	errorsPerSecond   int        // error lines the access log writes each second
 }
@@ -85,6 +90,7 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),
+		logVariants:       slices.ContainsFunc(cfg.Purge.Downstream, func(d configs.Downstream) bool { return d.Kind == configs.DownstreamNginx }),
 		errorCacheControl: maxAge(cfg.Cache.NegativeTTL.D()),
 		hitLogEvery:       sampleEvery(cfg.Log.HitSample),
 		errorsPerSecond:   cfg.Log.ErrorsPerSecond,
@@ -149,6 +155,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
 	s.purges = &cache.Purges{}
+	s.forwardClient = &http.Client{Timeout: forwardTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if cfg.Redis.Enabled() {
 		if s.redis, err = cache.NewRedis(cache.RedisConfig{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster,
 			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue,

@@ -311,3 +311,51 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestCanonicalQuery: the canonical query parses back to the same spec, is
+// its own canonical form, and is the one spelling of every equivalent query.
+func TestCanonicalQuery(t *testing.T) {
+	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "fit": "crop"}})
+	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		parser *Parser
+		query  string
+		want   string
+	}{
+		{p, "w=120&fm=webp", "fm=webp&w=120"},
+		{p, "fm=webp&w=120", "fm=webp&w=120"},
+		{p, "w=60&dpr=2&fm=webp", "fm=webp&w=120"},
+		{p, "fit=clip&w=300", "w=300"},
+		{p, "w=300&crop=top", "w=300"},
+		{p, "fit=crop&crop=top,left&w=5&h=5", "crop=left,top&fit=crop&h=5&w=5"},
+		{p, "fit=crop&w=5&h=5&crop=center", "fit=crop&h=5&w=5"},
+		{p, "p=thumb", "fit=crop&w=200"},
+		{p, "fm=jpeg&q=80", "fm=jpg&q=80"},
+		{p, "auto=compress,format&w=10", "auto=format,compress&w=10"},
+		{p, "auto=format&fm=png", "fm=png"},
+		{p, "w=300&s=deadbeef", "w=300"},
+		{p, "bg=fff&blur=10&flip=vh&rot=90&sharp=5&lossless=1&frame=2", "bg=ffffffff&blur=10&flip=hv&frame=2&lossless=1&rot=90&sharp=5"},
+		{p, "fit=crop&crop=focalpoint&fp-x=0.25&w=10&h=10", "crop=focalpoint&fit=crop&fp-x=0.25&fp-y=0.5&h=10&w=10"},
+		{snapping, "w=100&h=400", "h=640&w=320"},
+	}
+	for _, tt := range tests {
+		s, _, err := tt.parser.ParseQuery(tt.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		got := string(s.AppendQuery(nil))
+		if got != tt.want {
+			t.Errorf("%s: canonical %q, want %q", tt.query, got, tt.want)
+		}
+		again, _, err := tt.parser.ParseQuery(got)
+		if err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v), want %+v", tt.query, got, again, err, s)
+		}
+		if twice := string(again.AppendQuery(nil)); twice != got {
+			t.Errorf("%s: canonical of canonical %q, want %q", tt.query, twice, got)
+		}
+	}
+}

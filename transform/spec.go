@@ -192,6 +192,49 @@ func (s *Spec) AppendKey(dst []byte) []byte {
 	return dst
 }
 
+// AppendQuery appends s as the canonical query of the URL API: the
+// parameters in name order, dpr folded into w and h, sizes snapped, values
+// in one spelling, defaults left out. Parsed again it gives s (Accepted
+// aside, which comes from the Accept header): a cache in front that keys on
+// the URL sees one key per entry here. It does not allocate beyond dst.
+func (s *Spec) AppendQuery(dst []byte) []byte {
+	start := len(dst)
+	for i := range params {
+		p := &params[i]
+		if p.key == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter {
+			continue
+		}
+		mark := len(dst)
+		if len(dst) > start {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, p.name...)
+		dst = append(dst, '=')
+		var wrote bool
+		if p.name == "auto" {
+			dst, wrote = queryAuto(dst, s)
+		} else {
+			dst, wrote = p.key(dst, s)
+		}
+		if !wrote {
+			dst = dst[:mark]
+		}
+	}
+	return dst
+}
+
+func queryAuto(dst []byte, s *Spec) ([]byte, bool) {
+	switch {
+	case s.AutoFormat && s.AutoCompress:
+		return append(dst, "format,compress"...), true
+	case s.AutoFormat:
+		return append(dst, "format"...), true
+	case s.AutoCompress:
+		return append(dst, "compress"...), true
+	}
+	return dst, false
+}
+
 func keyAuto(dst []byte, s *Spec) ([]byte, bool) {
 	if !s.AutoFormat && !s.AutoCompress {
 		return dst, false

@@ -1,0 +1,114 @@
+vcl 4.1;
+# imgedge behind Varnish 7 (Debian: varnish, varnish-modules for xkey).
+# edge/cdn_test.go runs this file as it is, with the backend's port changed.
+
+import std;
+import xkey;
+
+backend imgedge {
+    .host = "127.0.0.1";
+    .port = "8080";
+}
+
+# Who may purge: the imgedge nodes (purge.downstream in their config).
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.xkey) {
+            return (synth(400, "PURGE needs an xkey header (imgedge's Surrogate-Key)"));
+        }
+        set req.http.n-gone = xkey.purge(req.http.xkey);
+        return (synth(200, "Purged " + req.http.n-gone + " objects"));
+    }
+    if (req.method == "BAN") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.x-ban-url) {
+            return (synth(400, "BAN needs an X-Ban-Url header (a regular expression)"));
+        }
+        ban("obj.http.x-url ~ " + req.http.x-ban-url);
+        return (synth(200, "Banned"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    if (req.restarts == 0) {
+        unset req.http.x-imgedge-failed;
+    }
+    # Images do not depend on cookies or credentials; with them the built-in
+    # VCL would not cache at all.
+    unset req.http.Cookie;
+    unset req.http.Authorization;
+    # auto=format answers Vary on Accept: three buckets keep three objects
+    # per URL instead of one per browser's Accept string. q=0 means "not
+    # accepted" (RFC 9110 12.4.2).
+    if (req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+        set req.http.Accept = "image/avif,image/webp,*/*";
+    } elsif (req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+        set req.http.Accept = "image/webp,*/*";
+    } else {
+        set req.http.Accept = "*/*";
+    }
+    # ?w=120&fm=webp and ?fm=webp&w=120 are one object (imgedge's
+    # cache.canonical_redirect also folds dpr and snapped sizes).
+    set req.url = std.querysort(req.url);
+    if (req.http.x-imgedge-failed) {
+        # imgedge failed this request: a stale copy within the
+        # stale-if-error imgedge sent (the object's grace) answers instead.
+        set req.grace = 3650d;
+    } else {
+        # While imgedge answers, a copy past its freshness is served while it
+        # is refreshed for this long: imgedge's cache.stale_while_revalidate.
+        set req.grace = 60s;
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    # Bans match what the object holds, so that the ban lurker can apply them.
+    set beresp.http.x-url = bereq.url;
+    # imgedge's tags (one per source, one per origin) for xkey.purge.
+    set beresp.http.xkey = beresp.http.Surrogate-Key;
+    # Per-request headers must not be replayed to other clients.
+    unset beresp.http.X-Request-Id;
+    unset beresp.http.Server-Timing;
+    if (beresp.status >= 500) {
+        # Never let an error replace a good copy: a failed refresh is
+        # dropped, a failed miss is not stored (vcl_deliver retries it
+        # against the stale copy).
+        if (bereq.is_bgfetch) {
+            return (abandon);
+        }
+        set beresp.uncacheable = true;
+        set beresp.ttl = 0s;
+        return (deliver);
+    }
+    # Varnish reads stale-while-revalidate into grace; imgedge's longer
+    # stale-if-error is how long a copy may stand in while it fails.
+    if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+") {
+        set beresp.grace = std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1") + "s", beresp.grace);
+    }
+    # Kept past grace, a copy is refreshed with If-None-Match (a 304).
+    set beresp.keep = 1h;
+}
+
+sub vcl_deliver {
+    if (resp.status >= 500 && req.restarts == 0) {
+        set req.http.x-imgedge-failed = "1";
+        return (restart);
+    }
+    unset resp.http.x-url;
+    unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Cache-Tag;
+    unset resp.http.X-Accel-Expires;
+}

@@ -1,0 +1,566 @@
+package edge_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"imgedge/configs"
+)
+
+// The caches in front of the edge run the configurations the README shows,
+// from configs/cdn, with only their addresses and paths changed.
+const (
+	varnishConfig = "../configs/cdn/varnish.vcl"
+	nginxConfig   = "../configs/cdn/nginx.conf"
+)
+
+// frontCache is a real Varnish or nginx on 127.0.0.1 in front of an edge.
+type frontCache struct {
+	name     string
+	base     string // http://127.0.0.1:port
+	purgeURL string // what purge.downstream names
+	kind     string // its purge.downstream kind
+	stop     func()
+}
+
+// freePort finds a loopback port for a server the test starts as a process.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_ = ln.Close()
+	return port
+}
+
+// sharedDir is a directory that a server dropping root privileges (Varnish's
+// compiler and workers) can use; t.TempDir's parents are private to root.
+func sharedDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// configured returns the file at path with each old string replaced by its
+// new one; every old string must be in the file once, so that a changed
+// configuration cannot leave the test running another.
+func configured(t *testing.T, path string, replace ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(replace); i += 2 {
+		if n := strings.Count(s, replace[i]); n != 1 {
+			t.Fatalf("%s holds %q %d times, want once", path, replace[i], n)
+		}
+		s = strings.Replace(s, replace[i], replace[i+1], 1)
+	}
+	return s
+}
+
+// runServer starts cmd, waits until port accepts connections (or the
+// process ends), and returns the function that stops it.
+func runServer(t *testing.T, name string, cmd *exec.Cmd, port string) func() {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v (.ci/run installs it)", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+		})
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		select {
+		case <-exited:
+			t.Fatalf("%s exited: %s", name, out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen on %s: %s", name, port, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startVarnish runs the README's VCL in front of the edge at edgeBase; swr
+// is the edge's cache.stale_while_revalidate, which the VCL's req.grace
+// mirrors (60s there, the edge's default).
+func startVarnish(t *testing.T, edgeBase, swr string) *frontCache {
+	t.Helper()
+	_, edgePort, _ := net.SplitHostPort(strings.TrimPrefix(edgeBase, "http://"))
+	dir := sharedDir(t, "imgedge-varnish-")
+	vcl := filepath.Join(dir, "imgedge.vcl")
+	if err := os.WriteFile(vcl, []byte(configured(t, varnishConfig, `.port = "8080";`, `.port = "`+edgePort+`";`,
+		"set req.grace = 60s;", "set req.grace = "+swr+";")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command("varnishd", "-F", "-a", "127.0.0.1:"+port, "-f", vcl, "-n", filepath.Join(dir, "work"),
+		"-s", "malloc,64m", "-T", "none", "-p", "ban_lurker_sleep=0.01")
+	stop := runServer(t, "varnishd", cmd, port)
+	base := "http://127.0.0.1:" + port
+	return &frontCache{name: "varnish", base: base, purgeURL: base, kind: configs.DownstreamVarnishXKey, stop: stop}
+}
+
+func startNginx(t *testing.T, edgeBase string) *frontCache {
+	t.Helper()
+	dir := sharedDir(t, "imgedge-nginx-")
+	port := freePort(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	body := configured(t, nginxConfig,
+		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(edgeBase, "http://")+";",
+		"listen 127.0.0.1:8081;", "listen 127.0.0.1:"+port+";",
+		"/var/cache/nginx/imgedge", filepath.Join(dir, "cache"),
+		"/run/nginx-imgedge.pid", filepath.Join(dir, "nginx.pid"),
+		"/var/log/nginx/imgedge-error.log", filepath.Join(dir, "error.log"))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	global := "daemon off;"
+	if os.Geteuid() == 0 {
+		global += " user root;" // the workers write the cache under this private directory
+	}
+	cmd := exec.Command("nginx", "-p", dir, "-c", conf, "-g", global, "-e", filepath.Join(dir, "error.log"))
+	stop := runServer(t, "nginx", cmd, port)
+	base := "http://127.0.0.1:" + port
+	return &frontCache{name: "nginx", base: base, purgeURL: base + "/purge", kind: configs.DownstreamNginx, stop: stop}
+}
+
+// noRedirects is a client that shows redirects rather than following them.
+var noRedirects = &http.Client{
+	Timeout:       60 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type cdnAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func fetch(t *testing.T, base, path string, headers ...string) cdnAnswer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", base, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", base, path, err)
+	}
+	return cdnAnswer{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// edgeRequests counts the requests the edge logged for path and query in
+// any order of its parameters (Varnish sorts them); the edge runs with
+// log.hit_sample 1, so every request is a line.
+func edgeRequests(t *testing.T, h *harness, path, query string) int {
+	t.Helper()
+	sorted := func(q string) string {
+		pairs := strings.Split(q, "&")
+		slices.Sort(pairs)
+		return strings.Join(pairs, "&")
+	}
+	query = sorted(query)
+	n := 0
+	sc := bufio.NewScanner(strings.NewReader(h.logs.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct{ Msg, Path, Query string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && line.Path == path && sorted(line.Query) == query {
+			n++
+		}
+	}
+	return n
+}
+
+// browserAccepts are real Accept headers for images, with the formats each
+// allows (JPEG, PNG and GIF every client decodes).
+var browserAccepts = []struct {
+	name, accept string
+	avif, webp   bool
+}{
+	{"Chromium", "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", true, true},
+	{"Chromium with JPEG XL", "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", true, true},
+	{"Firefox 93+", "image/avif,image/webp,*/*", true, true},
+	{"Firefox 65", "image/webp,*/*", false, true},
+	{"Safari 14", "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, true},
+	{"Safari 17", "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5", true, true},
+	{"Safari 13", "image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, false},
+	{"IE 11", "image/png,image/svg+xml,image/jxr,image/*;q=0.8,*/*;q=0.5", false, false},
+	{"anything", "*/*", false, false},
+	{"none", "", false, false},
+	{"AVIF refused", "image/avif;q=0,image/webp,*/*", false, true},
+	{"WebP refused", "image/avif,image/webp;q=0,*/*", true, false},
+	{"both refused", "image/avif;q=0.0,image/webp;q=0.000,image/*", false, false},
+	{"AVIF alone", "image/avif,image/jpeg", true, false},
+	{"spacing and case", "IMAGE/WEBP ; q=0.9, image/AVIF;q=0.8", true, true},
+}
+
+func allowed(contentType string, avif, webp bool) bool {
+	switch contentType {
+	case "image/jpeg", "image/png", "image/gif":
+		return true
+	case "image/avif":
+		return avif
+	case "image/webp":
+		return webp
+	}
+	return false
+}
+
+// TestBehindCachesEveryBrowserGetsAFormatItAccepts: fifteen real Accept
+// headers, on images below and above the AVIF size limit and an animation,
+// through the edge alone and through Varnish and nginx configured as the
+// README says: never a format the browser did not list, and at most three
+// objects per URL in each cache (three edge fetches).
+func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
+	anim, err := os.ReadFile("../testdata/corpus/formats/gif-animated-rotating-squares.gif")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.origin.bodies.Store("/anim.gif", anim)
+	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	urls := []struct{ path, query string }{
+		{"/kodim23.png", "w=300&auto=format"},              // below transform.avif_max_pixels
+		{"/photo-1600x1200-q85.jpg", "w=1700&auto=format"}, // above it: WebP or legacy
+		{"/anim.gif", "w=100&auto=format"},                 // animated: never AVIF
+	}
+	bases := []struct{ name, base string }{{"edge", h.base}}
+	for _, c := range caches {
+		bases = append(bases, struct{ name, base string }{c.name, c.base})
+	}
+	for _, b := range bases {
+		for _, u := range urls {
+			before := edgeRequests(t, h, u.path, u.query)
+			for _, a := range browserAccepts {
+				r := fetch(t, b.base, u.path+"?"+u.query, "Accept", a.accept)
+				ct := r.header.Get("Content-Type")
+				if r.status != 200 || !allowed(ct, a.avif, a.webp) {
+					t.Errorf("%s %s?%s, %s (%q): %d %s", b.name, u.path, u.query, a.name, a.accept, r.status, ct)
+				}
+				if r.header.Get("Vary") != "Accept" {
+					t.Errorf("%s %s?%s: Vary %q, want Accept", b.name, u.path, u.query, r.header.Get("Vary"))
+				}
+			}
+			if b.name == "edge" {
+				continue
+			}
+			fetched := edgeRequests(t, h, u.path, u.query) - before
+			t.Logf("%s: %d objects for %s?%s", b.name, fetched, u.path, u.query)
+			if fetched > 3 || fetched < 1 {
+				t.Errorf("%s asked the edge %d times for %s?%s across %d Accept headers: want 1 to 3 objects",
+					b.name, fetched, u.path, u.query, len(browserAccepts))
+			}
+		}
+	}
+}
+
+// TestBehindCachesFreshnessRevalidationAndOutage: a cache in front answers
+// a conditional request itself, shows a changed source within the lifetime
+// and stale window the edge sent, and keeps serving its copy for 30 s while
+// the edge is down.
+func TestBehindCachesFreshnessRevalidationAndOutage(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=1s"}, nil)
+	h.origin.cacheControl.Store("max-age=2")
+	first, second := readImage(t, "kodim04.png"), readImage(t, "kodim07.png")
+	h.origin.bodies.Store("/changing.png", first)
+	caches := []*frontCache{startVarnish(t, h.base, "1s"), startNginx(t, h.base)}
+	const path, query = "/changing.png", "w=64"
+	etags := map[string]string{}
+	for _, c := range caches {
+		r := fetch(t, c.base, path+"?"+query)
+		if r.status != 200 || r.header.Get("ETag") == "" {
+			t.Fatalf("%s: %d, ETag %q", c.name, r.status, r.header.Get("ETag"))
+		}
+		etags[c.name] = r.header.Get("ETag")
+		before := edgeRequests(t, h, path, query)
+		if nm := fetch(t, c.base, path+"?"+query, "If-None-Match", etags[c.name]); nm.status != 304 || len(nm.body) != 0 {
+			t.Errorf("%s: conditional request got %d with %d bytes, want 304", c.name, nm.status, len(nm.body))
+		}
+		if n := edgeRequests(t, h, path, query) - before; n != 0 {
+			t.Errorf("%s asked the edge %d times to answer a conditional request for a fresh copy", c.name, n)
+		}
+	}
+
+	// The source changes: each cache shows it once the 2 s lifetime and the
+	// 1 s stale windows (the edge's and the cache's) have passed.
+	h.origin.bodies.Store(path, second)
+	changed := time.Now()
+	const within = 2*time.Second + 1*time.Second + 1*time.Second + 8*time.Second // s-maxage, both stale windows, a render, slack
+	for _, c := range caches {
+		for {
+			r := fetch(t, c.base, path+"?"+query)
+			if r.status == 200 && r.header.Get("ETag") != etags[c.name] {
+				etags[c.name] = r.header.Get("ETag")
+				break
+			}
+			if time.Since(changed) > within {
+				t.Fatalf("%s still serves the old image %v after the source changed (s-maxage 2 s, stale windows 1 s)", c.name, time.Since(changed))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+
+	// The edge goes away: for 30 s, past every lifetime it sent, each cache
+	// serves its copy (the edge sent stale-if-error=86400).
+	h.stop()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		for _, c := range caches {
+			r := fetch(t, c.base, path+"?"+query)
+			if r.status != 200 || r.header.Get("ETag") != etags[c.name] || len(r.body) == 0 {
+				t.Fatalf("%s during the edge outage: %d, ETag %q (want %q)", c.name, r.status, r.header.Get("ETag"), etags[c.name])
+			}
+		}
+	}
+}
+
+func readImage(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(images, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPurgeReachesCachesInFront: with purge.downstream naming Varnish
+// (xkey, and a ban for a prefix) and nginx (cache purge by key), a purge at
+// the edge drops the original and every variant in each cache in front,
+// and nothing else.
+func TestPurgeReachesCachesInFront(t *testing.T) {
+	env := []string{"IMGEDGE_ADMIN_TOKEN=" + fleetToken, "IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}
+	h := start(t, env, nil)
+	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	var downstream []string
+	for _, c := range caches {
+		downstream = append(downstream, fmt.Sprintf("{kind: %s, url: %q}", c.kind, c.purgeURL))
+	}
+	cfg, err := configs.Load("", append([]string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1",
+		"IMGEDGE_PURGE_DOWNSTREAM=[" + strings.Join(downstream, ", ") + "]"}, env...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.origin.bodies.Store("/p/a.png", readImage(t, "kodim04.png"))
+	h.origin.bodies.Store("/p/b.png", readImage(t, "kodim07.png"))
+	h.origin.bodies.Store("/q/c.png", readImage(t, "kodim15.png"))
+	chrome := browserAccepts[0].accept
+	type view struct{ path, accept string }
+	views := []view{{"/p/a.png", ""}, {"/p/a.png?w=120", ""}, {"/p/a.png?auto=format&w=100", chrome}, {"/p/a.png?auto=format&w=100", "*/*"},
+		{"/p/b.png?w=80", chrome}, {"/q/c.png?w=50", ""}}
+	seen := func(c *frontCache) map[view]string {
+		tags := map[view]string{}
+		for _, v := range views {
+			r := fetch(t, c.base, v.path, "Accept", v.accept)
+			if r.status != 200 {
+				t.Fatalf("%s %s: %d %s", c.name, v.path, r.status, r.body)
+			}
+			tags[v] = r.header.Get("ETag")
+		}
+		return tags
+	}
+	before := map[string]map[view]string{}
+	for _, c := range caches {
+		before[c.name] = seen(c)
+	}
+	// Every source changes at the origin; only the purged ones may change
+	// in the caches (the others are fresh for an hour).
+	h.origin.bodies.Store("/p/a.png", readImage(t, "kodim23.png"))
+	h.origin.bodies.Store("/p/b.png", readImage(t, "yellow_rose.png"))
+	h.origin.bodies.Store("/q/c.png", readImage(t, "hopper.jpg"))
+	purge := func(query string) {
+		t.Helper()
+		body := purgeOn(t, h, query)
+		var answer struct {
+			Downstream []struct {
+				Kind, Error string
+				Requests    int
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &answer); err != nil || len(answer.Downstream) != len(caches) {
+			t.Fatalf("purge %s answered %s (%v)", query, body, err)
+		}
+		for _, d := range answer.Downstream {
+			if d.Error != "" || d.Requests == 0 {
+				t.Errorf("purge %s at %s: %d requests, %q", query, d.Kind, d.Requests, d.Error)
+			}
+		}
+	}
+	purge("path=" + url.QueryEscape("/p/a.png"))
+	for _, c := range caches {
+		after := seen(c)
+		for _, v := range views {
+			purged := v.path != "/p/b.png?w=80" && v.path != "/q/c.png?w=50"
+			if changed := after[v] != before[c.name][v]; changed != purged {
+				t.Errorf("%s %s (Accept %q) after purging /p/a.png: changed %v, want %v", c.name, v.path, v.accept, changed, purged)
+			}
+		}
+		before[c.name] = after
+	}
+	purge("prefix=" + url.QueryEscape("/p/"))
+	for _, c := range caches {
+		after := seen(c)
+		for _, v := range views {
+			purged := v.path == "/p/b.png?w=80"
+			if changed := after[v] != before[c.name][v]; changed != purged {
+				t.Errorf("%s %s (Accept %q) after purging the prefix /p/: changed %v, want %v", c.name, v.path, v.accept, changed, purged)
+			}
+		}
+	}
+}
+
+// TestCanonicalRedirect: with cache.canonical_redirect, every spelling of a
+// variant but one answers 308 to that one, signed when URLs are signed.
+func TestCanonicalRedirect(t *testing.T) {
+	key := "0123456789abcdef0123"
+	for _, withKeys := range []bool{false, true} {
+		env := []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}
+		if withKeys {
+			env = append(env, "IMGEDGE_SIGNING_KEYS="+key)
+		}
+		h := start(t, env, nil)
+		sign := func(uri string) string {
+			if !withKeys {
+				return uri
+			}
+			return signed(t, key, uri)
+		}
+		for _, tt := range []struct{ uri, location string }{
+			{"/kodim23.png?w=60&dpr=2&fm=webp", "/kodim23.png?fm=webp&w=120"},
+			{"/kodim23.png?w=120&fm=webp", "/kodim23.png?fm=webp&w=120"},
+			{"/kodim23.png?fit=clip&auto=compress,format&w=99", "/kodim23.png?auto=format,compress&w=99"},
+		} {
+			r := fetch(t, h.base, sign(tt.uri))
+			if want := sign(tt.location); r.status != 308 || r.header.Get("Location") != want {
+				t.Errorf("signed %v %s: %d Location %q, want 308 %q", withKeys, tt.uri, r.status, r.header.Get("Location"), want)
+				continue
+			}
+			if r2 := fetch(t, h.base, r.header.Get("Location")); r2.status != 200 {
+				t.Errorf("signed %v: the canonical %s answered %d", withKeys, r.header.Get("Location"), r2.status)
+			}
+		}
+		if r := fetch(t, h.base, sign("/kodim23.png")); r.status != 200 {
+			t.Errorf("signed %v: the original answered %d", withKeys, r.status)
+		}
+	}
+}
+
+// TestDownstreamHeaders: what a cache in front is told, from what the
+// origin said.
+func TestDownstreamHeaders(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s"}, nil)
+	clock := withClock(h)
+	for _, tt := range []struct {
+		image, origin, want string
+	}{
+		{"kodim04.png", "max-age=600, stale-while-revalidate=30, stale-if-error=3600", "public, max-age=600, s-maxage=600, stale-while-revalidate=30, stale-if-error=3600"},
+		{"kodim07.png", "s-maxage=30", "public, max-age=30, s-maxage=30, stale-while-revalidate=60, stale-if-error=86400"},
+		{"kodim15.png", "max-age=120, must-revalidate", "public, max-age=120, s-maxage=120, must-revalidate"},
+		{"kodim23.png", "no-cache", "public, max-age=0, s-maxage=0, no-cache, stale-if-error=86400"},
+	} {
+		h.origin.cacheControl.Store(tt.origin)
+		miss := h.get(t, "/"+tt.image+"?w=40")
+		if miss.header["cache-control"] != tt.want {
+			t.Errorf("origin %q: Cache-Control %q, want %q", tt.origin, miss.header["cache-control"], tt.want)
+		}
+		tags := strings.Fields(miss.header["surrogate-key"])
+		if len(tags) != 2 || !strings.HasPrefix(tags[0], "imgedge-src-") || !strings.HasPrefix(tags[1], "imgedge-origin-") ||
+			miss.header["cache-tag"] != tags[0]+","+tags[1] {
+			t.Errorf("origin %q: Surrogate-Key %q, Cache-Tag %q", tt.origin, miss.header["surrogate-key"], miss.header["cache-tag"])
+		}
+		if orig := h.get(t, "/"+tt.image); orig.header["surrogate-key"] != miss.header["surrogate-key"] {
+			t.Errorf("the original's tags %q differ from its variant's %q", orig.header["surrogate-key"], miss.header["surrogate-key"])
+		}
+	}
+	// Age counts from the origin's answer, for the original and its
+	// variants alike, so that s-maxage minus Age is what remains.
+	h.origin.cacheControl.Store("max-age=600")
+	h.get(t, "/hopper.jpg?w=41")
+	clock.Advance(100 * time.Second)
+	hit := h.get(t, "/hopper.jpg?w=41")
+	fresh := h.get(t, "/hopper.jpg?w=42") // rendered now from the 100 s old original
+	for name, r := range map[string]response{"hit": hit, "new variant": fresh} {
+		if r.header["age"] != "100" || r.header["cache-control"] != "public, max-age=600, s-maxage=600, stale-while-revalidate=60, stale-if-error=86400" {
+			t.Errorf("%s: Age %q, Cache-Control %q", name, r.header["age"], r.header["cache-control"])
+		}
+		if want := strconv.FormatInt(clock.Now().Add(500*time.Second).Unix(), 10); r.header["x-accel-expires"] != "@"+want {
+			t.Errorf("%s: X-Accel-Expires %q, want @%s", name, r.header["x-accel-expires"], want)
+		}
+	}
+}
+
+// TestREADMEShowsTheTestedCacheConfigs: the README's Varnish and nginx
+// configurations are the files the tests run, whole.
+func TestREADMEShowsTheTestedCacheConfigs(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ path, fence string }{{varnishConfig, "```vcl\n"}, {nginxConfig, "```nginx\n"}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(readme, []byte(f.fence+string(b)+"```\n")) {
+			t.Errorf("README.md does not show %s as it is: copy the file into its fenced block", f.path)
+		}
+	}
+}

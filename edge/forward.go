@@ -1,0 +1,161 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"imgedge/configs"
+)
+
+// forwardTimeout bounds each purge sent to a cache in front.
+const forwardTimeout = 5 * time.Second
+
+// purgeTarget is what one purge names, in the terms caches in front use:
+// the public path (or prefix) they keyed, the source's tag, the origin's.
+type purgeTarget struct {
+	path      string // as requested from the edge: a cache in front keyed it
+	prefix    bool
+	host      string // the purge's host=, when origins are routed by Host
+	sourceTag string // "" for a prefix
+	originTag string
+}
+
+// forwarded is what one cache in front said to a purge.
+type forwarded struct {
+	Kind   string `json:"kind"`
+	URL    string `json:"url"`
+	Status int    `json:"status,omitempty"`
+	Sent   int    `json:"requests"`
+	Error  string `json:"error,omitempty"`
+}
+
+// forwardPurge says t to every cache in purge.downstream, all at once, and
+// waits for their answers (each bounded by forwardTimeout): the purge's
+// caller learns which caches took it. The goroutines end before it returns.
+func (s *Server) forwardPurge(ctx context.Context, targets []configs.Downstream, t purgeTarget) []forwarded {
+	out := make([]forwarded, len(targets))
+	var wg sync.WaitGroup
+	for i, d := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = forwarded{Kind: d.Kind, URL: d.URL}
+			reqs, err := s.purgeRequests(d, t)
+			if err == nil {
+				out[i].Status, out[i].Sent, err = s.sendAll(ctx, reqs)
+			}
+			if err != nil {
+				out[i].Error = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// purgeRequests builds the requests that purge t at d.
+func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Request, error) {
+	base := strings.TrimRight(d.URL, "/")
+	var reqs []*http.Request
+	add := func(method, u string, body io.Reader, header map[string]string) error {
+		r, err := http.NewRequest(method, u, body)
+		if err != nil {
+			return fmt.Errorf("purge request to %s: %w", u, err)
+		}
+		for k, v := range header {
+			r.Header.Set(k, v)
+		}
+		if d.Host != "" {
+			r.Host = d.Host
+		} else if t.host != "" {
+			r.Host = t.host
+		}
+		reqs = append(reqs, r)
+		return nil
+	}
+	ban := func() error {
+		re := "^" + regexp.QuoteMeta(t.path)
+		if !t.prefix {
+			re += `(\?|$)`
+		}
+		return add("BAN", base+"/", nil, map[string]string{"X-Ban-Url": re})
+	}
+	switch d.Kind {
+	case configs.DownstreamVarnishXKey:
+		if t.prefix {
+			return reqs, ban()
+		}
+		return reqs, add("PURGE", base+"/", nil, map[string]string{"Xkey": t.sourceTag})
+	case configs.DownstreamVarnishBan:
+		return reqs, ban()
+	case configs.DownstreamNginx:
+		for _, key := range s.variantLog.keys(t.path, t.prefix) {
+			for _, bucket := range acceptBuckets {
+				u := base + (&url.URL{Path: key.path + "|" + key.query + "|" + bucket}).EscapedPath()
+				if err := add(http.MethodGet, u, nil, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return reqs, nil
+	case configs.DownstreamURL:
+		tag := t.sourceTag
+		if t.prefix {
+			// A tag cannot name a path prefix: everything from the origin goes.
+			tag = t.originTag
+		}
+		fill := func(v string, escape func(string) string) string {
+			return strings.NewReplacer("{tag}", escape(tag), "{origin_tag}", escape(t.originTag), "{path}", escape(t.path)).Replace(v)
+		}
+		method := d.Method
+		if method == "" {
+			method = http.MethodPost
+		}
+		var body io.Reader
+		if d.Body != "" {
+			body = strings.NewReader(fill(d.Body, jsonEscape))
+		}
+		return reqs, add(method, fill(d.URL, url.QueryEscape), body, d.Header)
+	}
+	return nil, fmt.Errorf("purge.downstream kind %q", d.Kind)
+}
+
+// acceptBuckets are the auto=format classes the README's cache
+// configurations key on; nginx purges each by name.
+var acceptBuckets = [...]string{"avif-webp", "webp", "other"}
+
+func jsonEscape(v string) string {
+	b, _ := json.Marshal(v)
+	return string(b[1 : len(b)-1])
+}
+
+// sendAll sends reqs in turn; a 404 from a purge means there was nothing to
+// drop. It returns the last status.
+func (s *Server) sendAll(ctx context.Context, reqs []*http.Request) (int, int, error) {
+	status, sent := 0, 0
+	for _, r := range reqs {
+		rctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+		resp, err := s.forwardClient.Do(r.WithContext(rctx))
+		if err != nil {
+			cancel()
+			return status, sent, fmt.Errorf("purge %s %s: %w", r.Method, r.URL, err)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		cancel()
+		sent++
+		status = resp.StatusCode
+		if status >= 300 && status != http.StatusNotFound {
+			return status, sent, fmt.Errorf("purge %s %s: answered %s", r.Method, r.URL, resp.Status)
+		}
+	}
+	return status, sent, nil
+}
