@@ -145,23 +145,26 @@ func (r *Redis) connect() {
 
 // call runs f within the timeout and the breaker.
 func (r *Redis) call(op string, f func(ctx context.Context, c rueidis.Client) (any, error)) (any, error) {
-	return r.cb.Execute(func() (any, error) {
-		c := r.client.Load()
-		if c == nil {
-			r.errs.Add(1)
-			return nil, errNotConnected
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		defer cancel()
-		t0 := time.Now()
-		v, err := f(ctx, *c)
-		failed := err != nil && !rueidis.IsRedisNil(err)
-		if failed {
-			r.errs.Add(1)
-		}
-		r.observe(op, time.Since(t0), failed)
-		return v, err
-	})
+	return r.cb.Execute(func() (any, error) { return r.run(op, f) })
+}
+
+// run is one call within the timeout, counted and timed, outside the breaker.
+func (r *Redis) run(op string, f func(ctx context.Context, c rueidis.Client) (any, error)) (any, error) {
+	c := r.client.Load()
+	if c == nil {
+		r.errs.Add(1)
+		return nil, errNotConnected
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	t0 := time.Now()
+	v, err := f(ctx, *c)
+	failed := err != nil && !rueidis.IsRedisNil(err)
+	if failed {
+		r.errs.Add(1)
+	}
+	r.observe(op, time.Since(t0), failed)
+	return v, err
 }
 
 // writer sends queued writes one at a time; the request path only enqueues.
@@ -195,9 +198,13 @@ func (r *Redis) Dropped() int64 { return r.dropped.Load() }
 // Errors is the calls that failed (timeouts, refused connections, ...).
 func (r *Redis) Errors() int64 { return r.errs.Load() }
 
-// Do runs commands within the timeout and the breaker (the purge log).
+// Do runs commands within the timeout but outside the breaker: the purge
+// log, read by one background loop per node and written by admin requests,
+// never by the request path the breaker protects. Behind the breaker, a
+// dropped connection that failed a burst of reads kept a node from learning
+// of purges for the breaker's whole open time (5 s), serving purged bytes.
 func (r *Redis) Do(f func(ctx context.Context, c rueidis.Client) error) error {
-	_, err := r.call("purge", func(ctx context.Context, c rueidis.Client) (any, error) { return nil, f(ctx, c) })
+	_, err := r.run("purge", func(ctx context.Context, c rueidis.Client) (any, error) { return nil, f(ctx, c) })
 	return err
 }
 

@@ -216,6 +216,55 @@ func TestFleetSurvivesSickRedis(t *testing.T) {
 	}
 }
 
+// TestFleetPurgeReachesANodeWithItsBreakerOpen: a node whose Redis breaker
+// opened (Redis hung, then back) still learns of a purge made on another
+// node, before the breaker closes: the purge log is not behind it.
+func TestFleetPurgeReachesANodeWithItsBreakerOpen(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
+	rd := redistest.Start(t)
+	nodes := fleet(t, 2, dir, rd, "IMGEDGE_REDIS_TIMEOUT=200ms")
+	for _, n := range nodes {
+		if r := n.get(t, "/a.png"); r.status != 200 {
+			t.Fatal(r.status)
+		}
+	}
+	breaker := func(h *harness) string {
+		for line := range strings.Lines(scrape(t, h)) {
+			if v, ok := strings.CutPrefix(line, "imgedge_redis_breaker_state "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return "absent"
+	}
+	rd.Pause()
+	for i := 0; breaker(nodes[0]) != "2"; i++ { // new variants: memory misses that ask Redis
+		if i > 200 {
+			t.Fatal("node 0's Redis breaker did not open")
+		}
+		nodes[0].get(t, fmt.Sprintf("/a.png?w=%d", 10+i))
+	}
+	rd.Resume()
+	newBytes, err := os.ReadFile("../bench/images/kodim23-512w-q80.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.png"), newBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	purgeOn(t, nodes[1], "path=/a.png")
+	for {
+		open := breaker(nodes[0]) == "2"
+		if r := nodes[0].get(t, "/a.png"); bytes.Equal(r.body, newBytes) {
+			return
+		}
+		if !open {
+			t.Fatal("node 0 served the purged bytes until its Redis breaker closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestFleetCollapses: 300 concurrent cold requests for one variant, spread
 // over three nodes sharing Redis, make one origin fetch and one render in
 // the whole fleet; every request is answered.
