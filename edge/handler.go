@@ -28,6 +28,7 @@ type scratch struct {
 	cc      []byte // Cache-Control, then the other downstream headers
 	id      []byte
 	req     shield.Request
+	up      *upstream // the origin's route, for its tag
 	answer  shield.Answer
 	problem problem
 	err     error // what failed, for the access log only
@@ -108,6 +109,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // and /explain both go through here.
 func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, accept []byte) error {
 	up, objPath := s.router.pick(host, uri.Path())
+	sc.up = up
 	sc.b.Reset(pol.parser)
 	for k, v := range uri.QueryArgs().All() {
 		sc.b.Add(k, v)
@@ -340,7 +342,7 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	cc = appendSourceTag(cc[:0], sc.req.Origin.ID, sc.req.Path)
 	mark := len(cc)
 	cc = append(cc, ' ')
-	cc = appendOriginTag(cc, sc.req.Origin.ID)
+	cc = append(cc, sc.up.tag...)
 	h.SetCanonical(hdrSurrogateKey, cc)
 	cc[mark] = ','
 	h.SetCanonical(hdrCacheTag, cc)
@@ -362,7 +364,7 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 		hdr = appendMillis(hdr, a.Timings.Transform)
 	}
 	hdr = append(hdr, ", total;dur="...)
-	hdr = appendMillis(hdr, s.now().Sub(start))
+	hdr = appendMillis(hdr, now.Sub(start))
 	ctx.Response.Header.SetCanonical(hdrServerTiming, hdr)
 	sc.hdr = hdr
 }

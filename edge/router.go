@@ -16,6 +16,7 @@ import (
 type upstream struct {
 	origin  shield.Origin
 	breaker *origin.Breaker
+	tag     []byte // the downstream tag of everything from this origin
 }
 
 type route struct {
@@ -44,7 +45,7 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 			}
 		}
 		b := origin.WithBreaker(f, raw, bcfg)
-		return &upstream{origin: shield.Origin{ID: raw, Fetcher: b}, breaker: b}, nil
+		return &upstream{origin: shield.Origin{ID: raw, Fetcher: b}, breaker: b, tag: appendOriginTag(nil, raw)}, nil
 	}
 	def, err := mk(cfg.Origin)
 	if err != nil {
