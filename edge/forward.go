@@ -82,7 +82,8 @@ func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Req
 		return nil
 	}
 	ban := func() error {
-		re := "^" + regexp.QuoteMeta(t.path)
+		// Varnish stores the URL as the client sent it: percent-encoded.
+		re := "^" + regexp.QuoteMeta((&url.URL{Path: t.path}).EscapedPath())
 		if !t.prefix {
 			re += `(\?|$)`
 		}

@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"imgedge/configs"
+)
+
+// TestPurgeRequests: what each kind of cache in front is sent for a purge
+// of a path and of a prefix.
+func TestPurgeRequests(t *testing.T) {
+	s := &Server{}
+	s.variantLog.record([]byte("/p/a b.png"), []byte("fm=webp&w=120"))
+	s.variantLog.record([]byte("/p/a b.png"), nil)
+	s.variantLog.record([]byte("/p/c.png"), []byte("w=10"))
+	s.variantLog.record([]byte("/q/d.png"), []byte("w=10"))
+	path := purgeTarget{path: "/p/a b.png", sourceTag: "imgedge-src-1", originTag: "imgedge-origin-2"}
+	prefix := purgeTarget{path: "/p/", prefix: true, originTag: "imgedge-origin-2"}
+	cloudflare := configs.Downstream{Kind: configs.DownstreamURL, URL: "https://api.example/zones/Z/purge_cache",
+		Header: map[string]string{"Authorization": "Bearer T"}, Body: `{"tags":["{tag}"],"path":"{path}"}`}
+	fastly := configs.Downstream{Kind: configs.DownstreamURL, Method: "POST", URL: "https://api.example/service/S/purge/{tag}"}
+	tests := []struct {
+		name string
+		d    configs.Downstream
+		t    purgeTarget
+		want []string // method URL [header value] [body]
+	}{
+		{"xkey path", configs.Downstream{Kind: configs.DownstreamVarnishXKey, URL: "http://v:6081"}, path,
+			[]string{"PURGE http://v:6081/ Xkey=imgedge-src-1"}},
+		{"xkey prefix is a ban", configs.Downstream{Kind: configs.DownstreamVarnishXKey, URL: "http://v:6081/"}, prefix,
+			[]string{`BAN http://v:6081/ X-Ban-Url=^/p/`}},
+		{"ban path", configs.Downstream{Kind: configs.DownstreamVarnishBan, URL: "http://v:6081", Host: "img.example"}, path,
+			[]string{`BAN http://v:6081/ X-Ban-Url=^/p/a%20b\.png(\?|$) host=img.example`}},
+		{"nginx path: each remembered query in each bucket", configs.Downstream{Kind: configs.DownstreamNginx, URL: "http://n/purge"}, path,
+			[]string{"GET http://n/purge/p/a%20b.png%7C%7Cavif-webp", "GET http://n/purge/p/a%20b.png%7C%7Cwebp", "GET http://n/purge/p/a%20b.png%7C%7Cother",
+				"GET http://n/purge/p/a%20b.png%7Cfm=webp&w=120%7Cavif-webp", "GET http://n/purge/p/a%20b.png%7Cfm=webp&w=120%7Cwebp", "GET http://n/purge/p/a%20b.png%7Cfm=webp&w=120%7Cother"}},
+		{"url: a tag API", cloudflare, path,
+			[]string{`POST https://api.example/zones/Z/purge_cache Authorization=Bearer T body={"tags":["imgedge-src-1"],"path":"/p/a b.png"}`}},
+		{"url: a prefix drops the origin's tag", fastly, prefix,
+			[]string{"POST https://api.example/service/S/purge/imgedge-origin-2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reqs, err := s.purgeRequests(tt.d, tt.t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, r := range reqs {
+				got[describe(t, r)] = true
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("%d requests %v, want %v", len(reqs), got, tt.want)
+			}
+			for _, w := range tt.want {
+				if !got[w] {
+					t.Errorf("missing %q in %v", w, got)
+				}
+			}
+		})
+	}
+	// A prefix purge at nginx covers every remembered path under it.
+	reqs, err := s.purgeRequests(configs.Downstream{Kind: configs.DownstreamNginx, URL: "http://n/purge"}, prefix)
+	if err != nil || len(reqs) != 3*3 {
+		t.Errorf("nginx prefix purge: %d requests (%v), want 9: three keys under /p/ in three buckets", len(reqs), err)
+	}
+}
+
+// describe is a request as the table writes it.
+func describe(t *testing.T, r *http.Request) string {
+	t.Helper()
+	s := r.Method + " " + r.URL.String()
+	for _, h := range []string{"Xkey", "X-Ban-Url", "Authorization"} {
+		if v := r.Header.Get(h); v != "" {
+			s += " " + h + "=" + v
+		}
+	}
+	if r.Host != "" && r.Host != r.URL.Host {
+		s += " host=" + r.Host
+	}
+	if r.Body != nil {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += " body=" + string(b)
+	}
+	return s
+}
+
+// TestVariantLogIsBounded: the queries remembered for nginx purges stay
+// within variantLogMax however many paths and queries arrive.
+func TestVariantLogIsBounded(t *testing.T) {
+	var l variantLog
+	for i := range variantLogMax + 1000 {
+		l.record([]byte("/p"+strconv.Itoa(i%5000)), []byte("w="+strconv.Itoa(i)))
+	}
+	n := 0
+	for _, qs := range l.paths {
+		n += len(qs)
+	}
+	if n != l.n || n > variantLogMax {
+		t.Errorf("%d queries remembered (count says %d), want at most %d", n, l.n, variantLogMax)
+	}
+}
