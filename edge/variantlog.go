@@ -27,8 +27,7 @@ func (l *variantLog) record(path, query []byte) {
 	if l.paths == nil {
 		l.paths = map[string]map[string]struct{}{}
 	}
-	qs := l.paths[string(path)]
-	if _, ok := qs[string(query)]; ok {
+	if _, ok := l.paths[string(path)][string(query)]; ok {
 		return
 	}
 	for l.n >= variantLogMax {
@@ -38,6 +37,8 @@ func (l *variantLog) record(path, query []byte) {
 			break
 		}
 	}
+	// Looked up after the eviction, which may have dropped this very path.
+	qs := l.paths[string(path)]
 	if qs == nil {
 		qs = map[string]struct{}{}
 		l.paths[string(path)] = qs
