@@ -48,6 +48,54 @@ type Config struct {
 	Presets map[string]map[string]string `yaml:"presets"`
 	Params  Params                       `yaml:"params"`
 	Purge   Purge                        `yaml:"purge"`
+	CORS    CORS                         `yaml:"cors"`
+	Timing  Timing                       `yaml:"timing"`
+	Hints   ClientHints                  `yaml:"client_hints"`
+	Flags   Flags                        `yaml:"flags"`
+}
+
+// CORS lets pages on other origins read images (fetch, canvas, WebGL).
+type CORS struct {
+	// AllowOrigins are the origins (scheme://host[:port]) answered with
+	// Access-Control-Allow-Origin, or "*" for every one; empty: none.
+	AllowOrigins []string `yaml:"allow_origins"`
+}
+
+// Timing lets pages on other origins see Server-Timing in Resource Timing.
+type Timing struct {
+	AllowOrigins []string `yaml:"allow_origins"` // Timing-Allow-Origin: origins, or "*"
+}
+
+// ClientHints is what the edge asks browsers for.
+type ClientHints struct {
+	// AcceptCH is the Accept-CH sent with answers to URLs that name ch=;
+	// a page opts in with the same list (its own Accept-CH, or a meta tag).
+	AcceptCH string `yaml:"accept_ch"`
+}
+
+// Flags roll out format decisions gradually: each is on for a stable share
+// of objects (a hash of origin and path), so every client and every cache
+// sees the same bytes for the same URL, and a flag set back serves the
+// variants made before it at once (its decision is part of the key).
+type Flags struct {
+	// InternalCIDRs are the clients whose Imgedge-Flags request header is
+	// honoured (as is a signed URL's), to see a flag's effect before its
+	// rollout reaches them.
+	InternalCIDRs []string    `yaml:"internal_cidrs"`
+	JXL           Flag        `yaml:"jxl"`       // JPEG XL in auto=format negotiation
+	AVIF          Flag        `yaml:"avif"`      // AVIF in auto=format negotiation
+	Qualities     QualityFlag `yaml:"qualities"` // the qualities below as the defaults
+}
+
+// Flag is one feature flag: the share of objects it is on for.
+type Flag struct {
+	Rollout float64 `yaml:"rollout"` // percent, 0 to 100
+}
+
+// QualityFlag is a Flag with the default qualities it brings.
+type QualityFlag struct {
+	Rollout float64 `yaml:"rollout"`
+	Quality Quality `yaml:"quality" reload:"restart"`
 }
 
 // Purge says where a purge goes besides this edge's own tiers.
@@ -135,6 +183,19 @@ type Cache struct {
 	// the canonical one, so that every key of a cache in front matches one
 	// entry here.
 	CanonicalRedirect bool `yaml:"canonical_redirect"`
+}
+
+// checkOrigin accepts "*" or a serialised origin (RFC 6454): scheme, host,
+// optional port, nothing else, as browsers send it in Origin.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || o != strings.ToLower(o) {
+		return errors.New(`"*" or an origin as browsers send it: scheme://host[:port] in lower case, no path, e.g. https://www.example.com`)
+	}
+	return nil
 }
 
 func checkDownstream(key string, d Downstream, bad func(string, any, string)) {
@@ -431,6 +492,23 @@ func (c *Config) Validate() error {
 	if c.Cache.CanonicalRedirect && c.Params.PresetsOnly {
 		bad("cache.canonical_redirect", true, "false while params.presets_only is set: the canonical URL spells out a preset's parameters, which presets_only refuses")
 	}
+	for name, f := range map[string]float64{"flags.jxl.rollout": c.Flags.JXL.Rollout, "flags.avif.rollout": c.Flags.AVIF.Rollout, "flags.qualities.rollout": c.Flags.Qualities.Rollout} {
+		if !(f >= 0 && f <= 100) {
+			bad(name, f, "a percentage from 0 to 100")
+		}
+	}
+	for i, cidr := range c.Flags.InternalCIDRs {
+		if _, err := ParseProxy(cidr); err != nil {
+			bad(fmt.Sprintf("flags.internal_cidrs[%d]", i), cidr, "an IP or CIDR, e.g. 10.0.0.0/8")
+		}
+	}
+	for key, list := range map[string][]string{"cors.allow_origins": c.CORS.AllowOrigins, "timing.allow_origins": c.Timing.AllowOrigins} {
+		for i, o := range list {
+			if err := checkOrigin(o); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), o, err.Error())
+			}
+		}
+	}
 	for i, d := range c.Purge.Downstream {
 		key := fmt.Sprintf("purge.downstream[%d]", i)
 		checkDownstream(key, d, bad)
@@ -455,6 +533,10 @@ func (c *Config) Validate() error {
 	intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
 	intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)
 	intRange("transform.quality.jxl", c.Transform.Quality.JXL, 1, 100)
+	intRange("flags.qualities.quality.jpeg", c.Flags.Qualities.Quality.JPEG, 1, 100)
+	intRange("flags.qualities.quality.webp", c.Flags.Qualities.Quality.WebP, 1, 100)
+	intRange("flags.qualities.quality.avif", c.Flags.Qualities.Quality.AVIF, 1, 100)
+	intRange("flags.qualities.quality.jxl", c.Flags.Qualities.Quality.JXL, 1, 100)
 	intRange("limits.max_dimension", c.Limits.MaxDimension, 1, 65535)
 	if c.Limits.MaxSourceBytes <= 0 {
 		bad("limits.max_source_bytes", c.Limits.MaxSourceBytes, "a size above 0, e.g. 50MiB")

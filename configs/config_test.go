@@ -43,6 +43,12 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"cache.cdn_stale", c.Cache.StaleDownstream(), true},
 		{"cache.canonical_redirect", c.Cache.CanonicalRedirect, false},
 		{"purge.downstream", len(c.Purge.Downstream), 0},
+		{"cors.allow_origins", len(c.CORS.AllowOrigins), 0},
+		{"timing.allow_origins", len(c.Timing.AllowOrigins), 0},
+		{"client_hints.accept_ch", c.Hints.AcceptCH, "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width"},
+		{"flags.jxl.rollout", c.Flags.JXL.Rollout, 0.0},
+		{"flags.avif.rollout", c.Flags.AVIF.Rollout, 100.0},
+		{"flags.qualities.rollout", c.Flags.Qualities.Rollout, 0.0},
 		{"transform.concurrency", c.Transform.Concurrency, 2 * runtime.NumCPU()},
 		{"transform.queue", c.Transform.Queue, 64},
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
@@ -161,13 +167,16 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_SERVER_TRUSTED_PROXIES", "IMGEDGE_S3_ENDPOINT", "IMGEDGE_S3_REGION", "IMGEDGE_S3_PATH_STYLE",
 		"IMGEDGE_REDIS_ADDRS", "IMGEDGE_REDIS_CLUSTER", "IMGEDGE_REDIS_TIMEOUT", "IMGEDGE_REDIS_MAX_VALUE", "IMGEDGE_REDIS_QUEUE",
 		"IMGEDGE_CACHE_CDN_TTL", "IMGEDGE_CACHE_CDN_STALE", "IMGEDGE_CACHE_CANONICAL_REDIRECT", "IMGEDGE_PURGE_DOWNSTREAM",
+		"IMGEDGE_CORS_ALLOW_ORIGINS", "IMGEDGE_TIMING_ALLOW_ORIGINS", "IMGEDGE_CLIENT_HINTS_ACCEPT_CH", "IMGEDGE_FLAGS_INTERNAL_CIDRS",
+		"IMGEDGE_FLAGS_JXL_ROLLOUT", "IMGEDGE_FLAGS_AVIF_ROLLOUT", "IMGEDGE_FLAGS_QUALITIES_ROLLOUT", "IMGEDGE_FLAGS_QUALITIES_QUALITY_JPEG",
+		"IMGEDGE_FLAGS_QUALITIES_QUALITY_WEBP", "IMGEDGE_FLAGS_QUALITIES_QUALITY_AVIF", "IMGEDGE_FLAGS_QUALITIES_QUALITY_JXL",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 68 {
-		t.Errorf("%d env names, want 68: a new key needs a line above", len(fields))
+	if len(fields) != 79 {
+		t.Errorf("%d env names, want 79: a new key needs a line above", len(fields))
 	}
 }
 
@@ -211,6 +220,9 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"downstream url", "purge: {downstream: [{kind: varnish-xkey, url: '127.0.0.1:6081'}]}", nil, []string{"purge.downstream[0].url", "http(s) URL"}},
 		{"downstream body", "purge: {downstream: [{kind: nginx, url: 'http://127.0.0.1/purge', body: x}]}", nil, []string{"purge.downstream[0].kind", "url, for a method"}},
 		{"canonical with presets only", "cache: {canonical_redirect: true}\nparams: {presets_only: true}", nil, []string{"cache.canonical_redirect", "presets_only"}},
+		{"rollout", "flags: {jxl: {rollout: 120}}", nil, []string{"flags.jxl.rollout", `"120"`, "a percentage from 0 to 100"}},
+		{"cors origin", "cors: {allow_origins: ['https://a.example/path']}", nil, []string{"cors.allow_origins[0]", "scheme://host[:port]"}},
+		{"internal cidr", "flags: {internal_cidrs: [10.0.0.0/99]}", nil, []string{"flags.internal_cidrs[0]", "CIDR"}},
 		{"env downstream", "", []string{"IMGEDGE_PURGE_DOWNSTREAM=[{kind: ban}]"}, []string{"purge.downstream[0].kind", `"ban"`}},
 	}
 	for _, tt := range tests {

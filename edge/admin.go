@@ -62,6 +62,9 @@ func (s *Server) adminMux(mux *http.ServeMux) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /explain", s.explain)
+	mux.HandleFunc("GET /flags", s.getFlags)
+	mux.HandleFunc("PUT /flags", s.putFlags)
+	mux.HandleFunc("GET /demo", s.demo)
 	mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Admin.Token == "" {
 			http.Error(w, "purge needs admin.token configured (and sent as Authorization: Bearer <token>)", http.StatusForbidden)

@@ -32,3 +32,21 @@ func TestSignedHitAllocatesNothing(t *testing.T) {
 		t.Errorf("%.1f allocations per signed hit, want 0", allocs)
 	}
 }
+
+// TestBrowserHitAllocatesNothing: CORS, Timing-Allow-Origin, client hints
+// and feature flags keep the hit path free of allocations.
+func TestBrowserHitAllocatesNothing(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example", "IMGEDGE_TIMING_ALLOW_ORIGINS=*",
+		"IMGEDGE_FLAGS_JXL_ROLLOUT=50", "IMGEDGE_FLAGS_QUALITIES_ROLLOUT=50"}, nil)
+	ctx := hitCtx(t, h, "/kodim23.png?w=150&auto=format&ch=DPR,Width,Save-Data", "Origin", "https://b.example",
+		"Accept", "image/jxl,image/avif,image/webp,*/*", "Sec-CH-DPR", "2", "Save-Data", "on")
+	if allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Response.Reset()
+		h.srv.Handle(ctx)
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per browser hit, want 0", allocs)
+	}
+	if got := string(ctx.Response.Header.Peek("Access-Control-Allow-Origin")); got != "https://b.example" {
+		t.Errorf("Access-Control-Allow-Origin %q", got)
+	}
+}

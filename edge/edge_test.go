@@ -582,7 +582,7 @@ func TestProblemsUserClass(t *testing.T) {
 	checkProblem(t, h.get(t, "/kodim23.png?w=10"), 413, "user", "source_too_large", "limits.max_source_bytes")
 	r := h.do(t, fasthttp.MethodPost, "/kodim23.png?w=10")
 	checkProblem(t, r, 405, "user", "bad_param", "GET and HEAD")
-	if r.header["allow"] != "GET, HEAD" {
+	if r.header["allow"] != "GET, HEAD, OPTIONS" {
 		t.Errorf("405 Allow = %q", r.header["allow"])
 	}
 	if cc := h.get(t, "/missing.jpg").header["cache-control"]; cc != "public, max-age=10" {

@@ -119,7 +119,7 @@ var (
 // writeProblem answers p as application/problem+json. User errors are
 // cacheable for a short time (the same URL fails the same way); anything
 // transient is no-store, so a CDN in front never keeps it.
-func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem, vary bool) {
+func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(p.Status)
 	ctx.SetContentType("application/problem+json")
@@ -130,13 +130,10 @@ func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem, vary bool) {
 		h.Set(fasthttp.HeaderCacheControl, "no-store")
 	}
 	if p.Status == 405 {
-		h.Set(fasthttp.HeaderAllow, "GET, HEAD")
+		h.Set(fasthttp.HeaderAllow, "GET, HEAD, OPTIONS")
 	}
 	if p.retryAfter > 0 {
 		h.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(p.retryAfter))
-	}
-	if vary {
-		h.Set(fasthttp.HeaderVary, "Accept")
 	}
 	body, _ := json.Marshal(p)
 	ctx.SetBody(body)

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -24,6 +25,33 @@ type explanation struct {
 	Source       imageFacts        `json:"source"`
 	Output       imageFacts        `json:"output"`
 	TimingsMS    timingsMS         `json:"timings_ms"`
+	// Flags is each feature flag's decision for this object, and why.
+	Flags map[string]flagExplained `json:"flags,omitempty"`
+}
+
+type flagExplained struct {
+	On      bool    `json:"on"`
+	Rollout float64 `json:"rollout_percent"`
+	Bucket  float64 `json:"object_percentile"` // on when below the rollout
+	Why     string  `json:"why"`
+}
+
+func (s *Server) explainFlags(d *flagDecisions) map[string]flagExplained {
+	fs := s.flags.Load()
+	out := map[string]flagExplained{}
+	for f := range flagCount {
+		e := flagExplained{On: d[f].on, Rollout: float64(fs.rollout[f]) * 100 / rolloutScale, Bucket: float64(d[f].bucket) * 100 / rolloutScale}
+		switch {
+		case d[f].forced:
+			e.Why = "forced by the " + flagsHeader + " header"
+		case d[f].on:
+			e.Why = fmt.Sprintf("this object's percentile %.2f is below the rollout %.2f %% (set by %s)", e.Bucket, e.Rollout, fs.set)
+		default:
+			e.Why = fmt.Sprintf("this object's percentile %.2f is not below the rollout %.2f %% (set by %s)", e.Bucket, e.Rollout, fs.set)
+		}
+		out[flagNames[f]] = e
+	}
+	return out
 }
 
 type tierState struct {
@@ -76,13 +104,23 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc := &scratch{}
-	if err := s.resolve(sc, s.policy.Load(), uri.Host(), &uri, []byte(r.Header.Get("Accept"))); err != nil {
+	var hdr fasthttp.RequestHeader
+	for _, name := range []string{"Accept", "Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width", "Sec-CH-Viewport-Width", "Viewport-Width", "Save-Data", flagsHeader} {
+		if v := r.Header.Get(name); v != "" {
+			hdr.Set(name, v)
+		}
+	}
+	// The admin token already stands for an internal client: Imgedge-Flags is honoured.
+	if err := s.resolve(sc, s.policy.Load(), uri.Host(), &uri, &hdr, true); err != nil {
 		answer(classify(err))
 		return
 	}
 	req := &sc.req
 	okey := string(shield.AppendKey(nil, req.Origin.ID, req.Path, true, nil))
 	ex := explanation{Params: map[string]string{}, CacheKey: string(sc.key)}
+	if !req.Original {
+		ex.Flags = s.explainFlags(&sc.flags)
+	}
 	if !req.Original {
 		for part := range strings.SplitSeq(req.Spec.Key(), "&") {
 			if k, v, ok := strings.Cut(part, "="); ok {

@@ -29,6 +29,9 @@ type scratch struct {
 	id      []byte
 	req     shield.Request
 	up      *upstream // the origin's route, for its tag
+	vary    varyBits  // the request headers the answer depends on
+	flags   flagDecisions
+	private bool // Imgedge-Flags changed a decision: for this client only
 	answer  shield.Answer
 	problem problem
 	err     error // what failed, for the access log only
@@ -51,7 +54,6 @@ var (
 	hdrAccelExpires = []byte("X-Accel-Expires")
 	hdrSurrogateKey = []byte("Surrogate-Key")
 	hdrCacheTag     = []byte("Cache-Tag")
-	valueAccept     = []byte("Accept")
 	valueNoSniff    = []byte("nosniff")
 )
 
@@ -64,28 +66,39 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	start := s.now()
 	sc := s.scratch.Get().(*scratch)
 	sc.answer, sc.problem, sc.err = shield.Answer{}, problem{}, nil
+	sc.req, sc.vary, sc.private = shield.Request{}, 0, false
 	s.ensureRequestID(ctx, sc)
 	defer s.finish(ctx, sc, start)
-	if !ctx.IsGet() && !ctx.IsHead() {
-		s.fail(ctx, sc, errMethod, false)
+	pol := s.policy.Load()
+	if ctx.IsOptions() {
+		s.preflight(ctx, &pol.browser)
 		return
 	}
-	pol := s.policy.Load()
+	if !ctx.IsGet() && !ctx.IsHead() {
+		s.fail(ctx, sc, errMethod)
+		return
+	}
 	// The signature is checked before any other work, so an unsigned
 	// request costs nothing but this.
 	if pol.verifier != nil && !pol.verifier.Verify(ctx.Host(), ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
-		s.fail(ctx, sc, errSignature, false)
+		s.fail(ctx, sc, errSignature)
 		return
 	}
-	if err := s.resolve(sc, pol, ctx.Host(), ctx.URI(), ctx.Request.Header.Peek(fasthttp.HeaderAccept)); err != nil {
-		s.fail(ctx, sc, err, false)
+	// Imgedge-Flags is honoured for a signed URL (its signer chose it) and
+	// for the internal clients of flags.internal_cidrs.
+	forceFlags := len(ctx.Request.Header.Peek(flagsHeader)) > 0 &&
+		(pol.verifier != nil || s.flags.Load().isInternal(ctx.RemoteIP()))
+	if err := s.resolve(sc, pol, ctx.Host(), ctx.URI(), &ctx.Request.Header, forceFlags); err != nil {
+		s.fail(ctx, sc, err)
 		return
 	}
-	if pol.cfg.Cache.CanonicalRedirect && !sc.req.Original && s.redirectToCanonical(ctx, sc, pol) {
+	if !sc.req.Original {
+		s.metrics.flagDecisions(&sc.req.Spec, &sc.flags)
+	}
+	if pol.cfg.Cache.CanonicalRedirect && !sc.req.Original && sc.req.Spec.Hints == 0 && s.redirectToCanonical(ctx, sc, pol) {
 		return
 	}
 	sc.req.Now, sc.req.Trace = start, s.tracing.Load() != nil
-	vary := sc.req.Spec.AutoFormat
 	ans, err := s.shield.Serve(context.Background(), &sc.req)
 	if err == nil && sc.req.Original && ans.Entry.ContentType == svgType {
 		ans, err = s.rasterised(sc)
@@ -94,20 +107,22 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	s.metrics.answered(sc.req.Original, &sc.answer)
 	switch {
 	case err != nil:
-		s.fail(ctx, sc, err, vary)
+		s.fail(ctx, sc, err)
 	case sc.req.Original && ans.Entry.ContentType == "":
-		s.fail(ctx, sc, errNotImage, false)
+		s.fail(ctx, sc, errNotImage)
 	default:
-		s.writeAnswer(ctx, sc, pol, vary, start)
+		s.writeAnswer(ctx, sc, pol, start)
 	}
 }
 
 // resolve turns a request into sc.req: the origin and object path by Host and
-// path, the spec from the query (Accept negotiated for auto=format), and the
-// key. uri.Path is percent-decoded once and has its dot segments resolved by
-// fasthttp; origins check it again against their own root. The request path
-// and /explain both go through here.
-func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, accept []byte) error {
+// path, the spec from the query (Accept negotiated for auto=format, the
+// client hints the URL opted into, the feature flags' decisions for the
+// object), and the key. uri.Path is percent-decoded once and has its dot
+// segments resolved by fasthttp; origins check it again against their own
+// root. The request path and /explain both go through here. forceFlags
+// lets the Imgedge-Flags header override the rollouts.
+func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, hdr *fasthttp.RequestHeader, forceFlags bool) error {
 	up, objPath := s.router.pick(host, uri.Path())
 	sc.up = up
 	sc.b.Reset(pol.parser)
@@ -121,9 +136,27 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		if err != nil {
 			return err
 		}
-		if spec.AutoFormat {
-			spec.Accepted = transform.Negotiate(accept)
+		if spec.Hints != 0 {
+			// Read only for URLs that opted in; the parse runs again with them.
+			hints, legacy := readHints(hdr)
+			sc.b.SetHints(hints)
+			if spec, err = sc.b.Finish(); err != nil {
+				return err
+			}
+			sc.vary |= hintVary(spec.HintsUsed, legacy)
 		}
+		if spec.AutoFormat {
+			spec.Accepted = transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
+			sc.vary |= varyAccept
+		}
+		fs := s.flags.Load()
+		var force []byte
+		if forceFlags {
+			force = hdr.Peek(flagsHeader)
+		}
+		sc.flags = fs.decide(objectHash(up.origin.ID, objPath), force)
+		sc.flags.apply(&spec)
+		sc.private = len(force) > 0 && sc.flags.forcedChange(fs)
 		sc.req.Spec = spec
 	}
 	// The spec is read through sc (pooled): the key writers are called
@@ -224,8 +257,9 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) 
 	if p := recover(); p != nil {
 		s.log.Error("panic in request", "request_id", string(sc.id), "path", string(ctx.Path()),
 			"panic", p, "stack", string(debug.Stack()))
-		s.fail(ctx, sc, errPanic, false)
+		s.fail(ctx, sc, errPanic)
 	}
+	s.writeBrowserHeaders(ctx, sc, &s.policy.Load().browser)
 	ctx.Response.Header.SetCanonical(hdrRequestID, sc.id)
 	// Browsers must take the type as given: an origin's HTML stored under an
 	// image name must never become a page.
@@ -310,7 +344,7 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 // writeAnswer writes an entry the shield answered with, and the headers that
 // say how: Cache-Status (RFC 9211), Server-Timing, the freshness headers for
 // browsers and caches in front, and the tags those caches purge by.
-func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, vary bool, start time.Time) {
+func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy, start time.Time) {
 	a := &sc.answer
 	e := a.Entry
 	now := s.now()
@@ -320,16 +354,18 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	switch {
 	case e.NoStore:
 		cc = append(cc, e.OriginCacheControl...) // an origin's private or no-store passes through
+	case sc.private:
+		cc = append(cc, "private, no-store"...) // flags forced for this client: no cache may share it
 	case a.Outcome.Stale() || a.Outcome == shield.RenderedFromStale:
 		cc = pol.down.appendStaleCacheControl(cc, e, now, a.Outcome == shield.StaleWhileRevalidate)
 	default:
 		cc = pol.down.appendCacheControl(cc, e)
 	}
-	s.writeEntry(ctx, e, vary, hdr, cc)
+	s.writeEntry(ctx, e, hdr, cc)
 	if pol.logVariants && (a.Outcome != shield.Hit || a.Tier != cache.TierMemory) {
 		s.variantLog.record(ctx.Path(), ctx.URI().QueryString())
 	}
-	if !e.NoStore && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
+	if !e.NoStore && !sc.private && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
 		if age := age(e, now); age >= time.Second {
 			cc = appendSeconds(cc[:0], age)
 			h.SetCanonical(hdrAge, cc)
@@ -402,16 +438,13 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 // writeEntry sets the headers every answer from an entry carries, then the
 // body, or 304 when the client's validators match (RFC 9110: If-None-Match
 // wins over If-Modified-Since).
-func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, vary bool, cacheStatus, cacheControl []byte) {
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, cacheStatus, cacheControl []byte) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrCacheStatus, cacheStatus)
 	h.SetCanonical(hdrETag, s2b(e.ETag))
 	h.SetCanonical(hdrCacheControl, cacheControl)
 	if e.LastModified != "" {
 		h.SetCanonical(hdrLastModified, s2b(e.LastModified))
-	}
-	if vary {
-		h.SetCanonical(hdrVary, valueAccept)
 	}
 	if notModified(&ctx.Request.Header, e) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -466,12 +499,12 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(dst, float64(d.Microseconds())/1000, 'f', 3, 64)
 }
 
-func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error, vary bool) {
+func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error) {
 	p := classify(err)
 	p.RequestID = string(sc.id)
 	sc.problem, sc.err = p, err
 	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
-	s.writeProblem(ctx, p, vary)
+	s.writeProblem(ctx, p)
 }
 
 // s2b views s as bytes without copying, for fasthttp setters that copy

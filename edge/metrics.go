@@ -78,6 +78,22 @@ type metrics struct {
 	tierMisses      [2]prometheus.Counter
 	collapsed       prometheus.Counter
 	errors          *prometheus.CounterVec
+	flags           [flagCount][2]prometheus.Counter // [flag][on]
+}
+
+// flagDecisions counts the decisions of the flags that mattered for spec:
+// jxl and avif under auto=format, qualities when the URL sets no quality.
+func (m *metrics) flagDecisions(spec *transform.Spec, d *flagDecisions) {
+	mattered := [flagCount]bool{flagJXL: spec.AutoFormat, flagAVIF: spec.AutoFormat, flagQualities: spec.Quality == 0}
+	for f := range flagCount {
+		if mattered[f] {
+			on := 0
+			if d[f].on {
+				on = 1
+			}
+			m.flags[f][on].Inc()
+		}
+	}
 }
 
 // Optional abilities of the transformer, reported as gauges when present
@@ -153,8 +169,14 @@ func newMetrics(s *Server) *metrics {
 	} {
 		m.errors.WithLabelValues(cc[0], cc[1])
 	}
+	flags := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_flag_decisions_total", Help: "Feature flag decisions on requests they mattered for, by flag and decision (on, off)."},
+		[]string{"flag", "decision"})
+	for f := range flagCount {
+		m.flags[f][0], m.flags[f][1] = flags.WithLabelValues(flagNames[f], "off"), flags.WithLabelValues(flagNames[f], "on")
+	}
 	r.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime,
-		m.cacheHits, m.cacheMisses, m.collapsed, m.errors)
+		m.cacheHits, m.cacheMisses, m.collapsed, m.errors, flags)
 
 	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {

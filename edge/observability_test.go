@@ -170,7 +170,7 @@ func TestExplain(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if got := strings.Join(keys, ","); got != "cache_key,format,format_reason,output,params,source,tiers,timings_ms" {
+	if got := strings.Join(keys, ","); got != "cache_key,flags,format,format_reason,output,params,source,tiers,timings_ms" {
 		t.Fatalf("top-level fields %s", got)
 	}
 	var params map[string]string

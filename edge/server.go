@@ -46,6 +46,8 @@ type Server struct {
 	forwardClient *http.Client // purges forwarded to caches in front
 	variantLog    variantLog   // queries answered per path, for nginx purges
 
+	flags atomic.Pointer[flagState] // feature flags: from the config, or PUT /flags until the next reload
+
 	scratch sync.Pool // *scratch, so the hit path allocates nothing
 	now     func() time.Time
 	metrics *metrics
@@ -69,11 +71,12 @@ type policy struct {
 	verifier          *signing.Verifier // nil: URLs are not signed
 	parser            *transform.Parser
 	tracing           configs.Tracing
-	down              downstream // Cache-Control, Age and expiry sent to browsers and caches in front
-	errorCacheControl string     // user-class errors
-	logVariants       bool       // an nginx cache in front purges by exact key: remember them
-	hitLogEvery       uint64     // log one hit in this many; 0: none
-	errorsPerSecond   int        // error lines the access log writes each second
+	down              downstream     // Cache-Control, Age and expiry sent to browsers and caches in front
+	browser           browserHeaders // CORS, Timing-Allow-Origin, Accept-CH
+	errorCacheControl string         // user-class errors
+	logVariants       bool           // an nginx cache in front purges by exact key: remember them
+	hitLogEvery       uint64         // log one hit in this many; 0: none
+	errorsPerSecond   int            // error lines the access log writes each second
 }
 
 func newPolicy(cfg *configs.Config) (*policy, error) {
@@ -90,6 +93,7 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),
+		browser:           newBrowserHeaders(cfg),
 		logVariants:       slices.ContainsFunc(cfg.Purge.Downstream, func(d configs.Downstream) bool { return d.Kind == configs.DownstreamNginx }),
 		errorCacheControl: maxAge(cfg.Cache.NegativeTTL.D()),
 		hitLogEvery:       sampleEvery(cfg.Log.HitSample),
@@ -150,6 +154,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	}
 	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, proxies: newProxies(cfg.Server.TrustedProxies)}
 	s.policy.Store(pol)
+	s.flags.Store(newFlagState(&cfg.Flags))
 	var prefix [4]byte
 	_, _ = rand.Read(prefix[:])
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
@@ -228,6 +233,7 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 		return nil, err
 	}
 	s.policy.Store(pol)
+	s.flags.Store(newFlagState(&cfg.Flags))
 	if cfg.Tracing != old.tracing {
 		s.tracing.Swap(t).close()
 	}

@@ -1,7 +1,7 @@
 package transform
 
 // Negotiate reads an Accept header for auto=format. Only explicit mentions of
-// image/avif and image/webp with a q-value above 0 count: a wildcard such as
+// image/avif, image/webp and image/jxl with a q-value above 0 count: a wildcard such as
 // image/* is sent by clients that cannot decode AVIF, so it must not be read
 // as a yes. It does not allocate.
 func Negotiate(accept []byte) Accepted {
@@ -36,6 +36,8 @@ func mediaRange(r []byte) Accepted {
 		which = AcceptAVIF
 	case equalFold(typ, "image/webp"):
 		which = AcceptWebP
+	case equalFold(typ, "image/jxl"):
+		which = AcceptJXL
 	default:
 		return 0
 	}

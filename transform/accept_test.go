@@ -11,10 +11,12 @@ func TestNegotiate(t *testing.T) {
 		{"*/*", 0},
 		{"image/*", 0}, // a wildcard is no promise of AVIF or WebP
 		{"image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", AcceptAVIF | AcceptWebP}, // Chrome
-		{"image/webp,*/*", AcceptWebP},                                                        // Firefox before AVIF
-		{"image/avif,image/webp,*/*", AcceptAVIF | AcceptWebP},                                // Firefox
-		{"image/webp,image/avif,image/jxl,image/heic,image/*;q=0.8", AcceptAVIF | AcceptWebP}, // Safari 17
-		{"image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", 0},                  // old Safari
+		{"image/webp,*/*", AcceptWebP},                                                                        // Firefox before AVIF
+		{"image/avif,image/webp,*/*", AcceptAVIF | AcceptWebP},                                                // Firefox
+		{"image/webp,image/avif,image/jxl,image/heic,image/*;q=0.8", AcceptAVIF | AcceptWebP | AcceptJXL},     // Safari 17
+		{"image/jxl,image/avif,image/webp,image/apng,image/*,*/*;q=0.8", AcceptAVIF | AcceptWebP | AcceptJXL}, // Chromium with JPEG XL
+		{"image/jxl;q=0,image/webp", AcceptWebP},
+		{"image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", 0}, // old Safari
 		{"image/avif;q=0,image/webp", AcceptWebP},
 		{"image/avif; q=0.0 ,image/webp;q=0.000", 0},
 		{"image/avif;q=0.1", AcceptAVIF},

@@ -85,7 +85,8 @@ type Builder struct {
 	parser *Parser
 	pairs  [maxParams]pair
 	n      int
-	extra  []byte // first pair past maxParams, for the error message
+	extra  []byte      // first pair past maxParams, for the error message
+	hints  ClientHints // what the request's headers say, for ch=
 	// st is the state being built. It lives in the Builder (pooled by the
 	// edge) because the parameter setters are called through the params
 	// table, which escape analysis cannot follow: a local state would be
@@ -98,7 +99,20 @@ func (b *Builder) Reset(p *Parser) {
 	b.parser = p
 	b.n = 0
 	b.extra = nil
+	b.hints = ClientHints{}
 }
+
+// ClientHints are the values of a request's client hint headers (0 and
+// false: not sent). They apply only to the hints the URL names in ch=.
+type ClientHints struct {
+	DPR           float64 // Sec-CH-DPR (or DPR)
+	Width         int     // Sec-CH-Width (or Width): the image's width in device pixels
+	ViewportWidth int     // Sec-CH-Viewport-Width (or Viewport-Width), CSS pixels
+	SaveData      bool    // Save-Data: on
+}
+
+// SetHints records the request's client hints for Finish.
+func (b *Builder) SetHints(h ClientHints) { b.hints = h }
 
 // Add records one query pair.
 func (b *Builder) Add(key, value []byte) {
@@ -170,6 +184,7 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 			return Spec{}, err
 		}
 	}
+	st.hints = b.hints
 	return st.finish(&b.parser.limits)
 }
 
@@ -222,6 +237,7 @@ var params = [...]param{
 	{"auto", setAuto, keyAuto, "format, compress, or both comma separated"},
 	{"bg", setBG, keyBG, colorAllowed},
 	{"blur", setBlur, keyInt(func(s *Spec) int { return s.Blur }), "an integer from 0 to 2000"},
+	{"ch", setCH, nil, "Width, DPR, Viewport-Width and Save-Data, comma separated"}, // resolved into w, h and auto=compress
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dpr", setDPR, nil, "a number from 1 to 4, e.g. 2 or 1.5"},
 	{"fit", setFit, keyFit, "clip, max, crop, fill, scale, min"},
@@ -306,6 +322,7 @@ type state struct {
 	w, h     int
 	dpr      float64
 	fpx, fpy float64 // NaN until given
+	hints    ClientHints
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -401,6 +418,26 @@ func setBlur(st *state, v []byte, allowed string) (err *ParamError) {
 	return err
 }
 
+func setCH(st *state, v []byte, allowed string) *ParamError {
+	st.spec.Hints = 0
+	for part := range bytes.SplitSeq(v, []byte(",")) {
+		part = bytes.TrimSpace(part)
+		switch {
+		case equalFold(part, "width"):
+			st.spec.Hints |= HintWidth
+		case equalFold(part, "dpr"):
+			st.spec.Hints |= HintDPR
+		case equalFold(part, "viewport-width"):
+			st.spec.Hints |= HintViewportWidth
+		case equalFold(part, "save-data"):
+			st.spec.Hints |= HintSaveData
+		default:
+			return badValue("ch", v, allowed)
+		}
+	}
+	return nil
+}
+
 func setSharp(st *state, v []byte, allowed string) (err *ParamError) {
 	st.spec.Sharp, err = intParam("sharp", v, 0, 100, allowed)
 	return err
@@ -441,6 +478,7 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
+	hintWidth := st.applyHints(&s, l)
 	dpr := st.dpr
 	if dpr == 0 {
 		dpr = 1
@@ -468,6 +506,9 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	if s.Height, err = scale("h", st.h); err != nil {
 		return Spec{}, err
 	}
+	if hintWidth > 0 {
+		s.Width = hintWidth
+	}
 	if len(l.Widths) > 0 {
 		// Both sides snap: with h free, every height would still be a new
 		// variant.
@@ -492,6 +533,56 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		s.AutoFormat = false // an explicit fm wins, as in imgix
 	}
 	return s, nil
+}
+
+// applyHints resolves the client hints the URL opted into, as imgix does:
+// an explicit parameter wins over its hint. DPR stands in for dpr; Width
+// (device pixels) for w, returned to replace the scaled width;
+// Viewport-Width caps w; Save-Data: on compresses like auto=compress.
+// Values are clamped and bucketed (0.5 steps of DPR, widths snapped to
+// limits.widths or rounded up to 100 px), so that headers cannot mint
+// variants one pixel apart. s.HintsUsed records the hints that could change
+// the answer, whether or not their header came: the answer varies on them.
+func (st *state) applyHints(s *Spec, l *Limits) (width int) {
+	h := st.hints
+	if s.Hints&HintDPR != 0 && st.dpr == 0 {
+		s.HintsUsed |= HintDPR
+		if h.DPR > 0 {
+			st.dpr = min(max(math.Ceil(h.DPR*2)/2, 1), 4)
+			// A header never makes a 400: the size stops at the limit.
+			for _, side := range []int{st.w, st.h} {
+				if side > 0 {
+					st.dpr = max(min(st.dpr, float64(l.MaxDimension)/float64(side)), 1)
+				}
+			}
+		}
+	}
+	if s.Hints&HintWidth != 0 && st.w == 0 {
+		s.HintsUsed |= HintWidth
+		if h.Width > 0 {
+			width = hintSize(h.Width, l)
+		}
+	}
+	if s.Hints&HintViewportWidth != 0 && st.w != 0 {
+		s.HintsUsed |= HintViewportWidth
+		if h.ViewportWidth > 0 {
+			st.w = min(st.w, hintSize(h.ViewportWidth, l))
+		}
+	}
+	if s.Hints&HintSaveData != 0 {
+		s.HintsUsed |= HintSaveData
+		s.AutoCompress = s.AutoCompress || h.SaveData
+	}
+	return width
+}
+
+// hintSize buckets a width from a header: up to limits.widths when set,
+// else to the next 100 px, within limits.max_dimension.
+func hintSize(v int, l *Limits) int {
+	if len(l.Widths) > 0 {
+		return snapUp(l.Widths, min(v, l.MaxDimension))
+	}
+	return min((v+99)/100*100, l.MaxDimension)
 }
 
 // snapUp rounds a side up to the next allowed size (the largest when it is

@@ -97,11 +97,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: auto, bg, blur, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -357,5 +357,73 @@ func TestCanonicalQuery(t *testing.T) {
 		if twice := string(again.AppendQuery(nil)); twice != got {
 			t.Errorf("%s: canonical of canonical %q, want %q", tt.query, twice, got)
 		}
+	}
+}
+
+// TestClientHints: ch= opts into hints; an explicit parameter wins; values
+// are clamped and bucketed; HintsUsed names the hints the answer varies on,
+// whether or not their header came.
+func TestClientHints(t *testing.T) {
+	p := newTestParser(t, nil)
+	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640, 1280}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		parser       *Parser
+		query        string
+		hints        ClientHints
+		w, h         int
+		compress     bool
+		used         Hint
+		sameKeyAs    string // another query with the same hints that must share the key
+		sameKeyHints ClientHints
+	}{
+		{p, "w=100&ch=DPR", ClientHints{DPR: 2}, 200, 0, false, HintDPR, "w=200", ClientHints{}},
+		{p, "w=100&ch=DPR", ClientHints{DPR: 1.25}, 150, 0, false, HintDPR, "w=100&ch=DPR", ClientHints{DPR: 1.5}},         // bucketed up to 0.5 steps
+		{p, "w=100&ch=DPR", ClientHints{DPR: 9}, 400, 0, false, HintDPR, "w=100&dpr=4", ClientHints{}},                     // clamped to 4
+		{p, "w=100&ch=DPR", ClientHints{}, 100, 0, false, HintDPR, "w=100", ClientHints{}},                                 // no header: dpr 1, still varies
+		{p, "w=100&dpr=3&ch=DPR", ClientHints{DPR: 2}, 300, 0, false, 0, "w=300", ClientHints{}},                           // explicit dpr wins
+		{p, "ch=Width", ClientHints{Width: 611}, 700, 0, false, HintWidth, "ch=Width", ClientHints{Width: 650}},            // rounded up to 100 px
+		{snapping, "ch=Width", ClientHints{Width: 611}, 640, 0, false, HintWidth, "w=640", ClientHints{}},                  // snapped to limits.widths
+		{p, "ch=Width,DPR&h=50", ClientHints{Width: 400, DPR: 2}, 400, 100, false, HintWidth | HintDPR, "", ClientHints{}}, // Width is device pixels already
+		{p, "w=300&ch=Width", ClientHints{Width: 900}, 300, 0, false, 0, "", ClientHints{}},                                // explicit w wins
+		{p, "w=2000&ch=Viewport-Width", ClientHints{ViewportWidth: 1280}, 1300, 0, false, HintViewportWidth, "", ClientHints{}},
+		{p, "w=2000&ch=Viewport-Width,DPR", ClientHints{ViewportWidth: 1280, DPR: 2}, 2600, 0, false, HintViewportWidth | HintDPR, "", ClientHints{}},
+		{p, "w=100&ch=Save-Data", ClientHints{SaveData: true}, 100, 0, true, HintSaveData, "w=100&auto=compress", ClientHints{}},
+		{p, "w=100&ch=save-data", ClientHints{}, 100, 0, false, HintSaveData, "w=100", ClientHints{}},
+		{p, "w=100", ClientHints{DPR: 2, Width: 900, SaveData: true}, 100, 0, false, 0, "", ClientHints{}}, // no ch=: headers ignored
+		{p, "w=5000&ch=DPR", ClientHints{DPR: 2}, 8192, 0, false, HintDPR, "", ClientHints{}},              // a header stops at limits.max_dimension, never a 400
+	}
+	for _, tt := range tests {
+		b := &Builder{}
+		b.Reset(tt.parser)
+		for pair := range strings.SplitSeq(tt.query, "&") {
+			k, v, _ := strings.Cut(pair, "=")
+			b.Add([]byte(k), []byte(v))
+		}
+		b.SetHints(tt.hints)
+		s, err := b.Finish()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if s.Width != tt.w || s.Height != tt.h || s.AutoCompress != tt.compress || s.HintsUsed != tt.used {
+			t.Errorf("%s %+v: %dx%d compress %v used %b; want %dx%d %v %b", tt.query, tt.hints, s.Width, s.Height, s.AutoCompress, s.HintsUsed, tt.w, tt.h, tt.compress, tt.used)
+		}
+		if tt.sameKeyAs != "" {
+			b.Reset(tt.parser)
+			for pair := range strings.SplitSeq(tt.sameKeyAs, "&") {
+				k, v, _ := strings.Cut(pair, "=")
+				b.Add([]byte(k), []byte(v))
+			}
+			b.SetHints(tt.sameKeyHints)
+			other, err := b.Finish()
+			if err != nil || other.Key() != s.Key() {
+				t.Errorf("%s %+v has key %q; %s %+v has %q (%v)", tt.query, tt.hints, s.Key(), tt.sameKeyAs, tt.sameKeyHints, other.Key(), err)
+			}
+		}
+	}
+	if _, _, err := p.ParseQuery("ch=Width,Colour"); err == nil || !strings.Contains(err.Error(), "Save-Data") {
+		t.Errorf("an unknown hint: %v", err)
 	}
 }

@@ -135,6 +135,9 @@ type Accepted uint8
 const (
 	AcceptAVIF Accepted = 1 << iota
 	AcceptWebP
+	// AcceptJXL counts only while the edge's jxl flag is on for the object;
+	// the edge clears it otherwise, so that the key stays what it was.
+	AcceptJXL
 )
 
 // Spec is a parsed, defaulted request for one variant. It is a comparable value;
@@ -159,7 +162,25 @@ type Spec struct {
 	Flip          Flip
 	Background    Color
 	Frame         int // 1-based; 0: keep animation where possible
+	// QualitySet picks the default qualities: 0 the configured ones, 1 the
+	// qualities flag's. Set by the edge, never by the URL.
+	QualitySet uint8
+	// Hints is the client hints the URL opted into (ch=); HintsUsed those
+	// that could change this answer, for Vary. Neither enters the key: the
+	// values they resolved to are in Width, Height and AutoCompress.
+	Hints, HintsUsed Hint
 }
+
+// Hint is a set of client hints (RFC 8942).
+type Hint uint8
+
+// The client hints ch= may name.
+const (
+	HintWidth Hint = 1 << iota
+	HintDPR
+	HintViewportWidth
+	HintSaveData
+)
 
 // Resizes reports whether the spec asks for a box.
 func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }
@@ -170,6 +191,15 @@ func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }
 // produce the same key; the raw Accept header never enters it, only the
 // negotiation result.
 func (s *Spec) AppendKey(dst []byte) []byte {
+	dst = s.appendParamsKey(dst)
+	if s.QualitySet != 0 {
+		dst = append(dst, "&qset="...)
+		dst = strconv.AppendUint(dst, uint64(s.QualitySet), 10)
+	}
+	return dst
+}
+
+func (s *Spec) appendParamsKey(dst []byte) []byte {
 	first := true
 	for i := range params {
 		p := &params[i]
@@ -252,8 +282,14 @@ func keyAuto(dst []byte, s *Spec) ([]byte, bool) {
 		dst = append(dst, "avif"...)
 	case s.Accepted&AcceptWebP != 0:
 		dst = append(dst, "webp"...)
-	default:
+	case s.Accepted&AcceptJXL == 0:
 		dst = append(dst, "legacy"...)
+	}
+	if s.AutoFormat && s.Accepted&AcceptJXL != 0 {
+		if s.Accepted&(AcceptAVIF|AcceptWebP) != 0 {
+			dst = append(dst, '+')
+		}
+		dst = append(dst, "jxl"...)
 	}
 	if s.AutoCompress {
 		if s.AutoFormat {

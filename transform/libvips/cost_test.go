@@ -25,7 +25,7 @@ func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames i
 	if src == transform.FormatJPEG {
 		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
 	}
-	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg.negotiatedAVIFPixels())
+	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg)
 	c := estimate(j, format, 1)
 	return c, c.check(cfg)
 }

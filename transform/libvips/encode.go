@@ -47,6 +47,10 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 		out []byte
 		err error
 	)
+	defaults := cfg.Quality
+	if spec.QualitySet == 1 && cfg.FlagQuality != (Quality{}) {
+		defaults = cfg.FlagQuality
+	}
 	switch f {
 	case transform.FormatJPEG, transform.FormatPJPEG:
 		// Baseline with optimised Huffman tables unless pjpg; libvips' auto
@@ -54,7 +58,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 		// 300 px image (measured), so it is only made when asked for.
 		out, _, err = img.ExportJpeg(&vips.JpegExportParams{
 			StripMetadata:  true,
-			Quality:        quality(spec, cfg.Quality.JPEG),
+			Quality:        quality(spec, defaults.JPEG),
 			Interlace:      f == transform.FormatPJPEG,
 			OptimizeCoding: true,
 			SubsampleMode:  vips.VipsForeignSubsampleAuto,
@@ -64,7 +68,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 	case transform.FormatWebP:
 		out, _, err = img.ExportWebp(&vips.WebpExportParams{
 			StripMetadata:   true,
-			Quality:         quality(spec, cfg.Quality.WebP),
+			Quality:         quality(spec, defaults.WebP),
 			Lossless:        spec.Lossless,
 			ReductionEffort: webpEffort,
 		})
@@ -74,7 +78,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 	case transform.FormatAVIF:
 		out, _, err = img.ExportAvif(&vips.AvifExportParams{
 			StripMetadata: true,
-			Quality:       quality(spec, cfg.Quality.AVIF),
+			Quality:       quality(spec, defaults.AVIF),
 			Lossless:      spec.Lossless,
 			Bitdepth:      8,
 			Effort:        avifEffort,
@@ -83,7 +87,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 		// govips always sets distance, and libvips derives distance from Q
 		// only when distance is unset: without this every JXL is near
 		// lossless. (100-Q)/25 is libvips' own mapping (Q 75 = distance 1).
-		q := quality(spec, cfg.Quality.JXL)
+		q := quality(spec, defaults.JXL)
 		out, _, err = img.ExportJxl(&vips.JxlExportParams{
 			Quality:  q,
 			Distance: float64(100-q) / 25,

@@ -47,6 +47,9 @@ type Config struct {
 	QueueTimeout time.Duration // longest wait for a slot
 	Timeout      time.Duration // longest a transform may run
 	Quality      Quality
+	// FlagQuality is the qualities flag's defaults, for specs with
+	// QualitySet 1 (the edge decides which objects); zero: Quality.
+	FlagQuality Quality
 	// MaxSourcePixels is checked from the header, before any pixel is decoded.
 	MaxSourcePixels int64
 	// MaxDimension caps both output sides, so that a one-sided box on a very
@@ -91,7 +94,11 @@ func (c *Config) Validate() error {
 	case c.MemoryBudget < renderBaseBytes:
 		return fmt.Errorf("libvips: MemoryBudget must be at least %d bytes, got %d", renderBaseBytes, c.MemoryBudget)
 	}
-	for _, q := range []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL} {
+	qs := []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL}
+	if c.FlagQuality != (Quality{}) {
+		qs = append(qs, c.FlagQuality.JPEG, c.FlagQuality.WebP, c.FlagQuality.AVIF, c.FlagQuality.JXL)
+	}
+	for _, q := range qs {
 		if q < 1 || q > 100 {
 			return fmt.Errorf("libvips: quality %d out of 1..100", q)
 		}

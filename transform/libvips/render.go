@@ -309,7 +309,7 @@ func plan(j *job) error {
 	// Padding with a translucent colour adds alpha; nothing else does.
 	bg := j.spec.Background
 	alpha := j.img.HasAlpha() || (j.spec.Fit == transform.FitFill && bg.Set && bg.A < 255)
-	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg.negotiatedAVIFPixels())
+	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg)
 	j.cost = estimate(j, format, sampleBytes(j.img.BandFormat()))
 	return j.cost.check(j.cfg)
 }
@@ -385,7 +385,7 @@ func process(j *job) error {
 func encodeOrPassthrough(j *job) error {
 	img := j.img
 	j.kill.track(img)
-	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg.negotiatedAVIFPixels())
+	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg)
 	body, err := encode(img, out, j.spec, j.cfg)
 	if err != nil {
 		return err
@@ -644,9 +644,12 @@ func adjust(img *vips.ImageRef, spec transform.Spec) error {
 // chooseFormat resolves the output format: fm, else auto=format from the
 // negotiated Accept, else the source's own format when it can be produced.
 // Under auto=format an animation goes to WebP or GIF (AVIF cannot hold one
-// here), and an output above avifMax pixels skips AVIF, whose encoder is the
-// slowest by far (bench/RESULTS.md).
-func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated bool, pixels int, avifMax int64) (transform.Format, string) {
+// here), an output above the AVIF negotiation limit skips AVIF, whose
+// encoder is the slowest by far (bench/RESULTS.md), and JPEG XL (accepted
+// only while the edge's jxl flag is on for the object) comes first within
+// limits.max_jxl_pixels.
+func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated bool, pixels int, cfg *Config) (transform.Format, string) {
+	avifMax := cfg.negotiatedAVIFPixels()
 	legacy, why := transform.FormatJPEG, "accept"
 	if alpha {
 		legacy, why = transform.FormatPNG, "alpha"
@@ -659,6 +662,8 @@ func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated boo
 		return transform.FormatWebP, "accept; animation"
 	case spec.AutoFormat && animated:
 		return transform.FormatGIF, "animation"
+	case spec.AutoFormat && spec.Accepted&transform.AcceptJXL != 0 && int64(pixels) <= cfg.MaxJXLPixels:
+		return transform.FormatJXL, "accept; flag jxl"
 	case spec.AutoFormat && spec.Accepted&transform.AcceptAVIF != 0 && int64(pixels) <= avifMax:
 		return transform.FormatAVIF, "accept"
 	case spec.AutoFormat && webp && spec.Accepted&transform.AcceptAVIF != 0:

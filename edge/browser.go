@@ -1,0 +1,230 @@
+package edge
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"imgedge/configs"
+	"imgedge/transform"
+)
+
+// originList is cors.allow_origins or timing.allow_origins: every origin
+// ("*"), or these.
+type originList struct {
+	any     bool
+	origins [][]byte
+}
+
+func newOriginList(list []string) originList {
+	var l originList
+	for _, o := range list {
+		if o == "*" {
+			l.any = true
+		}
+		l.origins = append(l.origins, []byte(o))
+	}
+	return l
+}
+
+func (l *originList) empty() bool { return !l.any && len(l.origins) == 0 }
+
+// allow returns the value to send for a request from origin: "*", the
+// origin itself when listed, or nil.
+func (l *originList) allow(origin []byte) []byte {
+	if l.any {
+		return valueStar
+	}
+	for _, o := range l.origins {
+		if bytes.Equal(o, origin) {
+			return origin
+		}
+	}
+	return nil
+}
+
+// The headers of the browser-facing parts, as fasthttp stores them.
+var (
+	hdrAllowOrigin    = []byte(fasthttp.HeaderAccessControlAllowOrigin)
+	hdrExposeHeaders  = []byte(fasthttp.HeaderAccessControlExposeHeaders)
+	hdrTimingAllow    = []byte("Timing-Allow-Origin")
+	hdrAcceptCH       = []byte("Accept-Ch")
+	valueStar         = []byte("*")
+	valueExposed      = []byte("Cache-Status, Server-Timing, ETag, Age, X-Request-Id")
+	valuePreflightTTL = []byte("86400")
+)
+
+// varyBits are the request headers an answer depends on, written as one
+// Vary header when the answer is complete.
+type varyBits uint8
+
+const (
+	varyAccept varyBits = 1 << iota
+	varyOrigin
+	varyDPR
+	varyWidth
+	varyViewportWidth
+	varySaveData
+	varyLegacyDPR // the hint came under its old name (DPR, Width, Viewport-Width)
+	varyLegacyWidth
+)
+
+var varyNames = [...]struct {
+	bit  varyBits
+	name string
+}{
+	{varyAccept, "Accept"}, {varyOrigin, "Origin"},
+	{varyDPR, "Sec-CH-DPR"}, {varyLegacyDPR, "DPR"},
+	{varyWidth, "Sec-CH-Width"}, {varyLegacyWidth, "Width"},
+	{varyViewportWidth, "Sec-CH-Viewport-Width"}, {varySaveData, "Save-Data"},
+}
+
+func appendVary(dst []byte, v varyBits) []byte {
+	for _, n := range varyNames {
+		if v&n.bit != 0 {
+			if len(dst) > 0 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(dst, n.name...)
+		}
+	}
+	return dst
+}
+
+// readHints reads the client hint headers (RFC 8942) and their old names,
+// without allocating; legacy says which hint came under its old name only.
+func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints, legacy varyBits) {
+	num := func(name, old string, bit varyBits) []byte {
+		if v := h.Peek(name); len(v) > 0 {
+			return v
+		}
+		if v := h.Peek(old); len(v) > 0 {
+			legacy |= bit
+			return v
+		}
+		return nil
+	}
+	if v := num("Sec-CH-DPR", "DPR", varyLegacyDPR); v != nil {
+		if f, err := strconv.ParseFloat(b2s(v), 64); err == nil && f > 0 {
+			hints.DPR = f
+		}
+	}
+	if v := num("Sec-CH-Width", "Width", varyLegacyWidth); v != nil {
+		hints.Width = positiveInt(v)
+	}
+	if v := num("Sec-CH-Viewport-Width", "Viewport-Width", 0); v != nil {
+		hints.ViewportWidth = positiveInt(v)
+	}
+	hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.Peek("Save-Data")), []byte("on"))
+	return hints, legacy
+}
+
+func positiveInt(v []byte) int {
+	n, err := strconv.Atoi(b2s(bytes.TrimSpace(v)))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return min(n, 1<<20)
+}
+
+// hintVary is the Vary of the hints a spec used, under the name each came
+// by (the current one when none came).
+func hintVary(used transform.Hint, legacy varyBits) varyBits {
+	var v varyBits
+	if used&transform.HintDPR != 0 {
+		v |= varyDPR
+		if legacy&varyLegacyDPR != 0 {
+			v ^= varyDPR | varyLegacyDPR
+		}
+	}
+	if used&transform.HintWidth != 0 {
+		v |= varyWidth
+		if legacy&varyLegacyWidth != 0 {
+			v ^= varyWidth | varyLegacyWidth
+		}
+	}
+	if used&transform.HintViewportWidth != 0 {
+		v |= varyViewportWidth
+	}
+	if used&transform.HintSaveData != 0 {
+		v |= varySaveData
+	}
+	return v
+}
+
+// browserHeaders are the policy's parts that browsers read.
+type browserHeaders struct {
+	cors     originList
+	timing   []byte // Timing-Allow-Origin: "*" or the whole list; nil: none
+	acceptCH []byte
+}
+
+func newBrowserHeaders(cfg *configs.Config) browserHeaders {
+	b := browserHeaders{cors: newOriginList(cfg.CORS.AllowOrigins), acceptCH: []byte(cfg.Hints.AcceptCH)}
+	// An <img> without crossorigin sends no Origin, yet the browser checks
+	// its page's origin against Timing-Allow-Origin: the whole list goes,
+	// the same for every request.
+	if len(cfg.Timing.AllowOrigins) > 0 {
+		b.timing = []byte(strings.Join(cfg.Timing.AllowOrigins, ", "))
+		if slices.Contains(cfg.Timing.AllowOrigins, "*") {
+			b.timing = valueStar
+		}
+	}
+	return b
+}
+
+// writeBrowserHeaders adds CORS (Fetch standard), Timing-Allow-Origin and
+// Vary to every answer, errors, 304s and preflights included: a page that
+// may read an image may also read why it failed.
+func (s *Server) writeBrowserHeaders(ctx *fasthttp.RequestCtx, sc *scratch, b *browserHeaders) {
+	h := &ctx.Response.Header
+	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
+	if !b.cors.empty() {
+		if !b.cors.any {
+			sc.vary |= varyOrigin // the answer names the origin, or not
+		}
+		if v := b.cors.allow(origin); v != nil && len(origin) > 0 {
+			h.SetCanonical(hdrAllowOrigin, v)
+			h.SetCanonical(hdrExposeHeaders, valueExposed)
+		}
+	}
+	if b.timing != nil {
+		h.SetCanonical(hdrTimingAllow, b.timing)
+	}
+	if sc.req.Spec.Hints != 0 && len(b.acceptCH) > 0 {
+		h.SetCanonical(hdrAcceptCH, b.acceptCH)
+	}
+	if sc.vary != 0 {
+		sc.hdr = appendVary(sc.hdr[:0], sc.vary)
+		h.SetCanonical(hdrVary, sc.hdr)
+	}
+}
+
+// preflight answers OPTIONS: the methods this edge serves and, for an
+// allowed origin, the CORS preflight (the headers it asked for, for a day).
+func (s *Server) preflight(ctx *fasthttp.RequestCtx, b *browserHeaders) {
+	h := &ctx.Response.Header
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	h.Set(fasthttp.HeaderAllow, "GET, HEAD, OPTIONS")
+	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
+	if len(origin) == 0 || b.cors.allow(origin) == nil {
+		return
+	}
+	h.Set(fasthttp.HeaderAccessControlAllowMethods, "GET, HEAD, OPTIONS")
+	if asked := ctx.Request.Header.Peek(fasthttp.HeaderAccessControlRequestHeaders); len(asked) > 0 && len(asked) <= 1024 {
+		h.SetBytesV(fasthttp.HeaderAccessControlAllowHeaders, asked)
+	}
+	h.SetCanonical([]byte(fasthttp.HeaderAccessControlMaxAge), valuePreflightTTL)
+}
+
+// b2s views b as a string without copying, for parsers that only read it.
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
