@@ -1,0 +1,258 @@
+package edge_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browse opens url in a new headless Chromium (Debian's, which .ci/run
+// installs) with an empty profile and HTTP cache, runs script (which may
+// return a promise) once the page has loaded, and decodes its result.
+func browse[T any](t *testing.T, url, script string, flags ...chromedp.ExecAllocatorOption) T {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium: %v (.ci/run installs Debian's chromium)", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
+		// This machine has no network but loopback: Chromium's own
+		// background traffic would only be refused.
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(opts, flags...)...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("chromium %s: %v", url, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(rctx, chromedp.Evaluate[T](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("chromium %s: %v", url, err)
+	}
+	return v
+}
+
+// imagesLoaded resolves, once every <img> has loaded or failed, to each
+// one's id, natural size and source.
+const imagesLoaded = `Promise.all([...document.images].map(i => i.complete ? 0 :
+	new Promise(r => { i.addEventListener("load", r); i.addEventListener("error", r); })))
+  .then(() => [...document.images].map(i => ({id: i.id, w: i.naturalWidth, h: i.naturalHeight, src: i.currentSrc})))`
+
+type loadedImage struct {
+	ID   string `json:"id"`
+	W    int    `json:"w"`
+	H    int    `json:"h"`
+	Src  string `json:"src"`
+}
+
+// pages serves test pages on 127.0.0.1: path -> HTML, with headers.
+func pages(t *testing.T, html map[string]string, header http.Header) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := html[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// browserRequests are the edge's access log lines of Chromium's requests.
+type browserRequest struct {
+	Path, Query, Cache, Format string
+	Status                     int
+}
+
+func browserRequests(t *testing.T, h *harness) []browserRequest {
+	t.Helper()
+	var out []browserRequest
+	sc := bufio.NewScanner(strings.NewReader(h.logs.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg string `json:"msg"`
+			UA  string `json:"user_agent"`
+			browserRequest
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && strings.Contains(line.UA, "HeadlessChrome") {
+			out = append(out, line.browserRequest)
+		}
+	}
+	return out
+}
+
+// TestChromiumLoadsImages: a page of srcset, <picture>, auto=format and
+// crops in a real Chromium: every image decodes at the size asked for,
+// auto=format and <picture> deliver AVIF (JPEG XL once its flag is on, as
+// Chromium 156 asks for it first), and a second visit from a fresh browser
+// is all cache hits.
+func TestChromiumLoadsImages(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil)
+	e := h.base
+	page := pages(t, map[string]string{"/": `<!doctype html><body>
+<img id="auto" src="` + e + `/kodim23.png?w=200&auto=format">
+<picture><source type="image/avif" srcset="` + e + `/kodim23.png?w=150&fm=avif"><img id="picture" src="` + e + `/kodim23.png?w=150&fm=jpg"></picture>
+<img id="srcset" sizes="120px" srcset="` + e + `/photo-1600x1200-q85.jpg?w=120 120w, ` + e + `/photo-1600x1200-q85.jpg?w=240 240w" src="` + e + `/photo-1600x1200-q85.jpg?w=120">
+<img id="crop" src="` + e + `/photo-1600x1200-q85.jpg?w=300&h=200&fit=crop&auto=format">
+<img id="original" src="` + e + `/kodim04.png">
+</body>`}, nil)
+	want := map[string][2]int{"auto": {200, 133}, "picture": {150, 100}, "srcset": {120, 90}, "crop": {300, 200}, "original": {512, 768}}
+	check := func(visit string) {
+		t.Helper()
+		for _, img := range browse[[]loadedImage](t, page.URL, imagesLoaded) {
+			if w := want[img.ID]; img.W != w[0] || img.H != w[1] {
+				t.Errorf("%s: %s is %dx%d, want %dx%d (%s)", visit, img.ID, img.W, img.H, w[0], w[1], img.Src)
+			}
+			if img.ID == "picture" && !strings.Contains(img.Src, "fm=avif") {
+				t.Errorf("%s: <picture> chose %s, want the AVIF source", visit, img.Src)
+			}
+		}
+	}
+	check("first visit")
+	first := browserRequests(t, h)
+	formats := map[string]string{}
+	for _, r := range first {
+		formats[r.Path+"?"+r.Query] = r.Format
+		if r.Status != 200 {
+			t.Errorf("first visit: %s?%s answered %d", r.Path, r.Query, r.Status)
+		}
+	}
+	if f := formats["/kodim23.png?w=200&auto=format"]; f != "image/avif" {
+		t.Errorf("auto=format gave Chromium %q, want image/avif", f)
+	}
+	if len(first) != len(want) {
+		t.Errorf("first visit: %d requests, want %d: %+v", len(first), len(want), first)
+	}
+
+	check("second visit")
+	for _, r := range browserRequests(t, h)[len(first):] {
+		if r.Cache != "hit" {
+			t.Errorf("second visit: %s?%s was a %s, want a hit", r.Path, r.Query, r.Cache)
+		}
+	}
+
+	// JPEG XL once its flag is on: Chromium lists it first and decodes it.
+	req, _ := http.NewRequest(http.MethodPut, h.admin+"/flags", strings.NewReader(`{"jxl": 100}`))
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT /flags: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	n := len(browserRequests(t, h))
+	check("with the jxl flag on")
+	for _, r := range browserRequests(t, h)[n:] {
+		if r.Query == "w=200&auto=format" && r.Format != "image/jxl" {
+			t.Errorf("jxl flag on: auto=format gave Chromium %q, want image/jxl", r.Format)
+		}
+	}
+}
+
+// TestChromiumCORSAndTiming: with the page's origin in cors.allow_origins a
+// canvas that draws an edge image stays readable and fetch() reads it;
+// without, the browser refuses both, as the Fetch standard requires. With
+// timing.allow_origins, Resource Timing shows the edge's Server-Timing.
+func TestChromiumCORSAndTiming(t *testing.T) {
+	const script = `(async () => {
+  const url = EDGE + "/kodim23.png?w=64";
+  const out = {};
+  const draw = cors => new Promise(resolve => {
+    const img = new Image();
+    if (cors) img.crossOrigin = "anonymous";
+    img.onload = () => {
+      const c = document.createElement("canvas");
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const g = c.getContext("2d");
+      g.drawImage(img, 0, 0);
+      try { g.getImageData(0, 0, 1, 1); resolve("readable"); } catch (e) { resolve(e.name); }
+    };
+    img.onerror = () => resolve("error");
+    // Each its own URL, so that no answer is reused across the modes.
+    img.src = url + (cors ? "&fm=png" : "");
+  });
+  out.canvas = await draw(true);
+  out.plainCanvas = await draw(false);
+  try { const r = await fetch(url + "&fm=webp"); out.fetch = r.status + " " + r.headers.get("content-type") + " " + r.headers.get("cache-status"); }
+  catch (e) { out.fetch = e.name; }
+  const entries = performance.getEntriesByType("resource").filter(e => e.name.startsWith(EDGE));
+  out.serverTiming = entries.map(e => e.serverTiming.map(s => s.name).join(",")).join(";");
+  return out;
+})()`
+	type result struct {
+		Canvas, PlainCanvas, Fetch, ServerTiming string
+	}
+	for _, on := range []bool{true, false} {
+		page := pages(t, map[string]string{"/": "<!doctype html><body>page</body>"}, nil)
+		var env []string
+		if on {
+			env = []string{"IMGEDGE_CORS_ALLOW_ORIGINS=" + page.URL, "IMGEDGE_TIMING_ALLOW_ORIGINS=" + page.URL}
+		}
+		h := start(t, env, nil)
+		got := browse[result](t, page.URL, "const EDGE = "+jsString(h.base)+";\n"+script)
+		if on {
+			if got.Canvas != "readable" || got.PlainCanvas != "SecurityError" || !strings.HasPrefix(got.Fetch, "200 image/webp imgedge;") ||
+				!strings.Contains(got.ServerTiming, "total") {
+				t.Errorf("CORS and timing on: %+v", got)
+			}
+		} else if got.Canvas != "error" || got.PlainCanvas != "SecurityError" || got.Fetch != "TypeError" || strings.Contains(got.ServerTiming, "total") {
+			t.Errorf("CORS and timing off: %+v", got)
+		}
+	}
+}
+
+// TestChromiumClientHints: the demo page (admin /demo) asks for client
+// hints and delegates them to the edge; at DPR 2 its ?w=300&ch=DPR image
+// comes back 600 pixels wide, without a srcset. With CORS and timing open,
+// its playground reads the answer's headers and Server-Timing.
+func TestChromiumClientHints(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*", "IMGEDGE_TIMING_ALLOW_ORIGINS=*"}, nil)
+	demo := h.admin + "/demo?base=" + h.base
+	got := browse[[]loadedImage](t, demo, imagesLoaded, chromedp.Flag("force-device-scale-factor", "2"))
+	found := false
+	for _, img := range got {
+		if img.ID == "hints" {
+			found = true
+			if img.W != 600 {
+				t.Errorf("DPR 2: the ch=DPR image is %d pixels wide, want 600 (%s)", img.W, img.Src)
+			}
+		} else if img.W == 0 {
+			t.Errorf("demo image %s did not load (%s)", img.ID, img.Src)
+		}
+	}
+	if !found {
+		t.Fatalf("no hints image on the demo page: %+v", got)
+	}
+	facts := browse[string](t, demo, `new Promise(resolve => {
+  const poll = () => { const t = document.getElementById("facts").textContent; t === "..." ? setTimeout(poll, 20) : resolve(t); };
+  poll();
+})`)
+	for _, want := range []string{"status         200", "cache-status   imgedge;", "resource timing cache="} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("the demo's playground shows %q, lacking %q", facts, want)
+		}
+	}
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
