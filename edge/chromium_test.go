@@ -51,10 +51,10 @@ const imagesLoaded = `Promise.all([...document.images].map(i => i.complete ? 0 :
   .then(() => [...document.images].map(i => ({id: i.id, w: i.naturalWidth, h: i.naturalHeight, src: i.currentSrc})))`
 
 type loadedImage struct {
-	ID   string `json:"id"`
-	W    int    `json:"w"`
-	H    int    `json:"h"`
-	Src  string `json:"src"`
+	ID  string `json:"id"`
+	W   int    `json:"w"`
+	H   int    `json:"h"`
+	Src string `json:"src"`
 }
 
 // pages serves test pages on 127.0.0.1: path -> HTML, with headers.
