@@ -60,6 +60,27 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
+// BenchmarkBrowserHit is BenchmarkCacheHit's auto-format hit with what
+// pages add: CORS for a listed origin, Timing-Allow-Origin, client hints
+// (ch=DPR,Save-Data with their headers) and two feature flags at 50 %.
+func BenchmarkBrowserHit(b *testing.B) {
+	h := start(b, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example", "IMGEDGE_TIMING_ALLOW_ORIGINS=*",
+		"IMGEDGE_FLAGS_JXL_ROLLOUT=50", "IMGEDGE_FLAGS_QUALITIES_ROLLOUT=50"}, nil)
+	headers := []string{"Origin", "https://b.example", "Accept", "image/jxl,image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
+		"Sec-CH-DPR", "2", "Save-Data", "on"}
+	path := "/kodim23.png?w=300&auto=format&ch=DPR,Save-Data"
+	warm := hitCtx(b, h, path, headers...)
+	b.SetBytes(int64(len(warm.Response.Body())))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := hitCtx(b, h, path, headers...)
+		for pb.Next() {
+			ctx.Response.Reset()
+			h.srv.Handle(ctx)
+		}
+	})
+}
+
 // BenchmarkBareFasthttp is the floor for BenchmarkCacheHit: a handler that
 // answers the same bytes from memory and does nothing else.
 func BenchmarkBareFasthttp(b *testing.B) {

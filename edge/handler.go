@@ -132,19 +132,28 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	original := sc.b.Empty()
 	sc.req = shield.Request{Origin: &up.origin, Path: objPath, Original: original}
 	if !original {
+		// Client hints are read only for URLs that opt in with ch=, before
+		// the parse; a preset that names ch= makes it run again with them.
+		var legacy varyBits
+		hinted := sc.b.Has("ch")
+		if hinted {
+			var hints transform.ClientHints
+			hints, legacy = readHints(hdr)
+			sc.b.SetHints(hints)
+		}
 		spec, err := sc.b.Finish()
 		if err != nil {
 			return err
 		}
-		if spec.Hints != 0 {
-			// Read only for URLs that opted in; the parse runs again with them.
-			hints, legacy := readHints(hdr)
+		if spec.Hints != 0 && !hinted {
+			var hints transform.ClientHints
+			hints, legacy = readHints(hdr)
 			sc.b.SetHints(hints)
 			if spec, err = sc.b.Finish(); err != nil {
 				return err
 			}
-			sc.vary |= hintVary(spec.HintsUsed, legacy)
 		}
+		sc.vary |= hintVary(spec.HintsUsed, legacy)
 		if spec.AutoFormat {
 			spec.Accepted = transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
 			sc.vary |= varyAccept

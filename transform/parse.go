@@ -126,6 +126,16 @@ func (b *Builder) Add(key, value []byte) {
 	b.n++
 }
 
+// Has reports whether the parameter name was given (a preset's aside).
+func (b *Builder) Has(name string) bool {
+	for i := range b.n {
+		if string(b.pairs[i].k) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Empty reports whether no parameter other than the signature was given: the
 // request is for the original bytes.
 func (b *Builder) Empty() bool {
