@@ -123,7 +123,21 @@ func sign(args []string, out, _ io.Writer) error {
 	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
 	host := fs.String("host", "", "the Host the URL is served under; required when the config routes origins by host")
 	configPath := fs.String("config", "", "YAML config file holding signing.keys")
+	schemeName := fs.String("scheme", "", "hmac-sha256 or imgix (default: signing.scheme of the config)")
 	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	if *key == "" || *schemeName == "" {
+		cfg, err := configs.Load(*configPath, os.Environ())
+		if err != nil {
+			return err
+		}
+		if *schemeName == "" {
+			*schemeName = cfg.Signing.Scheme
+		}
+	}
+	scheme, err := signing.ParseScheme(*schemeName)
+	if err != nil {
 		return err
 	}
 	if *key == "" {
@@ -142,7 +156,7 @@ func sign(args []string, out, _ io.Writer) error {
 	if len(strings.TrimSpace(*key)) < configs.MinSigningKeyBytes {
 		return fmt.Errorf("sign: the key is %d bytes; the edge refuses keys under %d bytes", len(*key), configs.MinSigningKeyBytes)
 	}
-	signed, err := signing.Sign(*key, *host, fs.Arg(0))
+	signed, err := scheme.Sign(*key, *host, fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -288,7 +288,7 @@ func TestSignCommand(t *testing.T) {
 	}
 	url := strings.TrimSpace(out.String())
 	path, query, _ := strings.Cut(url, "?")
-	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}, false).Verify(nil, []byte(path), []byte(query)) {
+	if !strings.HasPrefix(query, "w=300&s=") || !signing.NewVerifier([]string{"0123456789abcdef"}, false, signing.HMACSHA256).Verify(nil, []byte(path), []byte(query)) {
 		t.Fatalf("sign printed %q, which does not verify", url)
 	}
 	if err := sign([]string{"-key", "0123456789abcdef", "no-slash"}, &out, io.Discard); err == nil {

@@ -131,6 +131,12 @@ type Params struct {
 	// PresetsOnly accepts only p= (and s=): every variant is one an operator
 	// named, so unsigned URLs cannot mint new ones.
 	PresetsOnly bool `yaml:"presets_only"`
+	// Ignore names parameters accepted and left out of the cache key, such
+	// as imgix SDKs' ixlib; they never make cache entries of their own.
+	Ignore []string `yaml:"ignore"`
+	// Unknown is reject (an unknown parameter answers 400 naming it) or
+	// ignore (treated as listed in Ignore).
+	Unknown string `yaml:"unknown"`
 }
 
 // OriginRoute sends requests whose Host is one of Hosts (any host when empty)
@@ -275,6 +281,9 @@ type Signing struct {
 	// reload. Unset, it is true when the config file lists keys, so that an
 	// empty override cannot turn signing off by accident.
 	Required *bool `yaml:"required"`
+	// Scheme is hmac-sha256 (imgedge's) or imgix (MD5 of the token, path and
+	// query, as imgix's SDKs sign).
+	Scheme string `yaml:"scheme"`
 }
 
 // RoutesByHost reports whether any origin route matches on Host: signed
@@ -508,6 +517,12 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s[%d]", key, i), o, err.Error())
 			}
 		}
+	}
+	if c.Params.Unknown != "reject" && c.Params.Unknown != "ignore" {
+		bad("params.unknown", c.Params.Unknown, "reject (an unknown parameter answers 400) or ignore")
+	}
+	if c.Signing.Scheme != "hmac-sha256" && c.Signing.Scheme != "imgix" {
+		bad("signing.scheme", c.Signing.Scheme, "hmac-sha256 or imgix (URLs signed by imgix's SDKs)")
 	}
 	for i, d := range c.Purge.Downstream {
 		key := fmt.Sprintf("purge.downstream[%d]", i)

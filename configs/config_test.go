@@ -49,6 +49,9 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"flags.jxl.rollout", c.Flags.JXL.Rollout, 0.0},
 		{"flags.avif.rollout", c.Flags.AVIF.Rollout, 100.0},
 		{"flags.qualities.rollout", c.Flags.Qualities.Rollout, 0.0},
+		{"params.ignore", strings.Join(c.Params.Ignore, ","), "ixlib"},
+		{"params.unknown", c.Params.Unknown, "reject"},
+		{"signing.scheme", c.Signing.Scheme, "hmac-sha256"},
 		{"transform.concurrency", c.Transform.Concurrency, 2 * runtime.NumCPU()},
 		{"transform.queue", c.Transform.Queue, 64},
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
@@ -170,13 +173,14 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_CORS_ALLOW_ORIGINS", "IMGEDGE_TIMING_ALLOW_ORIGINS", "IMGEDGE_CLIENT_HINTS_ACCEPT_CH", "IMGEDGE_FLAGS_INTERNAL_CIDRS",
 		"IMGEDGE_FLAGS_JXL_ROLLOUT", "IMGEDGE_FLAGS_AVIF_ROLLOUT", "IMGEDGE_FLAGS_QUALITIES_ROLLOUT", "IMGEDGE_FLAGS_QUALITIES_QUALITY_JPEG",
 		"IMGEDGE_FLAGS_QUALITIES_QUALITY_WEBP", "IMGEDGE_FLAGS_QUALITIES_QUALITY_AVIF", "IMGEDGE_FLAGS_QUALITIES_QUALITY_JXL",
+		"IMGEDGE_PARAMS_IGNORE", "IMGEDGE_PARAMS_UNKNOWN", "IMGEDGE_SIGNING_SCHEME",
 	} {
 		if _, ok := fields[name]; !ok {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 79 {
-		t.Errorf("%d env names, want 79: a new key needs a line above", len(fields))
+	if len(fields) != 82 {
+		t.Errorf("%d env names, want 82: a new key needs a line above", len(fields))
 	}
 }
 
@@ -220,6 +224,8 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"downstream url", "purge: {downstream: [{kind: varnish-xkey, url: '127.0.0.1:6081'}]}", nil, []string{"purge.downstream[0].url", "http(s) URL"}},
 		{"downstream body", "purge: {downstream: [{kind: nginx, url: 'http://127.0.0.1/purge', body: x}]}", nil, []string{"purge.downstream[0].kind", "url, for a method"}},
 		{"canonical with presets only", "cache: {canonical_redirect: true}\nparams: {presets_only: true}", nil, []string{"cache.canonical_redirect", "presets_only"}},
+		{"params.unknown", "params: {unknown: drop}", nil, []string{"params.unknown", `"drop"`, "reject"}},
+		{"signing.scheme", "signing: {scheme: md5}", nil, []string{"signing.scheme", `"md5"`, "imgix"}},
 		{"rollout", "flags: {jxl: {rollout: 120}}", nil, []string{"flags.jxl.rollout", `"120"`, "a percentage from 0 to 100"}},
 		{"cors origin", "cors: {allow_origins: ['https://a.example/path']}", nil, []string{"cors.allow_origins[0]", "scheme://host[:port]"}},
 		{"internal cidr", "flags: {internal_cidrs: [10.0.0.0/99]}", nil, []string{"flags.internal_cidrs[0]", "CIDR"}},

@@ -195,7 +195,8 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 		if pol.cfg.RoutesByHost() {
 			host = string(ctx.Host())
 		}
-		signed, err := signing.Sign(keys[0], host, uri)
+		scheme, _ := signing.ParseScheme(pol.cfg.Signing.Scheme) // validated with the config
+		signed, err := scheme.Sign(keys[0], host, uri)
 		if err != nil {
 			return false
 		}

@@ -80,7 +80,12 @@ type policy struct {
 }
 
 func newPolicy(cfg *configs.Config) (*policy, error) {
-	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths, PresetsOnly: cfg.Params.PresetsOnly}, cfg.Presets)
+	parser, err := transform.NewParser(transform.Limits{MaxDimension: cfg.Limits.MaxDimension, Widths: cfg.Limits.Widths, PresetsOnly: cfg.Params.PresetsOnly,
+		Ignore: cfg.Params.Ignore, IgnoreUnknown: cfg.Params.Unknown == "ignore"}, cfg.Presets)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	scheme, err := signing.ParseScheme(cfg.Signing.Scheme)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -89,7 +94,7 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 	}
 	return &policy{
 		cfg:               cfg,
-		verifier:          signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost()),
+		verifier:          signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost(), scheme),
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),

@@ -38,6 +38,8 @@ func (e *ParamError) Error() string {
 		}
 	case "repeated":
 		fmt.Fprintf(&b, "parameter %q is repeated; give it once", e.Param)
+	case unsupportedImgix:
+		fmt.Fprintf(&b, "parameter %q %s", e.Param, e.Problem)
 	default:
 		fmt.Fprintf(&b, "parameter %s=%q %s", e.Param, e.Value, e.Problem)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,11 @@ type Limits struct {
 	// PresetsOnly accepts p (and s) alone: every variant is one an operator
 	// named, so unsigned URLs cannot mint new ones with q, blur, bg or fp-x.
 	PresetsOnly bool
+	// Ignore names parameters accepted and left out of the spec and the key
+	// (an SDK's ixlib=, a cache buster's v=): they never make an entry of
+	// their own. IgnoreUnknown does that for every unknown name.
+	Ignore        []string
+	IgnoreUnknown bool
 }
 
 // Parser turns URL parameters into Specs. It is immutable after NewParser and
@@ -75,7 +81,7 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 
 // maxParams bounds the pairs a Builder holds; there are fewer known names, so
 // a longer query necessarily repeats or invents one.
-const maxParams = 24
+const maxParams = 48
 
 // Builder collects the query pairs of one request without allocating: the
 // caller feeds every pair with Add, then calls Finish. Pairs may point into
@@ -136,15 +142,30 @@ func (b *Builder) Has(name string) bool {
 	return false
 }
 
-// Empty reports whether no parameter other than the signature was given: the
-// request is for the original bytes.
+// Empty reports whether no parameter other than the signature and ignored
+// ones was given: the request is for the original bytes.
 func (b *Builder) Empty() bool {
 	for i := range b.n {
-		if string(b.pairs[i].k) != "s" {
+		if k := b.pairs[i].k; string(k) != "s" && !b.parser.ignored(k) {
 			return false
 		}
 	}
 	return true
+}
+
+// ignored reports whether k is left out: listed in params.ignore, or
+// unknown while params.unknown is ignore.
+func (p *Parser) ignored(k []byte) bool {
+	for _, name := range p.limits.Ignore {
+		if string(k) == name {
+			return true
+		}
+	}
+	if p.limits.IgnoreUnknown {
+		_, _, known := paramBit(k)
+		return !known
+	}
+	return false
 }
 
 // Finish validates the collected pairs and returns the Spec.
@@ -155,12 +176,16 @@ func (b *Builder) Finish() (Spec, error) {
 	return b.finishPairs(b.pairs[:b.n])
 }
 
-type paramBits uint32
+type paramBits uint64
 
 func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	var seen paramBits
 	var preset []pair
 	for i := range pairs {
+		if b.parser.ignored(pairs[i].k) {
+			pairs[i].idx = -1
+			continue
+		}
 		bit, idx, ok := paramBit(pairs[i].k)
 		if !ok {
 			return Spec{}, unknownParam(pairs[i].k)
@@ -190,6 +215,9 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 		}
 	}
 	for i := range pairs {
+		if pairs[i].idx < 0 {
+			continue
+		}
 		if err := st.set(pairs[i]); err != nil {
 			return Spec{}, err
 		}
@@ -295,6 +323,22 @@ var aliases = [...]struct{ alias, name string }{
 	{"page", "frame"}, {"preset", "p"}, {"sig", "s"}, {"signature", "s"}, {"resize", "fit"},
 }
 
+// imgixNames are imgix's rendering API parameters: one this edge lacks is
+// said to be unsupported, never "corrected" to a parameter that means
+// something else (ar is no rot, dl no dpr).
+var imgixNames = strings.Fields(`ar auto bg blend blend-align blend-alpha blend-color blend-crop blend-fit
+	blend-h blend-mode blend-pad blend-size blend-w blend-x blend-y blur border border-bottom border-left
+	border-radius border-radius-inner border-right border-top bri ch chromasub colorquant con corner-radius
+	crop cs dl dpi dpr duotone duotone-alpha exp expires faceindex facepad faces fill fill-color fit flip fm
+	fp-debug fp-x fp-y fp-z fps frame gam high htn hue invert lossless loop mark mark-align mark-alpha
+	mark-base mark-fit mark-h mark-pad mark-rot mark-scale mark-tile mark-w mark-x mark-y mask mask-bg max-h
+	max-w min-h min-w monochrome nr nrs orient pad pad-bottom pad-left pad-right pad-top palette prefix px q
+	rect reverse rot s sat sepia shad sharp skip trim trim-color trim-md trim-pad trim-sd trim-tol txt
+	txt-align txt-clip txt-color txt-fit txt-font txt-lig txt-line txt-line-color txt-pad txt-shad txt-size
+	txt-width txt-x txt-y usm usmrad vib w`)
+
+const unsupportedImgix = "is an imgix parameter this edge does not support (README: Coming from imgix)"
+
 func unknownParam(k []byte) *ParamError {
 	name := string(k)
 	e := &ParamError{Param: name, Problem: "unknown", Allowed: paramNames()}
@@ -304,14 +348,23 @@ func unknownParam(k []byte) *ParamError {
 			return e
 		}
 	}
-	// The nearest known name or habitual alias within two edits; a one-letter
-	// name is one edit from every other, so only suggest when the distance is
-	// smaller than the names themselves.
 	lower := strings.ToLower(name)
+	if slices.Contains(imgixNames, lower) {
+		e.Problem = unsupportedImgix
+		return e
+	}
+	// The nearest known name or habitual alias, when it is close in spelling:
+	// one edit for names of up to three letters (every short name is two
+	// edits from every other), two for longer ones, and never an edit that
+	// changes most of the name.
 	best, bestD := "", 3
 	consider := func(candidate, target string) {
 		d := levenshtein.ComputeDistance(lower, candidate)
-		if d < bestD && (d < len(candidate) || d < len(lower)) {
+		limit := 2
+		if min(len(lower), len(candidate)) <= 3 {
+			limit = 1
+		}
+		if d <= limit && d < bestD && 2*d < max(len(lower), len(candidate)) {
 			best, bestD = target, d
 		}
 	}

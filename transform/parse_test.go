@@ -427,3 +427,49 @@ func TestClientHints(t *testing.T) {
 		t.Errorf("an unknown hint: %v", err)
 	}
 }
+
+// TestParameterPolicy: params.ignore names parameters accepted and left out
+// of the spec and key (an original stays the original); params.unknown
+// ignore does that for any unknown name; imgix names this edge lacks are
+// said to be unsupported, never "corrected" into another parameter.
+func TestParameterPolicy(t *testing.T) {
+	strict, err := NewParser(Limits{MaxDimension: 8192, Ignore: []string{"ixlib"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lax, err := NewParser(Limits{MaxDimension: 8192, Ignore: []string{"ixlib"}, IgnoreUnknown: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _, _ := strict.ParseQuery("w=300")
+	for _, q := range []string{"w=300&ixlib=js-3.8.0", "ixlib=php-3.3.1&w=300"} {
+		s, original, err := strict.ParseQuery(q)
+		if err != nil || original || s.Key() != plain.Key() {
+			t.Errorf("%s: %q original %v %v, want the key of w=300", q, s.Key(), original, err)
+		}
+	}
+	if _, original, err := strict.ParseQuery("ixlib=js-3.8.0"); err != nil || !original {
+		t.Errorf("ixlib alone: original %v, %v", original, err)
+	}
+	if _, _, err := strict.ParseQuery("w=300&v=2"); err == nil || !strings.Contains(err.Error(), `unknown parameter "v"`) {
+		t.Errorf("v=2 under params.unknown reject: %v", err)
+	}
+	if s, _, err := lax.ParseQuery("w=300&v=2&utm_source=x"); err != nil || s.Key() != plain.Key() {
+		t.Errorf("params.unknown ignore: %q %v", s.Key(), err)
+	}
+	if _, _, err := lax.ParseQuery("w=huge&v=2"); err == nil {
+		t.Error("params.unknown ignore let a bad value of a known parameter through")
+	}
+	for _, tt := range []struct{ query, want string }{
+		{"txt=hello", `parameter "txt" is an imgix parameter this edge does not support`},
+		{"mark-rot=5", `parameter "mark-rot" is an imgix parameter this edge does not support`},
+		{"widht=5", `did you mean "w"?`},
+		{"ar=16:9", `parameter "ar" is an imgix parameter`}, // never "rot"
+		{"zz=1", `unknown parameter "zz"; allowed`},
+	} {
+		_, _, err := strict.ParseQuery(tt.query)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || (strings.Contains(tt.want, "does not support") && strings.Contains(err.Error(), "did you mean")) {
+			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}

@@ -3,12 +3,14 @@
 // the query without its s pair, in the order sent. When the edge routes by
 // Host, the message starts with the host (lower case, without a port), so a
 // URL signed for one tenant's host does not serve another's object under
-// the same path.
+// the same path. The imgix scheme is the other one: the hex MD5 of the
+// token followed by the same path and query, as imgix's SDKs sign URLs.
 package signing
 
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -18,11 +20,56 @@ import (
 	"sync"
 )
 
+// Scheme is how a URL is signed.
+type Scheme uint8
+
+const (
+	// HMACSHA256 is imgedge's own: HMAC-SHA256 under the key.
+	HMACSHA256 Scheme = iota
+	// Imgix is imgix's: MD5 of the token, the path and the query. MD5 with a
+	// secret prefix is weaker than an HMAC (length extension can append to
+	// the query, though only past the signed pairs, which the s pair must
+	// end); it is offered so that URLs signed by imgix's SDKs verify.
+	Imgix
+)
+
+// ParseScheme reads signing.scheme.
+func ParseScheme(s string) (Scheme, error) {
+	switch s {
+	case "", "hmac-sha256":
+		return HMACSHA256, nil
+	case "imgix":
+		return Imgix, nil
+	}
+	return 0, errors.New(`signing: scheme must be hmac-sha256 or imgix`)
+}
+
+func (s Scheme) hash(key []byte) hash.Hash {
+	if s == Imgix {
+		return &prefixed{Hash: md5.New(), prefix: key}
+	}
+	return hmac.New(sha256.New, key)
+}
+
+// prefixed is a hash that starts every message with prefix (the imgix
+// token): Reset writes it again.
+type prefixed struct {
+	hash.Hash
+	prefix []byte
+}
+
+func (p *prefixed) Reset() {
+	p.Hash.Reset()
+	p.Hash.Write(p.prefix)
+}
+
 // Verifier checks signatures against one or more keys (several allow
 // rotation). It is safe for concurrent use and allocates nothing per check.
 type Verifier struct {
 	keys     [][]byte
 	withHost bool
+	scheme   Scheme
+	size     int       // digest bytes
 	macs     sync.Pool // *macSet
 }
 
@@ -35,19 +82,20 @@ type macSet struct {
 }
 
 // NewVerifier returns a Verifier for keys, or nil when there are none (URLs
-// are then not signed). withHost makes the host part of what is signed.
-func NewVerifier(keys []string, withHost bool) *Verifier {
+// are then not signed). withHost makes the host part of what is signed
+// (imgedge's scheme only: imgix's never signs the host).
+func NewVerifier(keys []string, withHost bool, scheme Scheme) *Verifier {
 	if len(keys) == 0 {
 		return nil
 	}
-	v := &Verifier{withHost: withHost}
+	v := &Verifier{withHost: withHost && scheme == HMACSHA256, scheme: scheme, size: scheme.hash(nil).Size()}
 	for _, k := range keys {
 		v.keys = append(v.keys, []byte(k))
 	}
 	v.macs.New = func() any {
 		m := &macSet{hs: make([]hash.Hash, len(v.keys)), sum: make([]byte, 0, sha256.Size), host: make([]byte, 0, 64)}
 		for i, k := range v.keys {
-			m.hs[i] = hmac.New(sha256.New, k)
+			m.hs[i] = scheme.hash(k)
 		}
 		return m
 	}
@@ -60,10 +108,10 @@ func NewVerifier(keys []string, withHost bool) *Verifier {
 func (v *Verifier) Verify(host, path, rawQuery []byte) bool {
 	var want [sha256.Size]byte
 	sig, ok := findSig(rawQuery)
-	if !ok || len(sig) != hex.EncodedLen(sha256.Size) {
+	if !ok || len(sig) != hex.EncodedLen(v.size) {
 		return false
 	}
-	if _, err := hex.Decode(want[:], sig); err != nil {
+	if _, err := hex.Decode(want[:v.size], sig); err != nil {
 		return false
 	}
 	m := v.macs.Get().(*macSet)
@@ -79,7 +127,7 @@ func (v *Verifier) Verify(host, path, rawQuery []byte) bool {
 		writeMessage(h, path, rawQuery)
 		// Every key is tried, so the time taken does not tell which matched.
 		m.sum = h.Sum(m.sum[:0])
-		match |= subtle.ConstantTimeCompare(m.sum, want[:])
+		match |= subtle.ConstantTimeCompare(m.sum, want[:v.size])
 	}
 	return match == 1
 }
@@ -148,10 +196,13 @@ func appendHost(dst, host []byte) []byte {
 	return dst
 }
 
+// Sign returns uri signed with imgedge's scheme (see Scheme.Sign).
+func Sign(key, host, uri string) (string, error) { return HMACSHA256.Sign(key, host, uri) }
+
 // Sign returns uri (a path with an optional query, as it will be sent) with
 // its s pair appended. A non-empty host is signed with it, for an edge that
-// routes by Host.
-func Sign(key, host, uri string) (string, error) {
+// routes by Host (imgedge's scheme only).
+func (sc Scheme) Sign(key, host, uri string) (string, error) {
 	if key == "" {
 		return "", errors.New("signing: empty key")
 	}
@@ -162,8 +213,11 @@ func Sign(key, host, uri string) (string, error) {
 	if _, ok := findSig([]byte(query)); ok {
 		return "", errors.New("signing: the URL already has an s parameter")
 	}
-	h := hmac.New(sha256.New, []byte(key))
-	h.Write(appendHost(nil, []byte(host)))
+	h := sc.hash([]byte(key))
+	h.Reset()
+	if sc == HMACSHA256 {
+		h.Write(appendHost(nil, []byte(host)))
+	}
 	writeMessage(h, []byte(path), []byte(query))
 	sig := hex.EncodeToString(h.Sum(nil))
 	if query == "" {
