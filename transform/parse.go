@@ -272,11 +272,15 @@ type param struct {
 }
 
 var params = [...]param{
+	{"ar", setAR, keyAR, "W:H with fit=crop, e.g. 16:9 or 1.91:1"},
 	{"auto", setAuto, keyAuto, "format, compress, or both comma separated"},
 	{"bg", setBG, keyBG, colorAllowed},
 	{"blur", setBlur, keyInt(func(s *Spec) int { return s.Blur }), "an integer from 0 to 2000"},
+	{"bri", setBri, keyInt(func(s *Spec) int { return s.Bri }), "an integer from -100 to 100"},
 	{"ch", setCH, nil, "Width, DPR, Viewport-Width and Save-Data, comma separated"}, // resolved into w, h and auto=compress
+	{"con", setCon, keyInt(func(s *Spec) int { return s.Con }), "an integer from -100 to 100"},
 	{"crop", setCrop, keyCrop, gravityAllowed},
+	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, nil, "a number from 1 to 4, e.g. 2 or 1.5"},
 	{"fit", setFit, keyFit, "clip, max, crop, fill, scale, min"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
@@ -284,14 +288,63 @@ var params = [...]param{
 	{"fp-x", setFPX, keyFocal(func(s *Spec) float64 { return s.FocalX }), "a number from 0 to 1"},
 	{"fp-y", setFPY, keyFocal(func(s *Spec) float64 { return s.FocalY }), "a number from 0 to 1"},
 	{"frame", setFrame, keyInt(func(s *Spec) int { return s.Frame }), "an integer from 1 (the first frame)"},
+	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
 	{"h", setH, keyInt(func(s *Spec) int { return s.Height }), "an integer from 1 to limits.max_dimension"},
+	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
+	{"pad", setPad(-1), keyPad, "an integer from 0 to 1000 (pixels of bg around the image)"},
+	{"pad-bottom", setPad(2), nil, "an integer from 0 to 1000"}, // the key writes pad= with all four sides
+	{"pad-left", setPad(3), nil, "an integer from 0 to 1000"},
+	{"pad-right", setPad(1), nil, "an integer from 0 to 1000"},
+	{"pad-top", setPad(0), nil, "an integer from 0 to 1000"},
 	{"q", setQuality, keyInt(func(s *Spec) int { return s.Quality }), "an integer from 1 to 100"},
+	{"rect", setRect, keyRect, "x,y,w,h in source pixels, e.g. 0,0,400,300"},
 	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
 	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
+	{"sat", setSat, keyInt(func(s *Spec) int { return s.Sat }), "an integer from -100 to 100"},
 	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
 	{"w", setW, keyInt(func(s *Spec) int { return s.Width }), "an integer from 1 to limits.max_dimension"},
+}
+
+func keyAR(dst []byte, s *Spec) ([]byte, bool) {
+	if s.ARW == 0 {
+		return dst, false
+	}
+	return strconv.AppendInt(append(strconv.AppendInt(dst, int64(s.ARW), 10), ':'), int64(s.ARH), 10), true
+}
+
+func keyPad(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Pad == [4]int{} {
+		return dst, false
+	}
+	return appendInts(dst, s.Pad[:]), true
+}
+
+func keyRect(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Rect[2] == 0 {
+		return dst, false
+	}
+	return appendInts(dst, s.Rect[:]), true
+}
+
+func keyBool(field func(*Spec) bool) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		if !field(s) {
+			return dst, false
+		}
+		return append(dst, "true"...), true
+	}
+}
+
+func appendInts(dst []byte, v []int) []byte {
+	for i, n := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, int64(n), 10)
+	}
+	return dst
 }
 
 // paramBit is the bit of parameter k in a paramBits set.
@@ -386,6 +439,7 @@ type state struct {
 	dpr      float64
 	fpx, fpy float64 // NaN until given
 	hints    ClientHints
+	padSet   [4]bool // pad-top and friends given, so pad= leaves them alone
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -501,6 +555,99 @@ func setCH(st *state, v []byte, allowed string) *ParamError {
 	return nil
 }
 
+func setAR(st *state, v []byte, allowed string) *ParamError {
+	a, b, ok := bytes.Cut(v, []byte(":"))
+	w, err1 := strconv.ParseFloat(string(a), 64)
+	h, err2 := strconv.ParseFloat(string(b), 64)
+	if !ok || err1 != nil || err2 != nil || !(w > 0 && h > 0 && w/h >= 0.01 && w/h <= 100) {
+		return badValue("ar", v, allowed+", between 1:100 and 100:1")
+	}
+	// Kept as a ratio of integers in ten-thousandths, so that 16:9 and
+	// 1.7778:1 differ only past that precision and share nothing else.
+	r := math.Round(w / h * 1e4)
+	st.spec.ARW, st.spec.ARH = int(r), 10000
+	return nil
+}
+
+func adjustment(field func(*Spec) *int, name string) func(*state, []byte, string) *ParamError {
+	return func(st *state, v []byte, allowed string) (err *ParamError) {
+		*field(&st.spec), err = intParam(name, v, -100, 100, allowed)
+		return err
+	}
+}
+
+var (
+	setBri = adjustment(func(s *Spec) *int { return &s.Bri }, "bri")
+	setCon = adjustment(func(s *Spec) *int { return &s.Con }, "con")
+	setSat = adjustment(func(s *Spec) *int { return &s.Sat }, "sat")
+	setGam = adjustment(func(s *Spec) *int { return &s.Gam }, "gam")
+)
+
+func setInvert(st *state, v []byte, allowed string) *ParamError {
+	switch string(v) {
+	case "true", "1":
+		st.spec.Invert = true
+	case "false", "0":
+		st.spec.Invert = false
+	default:
+		return badValue("invert", v, allowed)
+	}
+	return nil
+}
+
+// maxDownloadName bounds dl=: the name ends up in a response header.
+const maxDownloadName = 200
+
+func setDL(st *state, v []byte, allowed string) *ParamError {
+	if len(v) == 0 || len(v) > maxDownloadName {
+		return badValue("dl", v, allowed+" of 1 to 200 bytes")
+	}
+	st.spec.Download = string(v)
+	return nil
+}
+
+// setPad sets one side (0 top, 1 right, 2 bottom, 3 left) or, with -1,
+// all four; a side named on its own wins over pad= whatever the order.
+func setPad(side int) func(*state, []byte, string) *ParamError {
+	return func(st *state, v []byte, allowed string) *ParamError {
+		n, err := intParam("pad", v, 0, 1000, allowed)
+		if err != nil {
+			if side >= 0 {
+				err.Param = [...]string{"pad-top", "pad-right", "pad-bottom", "pad-left"}[side]
+			}
+			return err
+		}
+		if side < 0 {
+			for i := range st.padSet {
+				if !st.padSet[i] {
+					st.spec.Pad[i] = n
+				}
+			}
+			return nil
+		}
+		st.spec.Pad[side], st.padSet[side] = n, true
+		return nil
+	}
+}
+
+func setRect(st *state, v []byte, allowed string) *ParamError {
+	var r [4]int
+	i := 0
+	for part := range bytes.SplitSeq(v, []byte(",")) {
+		n, err := strconv.Atoi(string(bytes.TrimSpace(part)))
+		if i == 4 || err != nil || n < 0 || n > 1<<20 || (i >= 2 && n == 0) {
+			return badValue("rect", v, allowed+"; w and h above 0")
+		}
+		r[i] = n
+		i++
+	}
+	if i != 4 {
+		return badValue("rect", v, allowed)
+	}
+	st.spec.Rect = r
+	return nil
+}
+
 func setSharp(st *state, v []byte, allowed string) (err *ParamError) {
 	st.spec.Sharp, err = intParam("sharp", v, 0, 100, allowed)
 	return err
@@ -542,6 +689,23 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
 	hintWidth := st.applyHints(&s, l)
+	if s.ARW > 0 {
+		if s.Fit != FitCrop {
+			return Spec{}, &ParamError{Param: "ar", Value: strconv.FormatFloat(float64(s.ARW)/float64(s.ARH), 'g', 5, 64) + ":1",
+				Problem: "needs fit=crop", Allowed: "ar with fit=crop and w or h (or neither: the largest such crop), as in imgix"}
+		}
+		// With one side given, ar makes the other; with both, ar has no say.
+		switch {
+		case st.w > 0 && st.h == 0:
+			st.h = max(1, int(math.Round(float64(st.w)*float64(s.ARH)/float64(s.ARW))))
+			s.ARW, s.ARH = 0, 0
+		case st.h > 0 && st.w == 0:
+			st.w = max(1, int(math.Round(float64(st.h)*float64(s.ARW)/float64(s.ARH))))
+			s.ARW, s.ARH = 0, 0
+		case st.w > 0 && st.h > 0:
+			s.ARW, s.ARH = 0, 0
+		}
+	}
 	dpr := st.dpr
 	if dpr == 0 {
 		dpr = 1
@@ -666,15 +830,23 @@ func badValue(name string, v []byte, allowed string) *ParamError {
 }
 
 func intParam(name string, v []byte, lo, hi int, allowed string) (int, *ParamError) {
-	if len(v) == 0 || len(v) > 9 {
+	neg := lo < 0 && len(v) > 1 && v[0] == '-'
+	digits := v
+	if neg {
+		digits = v[1:]
+	}
+	if len(digits) == 0 || len(digits) > 9 {
 		return 0, &ParamError{Param: name, Value: string(v), Problem: "is not an integer in range", Allowed: allowed}
 	}
 	n := 0
-	for _, c := range v {
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, &ParamError{Param: name, Value: string(v), Problem: "is not an integer", Allowed: allowed}
 		}
 		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
 	}
 	if n < lo || n > hi {
 		return 0, &ParamError{Param: name, Value: string(v), Problem: "is out of range", Allowed: allowed}
@@ -713,7 +885,7 @@ func floatParam(name string, v []byte, lo, hi float64, allowed string) (float64,
 	return f, nil
 }
 
-const formatAllowed = "jpg, pjpg, png, webp, avif, jxl, gif"
+const formatAllowed = "jpg, pjpg, png, webp, avif, jxl, gif, json (facts about the source), blurhash (a placeholder string)"
 
 func parseFormat(v []byte) (Format, *ParamError) {
 	switch string(v) {
@@ -731,6 +903,10 @@ func parseFormat(v []byte) (Format, *ParamError) {
 		return FormatJXL, nil
 	case "gif":
 		return FormatGIF, nil
+	case "json":
+		return FormatJSON, nil
+	case "blurhash":
+		return FormatBlurHash, nil
 	}
 	return 0, badValue("fm", v, formatAllowed)
 }

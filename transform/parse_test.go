@@ -97,11 +97,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: auto, bg, blur, ch, crop, dpr, fit, flip, fm, fp-x, fp-y, frame, h, lossless, p, q, rot, s, sharp, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -120,7 +120,7 @@ func TestParseErrors(t *testing.T) {
 		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, attention and focalpoint stand alone; center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
 		{"fp-x=1.5", "fp-x", `parameter fp-x="1.5" is out of range; allowed: a number from 0 to 1`},
 		{"fp-y=x", "fp-y", `parameter fp-y="x" is not a number; allowed: a number from 0 to 1`},
-		{"fm=bmp", "fm", `parameter fm="bmp" is not allowed; allowed: jpg, pjpg, png, webp, avif, jxl, gif`},
+		{"fm=bmp", "fm", `parameter fm="bmp" is not allowed; allowed: jpg, pjpg, png, webp, avif, jxl, gif, json (facts about the source), blurhash (a placeholder string)`},
 		{"auto=enhance", "auto", `parameter auto="enhance" is not allowed; allowed: format, compress, or both comma separated`},
 		{"q=0", "q", `parameter q="0" is out of range; allowed: an integer from 1 to 100`},
 		{"q=101", "q", `parameter q="101" is out of range; allowed: an integer from 1 to 100`},
@@ -464,11 +464,63 @@ func TestParameterPolicy(t *testing.T) {
 		{"txt=hello", `parameter "txt" is an imgix parameter this edge does not support`},
 		{"mark-rot=5", `parameter "mark-rot" is an imgix parameter this edge does not support`},
 		{"widht=5", `did you mean "w"?`},
-		{"ar=16:9", `parameter "ar" is an imgix parameter`}, // never "rot"
+		{"mark=/logo.png", `parameter "mark" is an imgix parameter`}, // never "rot"
+		{"ar=16:9", `parameter ar="1.7778:1" needs fit=crop`},
 		{"zz=1", `unknown parameter "zz"; allowed`},
 	} {
 		_, _, err := strict.ParseQuery(tt.query)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || (strings.Contains(tt.want, "does not support") && strings.Contains(err.Error(), "did you mean")) {
+			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}
+
+// TestImgixParameters: ar, rect, pad, the adjustments, invert and dl, with
+// imgix's meanings and ranges, canonical in the key and the query.
+func TestImgixParameters(t *testing.T) {
+	p := newTestParser(t, nil)
+	tests := []struct {
+		query string
+		check func(Spec) bool
+		key   string
+	}{
+		{"ar=16:9&fit=crop&w=320", func(s Spec) bool { return s.Width == 320 && s.Height == 180 && s.ARW == 0 }, "crop=center&fit=crop&h=180&w=320"},
+		{"ar=1:2&fit=crop&h=100", func(s Spec) bool { return s.Width == 50 && s.Height == 100 }, "crop=center&fit=crop&h=100&w=50"},
+		{"ar=4:3&fit=crop", func(s Spec) bool { return s.ARW == 13333 && s.ARH == 10000 }, "ar=13333:10000&crop=center&fit=crop"},
+		{"rect=10,20,300,200&w=100", func(s Spec) bool { return s.Rect == [4]int{10, 20, 300, 200} }, "fit=clip&rect=10,20,300,200&w=100"},
+		{"pad=10&bg=fff", func(s Spec) bool { return s.Pad == [4]int{10, 10, 10, 10} }, "bg=ffffffff&fit=clip&pad=10,10,10,10"},
+		{"pad-top=5&pad=10", func(s Spec) bool { return s.Pad == [4]int{5, 10, 10, 10} }, "fit=clip&pad=5,10,10,10"},
+		{"pad=10&pad-left=0", func(s Spec) bool { return s.Pad == [4]int{10, 10, 10, 0} }, "fit=clip&pad=10,10,10,0"},
+		{"bri=20&con=-10&sat=-100&gam=5&invert=true", func(s Spec) bool { return s.Bri == 20 && s.Con == -10 && s.Sat == -100 && s.Gam == 5 && s.Invert },
+			"bri=20&con=-10&fit=clip&gam=5&invert=true&sat=-100"},
+		{"w=10&dl=photo.jpg", func(s Spec) bool { return s.Download == "photo.jpg" }, "fit=clip&w=10"},
+		{"fm=json", func(s Spec) bool { return s.Format == FormatJSON }, "fit=clip&fm=json"},
+		{"fm=blurhash&w=32", func(s Spec) bool { return s.Format == FormatBlurHash }, "fit=clip&fm=blurhash&w=32"},
+	}
+	for _, tt := range tests {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || !tt.check(s) || s.Key() != tt.key {
+			t.Errorf("%s: %+v key %q (%v); want key %q", tt.query, s, s.Key(), err, tt.key)
+			continue
+		}
+		q := string(s.AppendQuery(nil))
+		if again, _, err := p.ParseQuery(q); err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, q, again, err)
+		}
+	}
+	for _, tt := range []struct{ query, want string }{
+		{"ar=16:9&w=10", `parameter ar="1.7778:1" needs fit=crop`},
+		{"ar=16x9&fit=crop", `parameter ar="16x9"`},
+		{"ar=1000:1&fit=crop", `parameter ar="1000:1"`},
+		{"rect=1,2,3", `parameter rect="1,2,3"`},
+		{"rect=0,0,0,10", `parameter rect="0,0,0,10"`},
+		{"pad=-1", `parameter pad="-1"`},
+		{"pad-left=x", `parameter pad-left="x"`},
+		{"bri=101", `parameter bri="101"`},
+		{"invert=yes", `parameter invert="yes"`},
+		{"dl=" + strings.Repeat("a", 201), `parameter dl=`},
+	} {
+		if _, _, err := p.ParseQuery(tt.query); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
 		}
 	}

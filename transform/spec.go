@@ -1,6 +1,9 @@
 package transform
 
-import "strconv"
+import (
+	"net/url"
+	"strconv"
+)
 
 // Format is an output (or source) image format.
 type Format uint8
@@ -20,14 +23,19 @@ const (
 	FormatTIFF
 	FormatHEIF
 	FormatSVG
+	// Facts about the source instead of pixels: fm=json (size, format,
+	// orientation, colour space, alpha, frames) and fm=blurhash (a BlurHash
+	// placeholder string).
+	FormatJSON
+	FormatBlurHash
 	formatCount
 )
 
-var formatNames = [formatCount]string{"", "jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "heif", "svg"}
+var formatNames = [formatCount]string{"", "jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "heif", "svg", "json", "blurhash"}
 
 var contentTypes = [formatCount]string{
 	"", "image/jpeg", "image/jpeg", "image/png", "image/webp", "image/avif", "image/jxl", "image/gif",
-	"image/tiff", "image/heif", "image/svg+xml",
+	"image/tiff", "image/heif", "image/svg+xml", "application/json", "text/plain; charset=utf-8",
 }
 
 // String is the fm= name of f.
@@ -46,8 +54,11 @@ func (f Format) ContentType() string {
 	return contentTypes[f]
 }
 
-// Encodable reports whether f can be produced as an output.
+// Encodable reports whether f can be produced as an output image.
 func (f Format) Encodable() bool { return f >= FormatJPEG && f <= FormatGIF }
+
+// Facts reports fm=json and fm=blurhash: answers about the image, not one.
+func (f Format) Facts() bool { return f == FormatJSON || f == FormatBlurHash }
 
 // Fit is how the image is fitted to the w x h box (SPEC section 3).
 type Fit uint8
@@ -162,6 +173,19 @@ type Spec struct {
 	Flip          Flip
 	Background    Color
 	Frame         int // 1-based; 0: keep animation where possible
+	// ARW:ARH is ar= with fit=crop and neither w nor h: the largest such
+	// crop of the source (with w or h, the parser turns it into the other).
+	ARW, ARH int
+	// Rect crops the source before anything else (x, y, w, h; W 0: none).
+	Rect [4]int
+	// Pad adds borders of Background after resizing (top, right, bottom, left).
+	Pad [4]int
+	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
+	Bri, Con, Sat, Gam int
+	Invert             bool
+	// Download is dl=: a file name for Content-Disposition: attachment. The
+	// bytes are the same, so it is not in the key.
+	Download string
 	// QualitySet picks the default qualities: 0 the configured ones, 1 the
 	// qualities flag's. Set by the edge, never by the URL.
 	QualitySet uint8
@@ -231,7 +255,16 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 	start := len(dst)
 	for i := range params {
 		p := &params[i]
-		if p.key == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter {
+		write := p.key
+		switch p.name {
+		case "auto":
+			write = queryAuto
+		case "dl":
+			write = queryDL
+		case "pad", "pad-top", "pad-right", "pad-bottom", "pad-left":
+			write = queryPads[p.name]
+		}
+		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter {
 			continue
 		}
 		mark := len(dst)
@@ -241,16 +274,45 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 		dst = append(dst, p.name...)
 		dst = append(dst, '=')
 		var wrote bool
-		if p.name == "auto" {
-			dst, wrote = queryAuto(dst, s)
-		} else {
-			dst, wrote = p.key(dst, s)
-		}
+		dst, wrote = write(dst, s)
 		if !wrote {
 			dst = dst[:mark]
 		}
 	}
 	return dst
+}
+
+// queryDL writes dl= escaped: it is the one free-text parameter.
+func queryDL(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Download == "" {
+		return dst, false
+	}
+	return append(dst, url.QueryEscape(s.Download)...), true
+}
+
+// queryPads write pad=N when every side is N, else each side that is set.
+var queryPads = map[string]func([]byte, *Spec) ([]byte, bool){
+	"pad": func(dst []byte, s *Spec) ([]byte, bool) {
+		p := s.Pad
+		if p == [4]int{} || p[0] != p[1] || p[1] != p[2] || p[2] != p[3] {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, int64(p[0]), 10), true
+	},
+	"pad-top":    queryPadSide(0),
+	"pad-right":  queryPadSide(1),
+	"pad-bottom": queryPadSide(2),
+	"pad-left":   queryPadSide(3),
+}
+
+func queryPadSide(side int) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		p := s.Pad
+		if p[side] == 0 || p[0] == p[1] && p[1] == p[2] && p[2] == p[3] {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, int64(p[side]), 10), true
+	}
 }
 
 func queryAuto(dst []byte, s *Spec) ([]byte, bool) {
