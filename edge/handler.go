@@ -372,6 +372,9 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 		cc = pol.down.appendCacheControl(cc, e)
 	}
 	s.writeEntry(ctx, e, hdr, cc)
+	if name := sc.req.Spec.Download; name != "" {
+		h.Set(fasthttp.HeaderContentDisposition, contentDisposition(name, e.ContentType))
+	}
 	if pol.logVariants && (a.Outcome != shield.Hit || a.Tier != cache.TierMemory) {
 		s.variantLog.record(ctx.Path(), ctx.URI().QueryString())
 	}

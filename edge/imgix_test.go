@@ -1,8 +1,12 @@
 package edge_test
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
 )
@@ -40,5 +44,111 @@ func TestImgixSDKURLs(t *testing.T) {
 		if r := h.get(t, uri); r.status != 403 {
 			t.Errorf("%s: %d, want 403", uri, r.status)
 		}
+	}
+}
+
+// decodePNG decodes an answer asked for with fm=png.
+func decodePNG(t *testing.T, r response) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatalf("%d %s: %v (%s)", r.status, r.header["content-type"], err, r.body[:min(len(r.body), 200)])
+	}
+	return img
+}
+
+func rgb(img image.Image, x, y int) [3]int {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+}
+
+func near(a, b [3]int, tol int) bool {
+	for i := range a {
+		if a[i]-b[i] > tol || b[i]-a[i] > tol {
+			return false
+		}
+	}
+	return true
+}
+
+// TestImgixParametersOnPixels: rect, ar, pad, the adjustments, dl, fm=json
+// and fm=blurhash over a real photo, checked on the pixels and bytes.
+func TestImgixParametersOnPixels(t *testing.T) {
+	h := start(t, nil, nil)
+	src, err := png.Decode(bytes.NewReader(readImage(t, "kodim23.png"))) // 768x512
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
+
+	rect := decodePNG(t, h.get(t, "/kodim23.png?rect=100,50,200,100&fm=png"))
+	if size(rect) != [2]int{200, 100} || !near(rgb(rect, 0, 0), rgb(src, 100, 50), 2) || !near(rgb(rect, 199, 99), rgb(src, 299, 149), 2) {
+		t.Errorf("rect: %v, corner %v want %v", size(rect), rgb(rect, 0, 0), rgb(src, 100, 50))
+	}
+	if r := decodePNG(t, h.get(t, "/kodim23.png?rect=700,500,200,100&fm=png")); size(r) != [2]int{68, 12} {
+		t.Errorf("rect past the edge: %v, want the 68x12 inside", size(r))
+	}
+	for q, want := range map[string][2]int{"ar=16:9&fit=crop&w=320": {320, 180}, "ar=1:1&fit=crop": {512, 512}, "ar=1:2&fit=crop&h=100": {50, 100}} {
+		if r := decodePNG(t, h.get(t, "/kodim23.png?fm=png&"+q)); size(r) != want {
+			t.Errorf("%s: %v, want %v", q, size(r), want)
+		}
+	}
+
+	padded := decodePNG(t, h.get(t, "/kodim23.png?w=100&pad=10&bg=ff0000&fm=png"))
+	if size(padded) != [2]int{120, 87} || rgb(padded, 0, 0) != [3]int{255, 0, 0} || rgb(padded, 119, 86) != [3]int{255, 0, 0} || rgb(padded, 60, 43) == [3]int{255, 0, 0} {
+		t.Errorf("pad=10 red: %v, corners %v %v", size(padded), rgb(padded, 0, 0), rgb(padded, 119, 86))
+	}
+	left := decodePNG(t, h.get(t, "/kodim23.png?w=100&pad-left=5&fm=png"))
+	if size(left) != [2]int{105, 67} || rgb(left, 2, 30) != [3]int{255, 255, 255} {
+		t.Errorf("pad-left=5: %v, %v", size(left), rgb(left, 2, 30))
+	}
+
+	base := decodePNG(t, h.get(t, "/kodim23.png?w=100&fm=png"))
+	mean := func(img image.Image) float64 {
+		var sum float64
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := rgb(img, x, y)
+				sum += float64(c[0] + c[1] + c[2])
+			}
+		}
+		return sum / float64(3*b.Dx()*b.Dy())
+	}
+	inv := decodePNG(t, h.get(t, "/kodim23.png?w=100&invert=true&fm=png"))
+	if c, o := rgb(inv, 50, 30), rgb(base, 50, 30); !near(c, [3]int{255 - o[0], 255 - o[1], 255 - o[2]}, 1) {
+		t.Errorf("invert: %v of %v", c, o)
+	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&bri=40&fm=png"))), mean(base); m < b+40 {
+		t.Errorf("bri=40: mean %.1f against %.1f", m, b)
+	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&gam=50&fm=png"))), mean(base); m <= b+10 {
+		t.Errorf("gam=50: mean %.1f against %.1f", m, b)
+	}
+	flat := decodePNG(t, h.get(t, "/kodim23.png?w=100&con=-100&fm=png"))
+	if c := rgb(flat, 10, 10); !near(c, [3]int{128, 128, 128}, 1) {
+		t.Errorf("con=-100: %v, want middle grey", c)
+	}
+	grey := decodePNG(t, h.get(t, "/kodim23.png?w=100&sat=-100&fm=png"))
+	if c := rgb(grey, 50, 30); !near(c, [3]int{c[0], c[0], c[0]}, 3) {
+		t.Errorf("sat=-100: %v, want grey", c)
+	}
+
+	dl := h.get(t, "/kodim23.png?w=100&dl=kodak%20parrots")
+	if dl.header["content-disposition"] != `attachment; filename="kodak parrots.png"; filename*=UTF-8''kodak%20parrots.png` {
+		t.Errorf("dl: %q", dl.header["content-disposition"])
+	}
+	facts := h.get(t, "/kodim23.png?fm=json")
+	var f map[string]any
+	if err := json.Unmarshal(facts.body, &f); err != nil || facts.header["content-type"] != "application/json" ||
+		f["PixelWidth"] != 768.0 || f["PixelHeight"] != 512.0 || f["Content-Type"] != "image/png" || f["ColorModel"] != "RGB" || f["Frames"] != 1.0 {
+		t.Errorf("fm=json: %s %s (%v)", facts.header["content-type"], facts.body, err)
+	}
+	bh := h.get(t, "/kodim23.png?fm=blurhash")
+	if bh.status != 200 || bh.header["content-type"] != "text/plain; charset=utf-8" || len(bh.body) != 28 {
+		t.Errorf("fm=blurhash: %d %s %q", bh.status, bh.header["content-type"], bh.body)
+	}
+	if r := h.get(t, "/kodim23.png?rect=1,2,3"); r.status != 400 || !strings.Contains(string(r.body), "rect") {
+		t.Errorf("a bad rect: %d %s", r.status, r.body)
 	}
 }

@@ -93,7 +93,8 @@ func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bo
 // estimate prices j from the header (j.sw, j.sh, j.pages), the
 // plan and the format chosen for the output.
 func estimate(j *job, format transform.Format, sampleBytes int) cost {
-	c := cost{outW: j.plan.boxW, outH: j.plan.boxH, frames: 1, format: format,
+	pd := j.spec.Pad
+	c := cost{outW: j.plan.boxW + pd[1] + pd[3], outH: j.plan.boxH + pd[0] + pd[2], frames: 1, format: format,
 		asked: int64(j.spec.Width) * int64(j.spec.Height)}
 	if j.animated {
 		c.frames = j.pages

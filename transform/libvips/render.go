@@ -127,7 +127,9 @@ func vipsError(stage string, err error) error {
 // source: no single frame was asked for, and the output format can hold
 // animation (WebP or GIF; AVIF cannot in libvips 8.14).
 func animates(spec transform.Spec, src transform.Format) bool {
-	if spec.Frame != 0 {
+	// Source crops and borders work on one frame: libvips holds an
+	// animation as a strip of frames, which they would cut across.
+	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Format.Facts() {
 		return false
 	}
 	switch spec.Format {
@@ -156,6 +158,7 @@ type job struct {
 	sw, sh    int   // source size, one frame, as stored
 	svgPixels int64 // pixels of the rasters embedded in an SVG source
 	plan      sizePlan
+	rect      [4]int      // rect= within the source (x, y, w, h); w 0: none
 	opts      loadOptions // how the pipeline loads the source
 	cost      cost
 	res       transform.Result
@@ -297,12 +300,34 @@ func plan(j *job) error {
 	if o := j.img.Orientation(); o >= 5 && o <= 8 {
 		ow, oh = j.sh, j.sw
 	}
+	if r := j.spec.Rect; r[2] != 0 {
+		// rect= is in the source's pixels as displayed; the part outside the
+		// source is dropped, as imgix does.
+		x, y := min(r[0], ow-1), min(r[1], oh-1)
+		j.rect = [4]int{x, y, min(r[2], ow-x), min(r[3], oh-y)}
+		ow, oh = j.rect[2], j.rect[3]
+	}
+	if j.spec.ARW != 0 {
+		// ar= with neither w nor h: the largest crop of that shape, within
+		// limits.max_dimension.
+		w, h := ow, int(math.Round(float64(ow)*float64(j.spec.ARH)/float64(j.spec.ARW)))
+		if h > oh {
+			w, h = int(math.Round(float64(oh)*float64(j.spec.ARW)/float64(j.spec.ARH))), oh
+		}
+		if m := j.cfg.MaxDimension; w > m || h > m {
+			f := float64(m) / float64(max(w, h))
+			w, h = int(float64(w)*f), int(float64(h)*f)
+		}
+		j.spec.Width, j.spec.Height = max(w, 1), max(h, 1)
+	}
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
-	switch j.srcFmt {
-	case transform.FormatJPEG:
+	switch {
+	case j.spec.Rect[2] != 0:
+		// Loaded whole: rect's coordinates are the source's.
+	case j.srcFmt == transform.FormatJPEG:
 		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
-	case transform.FormatSVG:
+	case j.srcFmt == transform.FormatSVG:
 		scale := max(float64(j.plan.resizeW)/float64(ow), float64(j.plan.resizeH)/float64(oh))
 		j.opts.dpi = max(1, int(math.Ceil(72*scale)))
 	}
@@ -352,6 +377,9 @@ func loadSized(j *job) error {
 // then rot, flip, blur and sharp.
 func process(j *job) error {
 	img := j.img
+	if j.spec.Format == transform.FormatJSON {
+		return nil // facts about the source: nothing to draw
+	}
 	if !j.animated && img.Pages() > 1 {
 		// One frame of a multi-page source still says how many the file has;
 		// govips' rotation would then cut the single frame into a grid
@@ -366,6 +394,11 @@ func process(j *job) error {
 	if err := toSRGB(img); err != nil {
 		return err
 	}
+	if r := j.rect; r[2] != 0 {
+		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
+			return vipsError("rect", err)
+		}
+	}
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)
 		vs := float64(j.plan.resizeH) / float64(ch)
@@ -376,7 +409,15 @@ func process(j *job) error {
 	if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
 		return err
 	}
-	return adjust(img, j.spec)
+	if p := j.spec.Pad; p != [4]int{} {
+		if err := padAt(img, j.spec.Background, p[3], p[0], img.Width()+p[1]+p[3], img.Height()+p[0]+p[2]); err != nil {
+			return err
+		}
+	}
+	if err := adjust(img, j.spec); err != nil {
+		return err
+	}
+	return tone(img, j.spec)
 }
 
 // encodeOrPassthrough picks the output format and encodes. When re-encoding
@@ -385,6 +426,22 @@ func process(j *job) error {
 func encodeOrPassthrough(j *job) error {
 	img := j.img
 	j.kill.track(img)
+	if f := j.spec.Format; f.Facts() {
+		var body []byte
+		var err error
+		if f == transform.FormatJSON {
+			body, err = factsJSON(j)
+		} else {
+			body, err = factsBlurHash(img)
+		}
+		if err != nil {
+			return err
+		}
+		r := &j.res
+		r.Format, r.FormatReason, r.Body = f, "fm", body
+		r.Width, r.Height = j.sw, j.sh
+		return nil
+	}
 	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg)
 	body, err := encode(img, out, j.spec, j.cfg)
 	if err != nil {
@@ -577,6 +634,11 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan, animated boo
 // pad centres img on a boxW x boxH background: bg when given, else
 // transparent for images with alpha and white for the rest.
 func pad(img *vips.ImageRef, bg transform.Color, boxW, boxH int) error {
+	return padAt(img, bg, (boxW-img.Width())/2, (boxH-img.Height())/2, boxW, boxH)
+}
+
+// padAt places img at left, top on a boxW x boxH background (see pad).
+func padAt(img *vips.ImageRef, bg transform.Color, left, top, boxW, boxH int) error {
 	if !bg.Set {
 		bg = transform.Color{R: 255, G: 255, B: 255, A: 255}
 		if img.HasAlpha() {
@@ -594,7 +656,6 @@ func pad(img *vips.ImageRef, bg transform.Color, boxW, boxH int) error {
 			return vipsError("pad", err)
 		}
 	}
-	left, top := (boxW-img.Width())/2, (boxH-img.Height())/2
 	var err error
 	if img.HasAlpha() {
 		err = img.EmbedBackgroundRGBA(left, top, boxW, boxH, &vips.ColorRGBA{R: bg.R, G: bg.G, B: bg.B, A: bg.A})
