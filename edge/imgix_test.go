@@ -152,3 +152,27 @@ func TestImgixParametersOnPixels(t *testing.T) {
 		t.Errorf("a bad rect: %d %s", r.status, r.body)
 	}
 }
+
+// TestTrimOnAPaddedImage: trim=auto and trim=color find the bounds of an
+// image padded with a flat border, and the box applies to what is left.
+func TestTrimOnAPaddedImage(t *testing.T) {
+	h := start(t, nil, nil)
+	padded := h.get(t, "/kodim23.png?w=200&pad=30&bg=00ff00&fm=png") // 200x133 inside 260x193 of green
+	if r := decodePNG(t, padded); r.Bounds().Dx() != 260 || r.Bounds().Dy() != 193 {
+		t.Fatalf("padded: %v", r.Bounds())
+	}
+	h.origin.bodies.Store("/padded.png", padded.body)
+	for _, q := range []string{"trim=auto", "trim=color&trim-color=00ff00", "trim=color&trim-color=00ff00&trim-tol=30"} {
+		img := decodePNG(t, h.get(t, "/padded.png?fm=png&"+q))
+		if w, ht := img.Bounds().Dx(), img.Bounds().Dy(); w < 198 || w > 202 || ht < 131 || ht > 135 {
+			t.Errorf("%s: %dx%d, want about 200x133", q, w, ht)
+		}
+	}
+	if img := decodePNG(t, h.get(t, "/padded.png?fm=png&trim=auto&w=100")); img.Bounds().Dx() != 100 || img.Bounds().Dy() < 65 || img.Bounds().Dy() > 68 {
+		t.Errorf("trim then w=100: %v", img.Bounds())
+	}
+	// A border of another colour is not trimmed.
+	if img := decodePNG(t, h.get(t, "/padded.png?fm=png&trim=color&trim-color=ff0000")); img.Bounds().Dx() != 260 {
+		t.Errorf("trim-color red on a green border: %v", img.Bounds())
+	}
+}

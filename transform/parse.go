@@ -304,6 +304,9 @@ var params = [...]param{
 	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
 	{"sat", setSat, keyInt(func(s *Spec) int { return s.Sat }), "an integer from -100 to 100"},
 	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
+	{"trim", setTrim, keyTrim, "auto or color"},
+	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
+	{"trim-tol", setTrimTol, keyInt(func(s *Spec) int { return s.TrimTol }), "an integer from 1 to 100"},
 	{"w", setW, keyInt(func(s *Spec) int { return s.Width }), "an integer from 1 to limits.max_dimension"},
 }
 
@@ -312,6 +315,25 @@ func keyAR(dst []byte, s *Spec) ([]byte, bool) {
 		return dst, false
 	}
 	return strconv.AppendInt(append(strconv.AppendInt(dst, int64(s.ARW), 10), ':'), int64(s.ARH), 10), true
+}
+
+func keyTrim(dst []byte, s *Spec) ([]byte, bool) {
+	switch s.Trim {
+	case TrimAuto:
+		return append(dst, "auto"...), true
+	case TrimColor:
+		return append(dst, "color"...), true
+	}
+	return dst, false
+}
+
+// keyTrimColor writes the colour only where it is read: trim=color.
+func keyTrimColor(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Trim != TrimColor {
+		return dst, false
+	}
+	c := s.TrimWith
+	return appendHex(appendHex(appendHex(appendHex(dst, c.A), c.R), c.G), c.B), true
 }
 
 func keyPad(dst []byte, s *Spec) ([]byte, bool) {
@@ -648,6 +670,31 @@ func setRect(st *state, v []byte, allowed string) *ParamError {
 	return nil
 }
 
+func setTrim(st *state, v []byte, allowed string) *ParamError {
+	switch string(v) {
+	case "auto":
+		st.spec.Trim = TrimAuto
+	case "color":
+		st.spec.Trim = TrimColor
+	default:
+		return badValue("trim", v, allowed)
+	}
+	return nil
+}
+
+func setTrimColor(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.TrimWith, err = parseColor(v)
+	if err != nil {
+		err.Param = "trim-color"
+	}
+	return err
+}
+
+func setTrimTol(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.TrimTol, err = intParam("trim-tol", v, 1, 100, allowed)
+	return err
+}
+
 func setSharp(st *state, v []byte, allowed string) (err *ParamError) {
 	st.spec.Sharp, err = intParam("sharp", v, 0, 100, allowed)
 	return err
@@ -688,6 +735,12 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
+	if s.Trim == TrimColor && !s.TrimWith.Set {
+		return Spec{}, &ParamError{Param: "trim", Value: "color", Problem: "needs trim-color", Allowed: "trim=color with trim-color=<hex>, or trim=auto"}
+	}
+	if s.Trim != TrimColor {
+		s.TrimWith = Color{} // read only by trim=color: one key either way
+	}
 	hintWidth := st.applyHints(&s, l)
 	if s.ARW > 0 {
 		if s.Fit != FitCrop {

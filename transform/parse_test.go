@@ -97,11 +97,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -522,6 +522,26 @@ func TestImgixParameters(t *testing.T) {
 	} {
 		if _, _, err := p.ParseQuery(tt.query); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}
+
+// TestTrimParameters: trim=auto and trim=color with its colour and
+// tolerance; the colour is in the key only where it is read.
+func TestTrimParameters(t *testing.T) {
+	p := newTestParser(t, nil)
+	a, _, err1 := p.ParseQuery("trim=auto&trim-color=ff0000")
+	b, _, err2 := p.ParseQuery("trim=auto")
+	if err1 != nil || err2 != nil || a.Key() != b.Key() || a.Key() != "fit=clip&trim=auto" {
+		t.Errorf("trim=auto: %q %q (%v %v)", a.Key(), b.Key(), err1, err2)
+	}
+	c, _, err := p.ParseQuery("trim=color&trim-color=fff&trim-tol=20")
+	if err != nil || c.Key() != "fit=clip&trim=color&trim-color=ffffffff&trim-tol=20" {
+		t.Errorf("trim=color: %q %v", c.Key(), err)
+	}
+	for q, want := range map[string]string{"trim=color": "needs trim-color", "trim=yes": `trim="yes"`, "trim=auto&trim-tol=0": `trim-tol="0"`, "trim=color&trim-color=zz": `trim-color="zz"`} {
+		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", q, err, want)
 		}
 	}
 }

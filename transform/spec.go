@@ -180,6 +180,11 @@ type Spec struct {
 	Rect [4]int
 	// Pad adds borders of Background after resizing (top, right, bottom, left).
 	Pad [4]int
+	// Trim cuts away a border of one colour before anything else: 0 none,
+	// TrimAuto (the top-left pixel's colour) or TrimColor (TrimWith).
+	Trim     uint8
+	TrimWith Color
+	TrimTol  int // 0 means the default tolerance
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
@@ -194,6 +199,12 @@ type Spec struct {
 	// values they resolved to are in Width, Height and AutoCompress.
 	Hints, HintsUsed Hint
 }
+
+// Trim modes.
+const (
+	TrimAuto  = 1
+	TrimColor = 2
+)
 
 // Hint is a set of client hints (RFC 8942).
 type Hint uint8

@@ -129,7 +129,7 @@ func vipsError(stage string, err error) error {
 func animates(spec transform.Spec, src transform.Format) bool {
 	// Source crops and borders work on one frame: libvips holds an
 	// animation as a strip of frames, which they would cut across.
-	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Format.Facts() {
+	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Trim != 0 || spec.Format.Facts() {
 		return false
 	}
 	switch spec.Format {
@@ -323,8 +323,10 @@ func plan(j *job) error {
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
-	case j.spec.Rect[2] != 0:
-		// Loaded whole: rect's coordinates are the source's.
+	case j.spec.Rect[2] != 0 || j.spec.Trim != 0:
+		// Loaded whole: rect's coordinates are the source's, and trim's
+		// bounds are known only from the pixels, so the plan is made again
+		// from them (process).
 	case j.srcFmt == transform.FormatJPEG:
 		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
 	case j.srcFmt == transform.FormatSVG:
@@ -398,6 +400,13 @@ func process(j *job) error {
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
 			return vipsError("rect", err)
 		}
+	}
+	if j.spec.Trim != 0 {
+		if err := trim(img, j.spec); err != nil {
+			return err
+		}
+		// The box follows the trimmed size, within the sizes already priced.
+		j.plan = planSize(j.spec, img.Width(), img.PageHeight(), j.cfg.MaxDimension, j.cfg.MaxUpscale)
 	}
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)

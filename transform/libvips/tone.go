@@ -95,3 +95,36 @@ func gamma(img *vips.ImageRef, exponent float64) error {
 	}
 	return nil
 }
+
+// trimTolerance is libvips' own default for find_trim: enough to see past
+// JPEG noise in a flat border.
+const trimTolerance = 10
+
+// trim cuts the border of one colour (the top-left pixel's, or trim-color)
+// within trim-tol, as libvips' find_trim sees it. An image that is all
+// border is left whole.
+func trim(img *vips.ImageRef, spec transform.Spec) error {
+	bg := &vips.Color{R: spec.TrimWith.R, G: spec.TrimWith.G, B: spec.TrimWith.B}
+	if spec.Trim == transform.TrimAuto {
+		p, err := img.GetPoint(0, 0)
+		if err != nil || len(p) < 3 {
+			return vipsError("trim", err)
+		}
+		bg = &vips.Color{R: uint8(p[0]), G: uint8(p[1]), B: uint8(p[2])}
+	}
+	tol := float64(trimTolerance)
+	if spec.TrimTol > 0 {
+		tol = float64(spec.TrimTol)
+	}
+	left, top, w, h, err := img.FindTrim(tol, bg)
+	if err != nil {
+		return vipsError("trim", err)
+	}
+	if w <= 0 || h <= 0 || (w == img.Width() && h == img.PageHeight()) {
+		return nil
+	}
+	if err := img.ExtractArea(left, top, w, h); err != nil {
+		return vipsError("trim", err)
+	}
+	return nil
+}
