@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"image"
+	"image/color"
 	"image/png"
 	"strings"
 	"testing"
@@ -174,5 +175,56 @@ func TestTrimOnAPaddedImage(t *testing.T) {
 	// A border of another colour is not trimmed.
 	if img := decodePNG(t, h.get(t, "/padded.png?fm=png&trim=color&trim-color=ff0000")); img.Bounds().Dx() != 260 {
 		t.Errorf("trim-color red on a green border: %v", img.Bounds())
+	}
+}
+
+// solidPNG is a w x h PNG of one colour.
+func solidPNG(t *testing.T, w, h int, c color.NRGBA) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.SetNRGBA(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestWatermark: mark draws an image of the same origin over the result,
+// where mark-align and mark-pad say, at mark-alpha opacity, sized by
+// mark-w; a missing, non-image or oversized mark is the URL's mistake.
+func TestWatermark(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LIMITS_MAX_SOURCE_PIXELS=500000"}, nil)
+	h.origin.bodies.Store("/mark.png", solidPNG(t, 40, 20, color.NRGBA{R: 255, A: 255}))
+	h.origin.bodies.Store("/huge-mark.png", solidPNG(t, 1000, 1000, color.NRGBA{B: 255, A: 255}))
+	base := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png")) // 300x200
+	red := [3]int{255, 0, 0}
+
+	m := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png&mark=/mark.png"))
+	if m.Bounds().Dx() != 300 || rgb(m, 300-10-20, 200-10-10) != red || rgb(m, 300-5, 200-5) != rgb(base, 300-5, 200-5) || rgb(m, 20, 20) != rgb(base, 20, 20) {
+		t.Errorf("default mark (bottom-right, pad 10): inside %v, outside %v", rgb(m, 270, 180), rgb(m, 295, 195))
+	}
+	tl := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png&mark=/mark.png&mark-align=top,left&mark-pad=0&mark-w=80"))
+	if rgb(tl, 1, 1) != red || rgb(tl, 78, 38) != red || rgb(tl, 82, 42) != rgb(base, 82, 42) {
+		t.Errorf("top-left, 80 wide: %v %v %v", rgb(tl, 1, 1), rgb(tl, 78, 38), rgb(tl, 82, 42))
+	}
+	half := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png&mark=/mark.png&mark-align=top,left&mark-pad=0&mark-alpha=50"))
+	b := rgb(base, 10, 10)
+	if want := [3]int{(255 + b[0]) / 2, b[1] / 2, b[2] / 2}; !near(rgb(half, 10, 10), want, 3) {
+		t.Errorf("mark-alpha=50: %v, want about %v", rgb(half, 10, 10), want)
+	}
+	for q, want := range map[string]string{
+		"mark=/nothing.png": "was not found at the origin", "mark=/page.jpg": "not a raster image", "mark=/../etc/passwd": "inside the origin",
+	} {
+		if r := h.get(t, "/kodim23.png?w=300&"+q); r.status != 400 || !strings.Contains(string(r.body), want) {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+	if r := h.get(t, "/kodim23.png?w=300&mark=/huge-mark.png"); r.status != 422 || !strings.Contains(string(r.body), "the mark is 1000x1000, above limits.max_source_pixels") {
+		t.Errorf("a mark over limits.max_source_pixels: %d %s", r.status, r.body)
 	}
 }

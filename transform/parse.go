@@ -292,6 +292,13 @@ var params = [...]param{
 	{"h", setH, keyInt(func(s *Spec) int { return s.Height }), "an integer from 1 to limits.max_dimension"},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
+	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
+	{"mark-align", setMarkAlign, keyMarkAlign, "top, middle, bottom with left, center, right, e.g. bottom,right"},
+	{"mark-alpha", setMarkAlpha, keyMarkInt(func(s *Spec) int { return s.MarkAlpha }), "an integer from 0 to 100"},
+	{"mark-fit", setMarkFit, keyMarkFit, "clip, max, crop, fill, scale"},
+	{"mark-h", setMarkH, keyMarkInt(func(s *Spec) int { return s.MarkH }), "an integer from 1 to limits.max_dimension"},
+	{"mark-pad", setMarkPad, keyMarkInt(func(s *Spec) int { return s.MarkPad }), "an integer from 0 to 1000"},
+	{"mark-w", setMarkW, keyMarkInt(func(s *Spec) int { return s.MarkW }), "an integer from 1 to limits.max_dimension"},
 	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
 	{"pad", setPad(-1), keyPad, "an integer from 0 to 1000 (pixels of bg around the image)"},
 	{"pad-bottom", setPad(2), nil, "an integer from 0 to 1000"}, // the key writes pad= with all four sides
@@ -315,6 +322,57 @@ func keyAR(dst []byte, s *Spec) ([]byte, bool) {
 		return dst, false
 	}
 	return strconv.AppendInt(append(strconv.AppendInt(dst, int64(s.ARW), 10), ':'), int64(s.ARH), 10), true
+}
+
+func keyMark(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Mark == "" {
+		return dst, false
+	}
+	return appendEscaped(dst, s.Mark), true
+}
+
+// appendEscaped percent-encodes what would end a key or query pair (& = #
+// + % space and controls), so that no path can pass for other parameters.
+func appendEscaped(dst []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c <= ' ' || c >= 0x7f || c == '&' || c == '=' || c == '#' || c == '+' || c == '%' || c == '?':
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// keyMarkInt writes a watermark setting only with a watermark.
+func keyMarkInt(field func(*Spec) int) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		if s.Mark == "" {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, int64(field(s)), 10), true
+	}
+}
+
+func keyMarkAlign(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Mark == "" {
+		return dst, false
+	}
+	if s.MarkAlign == GravityCenter {
+		return append(dst, "middle"...), true
+	}
+	return s.MarkAlign.appendTo(dst), true
+}
+
+func keyMarkFit(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Mark == "" {
+		return dst, false
+	}
+	return append(dst, fitNames[s.MarkFit]...), true
 }
 
 func keyTrim(dst []byte, s *Spec) ([]byte, bool) {
@@ -462,6 +520,8 @@ type state struct {
 	fpx, fpy float64 // NaN until given
 	hints    ClientHints
 	padSet   [4]bool // pad-top and friends given, so pad= leaves them alone
+	// The watermark's defaults apply to what was not given.
+	markAlignSet, markAlphaSet, markPadSet bool
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -670,6 +730,80 @@ func setRect(st *state, v []byte, allowed string) *ParamError {
 	return nil
 }
 
+// maxMarkPath bounds mark=: it is fetched from the origin like a request path.
+const maxMarkPath = 1024
+
+func setMark(st *state, v []byte, allowed string) *ParamError {
+	// A path at the same origin, no query: a watermark is not itself a
+	// variant (no recursion), and the edge never fetches a URL a request names.
+	if len(v) == 0 || len(v) > maxMarkPath || v[0] != '/' || bytes.ContainsAny(v, "?#\x00") || bytes.HasPrefix(v, []byte("//")) {
+		return badValue("mark", v, allowed+", without a query")
+	}
+	for seg := range bytes.SplitSeq(v, []byte("/")) {
+		if string(seg) == ".." {
+			return badValue("mark", v, allowed+", inside the origin")
+		}
+	}
+	st.spec.Mark = string(v)
+	return nil
+}
+
+func setMarkAlign(st *state, v []byte, allowed string) *ParamError {
+	var g Gravity
+	for part := range bytes.SplitSeq(v, []byte(",")) {
+		switch string(part) {
+		case "top":
+			g |= GravityTop
+		case "bottom":
+			g |= GravityBottom
+		case "left":
+			g |= GravityLeft
+		case "right":
+			g |= GravityRight
+		case "middle", "center":
+		default:
+			return badValue("mark-align", v, allowed)
+		}
+	}
+	if g&GravityTop != 0 && g&GravityBottom != 0 || g&GravityLeft != 0 && g&GravityRight != 0 {
+		return badValue("mark-align", v, allowed+"; not two opposite edges")
+	}
+	st.spec.MarkAlign, st.markAlignSet = g, true
+	return nil
+}
+
+func setMarkAlpha(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.MarkAlpha, err = intParam("mark-alpha", v, 0, 100, allowed)
+	st.markAlphaSet = true
+	return err
+}
+
+func setMarkFit(st *state, v []byte, allowed string) *ParamError {
+	for _, f := range [...]Fit{FitClip, FitMax, FitCrop, FitFill, FitScale} {
+		if string(v) == fitNames[f] {
+			st.spec.MarkFit = f
+			return nil
+		}
+	}
+	return badValue("mark-fit", v, allowed)
+}
+
+func setMarkW(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.MarkW, err = intParam("mark-w", v, 1, 65535, allowed)
+	return err
+}
+
+func setMarkH(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.MarkH, err = intParam("mark-h", v, 1, 65535, allowed)
+	return err
+}
+
+func setMarkPad(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.MarkPad, err = intParam("mark-pad", v, 0, 1000, allowed)
+	st.markPadSet = true
+	return err
+}
+
 func setTrim(st *state, v []byte, allowed string) *ParamError {
 	switch string(v) {
 	case "auto":
@@ -735,6 +869,23 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
+	if s.Mark == "" {
+		s.MarkW, s.MarkH, s.MarkFit, s.MarkAlign, s.MarkPad, s.MarkAlpha = 0, 0, 0, 0, 0, 0
+	} else {
+		if !st.markAlignSet {
+			s.MarkAlign = DefaultMarkAlign
+		}
+		if !st.markAlphaSet {
+			s.MarkAlpha = DefaultMarkAlpha
+		}
+		if !st.markPadSet {
+			s.MarkPad = DefaultMarkPad
+		}
+		if s.MarkW > l.MaxDimension || s.MarkH > l.MaxDimension {
+			return Spec{}, &ParamError{Param: "mark-w", Value: strconv.Itoa(max(s.MarkW, s.MarkH)), Problem: "is too large",
+				Allowed: "at most " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+		}
+	}
 	if s.Trim == TrimColor && !s.TrimWith.Set {
 		return Spec{}, &ParamError{Param: "trim", Value: "color", Problem: "needs trim-color", Allowed: "trim=color with trim-color=<hex>, or trim=auto"}
 	}

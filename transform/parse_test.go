@@ -97,11 +97,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -464,7 +464,7 @@ func TestParameterPolicy(t *testing.T) {
 		{"txt=hello", `parameter "txt" is an imgix parameter this edge does not support`},
 		{"mark-rot=5", `parameter "mark-rot" is an imgix parameter this edge does not support`},
 		{"widht=5", `did you mean "w"?`},
-		{"mark=/logo.png", `parameter "mark" is an imgix parameter`}, // never "rot"
+		{"blend=ff0000", `parameter "blend" is an imgix parameter`}, // never "blur"
 		{"ar=16:9", `parameter ar="1.7778:1" needs fit=crop`},
 		{"zz=1", `unknown parameter "zz"; allowed`},
 	} {
@@ -540,6 +540,37 @@ func TestTrimParameters(t *testing.T) {
 		t.Errorf("trim=color: %q %v", c.Key(), err)
 	}
 	for q, want := range map[string]string{"trim=color": "needs trim-color", "trim=yes": `trim="yes"`, "trim=auto&trim-tol=0": `trim-tol="0"`, "trim=color&trim-color=zz": `trim-color="zz"`} {
+		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", q, err, want)
+		}
+	}
+}
+
+// TestMarkParameters: a watermark path at the same origin with imgix's
+// defaults; paths that would leave the origin, carry a query or pass for
+// other parameters in the key are refused or escaped.
+func TestMarkParameters(t *testing.T) {
+	p := newTestParser(t, nil)
+	s, _, err := p.ParseQuery("w=300&mark=/logo.png")
+	if err != nil || s.MarkAlign != DefaultMarkAlign || s.MarkAlpha != 100 || s.MarkPad != 10 ||
+		s.Key() != "fit=clip&mark=/logo.png&mark-align=bottom,right&mark-alpha=100&mark-fit=clip&mark-h=0&mark-pad=10&mark-w=0&w=300" {
+		t.Errorf("defaults: %q %+v %v", s.Key(), s, err)
+	}
+	s, _, err = p.ParseQuery("mark=/a%26w%3D5.png&mark-align=top,left&mark-alpha=40&mark-w=50&mark-fit=crop&mark-pad=0")
+	if err != nil || !strings.Contains(s.Key(), "mark=/a%26w%3D5.png&mark-align=left,top&mark-alpha=40&mark-fit=crop") {
+		t.Errorf("escaped: %q %v", s.Key(), err)
+	}
+	if again, _, err := p.ParseQuery(string(s.AppendQuery(nil))); err != nil || again != s {
+		t.Errorf("canonical %q: %+v %v", s.AppendQuery(nil), again, err)
+	}
+	if a, _, _ := p.ParseQuery("w=3&mark-alpha=5"); a.Key() != "fit=clip&w=3" {
+		t.Errorf("mark settings without a mark: %q", a.Key())
+	}
+	for q, want := range map[string]string{
+		"mark=logo.png": "mark=", "mark=/../etc/passwd": "inside the origin", "mark=/a.png%3Fw%3D5": "without a query",
+		"mark=//evil.example/x.png": "mark=", "mark=/a.png&mark-alpha=101": "mark-alpha", "mark=/a.png&mark-align=top,bottom": "mark-align",
+		"mark=/a.png&mark-w=99999": "mark-w", "mark=/a.png&mark-fit=stretch": "mark-fit",
+	} {
 		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", q, err, want)
 		}

@@ -185,6 +185,17 @@ type Spec struct {
 	Trim     uint8
 	TrimWith Color
 	TrimTol  int // 0 means the default tolerance
+	// Mark is the path of a watermark image at the same origin ("" none),
+	// drawn over the result: MarkW x MarkH (0: its own size, within the
+	// result), fitted by MarkFit, placed by MarkAlign (default bottom-right)
+	// MarkPad pixels from the edges, at MarkAlpha percent opacity.
+	Mark             string
+	MarkW, MarkH     int
+	MarkFit          Fit
+	MarkAlign        Gravity
+	MarkPad          int
+	MarkAlpha        int
+	MarkImage        *Source // the watermark's bytes, set by the edge from Mark
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
@@ -199,6 +210,16 @@ type Spec struct {
 	// values they resolved to are in Width, Height and AutoCompress.
 	Hints, HintsUsed Hint
 }
+
+// Source is image bytes handed to a render besides its source.
+type Source struct{ Body []byte }
+
+// Watermark defaults, as imgix's.
+const (
+	DefaultMarkPad   = 10
+	DefaultMarkAlpha = 100
+	DefaultMarkAlign = GravityBottom | GravityRight
+)
 
 // Trim modes.
 const (
@@ -275,7 +296,8 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 		case "pad", "pad-top", "pad-right", "pad-bottom", "pad-left":
 			write = queryPads[p.name]
 		}
-		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter {
+		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter ||
+			p.name == "mark-w" && s.MarkW == 0 || p.name == "mark-h" && s.MarkH == 0 {
 			continue
 		}
 		mark := len(dst)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/cespare/xxhash/v2"
@@ -141,6 +142,13 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		info.outcome = Revalidated
 		return cache.Fill[fillInfo]{Entry: old.Renewed(src.Entry), Store: true, Meta: info}, nil
 	}
+	if spec.Mark != "" {
+		// The watermark is an original of the same origin, through the same
+		// cache and collapsing as any; its bytes ride along with the spec.
+		if spec.MarkImage, err = s.markSource(ctx, up, spec.Mark, pol); err != nil {
+			return cache.Fill[fillInfo]{}, err
+		}
+	}
 	t0 := s.clock()
 	res, err := s.tr.Transform(ctx, src.Entry.Body, spec)
 	if err != nil {
@@ -168,6 +176,22 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry), Store: !fromStale, Meta: info}, nil
 }
 
+// markSource fetches the watermark at path. A missing or non-image mark is
+// the URL's mistake: it answers 400 naming mark.
+func (s *Shield) markSource(ctx context.Context, up *Origin, path string, pol *Policy) (*transform.Source, error) {
+	key := string(AppendKey(nil, up.ID, []byte(path), true, nil))
+	m, _, err := s.source(ctx, up, key, path, pol)
+	switch {
+	case errors.Is(err, origin.ErrNotFound):
+		return nil, &transform.ParamError{Param: "mark", Value: path, Problem: "was not found at the origin", Allowed: "the path of an image at the same origin"}
+	case err != nil:
+		return nil, fmt.Errorf("mark %s: %w", path, err)
+	case m.Entry.ContentType == "" || m.Entry.ContentType == transform.FormatSVG.ContentType():
+		return nil, &transform.ParamError{Param: "mark", Value: path, Problem: "is not a raster image", Allowed: "a JPEG, PNG, WebP, AVIF, GIF or JPEG XL at the same origin"}
+	}
+	return &transform.Source{Body: m.Entry.Body}, nil
+}
+
 // Preview renders r's variant as Serve would, from the original as Serve
 // gets it (through the tier, collapsed, fetched when missing), without
 // storing the variant, within a variant fill's bound: what /explain shows.
@@ -184,8 +208,14 @@ func (s *Shield) Preview(ctx context.Context, r *Request) (src *cache.Entry, res
 	if r.Original {
 		return f.Entry, res, t, nil
 	}
+	spec := r.Spec
+	if spec.Mark != "" {
+		if spec.MarkImage, err = s.markSource(ctx, r.Origin, spec.Mark, pol); err != nil {
+			return f.Entry, res, t, err
+		}
+	}
 	t0 := s.clock()
-	res, err = s.tr.Transform(ctx, f.Entry.Body, r.Spec)
+	res, err = s.tr.Transform(ctx, f.Entry.Body, spec)
 	t.TransformAt, t.Transform, t.Stages = t0, s.clock().Sub(t0), res.Timings
 	return f.Entry, res, t, err
 }

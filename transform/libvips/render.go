@@ -129,7 +129,7 @@ func vipsError(stage string, err error) error {
 func animates(spec transform.Spec, src transform.Format) bool {
 	// Source crops and borders work on one frame: libvips holds an
 	// animation as a strip of frames, which they would cut across.
-	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Trim != 0 || spec.Format.Facts() {
+	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Trim != 0 || spec.Mark != "" || spec.Format.Facts() {
 		return false
 	}
 	switch spec.Format {
@@ -146,25 +146,26 @@ func animates(spec transform.Spec, src transform.Format) bool {
 // goroutine running the steps, one at a time) and is closed explicitly by
 // close, whatever step failed.
 type job struct {
-	orig      []byte // the source as fetched
-	src       []byte // what libvips reads (SVGZ inflated)
-	spec      transform.Spec
-	cfg       *Config
-	srcFmt    transform.Format
-	img       *vips.ImageRef
-	pages     int   // frames in the source (1 unless an animated GIF or WebP)
-	animated  bool  // every frame is kept
-	plain     bool  // plainSource, judged on the source as loaded
-	sw, sh    int   // source size, one frame, as stored
-	svgPixels int64 // pixels of the rasters embedded in an SVG source
-	plan      sizePlan
-	rect      [4]int      // rect= within the source (x, y, w, h); w 0: none
-	opts      loadOptions // how the pipeline loads the source
-	cost      cost
-	res       transform.Result
-	kill      killSwitch
-	stopped   bool                      // its caller gave up on it; guarded by the Transformer's mu
-	marks     [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
+	orig       []byte // the source as fetched
+	src        []byte // what libvips reads (SVGZ inflated)
+	spec       transform.Spec
+	cfg        *Config
+	srcFmt     transform.Format
+	img        *vips.ImageRef
+	pages      int   // frames in the source (1 unless an animated GIF or WebP)
+	animated   bool  // every frame is kept
+	plain      bool  // plainSource, judged on the source as loaded
+	sw, sh     int   // source size, one frame, as stored
+	svgPixels  int64 // pixels of the rasters embedded in an SVG source
+	plan       sizePlan
+	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
+	markPixels int64       // the watermark's, from its header
+	opts       loadOptions // how the pipeline loads the source
+	cost       cost
+	res        transform.Result
+	kill       killSwitch
+	stopped    bool                      // its caller gave up on it; guarded by the Transformer's mu
+	marks      [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
 func (j *job) close() {
@@ -337,7 +338,11 @@ func plan(j *job) error {
 	bg := j.spec.Background
 	alpha := j.img.HasAlpha() || (j.spec.Fit == transform.FitFill && bg.Set && bg.A < 255)
 	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg)
+	if err := markHeader(j); err != nil {
+		return err
+	}
 	j.cost = estimate(j, format, sampleBytes(j.img.BandFormat()))
+	j.cost.memory += j.markPixels * 4 // the mark decoded once, 8-bit RGBA
 	return j.cost.check(j.cfg)
 }
 
@@ -426,7 +431,10 @@ func process(j *job) error {
 	if err := adjust(img, j.spec); err != nil {
 		return err
 	}
-	return tone(img, j.spec)
+	if err := tone(img, j.spec); err != nil {
+		return err
+	}
+	return watermark(j, img)
 }
 
 // encodeOrPassthrough picks the output format and encodes. When re-encoding

@@ -1,0 +1,106 @@
+package libvips
+
+import (
+	"fmt"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
+)
+
+// markHeader reads the watermark's header (no pixel) so that its size is
+// checked and priced before admission, as the source's is.
+func markHeader(j *job) error {
+	m := j.spec.MarkImage
+	if m == nil {
+		return nil
+	}
+	img, err := load(m.Body, loadOptions{})
+	if err != nil {
+		return fmt.Errorf("mark: %w", err)
+	}
+	defer img.Close()
+	px := int64(img.Width()) * int64(img.PageHeight())
+	if px > j.cfg.MaxSourcePixels {
+		return fmt.Errorf("%w: the mark is %dx%d, above limits.max_source_pixels (%d)", transform.ErrTooLarge, img.Width(), img.PageHeight(), j.cfg.MaxSourcePixels)
+	}
+	j.markPixels = px
+	return nil
+}
+
+// watermark draws the mark over img: sized to mark-w x mark-h by mark-fit
+// (its own size when neither is given, never larger than img), placed by
+// mark-align mark-pad pixels from the edges, at mark-alpha opacity.
+func watermark(j *job, img *vips.ImageRef) error {
+	spec := j.spec
+	if spec.MarkImage == nil {
+		return nil
+	}
+	mark, err := load(spec.MarkImage.Body, loadOptions{})
+	if err != nil {
+		return fmt.Errorf("mark: %w", err)
+	}
+	defer mark.Close()
+	j.kill.track(mark)
+	if err := mark.AutoRotate(); err != nil {
+		return vipsError("mark", err)
+	}
+	if err := toSRGB(mark); err != nil {
+		return err
+	}
+	bw, bh := img.Width(), img.PageHeight()
+	box := transform.Spec{Width: spec.MarkW, Height: spec.MarkH, Fit: spec.MarkFit}
+	if box.Width == 0 && box.Height == 0 {
+		box.Width, box.Height, box.Fit = bw, bh, transform.FitMax
+	}
+	p := planSize(box, mark.Width(), mark.PageHeight(), j.cfg.MaxDimension, j.cfg.MaxUpscale)
+	if cw, ch := mark.Width(), mark.PageHeight(); cw != p.resizeW || ch != p.resizeH {
+		if err := mark.ResizeWithVScale(float64(p.resizeW)/float64(cw), float64(p.resizeH)/float64(ch), vips.KernelLanczos3); err != nil {
+			return vipsError("mark", err)
+		}
+	}
+	if err := cropOrPad(mark, box, p, false); err != nil {
+		return err
+	}
+	if !mark.HasAlpha() {
+		if err := mark.AddAlpha(); err != nil {
+			return vipsError("mark", err)
+		}
+	}
+	if spec.MarkAlpha < 100 {
+		n := mark.Bands()
+		a, b := make([]float64, n), make([]float64, n)
+		for i := range n {
+			a[i] = 1
+		}
+		a[n-1] = float64(spec.MarkAlpha) / 100
+		if err := mark.Linear(a, b); err != nil {
+			return vipsError("mark", err)
+		}
+		if err := mark.Cast(vips.BandFormatUchar); err != nil {
+			return vipsError("mark", err)
+		}
+	}
+	mw, mh := mark.Width(), mark.PageHeight()
+	x, y := (bw-mw)/2, (bh-mh)/2
+	g, pad := spec.MarkAlign, spec.MarkPad
+	if g&transform.GravityLeft != 0 {
+		x = pad
+	} else if g&transform.GravityRight != 0 {
+		x = bw - mw - pad
+	}
+	if g&transform.GravityTop != 0 {
+		y = pad
+	} else if g&transform.GravityBottom != 0 {
+		y = bh - mh - pad
+	}
+	if img.Bands() < 3 {
+		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+			return vipsError("mark", err)
+		}
+	}
+	if err := img.Composite(mark, vips.BlendModeOver, x, y); err != nil {
+		return vipsError("mark", err)
+	}
+	return nil
+}
