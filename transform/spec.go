@@ -189,13 +189,13 @@ type Spec struct {
 	// drawn over the result: MarkW x MarkH (0: its own size, within the
 	// result), fitted by MarkFit, placed by MarkAlign (default bottom-right)
 	// MarkPad pixels from the edges, at MarkAlpha percent opacity.
-	Mark             string
-	MarkW, MarkH     int
-	MarkFit          Fit
-	MarkAlign        Gravity
-	MarkPad          int
-	MarkAlpha        int
-	MarkImage        *Source // the watermark's bytes, set by the edge from Mark
+	Mark         string
+	MarkW, MarkH int
+	MarkFit      Fit
+	MarkAlign    Gravity
+	MarkPad      int
+	MarkAlpha    int
+	MarkImage    *Source // the watermark's bytes, set by the edge from Mark
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
