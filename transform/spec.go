@@ -293,6 +293,8 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 			write = queryAuto
 		case "dl":
 			write = queryDL
+		case "ch":
+			write = queryCH
 		case "pad", "pad-top", "pad-right", "pad-bottom", "pad-left":
 			write = queryPads[p.name]
 		}
@@ -313,6 +315,26 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// queryCH writes the client hints the URL opted into.
+func queryCH(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Hints == 0 {
+		return dst, false
+	}
+	first := true
+	for _, h := range [...]struct {
+		bit  Hint
+		name string
+	}{{HintWidth, "Width"}, {HintDPR, "DPR"}, {HintViewportWidth, "Viewport-Width"}, {HintSaveData, "Save-Data"}} {
+		if s.Hints&h.bit != 0 {
+			if !first {
+				dst = append(dst, ',')
+			}
+			dst, first = append(dst, h.name...), false
+		}
+	}
+	return dst, true
 }
 
 // queryDL writes dl= escaped: it is the one free-text parameter.
