@@ -50,3 +50,17 @@ func TestBrowserHitAllocatesNothing(t *testing.T) {
 		t.Errorf("Access-Control-Allow-Origin %q", got)
 	}
 }
+
+// TestImgixHitAllocatesNothing: the imgix parameters (an ignored ixlib, a
+// watermark, padding, adjustments) keep the hit path free of allocations.
+func TestImgixHitAllocatesNothing(t *testing.T) {
+	h := start(t, nil, nil)
+	h.origin.bodies.Store("/mark.png", readImage(t, "kodim04.png"))
+	ctx := hitCtx(t, h, "/kodim23.png?w=300&ar=16:9&fit=crop&pad=5&bri=10&mark=/mark.png&mark-w=40&ixlib=js-3.8.0")
+	if allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Response.Reset()
+		h.srv.Handle(ctx)
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per imgix hit, want 0", allocs)
+	}
+}

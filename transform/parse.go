@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/agnivade/levenshtein"
 )
@@ -272,7 +273,7 @@ type param struct {
 }
 
 var params = [...]param{
-	{"ar", setAR, keyAR, "W:H with fit=crop, e.g. 16:9 or 1.91:1"},
+	{"ar", setAR, keyAR, "W:H with fit=crop, between 1:100 and 100:1, e.g. 16:9 or 1.91:1"},
 	{"auto", setAuto, keyAuto, "format, compress, or both comma separated"},
 	{"bg", setBG, keyBG, colorAllowed},
 	{"blur", setBlur, keyInt(func(s *Spec) int { return s.Blur }), "an integer from 0 to 2000"},
@@ -639,10 +640,10 @@ func setCH(st *state, v []byte, allowed string) *ParamError {
 
 func setAR(st *state, v []byte, allowed string) *ParamError {
 	a, b, ok := bytes.Cut(v, []byte(":"))
-	w, err1 := strconv.ParseFloat(string(a), 64)
-	h, err2 := strconv.ParseFloat(string(b), 64)
+	w, err1 := floatParam("ar", a, 0, 1e6, allowed)
+	h, err2 := floatParam("ar", b, 0, 1e6, allowed)
 	if !ok || err1 != nil || err2 != nil || !(w > 0 && h > 0 && w/h >= 0.01 && w/h <= 100) {
-		return badValue("ar", v, allowed+", between 1:100 and 100:1")
+		return badValue("ar", v, allowed)
 	}
 	// Kept as a ratio of integers in ten-thousandths, so that 16:9 and
 	// 1.7778:1 differ only past that precision and share nothing else.
@@ -684,7 +685,7 @@ func setDL(st *state, v []byte, allowed string) *ParamError {
 	if len(v) == 0 || len(v) > maxDownloadName {
 		return badValue("dl", v, allowed+" of 1 to 200 bytes")
 	}
-	st.spec.Download = string(v)
+	st.spec.Download = viewString(v)
 	return nil
 }
 
@@ -716,8 +717,8 @@ func setRect(st *state, v []byte, allowed string) *ParamError {
 	var r [4]int
 	i := 0
 	for part := range bytes.SplitSeq(v, []byte(",")) {
-		n, err := strconv.Atoi(string(bytes.TrimSpace(part)))
-		if i == 4 || err != nil || n < 0 || n > 1<<20 || (i >= 2 && n == 0) {
+		n, err := intParam("rect", bytes.TrimSpace(part), 0, 1<<20, allowed)
+		if i == 4 || err != nil || (i >= 2 && n == 0) {
 			return badValue("rect", v, allowed+"; w and h above 0")
 		}
 		r[i] = n
@@ -728,6 +729,15 @@ func setRect(st *state, v []byte, allowed string) *ParamError {
 	}
 	st.spec.Rect = r
 	return nil
+}
+
+// viewString is b as a string without a copy: it aliases the request's
+// memory, and Spec.Owned copies it before anything keeps it.
+func viewString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // maxMarkPath bounds mark=: it is fetched from the origin like a request path.
@@ -744,7 +754,7 @@ func setMark(st *state, v []byte, allowed string) *ParamError {
 			return badValue("mark", v, allowed+", inside the origin")
 		}
 	}
-	st.spec.Mark = string(v)
+	st.spec.Mark = viewString(v)
 	return nil
 }
 

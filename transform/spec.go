@@ -3,6 +3,7 @@ package transform
 import (
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Format is an output (or source) image format.
@@ -237,6 +238,14 @@ const (
 	HintViewportWidth
 	HintSaveData
 )
+
+// Owned returns s with its strings copied: Mark and Download are views of
+// the request's memory (the parse allocates nothing), which is reused once
+// the request is answered; a fill that may outlive it takes an owned copy.
+func (s Spec) Owned() Spec {
+	s.Mark, s.Download = strings.Clone(s.Mark), strings.Clone(s.Download)
+	return s
+}
 
 // Resizes reports whether the spec asks for a box.
 func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }

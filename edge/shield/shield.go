@@ -209,7 +209,7 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	}
 	wait, cancel := context.WithTimeout(ctx, bound+time.Second)
 	defer cancel()
-	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec, pol)
+	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec.Owned(), pol)
 	if err != nil {
 		var fe *FetchError
 		switch {
@@ -304,7 +304,7 @@ func (s *Shield) refreshLater(r *Request) {
 	s.refreshes.Add(1)
 	s.mu.Unlock()
 	// Copies: the request's memory is reused once it is answered.
-	up, key, path, original, spec := r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec
+	up, key, path, original, spec := r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec.Owned()
 	go func() {
 		defer s.refreshes.Done()
 		defer func() { <-s.refreshSlots }()
