@@ -256,3 +256,46 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestChromiumImgixPage: a page written for imgix (SDK srcsets with ixlib,
+// the parameters imgix pages use most, signed with the source's token or
+// not) renders in full in a real browser.
+func TestChromiumImgixPage(t *testing.T) {
+	const token = "imgix-token-0123456789"
+	urls := []struct {
+		id, uri string
+		w, h    int
+	}{
+		{"srcset", "/kodim23.png?auto=format&fit=max&w=320&ixlib=js-3.8.0", 320, 213},
+		{"ar", "/photo-1600x1200-q85.jpg?ar=16:9&fit=crop&w=320&auto=format&ixlib=js-3.8.0", 320, 180},
+		{"rect", "/kodim23.png?rect=100,50,200,100&ixlib=react-9.7.0", 200, 100},
+		{"pad", "/kodim23.png?w=100&pad=10&bg=ffffff&ixlib=js-3.8.0", 120, 87},
+		{"tone", "/kodim23.png?w=100&bri=10&con=10&sat=-50&ixlib=js-3.8.0", 100, 67},
+		{"mark", "/kodim23.png?w=300&mark=/kodim04.png&mark-w=50&mark-align=top,left&ixlib=js-3.8.0", 300, 200},
+		{"dpr", "/kodim23.png?w=100&dpr=2&ixlib=php-3.3.1", 200, 133},
+	}
+	for _, signed := range []bool{false, true} {
+		var env []string
+		if signed {
+			env = []string{"IMGEDGE_SIGNING_KEYS=" + token, "IMGEDGE_SIGNING_SCHEME=imgix"}
+		}
+		h := start(t, env, nil)
+		var body strings.Builder
+		body.WriteString("<!doctype html><body>")
+		for _, u := range urls {
+			src := u.uri
+			if signed {
+				src = imgixSign(token, src)
+			}
+			body.WriteString(`<img id="` + u.id + `" src="` + h.base + strings.ReplaceAll(src, "&", "&amp;") + `">`)
+		}
+		page := pages(t, map[string]string{"/": body.String()}, nil)
+		for _, img := range browse[[]loadedImage](t, page.URL, imagesLoaded) {
+			for _, u := range urls {
+				if u.id == img.ID && (img.W != u.w || img.H != u.h) {
+					t.Errorf("signed %v: %s is %dx%d, want %dx%d (%s)", signed, img.ID, img.W, img.H, u.w, u.h, img.Src)
+				}
+			}
+		}
+	}
+}
