@@ -151,13 +151,9 @@ func TestChromiumLoadsImages(t *testing.T) {
 	}
 
 	// JPEG XL once its flag is on: Chromium lists it first and decodes it.
-	req, _ := http.NewRequest(http.MethodPut, h.admin+"/flags", strings.NewReader(`{"jxl": 100}`))
-	req.Header.Set("Authorization", "Bearer "+fleetToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("PUT /flags: %v %v", err, resp)
+	if status, body := adminCall(t, h, http.MethodPut, "/flags", `{"jxl": 100}`); status != 200 {
+		t.Fatalf("PUT /flags: %d %s", status, body)
 	}
-	resp.Body.Close()
 	n := len(browserRequests(t, h))
 	check("with the jxl flag on")
 	for _, r := range browserRequests(t, h)[n:] {

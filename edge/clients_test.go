@@ -138,16 +138,7 @@ func TestFeatureFlags(t *testing.T) {
 
 	admin := func(method, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, h.admin+"/flags", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+fleetToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		return adminCall(t, h, method, "/flags", body)
 	}
 	if status, body := admin(http.MethodPut, `{"jxl": 100}`); status != 200 || !strings.Contains(body, `"jxl":100`) || !strings.Contains(body, `"set_by":"admin"`) {
 		t.Fatalf("PUT /flags: %d %s", status, body)

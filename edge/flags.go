@@ -73,6 +73,8 @@ func bucket(h uint64, f flagID) uint32 {
 	return uint32(z % rolloutScale)
 }
 
+var comma = []byte{','}
+
 // flagDecision is one flag's decision for one request.
 type flagDecision struct {
 	on     bool
@@ -92,12 +94,8 @@ func (fs *flagState) decide(h uint64, force []byte) flagDecisions {
 		d[f] = flagDecision{on: b < fs.rollout[f], bucket: b}
 	}
 	for len(force) > 0 {
-		item := force
-		if i := bytes.IndexByte(force, ','); i >= 0 {
-			item, force = force[:i], force[i+1:]
-		} else {
-			force = nil
-		}
+		var item []byte
+		item, force, _ = bytes.Cut(force, comma)
 		item = bytes.TrimSpace(item)
 		on := true
 		if len(item) > 0 && item[0] == '-' {

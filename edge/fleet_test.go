@@ -52,7 +52,18 @@ func copyFile(t *testing.T, from, to string) {
 
 func purgeOn(t *testing.T, h *harness, query string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, h.admin+"/purge?"+query, nil)
+	status, body := adminCall(t, h, http.MethodPost, "/purge?"+query, "")
+	if status != 200 {
+		t.Fatalf("purge %s: %d %s", query, status, body)
+	}
+	return body
+}
+
+// adminCall sends an admin request with the fleet's token and returns the
+// status and body.
+func adminCall(t *testing.T, h *harness, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.admin+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+fleetToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -60,11 +71,8 @@ func purgeOn(t *testing.T, h *harness, query string) string {
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("purge %s: %d %s", query, resp.StatusCode, b.String())
-	}
-	return b.String()
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
 }
 
 // TestFleetSharesRenders: a variant rendered on one node is a Redis hit on

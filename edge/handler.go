@@ -208,16 +208,14 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 	return true
 }
 
+var ampersand = []byte{'&'}
+
 // appendUnsigned appends the query without its s pair, in the order sent.
 func appendUnsigned(dst, query []byte) []byte {
 	start := len(dst)
 	for len(query) > 0 {
-		pair := query
-		if i := bytes.IndexByte(query, '&'); i >= 0 {
-			pair, query = query[:i], query[i+1:]
-		} else {
-			query = nil
-		}
+		var pair []byte
+		pair, query, _ = bytes.Cut(query, ampersand)
 		if len(pair) == 0 || bytes.HasPrefix(pair, []byte("s=")) || string(pair) == "s" {
 			continue
 		}
