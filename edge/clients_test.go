@@ -90,6 +90,11 @@ func TestClientHintsOverHTTP(t *testing.T) {
 	if r := h.get(t, "/kodim23.png?w=100&dpr=3&ch=DPR", "Sec-CH-DPR", "2"); width(r) != 300 || r.header["vary"] != "" {
 		t.Errorf("explicit dpr: width %d, Vary %q", width(r), r.header["vary"])
 	}
+	// A preset may opt into hints too.
+	preset := start(t, []string{"IMGEDGE_PRESETS={card: {w: 100, ch: DPR}}"}, nil)
+	if r := preset.get(t, "/kodim23.png?p=card", "Sec-CH-DPR", "2"); width(r) != 200 || r.header["vary"] != "Sec-CH-DPR" {
+		t.Errorf("a preset with ch=DPR at DPR 2: width %d, Vary %q", width(r), r.header["vary"])
+	}
 	small := h.get(t, "/kodim23.png?w=100&ch=Save-Data&fm=webp", "Save-Data", "on")
 	full := h.get(t, "/kodim23.png?w=100&ch=Save-Data&fm=webp")
 	if len(small.body) >= len(full.body) {

@@ -136,15 +136,20 @@ const (
 	originTagPrefix = "imgedge-origin-"
 )
 
-// appendSourceTag writes the tag of path at originID; it does not allocate.
-func appendSourceTag(dst []byte, originID string, path []byte) []byte {
+// sourceHash names a source (origin and path) the same way on every node
+// and after every restart: its downstream tag, and where it falls in each
+// feature flag's rollout. It does not allocate.
+func sourceHash(originID string, path []byte) uint64 {
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(originID)
 	_, _ = d.WriteString("|")
 	_, _ = d.Write(path)
-	return appendTag(dst, sourceTagPrefix, d.Sum64())
+	return d.Sum64()
 }
+
+// appendSourceTag writes the tag of the source hashed to h.
+func appendSourceTag(dst []byte, h uint64) []byte { return appendTag(dst, sourceTagPrefix, h) }
 
 // appendOriginTag writes the tag of everything from originID.
 func appendOriginTag(dst []byte, originID string) []byte {

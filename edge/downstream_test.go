@@ -96,11 +96,12 @@ func TestStaleAnswerDownstream(t *testing.T) {
 // TestTags: one tag per source, equal for equal sources and different
 // across paths and origins; one per origin.
 func TestTags(t *testing.T) {
-	a := string(appendSourceTag(nil, "http://o1", []byte("/a.jpg")))
-	if a != string(appendSourceTag(nil, "http://o1", []byte("/a.jpg"))) {
+	tag := func(origin, path string) string { return string(appendSourceTag(nil, sourceHash(origin, []byte(path)))) }
+	a := tag("http://o1", "/a.jpg")
+	if a != tag("http://o1", "/a.jpg") {
 		t.Fatal("the same source has two tags")
 	}
-	for _, other := range []string{string(appendSourceTag(nil, "http://o1", []byte("/b.jpg"))), string(appendSourceTag(nil, "http://o2", []byte("/a.jpg")))} {
+	for _, other := range []string{tag("http://o1", "/b.jpg"), tag("http://o2", "/a.jpg")} {
 		if other == a {
 			t.Errorf("%s names two sources", a)
 		}

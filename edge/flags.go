@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"net"
 
-	"github.com/cespare/xxhash/v2"
-
 	"imgedge/configs"
 	"imgedge/transform"
 )
@@ -51,18 +49,7 @@ func percentToBuckets(pct float64) uint32 {
 	return uint32(min(max(pct, 0), 100)*rolloutScale/100 + 0.5)
 }
 
-// objectHash places an object (origin and path) for every flag at once; it
-// is the same on every node and after every restart. It does not allocate.
-func objectHash(originID string, path []byte) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(originID)
-	_, _ = d.WriteString("|")
-	_, _ = d.Write(path)
-	return d.Sum64()
-}
-
-// bucket is the object's bucket for flag f: the object hash mixed with the
+// bucket is the object's bucket for flag f: its sourceHash mixed with the
 // flag (the SplitMix64 finaliser), so that flags at 10 % are not on for the
 // same 10 % of objects.
 func bucket(h uint64, f flagID) uint32 {

@@ -18,7 +18,7 @@ func TestFlagRollout(t *testing.T) {
 		a, b := newFlagState(&cfg), newFlagState(&cfg)
 		on, both := [flagCount]int{}, 0
 		for i := range n {
-			h := objectHash("http://origin.example", []byte("/photos/"+strconv.Itoa(i)+".jpg"))
+			h := sourceHash("http://origin.example", []byte("/photos/"+strconv.Itoa(i)+".jpg"))
 			d := a.decide(h, nil)
 			if d != b.decide(h, nil) {
 				t.Fatalf("rollout %v: path %d decided differently by two states", pct, i)
@@ -49,7 +49,7 @@ func TestFlagRollout(t *testing.T) {
 // rollout is no private answer.
 func TestFlagsHeader(t *testing.T) {
 	fs := newFlagState(&configs.Flags{AVIF: configs.Flag{Rollout: 100}})
-	h := objectHash("o", []byte("/a.jpg"))
+	h := sourceHash("o", []byte("/a.jpg"))
 	d := fs.decide(h, []byte(" jxl , -avif,webp9,"))
 	if !d[flagJXL].on || !d[flagJXL].forced || d[flagAVIF].on || !d[flagAVIF].forced || d[flagQualities].forced {
 		t.Errorf("decisions %+v", d)

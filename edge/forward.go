@@ -15,8 +15,13 @@ import (
 	"imgedge/configs"
 )
 
-// forwardTimeout bounds each purge sent to a cache in front.
-const forwardTimeout = 5 * time.Second
+// forwardTimeout bounds each purge sent to a cache in front, and
+// forwardBudget all of one target's (an nginx prefix purge may be one
+// request per remembered key and bucket).
+const (
+	forwardTimeout = 5 * time.Second
+	forwardBudget  = time.Minute
+)
 
 // purgeTarget is what one purge names, in the terms caches in front use:
 // the public path (or prefix) they keyed, the source's tag, the origin's.
@@ -38,9 +43,12 @@ type forwarded struct {
 }
 
 // forwardPurge says t to every cache in purge.downstream, all at once, and
-// waits for their answers (each bounded by forwardTimeout): the purge's
-// caller learns which caches took it. The goroutines end before it returns.
+// waits for their answers (each request bounded by forwardTimeout, all of
+// them by forwardBudget): the purge's caller learns which caches took it.
+// The goroutines end before it returns.
 func (s *Server) forwardPurge(ctx context.Context, targets []configs.Downstream, t purgeTarget) []forwarded {
+	ctx, cancel := context.WithTimeout(ctx, forwardBudget)
+	defer cancel()
 	out := make([]forwarded, len(targets))
 	var wg sync.WaitGroup
 	for i, d := range targets {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"imgedge/configs"
@@ -92,17 +93,21 @@ func describe(t *testing.T, r *http.Request) string {
 }
 
 // TestVariantLogIsBounded: the queries remembered for nginx purges stay
-// within variantLogMax however many paths and queries arrive.
+// within variantLogBytes however many paths and queries arrive, long paths
+// included, and the count of what is held stays true.
 func TestVariantLogIsBounded(t *testing.T) {
 	var l variantLog
-	for i := range variantLogMax + 1000 {
-		l.record([]byte("/p"+strconv.Itoa(i%5000)), []byte("w="+strconv.Itoa(i)))
+	long := strings.Repeat("x", 8000)
+	for i := range 6000 {
+		l.record([]byte("/p"+strconv.Itoa(i%500)+long), []byte("w="+strconv.Itoa(i)))
 	}
-	n := 0
-	for _, qs := range l.paths {
-		n += len(qs)
+	held := 0
+	for p, qs := range l.paths {
+		for q := range qs {
+			held += entryBytes(p, q)
+		}
 	}
-	if n != l.n || n > variantLogMax {
-		t.Errorf("%d queries remembered (count says %d), want at most %d", n, l.n, variantLogMax)
+	if held != l.bytes || held > variantLogBytes || held < variantLogBytes/2 {
+		t.Errorf("%d bytes remembered (count says %d), want at most %d and not far below", held, l.bytes, variantLogBytes)
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"imgedge/cache"
 	"imgedge/edge/shield"
-	"imgedge/edge/signing"
 	"imgedge/transform"
 )
 
@@ -29,6 +28,7 @@ type scratch struct {
 	id      []byte
 	req     shield.Request
 	up      *upstream // the origin's route, for its tag
+	source  uint64    // sourceHash of the origin and path
 	vary    varyBits  // the request headers the answer depends on
 	flags   flagDecisions
 	private bool // Imgedge-Flags changed a decision: for this client only
@@ -124,7 +124,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // lets the Imgedge-Flags header override the rollouts.
 func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, hdr *fasthttp.RequestHeader, forceFlags bool) error {
 	up, objPath := s.router.pick(host, uri.Path())
-	sc.up = up
+	sc.up, sc.source = up, sourceHash(up.origin.ID, objPath)
 	sc.b.Reset(pol.parser)
 	for k, v := range uri.QueryArgs().All() {
 		sc.b.Add(k, v)
@@ -136,22 +136,21 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		// the parse; a preset that names ch= makes it run again with them.
 		var legacy varyBits
 		hinted := sc.b.Has("ch")
-		if hinted {
-			var hints transform.ClientHints
-			hints, legacy = readHints(hdr)
-			sc.b.SetHints(hints)
-		}
-		spec, err := sc.b.Finish()
-		if err != nil {
-			return err
-		}
-		if spec.Hints != 0 && !hinted {
-			var hints transform.ClientHints
-			hints, legacy = readHints(hdr)
-			sc.b.SetHints(hints)
+		var spec transform.Spec
+		for {
+			if hinted {
+				var hints transform.ClientHints
+				hints, legacy = readHints(hdr)
+				sc.b.SetHints(hints)
+			}
+			var err error
 			if spec, err = sc.b.Finish(); err != nil {
 				return err
 			}
+			if hinted || spec.Hints == 0 {
+				break
+			}
+			hinted = true
 		}
 		sc.vary |= hintVary(spec.HintsUsed, legacy)
 		if spec.AutoFormat {
@@ -163,7 +162,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		if forceFlags {
 			force = hdr.Peek(flagsHeader)
 		}
-		sc.flags = fs.decide(objectHash(up.origin.ID, objPath), force)
+		sc.flags = fs.decide(sc.source, force)
 		sc.flags.apply(&spec)
 		sc.private = len(force) > 0 && sc.flags.forcedChange(fs)
 		sc.req.Spec = spec
@@ -195,8 +194,7 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 		if pol.cfg.RoutesByHost() {
 			host = string(ctx.Host())
 		}
-		scheme, _ := signing.ParseScheme(pol.cfg.Signing.Scheme) // validated with the config
-		signed, err := scheme.Sign(keys[0], host, uri)
+		signed, err := pol.scheme.Sign(keys[0], host, uri)
 		if err != nil {
 			return false
 		}
@@ -386,7 +384,7 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 			h.SetCanonical(hdrAccelExpires, cc)
 		}
 	}
-	cc = appendSourceTag(cc[:0], sc.req.Origin.ID, sc.req.Path)
+	cc = appendSourceTag(cc[:0], sc.source)
 	mark := len(cc)
 	cc = append(cc, ' ')
 	cc = append(cc, sc.up.tag...)

@@ -81,7 +81,7 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		t := purgeTarget{path: target, prefix: rule.Prefix, host: q.Get("host"),
 			originTag: string(appendOriginTag(nil, up.origin.ID))}
 		if !rule.Prefix {
-			t.sourceTag = string(appendSourceTag(nil, up.origin.ID, opath))
+			t.sourceTag = string(appendSourceTag(nil, sourceHash(up.origin.ID, opath)))
 		}
 		results := s.forwardPurge(r.Context(), targets, t)
 		answer["downstream"] = results

@@ -69,6 +69,7 @@ type Server struct {
 type policy struct {
 	cfg               *configs.Config   // the config it came from
 	verifier          *signing.Verifier // nil: URLs are not signed
+	scheme            signing.Scheme    // signing.scheme, for the redirects the edge signs
 	parser            *transform.Parser
 	tracing           configs.Tracing
 	down              downstream     // Cache-Control, Age and expiry sent to browsers and caches in front
@@ -95,6 +96,7 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 	return &policy{
 		cfg:               cfg,
 		verifier:          signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost(), scheme),
+		scheme:            scheme,
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),

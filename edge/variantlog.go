@@ -5,8 +5,13 @@ import (
 	"sync"
 )
 
-// variantLogMax bounds the queries remembered, across every path.
-const variantLogMax = 100_000
+// variantLogBytes bounds the memory of the queries remembered, across every
+// path: a path is up to the 8 KiB request line, so a count alone would not.
+const variantLogBytes = 16 << 20
+
+// variantEntryOverhead is what one remembered query costs beyond its bytes
+// (map slots, string headers).
+const variantEntryOverhead = 64
 
 // variantLog remembers the queries this node answered for each public path,
 // for a cache in front that can purge only exact keys (nginx's cache purge
@@ -16,8 +21,11 @@ const variantLogMax = 100_000
 type variantLog struct {
 	mu    sync.Mutex
 	paths map[string]map[string]struct{}
-	n     int
+	bytes int // held, by entryBytes
 }
+
+// entryBytes is what one remembered query of path holds.
+func entryBytes(path, query string) int { return len(path) + len(query) + variantEntryOverhead }
 
 type variantKey struct{ path, query string }
 
@@ -30,9 +38,11 @@ func (l *variantLog) record(path, query []byte) {
 	if _, ok := l.paths[string(path)][string(query)]; ok {
 		return
 	}
-	for l.n >= variantLogMax {
+	for l.bytes+entryBytes(string(path), string(query)) > variantLogBytes && len(l.paths) > 0 {
 		for p, old := range l.paths { // any one path: the map's order is random
-			l.n -= len(old)
+			for q := range old {
+				l.bytes -= entryBytes(p, q)
+			}
 			delete(l.paths, p)
 			break
 		}
@@ -44,7 +54,7 @@ func (l *variantLog) record(path, query []byte) {
 		l.paths[string(path)] = qs
 	}
 	qs[string(query)] = struct{}{}
-	l.n++
+	l.bytes += entryBytes(string(path), string(query))
 }
 
 // keys returns the remembered path and query pairs of path, or of every
