@@ -96,7 +96,9 @@ func TestStaleAnswerDownstream(t *testing.T) {
 // TestTags: one tag per source, equal for equal sources and different
 // across paths and origins; one per origin.
 func TestTags(t *testing.T) {
-	tag := func(origin, path string) string { return string(appendSourceTag(nil, sourceHash(origin, []byte(path)))) }
+	tag := func(origin, path string) string {
+		return string(appendSourceTag(nil, sourceHash(origin, []byte(path))))
+	}
 	a := tag("http://o1", "/a.jpg")
 	if a != tag("http://o1", "/a.jpg") {
 		t.Fatal("the same source has two tags")
