@@ -112,12 +112,14 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	// a row of output.
 	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 ||
 		j.spec.Gravity == transform.GravityEntropy || j.spec.Gravity == transform.GravityAttention
+	// A watermark is decoded whole (it is small next to the source, but
+	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
 	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
-		out*encoderBytesPerPixel[format] + j.svgPixels*4
+		out*encoderBytesPerPixel[format] + j.svgPixels*4 + j.markPixels*4
 	if random {
 		c.memory += out * 4
 	}
-	c.cpu = time.Duration(float64(loaded)*decodeNanosPerPixel + float64(out)*encodeNanosPerPixel[format])
+	c.cpu = time.Duration(float64(loaded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanosPerPixel[format])
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma

@@ -342,7 +342,6 @@ func plan(j *job) error {
 		return err
 	}
 	j.cost = estimate(j, format, sampleBytes(j.img.BandFormat()))
-	j.cost.memory += j.markPixels * 4 // the mark decoded once, 8-bit RGBA
 	return j.cost.check(j.cfg)
 }
 
