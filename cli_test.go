@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"imgedge/configs"
+	"imgedge/edge/origin/origintest"
 	"imgedge/edge/origin/s3test"
 )
 
@@ -53,7 +54,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"sign", "-key", "short", "/a.jpg?w=1"}, 1, "under 16 bytes"},
 		{[]string{"sign", "-key", "0123456789abcdef", "/a.jpg?w=1"}, 0, "/a.jpg?w=1&s="},
 		{[]string{"sign", "-key", "0123456789abcdef"}, 2, "takes 1 argument"},
-		{[]string{"healthcheck", "-url", "http://" + deadAddr(t) + "/healthz"}, 1, "healthcheck"},
+		{[]string{"healthcheck", "-url", "http://" + origintest.RefusedAddr(t) + "/healthz"}, 1, "healthcheck"},
 	} {
 		code, stdout, stderr := runBinary(t, ".", tt.args...)
 		got := stdout

@@ -250,9 +250,6 @@ func TestInvalidConfigStopsStartup(t *testing.T) {
 	}
 }
 
-// deadAddr is a 127.0.0.1 address nothing listens on.
-func deadAddr(t *testing.T) string { return freePort(t) }
-
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"imgedge/edge/origin/origintest"
 	"net"
 	"os"
 	"path/filepath"
@@ -93,7 +94,7 @@ func TestCostlyRequestsRefused(t *testing.T) {
 // origin's answer; the log has them under the request id.
 func TestPublicErrorsSayNoSecrets(t *testing.T) {
 	raw := startRawOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: nonsense\r\nX-Leak: SECRET-ORIGIN-BYTES\r\n\r\nSECRET-ORIGIN-BYTES")
-	dead := deadAddress(t)
+	dead := origintest.RefusedAddr(t)
 	h := start(t, []string{
 		"IMGEDGE_ORIGINS=[{prefix: /raw, url: 'http://" + raw + "'}, {prefix: /dead, url: 'http://" + dead + "'}, {prefix: /disk, url: 'file:../testdata/corpus'}]",
 	}, nil)
@@ -127,18 +128,6 @@ func TestPublicErrorsSayNoSecrets(t *testing.T) {
 	if logs := h.logs.String(); !strings.Contains(logs, dead) {
 		t.Error("the log lost the unreachable origin's address")
 	}
-}
-
-// deadAddress is a 127.0.0.1 address nothing listens on.
-func deadAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // startRawOrigin answers every request with answer, byte for byte: an

@@ -21,6 +21,7 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge"
+	"imgedge/edge/origin/origintest"
 	"imgedge/transform"
 	"imgedge/transform/libvips"
 )
@@ -631,12 +632,7 @@ func TestProblemsOperatorClass(t *testing.T) {
 	h := start(t, nil, nil)
 	checkProblem(t, h.get(t, "/boom.jpg?w=10"), 502, "operator", "origin_error", "HTTP 500")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := origintest.RefusedAddr(t)
 	h2 := start(t, []string{"IMGEDGE_ORIGINS=[{prefix: /dead, url: 'http://" + dead + "'}]"}, nil)
 	r := h2.get(t, "/dead/a.jpg?w=10")
 	checkProblem(t, r, 502, "operator", "origin_error", "could not be reached")

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
+	"imgedge/edge/origin/origintest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,12 +127,7 @@ func TestHTTPFetch(t *testing.T) {
 }
 
 func TestHTTPRefusedConnectionIsTransportError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := origintest.RefusedAddr(t)
 	f, err := New("http://"+addr, testConfig())
 	if err != nil {
 		t.Fatal(err)
