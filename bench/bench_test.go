@@ -95,6 +95,33 @@ func TestGenerator(t *testing.T) {
 		}
 		seen[u] = true
 	}
+	// The srcset and sources rows: sizes about 300 px at about q80, no
+	// repeat; sources also a new copy of the image each time.
+	for _, name := range []string{"srcset", "sources"} {
+		w, err := loadWorkload("workloads/" + name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGenerator(w, 3, &atomic.Int64{})
+		seen, images := map[string]bool{}, map[string]bool{}
+		sum := 0
+		const n = 301 * 9
+		for range n {
+			r := g.next()
+			u := urlFor("http://x", "", r)
+			if seen[u] || r.Width < 150 || r.Width > 450 || r.Quality < 76 || r.Quality > 84 {
+				t.Fatalf("%s workload: %s (repeat or out of its band)", name, u)
+			}
+			seen[u], images[r.Image] = true, true
+			sum += r.Width
+		}
+		if mean := sum / n; mean != 300 {
+			t.Errorf("%s workload: mean width %d, want 300", name, mean)
+		}
+		if want := map[string]int{"srcset": 1, "sources": n}[name]; len(images) != want {
+			t.Errorf("%s workload: %d distinct images in %d requests, want %d", name, len(images), n, want)
+		}
+	}
 }
 
 func TestURLFor(t *testing.T) {

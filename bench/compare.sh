@@ -7,7 +7,8 @@
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads bench/images. Loopback only.
-# --hits, --misses, --memory: only that part. FLOOD_SECONDS sets the flood length (60).
+# --hits, --misses, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
+# MISS_SECONDS each miss run's (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false hitsonly=false memonly=false missonly=false
@@ -75,23 +76,46 @@ $hitsonly && exit 0
 fi
 
 echo
-echo "== misses: unique ~300 px WebP variants of the 1600x1200 JPEG, 4 at a time; 3 interleaved rounds, medians"
-go test -c -o "$work/libvips.test" ./transform/libvips
-edge_runs="" floor_runs=""
-for round in 1 2 3; do
-  start_edge
-  curl -fs -o /dev/null "http://127.0.0.1:8080/photo-1600x1200-q85.jpg" # the source, once
-  r=$("$work/bench" -workload bench/workloads/cold.yaml -concurrency 4 -duration 15s -quiet -json | awk -F'[:,]' '/"rps"/ {print $2}')
-  stop_edge
-  ns=$(cd transform/libvips && "$work/libvips.test" -test.run XXX -test.bench 'BenchmarkMissPipeline/bare-govips' -test.benchtime 10s -test.cpu 4 | awk '/bare-govips/ {print $3}')
-  f=$(awk -v ns="$ns" 'BEGIN {printf "%.1f", 1e9/ns}')
-  echo "round $round: imgedge $r variants/s, bare govips $f ops/s"
-  edge_runs+="$r " floor_runs+="$f "
+echo "== misses: 4 at a time, ~300 px (widths 150..450, q 76..84), against a bare govips loop doing the same work"
+echo "   srcset: every request a new size of one source; sources: every request a new source. 3 interleaved rounds, medians."
+go build -o "$work/loop" ./bench/loop
+for img in photo-1600x1200-q85.jpg camera-4000x3000-q90.jpg; do
+  for i in $(seq 0 4999); do ln "$work/root/$img" "$work/root/c$i-$img"; done
 done
-miss_rps=$(median $edge_runs) floor_rps=$(median $floor_runs)
-printf "imgedge (HTTP, 4 connections) %8.1f variants/s\n" "$miss_rps"
-printf "bare govips loop (4 at once)  %8.1f ops/s\n" "$floor_rps"
-echo "imgedge / bare govips = $(ratio "$miss_rps" "$floor_rps")   (target >= 0.90)"
+rows=("photo-1600x1200-q85.jpg webp webp" "camera-4000x3000-q90.jpg jpg jpeg")
+MISS_SECONDS=${MISS_SECONDS:-15}
+declare -A mrps mp99
+for round in 1 2 3; do
+  for row in "${rows[@]}"; do
+    read -r img fm loopfm <<<"$row"
+    read -r r p < <("$work/loop" -src "$work/root/$img" -format "$loopfm" -widths 150:450 -qualities 76:84 -concurrency 4 -duration "${MISS_SECONDS}s" -json |
+      awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /ops_per_sec/) r = $(i+1); if ($i ~ /p99_ms/) p = $(i+1)}} END {print r, p}')
+    mrps[$img/loop]+="$r " mp99[$img/loop]+="$p "
+    echo "round $round $img loop: $r ops/s, p99 $p ms"
+    for wl in srcset sources; do
+      sed "s/photo-1600x1200-q85.jpg/$img/; s/formats: \[webp\]/formats: [$fm]/" "bench/workloads/$wl.yaml" >"$work/$wl.yaml"
+      start_edge
+      [ "$wl" = srcset ] && curl -fs -o /dev/null "http://127.0.0.1:8080/$img" # the source, once
+      "$work/bench" -workload "$work/$wl.yaml" -concurrency 4 -duration "${MISS_SECONDS}s" -quiet -json >"$work/$wl.json"
+      read -r r p e m < <(awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /"rps"/) r = $(i+1); if ($i ~ /"p99"/) p = $(i+1);
+        if ($i ~ /"errors"/) e = $(i+1); if ($i ~ /"miss"/) m = $(i+1)}} END {print r, p, e, m}' "$work/$wl.json")
+      stop_edge
+      mrps[$img/$wl]+="$r " mp99[$img/$wl]+="$p "
+      echo "round $round $img imgedge $wl: $r variants/s, p99 $p ms ($e errors, $m misses)"
+    done
+  done
+done
+printf "%-26s %-8s %12s %22s %7s %s\n" source workload "imgedge/s" "bare govips loop/s" ratio "p99 ms (imgedge; loop)"
+for row in "${rows[@]}"; do
+  read -r img fm loopfm <<<"$row"
+  floor=$(median ${mrps[$img/loop]})
+  for wl in srcset sources; do
+    target=1.30; [ "$wl" = sources ] && target=1.05
+    r=$(median ${mrps[$img/$wl]})
+    printf "%-26s %-8s %12s %22s %7s (target >= %s)  %s; %s\n" "$img->$fm" "$wl" "$r" "$floor" "$(ratio "$r" "$floor")" "$target" \
+      "$(median ${mp99[$img/$wl]})" "$(median ${mp99[$img/loop]})"
+  done
+done
 
 fi
 $quick || $missonly && exit 0

@@ -35,6 +35,11 @@ type Workload struct {
 	Unique          bool   `yaml:"unique"`
 	UniqueWidths    [2]int `yaml:"unique_widths"`
 	UniqueQualities [2]int `yaml:"unique_qualities"`
+	// SourceCopies makes each request ask for the next of that many copies
+	// of its image, named c<i>-<image>, so no source is reused before all
+	// have been (the server's origin must hold them: bench/compare.sh makes
+	// them as hard links). 0: the images as named.
+	SourceCopies int `yaml:"source_copies"`
 }
 
 func loadWorkload(path string) (*Workload, error) {
@@ -58,6 +63,8 @@ func loadWorkload(path string) (*Workload, error) {
 		return nil, fmt.Errorf("%s: variants: widths, fits, formats and dprs each need a value", path)
 	case len(w.Accept) == 0:
 		return nil, fmt.Errorf("%s: accept: at least one", path)
+	case w.SourceCopies < 0:
+		return nil, fmt.Errorf("%s: source_copies: 0 or more", path)
 	case w.Unique && (w.UniqueWidths[0] < 1 || w.UniqueWidths[1] < w.UniqueWidths[0] ||
 		w.UniqueQualities[0] < 1 || w.UniqueQualities[1] < w.UniqueQualities[0] || w.UniqueQualities[1] > 100):
 		return nil, fmt.Errorf("%s: unique needs unique_widths [lo, hi] and unique_qualities [lo, hi] (1..100)", path)
@@ -115,8 +122,11 @@ func (g *generator) next() Request {
 			break
 		}
 	}
+	n := int(g.counter.Add(1) - 1)
+	if g.w.SourceCopies > 0 {
+		r.Image = fmt.Sprintf("c%d-%s", n%g.w.SourceCopies, r.Image)
+	}
 	if g.w.Unique {
-		n := int(g.counter.Add(1) - 1)
 		ws, qs := g.w.UniqueWidths, g.w.UniqueQualities
 		span := ws[1] - ws[0] + 1
 		r.Width, r.Quality = ws[0]+n%span, qs[0]+(n/span)%(qs[1]-qs[0]+1)
