@@ -69,6 +69,7 @@ type metrics struct {
 	originDuration  prometheus.Histogram
 	transforms      *prometheus.CounterVec
 	transformTime   *prometheus.HistogramVec
+	rungs           *prometheus.CounterVec
 	cacheHits       *prometheus.CounterVec
 	cacheMisses     *prometheus.CounterVec
 	tierHits        [2]prometheus.Counter // [0] variants ("memory"), [1] originals ("memory_originals")
@@ -142,6 +143,9 @@ func newMetrics(s *Server) *metrics {
 	m.transformTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "imgedge_transform_duration_seconds", Help: "Time of transforms, by output format.",
 		Buckets: []float64{2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30}}, []string{"format"})
+	m.rungs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imgedge_transform_rungs_total",
+		Help: "Transforms that kept a rung of their source (a decode at reduced scale, for later variants) or started from one."}, []string{"use"})
 	m.cacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_cache_hits_total", Help: "Lookups answered from a tier (fresh or stale copies)."}, []string{"tier"})
 	m.cacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -175,7 +179,7 @@ func newMetrics(s *Server) *metrics {
 	for f := range flagCount {
 		m.flags[f][0], m.flags[f][1] = flags.WithLabelValues(flagNames[f], "off"), flags.WithLabelValues(flagNames[f], "on")
 	}
-	r.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime,
+	r.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime, m.rungs,
 		m.cacheHits, m.cacheMisses, m.collapsed, m.errors, flags)
 
 	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
@@ -286,9 +290,12 @@ func (m *metrics) Fetched(originID string, obj origin.Object, err error, took ti
 }
 
 // Rendered counts one transform (shield.Observer).
-func (m *metrics) Rendered(f transform.Format, took time.Duration) {
-	m.transforms.WithLabelValues(f.String()).Inc()
-	m.transformTime.WithLabelValues(f.String()).Observe(took.Seconds())
+func (m *metrics) Rendered(res *transform.Result, took time.Duration) {
+	m.transforms.WithLabelValues(res.Format.String()).Inc()
+	m.transformTime.WithLabelValues(res.Format.String()).Observe(took.Seconds())
+	if res.Rung != transform.RungNone {
+		m.rungs.WithLabelValues(res.Rung.String()).Inc()
+	}
 }
 
 // fetchResult is the result label of imgedge_origin_requests_total.

@@ -184,8 +184,12 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
+	var rungs cache.Store
+	if _, off := s.originals.(cache.Off); !off {
+		rungs = s.originals
+	}
 	s.variants, s.originals = s.tiers(s.variants, "imgedge:v:"), s.tiers(s.originals, "imgedge:o:")
-	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Transformer: tr, Purges: s.purges,
+	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Rungs: rungs, Transformer: tr, Purges: s.purges,
 		Observer: s.metrics, Refreshers: refreshers, Log: log}, shieldPolicy(cfg))
 	if err != nil {
 		return nil, err

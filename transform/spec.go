@@ -210,6 +210,9 @@ type Spec struct {
 	// that could change this answer, for Vary. Neither enters the key: the
 	// values they resolved to are in Width, Height and AutoCompress.
 	Hints, HintsUsed Hint
+	// Ladder, set by the edge, holds the source's rungs; nil: the render
+	// decodes the source. Not in the key: a rung renders the same bytes.
+	Ladder Ladder
 }
 
 // Source is image bytes handed to a render besides its source.

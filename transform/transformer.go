@@ -31,6 +31,7 @@ type Result struct {
 	// FormatReason says why Format was chosen ("fm", "source", "accept", "alpha").
 	FormatReason string
 	Timings      Timings
+	Rung         RungUse // what the render did with Spec.Ladder
 }
 
 // Timings are the stages of one render. libvips is demand-driven: Decode is

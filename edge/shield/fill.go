@@ -150,13 +150,16 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		}
 	}
 	t0 := s.clock()
+	if s.rungs != nil {
+		spec.Ladder = &ladder{store: s.rungs, key: okey, src: src.Entry, now: t0, mayKeep: info.sourceCached}
+	}
 	res, err := s.tr.Transform(ctx, src.Entry.Body, spec)
 	if err != nil {
 		return cache.Fill[fillInfo]{}, err
 	}
 	now := s.clock()
 	info.timings.TransformAt, info.timings.Transform, info.timings.Stages = t0, now.Sub(t0), res.Timings
-	s.obs.Rendered(res.Format, info.timings.Transform)
+	s.obs.Rendered(&res, info.timings.Transform)
 	info.outcome = Miss
 	if fromStale {
 		info.outcome = RenderedFromStale

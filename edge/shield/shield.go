@@ -31,7 +31,7 @@ type Origin struct {
 // requests shared it (the metrics).
 type Observer interface {
 	Fetched(originID string, obj origin.Object, err error, took time.Duration)
-	Rendered(f transform.Format, took time.Duration)
+	Rendered(res *transform.Result, took time.Duration)
 }
 
 // Config is what a Shield is built from. Everything is required except
@@ -48,6 +48,9 @@ type Config struct {
 	// Purges gives the purge sequence a fill records (nil: never purged
 	// here); the tiers check entries against it.
 	Purges *cache.Purges
+	// Rungs is where sources' rungs are kept (see ladder): this node's
+	// memory tier for originals. nil: every render decodes its source.
+	Rungs cache.Store
 }
 
 // tierGetter is a store that can say which of its tiers answered
@@ -72,6 +75,7 @@ type Policy struct {
 // Shield runs the entry lifecycle over two tiers (variants and originals).
 type Shield struct {
 	variants, originals cache.Store
+	rungs               cache.Store // nil: no ladder
 	renders             *cache.Group[fillInfo]
 	sources             *cache.Group[fillInfo]
 	tr                  transform.Transformer
@@ -100,7 +104,7 @@ func New(c Config, p Policy) (*Shield, error) {
 		return nil, err
 	}
 	s := &Shield{variants: c.Variants, originals: c.Originals, tr: c.Transformer, obs: c.Observer, log: c.Log,
-		refreshSlots: make(chan struct{}, c.Refreshers), purges: c.Purges}
+		refreshSlots: make(chan struct{}, c.Refreshers), purges: c.Purges, rungs: c.Rungs}
 	if s.obs == nil {
 		s.obs = nobody{}
 	}
@@ -362,7 +366,7 @@ func (s *Shield) Tier(key string, original bool, now time.Time) (*cache.Entry, L
 type nobody struct{}
 
 func (nobody) Fetched(string, origin.Object, error, time.Duration) {}
-func (nobody) Rendered(transform.Format, time.Duration)            {}
+func (nobody) Rendered(*transform.Result, time.Duration)           {}
 
 // b2s views b as a string without copying. Only for lookups that do not keep
 // the string: ristretto's Get keeps hashes, never the key.

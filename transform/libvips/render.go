@@ -161,6 +161,7 @@ type job struct {
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
+	fromRung   bool        // img is a rung: oriented, sRGB, one frame
 	cost       cost
 	res        transform.Result
 	kill       killSwitch
@@ -364,6 +365,14 @@ func sampleBytes(f vips.BandFormat) int {
 // than the header read used, and hands the loaded image to the kill switch:
 // every tile of the render is pulled through it.
 func loadSized(j *job) error {
+	scale, keep := j.ladderScale(), false
+	if scale > 0 {
+		var climbed bool
+		if climbed, keep = climb(j, scale); climbed {
+			j.kill.track(j.img)
+			return nil
+		}
+	}
 	if j.img == nil || j.opts != (loadOptions{frame: j.spec.Frame}) {
 		if j.img != nil {
 			j.img.Close()
@@ -376,16 +385,19 @@ func loadSized(j *job) error {
 		j.img = img
 	}
 	j.kill.track(j.img)
+	if keep {
+		if err := keepRung(j, scale); err != nil {
+			return err
+		}
+		j.kill.track(j.img)
+	}
 	return nil
 }
 
-// process runs the operations: orientation, sRGB, one resize, crop or pad,
-// then rot, flip, blur and sharp.
-func process(j *job) error {
+// orient makes the loaded source one frame, upright and sRGB: what every
+// operation after it expects, and what a rung holds.
+func orient(j *job) error {
 	img := j.img
-	if j.spec.Format == transform.FormatJSON {
-		return nil // facts about the source: nothing to draw
-	}
 	if !j.animated && img.Pages() > 1 {
 		// One frame of a multi-page source still says how many the file has;
 		// govips' rotation would then cut the single frame into a grid
@@ -397,8 +409,20 @@ func process(j *job) error {
 	if err := img.AutoRotate(); err != nil {
 		return vipsError("autorotate", err)
 	}
-	if err := toSRGB(img); err != nil {
-		return err
+	return toSRGB(img)
+}
+
+// process runs the operations: orientation, sRGB, one resize, crop or pad,
+// then rot, flip, blur and sharp.
+func process(j *job) error {
+	img := j.img
+	if j.spec.Format == transform.FormatJSON {
+		return nil // facts about the source: nothing to draw
+	}
+	if !j.fromRung {
+		if err := orient(j); err != nil {
+			return err
+		}
 	}
 	if r := j.rect; r[2] != 0 {
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
