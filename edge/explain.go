@@ -23,6 +23,7 @@ type explanation struct {
 	Format       string            `json:"format"`
 	FormatReason string            `json:"format_reason"`
 	Source       imageFacts        `json:"source"`
+	Decoded      decodedFacts      `json:"decoded"`
 	Output       imageFacts        `json:"output"`
 	TimingsMS    timingsMS         `json:"timings_ms"`
 	// Flags is each feature flag's decision for this object, and why.
@@ -67,6 +68,14 @@ type imageFacts struct {
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
 	Bytes  int    `json:"bytes"`
+}
+
+// decodedFacts is the size a render's pixels started from, and how
+// ("whole", "shrink-on-load 1/8", "embedded thumbnail", "rung at 1/8 scale").
+type decodedFacts struct {
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	By     string `json:"by,omitempty"`
 }
 
 type timingsMS struct {
@@ -148,6 +157,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ex.Format, ex.FormatReason = res.Format.String(), res.FormatReason
 		ex.Source.Width, ex.Source.Height = res.SourceWidth, res.SourceHeight
+		ex.Decoded = decodedFacts{Width: res.DecodedWidth, Height: res.DecodedHeight, By: res.DecodedBy}
 		ex.Output = imageFacts{Format: res.Format.String(), Width: res.Width, Height: res.Height, Bytes: len(res.Body)}
 		ex.TimingsMS.Decode, ex.TimingsMS.Resize, ex.TimingsMS.Encode = ms(t.Stages.Decode), ms(t.Stages.Resize), ms(t.Stages.Encode)
 	}

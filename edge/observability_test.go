@@ -170,7 +170,7 @@ func TestExplain(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if got := strings.Join(keys, ","); got != "cache_key,flags,format,format_reason,output,params,source,tiers,timings_ms" {
+	if got := strings.Join(keys, ","); got != "cache_key,decoded,flags,format,format_reason,output,params,source,tiers,timings_ms" {
 		t.Fatalf("top-level fields %s", got)
 	}
 	var params map[string]string
@@ -180,10 +180,14 @@ func TestExplain(t *testing.T) {
 		Width, Height int
 		Bytes         int
 	}
+	var decoded struct {
+		Width, Height int
+		By            string
+	}
 	var timings map[string]float64
 	var format, reason, key string
 	for field, into := range map[string]any{"params": &params, "tiers": &tiers, "source": &source, "output": &output,
-		"timings_ms": &timings, "format": &format, "format_reason": &reason, "cache_key": &key} {
+		"decoded": &decoded, "timings_ms": &timings, "format": &format, "format_reason": &reason, "cache_key": &key} {
 		if err := json.Unmarshal(ex[field], into); err != nil {
 			t.Fatalf("%s: %v", field, err)
 		}
@@ -196,6 +200,9 @@ func TestExplain(t *testing.T) {
 	}
 	if output.Format != "webp" || output.Width != 300 || output.Height != 200 || output.Bytes == 0 {
 		t.Errorf("output %+v", output)
+	}
+	if decoded.Width != 768 || decoded.Height != 512 || decoded.By != "whole" { // PNG has no shrink-on-load
+		t.Errorf("decoded %+v", decoded)
 	}
 	if len(tiers) != 2 || tiers[0].State != "miss" || timings["total"] <= 0 || timings["encode"] <= 0 || timings["origin"] <= 0 {
 		t.Errorf("tiers %+v timings %v", tiers, timings)

@@ -32,6 +32,11 @@ type Result struct {
 	FormatReason string
 	Timings      Timings
 	Rung         RungUse // what the render did with Spec.Ladder
+	// Decoded is the size the source's pixels were decoded at, and how:
+	// smaller than the source with shrink-on-load, an embedded thumbnail or
+	// a rung.
+	DecodedWidth, DecodedHeight int
+	DecodedBy                   string
 }
 
 // Timings are the stages of one render. libvips is demand-driven: Decode is

@@ -123,6 +123,13 @@ func BenchmarkPaths(b *testing.B) {
 				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: avifEffort, Bitdepth: 8, StripMetadata: true})
 				return err
 			})},
+		// A WebP source: libwebp's scaled decode against a whole decode
+		// and one resize.
+		{"webp4000-to-webp300", "w=300&fm=webp", webpOf(b, "camera-4000x3000-q90.jpg"),
+			bareResize(1, 300, false, func(img *vips.ImageRef) error {
+				_, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, ReductionEffort: webpEffort, StripMetadata: true})
+				return err
+			})},
 		{"gif-anim-to-webp40", "w=40&fm=webp", readFile(b, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif")),
 			bareResize(1, 40, true, func(img *vips.ImageRef) error {
 				_, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, ReductionEffort: webpEffort, StripMetadata: true})
@@ -148,3 +155,4 @@ func BenchmarkPaths(b *testing.B) {
 		})
 	}
 }
+

@@ -119,7 +119,12 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if random {
 		c.memory += out * 4
 	}
-	c.cpu = time.Duration(float64(loaded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanosPerPixel[format])
+	decoded := loaded
+	if j.srcFmt == transform.FormatWebP {
+		// libwebp decodes every pixel, however small it scales the rows.
+		decoded = int64(j.sw) * int64(j.sh) * int64(c.frames)
+	}
+	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanosPerPixel[format])
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma

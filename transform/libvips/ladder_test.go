@@ -56,6 +56,8 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 		{"corpus/formats/jpeg-cmyk-swop-icc.jpg", "w=90&fm=webp", 4},
 		{"corpus/formats/jpeg-adobergb-icc.jpg", "w=60&auto=format", 4},
 		{"corpus/formats/jpeg-grayscale.jpg", "w=30&fm=png", 4},
+		{"webp/photo-1600x1200-q85.jpg", "w=300&fm=jpg", 4}, // WebP's scaled decode
+		{"corpus/exif-orientation/pillow-hopper_orientation_6.webp", "w=30&fm=webp", 4},
 		// No rung: the source is decoded at full size, or described, or cropped
 		// in its own coordinates.
 		{"bench/photo-1600x1200-q85.jpg", "w=1000&fm=webp", 0},
@@ -65,7 +67,12 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file+"?"+c.query, func(t *testing.T) {
-			src := readFile(t, imagePath(c.file))
+			var src []byte
+			if name, ok := strings.CutPrefix(c.file, "webp/"); ok {
+				src = webpOf(t, name)
+			} else {
+				src = readFile(t, imagePath(c.file))
+			}
 			spec := parse(t, c.query)
 			want, err := tr.Transform(context.Background(), src, spec)
 			if err != nil {

@@ -15,7 +15,7 @@ func markHeader(j *job) error {
 	if m == nil {
 		return nil
 	}
-	img, err := load(m.Body, loadOptions{})
+	img, err := load(m.Body, transform.FormatSource, loadOptions{})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
@@ -36,7 +36,7 @@ func watermark(j *job, img *vips.ImageRef) error {
 	if spec.MarkImage == nil {
 		return nil
 	}
-	mark, err := load(spec.MarkImage.Body, loadOptions{})
+	mark, err := load(spec.MarkImage.Body, transform.FormatSource, loadOptions{})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}

@@ -79,14 +79,21 @@ func prepare(src []byte) ([]byte, transform.Format, error) {
 }
 
 type loadOptions struct {
-	shrink int  // JPEG shrink-on-load factor
+	shrink int  // shrink-on-load factor (JPEG's DCT scaling, WebP's rescaler)
+	thumb  bool // a HEIF's embedded thumbnail, which covers the size needed
 	frame  int  // 1-based page; 0: the first
 	all    bool // every page (animation)
 	dpi    int  // SVG rasterisation density; 0: 72 (natural size)
 }
 
-func load(src []byte, o loadOptions) (*vips.ImageRef, error) {
+func load(src []byte, f transform.Format, o loadOptions) (*vips.ImageRef, error) {
+	if f == transform.FormatWebP && o.shrink > 1 {
+		return loadWebPScaled(src, o.shrink)
+	}
 	p := vips.NewImportParams()
+	if o.thumb {
+		p.HeifThumbnail.Set(true)
+	}
 	// Truncation is refused by transform.CheckIntegrity; failing on every
 	// libvips warning would also refuse files browsers display (stray bytes
 	// before a JPEG marker, a bad ancillary PNG chunk).
@@ -267,7 +274,7 @@ func inspect(j *job) error {
 			return err
 		}
 	}
-	if j.img, err = load(j.src, loadOptions{frame: j.spec.Frame}); err != nil {
+	if j.img, err = load(j.src, j.srcFmt, loadOptions{frame: j.spec.Frame}); err != nil {
 		return err
 	}
 	j.sw, j.sh = j.img.Width(), j.img.PageHeight()
@@ -329,8 +336,10 @@ func plan(j *job) error {
 		// Loaded whole: rect's coordinates are the source's, and trim's
 		// bounds are known only from the pixels, so the plan is made again
 		// from them (process).
-	case j.srcFmt == transform.FormatJPEG:
+	case j.srcFmt == transform.FormatJPEG || j.srcFmt == transform.FormatWebP && j.pages == 1:
 		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
+	case j.srcFmt == transform.FormatHEIF || j.srcFmt == transform.FormatAVIF:
+		j.opts.thumb = thumbnailCovers(j, ow != j.sw)
 	case j.srcFmt == transform.FormatSVG:
 		scale := max(float64(j.plan.resizeW)/float64(ow), float64(j.plan.resizeH)/float64(oh))
 		j.opts.dpi = max(1, int(math.Ceil(72*scale)))
@@ -370,6 +379,7 @@ func loadSized(j *job) error {
 		var climbed bool
 		if climbed, keep = climb(j, scale); climbed {
 			j.kill.track(j.img)
+			j.decoded(fmt.Sprintf("rung at 1/%d scale", scale))
 			return nil
 		}
 	}
@@ -378,13 +388,21 @@ func loadSized(j *job) error {
 			j.img.Close()
 			j.img = nil
 		}
-		img, err := load(j.src, j.opts)
+		img, err := load(j.src, j.srcFmt, j.opts)
 		if err != nil {
 			return err
 		}
 		j.img = img
 	}
 	j.kill.track(j.img)
+	switch {
+	case j.opts.thumb:
+		j.decoded("embedded thumbnail")
+	case j.opts.shrink > 1:
+		j.decoded(fmt.Sprintf("shrink-on-load 1/%d", j.opts.shrink))
+	default:
+		j.decoded("whole")
+	}
 	if keep {
 		if err := keepRung(j, scale); err != nil {
 			return err
@@ -392,6 +410,11 @@ func loadSized(j *job) error {
 		j.kill.track(j.img)
 	}
 	return nil
+}
+
+// decoded records the size the render's pixels start from, and how.
+func (j *job) decoded(how string) {
+	j.res.DecodedWidth, j.res.DecodedHeight, j.res.DecodedBy = j.img.Width(), j.img.PageHeight(), how
 }
 
 // orient makes the loaded source one frame, upright and sRGB: what every
