@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/davidbyttow/govips/v2/vips"
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/davidbyttow/govips/v2/vips"
 )
 
 func main() {

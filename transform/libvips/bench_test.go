@@ -155,4 +155,3 @@ func BenchmarkPaths(b *testing.B) {
 		})
 	}
 }
-
