@@ -105,11 +105,11 @@ func TestGenerator(t *testing.T) {
 		g := newGenerator(w, 3, &atomic.Int64{})
 		seen, images := map[string]bool{}, map[string]bool{}
 		sum := 0
-		const n = 301 * 9
+		const n = 301 * 21
 		for range n {
 			r := g.next()
 			u := urlFor("http://x", "", r)
-			if seen[u] || r.Width < 150 || r.Width > 450 || r.Quality < 76 || r.Quality > 84 {
+			if seen[u] || r.Width < 150 || r.Width > 450 || r.Quality < 70 || r.Quality > 90 {
 				t.Fatalf("%s workload: %s (repeat or out of its band)", name, u)
 			}
 			seen[u], images[r.Image] = true, true

@@ -37,8 +37,9 @@ type Workload struct {
 	UniqueQualities [2]int `yaml:"unique_qualities"`
 	// SourceCopies makes each request ask for the next of that many copies
 	// of its image, named c<i>-<image>, so no source is reused before all
-	// have been (the server's origin must hold them: bench/compare.sh makes
-	// them as hard links). 0: the images as named.
+	// have been (the server's origin must answer them: bench/compare.sh
+	// uses an origin that answers every path with one image). 0: the images
+	// as named.
 	SourceCopies int `yaml:"source_copies"`
 }
 

@@ -6,7 +6,7 @@
 // same work, and reports operations per second, latency percentiles and the
 // mean output size.
 //
-//	go run ./bench/loop -src bench/images/photo-1600x1200-q85.jpg -format webp -widths 150:450 -qualities 76:84
+//	go run ./bench/loop -src bench/images/photo-1600x1200-q85.jpg -format webp -widths 150:450 -qualities 70:90
 package main
 
 import (
@@ -44,7 +44,7 @@ func run(args []string) error {
 	srcPath := fs.String("src", "bench/images/photo-1600x1200-q85.jpg", "JPEG source")
 	format := fs.String("format", "webp", "output: webp or jpeg")
 	widths := fs.String("widths", "150:450", "output widths, lo:hi inclusive, walked in order")
-	qualities := fs.String("qualities", "76:84", "qualities, lo:hi inclusive, one step each time the widths wrap")
+	qualities := fs.String("qualities", "70:90", "qualities, lo:hi inclusive, one step each time the widths wrap")
 	concurrency := fs.Int("concurrency", 4, "goroutines, each one operation at a time")
 	duration := fs.Duration("duration", 15*time.Second, "how long to run")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
