@@ -76,3 +76,18 @@ func TestJPEGHuffman(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckIntegrityJPEG12MP checks the 2.5 MB benchmark photo, as
+// every render of a new source does.
+func BenchmarkCheckIntegrityJPEG12MP(b *testing.B) {
+	src, err := os.ReadFile("../bench/images/camera-4000x3000-q90.jpg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if err := CheckIntegrity(src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
