@@ -4,18 +4,20 @@
 #           nginx serving them from disk with sendfile (wrk, 64 connections, 25 KB);
 #   misses: unique variants per second vs a bare govips loop doing the same resize
 #           (1600x1200 JPEG -> ~300 px WebP) at the same parallelism;
+#   flood:  hit latency while misses arrive at 4x what the edge can render;
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads bench/images. Loopback only.
-# --hits, --misses, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
+# --hits, --misses, --flood, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
 # MISS_SECONDS each miss run's (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=false hitsonly=false memonly=false missonly=false
+quick=false hitsonly=false memonly=false missonly=false floodonly=false
 [ "${1:-}" = "--quick" ] && quick=true
 [ "${1:-}" = "--hits" ] && hitsonly=true
 [ "${1:-}" = "--memory" ] && memonly=true
 [ "${1:-}" = "--misses" ] && missonly=true
+[ "${1:-}" = "--flood" ] && floodonly=true
 images=bench/images
 work=$(mktemp -d)
 pids=()
@@ -46,6 +48,31 @@ rps() { wrk -t2 -c64 -d10s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 
+if $floodonly || ! { $memonly || $hitsonly || $missonly; }; then
+echo
+echo "== hits during a miss flood: new 1600x1200 sources at 4x the rate the edge renders them"
+"$work/bench" serve-bytes -file "$work/root/photo-1600x1200-q85.jpg" -addr 127.0.0.1:8098 2>/dev/null &
+pids+=($!)
+sed 's/kodim23-512w-q80.jpg/hit.jpg/; s/widths: \[0\]/widths: [320]/; s/formats: \[source\]/formats: [webp]/' bench/workloads/hit.yaml >"$work/hitv.yaml"
+hitp99() { awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /"p99"/) p = $(i+1)}} END {print p}' "$1"; }
+for round in 1 2 3; do
+  start_edge IMGEDGE_ORIGIN=http://127.0.0.1:8098
+  curl -fs -o /dev/null "http://127.0.0.1:8080/hit.jpg?w=320&fm=webp"
+  # Capacity: new sources per second, 4 at a time.
+  cap=$("$work/bench" -workload bench/workloads/sources.yaml -concurrency 4 -duration 5s -quiet -json | awk -F'[:,]' '/"rps"/ {print int($2)}')
+  "$work/bench" -workload "$work/hitv.yaml" -rate 1000 -concurrency 32 -duration 10s -quiet -json >"$work/calm.json"
+  "$work/bench" -workload bench/workloads/sources.yaml -rate $((4 * cap)) -concurrency 256 -duration 14s -quiet -json >"$work/flood.json" &
+  flooder=$!
+  sleep 2
+  "$work/bench" -workload "$work/hitv.yaml" -rate 1000 -concurrency 32 -duration 10s -quiet -json >"$work/stormy.json"
+  wait "$flooder"
+  stop_edge
+  statuses=$(awk '/"status"/,/}/' "$work/flood.json" | tr -d ' \n' | sed 's/"status"://')
+  echo "round $round: capacity $cap/s, flood $((4 * cap))/s ($statuses); hit p99 at 1000/s: calm $(hitp99 "$work/calm.json") ms, during the flood $(hitp99 "$work/stormy.json") ms (target < 10)"
+done
+$floodonly && exit 0
+fi
+
 if ! $memonly; then
 if ! $missonly; then
 echo "== hits: wrk -t2 -c64 -d10s, 25,329-byte JPEG; 3 interleaved rounds, medians"
@@ -55,22 +82,32 @@ nginx -c "$work/nginx.conf"
 "$work/bench" serve-bytes -file "$work/root/$variant" -addr 127.0.0.1:8099 2>/dev/null &
 pids+=($!)
 start_edge
+# A second edge with cache.cdn_headers off: what a hit costs without the
+# headers only caches in front read.
+env IMGEDGE_ORIGIN="file:$work/root" IMGEDGE_LOG_HIT_SAMPLE=0 IMGEDGE_CACHE_CDN_HEADERS=false \
+  IMGEDGE_LISTEN=127.0.0.1:8081 IMGEDGE_ADMIN_LISTEN=127.0.0.1:9091 "$work/imgedge" 2>"$work/edge2.log" &
+edge2_pid=$!
+pids+=("$edge2_pid")
+for _ in $(seq 100); do curl -fs http://127.0.0.1:9091/readyz >/dev/null && break; sleep 0.1; done
 curl -fs -o /dev/null "http://127.0.0.1:8080/$variant"
+curl -fs -o /dev/null "http://127.0.0.1:8081/$variant"
 sleep 0.5
 declare -A runs p99s
+servers=(bare:8099 nginx:8088 imgedge:8080 imgedge-no-cdn-headers:8081)
 for round in 1 2 3; do
-  for server in bare:8099 nginx:8088 imgedge:8080; do
+  for server in "${servers[@]}"; do
     read -r r p < <(rps "http://127.0.0.1:${server#*:}/$variant")
     runs[${server%%:*}]+="$r " p99s[${server%%:*}]+="$p "
     echo "round $round ${server%%:*}: $r req/s, p99 $p"
   done
 done
-bare_rps=$(median ${runs[bare]}) nginx_rps=$(median ${runs[nginx]}) edge_rps=$(median ${runs[imgedge]})
-printf "bare fasthttp %10s req/s  (p99s %s)\n" "$bare_rps" "${p99s[bare]}"
-printf "nginx         %10s req/s  (p99s %s)\n" "$nginx_rps" "${p99s[nginx]}"
-printf "imgedge       %10s req/s  (p99s %s)\n" "$edge_rps" "${p99s[imgedge]}"
-echo "imgedge / bare fasthttp = $(ratio "$edge_rps" "$bare_rps")   (target >= 0.90)"
-echo "imgedge / nginx         = $(ratio "$edge_rps" "$nginx_rps")   (target >= 0.80)"
+bare_rps=$(median ${runs[bare]}) nginx_rps=$(median ${runs[nginx]})
+for server in "${servers[@]}"; do
+  name=${server%%:*} r=$(median ${runs[${server%%:*}]})
+  printf "%-24s %10s req/s  %5s of bare fasthttp  %5s of nginx (target >= 0.90)  p99s %s(target < 5ms)\n" \
+    "$name" "$r" "$(ratio "$r" "$bare_rps")" "$(ratio "$r" "$nginx_rps")" "${p99s[$name]}"
+done
+kill "$edge2_pid"; wait "$edge2_pid" 2>/dev/null || true
 stop_edge
 $hitsonly && exit 0
 fi

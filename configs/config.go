@@ -243,6 +243,10 @@ type Transform struct {
 	// AVIFMaxPixels: under auto=format, outputs with more pixels go to WebP
 	// (AVIF encodes several times slower); 0 means never AVIF by negotiation.
 	AVIFMaxPixels int64 `yaml:"avif_max_pixels"`
+	// WebPEffort is libwebp's method, 0 (fastest) to 6; libvips' default
+	// is 4. Effort 2 encodes in about half the time for 3-5 % more bytes at
+	// the same quality (measured at 150 to 1200 px).
+	WebPEffort int `yaml:"webp_effort"`
 }
 
 // Quality holds the default quality of each lossy encoder (1..100).
@@ -551,6 +555,7 @@ func (c *Config) Validate() error {
 	if c.Transform.AVIFMaxPixels < 0 {
 		bad("transform.avif_max_pixels", c.Transform.AVIFMaxPixels, "a pixel count of 0 or more, e.g. 2000000")
 	}
+	intRange("transform.webp_effort", c.Transform.WebPEffort, 0, 6)
 	intRange("transform.quality.jpeg", c.Transform.Quality.JPEG, 1, 100)
 	intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
 	intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)

@@ -18,6 +18,7 @@ func TransformerConfig(cfg *configs.Config) libvips.Config {
 		MaxSourcePixels:       l.MaxSourcePixels,
 		MaxDimension:          l.MaxDimension,
 		AVIFMaxPixels:         cfg.Transform.AVIFMaxPixels,
+		WebPEffort:            cfg.Transform.WebPEffort,
 		MaxOutputPixels:       l.MaxOutputPixels,
 		MaxOutputFramesPixels: l.MaxOutputFramesPixels,
 		MaxUpscale:            l.MaxUpscale,

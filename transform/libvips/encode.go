@@ -9,12 +9,11 @@ import (
 )
 
 // Encoder efforts, chosen for an edge where a miss is paid while a client
-// waits (measured on a 1200x900 image, one core, bench/RESULTS.md): libvips'
-// WebP default (4, 104 ms); AVIF effort 2 of 0..9 (231 ms, where the default
-// 4 took 957 ms for the same bytes) and JPEG XL effort 3 of 1..9 (150 ms,
-// where effort 7 took 587 ms and made a larger file).
+// waits (measured on a 1200x900 image, one core, bench/RESULTS.md): AVIF
+// effort 2 of 0..9 (231 ms, where the default 4 took 957 ms for the same
+// bytes) and JPEG XL effort 3 of 1..9 (150 ms, where effort 7 took 587 ms
+// and made a larger file). WebP's is configured (transform.webp_effort).
 const (
-	webpEffort = 4
 	avifEffort = 2
 	jxlEffort  = 3
 	pngLevel   = 6
@@ -70,7 +69,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 			StripMetadata:   true,
 			Quality:         quality(spec, defaults.WebP),
 			Lossless:        spec.Lossless,
-			ReductionEffort: webpEffort,
+			ReductionEffort: cfg.WebPEffort,
 		})
 		if err == nil {
 			out = stripWebPMetadata(out)

@@ -57,6 +57,7 @@ type Config struct {
 	MaxDimension int
 	// AVIFMaxPixels: under auto=format, larger outputs go to WebP instead.
 	AVIFMaxPixels int64
+	WebPEffort    int // libwebp's method, 0..6
 	// The limits on what a request may ask for, checked from the header and
 	// the plan before any pixel is decoded (cost.check).
 	MaxOutputPixels       int64   // one output frame
@@ -89,6 +90,8 @@ func (c *Config) Validate() error {
 		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0, AVIFMaxPixels 0 or more")
 	case c.MaxOutputPixels <= 0 || c.MaxOutputFramesPixels <= 0 || c.MaxAVIFPixels <= 0 || c.MaxJXLPixels <= 0:
 		return errors.New("libvips: MaxOutputPixels, MaxOutputFramesPixels, MaxAVIFPixels and MaxJXLPixels must be above 0")
+	case c.WebPEffort < 0 || c.WebPEffort > 6:
+		return fmt.Errorf("libvips: WebPEffort must be 0 to 6, got %d", c.WebPEffort)
 	case c.MaxUpscale < 1:
 		return fmt.Errorf("libvips: MaxUpscale must be 1 or more, got %g", c.MaxUpscale)
 	case c.MemoryBudget < renderBaseBytes:
