@@ -218,6 +218,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 	done := make(chan outcome, 1)
 	t.started(j)
 	go func() {
+		lowerPriority()
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
