@@ -82,18 +82,10 @@ nginx -c "$work/nginx.conf"
 "$work/bench" serve-bytes -file "$work/root/$variant" -addr 127.0.0.1:8099 2>/dev/null &
 pids+=($!)
 start_edge
-# A second edge with cache.cdn_headers off: what a hit costs without the
-# headers only caches in front read.
-env IMGEDGE_ORIGIN="file:$work/root" IMGEDGE_LOG_HIT_SAMPLE=0 IMGEDGE_CACHE_CDN_HEADERS=false \
-  IMGEDGE_LISTEN=127.0.0.1:8081 IMGEDGE_ADMIN_LISTEN=127.0.0.1:9091 "$work/imgedge" 2>"$work/edge2.log" &
-edge2_pid=$!
-pids+=("$edge2_pid")
-for _ in $(seq 100); do curl -fs http://127.0.0.1:9091/readyz >/dev/null && break; sleep 0.1; done
 curl -fs -o /dev/null "http://127.0.0.1:8080/$variant"
-curl -fs -o /dev/null "http://127.0.0.1:8081/$variant"
 sleep 0.5
 declare -A runs p99s
-servers=(bare:8099 nginx:8088 imgedge:8080 imgedge-no-cdn-headers:8081)
+servers=(bare:8099 nginx:8088 imgedge:8080)
 for round in 1 2 3; do
   for server in "${servers[@]}"; do
     read -r r p < <(rps "http://127.0.0.1:${server#*:}/$variant")
@@ -107,7 +99,6 @@ for server in "${servers[@]}"; do
   printf "%-24s %10s req/s  %5s of bare fasthttp  %5s of nginx (target >= 0.90)  p99s %s(target < 5ms)\n" \
     "$name" "$r" "$(ratio "$r" "$bare_rps")" "$(ratio "$r" "$nginx_rps")" "${p99s[$name]}"
 done
-kill "$edge2_pid"; wait "$edge2_pid" 2>/dev/null || true
 stop_edge
 $hitsonly && exit 0
 fi

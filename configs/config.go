@@ -184,10 +184,6 @@ type Cache struct {
 	// windows downstream, so that a cache in front keeps serving while this
 	// edge refreshes or is down.
 	CDNStale *bool `yaml:"cdn_stale"`
-	// CDNHeaders sends the headers only caches in front read (Surrogate-Key,
-	// Cache-Tag, X-Accel-Expires); they are about a third of a hit's header
-	// bytes, which browsers talking to the edge directly never use.
-	CDNHeaders *bool `yaml:"cdn_headers"`
 	// CanonicalRedirect answers a query that is not in canonical form
 	// (parameter order, dpr folded into w and h, snapped sizes) with a 308 to
 	// the canonical one, so that every key of a cache in front matches one
@@ -225,9 +221,6 @@ func checkDownstream(key string, d Downstream, bad func(string, any, string)) {
 
 // StaleDownstream reports cache.cdn_stale, on unless set to false.
 func (c *Cache) StaleDownstream() bool { return c.CDNStale == nil || *c.CDNStale }
-
-// HeadersDownstream reports cache.cdn_headers, on unless set to false.
-func (c *Cache) HeadersDownstream() bool { return c.CDNHeaders == nil || *c.CDNHeaders }
 
 // Transform sets admission control and encoder defaults.
 type Transform struct {

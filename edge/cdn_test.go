@@ -545,22 +545,6 @@ func TestDownstreamHeaders(t *testing.T) {
 			t.Errorf("%s: X-Accel-Expires %q, want @%s", name, r.header["x-accel-expires"], want)
 		}
 	}
-
-	// With nothing in front that reads them, the cache-to-cache headers are
-	// left out; freshness is told as before.
-	bare := start(t, []string{"IMGEDGE_CACHE_CDN_HEADERS=false"}, nil)
-	bare.origin.cacheControl.Store("max-age=600")
-	bare.get(t, "/hopper.jpg?w=41")
-	for name, r := range map[string]response{"miss": bare.get(t, "/hopper.jpg?w=40"), "hit": bare.get(t, "/hopper.jpg?w=41")} {
-		for _, hd := range []string{"surrogate-key", "cache-tag", "x-accel-expires"} {
-			if v, ok := r.header[hd]; ok {
-				t.Errorf("cache.cdn_headers false, %s: %s: %q", name, hd, v)
-			}
-		}
-		if r.header["cache-control"] != "public, max-age=600, s-maxage=600, stale-while-revalidate=60, stale-if-error=86400" {
-			t.Errorf("cache.cdn_headers false, %s: Cache-Control %q", name, r.header["cache-control"])
-		}
-	}
 }
 
 // TestREADMEShowsTheTestedCacheConfigs: the README's Varnish and nginx

@@ -16,7 +16,6 @@ type downstream struct {
 	clientTTL time.Duration // cache.client_ttl: browsers' max-age, at most the origin's
 	cdnTTL    time.Duration // cache.cdn_ttl: s-maxage; 0: the entry's own lifetime
 	stale     bool          // cache.cdn_stale: pass the stale windows on
-	headers   bool          // cache.cdn_headers: tags and X-Accel-Expires
 	staleTTL  time.Duration // lifetime of an answer that was itself stale here
 }
 
@@ -25,7 +24,6 @@ func newDownstream(c *configs.Cache) downstream {
 		clientTTL: c.ClientTTL.D(),
 		cdnTTL:    c.CDNTTL.D(),
 		stale:     c.StaleDownstream(),
-		headers:   c.HeadersDownstream(),
 		staleTTL:  min(c.NegativeTTL.D(), c.ClientTTL.D()),
 	}
 }

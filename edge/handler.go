@@ -379,20 +379,18 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 			cc = appendSeconds(cc[:0], age)
 			h.SetCanonical(hdrAge, cc)
 		}
-		if !e.Downstream.NoCache && pol.down.headers {
+		if !e.Downstream.NoCache {
 			cc = pol.down.appendAccelExpires(cc[:0], e)
 			h.SetCanonical(hdrAccelExpires, cc)
 		}
 	}
-	if pol.down.headers {
-		cc = appendSourceTag(cc[:0], sc.source)
-		mark := len(cc)
-		cc = append(cc, ' ')
-		cc = append(cc, sc.up.tag...)
-		h.SetCanonical(hdrSurrogateKey, cc)
-		cc[mark] = ','
-		h.SetCanonical(hdrCacheTag, cc)
-	}
+	cc = appendSourceTag(cc[:0], sc.source)
+	mark := len(cc)
+	cc = append(cc, ' ')
+	cc = append(cc, sc.up.tag...)
+	h.SetCanonical(hdrSurrogateKey, cc)
+	cc[mark] = ','
+	h.SetCanonical(hdrCacheTag, cc)
 	sc.cc = cc
 	hdr = hdr[:0]
 	switch a.Outcome {
