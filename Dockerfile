@@ -13,19 +13,18 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/imgedge .
 
 FROM debian:bookworm-slim
-# jemalloc returns libvips' freed memory to the system better than glibc's
-# allocator after bursts of misses (bench/RESULTS.md, memory and allocators).
+# glibc's allocator, which the edge tunes itself (two arenas, malloc_trim when
+# idle): in repeated interleaved floods jemalloc kept 20-35 MB less after a
+# burst of misses but rendered 6-8 % fewer of them (bench/RESULTS.md, issue 17).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libvips42 libjemalloc2 ca-certificates \
+ && apt-get install -y --no-install-recommends libvips42 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && ln -s /usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2 /usr/local/lib/libjemalloc.so.2 \
  && useradd --system --uid 10001 --home /app imgedge
 WORKDIR /app
 COPY --from=build /out/imgedge /app/imgedge
 COPY bench/images /app/bench/images
 USER 10001
-ENV IMGEDGE_LISTEN=:8080 \
-    LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
+ENV IMGEDGE_LISTEN=:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/app/imgedge", "healthcheck"]

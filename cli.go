@@ -247,9 +247,10 @@ func healthcheck(args []string, _ io.Writer) error {
 // edge peaked at 921 to 1555 MiB of RSS with the default and at 617 to 801
 // MiB with two arenas, at the same throughput (bench/RESULTS.md, issue 11).
 // glibc reads the variable when malloc starts, and mallopt later in the
-// process measured no better than the default, hence the exec.
+// process measured no better than the default, hence the exec. Under a
+// preloaded jemalloc the variable means nothing.
 func limitMallocArenas() {
-	if os.Getenv("MALLOC_ARENA_MAX") != "" {
+	if os.Getenv("MALLOC_ARENA_MAX") != "" || libvips.JemallocInUse() {
 		return
 	}
 	self, err := os.Executable()

@@ -109,14 +109,14 @@ echo "   srcset: every request a new size of one source; sources: every request 
 go build -o "$work/loop" ./bench/loop
 rows=("photo-1600x1200-q85.jpg webp webp" "camera-4000x3000-q90.jpg jpg jpeg")
 MISS_SECONDS=${MISS_SECONDS:-15}
-declare -A mrps mp99
+declare -A mrps mp99 mbytes
 for round in 1 2 3; do
   for row in "${rows[@]}"; do
     read -r img fm loopfm <<<"$row"
-    read -r r p < <("$work/loop" -src "$work/root/$img" -format "$loopfm" -widths 150:450 -qualities 70:90 -concurrency 4 -duration "${MISS_SECONDS}s" -json |
-      awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /ops_per_sec/) r = $(i+1); if ($i ~ /p99_ms/) p = $(i+1)}} END {print r, p}')
-    mrps[$img/loop]+="$r " mp99[$img/loop]+="$p "
-    echo "round $round $img loop: $r ops/s, p99 $p ms"
+    read -r r p b < <("$work/loop" -src "$work/root/$img" -format "$loopfm" -widths 150:450 -qualities 70:90 -concurrency 4 -duration "${MISS_SECONDS}s" -json |
+      awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /ops_per_sec/) r = $(i+1); if ($i ~ /p99_ms/) p = $(i+1); if ($i ~ /mean_bytes/) b = $(i+1)}} END {print r, p, int(b)}')
+    mrps[$img/loop]+="$r " mp99[$img/loop]+="$p " mbytes[$img/loop]+="$b "
+    echo "round $round $img loop: $r ops/s, p99 $p ms, mean $b bytes"
     for wl in srcset sources; do
       sed "s/photo-1600x1200-q85.jpg/$img/; s/formats: \[webp\]/formats: [$fm]/" "bench/workloads/$wl.yaml" >"$work/$wl.yaml"
       if [ "$wl" = srcset ]; then
@@ -131,25 +131,26 @@ for round in 1 2 3; do
         start_edge IMGEDGE_ORIGIN=http://127.0.0.1:8098
       fi
       "$work/bench" -workload "$work/$wl.yaml" -concurrency 4 -duration "${MISS_SECONDS}s" -quiet -json >"$work/$wl.json"
-      read -r r p e m < <(awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /"rps"/) r = $(i+1); if ($i ~ /"p99"/) p = $(i+1);
-        if ($i ~ /"errors"/) e = $(i+1); if ($i ~ /"miss"/) m = $(i+1)}} END {print r, p, e, m}' "$work/$wl.json")
+      read -r r p e m b < <(awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /"rps"/) r = $(i+1); if ($i ~ /"p99"/) p = $(i+1);
+        if ($i ~ /"errors"/) e = $(i+1); if ($i ~ /"miss"/) m = $(i+1); if ($i ~ /"bytes"/) b = $(i+1); if ($i ~ /"requests"/) n = $(i+1)}}
+        END {print r, p, e, m, int(b / n)}' "$work/$wl.json")
       stop_edge
       [ "$wl" = sources ] && { kill "$origin_pid"; wait "$origin_pid" 2>/dev/null || true; }
-      mrps[$img/$wl]+="$r " mp99[$img/$wl]+="$p "
-      echo "round $round $img imgedge $wl: $r variants/s, p99 $p ms ($e errors, $m misses)"
+      mrps[$img/$wl]+="$r " mp99[$img/$wl]+="$p " mbytes[$img/$wl]+="$b "
+      echo "round $round $img imgedge $wl: $r variants/s, p99 $p ms, mean $b bytes ($e errors, $m misses)"
       [ "$e" = 0 ] && grep -q '"hit"' "$work/$wl.json" && echo "   (the workload repeated a variant: its hits count above; give it more variants)"
     done
   done
 done
-printf "%-26s %-8s %12s %22s %7s %s\n" source workload "imgedge/s" "bare govips loop/s" ratio "p99 ms (imgedge; loop)"
+printf "%-30s %-8s %10s %10s %6s %-18s %-16s %s\n" source workload "imgedge/s" "loop/s" ratio "" "p99 ms edge;loop" "mean bytes edge;loop"
 for row in "${rows[@]}"; do
   read -r img fm loopfm <<<"$row"
   floor=$(median ${mrps[$img/loop]})
   for wl in srcset sources; do
     target=1.30; [ "$wl" = sources ] && target=1.05
     r=$(median ${mrps[$img/$wl]})
-    printf "%-26s %-8s %12s %22s %7s (target >= %s)  %s; %s\n" "$img->$fm" "$wl" "$r" "$floor" "$(ratio "$r" "$floor")" "$target" \
-      "$(median ${mp99[$img/$wl]})" "$(median ${mp99[$img/loop]})"
+    printf "%-30s %-8s %10.1f %10.1f %6s %-18s %-16s %s\n" "$img->$fm" "$wl" "$r" "$floor" "$(ratio "$r" "$floor")" "(target >= $target)" \
+      "$(median ${mp99[$img/$wl]});$(median ${mp99[$img/loop]})" "$(median ${mbytes[$img/$wl]});$(median ${mbytes[$img/loop]})"
   done
 done
 

@@ -123,6 +123,7 @@ type Transformer struct {
 	killed   atomic.Int64 // renders that returned because they were killed
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
+	glibc    bool         // glibc allocates (not a preloaded jemalloc): trim when idle
 
 	mu   sync.Mutex        // guards idle and jobs
 	idle chan struct{}     // closed when no render runs; nil while none has started
@@ -135,7 +136,8 @@ func New(cfg Config) (*Transformer, error) {
 		return nil, err
 	}
 	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
-		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{}}
+		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
+		glibc: !JemallocInUse()}
 	t.cfg.Store(&cfg)
 	t.progress.Store(time.Now().UnixNano())
 	return t, nil

@@ -650,3 +650,30 @@ func TestLibraryErrorsStayOutOfAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestJemallocInUse: under a preloaded jemalloc the transformer leaves
+// glibc's malloc_trim alone (it would do nothing there); with glibc it trims.
+func TestJemallocInUse(t *testing.T) {
+	if JemallocInUse() || !newTransformer(t).glibc {
+		t.Fatal("jemalloc reported in a process running glibc's malloc")
+	}
+	libs, _ := filepath.Glob("/usr/lib/*/libjemalloc.so.2")
+	if len(libs) == 0 {
+		t.Fatal("libjemalloc2 is not installed (apt-get install -y libjemalloc2; .ci/run does)")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJemallocChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+libs[0], "IMGEDGE_JEMALLOC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "jemalloc in use: true, transformer trims: false") {
+		t.Fatalf("under LD_PRELOAD=%s: %v\n%s", libs[0], err, out)
+	}
+}
+
+// TestJemallocChild is TestJemallocInUse's child process; alone it does
+// nothing.
+func TestJemallocChild(t *testing.T) {
+	if os.Getenv("IMGEDGE_JEMALLOC_CHILD") == "" {
+		return
+	}
+	t.Logf("jemalloc in use: %v, transformer trims: %v", JemallocInUse(), newTransformer(t).glibc)
+}
