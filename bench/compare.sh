@@ -52,7 +52,8 @@ if $floodonly || ! { $memonly || $hitsonly || $missonly; }; then
 echo
 echo "== hits during a miss flood: new 1600x1200 sources at 4x the rate the edge renders them"
 "$work/bench" serve-bytes -file "$work/root/photo-1600x1200-q85.jpg" -addr 127.0.0.1:8098 2>/dev/null &
-pids+=($!)
+flood_origin=$!
+pids+=("$flood_origin")
 sed 's/kodim23-512w-q80.jpg/hit.jpg/; s/widths: \[0\]/widths: [320]/; s/formats: \[source\]/formats: [webp]/' bench/workloads/hit.yaml >"$work/hitv.yaml"
 hitp99() { awk -F'[:,}]' '{for (i = 1; i < NF; i++) {if ($i ~ /"p99"/) p = $(i+1)}} END {print p}' "$1"; }
 for round in 1 2 3; do
@@ -70,6 +71,7 @@ for round in 1 2 3; do
   statuses=$(awk '/"status"/,/}/' "$work/flood.json" | tr -d ' \n' | sed 's/"status"://')
   echo "round $round: capacity $cap/s, flood $((4 * cap))/s ($statuses); hit p99 at 1000/s: calm $(hitp99 "$work/calm.json") ms, during the flood $(hitp99 "$work/stormy.json") ms (target < 10)"
 done
+kill "$flood_origin"; wait "$flood_origin" 2>/dev/null || true
 $floodonly && exit 0
 fi
 
@@ -135,7 +137,7 @@ for round in 1 2 3; do
         if ($i ~ /"errors"/) e = $(i+1); if ($i ~ /"miss"/) m = $(i+1); if ($i ~ /"bytes"/) b = $(i+1); if ($i ~ /"requests"/) n = $(i+1)}}
         END {print r, p, e, m, int(b / n)}' "$work/$wl.json")
       stop_edge
-      [ "$wl" = sources ] && { kill "$origin_pid"; wait "$origin_pid" 2>/dev/null || true; }
+      if [ "$wl" = sources ]; then kill "$origin_pid" 2>/dev/null || true; wait "$origin_pid" 2>/dev/null || true; fi
       mrps[$img/$wl]+="$r " mp99[$img/$wl]+="$p " mbytes[$img/$wl]+="$b "
       echo "round $round $img imgedge $wl: $r variants/s, p99 $p ms, mean $b bytes ($e errors, $m misses)"
       [ "$e" = 0 ] && grep -q '"hit"' "$work/$wl.json" && echo "   (the workload repeated a variant: its hits count above; give it more variants)"
