@@ -4,20 +4,22 @@
 #           nginx serving them from disk with sendfile (wrk, 64 connections, 25 KB);
 #   misses: unique variants per second vs a bare govips loop doing the same resize
 #           (1600x1200 JPEG -> ~300 px WebP) at the same parallelism;
+#   bytes:  output bytes of the same 301 variants from imgedge and from the loop;
 #   flood:  hit latency while misses arrive at 4x what the edge can render;
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads bench/images. Loopback only.
-# --hits, --misses, --flood, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
+# --hits, --misses, --bytes, --flood, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
 # MISS_SECONDS each miss run's (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=false hitsonly=false memonly=false missonly=false floodonly=false
+quick=false hitsonly=false memonly=false missonly=false floodonly=false bytesonly=false
 [ "${1:-}" = "--quick" ] && quick=true
 [ "${1:-}" = "--hits" ] && hitsonly=true
 [ "${1:-}" = "--memory" ] && memonly=true
 [ "${1:-}" = "--misses" ] && missonly=true
 [ "${1:-}" = "--flood" ] && floodonly=true
+[ "${1:-}" = "--bytes" ] && bytesonly=true
 images=bench/images
 work=$(mktemp -d)
 pids=()
@@ -48,7 +50,7 @@ rps() { wrk -t2 -c64 -d10s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 
-if $floodonly || ! { $memonly || $hitsonly || $missonly; }; then
+if $floodonly || ! { $memonly || $hitsonly || $missonly || $bytesonly; }; then
 echo
 echo "== hits during a miss flood: new 1600x1200 sources at 4x the rate the edge renders them"
 "$work/bench" serve-bytes -file "$work/root/photo-1600x1200-q85.jpg" -addr 127.0.0.1:8098 2>/dev/null &
@@ -75,7 +77,7 @@ kill "$flood_origin"; wait "$flood_origin" 2>/dev/null || true
 $floodonly && exit 0
 fi
 
-if ! $memonly; then
+if ! $memonly && ! $bytesonly; then
 if ! $missonly; then
 echo "== hits: wrk -t2 -c64 -d10s, 25,329-byte JPEG; 3 interleaved rounds, medians"
 variant=kodim23-512w-q80.jpg
@@ -157,7 +159,26 @@ for row in "${rows[@]}"; do
 done
 
 fi
-$quick || $missonly && exit 0
+if $bytesonly || ! { $memonly || $hitsonly || $floodonly; }; then
+go build -o "$work/loop" ./bench/loop
+echo
+echo "== output bytes: the first 301 variants of the walk (widths 150..450 at q70), imgedge against the loop"
+start_edge
+rows=("photo-1600x1200-q85.jpg webp webp" "camera-4000x3000-q90.jpg jpg jpeg")
+for row in "${rows[@]}"; do
+  read -r img fm loopfm <<<"$row"
+  edge_bytes=0
+  for w in $(seq 150 450); do
+    b=$(curl -fs -o /dev/null -w '%{size_download}' "http://127.0.0.1:8080/$img?w=$w&q=70&fm=$fm")
+    edge_bytes=$((edge_bytes + b))
+  done
+  loop_bytes=$("$work/loop" -src "$work/root/$img" -format "$loopfm" -widths 150:450 -qualities 70:90 -concurrency 1 -count 301 -json |
+    awk -F'[:,}]' '{for (i = 1; i < NF; i++) if ($i ~ /mean_bytes/) print int($(i+1) * 301)}')
+  echo "$img -> $fm: imgedge $edge_bytes bytes, bare govips loop $loop_bytes bytes ($(ratio "$edge_bytes" "$loop_bytes")x; target <= 1.00)"
+done
+stop_edge
+fi
+$quick || $missonly || $bytesonly && exit 0
 echo
 flood=${FLOOD_SECONDS:-60}
 echo "== memory: ${flood} s 32-connection miss flood on the 4000x3000 JPEG, per allocator"

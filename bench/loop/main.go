@@ -48,6 +48,7 @@ func run(args []string) error {
 	concurrency := fs.Int("concurrency", 4, "goroutines, each one operation at a time")
 	duration := fs.Duration("duration", 15*time.Second, "how long to run")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	count := fs.Int("count", 0, "stop after this many operations (the first of the walk, in order, for comparing output bytes); 0: run for -duration")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +87,9 @@ func run(args []string) error {
 		failed  atomic.Pointer[error]
 	)
 	deadline := time.Now().Add(*duration)
+	if *count > 0 {
+		deadline = time.Now().Add(24 * time.Hour)
+	}
 	start := time.Now()
 	for range *concurrency {
 		wg.Add(1)
@@ -93,6 +97,9 @@ func run(args []string) error {
 			defer wg.Done()
 			for time.Now().Before(deadline) && failed.Load() == nil {
 				n := int(counter.Add(1) - 1)
+				if *count > 0 && n >= *count {
+					return
+				}
 				span := whi - wlo + 1
 				w, q := wlo+n%span, qlo+(n/span)%(qhi-qlo+1)
 				t0 := time.Now()
