@@ -36,6 +36,12 @@ func climb(j *job, scale int) (climbed, keep bool) {
 	return true, false
 }
 
+// maxRungBytes bounds a rung: 8 MiB holds a 2.8 MP RGB rung, which serves
+// variants up to about 1,600 px wide (half its size); larger ones would
+// crowd the originals tier (128 MiB by default) for few variants, and double
+// the decode's memory while they are written.
+const maxRungBytes = 8 << 20
+
 // keepRung decodes the loaded source once, oriented and in sRGB, offers
 // those pixels to the ladder as the rung at scale, and continues the render
 // from them. An uncompressed TIFF is the rung's form because libvips reads it
@@ -43,6 +49,9 @@ func climb(j *job, scale int) (climbed, keep bool) {
 // rung: about 0.1 ms, where decoding the 4000x3000 JPEG it came from at 1/8
 // took about 20 ms).
 func keepRung(j *job, scale int) error {
+	if int64(j.img.Width())*int64(j.img.Height())*int64(j.img.Bands())*int64(sampleBytes(j.img.BandFormat())) > maxRungBytes {
+		return nil // the render goes on from the decode, as without a ladder
+	}
 	if err := orient(j); err != nil {
 		return err
 	}
