@@ -7,8 +7,9 @@ import (
 )
 
 // ladderScale is the scale of the rung this render can start from: its
-// JPEG shrink-on-load, when the edge keeps rungs and the render draws
-// pixels (the facts formats describe the source as stored). 0: none.
+// shrink-on-load (JPEG's DCT scaling, WebP's scaled decode), when the edge
+// keeps rungs and the render draws pixels (the facts formats describe the
+// source as stored). 0: none.
 func (j *job) ladderScale() int {
 	if j.spec.Ladder == nil || j.opts.shrink < 2 || j.spec.Format.Facts() {
 		return 0
@@ -45,9 +46,9 @@ const maxRungBytes = 8 << 20
 // keepRung decodes the loaded source once, oriented and in sRGB, offers
 // those pixels to the ladder as the rung at scale, and continues the render
 // from them. An uncompressed TIFF is the rung's form because libvips reads it
-// back at memory speed through a loader govips already exposes (a 500x375
-// rung: about 0.1 ms, where decoding the 4000x3000 JPEG it came from at 1/8
-// took about 20 ms).
+// back at memory speed through a loader govips already exposes: variants of
+// the 4000x3000 JPEG rendered from its 500x375 rung ran at 4x the rate of
+// decoding it at 1/8 each time (bench/RESULTS.md, issue 17).
 func keepRung(j *job, scale int) error {
 	if int64(j.img.Width())*int64(j.img.Height())*int64(j.img.Bands())*int64(sampleBytes(j.img.BandFormat())) > maxRungBytes {
 		return nil // the render goes on from the decode, as without a ladder

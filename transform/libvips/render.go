@@ -370,9 +370,11 @@ func sampleBytes(f vips.BandFormat) int {
 	return 1
 }
 
-// loadSized loads the source again when the plan needs other load options
-// than the header read used, and hands the loaded image to the kill switch:
-// every tile of the render is pulled through it.
+// loadSized starts the render from the source's rung at its scale when the
+// ladder keeps one; otherwise it loads the source again when the plan needs
+// other load options than the header read used, and offers the ladder the
+// rung it wants. The image is handed to the kill switch: every tile of the
+// render is pulled through it.
 func loadSized(j *job) error {
 	scale, keep := j.ladderScale(), false
 	if scale > 0 {
