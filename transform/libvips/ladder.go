@@ -11,10 +11,42 @@ import (
 // keeps rungs and the render draws pixels (the facts formats describe the
 // source as stored). 0: none.
 func (j *job) ladderScale() int {
-	if j.spec.Ladder == nil || j.opts.shrink < 2 || j.spec.Format.Facts() {
+	scale := max(j.opts.shrink, j.prescale)
+	if j.spec.Ladder == nil || scale < 2 || j.spec.Format.Facts() {
 		return 0
 	}
-	return j.opts.shrink
+	return scale
+}
+
+// prescale is the first reduce for a source that has no shrink-on-load
+// (PNG, AVIF, HEIC without a thumbnail that covers the size): the largest
+// of 1/8, 1/4, 1/2 that keeps the size to resize to, as a JPEG's DCT
+// scaling would give. Every render of such a source takes the same two
+// steps, kept rung or not, so its bytes (and strong ETag) never depend on
+// whether a rung existed on that node at that moment.
+func prescale(ow, oh int, p sizePlan) int {
+	if s := jpegShrink(ow, oh, p.resizeW, p.resizeH); s > 1 {
+		return s
+	}
+	return 0
+}
+
+// reduceFirst orients the decoded source and reduces it to 1/prescale: the
+// pixels a rung of this source holds. The step is linear (a triangle
+// filter, as a box-like DCT scale would be): with Lanczos3 it made the first
+// render of a 768x512 PNG 15 % slower than one resize (21.9 against 19.0 ms),
+// linear 1-6 % (19.1-20.2 ms), at an SSIM of 0.994 or more against one
+// Lanczos3 resize (TestScaledDecodesLookLikeWholeOnes).
+func reduceFirst(j *job) error {
+	if err := orient(j); err != nil {
+		return err
+	}
+	w, h := j.img.Width(), j.img.PageHeight()
+	tw, th := max(1, (w+j.prescale/2)/j.prescale), max(1, (h+j.prescale/2)/j.prescale)
+	if err := j.img.ResizeWithVScale(float64(tw)/float64(w), float64(th)/float64(h), vips.KernelLinear); err != nil {
+		return vipsError("resize", err)
+	}
+	return nil
 }
 
 // climb starts the render from the kept rung at the render's scale, and
@@ -32,7 +64,7 @@ func climb(j *job, scale int) (climbed, keep bool) {
 	if j.img != nil {
 		j.img.Close()
 	}
-	j.img, j.fromRung = img, true
+	j.img, j.oriented = img, true
 	j.res.Rung = transform.RungClimbed
 	return true, false
 }
@@ -65,7 +97,7 @@ func keepRung(j *job, scale int) error {
 		return vipsError("decode", err)
 	}
 	j.img.Close()
-	j.img, j.fromRung = img, true
+	j.img = img
 	j.res.Rung = transform.RungKept
 	j.spec.Ladder.Keep(scale, rung)
 	return nil

@@ -168,7 +168,8 @@ type job struct {
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
-	fromRung   bool        // img is a rung: oriented, sRGB, one frame
+	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
+	prescale   int         // a first reduce to 1/prescale, for sources without shrink-on-load
 	cost       cost
 	res        transform.Result
 	kill       killSwitch
@@ -339,7 +340,11 @@ func plan(j *job) error {
 	case j.srcFmt == transform.FormatJPEG || j.srcFmt == transform.FormatWebP && j.pages == 1:
 		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
 	case j.srcFmt == transform.FormatHEIF || j.srcFmt == transform.FormatAVIF:
-		j.opts.thumb = thumbnailCovers(j, ow != j.sw)
+		if j.opts.thumb = thumbnailCovers(j, ow != j.sw); !j.opts.thumb {
+			j.prescale = prescale(ow, oh, j.plan)
+		}
+	case j.srcFmt == transform.FormatPNG:
+		j.prescale = prescale(ow, oh, j.plan)
 	case j.srcFmt == transform.FormatSVG:
 		scale := max(float64(j.plan.resizeW)/float64(ow), float64(j.plan.resizeH)/float64(oh))
 		j.opts.dpi = max(1, int(math.Ceil(72*scale)))
@@ -405,6 +410,11 @@ func loadSized(j *job) error {
 	default:
 		j.decoded("whole")
 	}
+	if j.prescale > 1 {
+		if err := reduceFirst(j); err != nil {
+			return err
+		}
+	}
 	if keep {
 		if err := keepRung(j, scale); err != nil {
 			return err
@@ -422,6 +432,10 @@ func (j *job) decoded(how string) {
 // orient makes the loaded source one frame, upright and sRGB: what every
 // operation after it expects, and what a rung holds.
 func orient(j *job) error {
+	if j.oriented {
+		return nil
+	}
+	j.oriented = true
 	img := j.img
 	if !j.animated && img.Pages() > 1 {
 		// One frame of a multi-page source still says how many the file has;
@@ -444,10 +458,8 @@ func process(j *job) error {
 	if j.spec.Format == transform.FormatJSON {
 		return nil // facts about the source: nothing to draw
 	}
-	if !j.fromRung {
-		if err := orient(j); err != nil {
-			return err
-		}
+	if err := orient(j); err != nil {
+		return err
 	}
 	if r := j.rect; r[2] != 0 {
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {

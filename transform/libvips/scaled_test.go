@@ -9,8 +9,9 @@ import (
 )
 
 // Decoding at a reduced size (WebP's rescaler, a HEIF's embedded thumbnail)
-// gives the picture a whole decode and one Lanczos3 resize give: SSIM
-// against that reference, on luma.
+// and reducing in two steps (sources without shrink-on-load) give the
+// picture a whole decode and one Lanczos3 resize give: SSIM against that
+// reference, on luma.
 func TestScaledDecodesLookLikeWholeOnes(t *testing.T) {
 	tr := newTransformer(t)
 	photoWebP := webpOf(t, "photo-1600x1200-q85.jpg")
@@ -29,8 +30,13 @@ func TestScaledDecodesLookLikeWholeOnes(t *testing.T) {
 		{"WebP, orientation 6", "w=30&fm=png", readFile(t, filepath.Join(corpusDir, "exif-orientation/pillow-hopper_orientation_6.webp")), "shrink-on-load 1/4", 0.97},
 		// Measured 0.9955.
 		{"HEIC with a 320x212 thumbnail", "w=200&fm=png", readFile(t, filepath.Join(corpusDir, "formats/heic-example.heic")), "embedded thumbnail", 0.99},
-		{"HEIC with a 320x212 thumbnail", "w=400&fm=png", readFile(t, filepath.Join(corpusDir, "formats/heic-example.heic")), "whole", 1},
-		{"AVIF without a thumbnail", "w=100&fm=png", readFile(t, filepath.Join(corpusDir, "formats/avif-example.avif")), "whole", 1},
+		// Without a thumbnail that covers the size, and for PNG: decoded
+		// whole, reduced to 1/2, 1/4 or 1/8 (the rung), then to the size
+		// (measured 0.9940, 0.9971, 0.9944, 0.9996).
+		{"HEIC with a 320x212 thumbnail", "w=400&fm=png", readFile(t, filepath.Join(corpusDir, "formats/heic-example.heic")), "whole", 0.99},
+		{"AVIF without a thumbnail", "w=100&fm=png", readFile(t, filepath.Join(corpusDir, "formats/avif-example.avif")), "whole", 0.99},
+		{"768x512 PNG", "w=150&fm=png", readFile(t, filepath.Join(benchImages, "kodim23.png")), "whole", 0.99},
+		{"768x512 PNG with alpha", "w=90&fm=png", readFile(t, filepath.Join(corpusDir, "formats/png-alpha-blackbug.png")), "whole", 0.99},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"?"+c.query, func(t *testing.T) {
