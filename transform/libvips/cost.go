@@ -119,6 +119,12 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if random {
 		c.memory += out * 4
 	}
+	if j.srcFmt == transform.FormatWebP && j.opts.shrink > 1 {
+		// The scaled decode reaches govips as an uncompressed TIFF: libvips'
+		// buffer and its copy in Go memory, 8-bit RGBA at most, while the
+		// decode itself is held (loadWebPScaled).
+		c.memory += 2 * loaded * 4
+	}
 	decoded := loaded
 	if j.srcFmt == transform.FormatWebP {
 		// libwebp decodes every pixel, however small it scales the rows.

@@ -22,7 +22,7 @@ func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames i
 	j.animated = frames > 1 && animates(spec, src)
 	j.plan = planSize(spec, sw, sh, cfg.MaxDimension, cfg.MaxUpscale)
 	j.opts = loadOptions{all: j.animated}
-	if src == transform.FormatJPEG {
+	if src == transform.FormatJPEG || src == transform.FormatWebP && frames == 1 {
 		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
 	}
 	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg)
@@ -100,6 +100,11 @@ func TestMemoryEstimate(t *testing.T) {
 	png, _ := pricedJob(t, &cfg, transform.FormatPNG, 4000, 3000, 1, "w=2000&fm=jpg")
 	if !(small.memory < jpeg.memory && jpeg.memory < avif.memory && jpeg.memory < png.memory) {
 		t.Fatalf("estimates: 300 px webp %d, 2000 px jpeg %d, avif %d, from png %d", small.memory, jpeg.memory, avif.memory, png.memory)
+	}
+	// A WebP decoded at 1/2 also holds its TIFF hand-over twice; a JPEG at
+	// 1/2 does not.
+	if webp, _ := pricedJob(t, &cfg, transform.FormatWebP, 4000, 3000, 1, "w=2000&fm=jpg"); webp.memory < jpeg.memory+2*2000*1500*4 {
+		t.Fatalf("estimates: 2000 px from a webp %d, from a jpeg %d: the scaled decode's copies are not priced", webp.memory, jpeg.memory)
 	}
 	cfg.MemoryBudget = avif.memory - 1
 	if _, err := pricedJob(t, &cfg, transform.FormatJPEG, 4000, 3000, 1, "w=2000&fm=avif"); err == nil || !strings.Contains(err.Error(), "transform.memory_budget") {
