@@ -1,6 +1,9 @@
 package cache
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Entry is one stored response. It is immutable once stored: readers share
 // it and must never write to Body or any field (the groupcache ByteView rule).
@@ -45,9 +48,17 @@ type Entry struct {
 	// makes the entry a miss on every node.
 	Source   string
 	PurgeSeq uint64
+	// Gen is this node's epoch generation when the fill began (Purges.Mark);
+	// 0 for entries read from the shared tier. Not part of the encoding.
+	Gen uint64
 	// Downstream is what the origin said that browsers and caches in front
 	// must hear again; a variant inherits its source's.
 	Downstream Downstream
+
+	// verified is the purge rules' version this entry was last found
+	// uncovered by (Purges.Check): a hit reads the index only after the
+	// rules change. The one field written after the entry is stored.
+	verified atomic.Uint64
 }
 
 // Downstream holds the origin's directives that outlive its header.
@@ -75,16 +86,35 @@ func (e *Entry) TTL(now time.Time) int64 {
 	return int64(d / time.Second)
 }
 
-// Renewed returns a copy of e with the freshness horizons, directives and
-// origin answer time of from: the same bytes, fresh again.
+// Renewed returns a copy of e with the freshness horizons, directives,
+// origin answer time and purge mark of from: the same bytes, confirmed by
+// the origin again (from's fill is the proof).
 func (e *Entry) Renewed(from *Entry) *Entry {
-	c := *e
+	c := e.clone()
 	c.StoredAt = from.StoredAt
 	c.FreshUntil = from.FreshUntil
 	c.StaleWhileRevalidateUntil = from.StaleWhileRevalidateUntil
 	c.StaleIfErrorUntil = from.StaleIfErrorUntil
 	c.Downstream = from.Downstream
-	return &c
+	c.PurgeSeq, c.Gen = from.PurgeSeq, from.Gen
+	return c
+}
+
+// Unproven returns a copy of e that is neither fresh nor servable stale:
+// a lookup must revalidate it with the origin before it answers.
+func (e *Entry) Unproven() *Entry {
+	c := e.clone()
+	c.FreshUntil, c.StaleWhileRevalidateUntil, c.StaleIfErrorUntil = time.Time{}, time.Time{}, time.Time{}
+	return c
+}
+
+// clone copies every field but verified, which is the copy's own.
+func (e *Entry) clone() *Entry {
+	return &Entry{Body: e.Body, ContentType: e.ContentType, ETag: e.ETag, LastModified: e.LastModified,
+		LastModifiedAt: e.LastModifiedAt, NoStore: e.NoStore, OriginCacheControl: e.OriginCacheControl,
+		StoredAt: e.StoredAt, FreshUntil: e.FreshUntil, StaleWhileRevalidateUntil: e.StaleWhileRevalidateUntil,
+		StaleIfErrorUntil: e.StaleIfErrorUntil, OriginETag: e.OriginETag, SourceTag: e.SourceTag,
+		NotFound: e.NotFound, Source: e.Source, PurgeSeq: e.PurgeSeq, Gen: e.Gen, Downstream: e.Downstream}
 }
 
 // Keep is how long a tier should hold e from now: until its last stale

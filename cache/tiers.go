@@ -24,25 +24,33 @@ func (t Tier) String() string {
 
 // Tiers is the memory tier over the shared one (nil: none), with the
 // purges both obey. A memory miss looks in the shared tier and promotes
-// what it finds; a purged entry is a miss wherever it is.
+// what it finds; a purged entry is a miss wherever it is, and an unproven
+// one (Purges.Check) answers only as a copy to revalidate.
 type Tiers struct {
 	Memory Store
-	Shared *RedisTier // nil: this node alone
+	Shared Store // the fleet's tier (cache/fleet); nil: this node alone
 	Purges *Purges
 	Now    func() time.Time
+	// OnStale hears of each entry not stored because the purge history
+	// changed during its fill (nil: nobody).
+	OnStale func()
 }
 
-// Get is GetTier without the tier.
+// Get is GetTier at Now, without the tier.
 func (t *Tiers) Get(key string) (*Entry, bool) {
-	e, ok, _ := t.GetTier(key)
+	e, ok, _ := t.GetTier(key, t.Now())
 	return e, ok
 }
 
-// GetTier returns the entry under key and the tier that held it.
-func (t *Tiers) GetTier(key string) (*Entry, bool, Tier) {
+// GetTier returns the entry under key as it may be used at now, and the
+// tier that held it.
+func (t *Tiers) GetTier(key string, now time.Time) (*Entry, bool, Tier) {
 	if e, ok := t.Memory.Get(key); ok {
-		if t.Purges.Valid(e) {
+		switch t.Purges.Check(e, now) {
+		case Proven:
 			return e, true, TierMemory
+		case Unproven:
+			return e.Unproven(), true, TierMemory
 		}
 		t.Memory.Del(key)
 	}
@@ -50,17 +58,31 @@ func (t *Tiers) GetTier(key string) (*Entry, bool, Tier) {
 		return nil, false, TierNone
 	}
 	e, ok := t.Shared.Get(key)
-	if !ok || !t.Purges.Valid(e) {
+	if !ok {
 		return nil, false, TierNone
 	}
-	if keep := e.Keep(t.Now()); keep > 0 {
+	switch t.Purges.Check(e, now) {
+	case Purged:
+		return nil, false, TierNone
+	case Unproven:
+		return e.Unproven(), true, TierRedis
+	}
+	if keep := e.Keep(now); keep > 0 {
 		t.Memory.Set(key, e, keep)
 	}
 	return e, true, TierRedis
 }
 
-// Set stores e in memory and queues it for the shared tier.
+// Set stores e in memory and queues it for the shared tier, unless the
+// purge history changed since its fill began (its sequence means nothing
+// now).
 func (t *Tiers) Set(key string, e *Entry, keep time.Duration) bool {
+	if !t.Purges.Current(e.Gen) {
+		if t.OnStale != nil {
+			t.OnStale()
+		}
+		return false
+	}
 	ok := t.Memory.Set(key, e, keep)
 	if t.Shared != nil && t.Shared.Set(key, e, keep) {
 		ok = true

@@ -625,6 +625,14 @@ func (c *Config) Validate() error {
 			bad("redis.url", c.Redis.URL, "redis://host:port/db, rediss://... or unix:///path/redis.sock")
 		}
 	}
+	if c.Redis.Cluster && !c.Redis.Enabled() {
+		bad("redis.cluster", true, "false, or the cluster's seed nodes in redis.addrs (or one in redis.url)")
+	}
+	for _, a := range c.Redis.Addrs {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(a, "redis://"), "rediss://")); err != nil {
+			bad("redis.addrs", a, "host:port entries, e.g. 10.0.0.5:6379")
+		}
+	}
 	positive("redis.timeout", c.Redis.Timeout)
 	if c.Redis.MaxValue <= 0 {
 		bad("redis.max_value", c.Redis.MaxValue, "a size above 0, e.g. 8MiB")

@@ -395,7 +395,8 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	hdr = hdr[:0]
 	switch a.Outcome {
 	case shield.Hit, shield.StaleWhileRevalidate, shield.StaleIfError:
-		hdr = append(hdr, "cache;desc=memory"...)
+		hdr = append(hdr, "cache;desc="...)
+		hdr = append(hdr, a.Tier.String()...)
 		if a.Outcome != shield.Hit {
 			hdr = append(hdr, "-stale"...)
 		}

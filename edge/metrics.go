@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"imgedge/cache"
+	"imgedge/cache/fleet"
 	"imgedge/edge/origin"
 	"imgedge/edge/shield"
 	"imgedge/transform"
@@ -154,7 +155,7 @@ func newMetrics(s *Server) *metrics {
 		m.tierHits[i] = m.cacheHits.WithLabelValues(tier)
 		m.tierMisses[i] = m.cacheMisses.WithLabelValues(tier)
 	}
-	if s.redis != nil {
+	if s.fleet != nil {
 		for i, tier := range []string{"redis", "redis_originals"} {
 			m.redisHits[i] = m.cacheHits.WithLabelValues(tier)
 			m.redisMisses[i] = m.cacheMisses.WithLabelValues(tier)
@@ -190,11 +191,12 @@ func newMetrics(s *Server) *metrics {
 			}
 		}
 	}})
-	if rd := s.redis; rd != nil {
+	if rd := s.fleet; rd != nil {
+		dropped := prometheus.NewDesc("imgedge_redis_dropped_writes_total", "Writes that did not reach Redis, by reason (queue_full, breaker_open, failed, too_large, stale_epoch).", []string{"reason"}, nil)
 		m.redisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "imgedge_redis_duration_seconds", Help: "Time of calls to the shared tier, by operation (failed ones included).",
 			Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3}}, []string{"op"})
-		for _, op := range []string{"get", "set", "del", "lock", "unlock", "purge"} {
+		for _, op := range []string{"get", "set", "del", "lock", "renew", "await", "unlock", "purge", "announce"} {
 			m.redisDuration.WithLabelValues(op)
 		}
 		r.MustRegister(m.redisDuration,
@@ -202,8 +204,17 @@ func newMetrics(s *Server) *metrics {
 				func() float64 { return float64(rd.BreakerState()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_errors_total", Help: "Calls to Redis that failed or timed out (each a miss or a dropped write)."},
 				func() float64 { return float64(rd.Errors()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_dropped_writes_total", Help: "Writes to Redis dropped because redis.queue was full."},
-				func() float64 { return float64(rd.Dropped()) }))
+			collectorFunc{descs: []*prometheus.Desc{dropped}, collect: func(ch chan<- prometheus.Metric) {
+				for reason, name := range fleet.DropReasons {
+					ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(rd.Dropped(reason)), name)
+				}
+			}},
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_rules", Help: "Purge rules this node holds (fleet and node-only), pruned after the longest time an entry can be kept."},
+				func() float64 { return float64(s.purges.Len()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_pending", Help: "Node-only purges waiting for Redis to reach the fleet."},
+				func() float64 { return float64(s.purgeLog.Pending()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_purge_epochs_total", Help: "Times this node found the fleet's purge history lost (Redis restarted, failed over or was flushed); entries stored before are revalidated."},
+				func() float64 { return float64(s.purgeLog.Epochs()) }))
 	}
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
@@ -266,6 +277,9 @@ func (m *metrics) answered(original bool, a *shield.Answer) {
 		tier = 1
 	}
 	hit := a.Outcome.FromTier() && a.Lookup != shield.LookupMiss
+	if a.Outcome == shield.Hit && a.Tier == cache.TierRedis {
+		hit = true // another node's fill, read from the shared tier
+	}
 	switch {
 	case hit && a.Tier == cache.TierRedis:
 		m.tierMisses[tier].Inc()

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"imgedge/cache"
+	"imgedge/cache/fleet"
 	"imgedge/configs"
 	"imgedge/edge/origin"
 	"imgedge/edge/shield"
@@ -38,7 +39,8 @@ type Server struct {
 	shield              *shield.Shield
 	variants, originals cache.Store
 	purges              *cache.Purges
-	redis               *cache.Redis // nil: no shared tier
+	fleet               *fleet.Fleet    // nil: no shared tier
+	purgeLog            *fleet.PurgeLog // with fleet
 	stopSync            context.CancelFunc
 	syncDone            chan struct{}
 	closers             []func()
@@ -166,16 +168,20 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	_, _ = rand.Read(prefix[:])
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
 	s.scratch.New = func() any { return &scratch{key: make([]byte, 0, 256), hdr: make([]byte, 0, 128)} }
-	s.purges = &cache.Purges{}
+	s.purges = cache.NewPurges(cfg.Redis.Enabled(), fleet.PurgeBound)
 	s.forwardClient = &http.Client{Timeout: forwardTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if cfg.Redis.Enabled() {
-		if s.redis, err = cache.NewRedis(cache.RedisConfig{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster,
-			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue,
+		if s.fleet, err = fleet.New(fleet.Config{URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster,
+			Timeout: cfg.Redis.Timeout.D(), MaxValue: int(cfg.Redis.MaxValue), Queue: cfg.Redis.Queue, Log: log,
 			// Calls start once New has returned: s.metrics is set by then.
 			Observe: func(op string, took time.Duration, failed bool) { s.metrics.redisCall(op, took, failed) }}); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		s.closers = append(s.closers, s.redis.Close)
+		s.closers = append(s.closers, s.fleet.Close)
+		started := purgeRetention(cfg)
+		s.purgeLog = s.fleet.PurgeLog(s.purges, func() time.Duration {
+			return max(started, purgeRetention(s.policy.Load().cfg))
+		})
 	}
 	if s.variants, err = s.memoryTier(int64(cfg.Cache.Memory)); err != nil {
 		return nil, err
@@ -188,9 +194,15 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if _, off := s.originals.(cache.Off); !off {
 		rungs = s.originals
 	}
-	s.variants, s.originals = s.tiers(s.variants, "imgedge:v:"), s.tiers(s.originals, "imgedge:o:")
-	s.shield, err = shield.New(shield.Config{Variants: s.variants, Originals: s.originals, Rungs: rungs, Transformer: tr, Purges: s.purges,
-		Observer: s.metrics, Refreshers: refreshers, Log: log}, shieldPolicy(cfg))
+	sc := shield.Config{Rungs: rungs, Transformer: tr, Purges: s.purges, Observer: s.metrics, Refreshers: refreshers, Log: log}
+	var sharedVariants, sharedOriginals *fleet.Tier
+	if s.fleet != nil {
+		sharedVariants, sharedOriginals = s.fleet.Tier(fleet.VariantsPrefix), s.fleet.Tier(fleet.OriginalsPrefix)
+		sc.FleetVariants, sc.FleetOriginals = sharedVariants, sharedOriginals
+	}
+	s.variants, s.originals = s.tiers(s.variants, sharedVariants), s.tiers(s.originals, sharedOriginals)
+	sc.Variants, sc.Originals = s.variants, s.originals
+	s.shield, err = shield.New(sc, shieldPolicy(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -199,12 +211,12 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	s.tracing.Store(t)
-	if s.redis != nil {
+	if s.purgeLog != nil {
 		ctx, stop := context.WithCancel(context.Background())
 		s.stopSync, s.syncDone = stop, make(chan struct{})
 		go func() {
 			defer close(s.syncDone)
-			s.syncPurges(ctx)
+			s.purgeLog.Run(ctx)
 		}()
 	}
 	s.ready.Store(true)
@@ -251,14 +263,24 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 	return configs.RestartOnly(s.cfg, cfg), nil
 }
 
-// tiers puts a memory tier under the purges and, with Redis, over the
+// tiers puts a memory tier under the purges and, with a fleet, over its
 // shared tier.
-func (s *Server) tiers(memory cache.Store, prefix string) *cache.Tiers {
+func (s *Server) tiers(memory cache.Store, shared *fleet.Tier) *cache.Tiers {
 	t := &cache.Tiers{Memory: memory, Purges: s.purges, Now: time.Now}
-	if s.redis != nil {
-		t.Shared = s.redis.Tier(prefix)
+	if shared != nil {
+		t.Shared = shared
+		t.OnStale = func() { s.fleet.Drop(fleet.DropStaleEpoch) }
 	}
 	return t
+}
+
+// purgeRetention is how long cfg lets an entry be kept: max_ttl plus the
+// longest stale window (capped at max_ttl) or the not-found memory. A
+// purge older than that covers nothing that can still be served.
+func purgeRetention(cfg *configs.Config) time.Duration {
+	c := &cfg.Cache
+	maxTTL := c.MaxTTL.D()
+	return maxTTL + max(min(c.StaleWhileRevalidate.D(), maxTTL), min(c.StaleIfError.D(), maxTTL), c.NegativeTTL.D())
 }
 
 func (s *Server) memoryTier(budget int64) (cache.Store, error) {

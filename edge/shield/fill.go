@@ -39,7 +39,7 @@ func (s *Shield) source(ctx context.Context, up *Origin, key, path string, pol *
 		if stale != nil { // a revalidation is cheap: every node does its own
 			return s.fetch(fctx, up, key, path, stale, pol)
 		}
-		f, ok, release := s.fleetFill(fctx, s.originals, key, pol.FetchTimeout, pol)
+		f, ok, release := s.fleetFill(fctx, s.fleetOriginals, key, pol.FetchTimeout, pol)
 		if ok {
 			return f, nil
 		}
@@ -69,7 +69,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	if stale != nil {
 		req.ETag, req.LastModified = stale.OriginETag, stale.LastModifiedAt
 	}
-	seq := s.purges.Seq() // before the fetch: a purge during it makes this copy a miss
+	seq, gen := s.purges.Mark() // before the fetch: a purge during it makes this copy a miss
 	t0 := s.clock()
 	obj, err := up.Fetcher.Fetch(ctx, req)
 	now := s.clock()
@@ -81,7 +81,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		case errors.Is(err, origin.ErrNotFound):
 			if pol.NegativeTTL > 0 {
 				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.NegativeTTL),
-					Source: SourceID(up.ID, path), PurgeSeq: seq}, pol.NegativeTTL)
+					Source: SourceID(up.ID, path), PurgeSeq: seq, Gen: gen}, pol.NegativeTTL)
 			}
 		case servesStale(stale, ferr, now):
 			info.outcome = StaleIfError
@@ -96,6 +96,8 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		StaleWhileRevalidateUntil: now.Add(f.ttl + f.swr),
 		StaleIfErrorUntil:         now.Add(f.ttl + f.sie),
 		Downstream:                f.down,
+		PurgeSeq:                  seq,
+		Gen:                       gen,
 	}
 	if obj.NotModified {
 		if stale == nil {
@@ -103,7 +105,6 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		}
 		renewed := stale.Renewed(horizons)
 		renewed.NoStore, renewed.OriginCacheControl = f.noStore, f.header
-		renewed.PurgeSeq = seq
 		info.outcome = Revalidated
 		return cache.Fill[fillInfo]{Entry: renewed, Store: true, Meta: info}, nil
 	}
@@ -113,7 +114,7 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 	e.ETag = etag(obj.Body)
 	e.OriginETag = obj.ETag
 	e.NoStore, e.OriginCacheControl = f.noStore, f.header
-	e.Source, e.PurgeSeq = SourceID(up.ID, path), seq
+	e.Source = SourceID(up.ID, path)
 	if !obj.LastModified.IsZero() {
 		e.LastModifiedAt = obj.LastModified
 		e.LastModified = obj.LastModified.Format(http.TimeFormat)
@@ -174,7 +175,6 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		OriginCacheControl: src.Entry.OriginCacheControl,
 		SourceTag:          src.Entry.ETag,
 		Source:             src.Entry.Source,
-		PurgeSeq:           src.Entry.PurgeSeq,
 	}
 	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry), Store: !fromStale, Meta: info}, nil
 }

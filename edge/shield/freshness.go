@@ -59,6 +59,9 @@ func (r Rules) parse(cacheControl, expires string, now time.Time) freshness {
 		f.header = strings.TrimSpace(cacheControl)
 		return f
 	}
+	// Stale windows end within max_ttl: an entry is kept at most twice
+	// max_ttl, which bounds how long a fleet must remember a purge.
+	f.swr, f.sie = min(f.swr, r.Max), min(f.sie, r.Max)
 	if f.down.MustRevalidate {
 		f.swr, f.sie = 0, 0
 	}

@@ -51,12 +51,27 @@ type Config struct {
 	// Rungs is where sources' rungs are kept (see ladder): this node's
 	// memory tier for originals. nil: every render decodes its source.
 	Rungs cache.Store
+	// FleetVariants and FleetOriginals collapse fills of each kind across
+	// a fleet sharing Redis (cache/fleet); nil: this node alone.
+	FleetVariants, FleetOriginals Collapser
 }
 
-// tierGetter is a store that can say which of its tiers answered
-// (cache.Tiers).
+// Collapser collapses fills of one kind of entry across a fleet: one node
+// leads, the others wait for the entry it writes to the shared tier.
+type Collapser interface {
+	// Lead tries to become the one filler of key, for at most hold;
+	// release writes e (when not nil, for keep) for the waiters and gives
+	// leadership back.
+	Lead(key string, hold time.Duration) (release func(e *cache.Entry, keep time.Duration), leader bool)
+	// Await waits at most wait for the leader's entry; leaderGone: nobody
+	// is filling key any more (the caller may lead).
+	Await(ctx context.Context, key string, wait time.Duration) (e *cache.Entry, leaderGone bool)
+}
+
+// tierGetter is a store that can say which of its tiers answered and
+// judges entries at the request's time (cache.Tiers).
 type tierGetter interface {
-	GetTier(key string) (*cache.Entry, bool, cache.Tier)
+	GetTier(key string, now time.Time) (*cache.Entry, bool, cache.Tier)
 }
 
 // Policy is the part of the rules a reload may change while serving.
@@ -82,6 +97,8 @@ type Shield struct {
 	obs                 Observer
 	log                 *slog.Logger
 	purges              *cache.Purges
+	fleetVariants       Collapser // nil: alone
+	fleetOriginals      Collapser
 	policy              atomic.Pointer[Policy]
 	now                 atomic.Pointer[func() time.Time] // tests move it
 
@@ -104,7 +121,8 @@ func New(c Config, p Policy) (*Shield, error) {
 		return nil, err
 	}
 	s := &Shield{variants: c.Variants, originals: c.Originals, tr: c.Transformer, obs: c.Observer, log: c.Log,
-		refreshSlots: make(chan struct{}, c.Refreshers), purges: c.Purges, rungs: c.Rungs}
+		refreshSlots: make(chan struct{}, c.Refreshers), purges: c.Purges, rungs: c.Rungs,
+		fleetVariants: c.FleetVariants, fleetOriginals: c.FleetOriginals}
 	if s.obs == nil {
 		s.obs = nobody{}
 	}
@@ -178,7 +196,7 @@ func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
 	var e *cache.Entry
 	var ok bool
 	if tg, tiered := store.(tierGetter); tiered {
-		e, ok, a.Tier = tg.GetTier(b2s(r.Key))
+		e, ok, a.Tier = tg.GetTier(b2s(r.Key), r.Now)
 	} else if e, ok = store.Get(b2s(r.Key)); ok {
 		a.Tier = cache.TierMemory
 	}
@@ -248,7 +266,7 @@ func (s *Shield) fill(ctx context.Context, up *Origin, key, path string, origina
 		return s.source(ctx, up, key, path, pol)
 	}
 	return s.renders.Do(ctx, key, pol.RenderTimeout, func(fctx context.Context) (cache.Fill[fillInfo], error) {
-		f, ok, release := s.fleetFill(fctx, s.variants, key, pol.RenderTimeout, pol)
+		f, ok, release := s.fleetFill(fctx, s.fleetVariants, key, pol.RenderTimeout, pol)
 		if ok {
 			return f, nil
 		}
@@ -258,35 +276,38 @@ func (s *Shield) fill(ctx context.Context, up *Origin, key, path string, origina
 	})
 }
 
-// fleetStore is a store shared by a fleet of edges (cache.Tiers over Redis).
-type fleetStore interface {
-	Fleet() *cache.RedisTier
-}
-
-// fleetFill collapses a fill across the fleet: one node leads (a lock in
-// the shared tier, for at most hold), the others wait for its entry there,
-// at most pol.FleetWait, and fill themselves if it does not come. ok is true
-// when another node's entry is the answer; otherwise the caller fills and
-// then calls release with the fill, which the leader writes to the shared
-// tier before it lets the lock go: a node arriving after the lock must find
-// the entry, not an empty tier and no lock (it would fill again).
-func (s *Shield) fleetFill(ctx context.Context, store cache.Store, key string, hold time.Duration, pol *Policy) (f cache.Fill[fillInfo], ok bool, release func(cache.Fill[fillInfo], error)) {
+// fleetFill collapses a fill across the fleet: one node leads (a lease in
+// the shared tier, renewed while it fills), the others wait for its entry
+// there, at most pol.FleetWait, and fill themselves if it does not come or
+// its leader is gone (noticed within the lease). ok is true when another
+// node's entry is the answer; otherwise the caller fills and then calls
+// release with the fill, which the leader writes to the shared tier before
+// it lets the lease go: a node arriving after the lease must find the
+// entry, not an empty tier and no lease (it would fill again).
+func (s *Shield) fleetFill(ctx context.Context, c Collapser, key string, hold time.Duration, pol *Policy) (f cache.Fill[fillInfo], ok bool, release func(cache.Fill[fillInfo], error)) {
 	none := func(cache.Fill[fillInfo], error) {}
-	fs, shared := store.(fleetStore)
-	if !shared || fs.Fleet() == nil {
+	if c == nil {
 		return f, false, none
 	}
-	leader, unlock := fs.Fleet().Lead(key, hold)
-	if leader {
-		return f, false, func(f cache.Fill[fillInfo], err error) {
-			if err == nil && f.Store && f.Entry != nil {
-				fs.Fleet().SetNow(key, f.Entry, f.Entry.Keep(s.clock()))
+	// A leader that gave up hands over to one waiter; twice is enough:
+	// after that this node fills without leading.
+	for range 2 {
+		if lead, leader := c.Lead(key, hold); leader {
+			return f, false, func(f cache.Fill[fillInfo], err error) {
+				if err == nil && f.Store && f.Entry != nil && s.purges.Current(f.Entry.Gen) {
+					lead(f.Entry, f.Entry.Keep(s.clock()))
+					return
+				}
+				lead(nil, 0)
 			}
-			unlock()
 		}
-	}
-	if e, found := fs.Fleet().Await(ctx, key, pol.FleetWait); found {
-		return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, none
+		e, gone := c.Await(ctx, key, pol.FleetWait)
+		if e != nil {
+			return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, none
+		}
+		if !gone {
+			break
+		}
 	}
 	return f, false, none
 }
@@ -356,7 +377,7 @@ func (s *Shield) Tier(key string, original bool, now time.Time) (*cache.Entry, L
 		store = s.originals
 	}
 	if tg, ok := store.(tierGetter); ok {
-		e, found, tier := tg.GetTier(key)
+		e, found, tier := tg.GetTier(key, now)
 		return e, LookupOf(e, found, now), tier
 	}
 	e, ok := store.Get(key)

@@ -1,4 +1,4 @@
-package cache_test
+package fleet_test
 
 import (
 	"bytes"
@@ -9,12 +9,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"imgedge/cache"
+	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
 )
 
-func newRedis(t *testing.T, url string) *cache.Redis {
+func newRedis(t *testing.T, url string) *fleet.Fleet {
 	t.Helper()
-	r, err := cache.NewRedis(cache.RedisConfig{URL: url, Timeout: 50 * time.Millisecond, MaxValue: 1 << 20, Queue: 16})
+	r, err := fleet.New(fleet.Config{URL: url, Timeout: 50 * time.Millisecond, MaxValue: 1 << 20, Queue: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,17 +72,17 @@ func TestTiersPromoteAndPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mem.Close()
-	purges := &cache.Purges{}
+	purges := cache.NewPurges(false, time.Second)
 	tiers := &cache.Tiers{Memory: mem, Shared: shared, Purges: purges, Now: time.Now}
 	now := time.Now()
 	e := &cache.Entry{Body: []byte("v1"), StoredAt: now, FreshUntil: now.Add(time.Minute), Source: "o|/products/42/a.jpg", PurgeSeq: purges.Seq()}
 	if !shared.SetNow("k", e, time.Minute) {
 		t.Fatal("SetNow")
 	}
-	if _, ok, tier := tiers.GetTier("k"); !ok || tier != cache.TierRedis {
+	if _, ok, tier := tiers.GetTier("k", time.Now()); !ok || tier != cache.TierRedis {
 		t.Fatalf("first read: %v from %v, want the shared tier", ok, tier)
 	}
-	if _, ok, tier := tiers.GetTier("k"); !ok || tier != cache.TierMemory {
+	if _, ok, tier := tiers.GetTier("k", time.Now()); !ok || tier != cache.TierMemory {
 		t.Fatalf("second read: %v from %v, want memory (promoted)", ok, tier)
 	}
 	purges.Apply(cache.PurgeRule{Path: "o|/products/42/", Prefix: true, Seq: 1})
@@ -114,7 +115,7 @@ func TestSickRedisIsAMiss(t *testing.T) {
 	for range 100 { // a full queue drops, never blocks
 		tier.Set("k", &cache.Entry{Body: []byte("x"), FreshUntil: time.Now().Add(time.Minute)}, time.Minute)
 	}
-	if r.Dropped() == 0 {
-		t.Fatal("no write dropped with a frozen Redis and a queue of 16")
+	if r.Dropped(fleet.DropQueueFull) == 0 {
+		t.Fatal("no write counted as dropped (queue_full) with a frozen Redis and a queue of 16")
 	}
 }

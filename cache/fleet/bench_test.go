@@ -1,4 +1,4 @@
-package cache_test
+package fleet_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"imgedge/cache"
+	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
 )
 
@@ -19,7 +20,7 @@ import (
 func BenchmarkRedisClients(b *testing.B) {
 	srv := redistest.Start(b)
 	e := &cache.Entry{Body: make([]byte, 30<<10), ContentType: "image/webp", FreshUntil: time.Now().Add(time.Hour)}
-	val := cache.AppendEntry(nil, e)
+	val := fleet.AppendEntry(nil, e)
 	gr := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer gr.Close()
 	if err := gr.Set(context.Background(), "k", val, 0).Err(); err != nil {
@@ -34,14 +35,14 @@ func BenchmarkRedisClients(b *testing.B) {
 		"go-redis": func() error {
 			v, err := gr.Get(context.Background(), "k").Bytes()
 			if err == nil {
-				_, err = cache.DecodeEntry(v)
+				_, err = fleet.DecodeEntry(v)
 			}
 			return err
 		},
 		"rueidis": func() error {
 			v, err := ru.Do(context.Background(), ru.B().Get().Key("k").Build()).AsBytes()
 			if err == nil {
-				_, err = cache.DecodeEntry(v)
+				_, err = fleet.DecodeEntry(v)
 			}
 			return err
 		},

@@ -1,15 +1,23 @@
-package cache
+package fleet
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"imgedge/cache"
 )
 
-// entryMagic starts every encoded entry: a value in a shared tier that does
-// not start with it (another program's, an older format) is a miss.
-var entryMagic = [4]byte{'i', 'e', 'e', 2}
+// entryMagic starts every encoded entry; its last byte is the format
+// version (FormatVersion): a value in the shared tier that does not start
+// with it (another program's, a format this release does not read) is a
+// miss. Format 2: magic, flags, five varint unix-nanosecond times
+// (last-modified, stored, fresh until, swr until, sie until; 0 for none),
+// uvarint purge sequence, varint client max-age, seven length-prefixed
+// strings (content type, ETag, Last-Modified, origin Cache-Control, origin
+// ETag, source ETag, source) and the length-prefixed body, nothing after.
+var entryMagic = [4]byte{'i', 'e', 'e', FormatVersion}
 
 // ErrCorrupt means bytes do not decode as an entry.
 var ErrCorrupt = errors.New("cache: corrupt entry")
@@ -23,7 +31,7 @@ const (
 )
 
 // AppendEntry appends e's encoding to dst: what a shared tier stores.
-func AppendEntry(dst []byte, e *Entry) []byte {
+func AppendEntry(dst []byte, e *cache.Entry) []byte {
 	dst = append(dst, entryMagic[:]...)
 	var flags byte
 	if e.NoStore {
@@ -60,13 +68,13 @@ func AppendEntry(dst []byte, e *Entry) []byte {
 }
 
 // DecodeEntry reads an entry AppendEntry wrote. The entry's Body aliases b.
-func DecodeEntry(b []byte) (*Entry, error) {
+func DecodeEntry(b []byte) (*cache.Entry, error) {
 	if len(b) < len(entryMagic)+1 || [4]byte(b[:4]) != entryMagic {
 		return nil, fmt.Errorf("%w: not an imgedge entry", ErrCorrupt)
 	}
 	flags := b[4]
 	r := b[5:]
-	e := &Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0, Downstream: Downstream{
+	e := &cache.Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0, Downstream: cache.Downstream{
 		ClientLimited: flags&flagClientLimited != 0, NoCache: flags&flagNoCache != 0, MustRevalidate: flags&flagMustRevalidate != 0}}
 	for _, t := range []*time.Time{&e.LastModifiedAt, &e.StoredAt, &e.FreshUntil, &e.StaleWhileRevalidateUntil, &e.StaleIfErrorUntil} {
 		n, k := binary.Varint(r)
