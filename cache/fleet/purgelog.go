@@ -231,7 +231,7 @@ func (l *PurgeLog) Sync() error {
 		l.announce()
 	}
 	if l.syncs%240 == 1 {
-		l.prune(began)
+		l.Prune(began)
 	}
 	return nil
 }
@@ -304,9 +304,9 @@ func (l *PurgeLog) announce() {
 	})
 }
 
-// prune drops the rules older than the retention, in Redis and here. Every
-// node does it; it is idempotent.
-func (l *PurgeLog) prune(now time.Time) {
+// Prune drops the rules older than the retention at now, in Redis and
+// here. Every node does it once a minute; it is idempotent.
+func (l *PurgeLog) Prune(now time.Time) {
 	cutoff := now.Add(-l.retention())
 	l.purges.Prune(cutoff)
 	ms := strconv.FormatInt(cutoff.UnixMilli(), 10)

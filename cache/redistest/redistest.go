@@ -21,10 +21,18 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan error
 	t    testing.TB
+	aof  bool
+	dir  string // kept across restarts: an AOF server replays it
 }
 
 // Start runs a redis-server without persistence for t.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartAOF runs a redis-server with an append-only file synced every
+// second (Redis' default), which a Restart after Kill replays.
+func StartAOF(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, aof bool) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: apt-get install -y redis-server (.ci/run does)")
@@ -35,7 +43,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{Addr: addr, t: t}
+	s := &Server{Addr: addr, t: t, aof: aof, dir: t.TempDir()}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -43,8 +51,14 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.t.TempDir())
+	appendonly := "no"
+	if s.aof {
+		appendonly = "yes"
+	} else {
+		s.dir = s.t.TempDir() // an empty restart
+	}
+	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly,
+		"--appendfsync", "everysec", "--dir", s.dir)
 	var logs bytes.Buffer
 	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
 	if err := s.cmd.Start(); err != nil {
@@ -76,7 +90,8 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// Restart starts a killed server again on the same port (empty).
+// Restart starts a killed server again on the same port: empty, or with
+// what its append-only file holds (StartAOF).
 func (s *Server) Restart() { s.start() }
 
 // Pause freezes the server (SIGSTOP): connections stay open, nothing

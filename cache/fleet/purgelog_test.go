@@ -1,0 +1,194 @@
+package fleet_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"imgedge/cache"
+	"imgedge/cache/fleet"
+	"imgedge/cache/redistest"
+)
+
+// node is one fleet member's purge state: its connection, its purges and
+// the log feeding them.
+type node struct {
+	f      *fleet.Fleet
+	purges *cache.Purges
+	log    *fleet.PurgeLog
+}
+
+func newNode(t *testing.T, url string) *node {
+	t.Helper()
+	f, err := fleet.New(fleet.Config{URL: url, Timeout: time.Second, MaxValue: 1 << 20, Queue: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	p := cache.NewPurges(true, fleet.PurgeBound)
+	return &node{f: f, purges: p, log: f.PurgeLog(p, func() time.Duration { return time.Hour })}
+}
+
+// sync reads the log as the node's loop does; the first call on a
+// connection that Redis dropped (a restart) fails, and the loop's next
+// read succeeds: three reads are allowed.
+func (n *node) sync(t *testing.T) {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = n.log.Sync(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("sync: %v", err)
+}
+
+func (n *node) publish(t *testing.T, path string) uint64 {
+	t.Helper()
+	seq, err := n.log.Publish(context.Background(), cache.PurgeRule{Path: path})
+	if err != nil {
+		t.Fatalf("publish %s: %v", path, err)
+	}
+	return seq
+}
+
+// filled is an entry this node fills now: marked as a fill beginning now.
+func (n *node) filled(source string) *cache.Entry {
+	seq, gen := n.purges.Mark()
+	return &cache.Entry{Source: source, PurgeSeq: seq, Gen: gen, StoredAt: time.Now()}
+}
+
+// TestPurgeLogSurvivesAnEmptyRestart: Redis restarted empty starts the
+// sequence again at 1; a node that had seen more must still apply the new
+// history's rules, and what it stored before is revalidated, not served.
+func TestPurgeLogSurvivesAnEmptyRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	b.sync(t)
+	before := b.filled("o|/z.jpg")
+	other := b.filled("o|/other.jpg")
+	for _, p := range []string{"o|/1.jpg", "o|/2.jpg", "o|/3.jpg"} {
+		a.publish(t, p)
+	}
+	b.sync(t)
+	if b.purges.Seq() != 3 {
+		t.Fatalf("b at seq %d, want 3", b.purges.Seq())
+	}
+	srv.Kill()
+	srv.Restart()
+	if seq := a.publish(t, "o|/z.jpg"); seq > 3 {
+		t.Fatalf("the emptied Redis gave seq %d, want at most 3 (the case under test: a sequence seen before)", seq)
+	}
+	b.sync(t)
+	if v := b.purges.Check(before, time.Now()); v == cache.Proven {
+		t.Fatal("b serves an entry the new history's purge covers")
+	}
+	if v := b.purges.Check(other, time.Now()); v != cache.Unproven {
+		t.Fatalf("an entry stored before the history was lost: %v, want unproven (revalidate)", v)
+	}
+	if b.log.Epochs() != 1 {
+		t.Fatalf("epochs %d, want 1", b.log.Epochs())
+	}
+	after := b.filled("o|/z.jpg")
+	after.StoredAt = time.Now().Add(2 * time.Second) // the origin answered after the floor
+	if v := b.purges.Check(after, after.StoredAt); v != cache.Proven {
+		t.Fatalf("a fill after the new history: %v, want proven", v)
+	}
+}
+
+// TestPurgeLogNodeOnlyPurgeTakesNoNumber: a node purging while Redis is
+// down applies the purge at once, takes no sequence the fleet could hand
+// out again, and applies the fleet's rules (and logs its own) when Redis
+// returns from its append-only file.
+func TestPurgeLogNodeOnlyPurgeTakesNoNumber(t *testing.T) {
+	srv := redistest.StartAOF(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	for _, p := range []string{"o|/1.jpg", "o|/2.jpg", "o|/3.jpg"} {
+		a.publish(t, p)
+	}
+	a.sync(t)
+	b.sync(t)
+	aOld, bOld := a.filled("o|/b.jpg"), b.filled("o|/a.jpg")
+	srv.Kill()
+	if _, err := a.log.Publish(context.Background(), cache.PurgeRule{Path: "o|/a.jpg"}); err == nil {
+		t.Fatal("a purge reached a killed Redis")
+	}
+	if !a.log.Pend(cache.PurgeRule{Path: "o|/a.jpg"}, time.Now().Add(time.Millisecond)) {
+		t.Fatal("Pend refused")
+	}
+	if a.purges.Check(a.filled("o|/a.jpg"), time.Now()) != cache.Purged && a.purges.Check(&cache.Entry{Source: "o|/a.jpg", StoredAt: time.Now().Add(-time.Second)}, time.Now()) != cache.Purged {
+		t.Fatal("the node-only purge did not apply on its node")
+	}
+	srv.Restart()
+	if seq := b.publish(t, "o|/b.jpg"); seq < 4 || seq > 5 {
+		t.Fatalf("after the replay the fleet's next purge is %d, want 4 (5 if a dropped connection's INCR landed)", seq)
+	}
+	a.sync(t) // a new epoch (the server restarted): a reads the whole log and logs its own purge
+	b.sync(t)
+	if a.purges.Check(aOld, time.Now()) == cache.Proven {
+		t.Fatal("a never applied the fleet's purge 4")
+	}
+	if b.purges.Check(bOld, time.Now()) == cache.Proven {
+		t.Fatal("b never applied a's node-only purge once Redis returned")
+	}
+	if a.log.Pending() != 0 {
+		t.Fatalf("%d purges still pending", a.log.Pending())
+	}
+}
+
+// TestPurgeLogPrunes: rules older than the retention leave Redis and the
+// node; a node joining later reads none of them.
+func TestPurgeLogPrunes(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newNode(t, srv.URL())
+	for i := range 5 {
+		a.publish(t, "o|/"+strconv.Itoa(i)+".jpg")
+	}
+	a.sync(t)
+	if a.purges.Len() != 5 {
+		t.Fatalf("%d rules, want 5", a.purges.Len())
+	}
+	a.log.Prune(time.Now().Add(2 * time.Hour))
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	for _, k := range []string{"imgedge:purge:rules", "imgedge:purge:at"} {
+		if n := raw.ZCard(context.Background(), k).Val(); n != 0 {
+			t.Fatalf("%s holds %d after pruning", k, n)
+		}
+	}
+	if a.purges.Len() != 0 {
+		t.Fatalf("the node kept %d pruned rules", a.purges.Len())
+	}
+	a.publish(t, "o|/new.jpg")
+	c := newNode(t, srv.URL())
+	c.sync(t)
+	if c.purges.Len() != 1 || c.purges.Seq() != 6 {
+		t.Fatalf("a joining node holds %d rules at seq %d, want 1 at 6", c.purges.Len(), c.purges.Seq())
+	}
+}
+
+// TestPurgeLogCatchesUpInBatches: a node joining a log of 50,000 rules
+// reads all of them in one Sync, in batches that each fit the timeout.
+func TestPurgeLogCatchesUpInBatches(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	const n = 50000
+	ctx := context.Background()
+	pipe := raw.Pipeline()
+	for i := 1; i <= n; i++ {
+		pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/" + strconv.Itoa(i) + ".jpg"})
+	}
+	pipe.Set(ctx, "imgedge:purge:seq", n, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newNode(t, srv.URL())
+	c.sync(t)
+	if c.purges.Len() != n || c.purges.Seq() != n {
+		t.Fatalf("joined with %d rules at seq %d, want %d", c.purges.Len(), c.purges.Seq(), n)
+	}
+}
