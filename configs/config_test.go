@@ -230,6 +230,8 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		{"rollout", "flags: {jxl: {rollout: 120}}", nil, []string{"flags.jxl.rollout", `"120"`, "a percentage from 0 to 100"}},
 		{"cors origin", "cors: {allow_origins: ['https://a.example/path']}", nil, []string{"cors.allow_origins[0]", "scheme://host[:port]"}},
 		{"internal cidr", "flags: {internal_cidrs: [10.0.0.0/99]}", nil, []string{"flags.internal_cidrs[0]", "CIDR"}},
+		{"redis cluster without addresses", "redis: {cluster: true}", nil, []string{"redis.cluster", "redis.addrs"}},
+		{"redis addrs", "redis: {addrs: ['10.0.0.5']}", nil, []string{"redis.addrs", `"10.0.0.5"`, "host:port"}},
 		{"env downstream", "", []string{"IMGEDGE_PURGE_DOWNSTREAM=[{kind: ban}]"}, []string{"purge.downstream[0].kind", `"ban"`}},
 	}
 	for _, tt := range tests {
