@@ -2,12 +2,15 @@ package edge_test
 
 import (
 	"net"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"imgedge/cache"
 	"imgedge/cache/redistest"
 )
 
@@ -51,6 +54,42 @@ func BenchmarkCacheHit(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := hitCtx(b, h, hp.path, hp.headers...)
+				for pb.Next() {
+					ctx.Response.Reset()
+					h.srv.Handle(ctx)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkHitWithPurgeRules is BenchmarkCacheHit's variant hit on a node
+// holding 0, 10k and 1M purge rules for other paths (half by path, half by
+// prefix, prefixes of ten lengths): a hit's cost must not grow with them.
+func BenchmarkHitWithPurgeRules(b *testing.B) {
+	for _, n := range []int{0, 10_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			h := start(b, nil, nil)
+			rules := make([]cache.PurgeRule, 0, n)
+			now := time.Now()
+			for i := range n {
+				path := "origin|/other/" + strconv.Itoa(i) + ".jpg"
+				prefix := i%2 == 1
+				if prefix {
+					path = "origin|/p" + strings.Repeat("x", i%10) + "/" + strconv.Itoa(i) + "/"
+				}
+				rules = append(rules, cache.PurgeRule{Path: path, Prefix: prefix, Seq: uint64(i + 1), At: now})
+			}
+			h.srv.PurgesForTest().Apply(rules...)
+			path := "/kodim23.png?w=300&fm=webp"
+			warm := hitCtx(b, h, path)
+			rules = nil
+			runtime.GC() // the rules' construction is not the hit's garbage
+			b.SetBytes(int64(len(warm.Response.Body())))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := hitCtx(b, h, path)
 				for pb.Next() {
 					ctx.Response.Reset()
 					h.srv.Handle(ctx)

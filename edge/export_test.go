@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"time"
+
+	"imgedge/cache"
 )
 
 // SetClock makes the server judge freshness by now; tests move it instead of
@@ -18,3 +20,7 @@ func (s *Server) FlushTraces() {
 		_ = t.provider.ForceFlush(context.Background())
 	}
 }
+
+// PurgesForTest is the node's purge index, for benchmarks that fill it
+// with more rules than admin calls could make.
+func (s *Server) PurgesForTest() *cache.Purges { return s.purges }

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,5 +70,41 @@ func BenchmarkRedisClients(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkPurgeLogJoin is a node joining a fleet whose log holds a
+// million rules within the retention: one Sync reads and applies all of
+// them (in batches, each within its timeout). Reported: the join's time.
+func BenchmarkPurgeLogJoin(b *testing.B) {
+	srv := redistest.Start(b)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	const n = 1_000_000
+	ctx := context.Background()
+	for start := 1; start <= n; start += 50_000 {
+		pipe := raw.Pipeline()
+		for i := start; i < start+50_000 && i <= n; i++ {
+			pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/photos/" + strconv.Itoa(i) + ".jpg"})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw.Set(ctx, "imgedge:purge:seq", n, 0)
+	f, err := fleet.New(fleet.Config{URL: srv.URL(), Timeout: 50 * time.Millisecond, MaxValue: 1 << 20, Queue: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		p := cache.NewPurges(true, fleet.PurgeBound)
+		if err := f.PurgeLog(p, func() time.Duration { return time.Hour }).Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if p.Len() != n {
+			b.Fatalf("joined with %d rules", p.Len())
+		}
 	}
 }
