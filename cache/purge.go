@@ -56,7 +56,7 @@ type Purges struct {
 	localPaths, localPrefixes map[string]time.Time
 
 	version atomic.Uint64 // changes with every change of the rules or the epoch
-	seq     atomic.Uint64 // the latest fleet sequence applied in this epoch
+	seq     atomic.Uint64 // every rule up to it is applied (Advance)
 	gen     atomic.Uint64 // epochs seen by this node; entries filled in an older one are unproven
 
 	// For a fleet: the proof. floor: entries whose origin answered before
@@ -86,7 +86,7 @@ func NewPurges(fleet bool, bound time.Duration) *Purges {
 	return p
 }
 
-// Seq is the latest purge sequence applied here.
+// Seq is the sequence up to which every rule is applied here.
 func (p *Purges) Seq() uint64 {
 	if p == nil {
 		return 0
@@ -103,11 +103,12 @@ func (p *Purges) Mark() (seq, gen uint64) {
 	return p.seq.Load(), p.gen.Load()
 }
 
-// Apply adds fleet rules of the current epoch and advances the sequence.
+// Apply adds fleet rules of the current epoch. Rules may come in any order
+// and more than once; the sequence fills record moves only by Advance.
 func (p *Purges) Apply(rules ...PurgeRule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	seq := p.seq.Load()
+	changed := false
 	for _, r := range rules {
 		m := ruleMark{seq: r.Seq, at: r.At.UnixNano()}
 		if r.Prefix {
@@ -115,15 +116,27 @@ func (p *Purges) Apply(rules ...PurgeRule) {
 				if !ok {
 					p.addLength(len(r.Path))
 				}
-				p.prefixes[r.Path] = m
+				p.prefixes[r.Path], changed = m, true
 			}
 		} else if old, ok := p.paths[r.Path]; !ok || r.Seq > old.seq {
-			p.paths[r.Path] = m
+			p.paths[r.Path], changed = m, true
 		}
-		seq = max(seq, r.Seq)
 	}
-	p.seq.Store(seq)
-	p.version.Add(1)
+	if changed {
+		p.version.Add(1)
+	}
+}
+
+// Advance records that every rule up to seq is applied: a fill beginning
+// now is covered by rules after it only. A fill must never record a
+// sequence whose rules are not all applied, or a rule that arrives late
+// (logged out of order) would not cover it.
+func (p *Purges) Advance(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seq > p.seq.Load() {
+		p.seq.Store(seq)
+	}
 }
 
 // ApplyLocal adds a node-only purge made at (this node's clock): the fleet
@@ -183,6 +196,16 @@ func (p *Purges) NewEpoch(floor time.Time) {
 	p.gen.Add(1)
 	p.floor.Store(max(p.floor.Load(), floor.UnixNano()))
 	p.version.Add(1)
+}
+
+// RaiseFloor makes every entry whose origin answered before floor unproven
+// (the floor another node recorded when it found the history lost).
+func (p *Purges) RaiseFloor(floor time.Time) {
+	if n := floor.UnixNano(); !floor.IsZero() && n > p.floor.Load() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.floor.Store(max(p.floor.Load(), n))
+	}
 }
 
 // Synced records that a read of the fleet's log that began at began saw

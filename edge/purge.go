@@ -39,6 +39,7 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	case s.purgeLog == nil:
 		rule.Seq, rule.At = s.purges.Seq()+1, time.Now()
 		s.purges.Apply(rule)
+		s.purges.Advance(rule.Seq)
 		answer["seq"], answer["scope"], answer["what"] = rule.Seq, "node", "the original and every variant, on this node (no redis: it is the whole fleet)"
 	default:
 		seq, err := s.purgeLog.Publish(r.Context(), rule)

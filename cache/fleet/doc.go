@@ -10,7 +10,8 @@
 //	imgedge:purge:seq                 the purge log's sequence (INCR)
 //	imgedge:purge:rules               sorted set of rules "seq kind path" scored by seq
 //	imgedge:purge:at                  sorted set of seq scored by the unix ms it was logged (pruning)
-//	imgedge:purge:epoch               a random token: gone when Redis lost its data
+//	imgedge:purge:epoch               hash: token (random: gone when Redis lost its data), floor (unix ms: entries the origin answered for before it are revalidated)
+//	imgedge:purge:pruned              the last sequence pruned
 //	imgedge:fleet:nodes               hash node -> "format=N at=ms": who is alive and what it reads
 //
 // Rolling deploys are expand and contract: a release reads the formats of

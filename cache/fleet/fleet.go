@@ -48,6 +48,7 @@ var DropReasons = [dropReasons]string{"queue_full", "breaker_open", "failed", "t
 // reader (Sync). Everything it starts ends with Close.
 type Fleet struct {
 	opt      rueidis.ClientOption
+	cluster  bool
 	client   atomic.Pointer[rueidis.Client] // nil until the first connection succeeds
 	cb       *gobreaker.CircuitBreaker[any]
 	timeout  time.Duration
@@ -84,7 +85,7 @@ func New(cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{opt: opt, timeout: cfg.Timeout, maxValue: cfg.MaxValue,
+	f := &Fleet{opt: opt, cluster: cfg.Cluster, timeout: cfg.Timeout, maxValue: cfg.MaxValue,
 		writes: make(chan write, max(cfg.Queue, 1)), closing: make(chan struct{}), observe: cfg.Observe, log: cfg.Log}
 	if f.observe == nil {
 		f.observe = func(string, time.Duration, bool) {}

@@ -25,7 +25,10 @@ const (
 	purgeRulesKey = "imgedge:purge:rules"
 	purgeAtKey    = "imgedge:purge:at"
 	purgeEpochKey = "imgedge:purge:epoch"
-	membersKey    = "imgedge:fleet:nodes"
+	// purgePrunedKey is the last sequence pruned: a node joining starts
+	// after it instead of waiting on the missing rules below.
+	purgePrunedKey = "imgedge:purge:pruned"
+	membersKey     = "imgedge:fleet:nodes"
 )
 
 // SyncEvery is how often a node reads the log: a purge logged on any node
@@ -43,6 +46,12 @@ const PurgeBound = time.Second
 // outlasts its timeout.
 const syncBatch = 20000
 
+// gapGrace is how long a sequence may be missing from the log before it is
+// taken as lost: a publisher writes the counter and the rule in two steps
+// (a Redis Cluster keeps them on different masters), which take
+// milliseconds; one that died between them leaves a gap for ever.
+const gapGrace = 300 * time.Millisecond
+
 // maxPending bounds the node-only purges waiting for Redis to come back.
 const maxPending = 10000
 
@@ -53,18 +62,24 @@ const FormatVersion = 2
 
 // epochScript returns the run id of the server holding KEYS[1], which
 // changes with every restart and failover (an AOF replay that lost the
-// log's tail included), and KEYS[1]'s value: with ARGV[1] "token", the
-// epoch token, made when missing (an emptied Redis); with "get", a GET;
-// otherwise nothing.
+// log's tail included), then two values by ARGV[1]: "get": KEYS[1]'s value;
+// "epoch": the epoch hash's token (made from ARGV[2] when missing: an
+// emptied Redis) and its floor (unix ms; "" when none); otherwise nothing.
 var epochScript = rueidis.NewLuaScript(`
 local id = string.match(redis.call("INFO", "server"), "run_id:(%x+)")
-if ARGV[1] == "token" then
-  redis.call("SET", KEYS[1], ARGV[2], "NX")
-  return {id, redis.call("GET", KEYS[1])}
+if ARGV[1] == "epoch" then
+  redis.call("HSETNX", KEYS[1], "token", ARGV[2])
+  return {id, redis.call("HGET", KEYS[1], "token"), redis.call("HGET", KEYS[1], "floor") or ""}
 elseif ARGV[1] == "get" then
-  return {id, redis.call("GET", KEYS[1]) or ""}
+  return {id, redis.call("GET", KEYS[1]) or "", ""}
 end
-return {id, ""}`)
+return {id, "", ""}`)
+
+// floorScript raises the epoch's floor (unix ms) to ARGV[1].
+var floorScript = rueidis.NewLuaScript(`
+local f = tonumber(redis.call("HGET", KEYS[1], "floor") or "0")
+if f < tonumber(ARGV[1]) then redis.call("HSET", KEYS[1], "floor", ARGV[1]) end
+return 0`)
 
 // PurgeLog is the fleet's purge log as this node follows it: Publish adds a
 // rule, Run applies every rule to the node's Purges, notices lost history
@@ -79,9 +94,11 @@ type PurgeLog struct {
 	mu      sync.Mutex        // guards pending
 	pending []cache.PurgeRule // node-only purges to log when Redis answers
 
-	syncMu sync.Mutex // one Sync at a time; guards what follows
-	epoch  string     // "" until the first read
-	syncs  int
+	syncMu   sync.Mutex // one Sync at a time; guards what follows
+	epoch    string     // "" until the first read
+	syncs    int
+	gapAt    uint64    // the first sequence missing from the log, while one is
+	gapSince time.Time // and since when
 
 	epochs  atomic.Int64 // purge histories lost (new epochs seen after the first)
 	applied atomic.Int64
@@ -99,15 +116,25 @@ func (f *Fleet) PurgeLog(purges *cache.Purges, retention func() time.Duration) *
 // history: one read period and one call, plus clock skew between nodes.
 func (l *PurgeLog) floorMargin() time.Duration { return SyncEvery + l.timeout + 250*time.Millisecond }
 
+// publishScript logs a rule in one step where every key is on one server
+// (not a Cluster): the counter and the rule never part.
+var publishScript = rueidis.NewLuaScript(`
+local seq = redis.call("INCR", KEYS[1])
+redis.call("ZADD", KEYS[2], seq, seq .. " " .. ARGV[1])
+redis.call("ZADD", KEYS[3], ARGV[2], seq)
+return seq`)
+
 // Publish adds rule to the log and returns its sequence. A dropped
 // connection fails the first attempt and is made again for the next: a
-// purge is worth three tries.
+// purge is worth three tries. On a Cluster the counter and the rule are
+// written in two steps (they live on different masters); a retry after
+// the first step reuses its sequence.
 func (l *PurgeLog) Publish(ctx context.Context, rule cache.PurgeRule) (uint64, error) {
 	var err error
+	var seq int64
 	for range 3 {
-		var seq uint64
-		if seq, err = l.publishOnce(rule); err == nil {
-			return seq, nil
+		if seq, err = l.publishOnce(rule, seq); err == nil {
+			return uint64(seq), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -118,12 +145,25 @@ func (l *PurgeLog) Publish(ctx context.Context, rule cache.PurgeRule) (uint64, e
 	return 0, err
 }
 
-func (l *PurgeLog) publishOnce(rule cache.PurgeRule) (uint64, error) {
-	var seq int64
+// publishOnce logs rule; seq, when not 0, is the sequence an earlier try
+// took. It returns the sequence taken, also with an error after it.
+func (l *PurgeLog) publishOnce(rule cache.PurgeRule, seq int64) (int64, error) {
+	kind := "p "
+	if rule.Prefix {
+		kind = "x "
+	}
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
-		var err error
-		if seq, err = c.Do(ctx, c.B().Incr().Key(purgeSeqKey).Build()).AsInt64(); err != nil {
+		if !l.f.cluster {
+			var err error
+			seq, err = publishScript.Exec(ctx, c, []string{purgeSeqKey, purgeRulesKey, purgeAtKey}, []string{kind + rule.Path, now}).AsInt64()
 			return nil, err
+		}
+		if seq == 0 {
+			var err error
+			if seq, err = c.Do(ctx, c.B().Incr().Key(purgeSeqKey).Build()).AsInt64(); err != nil {
+				return nil, err
+			}
 		}
 		for _, r := range c.DoMulti(ctx,
 			c.B().Zadd().Key(purgeRulesKey).ScoreMember().ScoreMember(float64(seq), encodeRule(rule, seq)).Build(),
@@ -134,7 +174,7 @@ func (l *PurgeLog) publishOnce(rule cache.PurgeRule) (uint64, error) {
 		}
 		return nil, nil
 	})
-	return uint64(seq), err
+	return seq, err
 }
 
 // Pend applies rule on this node only (entries the origin answered for
@@ -184,25 +224,89 @@ func (l *PurgeLog) Run(ctx context.Context) {
 func (l *PurgeLog) Sync() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	err := l.sync()
+	if err != nil {
+		// A gap's grace counts only time Redis answered in: a rule whose
+		// write waited on a frozen or restarting master is not lost.
+		l.gapAt = 0
+	}
+	return err
+}
+
+func (l *PurgeLog) sync() error {
 	began := time.Now()
-	epoch, seq, err := l.head()
+	epoch, floor, seq, err := l.head()
 	if err != nil {
 		return err
 	}
-	have := l.purges.Seq()
-	if l.epoch != "" && (epoch != l.epoch || seq < have) {
+	// A node that started after the history was lost learns the floor
+	// from the fleet: entries stored before it are unproven here too.
+	l.purges.RaiseFloor(floor)
+	cursor := l.purges.Seq()
+	if l.epoch != "" && (epoch != l.epoch || seq < cursor) {
 		l.f.log.Warn("purge log: Redis lost its history (restart, failover or flush); entries stored before now are revalidated with the origin before use",
-			"old_epoch", l.epoch, "new_epoch", epoch, "had_seq", have, "log_seq", seq)
-		l.purges.NewEpoch(began.Add(l.floorMargin()))
+			"old_epoch", l.epoch, "new_epoch", epoch, "had_seq", cursor, "log_seq", seq)
+		floor := began.Add(l.floorMargin())
+		l.purges.NewEpoch(floor)
 		l.epochs.Add(1)
-		have = 0
+		cursor, l.gapAt = 0, 0
+		if _, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+			return nil, floorScript.Exec(ctx, c, []string{purgeEpochKey}, []string{strconv.FormatInt(floor.UnixMilli(), 10)}).Error()
+		}); err != nil {
+			return err
+		}
+		// On a Cluster the counter and the rules live on different
+		// masters: one may have lost its data and the other not. The
+		// counter must stay above every rule logged, or new purges would
+		// take numbers below fills already recorded.
+		if seq, err = l.raiseCounter(); err != nil {
+			return err
+		}
 	}
 	l.epoch = epoch
-	for seq > have {
+	// Every rule read is applied at once; the cursor (what fills record)
+	// moves only over a contiguous run: a purge whose INCR came before
+	// another's but whose rule lands after it must still cover the fills
+	// that began before it. A sequence missing for gapGrace is taken as
+	// lost (its publisher died between the two writes) and passed.
+	blocked := false
+	gap := func() { // cursor+1 is missing: wait for it, or pass it once lost
+		if l.gapAt != cursor+1 {
+			l.gapAt, l.gapSince = cursor+1, began
+		}
+		blocked = began.Sub(l.gapSince) < gapGrace
+	}
+	advance := func(next uint64) { // over the rule with sequence next
+		if blocked || next <= cursor {
+			return
+		}
+		if next > cursor+1 {
+			if gap(); blocked {
+				return
+			}
+		}
+		cursor = next
+	}
+	if cursor == 0 && seq > 0 {
+		// A node joining (or after a new epoch) starts where the log
+		// starts: what is below it was pruned, not lost.
+		_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+			pruned, err := c.Do(ctx, c.B().Get().Key(purgePrunedKey).Build()).AsUint64()
+			if err == nil {
+				cursor = pruned
+			}
+			return nil, err
+		})
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return err
+		}
+	}
+	from := cursor
+	for seq > from {
 		var members []string
 		_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
 			var err error
-			members, err = c.Do(ctx, c.B().Zrangebyscore().Key(purgeRulesKey).Min("("+strconv.FormatUint(have, 10)).Max("+inf").
+			members, err = c.Do(ctx, c.B().Zrangebyscore().Key(purgeRulesKey).Min("("+strconv.FormatUint(from, 10)).Max("+inf").
 				Limit(0, syncBatch).Build()).AsStrSlice()
 			return nil, err
 		})
@@ -214,6 +318,8 @@ func (l *PurgeLog) Sync() error {
 			if r, ok := decodeRule(m); ok {
 				r.At = began
 				rules = append(rules, r)
+				advance(r.Seq)
+				from = max(from, r.Seq)
 			}
 		}
 		if len(rules) > 0 {
@@ -223,8 +329,16 @@ func (l *PurgeLog) Sync() error {
 		if len(members) < syncBatch {
 			break
 		}
-		have = l.purges.Seq()
 	}
+	if !blocked && cursor < seq { // sequences handed out whose rules are not there (yet)
+		if gap(); !blocked {
+			cursor = seq
+		}
+	}
+	if !blocked {
+		l.gapAt = 0
+	}
+	l.purges.Advance(cursor)
 	l.purges.Synced(began)
 	l.flushPending()
 	if l.syncs++; l.syncs%4 == 1 {
@@ -236,23 +350,51 @@ func (l *PurgeLog) Sync() error {
 	return nil
 }
 
+// raiseScript raises the counter at KEYS[1] to ARGV[1] when it is below:
+// INCRs and this run one after the other on the counter's master.
+var raiseScript = rueidis.NewLuaScript(`
+local n = tonumber(redis.call("GET", KEYS[1]) or "0")
+local floor = tonumber(ARGV[1])
+if n < floor then redis.call("SET", KEYS[1], floor); return floor end
+return n`)
+
+// raiseCounter puts the counter at or above the highest rule logged and
+// returns it.
+func (l *PurgeLog) raiseCounter() (uint64, error) {
+	v, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+		top, err := c.Do(ctx, c.B().Zrevrange().Key(purgeRulesKey).Start(0).Stop(0).Withscores().Build()).AsZScores()
+		if err != nil {
+			return nil, err
+		}
+		floor := int64(0)
+		if len(top) == 1 {
+			floor = int64(top[0].Score)
+		}
+		return raiseScript.Exec(ctx, c, []string{purgeSeqKey}, []string{strconv.FormatInt(floor, 10)}).AsInt64()
+	})
+	if err != nil {
+		return 0, err
+	}
+	return uint64(v.(int64)), nil
+}
+
 // head reads the epoch (the run ids of the servers holding the log's keys
-// and the epoch token) and the log's sequence.
-func (l *PurgeLog) head() (epoch string, seq uint64, err error) {
+// and the epoch token), the floor recorded with it and the log's sequence.
+func (l *PurgeLog) head() (epoch string, floor time.Time, seq uint64, err error) {
 	var token [12]byte
 	_, _ = rand.Read(token[:])
 	v, err := l.f.run("purge", l.f.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
 		rs := epochScript.ExecMulti(ctx, c,
 			rueidis.LuaExec{Keys: []string{purgeSeqKey}, Args: []string{"get"}},
 			rueidis.LuaExec{Keys: []string{purgeRulesKey}, Args: []string{"none"}},
-			rueidis.LuaExec{Keys: []string{purgeEpochKey}, Args: []string{"token", hex.EncodeToString(token[:])}})
+			rueidis.LuaExec{Keys: []string{purgeEpochKey}, Args: []string{"epoch", hex.EncodeToString(token[:])}})
 		var parts [3][]string
 		for i, r := range rs {
 			s, err := r.AsStrSlice()
 			if err != nil {
 				return nil, err
 			}
-			if len(s) != 2 {
+			if len(s) != 3 {
 				return nil, fmt.Errorf("purge log: epoch script answered %d values", len(s))
 			}
 			parts[i] = s
@@ -260,15 +402,18 @@ func (l *PurgeLog) head() (epoch string, seq uint64, err error) {
 		return parts, nil
 	})
 	if err != nil {
-		return "", 0, err
+		return "", floor, 0, err
 	}
 	p := v.([3][]string)
 	if p[0][1] != "" {
 		if seq, err = strconv.ParseUint(p[0][1], 10, 64); err != nil {
-			return "", 0, fmt.Errorf("purge log: %s is %q: %w", purgeSeqKey, p[0][1], err)
+			return "", floor, 0, fmt.Errorf("purge log: %s is %q: %w", purgeSeqKey, p[0][1], err)
 		}
 	}
-	return p[0][0] + "/" + p[1][0] + "/" + p[2][1], seq, nil
+	if ms, err := strconv.ParseInt(p[2][2], 10, 64); err == nil {
+		floor = time.UnixMilli(ms)
+	}
+	return p[0][0] + "/" + p[1][0] + "/" + p[2][1], floor, seq, nil
 }
 
 // flushPending logs the node-only purges now that Redis answers: each
@@ -282,11 +427,11 @@ func (l *PurgeLog) flushPending() {
 		}
 		r := l.pending[0]
 		l.mu.Unlock()
-		seq, err := l.publishOnce(r)
+		seq, err := l.publishOnce(r, 0)
 		if err != nil {
 			return
 		}
-		r.Seq, r.At = seq, time.Now()
+		r.Seq, r.At = uint64(seq), time.Now()
 		l.purges.Apply(r)
 		l.mu.Lock()
 		l.pending = l.pending[1:]
@@ -316,6 +461,7 @@ func (l *PurgeLog) Prune(now time.Time) {
 			return nil, err
 		}
 		for _, r := range c.DoMulti(ctx,
+			c.B().Set().Key(purgePrunedKey).Value(last[0]).Build(),
 			c.B().Zremrangebyscore().Key(purgeRulesKey).Min("-inf").Max(last[0]).Build(),
 			c.B().Zremrangebyscore().Key(purgeAtKey).Min("-inf").Max(ms).Build()) {
 			if err := r.Error(); err != nil {

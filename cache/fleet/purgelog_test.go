@@ -192,3 +192,45 @@ func TestPurgeLogCatchesUpInBatches(t *testing.T) {
 		t.Fatalf("joined with %d rules at seq %d, want %d", c.purges.Len(), c.purges.Seq(), n)
 	}
 }
+
+// TestPurgeLogRuleLandingLate: two purges take sequences 1 and 2, and 2's
+// rule lands first (on a Cluster the counter and the rules are written in
+// two steps). A node reading the log then applies 2 at once but keeps
+// recording 0 for its fills, so that rule 1, landing later, still covers
+// them; a sequence whose rule never lands is passed after a grace period.
+func TestPurgeLogRuleLandingLate(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	ctx := context.Background()
+	raw.IncrBy(ctx, "imgedge:purge:seq", 2)
+	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 2, Member: "2 p o|/two.jpg"})
+	n := newNode(t, srv.URL())
+	n.sync(t)
+	if n.purges.Check(&cache.Entry{Source: "o|/two.jpg", PurgeSeq: 1}, time.Now()) != cache.Purged {
+		t.Fatal("rule 2 was not applied at once")
+	}
+	if n.purges.Seq() != 0 {
+		t.Fatalf("fills record %d while rule 1 is missing, want 0", n.purges.Seq())
+	}
+	fill := n.filled("o|/one.jpg")
+	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 1, Member: "1 p o|/one.jpg"})
+	n.sync(t)
+	if n.purges.Check(fill, time.Now()) != cache.Purged {
+		t.Fatal("rule 1, landing late, does not cover a fill that began before it")
+	}
+	if n.purges.Seq() != 2 {
+		t.Fatalf("at %d once the log is whole, want 2", n.purges.Seq())
+	}
+	raw.IncrBy(ctx, "imgedge:purge:seq", 2) // 3 never lands; 4 does
+	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 4, Member: "4 p o|/four.jpg"})
+	n.sync(t)
+	if n.purges.Seq() != 2 {
+		t.Fatalf("passed a missing sequence at once: at %d", n.purges.Seq())
+	}
+	time.Sleep(400 * time.Millisecond) // past the grace a lost sequence gets: what is under test
+	n.sync(t)
+	if n.purges.Seq() != 4 {
+		t.Fatalf("a lost sequence held the log at %d, want 4", n.purges.Seq())
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -17,22 +19,23 @@ import (
 
 // Server is one running redis-server.
 type Server struct {
-	Addr string
-	cmd  *exec.Cmd
-	done chan error
-	t    testing.TB
-	aof  bool
-	dir  string // kept across restarts: an AOF server replays it
+	Addr  string
+	cmd   *exec.Cmd
+	done  chan error
+	t     testing.TB
+	aof   bool
+	dir   string   // kept across restarts: an AOF server replays it, a cluster node keeps its nodes.conf
+	extra []string // more arguments (a cluster node's)
 }
 
 // Start runs a redis-server without persistence for t.
-func Start(t testing.TB) *Server { return start(t, false) }
+func Start(t testing.TB) *Server { return start(t, false, nil) }
 
 // StartAOF runs a redis-server with an append-only file synced every
 // second (Redis' default), which a Restart after Kill replays.
-func StartAOF(t testing.TB) *Server { return start(t, true) }
+func StartAOF(t testing.TB) *Server { return start(t, true, nil) }
 
-func start(t testing.TB, aof bool) *Server {
+func start(t testing.TB, aof bool, extra func(dir string) []string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: apt-get install -y redis-server (.ci/run does)")
@@ -44,6 +47,9 @@ func start(t testing.TB, aof bool) *Server {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &Server{Addr: addr, t: t, aof: aof, dir: t.TempDir()}
+	if extra != nil {
+		s.extra = extra(s.dir)
+	}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -54,11 +60,10 @@ func (s *Server) start() {
 	appendonly := "no"
 	if s.aof {
 		appendonly = "yes"
-	} else {
-		s.dir = s.t.TempDir() // an empty restart
 	}
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly,
-		"--appendfsync", "everysec", "--dir", s.dir)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly,
+		"--appendfsync", "everysec", "--dir", s.dir}, s.extra...)
+	s.cmd = exec.Command("redis-server", args...)
 	var logs bytes.Buffer
 	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
 	if err := s.cmd.Start(); err != nil {
@@ -94,6 +99,23 @@ func (s *Server) Kill() {
 // what its append-only file holds (StartAOF).
 func (s *Server) Restart() { s.start() }
 
+// RestartEmpty starts a killed server again with no data at all (its
+// append-only files removed; a cluster node keeps its nodes.conf).
+func (s *Server) RestartEmpty() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "nodes.conf" {
+			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+	s.start()
+}
+
 // Pause freezes the server (SIGSTOP): connections stay open, nothing
 // answers. Resume thaws it.
 func (s *Server) Pause()  { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
@@ -118,38 +140,28 @@ func (s *Server) Port() int {
 // StartCluster runs a Redis Cluster of n masters (no replicas) for t and
 // returns their addresses.
 func StartCluster(t testing.TB, n int) []string {
+	var addrs []string
+	for _, s := range StartClusterServers(t, n) {
+		addrs = append(addrs, s.Addr)
+	}
+	return addrs
+}
+
+// StartClusterServers is StartCluster with the masters' servers, which a
+// test may pause, kill and restart (a restarted master keeps its slots).
+func StartClusterServers(t testing.TB, n int) []*Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli is not installed: apt-get install -y redis-server (.ci/run does)")
 	}
+	var servers []*Server
 	var addrs []string
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		_, port, _ := net.SplitHostPort(addr)
-		dir := t.TempDir()
-		cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--cluster-node-timeout", "2000")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		deadline := time.Now().Add(10 * time.Second)
-		for c.Ping(context.Background()).Err() != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster node %s did not answer", addr)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		c.Close()
-		addrs = append(addrs, addr)
+		s := start(t, false, func(dir string) []string {
+			return []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"}
+		})
+		servers = append(servers, s)
+		addrs = append(addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -180,5 +192,5 @@ func StartCluster(t testing.TB, n int) []string {
 		}
 		c.Close()
 	}
-	return addrs
+	return servers
 }

@@ -231,7 +231,14 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	}
 	wait, cancel := context.WithTimeout(ctx, bound+time.Second)
 	defer cancel()
-	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec.Owned(), pol)
+	spec := r.Spec.Owned()
+	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, spec, pol)
+	if err == nil && s.purges.Check(f.Entry, s.clock()) == cache.Purged {
+		// This request joined a fill that began before a purge applied
+		// since: its bytes may be the purged ones. One fill more, which
+		// begins after the purge.
+		f, o, err = s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, spec, pol)
+	}
 	if err != nil {
 		var fe *FetchError
 		switch {
@@ -303,6 +310,11 @@ func (s *Shield) fleetFill(ctx context.Context, c Collapser, key string, hold ti
 		}
 		e, gone := c.Await(ctx, key, pol.FleetWait)
 		if e != nil {
+			if s.purges.Check(e, s.clock()) != cache.Proven {
+				// The leader's fill began before a purge this node knows
+				// (or cannot vouch for): fill again, after it.
+				return f, false, none
+			}
 			return cache.Fill[fillInfo]{Entry: e, Meta: fillInfo{outcome: Hit, fleet: true}}, true, none
 		}
 		if !gone {
