@@ -1,0 +1,238 @@
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// previousRelease is the release before this one (main when the fleet's
+// protocol last changed): a fleet mid-upgrade runs it beside this one.
+// Bump it when a release changes what nodes share in Redis.
+const previousRelease = "cf7922fc41b9c976e3fab949ae8e92018f7cd056"
+
+// binaries builds each release's edge binary once per test process.
+var binaries struct {
+	sync.Mutex
+	built map[string]string // release ("" for this one) -> path
+	dir   string
+}
+
+// edgeBinary builds the edge at release ("" for the working tree; else a
+// commit of this repository's history) into a folder removed when the test
+// process ends, with the race detector when the tests run under it.
+func edgeBinary(t *testing.T, release string) string {
+	t.Helper()
+	binaries.Lock()
+	defer binaries.Unlock()
+	if p, ok := binaries.built[release]; ok {
+		return p
+	}
+	if binaries.dir == "" {
+		dir, err := os.MkdirTemp("", "imgedge-binaries-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binaries.dir, binaries.built = dir, map[string]string{}
+	}
+	src := ".."
+	name := "imgedge-current"
+	if release != "" {
+		name = "imgedge-" + release[:12]
+		src = filepath.Join(binaries.dir, "src-"+release[:12])
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The release's tree as committed: git archive needs the commit in
+		// this clone's history (a shallow clone lacks it: clone whole).
+		archive := exec.Command("git", "-C", "..", "archive", "--format=tar", release)
+		untar := exec.Command("tar", "-x", "-C", src)
+		var errs bytes.Buffer
+		archive.Stderr, untar.Stderr = &errs, &errs
+		pipe, err := archive.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		untar.Stdin = pipe
+		if err := untar.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := archive.Run(); err != nil {
+			t.Fatalf("git archive %s (the previous release must be in this clone's history): %v\n%s", release, err, errs.String())
+		}
+		if err := untar.Wait(); err != nil {
+			t.Fatalf("untar %s: %v\n%s", release, err, errs.String())
+		}
+	}
+	out := filepath.Join(binaries.dir, name)
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Dir = src
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build (%s): %v\n%s", name, err, msg)
+	}
+	binaries.built[release] = out
+	return out
+}
+
+// edgeProc is one edge process on fixed ports, which a test can kill and
+// start again as a crash and a restart would.
+type edgeProc struct {
+	t       *testing.T
+	bin     string
+	name    string
+	env     []string
+	base    string // http://127.0.0.1:port, the public listener
+	admin   string
+	cmd     *exec.Cmd
+	done    chan error
+	logs    *syncWriter
+	running bool
+}
+
+// freeAddr is a 127.0.0.1 port nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newEdgeProc(t *testing.T, name, bin string, env ...string) *edgeProc {
+	pub, adm := freeAddr(t), freeAddr(t)
+	p := &edgeProc{t: t, bin: bin, name: name, base: "http://" + pub, admin: "http://" + adm, logs: &syncWriter{},
+		env: append([]string{"IMGEDGE_LISTEN=" + pub, "IMGEDGE_ADMIN_LISTEN=" + adm, "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, env...)}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// start runs the process and waits until it is ready.
+func (p *edgeProc) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(p.bin)
+	// The process's config is what the test sets: none of the test
+	// process's own IMGEDGE_ variables (the chaos seed, say) leak in.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IMGEDGE_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env, p.env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.done = make(chan error, 1)
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
+	p.running = true
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.running = false
+			p.t.Fatalf("%s exited at start: %v\n%s", p.name, err, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s not ready within 60 s\n%s", p.name, p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill ends the process as a crash would.
+func (p *edgeProc) kill() {
+	if !p.running {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	p.running = false
+}
+
+// stop ends the process as an operator would (SIGTERM, drain).
+func (p *edgeProc) stop() {
+	if !p.running {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.running = false
+}
+
+// metric reads one series from the process's /metrics (0 when absent).
+func (p *edgeProc) metric(series string) float64 {
+	p.t.Helper()
+	resp, err := http.Get(p.admin + "/metrics")
+	if err != nil {
+		p.t.Fatalf("%s /metrics: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return metricValue(string(b), series)
+}
+
+// sumMetric adds series over the given metric families' label sets (every
+// line that starts with prefix).
+func (p *edgeProc) sumMetric(prefix string) float64 {
+	p.t.Helper()
+	resp, err := http.Get(p.admin + "/metrics")
+	if err != nil {
+		p.t.Fatalf("%s /metrics: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+// purge asks the process to purge query; it returns the status and body.
+func (p *edgeProc) purge(ctx context.Context, query string) (int, string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.admin+"/purge?"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
