@@ -63,10 +63,11 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 		{"bench/photo-1600x1200-q85.jpg", "w=1000&fm=webp", 0},
 		{"bench/photo-1600x1200-q85.jpg", "fm=json", 0},
 		{"bench/photo-1600x1200-q85.jpg", "rect=0,0,800,600&w=100", 0},
-		// No shrink-on-load: every render reduces to 1/4 first, the rung.
-		{"bench/kodim23.png", "w=100&fm=webp", 4},
-		{"corpus/formats/avif-example.avif", "w=100&fm=jpg", 4},
-		{"bench/kodim23.png", "w=500&fm=webp", 0}, // 768 px: no 2x step to take
+		// No shrink-on-load: every render reduces to 1/4 or 1/2 first (the
+		// rung) when a reduce of 2x or more is left after it.
+		{"bench/kodim23.png", "w=90&fm=webp", 4},
+		{"corpus/formats/avif-example.avif", "w=100&fm=jpg", 2},
+		{"bench/kodim23.png", "w=300&fm=webp", 0}, // 768 px: 1/2 would leave 1.28x
 		// A rung over maxRungBytes: 2000x1500 at 1/2 is 9 MB.
 		{"bench/camera-4000x3000-q90.jpg", "w=1500&fm=jpg", 0},
 	}
