@@ -33,6 +33,9 @@ func quality(spec transform.Spec, def int) int {
 }
 
 func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Config) ([]byte, error) {
+	if !f.Encodable() {
+		return nil, fmt.Errorf("encode: %s cannot be produced", f)
+	}
 	if (f == transform.FormatJPEG || f == transform.FormatPJPEG) && img.HasAlpha() {
 		bg := spec.Background
 		if !bg.Set {
@@ -42,14 +45,39 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 			return nil, vipsError("flatten", err)
 		}
 	}
-	var (
-		out []byte
-		err error
-	)
 	defaults := cfg.Quality
 	if spec.QualitySet == 1 && cfg.FlagQuality != (Quality{}) {
 		defaults = cfg.FlagQuality
 	}
+	var q int
+	switch f {
+	case transform.FormatJPEG, transform.FormatPJPEG:
+		q = quality(spec, defaults.JPEG)
+	case transform.FormatWebP:
+		q = quality(spec, defaults.WebP)
+	case transform.FormatAVIF:
+		q = quality(spec, defaults.AVIF)
+	case transform.FormatJXL:
+		q = quality(spec, defaults.JXL)
+	}
+	out, err := encodeNative(img, f, encoderSetting(f, q), spec.Lossless, cfg)
+	if err != nil {
+		return nil, vipsError("encode "+f.String(), err)
+	}
+	return out, nil
+}
+
+// setting is an encoder's own quality knob: Q (1..100) for JPEG, WebP and
+// AVIF; JPEG XL's Butteraugli distance (0 mathematically lossless, 1
+// visually lossless, larger is coarser).
+type setting struct {
+	q        int
+	distance float64
+}
+
+// encodeNative encodes img as f (one that Encodable) at the encoder's own
+// setting.
+func encodeNative(img *vips.ImageRef, f transform.Format, set setting, lossless bool, cfg *Config) (out []byte, err error) {
 	switch f {
 	case transform.FormatJPEG, transform.FormatPJPEG:
 		// Baseline with optimised Huffman tables unless pjpg; libvips' auto
@@ -57,7 +85,7 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 		// 300 px image (measured), so it is only made when asked for.
 		out, _, err = img.ExportJpeg(&vips.JpegExportParams{
 			StripMetadata:  true,
-			Quality:        quality(spec, defaults.JPEG),
+			Quality:        set.q,
 			Interlace:      f == transform.FormatPJPEG,
 			OptimizeCoding: true,
 			SubsampleMode:  vips.VipsForeignSubsampleAuto,
@@ -67,8 +95,8 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 	case transform.FormatWebP:
 		out, _, err = img.ExportWebp(&vips.WebpExportParams{
 			StripMetadata:   true,
-			Quality:         quality(spec, defaults.WebP),
-			Lossless:        spec.Lossless,
+			Quality:         set.q,
+			Lossless:        lossless,
 			ReductionEffort: cfg.WebPEffort,
 		})
 		if err == nil {
@@ -77,29 +105,26 @@ func encode(img *vips.ImageRef, f transform.Format, spec transform.Spec, cfg *Co
 	case transform.FormatAVIF:
 		out, _, err = img.ExportAvif(&vips.AvifExportParams{
 			StripMetadata: true,
-			Quality:       quality(spec, defaults.AVIF),
-			Lossless:      spec.Lossless,
+			Quality:       set.q,
+			Lossless:      lossless,
 			Bitdepth:      8,
 			Effort:        avifEffort,
 		})
 	case transform.FormatJXL:
-		// govips always sets distance, and libvips derives distance from Q
-		// only when distance is unset: without this every JXL is near
-		// lossless. (100-Q)/25 is libvips' own mapping (Q 75 = distance 1).
-		q := quality(spec, defaults.JXL)
+		// govips passes distance, never Q, to libvips.
 		out, _, err = img.ExportJxl(&vips.JxlExportParams{
-			Quality:  q,
-			Distance: float64(100-q) / 25,
-			Lossless: spec.Lossless,
+			Distance: set.distance,
+			Lossless: lossless,
 			Effort:   jxlEffort,
 		})
-	case transform.FormatGIF:
-		out, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: gifEffort, Bitdepth: 8})
 	default:
-		return nil, fmt.Errorf("encode: %s cannot be produced", f)
+		out, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: gifEffort, Bitdepth: 8})
 	}
-	if err != nil {
-		return nil, vipsError("encode "+f.String(), err)
-	}
-	return out, nil
+	return out, err
+}
+
+// encoderSetting is the encoder's own setting for q (1..100): Q itself,
+// and for JPEG XL libvips' own mapping of Q to distance (Q 75 = distance 1).
+func encoderSetting(f transform.Format, q int) setting {
+	return setting{q: q, distance: float64(100-q) / 25}
 }
