@@ -120,7 +120,7 @@ func BenchmarkPaths(b *testing.B) {
 			})},
 		{"jpeg1600-to-avif300", "w=300&fm=avif", image("photo-1600x1200-q85.jpg"),
 			bareResize(4, 300, false, func(img *vips.ImageRef) error {
-				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: avifEffort, Bitdepth: 8, StripMetadata: true})
+				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: 2, Bitdepth: 8, StripMetadata: true})
 				return err
 			})},
 		// A WebP source: libwebp's scaled decode against a whole decode

@@ -9,15 +9,14 @@ import (
 )
 
 // Encoder efforts, chosen for an edge where a miss is paid while a client
-// waits (measured on a 1200x900 image, one core, bench/RESULTS.md): AVIF
-// effort 2 of 0..9 (231 ms, where the default 4 took 957 ms for the same
-// bytes) and JPEG XL effort 3 of 1..9 (150 ms, where effort 7 took 587 ms
-// and made a larger file). WebP's is configured (transform.webp_effort).
+// waits (measured on a 1200x900 image, one core, bench/RESULTS.md): JPEG XL
+// effort 3 of 1..9 (150 ms, where effort 7 took 587 ms and made a larger
+// file). WebP's and AVIF's are configured (transform.webp_effort,
+// transform.avif_effort).
 const (
-	avifEffort = 2
-	jxlEffort  = 3
-	pngLevel   = 6
-	gifEffort  = 7
+	jxlEffort = 3
+	pngLevel  = 6
+	gifEffort = 7
 )
 
 // quality is the requested q, else the configured default, lowered by a
@@ -108,7 +107,7 @@ func encodeNative(img *vips.ImageRef, f transform.Format, set setting, lossless 
 			Quality:       set.q,
 			Lossless:      lossless,
 			Bitdepth:      8,
-			Effort:        avifEffort,
+			Effort:        cfg.AVIFEffort,
 		})
 	case transform.FormatJXL:
 		// govips passes distance, never Q, to libvips.

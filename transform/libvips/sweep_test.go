@@ -105,8 +105,10 @@ func at(curve []sweepPoint, s float64) (set float64, bytes float64, ok bool) {
 // BenchmarkQualitySweep measures each lossy encoder's own setting on the
 // benchmark photos within 600x600 (one encode at a time), derives the
 // settings that give the SSIM JPEG gives at each q (the table behind
-// qualityScale, and the bytes each format saves there). See the README,
-// "One quality scale", and bench/RESULTS.md, "Image quality". It
+// qualityScale, and the bytes each format saves there), and measures
+// AVIF's efforts (transform.avif_effort): bytes and time at the SSIM JPEG
+// gives at q 80. See the README, "One quality scale", and
+// bench/RESULTS.md, "Image quality". It
 // prints tables; run it once:
 //
 //	go test ./transform/libvips -run XXX -bench QualitySweep -benchtime 1x -v
@@ -148,6 +150,28 @@ func BenchmarkQualitySweep(b *testing.B) {
 				fmt.Fprintf(&sb, " | %.2f, %.0f (%+.0f %%)", set, bytes, 100*(bytes/jp.bytes-1))
 			}
 			sb.WriteByte('\n')
+		}
+		var target sweepPoint // JPEG's q 80
+		for _, p := range curves[transform.FormatJPEG] {
+			if p.set.q == 80 {
+				target = p
+			}
+		}
+		fmt.Fprintf(&sb, "\nAVIF effort | Q: SSIM, bytes, ms | at SSIM %.4f (JPEG's q 80): Q, bytes, ms\n", target.ssim)
+		for effort := range 7 {
+			c := cfg
+			c.AVIFEffort = effort
+			fmt.Fprintf(&sb, "%d |", effort)
+			var curve []sweepPoint
+			var ms float64
+			for _, q := range []int{50, 65, 80} {
+				p := sweep(b, imgs, transform.FormatAVIF, setting{q: q}, &c)
+				curve = append(curve, p)
+				ms += p.ms / 3
+				fmt.Fprintf(&sb, " Q%d %.4f %.0f %.1f |", q, p.ssim, p.bytes, p.ms)
+			}
+			q, bytes, _ := at(curve, target.ssim)
+			fmt.Fprintf(&sb, " %.1f, %.0f, %.1f\n", q, bytes, ms)
 		}
 		b.Log(sb.String())
 	}
