@@ -58,7 +58,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"transform.queue", c.Transform.Queue, 64},
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
 		{"transform.timeout", c.Transform.Timeout.D(), 30 * time.Second},
-		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75}},
+		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 80, JXL: 80}},
 		{"transform.avif_max_pixels", c.Transform.AVIFMaxPixels, int64(2_000_000)},
 		{"limits.max_dimension", c.Limits.MaxDimension, 8192},
 		{"limits.max_source_bytes", int64(c.Limits.MaxSourceBytes), int64(50 << 20)},
