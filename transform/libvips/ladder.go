@@ -6,23 +6,29 @@ import (
 	"imgedge/transform"
 )
 
-// ladderScale is the scale of the rung this render can start from: its
-// shrink-on-load (JPEG's DCT scaling, WebP's scaled decode), when the edge
-// keeps rungs and the render draws pixels (the facts formats describe the
-// source as stored). 0: none.
+// ladderScale is the scale of the rung this render can start from, when
+// the edge keeps rungs and the render draws pixels (the facts formats
+// describe the source as stored) of the first frame (a rung is keyed by
+// its scale alone): its shrink-on-load (JPEG's DCT scaling, WebP's scaled
+// decode), or for a source without one its prescale, which may be 1, the
+// whole decode. 0: none.
 func (j *job) ladderScale() int {
-	scale := max(j.opts.shrink, j.prescale)
-	if j.spec.Ladder == nil || scale < 2 || j.spec.Format.Facts() {
+	if j.spec.Ladder == nil || j.spec.Format.Facts() || j.spec.Frame > 1 {
 		return 0
 	}
-	return scale
+	if j.opts.shrink > 1 {
+		return j.opts.shrink
+	}
+	return j.prescale
 }
 
 // prescale is the first reduce for a source that has no shrink-on-load
 // (PNG, AVIF, HEIC without a thumbnail that covers the size): the largest
 // of 1/8, 1/4, 1/2 that still leaves a reduce of 2x or more to the size,
-// the gap libvips' own resize leaves its kernel. Every render of such a
-// source takes the same two steps, kept rung or not, so its bytes (and
+// the gap libvips' own resize leaves its kernel, else 1 (none). It is the
+// scale of the source's rung: at 1 the rung is the whole decode, which
+// spares the PNG, AV1 or HEVC decode and changes no pixel. Every render of
+// such a source takes the same steps, kept rung or not, so its bytes (and
 // strong ETag) never depend on whether a rung existed on that node at that
 // moment. A first step closer to the size blurs whatever its filter: at
 // 1/2 for kodim07 at 300 px (a 1.28x reduce left) SSIM against one
@@ -30,10 +36,7 @@ func (j *job) ladderScale() int {
 // 0.9929-0.9955 with Lanczos3 for kodim04, kodim15 and kodim07 at 250-380
 // px (bench/RESULTS.md, "Image quality").
 func prescale(ow, oh int, p sizePlan) int {
-	if s := jpegShrink(ow, oh, 2*p.resizeW, 2*p.resizeH); s > 1 {
-		return s
-	}
-	return 0
+	return jpegShrink(ow, oh, 2*p.resizeW, 2*p.resizeH)
 }
 
 // reduceFirst orients the decoded source and reduces it to 1/prescale with

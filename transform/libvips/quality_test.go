@@ -66,9 +66,10 @@ func TestDecodeRoutesKeepDetail(t *testing.T) {
 		{"HEIC beyond its thumbnail at 400", "corpus/formats/heic-example.heic", "w=400", "whole", false, false, 0.998},
 		{"JPEG XL at 300", "corpus/formats/jxl-bicycles.jxl", "w=300", "whole", false, false, 0.9999},
 		// Rungs: the second render starts from the rung the first one kept
-		// (measured 0.9973 and 0.9990).
+		// (measured 0.9973, 0.9990, 1).
 		{"JPEG rung", "bench/photo-1600x1200-q85.jpg", "w=300", "rung at 1/4 scale", true, false, 0.996},
 		{"PNG rung", "bench/kodim23.png", "w=150", "rung at 1/2 scale", true, false, 0.998},
+		{"PNG rung at full size", "bench/kodim07.png", "w=300", "rung at full size", true, false, 0.9999},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
