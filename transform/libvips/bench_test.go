@@ -2,7 +2,9 @@ package libvips
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -70,6 +72,30 @@ func BenchmarkMissPipeline(b *testing.B) {
 				img.Close()
 			}
 		})
+	})
+}
+
+// BenchmarkSrcsetPNG is a srcset of one 768x512 PNG through a ladder, two
+// at a time: widths 150..384 to WebP at q 70..90, each a new variant, the
+// rungs kept by the first renders. Run with a fixed count to compare CPU
+// time (bench/RESULTS.md, "Image quality"):
+//
+//	/usr/bin/time go test ./transform/libvips -run XXX -bench SrcsetPNG -benchtime 400x -cpu 2
+func BenchmarkSrcsetPNG(b *testing.B) {
+	tr := newTransformer(b)
+	src := readFile(b, filepath.Join(benchImages, "kodim23.png"))
+	ladder := &mapLadder{}
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			spec := parse(b, fmt.Sprintf("w=%d&q=%d&fm=webp", 150+i*37%235, 70+i%21))
+			spec.Ladder = ladder
+			if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }
 
