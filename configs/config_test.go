@@ -42,6 +42,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"cache.cdn_ttl", c.Cache.CDNTTL.D(), time.Duration(0)},
 		{"cache.cdn_stale", c.Cache.StaleDownstream(), true},
 		{"transform.webp_effort", c.Transform.WebPEffort, 4},
+		{"transform.avif_effort", c.Transform.AVIFEffort, 2},
 		{"cache.canonical_redirect", c.Cache.CanonicalRedirect, false},
 		{"purge.downstream", len(c.Purge.Downstream), 0},
 		{"cors.allow_origins", len(c.CORS.AllowOrigins), 0},
@@ -57,7 +58,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		{"transform.queue", c.Transform.Queue, 64},
 		{"transform.queue_timeout", c.Transform.QueueTimeout.D(), 2 * time.Second},
 		{"transform.timeout", c.Transform.Timeout.D(), 30 * time.Second},
-		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75}},
+		{"transform.quality", c.Transform.Quality, Quality{JPEG: 80, WebP: 80, AVIF: 80, JXL: 80}},
 		{"transform.avif_max_pixels", c.Transform.AVIFMaxPixels, int64(2_000_000)},
 		{"limits.max_dimension", c.Limits.MaxDimension, 8192},
 		{"limits.max_source_bytes", int64(c.Limits.MaxSourceBytes), int64(50 << 20)},
@@ -162,6 +163,7 @@ func TestEveryKeyHasEnv(t *testing.T) {
 		"IMGEDGE_CACHE_STALE_IF_ERROR", "IMGEDGE_CACHE_CLIENT_TTL",
 		"IMGEDGE_TRANSFORM_CONCURRENCY", "IMGEDGE_TRANSFORM_QUEUE", "IMGEDGE_TRANSFORM_QUEUE_TIMEOUT", "IMGEDGE_TRANSFORM_TIMEOUT",
 		"IMGEDGE_TRANSFORM_QUALITY_JPEG", "IMGEDGE_TRANSFORM_QUALITY_WEBP", "IMGEDGE_TRANSFORM_QUALITY_AVIF", "IMGEDGE_TRANSFORM_QUALITY_JXL", "IMGEDGE_TRANSFORM_AVIF_MAX_PIXELS", "IMGEDGE_TRANSFORM_WEBP_EFFORT",
+		"IMGEDGE_TRANSFORM_AVIF_EFFORT",
 		"IMGEDGE_LIMITS_MAX_DIMENSION", "IMGEDGE_LIMITS_MAX_SOURCE_BYTES", "IMGEDGE_LIMITS_MAX_SOURCE_PIXELS", "IMGEDGE_LIMITS_WIDTHS",
 		"IMGEDGE_SERVER_READ_TIMEOUT", "IMGEDGE_SERVER_WRITE_TIMEOUT", "IMGEDGE_SERVER_IDLE_TIMEOUT", "IMGEDGE_SERVER_DRAIN_TIMEOUT", "IMGEDGE_SERVER_MAX_CONNS",
 		"IMGEDGE_SIGNING_KEYS", "IMGEDGE_ADMIN_TOKEN", "IMGEDGE_REDIS_URL", "IMGEDGE_PRESETS", "IMGEDGE_LOG_HIT_SAMPLE", "IMGEDGE_TRACING_ENDPOINT", "IMGEDGE_TRACING_SAMPLE",
@@ -180,8 +182,8 @@ func TestEveryKeyHasEnv(t *testing.T) {
 			t.Errorf("%s does not override anything", name)
 		}
 	}
-	if len(fields) != 83 {
-		t.Errorf("%d env names, want 83: a new key needs a line above", len(fields))
+	if len(fields) != 84 {
+		t.Errorf("%d env names, want 84: a new key needs a line above", len(fields))
 	}
 }
 
@@ -200,6 +202,7 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 		want       []string // every fragment must be in the error
 	}{
 		{"quality range", "transform: {quality: {jpeg: 120}}", nil, []string{"transform.quality.jpeg", `"120"`, "an integer from 1 to 100"}},
+		{"avif effort 0", "transform: {avif_effort: 0}", nil, []string{"transform.avif_effort", `"0"`, "an integer from 1 to 6"}},
 		{"bad size", "cache: {memory: lots}", nil, []string{`"lots" is not a size`, "256MiB"}},
 		{"bad duration", "fetch: {timeout: soon}", nil, []string{`"soon" is not a duration`, "10s"}},
 		{"unknown key", "cache: {memroy: 1MiB}", nil, []string{"cache.memroy (line 1): unknown key", "did you mean cache.memory?"}},

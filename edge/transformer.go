@@ -19,6 +19,7 @@ func TransformerConfig(cfg *configs.Config) libvips.Config {
 		MaxDimension:          l.MaxDimension,
 		AVIFMaxPixels:         cfg.Transform.AVIFMaxPixels,
 		WebPEffort:            cfg.Transform.WebPEffort,
+		AVIFEffort:            cfg.Transform.AVIFEffort,
 		MaxOutputPixels:       l.MaxOutputPixels,
 		MaxOutputFramesPixels: l.MaxOutputFramesPixels,
 		MaxUpscale:            l.MaxUpscale,

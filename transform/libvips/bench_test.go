@@ -2,7 +2,9 @@ package libvips
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -73,6 +75,30 @@ func BenchmarkMissPipeline(b *testing.B) {
 	})
 }
 
+// BenchmarkSrcsetPNG is a srcset of one 768x512 PNG through a ladder, two
+// at a time: widths 150..384 to WebP at q 70..90, each a new variant, the
+// rungs kept by the first renders. Run with a fixed count to compare CPU
+// time (bench/RESULTS.md, "Image quality"):
+//
+//	/usr/bin/time go test ./transform/libvips -run XXX -bench SrcsetPNG -benchtime 400x -cpu 2
+func BenchmarkSrcsetPNG(b *testing.B) {
+	tr := newTransformer(b)
+	src := readFile(b, filepath.Join(benchImages, "kodim23.png"))
+	ladder := &mapLadder{}
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			spec := parse(b, fmt.Sprintf("w=%d&q=%d&fm=webp", 150+i*37%235, 70+i%21))
+			spec.Ladder = ladder
+			if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // floorOp is one bare-govips rendition of a benchmarked path: the least
 // work libvips must do for it.
 type floorOp func(src []byte) error
@@ -120,7 +146,7 @@ func BenchmarkPaths(b *testing.B) {
 			})},
 		{"jpeg1600-to-avif300", "w=300&fm=avif", image("photo-1600x1200-q85.jpg"),
 			bareResize(4, 300, false, func(img *vips.ImageRef) error {
-				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: avifEffort, Bitdepth: 8, StripMetadata: true})
+				_, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 60, Effort: 2, Bitdepth: 8, StripMetadata: true})
 				return err
 			})},
 		// A WebP source: libwebp's scaled decode against a whole decode

@@ -47,6 +47,13 @@ var encodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatGIF:   120,
 }
 
+// avifEffortCost is AVIF's encode time at each effort (1..6) against
+// effort 2, the one encodeNanosPerPixel was measured at: medians of three
+// runs over the benchmark photos within 600x600 at Q 50, 65 and 80, one
+// encode at a time, on a loaded machine (BenchmarkQualitySweep;
+// bench/RESULTS.md, "Image quality").
+var avifEffortCost = [...]float64{1: 0.6, 2: 1, 3: 2.1, 4: 5, 5: 6.6, 6: 16}
+
 const (
 	decodeNanosPerPixel = 15
 	blurNanosPerSigma   = 12
@@ -130,7 +137,11 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		// libwebp decodes every pixel, however small it scales the rows.
 		decoded = int64(j.sw) * int64(j.sh) * int64(c.frames)
 	}
-	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanosPerPixel[format])
+	encodeNanos := encodeNanosPerPixel[format]
+	if format == transform.FormatAVIF {
+		encodeNanos *= avifEffortCost[j.cfg.AVIFEffort]
+	}
+	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanos)
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma

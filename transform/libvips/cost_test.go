@@ -126,6 +126,15 @@ func TestHeavyRenders(t *testing.T) {
 			t.Errorf("%s: heavy = %v (cpu %s), %v; want %v", q, c.heavy(), c.cpu, err, heavy)
 		}
 	}
+	// AVIF's encode time grows with its effort: a 600 px AVIF is a
+	// typical miss at effort 2 and a heavy one at effort 4.
+	for effort, heavy := range map[int]bool{2: false, 4: true} {
+		c := cfg
+		c.AVIFEffort = effort
+		if p, err := pricedJob(t, &c, transform.FormatJPEG, 4000, 3000, 1, "w=600&fm=avif"); err != nil || p.heavy() != heavy {
+			t.Errorf("600 px AVIF at effort %d: heavy = %v (cpu %s), %v; want %v", effort, p.heavy(), p.cpu, err, heavy)
+		}
+	}
 	cfg.Concurrency, cfg.Queue, cfg.QueueTimeout = 4, 8, 20*time.Millisecond
 	tr, err := New(cfg)
 	if err != nil {

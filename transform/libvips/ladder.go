@@ -6,44 +6,52 @@ import (
 	"imgedge/transform"
 )
 
-// ladderScale is the scale of the rung this render can start from: its
-// shrink-on-load (JPEG's DCT scaling, WebP's scaled decode), when the edge
-// keeps rungs and the render draws pixels (the facts formats describe the
-// source as stored). 0: none.
+// ladderScale is the scale of the rung this render can start from, when
+// the edge keeps rungs and the render draws pixels (the facts formats
+// describe the source as stored) of the first frame (a rung is keyed by
+// its scale alone): its shrink-on-load (JPEG's DCT scaling, WebP's scaled
+// decode), or for a source without one its prescale, which may be 1, the
+// whole decode. 0: none.
 func (j *job) ladderScale() int {
-	scale := max(j.opts.shrink, j.prescale)
-	if j.spec.Ladder == nil || scale < 2 || j.spec.Format.Facts() {
+	if j.spec.Ladder == nil || j.spec.Format.Facts() || j.spec.Frame > 1 {
 		return 0
 	}
-	return scale
+	if j.opts.shrink > 1 {
+		return j.opts.shrink
+	}
+	return j.prescale
 }
 
 // prescale is the first reduce for a source that has no shrink-on-load
 // (PNG, AVIF, HEIC without a thumbnail that covers the size): the largest
-// of 1/8, 1/4, 1/2 that keeps the size to resize to, as a JPEG's DCT
-// scaling would give. Every render of such a source takes the same two
-// steps, kept rung or not, so its bytes (and strong ETag) never depend on
-// whether a rung existed on that node at that moment.
+// of 1/8, 1/4, 1/2 that still leaves a reduce of 2x or more to the size,
+// the gap libvips' own resize leaves its kernel, else 1 (none). It is the
+// scale of the source's rung: at 1 the rung is the whole decode, which
+// spares the PNG, AV1 or HEVC decode and changes no pixel. Every render of
+// such a source takes the same steps, kept rung or not, so its bytes (and
+// strong ETag) never depend on whether a rung existed on that node at that
+// moment. A first step closer to the size blurs whatever its filter: at
+// 1/2 for kodim07 at 300 px (a 1.28x reduce left) SSIM against one
+// Lanczos3 resize was 0.9910 linear, 0.9966 box, 0.9985 Lanczos3, and
+// 0.9929-0.9955 with Lanczos3 for kodim04, kodim15 and kodim07 at 250-380
+// px (bench/RESULTS.md, "Image quality").
 func prescale(ow, oh int, p sizePlan) int {
-	if s := jpegShrink(ow, oh, p.resizeW, p.resizeH); s > 1 {
-		return s
-	}
-	return 0
+	return jpegShrink(ow, oh, 2*p.resizeW, 2*p.resizeH)
 }
 
-// reduceFirst orients the decoded source and reduces it to 1/prescale: the
-// pixels a rung of this source holds. The step is linear (a triangle
-// filter, as a box-like DCT scale would be): with Lanczos3 it made the first
-// render of a 768x512 PNG 15 % slower than one resize (21.9 against 19.0 ms),
-// linear 1-6 % (19.1-20.2 ms), at an SSIM of 0.994 or more against one
-// Lanczos3 resize (TestScaledDecodesLookLikeWholeOnes).
+// reduceFirst orients the decoded source and reduces it to 1/prescale with
+// Lanczos3: the pixels a rung of this source holds. With the 2x gap left
+// after it, SSIM against one Lanczos3 resize was 0.9986-0.9995 on the
+// photos as PNG and 0.9980 on the AVIF, where a linear step scored
+// 0.9980-0.9995 and a box one (libvips' shrink) 0.9932 on the AVIF, whose
+// fine texture it aliases (TestDecodeRoutesKeepDetail).
 func reduceFirst(j *job) error {
 	if err := orient(j); err != nil {
 		return err
 	}
 	w, h := j.img.Width(), j.img.PageHeight()
 	tw, th := max(1, (w+j.prescale/2)/j.prescale), max(1, (h+j.prescale/2)/j.prescale)
-	if err := j.img.ResizeWithVScale(float64(tw)/float64(w), float64(th)/float64(h), vips.KernelLinear); err != nil {
+	if err := j.img.ResizeWithVScale(float64(tw)/float64(w), float64(th)/float64(h), vips.KernelLanczos3); err != nil {
 		return vipsError("resize", err)
 	}
 	return nil

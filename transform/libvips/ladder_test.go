@@ -63,10 +63,18 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 		{"bench/photo-1600x1200-q85.jpg", "w=1000&fm=webp", 0},
 		{"bench/photo-1600x1200-q85.jpg", "fm=json", 0},
 		{"bench/photo-1600x1200-q85.jpg", "rect=0,0,800,600&w=100", 0},
-		// No shrink-on-load: every render reduces to 1/4 first, the rung.
-		{"bench/kodim23.png", "w=100&fm=webp", 4},
-		{"corpus/formats/avif-example.avif", "w=100&fm=jpg", 4},
-		{"bench/kodim23.png", "w=500&fm=webp", 0}, // 768 px: no 2x step to take
+		// No shrink-on-load: every render reduces to 1/4 or 1/2 first (the
+		// rung) when a reduce of 2x or more is left after it; else the rung
+		// is the whole decode.
+		{"bench/kodim23.png", "w=90&fm=webp", 4},
+		{"corpus/formats/avif-example.avif", "w=100&fm=jpg", 2},
+		{"bench/kodim23.png", "w=300&fm=webp", 1}, // 768 px: 1/2 would leave 1.28x
+		{"corpus/formats/avif-example.avif", "w=300&fm=webp", 1},
+		{"corpus/formats/heic-example.heic", "w=400&fm=jpg", 1},   // beyond its thumbnail
+		{"bench/yellow_rose.png", "w=150&fm=png", 1},              // alpha
+		{"corpus/png-conformance/basn2c16.png", "w=20&fm=png", 1}, // 16 bits a sample
+		{"corpus/formats/png-alpha-blackbug.png", "w=300&fm=webp", 2},
+		{"corpus/formats/png-alpha-blackbug.png", "w=1200&fm=webp", 0}, // 12.6 MB whole: over maxRungBytes
 		// A rung over maxRungBytes: 2000x1500 at 1/2 is 9 MB.
 		{"bench/camera-4000x3000-q90.jpg", "w=1500&fm=jpg", 0},
 	}
@@ -125,6 +133,17 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A rung is keyed by its scale alone, so only renders of the first frame
+// use one: another frame of a multi-image HEIF is decoded.
+func TestLadderOnlyForTheFirstFrame(t *testing.T) {
+	for frame, want := range map[int]int{0: 2, 1: 2, 2: 0} {
+		j := &job{spec: transform.Spec{Ladder: &mapLadder{}, Frame: frame}, prescale: 2}
+		if got := j.ladderScale(); got != want {
+			t.Errorf("frame %d: rung scale %d; want %d", frame, got, want)
+		}
 	}
 }
 

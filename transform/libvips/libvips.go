@@ -58,6 +58,7 @@ type Config struct {
 	// AVIFMaxPixels: under auto=format, larger outputs go to WebP instead.
 	AVIFMaxPixels int64
 	WebPEffort    int // libwebp's method, 0..6
+	AVIFEffort    int // libheif's effort (aom's speed 9 - effort), 1..6
 	// The limits on what a request may ask for, checked from the header and
 	// the plan before any pixel is decoded (cost.check).
 	MaxOutputPixels       int64   // one output frame
@@ -92,6 +93,8 @@ func (c *Config) Validate() error {
 		return errors.New("libvips: MaxOutputPixels, MaxOutputFramesPixels, MaxAVIFPixels and MaxJXLPixels must be above 0")
 	case c.WebPEffort < 0 || c.WebPEffort > 6:
 		return fmt.Errorf("libvips: WebPEffort must be 0 to 6, got %d", c.WebPEffort)
+	case c.AVIFEffort < 1 || c.AVIFEffort > len(avifEffortCost)-1:
+		return fmt.Errorf("libvips: AVIFEffort must be 1 to %d, got %d", len(avifEffortCost)-1, c.AVIFEffort)
 	case c.MaxUpscale < 1:
 		return fmt.Errorf("libvips: MaxUpscale must be 1 or more, got %g", c.MaxUpscale)
 	case c.MemoryBudget < renderBaseBytes:

@@ -37,10 +37,10 @@ const (
 func testConfig() Config {
 	return Config{
 		Concurrency: 2, Queue: 8, QueueTimeout: 2 * time.Second, Timeout: 30 * time.Second,
-		Quality:         Quality{JPEG: 80, WebP: 80, AVIF: 60, JXL: 75},
+		Quality:         Quality{JPEG: 80, WebP: 80, AVIF: 80, JXL: 80},
 		MaxSourcePixels: 50_000_000, MaxDimension: 8192, AVIFMaxPixels: 2_000_000,
 		MaxOutputPixels: 16_000_000, MaxOutputFramesPixels: 40_000_000, MaxUpscale: 1,
-		MaxAVIFPixels: 8_000_000, MaxJXLPixels: 8_000_000, MemoryBudget: 2 << 30, WebPEffort: 4,
+		MaxAVIFPixels: 8_000_000, MaxJXLPixels: 8_000_000, MemoryBudget: 2 << 30, WebPEffort: 4, AVIFEffort: 2,
 	}
 }
 

@@ -169,7 +169,7 @@ type job struct {
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
-	prescale   int         // a first reduce to 1/prescale, for sources without shrink-on-load
+	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
 	cost       cost
 	res        transform.Result
 	kill       killSwitch
@@ -386,7 +386,11 @@ func loadSized(j *job) error {
 		var climbed bool
 		if climbed, keep = climb(j, scale); climbed {
 			j.kill.track(j.img)
-			j.decoded(fmt.Sprintf("rung at 1/%d scale", scale))
+			if scale == 1 {
+				j.decoded("rung at full size")
+			} else {
+				j.decoded(fmt.Sprintf("rung at 1/%d scale", scale))
+			}
 			return nil
 		}
 	}
