@@ -271,7 +271,7 @@ type response struct {
 	body   []byte
 }
 
-func (h *harness) do(t *testing.T, method, path string, headers ...string) response {
+func (h *harness) do(t testing.TB, method, path string, headers ...string) response {
 	t.Helper()
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -300,7 +300,7 @@ func (h *harness) do(t *testing.T, method, path string, headers ...string) respo
 	return r
 }
 
-func (h *harness) get(t *testing.T, path string, headers ...string) response {
+func (h *harness) get(t testing.TB, path string, headers ...string) response {
 	t.Helper()
 	return h.do(t, fasthttp.MethodGet, path, headers...)
 }
