@@ -108,3 +108,39 @@ func BenchmarkPurgeLogJoin(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPurgePublish is one purge as the admin endpoint makes it (log
+// it in Redis, apply it here) on a node already holding 0 or 100,000
+// rules: its cost must not grow with them.
+func BenchmarkPurgePublish(b *testing.B) {
+	for _, held := range []int{0, 100_000} {
+		b.Run(strconv.Itoa(held), func(b *testing.B) {
+			srv := redistest.Start(b)
+			f, err := fleet.New(fleet.Config{URL: srv.URL(), Timeout: time.Second, MaxValue: 1 << 20, Queue: 16})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			p := cache.NewPurges(true, fleet.PurgeBound)
+			rules := make([]cache.PurgeRule, held)
+			for i := range rules {
+				rules[i] = cache.PurgeRule{Path: "o|/held/" + strconv.Itoa(i) + ".jpg", Seq: uint64(i + 1), At: time.Now()}
+			}
+			p.Apply(rules...)
+			log := f.PurgeLog(p, func() time.Duration { return time.Hour })
+			ctx := context.Background()
+			i := 0
+			b.ResetTimer()
+			for b.Loop() {
+				i++
+				r := cache.PurgeRule{Path: "o|/new/" + strconv.Itoa(i) + ".jpg"}
+				seq, err := log.Publish(ctx, r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Seq, r.At = seq, time.Now()
+				p.Apply(r)
+			}
+		})
+	}
+}
