@@ -58,8 +58,8 @@ func edgeBinary(t *testing.T, release string) string {
 		// this clone's history (a shallow clone lacks it: clone whole).
 		archive := exec.Command("git", "-C", "..", "archive", "--format=tar", release)
 		untar := exec.Command("tar", "-x", "-C", src)
-		var errs bytes.Buffer
-		archive.Stderr, untar.Stderr = &errs, &errs
+		var archiveErrs, untarErrs bytes.Buffer // two processes: a buffer each
+		archive.Stderr, untar.Stderr = &archiveErrs, &untarErrs
 		pipe, err := archive.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -69,10 +69,10 @@ func edgeBinary(t *testing.T, release string) string {
 			t.Fatal(err)
 		}
 		if err := archive.Run(); err != nil {
-			t.Fatalf("git archive %s (the previous release must be in this clone's history): %v\n%s", release, err, errs.String())
+			t.Fatalf("git archive %s (the previous release must be in this clone's history): %v\n%s", release, err, archiveErrs.String())
 		}
 		if err := untar.Wait(); err != nil {
-			t.Fatalf("untar %s: %v\n%s", release, err, errs.String())
+			t.Fatalf("untar %s: %v\n%s", release, err, untarErrs.String())
 		}
 	}
 	out := filepath.Join(binaries.dir, name)
