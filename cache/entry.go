@@ -100,11 +100,13 @@ func (e *Entry) Renewed(from *Entry) *Entry {
 	return c
 }
 
-// Unproven returns a copy of e that is neither fresh nor servable stale:
-// a lookup must revalidate it with the origin before it answers.
+// Unproven returns a copy of e that is not fresh and not servable while it
+// revalidates: a lookup must ask the origin before it answers. Only when
+// the origin fails is it served, within its stale-if-error window (an
+// origin down and Redis lost is no reason to fail every request).
 func (e *Entry) Unproven() *Entry {
 	c := e.clone()
-	c.FreshUntil, c.StaleWhileRevalidateUntil, c.StaleIfErrorUntil = time.Time{}, time.Time{}, time.Time{}
+	c.FreshUntil, c.StaleWhileRevalidateUntil = time.Time{}, time.Time{}
 	return c
 }
 
