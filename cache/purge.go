@@ -205,6 +205,7 @@ func (p *Purges) RaiseFloor(floor time.Time) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.floor.Store(max(p.floor.Load(), n))
+		p.version.Add(1) // entries verified before may be of the lost history now
 	}
 }
 
@@ -266,22 +267,24 @@ func (p *Purges) Check(e *Entry, now time.Time) Verdict {
 	if p == nil {
 		return Proven
 	}
+	fleet := p.fleet.Load()
+	// An entry of a lost history (filled in an older epoch, or stored
+	// before the floor) records a position that means nothing in the
+	// current log: any rule for its source purges it.
+	old := fleet && (e.Gen != 0 && e.Gen != p.gen.Load() || e.StoredAt.UnixNano() < p.floor.Load())
 	if v := p.version.Load(); e.verified.Load() != v {
-		if p.covered(e) {
+		if p.covered(e, old) {
 			return Purged
 		}
 		e.verified.Store(v)
 	}
-	if !p.fleet.Load() {
+	switch {
+	case !fleet:
 		return Proven
-	}
-	if e.Gen != 0 && e.Gen != p.gen.Load() {
+	case old:
 		return Unproven
 	}
 	stored := e.StoredAt.UnixNano()
-	if stored < p.floor.Load() {
-		return Unproven
-	}
 	if n := now.UnixNano(); n-p.synced.Load() > int64(p.bound) && stored < n-int64(p.bound) {
 		return Unproven
 	}
@@ -291,17 +294,19 @@ func (p *Purges) Check(e *Entry, now time.Time) Verdict {
 // Valid reports whether e may be served at now (Check is Proven).
 func (p *Purges) Valid(e *Entry, now time.Time) bool { return p.Check(e, now) == Proven }
 
-func (p *Purges) covered(e *Entry) bool {
+// covered reports whether a rule purges e: one logged after its fill
+// began, or any rule for its source when e is of a lost history (old).
+func (p *Purges) covered(e *Entry, old bool) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if m, ok := p.paths[e.Source]; ok && e.PurgeSeq < m.seq {
+	if m, ok := p.paths[e.Source]; ok && (old || e.PurgeSeq < m.seq) {
 		return true
 	}
 	for _, n := range p.lengths {
 		if n > len(e.Source) {
 			break
 		}
-		if m, ok := p.prefixes[e.Source[:n]]; ok && e.PurgeSeq < m.seq {
+		if m, ok := p.prefixes[e.Source[:n]]; ok && (old || e.PurgeSeq < m.seq) {
 			return true
 		}
 	}

@@ -64,6 +64,16 @@ func TestPurgesCheck(t *testing.T) {
 			p.NewEpoch(t0)
 			p.Synced(t0.Add(5 * time.Second))
 		}, &Entry{Source: "o|/a.jpg", PurgeSeq: 3, StoredAt: t0.Add(3 * time.Second), Gen: 2}, t0.Add(5 * time.Second), Proven},
+		{"fleet, new epoch: a new rule purges an old entry whatever its position", true, func(p *Purges) {
+			p.NewEpoch(t0.Add(time.Second))
+			p.Apply(PurgeRule{Path: "o|/a.jpg", Seq: 1, At: t0})
+			p.Synced(t0.Add(5 * time.Second))
+		}, &Entry{Source: "o|/a.jpg", PurgeSeq: 50, StoredAt: t0}, t0.Add(5 * time.Second), Purged},
+		{"fleet, a floor another node recorded", true, func(p *Purges) {
+			p.RaiseFloor(t0.Add(time.Second))
+			p.Apply(PurgeRule{Path: "o|/", Prefix: true, Seq: 1, At: t0})
+			p.Synced(t0.Add(5 * time.Second))
+		}, &Entry{Source: "o|/a.jpg", PurgeSeq: 50, StoredAt: t0}, t0.Add(5 * time.Second), Purged},
 		{"alone, old entries stay proven", false, func(*Purges) {}, entry("o|/a.jpg", 0, t0), t0.Add(time.Hour), Proven},
 	} {
 		t.Run(c.name, func(t *testing.T) {

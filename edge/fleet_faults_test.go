@@ -37,15 +37,24 @@ func untilNew(t *testing.T, h *harness, url string, want []byte, since time.Time
 
 // TestFleetPurgeAfterAnEmptyRedisRestart: Redis restarts empty (its purge
 // sequence starts again); purges by path and by prefix made after that
-// still reach every node, the purging one included.
+// still reach every node, the purging one included, also when the new
+// file is dated before the old one.
 func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "products/42/b.jpg"))
 	rd := redistest.Start(t)
 	nodes := fleet(t, 3, dir, rd)
+	for range 5 { // the log moves past what the restarted Redis will hand out
+		purgeOn(t, nodes[0], "path=/warm.jpg")
+	}
 	for _, n := range nodes {
-		purgeOn(t, n, "path=/warm.jpg") // each node's sequence moves past what the restarted Redis will hand out
+		for deadline := time.Now().Add(5 * time.Second); metricValue(scrape(t, n), "imgedge_purge_log_position") < 5; {
+			if time.Now().After(deadline) {
+				t.Fatal("a node did not read the log within 5 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		for _, u := range []string{"/a.jpg", "/products/42/b.jpg", "/a.jpg?w=40&fm=png"} {
 			if r := n.get(t, u); r.status != 200 {
 				t.Fatalf("%s: %d", u, r.status)
@@ -63,6 +72,13 @@ func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
 		{"products/42/b.jpg", "/products/42/b.jpg", "prefix=/products/42/"},
 	} {
 		if err := os.WriteFile(filepath.Join(dir, tt.file), newBytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// A replacement dated before the cached copy (cp -p, rsync -t, a
+		// restore): a revalidation by date would keep the old bytes; the
+		// purge must not.
+		past := time.Now().Add(-24 * time.Hour)
+		if err := os.Chtimes(filepath.Join(dir, tt.file), past, past); err != nil {
 			t.Fatal(err)
 		}
 		var out string

@@ -211,6 +211,8 @@ func newMetrics(s *Server) *metrics {
 			}},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_rules", Help: "Purge rules this node holds (fleet and node-only), pruned after the longest time an entry can be kept."},
 				func() float64 { return float64(s.purges.Len()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_log_position", Help: "The purge log's sequence up to which this node has applied every rule (what its fills record)."},
+				func() float64 { return float64(s.purges.Seq()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_pending", Help: "Node-only purges waiting for Redis to reach the fleet."},
 				func() float64 { return float64(s.purgeLog.Pending()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_purge_epochs_total", Help: "Times this node found the fleet's purge history lost (Redis restarted, failed over or was flushed); entries stored before are revalidated."},
