@@ -12,6 +12,7 @@
 //	imgedge:purge:at                  sorted set of seq scored by the unix ms it was logged (pruning)
 //	imgedge:purge:epoch               hash: token (random: gone when Redis lost its data), floor (unix ms: entries the origin answered for before it are revalidated)
 //	imgedge:purge:pruned              the last sequence pruned
+//	imgedge:purge:retention           the longest retention (ms) any node announced: what every node prunes by
 //	imgedge:fleet:nodes               hash node -> "format=N at=ms": who is alive and what it reads
 //
 // Rolling deploys are expand and contract: a release reads the formats of

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,9 @@ type Fleet struct {
 	once     sync.Once
 	observe  func(op string, took time.Duration, failed bool)
 	log      *slog.Logger
+	// timedOut: the last failed call on a request's path timed out; the
+	// breaker opens on it (see New).
+	timedOut atomic.Bool
 	// node is random per process start: lease tokens and announcements
 	// from two identically started nodes never collide.
 	node   string
@@ -99,8 +104,12 @@ func New(cfg Config) (*Fleet, error) {
 	f.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "redis",
 		Timeout: 5 * time.Second,
+		// A timeout opens the breaker at once: a frozen Redis otherwise
+		// costs the first requests after it froze a timeout per call
+		// (several per miss) until five in a row failed. Other failures
+		// (a refused connection answers at once) open it after five.
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= 5
+			return c.ConsecutiveFailures >= 5 || f.timedOut.Swap(false)
 		},
 		// A miss is an answer; only failures to answer count.
 		IsSuccessful: func(err error) bool { return err == nil || rueidis.IsRedisNil(err) },
@@ -181,7 +190,17 @@ func (f *Fleet) connect() {
 
 // call runs fn within the timeout and the breaker.
 func (f *Fleet) call(op string, fn func(ctx context.Context, c rueidis.Client) (any, error)) (any, error) {
-	return f.cb.Execute(func() (any, error) { return f.run(op, f.timeout, fn) })
+	return f.cb.Execute(func() (any, error) {
+		v, err := f.run(op, f.timeout, fn)
+		f.timedOut.Store(isTimeout(err))
+		return v, err
+	})
+}
+
+// isTimeout reports whether err is a call that ran out of time.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // run is one call within timeout, counted and timed, outside the breaker.

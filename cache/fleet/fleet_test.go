@@ -97,21 +97,19 @@ func TestTiersPromoteAndPurge(t *testing.T) {
 	}
 }
 
-// TestSickRedisIsAMiss: killed or frozen, Redis costs at most its timeout
-// per call until the breaker opens, then nothing; writes never block.
+// TestSickRedisIsAMiss: frozen, Redis costs one timeout, then the breaker
+// is open and calls cost nothing; writes never block.
 func TestSickRedisIsAMiss(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, srv.URL())
 	tier := r.Tier("v:")
 	srv.Pause()
 	defer srv.Resume()
-	for range 10 {
-		if _, ok := tier.Get("k"); ok {
-			t.Fatal("a hit from a frozen Redis")
-		}
+	if _, ok := tier.Get("k"); ok {
+		t.Fatal("a hit from a frozen Redis")
 	}
 	if r.BreakerState() != 2 {
-		t.Fatalf("breaker state %d after 10 timeouts, want open", r.BreakerState())
+		t.Fatalf("breaker state %d after a timeout, want open: the next calls must not wait too", r.BreakerState())
 	}
 	for range 100 { // a full queue drops, never blocks
 		tier.Set("k", &cache.Entry{Body: []byte("x"), FreshUntil: time.Now().Add(time.Minute)}, time.Minute)

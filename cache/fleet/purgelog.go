@@ -29,6 +29,10 @@ const (
 	// after it instead of waiting on the missing rules below.
 	purgePrunedKey = "imgedge:purge:pruned"
 	membersKey     = "imgedge:fleet:nodes"
+	// purgeRetentionKey is the longest retention (ms) any node announced:
+	// what every node prunes by, so that a node configured with a shorter
+	// max_ttl never drops rules the others still need.
+	purgeRetentionKey = "imgedge:purge:retention"
 )
 
 // SyncEvery is how often a node reads the log: a purge logged on any node
@@ -94,8 +98,9 @@ type PurgeLog struct {
 	mu      sync.Mutex        // guards pending
 	pending []cache.PurgeRule // node-only purges to log when Redis answers
 
-	syncMu   sync.Mutex // one Sync at a time; guards what follows
-	epoch    string     // "" until the first read
+	syncMu   sync.Mutex    // one Sync at a time; guards what follows
+	kept     time.Duration // the fleet's longest retention, as last announced
+	epoch    string        // "" until the first read
 	syncs    int
 	gapAt    uint64    // the first sequence missing from the log, while one is
 	gapSince time.Time // and since when
@@ -206,10 +211,17 @@ func (l *PurgeLog) Epochs() int64 { return l.epochs.Load() }
 func (l *PurgeLog) Run(ctx context.Context) {
 	tick := time.NewTicker(SyncEvery)
 	defer tick.Stop()
+	reading := true
 	for {
-		if err := l.Sync(); err != nil && ctx.Err() == nil {
-			l.f.log.Debug("purge log: read failed; entries turn unproven after the bound", "err", err)
+		err := l.Sync()
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && reading:
+			l.f.log.Warn("redis: the purge log cannot be read; entries the origin has not confirmed within the last "+PurgeBound.String()+" are revalidated before use until it can", "err", err)
+		case err == nil && !reading:
+			l.f.log.Info("redis: the purge log is read again")
 		}
+		reading = err == nil
 		select {
 		case <-ctx.Done():
 			return
@@ -441,18 +453,33 @@ func (l *PurgeLog) flushPending() {
 	}
 }
 
-// announce tells the fleet this node is alive and which format it reads.
+// maxScript raises the number at KEYS[1] to ARGV[1] and returns it.
+var maxScript = rueidis.NewLuaScript(`
+local n = tonumber(redis.call("GET", KEYS[1]) or "0")
+local v = tonumber(ARGV[1])
+if n < v then redis.call("SET", KEYS[1], ARGV[1]); return v end
+return n`)
+
+// announce tells the fleet this node is alive, which format it reads and
+// how long it keeps entries; it learns the fleet's longest retention.
 func (l *PurgeLog) announce() {
-	_, _ = l.f.run("announce", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+	mine := l.retention()
+	v, err := l.f.run("announce", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
 		v := "format=" + strconv.Itoa(FormatVersion) + " at=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
-		return nil, c.Do(ctx, c.B().Hset().Key(membersKey).FieldValue().FieldValue(l.f.node, v).Build()).Error()
+		if err := c.Do(ctx, c.B().Hset().Key(membersKey).FieldValue().FieldValue(l.f.node, v).Build()).Error(); err != nil {
+			return nil, err
+		}
+		return maxScript.Exec(ctx, c, []string{purgeRetentionKey}, []string{strconv.FormatInt(mine.Milliseconds(), 10)}).AsInt64()
 	})
+	if err == nil {
+		l.kept = max(mine, time.Duration(v.(int64))*time.Millisecond)
+	}
 }
 
 // Prune drops the rules older than the retention at now, in Redis and
 // here. Every node does it once a minute; it is idempotent.
 func (l *PurgeLog) Prune(now time.Time) {
-	cutoff := now.Add(-l.retention())
+	cutoff := now.Add(-max(l.retention(), l.kept))
 	l.purges.Prune(cutoff)
 	ms := strconv.FormatInt(cutoff.UnixMilli(), 10)
 	_, _ = l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {

@@ -234,3 +234,22 @@ func TestPurgeLogRuleLandingLate(t *testing.T) {
 		t.Fatalf("a lost sequence held the log at %d, want 4", n.purges.Seq())
 	}
 }
+
+// TestPurgeLogPrunesByTheFleetsLongestRetention: a node configured to keep
+// entries for a second never prunes rules that a node keeping them for an
+// hour still needs.
+func TestPurgeLogPrunesByTheFleetsLongestRetention(t *testing.T) {
+	srv := redistest.Start(t)
+	long := newNode(t, srv.URL())
+	short := newNode(t, srv.URL())
+	short.log = short.f.PurgeLog(short.purges, func() time.Duration { return time.Second })
+	long.sync(t) // announces an hour
+	long.publish(t, "o|/a.jpg")
+	short.sync(t)
+	short.log.Prune(time.Now().Add(time.Minute))
+	c := newNode(t, srv.URL())
+	c.sync(t)
+	if c.purges.Check(&cache.Entry{Source: "o|/a.jpg", PurgeSeq: 0, StoredAt: time.Now()}, time.Now()) != cache.Purged {
+		t.Fatal("a node with a short retention pruned a rule the fleet still needs")
+	}
+}
