@@ -14,7 +14,8 @@ import (
 )
 
 // BenchmarkRedisFreeze measures two nodes sharing Redis under load (four
-// clients; four in five requests hits, one in five a new variant) for 10 s
+// clients; four in five requests hits, one in five a new variant 100-300
+// px wide) for 10 s
 // healthy, then through a 20 s freeze of Redis (SIGSTOP) and 5 s after it
 // resumes. Reported: p99 healthy and through the freeze, and the most any
 // request waited beyond its own render (latency minus Server-Timing's
@@ -49,8 +50,9 @@ func BenchmarkRedisFreeze(b *testing.B) {
 					default:
 					}
 					u := hot[i%len(hot)]
-					if i%5 == 4 {
-						u = "/kodim23.png?fm=webp&w=" + strconv.FormatInt(40+fresh.Add(1)%3000, 10)
+					if i%5 == 4 { // a new variant of about the same cost in every phase
+						n := fresh.Add(1)
+						u = "/kodim23.png?fm=webp&w=" + strconv.FormatInt(100+n%200, 10) + "&q=" + strconv.FormatInt(50+n/200%45, 10)
 					}
 					t0 := time.Now()
 					r := nodes[(c+i)%2].get(b, u)
