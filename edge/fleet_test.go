@@ -157,16 +157,7 @@ func TestFleetPurge(t *testing.T) {
 		}
 		purged := time.Now()
 		for i, n := range nodes {
-			for {
-				r := n.get(t, tt.url)
-				if bytes.Equal(r.body, newBytes) {
-					break
-				}
-				if time.Since(purged) > time.Second {
-					t.Fatalf("node %d still answers the old bytes of %s 1 s after the purge", i, tt.url)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			untilNew(t, n, tt.url, newBytes, purged, purgeWindow, fmt.Sprintf("node %d", i))
 		}
 	}
 	if failed.Load() != 0 {

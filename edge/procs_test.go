@@ -190,20 +190,8 @@ func (p *edgeProc) stop() {
 	p.running = false
 }
 
-// metric reads one series from the process's /metrics (0 when absent).
-func (p *edgeProc) metric(series string) float64 {
-	p.t.Helper()
-	resp, err := http.Get(p.admin + "/metrics")
-	if err != nil {
-		p.t.Fatalf("%s /metrics: %v", p.name, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return metricValue(string(b), series)
-}
-
-// sumMetric adds series over the given metric families' label sets (every
-// line that starts with prefix).
+// sumMetric adds the values of every series of the process's /metrics
+// whose line starts with prefix (a family over its label sets).
 func (p *edgeProc) sumMetric(prefix string) float64 {
 	p.t.Helper()
 	resp, err := http.Get(p.admin + "/metrics")
