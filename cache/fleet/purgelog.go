@@ -100,6 +100,7 @@ type PurgeLog struct {
 
 	syncMu   sync.Mutex    // one Sync at a time; guards what follows
 	kept     time.Duration // the fleet's longest retention, as last announced
+	newFloor time.Time     // a new epoch's floor still to record in Redis
 	epoch    string        // "" until the first read
 	syncs    int
 	gapAt    uint64    // the first sequence missing from the log, while one is
@@ -258,12 +259,17 @@ func (l *PurgeLog) sync() error {
 	if l.epoch != "" && (epoch != l.epoch || seq < cursor) {
 		l.f.log.Warn("purge log: Redis lost its history (restart, failover or flush); entries stored before now are revalidated with the origin before use",
 			"old_epoch", l.epoch, "new_epoch", epoch, "had_seq", cursor, "log_seq", seq)
-		floor := began.Add(l.floorMargin())
-		l.purges.NewEpoch(floor)
+		l.newFloor = began.Add(l.floorMargin())
+		l.purges.NewEpoch(l.newFloor)
 		l.epochs.Add(1)
 		cursor, l.gapAt = 0, 0
+	}
+	// Noticed once: a read that fails after this point finishes the
+	// epoch's work (below) at the next read, without a second epoch.
+	l.epoch = epoch
+	if !l.newFloor.IsZero() {
 		if _, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
-			return nil, floorScript.Exec(ctx, c, []string{purgeEpochKey}, []string{strconv.FormatInt(floor.UnixMilli(), 10)}).Error()
+			return nil, floorScript.Exec(ctx, c, []string{purgeEpochKey}, []string{strconv.FormatInt(l.newFloor.UnixMilli(), 10)}).Error()
 		}); err != nil {
 			return err
 		}
@@ -274,8 +280,8 @@ func (l *PurgeLog) sync() error {
 		if seq, err = l.raiseCounter(); err != nil {
 			return err
 		}
+		l.newFloor = time.Time{}
 	}
-	l.epoch = epoch
 	// Every rule read is applied at once; the cursor (what fills record)
 	// moves only over a contiguous run: a purge whose INCR came before
 	// another's but whose rule lands after it must still cover the fills
