@@ -55,8 +55,9 @@ func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 		return Object{}, ErrNotFound
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)
-	if !r.LastModified.IsZero() && !mtime.After(r.LastModified) {
-		return Object{NotModified: true, LastModified: mtime}, nil
+	tag := fileValidator(st)
+	if r.ETag == tag {
+		return Object{NotModified: true, ETag: tag, LastModified: mtime}, nil
 	}
 	if st.Size() > r.MaxBytes {
 		return Object{}, fmt.Errorf("%w: the file is %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, st.Size(), r.MaxBytes)
@@ -65,7 +66,23 @@ func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 	if err != nil {
 		return Object{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	return Object{Body: body, LastModified: mtime}, nil
+	return Object{Body: body, ETag: tag, LastModified: mtime}, nil
+}
+
+// fileValidator is a file's identity and version: its size, modification
+// time to the nanosecond, inode and change time. Every way of replacing a
+// file changes one of them: an overwrite (size, times), a rename over it as
+// atomic deploys do (inode), cp -p, rsync -t, tar x or a restore that sets
+// an older modification time (the change time, which no call can set
+// back), and a write within the same second (nanoseconds). So it is
+// compared for equality, never for "newer", and the Last-Modified it comes
+// with (to the second, as HTTP dates are) is never used to revalidate.
+func fileValidator(st fs.FileInfo) string {
+	v := fmt.Sprintf(`"f-%x-%x`, st.Size(), st.ModTime().UnixNano())
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		v += fmt.Sprintf("-%x-%x-%x", sys.Dev, sys.Ino, time.Unix(sys.Ctim.Unix()).UnixNano())
+	}
+	return v + `"`
 }
 
 // pathChose reports an open that failed because of the name asked for, not

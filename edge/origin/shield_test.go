@@ -47,13 +47,60 @@ func TestConditionalFetch(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "a.jpg"), []byte("x"), 0o644))
 	d, _ := New("file:"+dir, testConfig())
 	first, _ := d.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
-	again, err := d.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: first.LastModified, MaxBytes: 1 << 20})
-	if err != nil || !again.NotModified || again.Body != nil {
+	again, err := d.Fetch(context.Background(), Request{Path: "/a.jpg", ETag: first.ETag, LastModified: first.LastModified, MaxBytes: 1 << 20})
+	if err != nil || !again.NotModified || again.Body != nil || first.ETag == "" {
 		t.Fatalf("folder revalidation: %+v %v", again, err)
 	}
-	must(t, os.Chtimes(filepath.Join(dir, "a.jpg"), time.Now(), first.LastModified.Add(2*time.Second)))
-	if changed, _ := d.Fetch(context.Background(), Request{Path: "/a.jpg", LastModified: first.LastModified, MaxBytes: 1 << 20}); changed.NotModified {
-		t.Fatal("a newer file was reported not modified")
+}
+
+// TestDirSeesEveryReplacement: a folder's validator changes with every way
+// of replacing a file, including those that keep or move back its
+// modification time, and stays while the file is untouched.
+func TestDirSeesEveryReplacement(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		replace func(t *testing.T, path string)
+	}{
+		{"overwrite in the same second, same size", func(t *testing.T, path string) {
+			must(t, os.WriteFile(path, []byte("version-2"), 0o644))
+		}},
+		{"rename over it (an atomic deploy)", func(t *testing.T, path string) {
+			tmp := path + ".new"
+			must(t, os.WriteFile(tmp, []byte("version-2"), 0o644))
+			st, err := os.Stat(path)
+			must(t, err)
+			must(t, os.Chtimes(tmp, st.ModTime(), st.ModTime())) // even with the same date
+			must(t, os.Rename(tmp, path))
+		}},
+		{"an older copy (cp -p, rsync -t, a restore)", func(t *testing.T, path string) {
+			must(t, os.WriteFile(path, []byte("version-0"), 0o644))
+			past := time.Now().Add(-24 * time.Hour)
+			must(t, os.Chtimes(path, past, past))
+		}},
+		{"the date set back to the old one", func(t *testing.T, path string) {
+			st, err := os.Stat(path)
+			must(t, err)
+			must(t, os.WriteFile(path, []byte("version-2"), 0o644))
+			must(t, os.Chtimes(path, st.ModTime(), st.ModTime()))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "a.jpg")
+			must(t, os.WriteFile(path, []byte("version-1"), 0o644))
+			d, _ := New("file:"+dir, testConfig())
+			first, err := d.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
+			must(t, err)
+			if same, _ := d.Fetch(context.Background(), Request{Path: "/a.jpg", ETag: first.ETag, MaxBytes: 1 << 20}); !same.NotModified {
+				t.Fatal("an untouched file was reported modified")
+			}
+			c.replace(t, path)
+			got, err := d.Fetch(context.Background(), Request{Path: "/a.jpg", ETag: first.ETag, LastModified: first.LastModified, MaxBytes: 1 << 20})
+			must(t, err)
+			if got.NotModified || string(got.Body) == "version-1" || got.ETag == first.ETag {
+				t.Fatalf("the replacement was not seen: %+v", got)
+			}
+		})
 	}
 }
 
