@@ -55,6 +55,8 @@ type Entry struct {
 	// must hear again; a variant inherits its source's.
 	Downstream Downstream
 
+	// unproven marks a copy to revalidate before use (Unproven).
+	unproven bool
 	// verified is the purge rules' version this entry was last found
 	// uncovered by (Purges.Check): a hit reads the index only after the
 	// rules change. The one field written after the entry is stored.
@@ -74,8 +76,15 @@ type Downstream struct {
 	MustRevalidate bool
 }
 
-// Fresh reports whether e is still fresh at now.
-func (e *Entry) Fresh(now time.Time) bool { return now.Before(e.FreshUntil) }
+// Fresh reports whether e is still fresh at now: never for a copy to
+// revalidate (Unproven).
+func (e *Entry) Fresh(now time.Time) bool { return !e.unproven && now.Before(e.FreshUntil) }
+
+// ServesWhileRevalidating reports whether e may answer at now while it is
+// refreshed in the background (stale-while-revalidate): not when unproven.
+func (e *Entry) ServesWhileRevalidating(now time.Time) bool {
+	return !e.unproven && now.Before(e.StaleWhileRevalidateUntil)
+}
 
 // TTL is the remaining freshness in whole seconds at now (negative when stale).
 func (e *Entry) TTL(now time.Time) int64 {
@@ -103,14 +112,16 @@ func (e *Entry) Renewed(from *Entry) *Entry {
 // Unproven returns a copy of e that is not fresh and not servable while it
 // revalidates: a lookup must ask the origin before it answers. Only when
 // the origin fails is it served, within its stale-if-error window (an
-// origin down and Redis lost is no reason to fail every request).
+// origin down and Redis lost is no reason to fail every request). Its
+// horizons stay: a revalidation that carries no freshness keeps them.
 func (e *Entry) Unproven() *Entry {
 	c := e.clone()
-	c.FreshUntil, c.StaleWhileRevalidateUntil = time.Time{}, time.Time{}
+	c.unproven = true
 	return c
 }
 
-// clone copies every field but verified, which is the copy's own.
+// clone copies every field but verified, which is the copy's own, and
+// unproven: a renewed copy is proven by its renewal.
 func (e *Entry) clone() *Entry {
 	return &Entry{Body: e.Body, ContentType: e.ContentType, ETag: e.ETag, LastModified: e.LastModified,
 		LastModifiedAt: e.LastModifiedAt, NoStore: e.NoStore, OriginCacheControl: e.OriginCacheControl,

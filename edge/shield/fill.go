@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -103,6 +104,14 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		if stale == nil {
 			return cache.Fill[fillInfo]{}, &FetchError{Path: path, Err: errors.New("origin answered 304 to an unconditional request")}
 		}
+		if obj.CacheControl == "" && obj.Expires == "" {
+			// RFC 9111 4.3.4: a 304 updates the stored headers it carries
+			// and keeps the others; without freshness of its own, the
+			// stored lifetime and windows hold, counted from now.
+			renewed := stale.Renewed(restarted(stale, now, seq, gen))
+			info.outcome = Revalidated
+			return cache.Fill[fillInfo]{Entry: renewed, Store: true, Meta: info}, nil
+		}
 		renewed := stale.Renewed(horizons)
 		renewed.NoStore, renewed.OriginCacheControl = f.noStore, f.header
 		info.outcome = Revalidated
@@ -120,6 +129,22 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		e.LastModified = obj.LastModified.Format(http.TimeFormat)
 	}
 	return cache.Fill[fillInfo]{Entry: e, Store: true, Meta: info}, nil
+}
+
+// restarted is e's horizons and directives moved to begin at now, with the
+// purge mark of a fill that began at seq and gen: what a revalidation that
+// carries no freshness of its own renews e with.
+func restarted(e *cache.Entry, now time.Time, seq, gen uint64) *cache.Entry {
+	from := e.StoredAt
+	return &cache.Entry{
+		StoredAt:                  now,
+		FreshUntil:                now.Add(max(e.FreshUntil.Sub(from), 0)),
+		StaleWhileRevalidateUntil: now.Add(max(e.StaleWhileRevalidateUntil.Sub(from), 0)),
+		StaleIfErrorUntil:         now.Add(max(e.StaleIfErrorUntil.Sub(from), 0)),
+		Downstream:                e.Downstream,
+		PurgeSeq:                  seq,
+		Gen:                       gen,
+	}
 }
 
 // render is the variant fill: the source (cached, revalidated or fetched,

@@ -211,7 +211,7 @@ func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
 	case a.Lookup == LookupFresh:
 		a.Entry, a.Outcome = e, Hit
 		return a, nil
-	case a.Lookup == LookupStale && r.Now.Before(e.StaleWhileRevalidateUntil):
+	case a.Lookup == LookupStale && e.ServesWhileRevalidating(r.Now):
 		a.Entry, a.Outcome = e, StaleWhileRevalidate
 		s.refreshLater(r)
 		return a, nil

@@ -48,6 +48,7 @@ type fakeOrigin struct {
 	gate         chan struct{}
 	fetches      int
 	conditional  int
+	bare304      bool // a 304 without Cache-Control (RFC 9111 4.3.4: keep the stored freshness)
 }
 
 func (o *fakeOrigin) Fetch(ctx context.Context, r origin.Request) (origin.Object, error) {
@@ -65,6 +66,9 @@ func (o *fakeOrigin) Fetch(ctx context.Context, r origin.Request) (origin.Object
 	}
 	if r.ETag != "" && r.ETag == o.etag {
 		o.conditional++
+		if o.bare304 {
+			return origin.Object{NotModified: true, ETag: o.etag}, nil
+		}
 		return origin.Object{NotModified: true, ETag: o.etag, CacheControl: o.cacheControl}, nil
 	}
 	return origin.Object{Body: o.body, ETag: o.etag, CacheControl: o.cacheControl}, nil
@@ -428,5 +432,44 @@ func TestCloseWaitsForFills(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRevalidationMergesFreshness: a 304 updates the freshness it carries
+// and keeps the stored one otherwise (RFC 9111 4.3.4), counted from the
+// revalidation: an object stored with max-age=5 stays at 5 s after a 304
+// that says nothing, instead of falling back to cache.ttl.
+func TestRevalidationMergesFreshness(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		stored, not string // the 200's Cache-Control and the 304's ("-": none)
+		ttl         int64
+	}{
+		{"a 304 without Cache-Control keeps max-age=5", "max-age=5", "-", 5},
+		{"a 304 with its own max-age", "max-age=5", "max-age=60", 60},
+		{"neither says: the default", "", "-", 3600},
+		{"a 304 without Cache-Control keeps no-cache", "no-cache", "-", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.origin.set(cc(tt.stored))
+			if a, err := r.serve(true); err != nil || a.Outcome != shield.Miss {
+				t.Fatalf("first: %v %v", a.Outcome, err)
+			}
+			r.clock.advance(2 * time.Hour) // past every freshness and stale window here
+			r.origin.set(func(o *fakeOrigin) {
+				o.bare304 = tt.not == "-"
+				if !o.bare304 {
+					o.cacheControl = tt.not
+				}
+			})
+			a, err := r.serve(true)
+			if err != nil || a.Outcome != shield.Revalidated {
+				t.Fatalf("revalidation: %v %v", a.Outcome, err)
+			}
+			if got := a.Entry.TTL(r.clock.now()); got != tt.ttl {
+				t.Fatalf("after the 304: ttl %d, want %d", got, tt.ttl)
+			}
+		})
 	}
 }
