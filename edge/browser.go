@@ -183,10 +183,15 @@ func newBrowserHeaders(cfg *configs.Config) browserHeaders {
 func (s *Server) writeBrowserHeaders(ctx *fasthttp.RequestCtx, sc *scratch, b *browserHeaders) {
 	h := &ctx.Response.Header
 	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
-	if !b.cors.empty() {
-		if !b.cors.any {
-			sc.vary |= varyOrigin // the answer names the origin, or not
-		}
+	switch {
+	case b.cors.any:
+		// "*" answers every request alike, with an Origin or without: the
+		// browser's copy from an <img> (no Origin) and a cache's copy in
+		// front both serve a later fetch(), which needs the header.
+		h.SetCanonical(hdrAllowOrigin, valueStar)
+		h.SetCanonical(hdrExposeHeaders, valueExposed)
+	case !b.cors.empty():
+		sc.vary |= varyOrigin // the answer names the origin, or not: also without one
 		if v := b.cors.allow(origin); v != nil && len(origin) > 0 {
 			h.SetCanonical(hdrAllowOrigin, v)
 			h.SetCanonical(hdrExposeHeaders, valueExposed)

@@ -295,3 +295,20 @@ func TestChromiumImgixPage(t *testing.T) {
 		}
 	}
 }
+
+// TestChromiumImgThenFetch: with cors.allow_origins "*", an <img> (which
+// sends no Origin) and then fetch() of the same URL both succeed: the
+// browser answers the fetch from the copy the <img> left in its cache,
+// which must carry Access-Control-Allow-Origin already.
+func TestChromiumImgThenFetch(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
+	page := pages(t, map[string]string{"/": "<!doctype html><body>page</body>"}, nil)
+	got := browse[string](t, page.URL, "const EDGE = "+jsString(h.base)+";\n"+`(async () => {
+  const url = EDGE + "/kodim23.png?w=48&fm=png";
+  await new Promise((resolve, reject) => { const img = new Image(); img.onload = resolve; img.onerror = reject; img.src = url; });
+  try { const r = await fetch(url); return r.status + " " + r.headers.get("content-type"); } catch (e) { return e.name; }
+})()`)
+	if got != "200 image/png" {
+		t.Fatalf("fetch() after an <img> of the same URL: %s, want 200 image/png", got)
+	}
+}

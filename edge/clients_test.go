@@ -51,9 +51,18 @@ func TestCORSAndTimingHeaders(t *testing.T) {
 		t.Errorf("preflight: %d %v", pre.status, pre.header)
 	}
 
+	if r := h.get(t, "/kodim23.png?w=60"); r.header["access-control-allow-origin"] != "" || r.header["vary"] != "Origin" {
+		t.Errorf("a list, no Origin (an <img>): ACAO %q, Vary %q; want Vary: Origin so that no cache hands this copy to a listed page", r.header["access-control-allow-origin"], r.header["vary"])
+	}
 	any := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
-	if r := any.get(t, "/kodim23.png?w=60", "Origin", "https://z.example"); r.header["access-control-allow-origin"] != "*" || r.header["vary"] != "" {
-		t.Errorf("cors *: ACAO %q, Vary %q", r.header["access-control-allow-origin"], r.header["vary"])
+	for _, origin := range []string{"https://z.example", ""} {
+		var headers []string
+		if origin != "" {
+			headers = []string{"Origin", origin}
+		}
+		if r := any.get(t, "/kodim23.png?w=60", headers...); r.header["access-control-allow-origin"] != "*" || r.header["vary"] != "" {
+			t.Errorf("cors *, Origin %q: ACAO %q, Vary %q; want * and no Vary, with an Origin or without", origin, r.header["access-control-allow-origin"], r.header["vary"])
+		}
 	}
 	off := start(t, nil, nil)
 	if r := off.get(t, "/kodim23.png?w=60", "Origin", "https://a.example"); r.header["access-control-allow-origin"] != "" || r.header["timing-allow-origin"] != "" {
