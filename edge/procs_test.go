@@ -55,7 +55,13 @@ func edgeBinary(t *testing.T, release string) string {
 			t.Fatal(err)
 		}
 		// The release's tree as committed: git archive needs the commit in
-		// this clone's history (a shallow clone lacks it: clone whole).
+		// this clone's history. A shallow clone lacks it: it is fetched
+		// whole from where it was cloned, when that answers.
+		if exec.Command("git", "-C", "..", "cat-file", "-e", release+"^{commit}").Run() != nil {
+			if out, err := exec.Command("git", "-C", "..", "fetch", "--quiet", "--unshallow").CombinedOutput(); err != nil {
+				t.Logf("git fetch --unshallow: %v %s", err, out)
+			}
+		}
 		archive := exec.Command("git", "-C", "..", "archive", "--format=tar", release)
 		untar := exec.Command("tar", "-x", "-C", src)
 		var archiveErrs, untarErrs bytes.Buffer // two processes: a buffer each
