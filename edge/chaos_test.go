@@ -330,7 +330,7 @@ func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration
 		select {
 		case err := <-n.p.done:
 			n.p.running = false
-			t.Errorf("node %d exited by itself: %v\n%s", i, err, lastLines(n.p.logs.String(), 40))
+			t.Errorf("node %d exited by itself: %v\n%s", i, err, crashLines(n.p.logs.String(), 60))
 		default:
 		}
 	}
@@ -425,8 +425,16 @@ func etagOf(body []byte) string {
 	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 
-// lastLines is the end of a log.
-func lastLines(s string, n int) string {
+// crashLines is n lines of a log from where the process crashed (a Go
+// panic or fatal signal), or its last n lines.
+func crashLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	from := max(0, len(lines)-n)
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "SIG") {
+			from = i
+			break
+		}
+	}
+	return strings.Join(lines[from:min(len(lines), from+n)], "\n")
 }

@@ -228,6 +228,11 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 			if p := recover(); p != nil {
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
 			}
+			// This thread ends with the render (lowerPriority locked it):
+			// libvips requires every thread that used it to free its
+			// thread-private buffers before it exits (vips_thread_shutdown),
+			// and they belong to this render's images, freed next.
+			vips.ShutdownThread()
 			j.close()
 			t.ended(j)
 			t.trimIfIdle(time.Now())
