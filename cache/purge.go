@@ -291,9 +291,6 @@ func (p *Purges) Check(e *Entry, now time.Time) Verdict {
 	return Proven
 }
 
-// Valid reports whether e may be served at now (Check is Proven).
-func (p *Purges) Valid(e *Entry, now time.Time) bool { return p.Check(e, now) == Proven }
-
 // covered reports whether a rule purges e: one logged after its fill
 // began, or any rule for its source when e is of a lost history (old).
 func (p *Purges) covered(e *Entry, old bool) bool {

@@ -81,17 +81,7 @@ func BenchmarkPurgeLogJoin(b *testing.B) {
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer raw.Close()
 	const n = 1_000_000
-	ctx := context.Background()
-	for start := 1; start <= n; start += 50_000 {
-		pipe := raw.Pipeline()
-		for i := start; i < start+50_000 && i <= n; i++ {
-			pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/photos/" + strconv.Itoa(i) + ".jpg"})
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	raw.Set(ctx, "imgedge:purge:seq", n, 0)
+	logRules(b, raw, n)
 	f, err := fleet.New(fleet.Config{URL: srv.URL(), Timeout: 50 * time.Millisecond, MaxValue: 1 << 20, Queue: 16})
 	if err != nil {
 		b.Fatal(err)

@@ -30,6 +30,9 @@ type Config struct {
 	// long it took and whether it failed (the metrics). Nil: nobody.
 	Observe func(op string, took time.Duration, failed bool)
 	Log     *slog.Logger // connection state changes; nil: discarded
+	// Now is the clock leases expire by and the purge log reads time
+	// from (nil: time.Now); tests move it.
+	Now func() time.Time
 }
 
 // Why a write did not reach Redis.
@@ -63,6 +66,7 @@ type Fleet struct {
 	once     sync.Once
 	observe  func(op string, took time.Duration, failed bool)
 	log      *slog.Logger
+	now      func() time.Time
 	// timedOut: the last failed call on a request's path timed out; the
 	// breaker opens on it (see New).
 	timedOut atomic.Bool
@@ -91,7 +95,10 @@ func New(cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{opt: opt, cluster: cfg.Cluster, timeout: cfg.Timeout, maxValue: cfg.MaxValue,
-		writes: make(chan write, max(cfg.Queue, 1)), closing: make(chan struct{}), observe: cfg.Observe, log: cfg.Log}
+		writes: make(chan write, max(cfg.Queue, 1)), closing: make(chan struct{}), observe: cfg.Observe, log: cfg.Log, now: cfg.Now}
+	if f.now == nil {
+		f.now = time.Now
+	}
 	if f.observe == nil {
 		f.observe = func(string, time.Duration, bool) {}
 	}

@@ -39,7 +39,7 @@ func (t *Tier) Lead(key string, hold time.Duration) (release func(e *cache.Entry
 	lock := leasePrefix + t.key(key)
 	token := t.f.node + "-" + strconv.FormatUint(t.f.tokens.Add(1), 36)
 	_, err := t.f.call("lock", func(ctx context.Context, c rueidis.Client) (any, error) {
-		return nil, c.Do(ctx, c.B().Set().Key(lock).Value(token).Nx().Pxat(time.UnixMilli(expiry())).Build()).Error()
+		return nil, c.Do(ctx, c.B().Set().Key(lock).Value(token).Nx().Pxat(time.UnixMilli(t.f.expiry())).Build()).Error()
 	})
 	switch {
 	case rueidis.IsRedisNil(err): // another node holds it
@@ -65,7 +65,8 @@ func (t *Tier) Lead(key string, hold time.Duration) (release func(e *cache.Entry
 	}, true
 }
 
-func expiry() int64 { return time.Now().Add(LeaseTTL).UnixMilli() }
+// expiry is when a lease taken or renewed now ends, in unix milliseconds.
+func (f *Fleet) expiry() int64 { return f.now().Add(LeaseTTL).UnixMilli() }
 
 // renew keeps the lease alive every LeaseTTL/3 until stop, hold, or a
 // renewal that finds the lease gone.
@@ -84,7 +85,7 @@ func (t *Tier) renew(lock, token string, hold time.Duration, stop <-chan struct{
 		case <-tick.C:
 		}
 		v, err := t.f.call("renew", func(ctx context.Context, c rueidis.Client) (any, error) {
-			return renewLease.Exec(ctx, c, []string{lock}, []string{token, strconv.FormatInt(expiry(), 10)}).AsInt64()
+			return renewLease.Exec(ctx, c, []string{lock}, []string{token, strconv.FormatInt(t.f.expiry(), 10)}).AsInt64()
 		})
 		if err == nil && v.(int64) == 0 {
 			return // lapsed and perhaps taken: the fill goes on, its write still lands

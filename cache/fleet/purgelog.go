@@ -106,8 +106,7 @@ type PurgeLog struct {
 	gapAt    uint64    // the first sequence missing from the log, while one is
 	gapSince time.Time // and since when
 
-	epochs  atomic.Int64 // purge histories lost (new epochs seen after the first)
-	applied atomic.Int64
+	epochs atomic.Int64 // purge histories lost (new epochs seen after the first)
 }
 
 // PurgeLog returns the log feeding purges. Rules older than retention()
@@ -158,7 +157,7 @@ func (l *PurgeLog) publishOnce(rule cache.PurgeRule, seq int64) (int64, error) {
 	if rule.Prefix {
 		kind = "x "
 	}
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	now := strconv.FormatInt(l.f.now().UnixMilli(), 10)
 	_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
 		if !l.f.cluster {
 			var err error
@@ -173,7 +172,7 @@ func (l *PurgeLog) publishOnce(rule cache.PurgeRule, seq int64) (int64, error) {
 		}
 		for _, r := range c.DoMulti(ctx,
 			c.B().Zadd().Key(purgeRulesKey).ScoreMember().ScoreMember(float64(seq), encodeRule(rule, seq)).Build(),
-			c.B().Zadd().Key(purgeAtKey).ScoreMember().ScoreMember(float64(time.Now().UnixMilli()), strconv.FormatInt(seq, 10)).Build()) {
+			c.B().Zadd().Key(purgeAtKey).ScoreMember().ScoreMember(float64(l.f.now().UnixMilli()), strconv.FormatInt(seq, 10)).Build()) {
 			if err := r.Error(); err != nil {
 				return nil, err
 			}
@@ -247,7 +246,7 @@ func (l *PurgeLog) Sync() error {
 }
 
 func (l *PurgeLog) sync() error {
-	began := time.Now()
+	began := l.f.now()
 	epoch, floor, seq, err := l.head()
 	if err != nil {
 		return err
@@ -342,7 +341,6 @@ func (l *PurgeLog) sync() error {
 		}
 		if len(rules) > 0 {
 			l.purges.Apply(rules...)
-			l.applied.Add(int64(len(rules)))
 		}
 		if len(members) < syncBatch {
 			break
@@ -449,7 +447,7 @@ func (l *PurgeLog) flushPending() {
 		if err != nil {
 			return
 		}
-		r.Seq, r.At = uint64(seq), time.Now()
+		r.Seq, r.At = uint64(seq), l.f.now()
 		l.purges.Apply(r)
 		l.mu.Lock()
 		l.pending = l.pending[1:]
@@ -471,7 +469,7 @@ return n`)
 func (l *PurgeLog) announce() {
 	mine := l.retention()
 	v, err := l.f.run("announce", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
-		v := "format=" + strconv.Itoa(FormatVersion) + " at=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+		v := "format=" + strconv.Itoa(FormatVersion) + " at=" + strconv.FormatInt(l.f.now().UnixMilli(), 10)
 		if err := c.Do(ctx, c.B().Hset().Key(membersKey).FieldValue().FieldValue(l.f.node, v).Build()).Error(); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +22,12 @@ type node struct {
 	log    *fleet.PurgeLog
 }
 
-func newNode(t *testing.T, url string) *node {
+func newNode(t *testing.T, url string) *node { return newNodeAt(t, url, time.Now) }
+
+// newNodeAt is newNode on the clock now.
+func newNodeAt(t *testing.T, url string, now func() time.Time) *node {
 	t.Helper()
-	f, err := fleet.New(fleet.Config{URL: url, Timeout: time.Second, MaxValue: 1 << 20, Queue: 16})
+	f, err := fleet.New(fleet.Config{URL: url, Timeout: time.Second, MaxValue: 1 << 20, Queue: 16, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,15 +181,7 @@ func TestPurgeLogCatchesUpInBatches(t *testing.T) {
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer raw.Close()
 	const n = 50000
-	ctx := context.Background()
-	pipe := raw.Pipeline()
-	for i := 1; i <= n; i++ {
-		pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/" + strconv.Itoa(i) + ".jpg"})
-	}
-	pipe.Set(ctx, "imgedge:purge:seq", n, 0)
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	logRules(t, raw, n)
 	c := newNode(t, srv.URL())
 	c.sync(t)
 	if c.purges.Len() != n || c.purges.Seq() != n {
@@ -205,7 +201,9 @@ func TestPurgeLogRuleLandingLate(t *testing.T) {
 	ctx := context.Background()
 	raw.IncrBy(ctx, "imgedge:purge:seq", 2)
 	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 2, Member: "2 p o|/two.jpg"})
-	n := newNode(t, srv.URL())
+	var mu sync.Mutex
+	at := time.Now()
+	n := newNodeAt(t, srv.URL(), func() time.Time { mu.Lock(); defer mu.Unlock(); return at })
 	n.sync(t)
 	if n.purges.Check(&cache.Entry{Source: "o|/two.jpg", PurgeSeq: 1}, time.Now()) != cache.Purged {
 		t.Fatal("rule 2 was not applied at once")
@@ -228,7 +226,9 @@ func TestPurgeLogRuleLandingLate(t *testing.T) {
 	if n.purges.Seq() != 2 {
 		t.Fatalf("passed a missing sequence at once: at %d", n.purges.Seq())
 	}
-	time.Sleep(400 * time.Millisecond) // past the grace a lost sequence gets: what is under test
+	mu.Lock()
+	at = at.Add(time.Second) // past the grace a lost sequence gets
+	mu.Unlock()
 	n.sync(t)
 	if n.purges.Seq() != 4 {
 		t.Fatalf("a lost sequence held the log at %d, want 4", n.purges.Seq())
@@ -251,5 +251,24 @@ func TestPurgeLogPrunesByTheFleetsLongestRetention(t *testing.T) {
 	c.sync(t)
 	if c.purges.Check(&cache.Entry{Source: "o|/a.jpg", PurgeSeq: 0, StoredAt: time.Now()}, time.Now()) != cache.Purged {
 		t.Fatal("a node with a short retention pruned a rule the fleet still needs")
+	}
+}
+
+// logRules writes n path rules, sequences 1..n, into the log as a
+// publisher would.
+func logRules(tb testing.TB, raw *redis.Client, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	for start := 1; start <= n; start += 50_000 {
+		pipe := raw.Pipeline()
+		for i := start; i < start+50_000 && i <= n; i++ {
+			pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/photos/" + strconv.Itoa(i) + ".jpg"})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := raw.Set(ctx, "imgedge:purge:seq", n, 0).Err(); err != nil {
+		tb.Fatal(err)
 	}
 }
