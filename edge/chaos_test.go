@@ -278,6 +278,10 @@ func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration
 			}
 		})
 	}
+	// The fault schedule runs on real time, as the processes do: how long
+	// Redis stays frozen and how far apart faults fall are the faults
+	// themselves. Nothing waits on a sleep for an event; the checks read
+	// the recorded history after the run.
 	var faults []string
 	for ctx.Err() == nil {
 		select {

@@ -68,10 +68,7 @@ func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, tt := range []struct{ file, url, purge string }{
-		{"a.jpg", "/a.jpg", "path=/a.jpg"},
-		{"products/42/b.jpg", "/products/42/b.jpg", "prefix=/products/42/"},
-	} {
+	for i, tt := range fleetPurges {
 		if err := os.WriteFile(filepath.Join(dir, tt.file), newBytes, 0o644); err != nil {
 			t.Fatal(err)
 		}

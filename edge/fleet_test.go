@@ -143,10 +143,7 @@ func TestFleetPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct{ file, url, purge string }{
-		{"a.jpg", "/a.jpg", "path=/a.jpg"},
-		{"products/42/b.jpg", "/products/42/b.jpg", "prefix=/products/42/"},
-	} {
+	for _, tt := range fleetPurges {
 		if err := os.WriteFile(filepath.Join(dir, tt.file), newBytes, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -163,6 +160,13 @@ func TestFleetPurge(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d requests failed during the purges", failed.Load())
 	}
+}
+
+// fleetPurges are the purges the fleet tests make: one by path, one by
+// prefix, of files every node has served.
+var fleetPurges = []struct{ file, url, purge string }{
+	{"a.jpg", "/a.jpg", "path=/a.jpg"},
+	{"products/42/b.jpg", "/products/42/b.jpg", "prefix=/products/42/"},
 }
 
 // TestFleetSurvivesSickRedis: with Redis killed, then frozen, the fleet
