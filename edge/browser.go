@@ -69,18 +69,20 @@ const (
 	varyWidth
 	varyViewportWidth
 	varySaveData
-	varyLegacyDPR // the hint came under its old name (DPR, Width, Viewport-Width)
-	varyLegacyWidth
 )
 
+// varyNames are the request headers behind each bit. A hint comes by its
+// name or its old one (RFC 8942's Sec-CH- names, the older DPR, Width,
+// Viewport-Width) and either changes the answer, so Vary names both: naming
+// only the one that came, a cache in front matches a later request that
+// sends the other to the wrong copy.
 var varyNames = [...]struct {
 	bit  varyBits
 	name string
 }{
 	{varyAccept, "Accept"}, {varyOrigin, "Origin"},
-	{varyDPR, "Sec-CH-DPR"}, {varyLegacyDPR, "DPR"},
-	{varyWidth, "Sec-CH-Width"}, {varyLegacyWidth, "Width"},
-	{varyViewportWidth, "Sec-CH-Viewport-Width"}, {varySaveData, "Save-Data"},
+	{varyDPR, "Sec-CH-DPR, DPR"}, {varyWidth, "Sec-CH-Width, Width"},
+	{varyViewportWidth, "Sec-CH-Viewport-Width, Viewport-Width"}, {varySaveData, "Save-Data"},
 }
 
 func appendVary(dst []byte, v varyBits) []byte {
@@ -96,31 +98,27 @@ func appendVary(dst []byte, v varyBits) []byte {
 }
 
 // readHints reads the client hint headers (RFC 8942) and their old names,
-// without allocating; legacy says which hint came under its old name only.
-func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints, legacy varyBits) {
-	num := func(name, old string, bit varyBits) []byte {
+// without allocating.
+func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints) {
+	num := func(name, old string) []byte {
 		if v := h.Peek(name); len(v) > 0 {
 			return v
 		}
-		if v := h.Peek(old); len(v) > 0 {
-			legacy |= bit
-			return v
-		}
-		return nil
+		return h.Peek(old)
 	}
-	if v := num("Sec-CH-DPR", "DPR", varyLegacyDPR); v != nil {
+	if v := num("Sec-CH-DPR", "DPR"); len(v) > 0 {
 		if f, err := strconv.ParseFloat(b2s(v), 64); err == nil && f > 0 {
 			hints.DPR = f
 		}
 	}
-	if v := num("Sec-CH-Width", "Width", varyLegacyWidth); v != nil {
+	if v := num("Sec-CH-Width", "Width"); len(v) > 0 {
 		hints.Width = positiveInt(v)
 	}
-	if v := num("Sec-CH-Viewport-Width", "Viewport-Width", 0); v != nil {
+	if v := num("Sec-CH-Viewport-Width", "Viewport-Width"); len(v) > 0 {
 		hints.ViewportWidth = positiveInt(v)
 	}
 	hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.Peek("Save-Data")), []byte("on"))
-	return hints, legacy
+	return hints
 }
 
 func positiveInt(v []byte) int {
@@ -131,21 +129,14 @@ func positiveInt(v []byte) int {
 	return min(n, 1<<20)
 }
 
-// hintVary is the Vary of the hints a spec used, under the name each came
-// by (the current one when none came).
-func hintVary(used transform.Hint, legacy varyBits) varyBits {
+// hintVary is the Vary of the hints a spec used.
+func hintVary(used transform.Hint) varyBits {
 	var v varyBits
 	if used&transform.HintDPR != 0 {
 		v |= varyDPR
-		if legacy&varyLegacyDPR != 0 {
-			v ^= varyDPR | varyLegacyDPR
-		}
 	}
 	if used&transform.HintWidth != 0 {
 		v |= varyWidth
-		if legacy&varyLegacyWidth != 0 {
-			v ^= varyWidth | varyLegacyWidth
-		}
 	}
 	if used&transform.HintViewportWidth != 0 {
 		v |= varyViewportWidth

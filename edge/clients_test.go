@@ -87,13 +87,13 @@ func TestClientHintsOverHTTP(t *testing.T) {
 		return cfg.Width
 	}
 	r := h.get(t, "/kodim23.png?w=100&ch=DPR,Save-Data", "Sec-CH-DPR", "2")
-	if w := width(r); w != 200 || r.header["vary"] != "Sec-CH-DPR, Save-Data" || r.header["accept-ch"] != "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width" {
+	if w := width(r); w != 200 || r.header["vary"] != "Sec-CH-DPR, DPR, Save-Data" || r.header["accept-ch"] != "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width" {
 		t.Errorf("DPR 2: width %d, Vary %q, Accept-CH %q", w, r.header["vary"], r.header["accept-ch"])
 	}
-	if r := h.get(t, "/kodim23.png?w=100&ch=DPR", "DPR", "1.75"); width(r) != 200 || r.header["vary"] != "DPR" {
+	if r := h.get(t, "/kodim23.png?w=100&ch=DPR", "DPR", "1.75"); width(r) != 200 || r.header["vary"] != "Sec-CH-DPR, DPR" {
 		t.Errorf("legacy DPR 1.75: width %d, Vary %q", width(r), r.header["vary"])
 	}
-	if r := h.get(t, "/kodim23.png?w=100&ch=DPR"); width(r) != 100 || r.header["vary"] != "Sec-CH-DPR" {
+	if r := h.get(t, "/kodim23.png?w=100&ch=DPR"); width(r) != 100 || r.header["vary"] != "Sec-CH-DPR, DPR" {
 		t.Errorf("no hint sent: width %d, Vary %q", width(r), r.header["vary"])
 	}
 	if r := h.get(t, "/kodim23.png?w=100&dpr=3&ch=DPR", "Sec-CH-DPR", "2"); width(r) != 300 || r.header["vary"] != "" {
@@ -101,7 +101,7 @@ func TestClientHintsOverHTTP(t *testing.T) {
 	}
 	// A preset may opt into hints too.
 	preset := start(t, []string{"IMGEDGE_PRESETS={card: {w: 100, ch: DPR}}"}, nil)
-	if r := preset.get(t, "/kodim23.png?p=card", "Sec-CH-DPR", "2"); width(r) != 200 || r.header["vary"] != "Sec-CH-DPR" {
+	if r := preset.get(t, "/kodim23.png?p=card", "Sec-CH-DPR", "2"); width(r) != 200 || r.header["vary"] != "Sec-CH-DPR, DPR" {
 		t.Errorf("a preset with ch=DPR at DPR 2: width %d, Vary %q", width(r), r.header["vary"])
 	}
 	small := h.get(t, "/kodim23.png?w=100&ch=Save-Data&fm=webp", "Save-Data", "on")

@@ -134,14 +134,11 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	if !original {
 		// Client hints are read only for URLs that opt in with ch=, before
 		// the parse; a preset that names ch= makes it run again with them.
-		var legacy varyBits
 		hinted := sc.b.Has("ch")
 		var spec transform.Spec
 		for {
 			if hinted {
-				var hints transform.ClientHints
-				hints, legacy = readHints(hdr)
-				sc.b.SetHints(hints)
+				sc.b.SetHints(readHints(hdr))
 			}
 			var err error
 			if spec, err = sc.b.Finish(); err != nil {
@@ -152,7 +149,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 			}
 			hinted = true
 		}
-		sc.vary |= hintVary(spec.HintsUsed, legacy)
+		sc.vary |= hintVary(spec.HintsUsed)
 		if spec.AutoFormat {
 			spec.Accepted = transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
 			sc.vary |= varyAccept
