@@ -42,6 +42,15 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 }
 
+// serving says whether this node should be sent requests: started, not
+// draining, and its renders not stalled.
+func (s *Server) serving(now time.Time) bool {
+	if st, ok := s.transformer.(staller); ok && st.Stalled(now) {
+		return false
+	}
+	return s.ready.Load() && !s.draining.Load()
+}
+
 func (s *Server) adminMux(mux *http.ServeMux) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -206,6 +207,15 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx, b *browserHeaders) {
 	h := &ctx.Response.Header
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 	h.Set(fasthttp.HeaderAllow, "GET, HEAD, OPTIONS")
+	if string(ctx.Request.Header.RequestURI()) == "*" {
+		// OPTIONS * asks about the server itself (RFC 9110 9.3.7): the
+		// health probe of a cache in front, on the address it sends images
+		// to, which can never name an image.
+		if !s.serving(time.Now()) {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		}
+		return
+	}
 	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
 	if len(origin) == 0 || b.cors.allow(origin) == nil {
 		return

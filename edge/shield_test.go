@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -287,6 +288,33 @@ func TestHealthzFailsWhenTransformsStall(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Fatalf("/healthz with stalled transforms: %d, want 503", resp.StatusCode)
+	}
+	// A cache's probe on the public listener hears the same.
+	if got := optionsStar(t, h.base); got != 503 {
+		t.Fatalf("OPTIONS * with stalled transforms: %d, want 503", got)
+	}
+}
+
+// optionsStar sends OPTIONS * (RFC 9110 9.3.7), the health probe of the
+// README's Varnish, and returns the status.
+func optionsStar(t *testing.T, base string) int {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(&http.Request{Method: http.MethodOptions, URL: &url.URL{Scheme: "http", Host: u.Host, Opaque: "*"}, Host: u.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestOptionsStarAnswersWhileServing(t *testing.T) {
+	h := start(t, nil, nil)
+	if got := optionsStar(t, h.base); got != 204 {
+		t.Fatalf("OPTIONS * on a serving edge: %d, want 204", got)
 	}
 }
 
