@@ -109,7 +109,7 @@ type Purge struct {
 const (
 	DownstreamVarnishXKey = "varnish-xkey" // PURGE with an xkey header naming the source's tag; BAN for a prefix
 	DownstreamVarnishBan  = "varnish-ban"  // BAN of the path (or prefix) as a regular expression
-	DownstreamNginx       = "nginx"        // GET <url>/<path>|<query>|<bucket> on ngx_cache_purge, per known variant
+	DownstreamNginx       = "nginx"        // GET <url> with Imgedge-Cache-Key, on ngx_cache_purge, per key nginx filled
 	DownstreamURL         = "url"          // a CDN's purge API: URL, method, headers and body, with {tag}, {path}, {origin_tag}
 )
 
@@ -538,9 +538,6 @@ func (c *Config) Validate() error {
 	for i, d := range c.Purge.Downstream {
 		key := fmt.Sprintf("purge.downstream[%d]", i)
 		checkDownstream(key, d, bad)
-		if d.Kind == DownstreamNginx && !c.Cache.CanonicalRedirect {
-			bad(key+".kind", d.Kind, "nginx with cache.canonical_redirect: true: nginx purges exact keys, which are known only when every query is canonical")
-		}
 	}
 	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
 	if c.Transform.MemoryBudget < 64<<20 {

@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	_ "image/png"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,11 +27,9 @@ import (
 )
 
 // The caches in front of the edge run the configurations the README shows,
-// from configs/cdn, with only their addresses and paths changed.
-const (
-	varnishConfig = "../configs/cdn/varnish.vcl"
-	nginxConfig   = "../configs/cdn/nginx.conf"
-)
+// from configs/cdn, started by the README's command lines, with only their
+// addresses and state folders changed.
+const cdnConfigs = "../configs/cdn"
 
 // frontCache is a real Varnish or nginx on 127.0.0.1 in front of an edge.
 type frontCache struct {
@@ -128,45 +129,89 @@ func runServer(t *testing.T, name string, cmd *exec.Cmd, port string) func() {
 	}
 }
 
+// cdnFolder is a checkout's configs/cdn copied where a server dropping
+// root privileges can read it, with the site files replaced as an operator
+// would edit them (old and new strings, as configured takes them).
+func cdnFolder(t *testing.T, prefix string, edits map[string][]string) string {
+	t.Helper()
+	dir := sharedDir(t, prefix)
+	cdn := filepath.Join(dir, "configs", "cdn")
+	if err := os.MkdirAll(cdn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir(cdnConfigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		body := configured(t, filepath.Join(cdnConfigs, f.Name()), edits[f.Name()]...)
+		if err := os.WriteFile(filepath.Join(cdn, f.Name()), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// readmeCommand is the line of the README's "Starting Varnish and nginx"
+// block that starts with prefix, with each old string replaced by its new
+// one (each must be in the line).
+func readmeCommand(t *testing.T, prefix string, replace ...string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "### Starting Varnish and nginx")
+	if !ok {
+		t.Fatal("README.md has no section \"Starting Varnish and nginx\"")
+	}
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		for i := 0; i+1 < len(replace); i += 2 {
+			if !strings.Contains(line, replace[i]) {
+				t.Fatalf("the README's command %q has no %q", line, replace[i])
+			}
+			line = strings.ReplaceAll(line, replace[i], replace[i+1])
+		}
+		return line
+	}
+	t.Fatalf("the README's \"Starting Varnish and nginx\" has no line starting %q", prefix)
+	return ""
+}
+
 // startVarnish runs the README's VCL in front of the edge at edgeBase; swr
 // is the edge's cache.stale_while_revalidate, which the VCL's req.grace
 // mirrors (60s there, the edge's default).
-func startVarnish(t *testing.T, edgeBase, swr string) *frontCache {
+func startVarnish(t *testing.T, edgeBase string, swr string) *frontCache {
 	t.Helper()
 	_, edgePort, _ := net.SplitHostPort(strings.TrimPrefix(edgeBase, "http://"))
-	dir := sharedDir(t, "imgedge-varnish-")
-	vcl := filepath.Join(dir, "imgedge.vcl")
-	if err := os.WriteFile(vcl, []byte(configured(t, varnishConfig, `.port = "8080";`, `.port = "`+edgePort+`";`,
-		"set req.grace = 60s;", "set req.grace = "+swr+";")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := cdnFolder(t, "imgedge-varnish-", map[string][]string{
+		"varnish-site.vcl": {`.port = "8080";`, `.port = "` + edgePort + `";`},
+		"varnish.vcl":      {"set req.grace = 60s;", "set req.grace = " + swr + ";"},
+	})
 	port := freePort(t)
-	cmd := exec.Command("varnishd", "-F", "-a", "127.0.0.1:"+port, "-f", vcl, "-n", filepath.Join(dir, "work"),
-		"-s", "malloc,64m", "-T", "none", "-p", "ban_lurker_sleep=0.01")
+	line := readmeCommand(t, "varnishd ", "127.0.0.1:6081", "127.0.0.1:"+port, "/var/cache/imgedge-varnish", filepath.Join(dir, "varnish"))
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = dir
 	stop := runServer(t, "varnishd", cmd, port)
 	base := "http://127.0.0.1:" + port
 	return &frontCache{name: "varnish", base: base, purgeURL: base, kind: configs.DownstreamVarnishXKey, stop: stop}
 }
 
+// startNginx runs the README's nginx configuration in front of the edge at
+// edgeBase. Its workers run as www-data, as the README's command has them.
 func startNginx(t *testing.T, edgeBase string) *frontCache {
 	t.Helper()
-	dir := sharedDir(t, "imgedge-nginx-")
 	port := freePort(t)
-	conf := filepath.Join(dir, "nginx.conf")
-	body := configured(t, nginxConfig,
-		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(edgeBase, "http://")+";",
-		"listen 127.0.0.1:8081;", "listen 127.0.0.1:"+port+";",
-		"/var/cache/nginx/imgedge", filepath.Join(dir, "cache"),
-		"/run/nginx-imgedge.pid", filepath.Join(dir, "nginx.pid"),
-		"/var/log/nginx/imgedge-error.log", filepath.Join(dir, "error.log"))
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	global := "daemon off;"
-	if os.Geteuid() == 0 {
-		global += " user root;" // the workers write the cache under this private directory
-	}
-	cmd := exec.Command("nginx", "-p", dir, "-c", conf, "-g", global, "-e", filepath.Join(dir, "error.log"))
+	dir := cdnFolder(t, "imgedge-nginx-", map[string][]string{
+		"nginx-site.conf": {"server 127.0.0.1:8080;", "server " + strings.TrimPrefix(edgeBase, "http://") + ";",
+			"listen 127.0.0.1:8081;", "listen 127.0.0.1:" + port + ";"},
+	})
+	line := readmeCommand(t, "install -d -o www-data ", "/var/cache/imgedge-nginx", filepath.Join(dir, "nginx"))
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = dir
 	stop := runServer(t, "nginx", cmd, port)
 	base := "http://127.0.0.1:" + port
 	return &frontCache{name: "nginx", base: base, purgeURL: base + "/purge", kind: configs.DownstreamNginx, stop: stop}
@@ -191,6 +236,13 @@ func fetch(t *testing.T, base, path string, headers ...string) cdnAnswer {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		switch headers[i] {
+		case "": // a table's row without a header
+			continue
+		case "Host":
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := noRedirects.Do(req)
@@ -231,30 +283,34 @@ func edgeRequests(t *testing.T, h *harness, path, query string) int {
 // browserAccepts are real Accept headers for images, with the formats each
 // allows (JPEG, PNG and GIF every client decodes).
 var browserAccepts = []struct {
-	name, accept string
-	avif, webp   bool
+	name, accept    string
+	jxl, avif, webp bool
 }{
-	{"Chromium", "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", true, true},
-	{"Chromium with JPEG XL", "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", true, true},
-	{"Firefox 93+", "image/avif,image/webp,*/*", true, true},
-	{"Firefox 65", "image/webp,*/*", false, true},
-	{"Safari 14", "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, true},
-	{"Safari 17", "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5", true, true},
-	{"Safari 13", "image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, false},
-	{"IE 11", "image/png,image/svg+xml,image/jxr,image/*;q=0.8,*/*;q=0.5", false, false},
-	{"anything", "*/*", false, false},
-	{"none", "", false, false},
-	{"AVIF refused", "image/avif;q=0,image/webp,*/*", false, true},
-	{"WebP refused", "image/avif,image/webp;q=0,*/*", true, false},
-	{"both refused", "image/avif;q=0.0,image/webp;q=0.000,image/*", false, false},
-	{"AVIF alone", "image/avif,image/jpeg", true, false},
-	{"spacing and case", "IMAGE/WEBP ; q=0.9, image/AVIF;q=0.8", true, true},
+	{"Chromium", "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", false, true, true},
+	{"Chromium with JPEG XL", "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", true, true, true},
+	{"Firefox 93+", "image/avif,image/webp,*/*", false, true, true},
+	{"Firefox 65", "image/webp,*/*", false, false, true},
+	{"Safari 14", "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, false, true},
+	{"Safari 17", "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5", true, true, true},
+	{"Safari 13", "image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5", false, false, false},
+	{"IE 11", "image/png,image/svg+xml,image/jxr,image/*;q=0.8,*/*;q=0.5", false, false, false},
+	{"anything", "*/*", false, false, false},
+	{"none", "", false, false, false},
+	{"AVIF refused", "image/avif;q=0,image/webp,*/*", false, false, true},
+	{"WebP refused", "image/avif,image/webp;q=0,*/*", false, true, false},
+	{"both refused", "image/avif;q=0.0,image/webp;q=0.000,image/*", false, false, false},
+	{"AVIF alone", "image/avif,image/jpeg", false, true, false},
+	{"spacing and case", "IMAGE/WEBP ; q=0.9, image/AVIF;q=0.8", false, true, true},
+	{"JPEG XL refused", "image/jxl;q=0,image/avif,image/webp,*/*", false, true, true},
+	{"JPEG XL alone", "image/jxl,image/jpeg", true, false, false},
 }
 
-func allowed(contentType string, avif, webp bool) bool {
+func allowed(contentType string, jxl, avif, webp bool) bool {
 	switch contentType {
 	case "image/jpeg", "image/png", "image/gif":
 		return true
+	case "image/jxl":
+		return jxl
 	case "image/avif":
 		return avif
 	case "image/webp":
@@ -263,23 +319,28 @@ func allowed(contentType string, avif, webp bool) bool {
 	return false
 }
 
-// TestBehindCachesEveryBrowserGetsAFormatItAccepts: fifteen real Accept
-// headers, on images below and above the AVIF size limit and an animation,
-// through the edge alone and through Varnish and nginx configured as the
-// README says: never a format the browser did not list, and at most three
-// objects per URL in each cache (three edge fetches).
+// TestBehindCachesEveryBrowserGetsAFormatItAccepts: seventeen real Accept
+// headers, with the jxl flag on, on images below and above the AVIF size
+// limit and an animation, through the edge alone and through Varnish and
+// nginx configured as the README says: never a format the browser did not
+// list, JPEG XL for the browsers that list it with AVIF and WebP (behind a
+// cache too), and at most four objects per URL in each cache (four edge
+// fetches).
 func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
-	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_FLAGS_JXL_ROLLOUT=100"}, nil)
 	anim, err := os.ReadFile("../testdata/corpus/formats/gif-animated-rotating-squares.gif")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.origin.bodies.Store("/anim.gif", anim)
 	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
-	urls := []struct{ path, query string }{
-		{"/kodim23.png", "w=300&auto=format"},              // below transform.avif_max_pixels
-		{"/photo-1600x1200-q85.jpg", "w=1700&auto=format"}, // above it: WebP or legacy
-		{"/anim.gif", "w=100&auto=format"},                 // animated: never AVIF
+	urls := []struct {
+		path, query string
+		jxl         bool // within limits.max_jxl_pixels and not animated
+	}{
+		{"/kodim23.png", "w=300&auto=format", true},              // below transform.avif_max_pixels
+		{"/photo-1600x1200-q85.jpg", "w=1700&auto=format", true}, // above it: WebP or legacy
+		{"/anim.gif", "w=100&auto=format", false},                // animated: never AVIF
 	}
 	bases := []struct{ name, base string }{{"edge", h.base}}
 	for _, c := range caches {
@@ -291,8 +352,12 @@ func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
 			for _, a := range browserAccepts {
 				r := fetch(t, b.base, u.path+"?"+u.query, "Accept", a.accept)
 				ct := r.header.Get("Content-Type")
-				if r.status != 200 || !allowed(ct, a.avif, a.webp) {
+				if r.status != 200 || !allowed(ct, a.jxl, a.avif, a.webp) {
 					t.Errorf("%s %s?%s, %s (%q): %d %s", b.name, u.path, u.query, a.name, a.accept, r.status, ct)
+				}
+				// Behind a cache, JPEG XL needs the bucket that lists all three.
+				if wantJXL := u.jxl && a.jxl && (b.name == "edge" || a.avif && a.webp); wantJXL != (ct == "image/jxl") {
+					t.Errorf("%s %s?%s, %s: %s, want JPEG XL %v", b.name, u.path, u.query, a.name, ct, wantJXL)
 				}
 				if r.header.Get("Vary") != "Accept" {
 					t.Errorf("%s %s?%s: Vary %q, want Accept", b.name, u.path, u.query, r.header.Get("Vary"))
@@ -303,8 +368,8 @@ func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
 			}
 			fetched := edgeRequests(t, h, u.path, u.query) - before
 			t.Logf("%s: %d objects for %s?%s", b.name, fetched, u.path, u.query)
-			if fetched > 3 || fetched < 1 {
-				t.Errorf("%s asked the edge %d times for %s?%s across %d Accept headers: want 1 to 3 objects",
+			if fetched > 4 || fetched < 1 {
+				t.Errorf("%s asked the edge %d times for %s?%s across %d Accept headers: want 1 to 4 objects",
 					b.name, fetched, u.path, u.query, len(browserAccepts))
 			}
 		}
@@ -403,13 +468,17 @@ func TestPurgeReachesCachesInFront(t *testing.T) {
 	h.origin.bodies.Store("/p/b.png", readImage(t, "kodim07.png"))
 	h.origin.bodies.Store("/q/c.png", readImage(t, "kodim15.png"))
 	chrome := browserAccepts[0].accept
-	type view struct{ path, accept string }
-	views := []view{{"/p/a.png", ""}, {"/p/a.png?w=120", ""}, {"/p/a.png?auto=format&w=100", chrome}, {"/p/a.png?auto=format&w=100", "*/*"},
-		{"/p/b.png?w=80", chrome}, {"/q/c.png?w=50", ""}}
+	// The same variants under other Host names and page origins: a purge
+	// drops every key a cache filled for the path.
+	type view struct{ path, accept, host, origin string }
+	views := []view{{"/p/a.png", "", "", ""}, {"/p/a.png?w=120", "", "", ""}, {"/p/a.png?auto=format&w=100", chrome, "", ""},
+		{"/p/a.png?auto=format&w=100", "*/*", "", ""}, {"/p/a.png?w=120", "", "img.example", ""},
+		{"/p/a.png?auto=format&w=100", chrome, "IMG.other.example", "https://page.example"},
+		{"/p/b.png?w=80", chrome, "", ""}, {"/p/b.png?w=80", chrome, "img.example", ""}, {"/q/c.png?w=50", "", "", ""}}
 	seen := func(c *frontCache) map[view]string {
 		tags := map[view]string{}
 		for _, v := range views {
-			r := fetch(t, c.base, v.path, "Accept", v.accept)
+			r := fetch(t, c.base, v.path, "Accept", v.accept, "Host", v.host, "Origin", v.origin)
 			if r.status != 200 {
 				t.Fatalf("%s %s: %d %s", c.name, v.path, r.status, r.body)
 			}
@@ -450,7 +519,7 @@ func TestPurgeReachesCachesInFront(t *testing.T) {
 		for _, v := range views {
 			purged := v.path != "/p/b.png?w=80" && v.path != "/q/c.png?w=50"
 			if changed := after[v] != before[c.name][v]; changed != purged {
-				t.Errorf("%s %s (Accept %q) after purging /p/a.png: changed %v, want %v", c.name, v.path, v.accept, changed, purged)
+				t.Errorf("%s %+v after purging /p/a.png: changed %v, want %v", c.name, v, changed, purged)
 			}
 		}
 		before[c.name] = after
@@ -461,7 +530,7 @@ func TestPurgeReachesCachesInFront(t *testing.T) {
 		for _, v := range views {
 			purged := v.path == "/p/b.png?w=80"
 			if changed := after[v] != before[c.name][v]; changed != purged {
-				t.Errorf("%s %s (Accept %q) after purging the prefix /p/: changed %v, want %v", c.name, v.path, v.accept, changed, purged)
+				t.Errorf("%s %+v after purging the prefix /p/: changed %v, want %v", c.name, v, changed, purged)
 			}
 		}
 	}
@@ -554,13 +623,168 @@ func TestREADMEShowsTheTestedCacheConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []struct{ path, fence string }{{varnishConfig, "```vcl\n"}, {nginxConfig, "```nginx\n"}} {
-		b, err := os.ReadFile(f.path)
+	fences := map[string]string{".vcl": "```vcl\n", ".conf": "```nginx\n", ".js": "```js\n"}
+	files, err := os.ReadDir(cdnConfigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(cdnConfigs, f.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Contains(readme, []byte(f.fence+string(b)+"```\n")) {
-			t.Errorf("README.md does not show %s as it is: copy the file into its fenced block", f.path)
+		if !bytes.Contains(readme, []byte(fences[filepath.Ext(f.Name())]+string(b)+"```\n")) {
+			t.Errorf("README.md does not show configs/cdn/%s as it is: copy the file into its fenced block", f.Name())
 		}
+	}
+}
+
+// TestBehindCachesVaryOnOriginAndHints: with cors.allow_origins a list,
+// each page's origin gets its own Access-Control-Allow-Origin through every
+// cache, and none another's; a ch=DPR URL is as wide as each client's DPR
+// asks, from the cache too.
+func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example"}, nil)
+	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	for _, c := range caches {
+		for round := range 2 { // the second round answers from the cache
+			for _, tt := range []struct{ origin, want string }{
+				{"https://a.example", "https://a.example"}, {"https://b.example", "https://b.example"},
+				{"", ""}, {"https://evil.example", ""},
+			} {
+				r := fetch(t, c.base, "/kodim23.png?w=64", "Origin", tt.origin)
+				if got := r.header.Get("Access-Control-Allow-Origin"); r.status != 200 || got != tt.want {
+					t.Errorf("%s round %d, Origin %q: %d, Access-Control-Allow-Origin %q, want %q", c.name, round, tt.origin, r.status, got, tt.want)
+				}
+				if !strings.Contains(r.header.Get("Vary"), "Origin") {
+					t.Errorf("%s round %d, Origin %q: Vary %q, want Origin in it", c.name, round, tt.origin, r.header.Get("Vary"))
+				}
+			}
+			for _, tt := range []struct {
+				header, dpr string
+				width       int
+			}{{"Sec-CH-DPR", "1", 100}, {"Sec-CH-DPR", "2", 200}, {"DPR", "2", 200}, {"Sec-CH-DPR", "1.5", 150}, {"", "", 100}} {
+				r := fetch(t, c.base, "/kodim23.png?w=100&ch=DPR", tt.header, tt.dpr)
+				cfg, _, err := image.DecodeConfig(bytes.NewReader(r.body))
+				if r.status != 200 || err != nil || cfg.Width != tt.width {
+					t.Errorf("%s round %d, %s: %q: %d, %d px wide (%v), want %d", c.name, round, tt.header, tt.dpr, r.status, cfg.Width, err, tt.width)
+				}
+			}
+		}
+	}
+}
+
+// TestBehindCachesAgeGrowsAndEachAddsCacheStatus: a copy held by a cache
+// in front ages (RFC 9111 4.2.3), and the cache adds its own Cache-Status
+// member after the edge's (RFC 9211) instead of replaying the edge's as
+// its own. Time is the subject: the test waits 2 s.
+func TestBehindCachesAgeGrowsAndEachAddsCacheStatus(t *testing.T) {
+	h := start(t, nil, nil)
+	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	type seen struct {
+		age    int
+		status []string
+	}
+	look := func(c *frontCache) seen {
+		r := fetch(t, c.base, "/kodim07.png?w=70")
+		if r.status != 200 {
+			t.Fatalf("%s: %d", c.name, r.status)
+		}
+		age, err := strconv.Atoi(r.header.Get("Age"))
+		if err != nil {
+			t.Fatalf("%s: Age %q: %v", c.name, r.header.Get("Age"), err)
+		}
+		var members []string
+		for _, v := range r.header.Values("Cache-Status") {
+			for _, m := range strings.Split(v, ",") {
+				members = append(members, strings.TrimSpace(m))
+			}
+		}
+		return seen{age, members}
+	}
+	first := map[string]seen{}
+	for _, c := range caches {
+		first[c.name] = look(c)
+	}
+	time.Sleep(2 * time.Second)
+	for _, c := range caches {
+		then, now := first[c.name], look(c)
+		if now.age < then.age+2 {
+			t.Errorf("%s: Age %d, then %d 2 s later: a held copy must age", c.name, then.age, now.age)
+		}
+		for i, st := range []seen{then, now} {
+			want := c.name + "; fwd=miss"
+			if i == 1 {
+				want = c.name + "; hit; ttl="
+			}
+			if len(st.status) != 2 || !strings.HasPrefix(st.status[0], "imgedge; ") || !strings.HasPrefix(st.status[1], want) {
+				t.Errorf("%s answer %d: Cache-Status %q, want the edge's member then %q...", c.name, i, st.status, want)
+			}
+		}
+		ttl, err := strconv.Atoi(strings.TrimPrefix(now.status[1], c.name+"; hit; ttl="))
+		if err != nil || ttl > 3600-2 || ttl < 3600-60 {
+			t.Errorf("%s: its member %q: the remaining freshness of a copy 2 s old, want about 3598", c.name, now.status[1])
+		}
+	}
+}
+
+// TestVarnishAnswersStaleWhileTheEdgeHangs: the edge process freezes after
+// an idle spell (its copies in Varnish past their freshness and stale-while-
+// revalidate); 60 clients that give up after 10 s all get the stale copy:
+// the VCL's probe and first-byte timeout turn the hang into stale answers.
+func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
+	img := readImage(t, "kodim04.png")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(img)
+	}))
+	t.Cleanup(origin.Close)
+	p := newEdgeProc(t, "edge", edgeBinary(t, ""), "IMGEDGE_ORIGIN="+origin.URL, "IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=1s")
+	v := startVarnish(t, p.base, "1s")
+	etags := map[string]string{}
+	for i := range 6 {
+		u := fmt.Sprintf("/a.png?w=%d", 50+i)
+		r := fetch(t, v.base, u)
+		if r.status != 200 {
+			t.Fatalf("%s: %d", u, r.status)
+		}
+		etags[u] = r.header.Get("ETag")
+	}
+	// The idle spell: every copy past its 1 s lifetime and 1 s of
+	// stale-while-revalidate.
+	time.Sleep(3 * time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
+	client := &http.Client{Timeout: 10 * time.Second}
+	type result struct {
+		url, etag string
+		status    int
+		err       error
+	}
+	results := make(chan result, 60)
+	for i := range 60 {
+		u := fmt.Sprintf("/a.png?w=%d", 50+i%6)
+		go func() {
+			resp, err := client.Get(v.base + u)
+			if err != nil {
+				results <- result{url: u, err: err}
+				return
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			results <- result{u, resp.Header.Get("ETag"), resp.StatusCode, err}
+		}()
+	}
+	for range 60 {
+		r := <-results
+		if r.err != nil || r.status != 200 || r.etag != etags[r.url] {
+			t.Errorf("%s while the edge hangs: %d, ETag %q (want the stale %q): %v", r.url, r.status, r.etag, etags[r.url], r.err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -107,11 +107,8 @@ func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Req
 		return reqs, ban()
 	case configs.DownstreamNginx:
 		for _, key := range s.variantLog.keys(t.path, t.prefix) {
-			for _, bucket := range acceptBuckets {
-				u := base + (&url.URL{Path: key.path + "|" + key.query + "|" + bucket}).EscapedPath()
-				if err := add(http.MethodGet, u, nil, nil); err != nil {
-					return nil, err
-				}
+			if err := add(http.MethodGet, base, nil, map[string]string{string(cacheKeyHeader): key}); err != nil {
+				return nil, err
 			}
 		}
 		return reqs, nil
@@ -136,10 +133,6 @@ func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Req
 	}
 	return nil, fmt.Errorf("purge.downstream kind %q", d.Kind)
 }
-
-// acceptBuckets are the auto=format classes the README's cache
-// configurations key on; nginx purges each by name.
-var acceptBuckets = [...]string{"avif-webp", "webp", "other"}
 
 func jsonEscape(v string) string {
 	b, _ := json.Marshal(v)

@@ -368,8 +368,12 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	if name := sc.req.Spec.Download; name != "" {
 		h.Set(fasthttp.HeaderContentDisposition, contentDisposition(name, e.ContentType))
 	}
-	if pol.logVariants && (a.Outcome != shield.Hit || a.Tier != cache.TierMemory) {
-		s.variantLog.record(ctx.Path(), ctx.URI().QueryString())
+	if pol.logVariants {
+		// Every answer, hits too: a cache in front may store one entry
+		// here under many keys of its own (an Origin, a client hint).
+		if key := ctx.Request.Header.PeekBytes(cacheKeyHeader); len(key) > 0 {
+			s.variantLog.record(ctx.Path(), key)
+		}
 	}
 	if !e.NoStore && !sc.private && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
 		if age := age(e, now); age >= time.Second {

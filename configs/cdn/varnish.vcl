@@ -1,14 +1,28 @@
 vcl 4.1;
 # imgedge behind Varnish 7 (Debian: varnish, varnish-modules for xkey).
-# edge/cdn_test.go runs this file as it is, with the backend's port changed.
+# Starts as it is: where the edge answers is in varnish-site.vcl, found on
+# varnishd's vcl_path; where Varnish listens is its -a.
 
 import std;
 import xkey;
 
-backend imgedge {
-    .host = "127.0.0.1";
-    .port = "8080";
+# A hung edge (frozen, or its renders stalled) is marked sick within about
+# 2 s: two of three probes, 0.5 s apart, unanswered in 0.5 s (measured 1.9
+# to 2.0 s from SIGSTOP to sick). While it is sick every copy
+# within the edge's stale-if-error answers at once. OPTIONS * asks the edge
+# about itself, never about an image (RFC 9110 9.3.7): 204 when it serves,
+# 503 when it drains or its renders are stalled.
+probe imgedge_alive {
+    .request = "OPTIONS * HTTP/1.1" "Host: imgedge" "Connection: close";
+    .expected_response = 204;
+    .interval = 500ms;
+    .timeout = 500ms;
+    .window = 3;
+    .threshold = 2;
+    .initial = 2;
 }
+
+include "varnish-site.vcl";
 
 # Who may purge: the imgedge nodes (purge.downstream in their config).
 acl purgers {
@@ -47,10 +61,15 @@ sub vcl_recv {
     # VCL would not cache at all.
     unset req.http.Cookie;
     unset req.http.Authorization;
-    # auto=format answers Vary on Accept: three buckets keep three objects
-    # per URL instead of one per browser's Accept string. q=0 means "not
-    # accepted" (RFC 9110 12.4.2).
-    if (req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+    # auto=format answers Vary: Accept. Four buckets keep four objects per
+    # URL instead of one per browser's Accept string; q=0 means "not
+    # accepted" (RFC 9110 12.4.2). JPEG XL has a bucket of its own for the
+    # edge's flags.jxl; with that flag off it holds the AVIF bucket's bytes.
+    if (req.http.Accept ~ "(?i)image/jxl(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+        set req.http.Accept = "image/jxl,image/avif,image/webp,*/*";
+    } elsif (req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
         req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
         set req.http.Accept = "image/avif,image/webp,*/*";
     } elsif (req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
@@ -61,8 +80,8 @@ sub vcl_recv {
     # ?w=120&fm=webp and ?fm=webp&w=120 are one object (imgedge's
     # cache.canonical_redirect also folds dpr and snapped sizes).
     set req.url = std.querysort(req.url);
-    if (req.http.x-imgedge-failed) {
-        # imgedge failed this request: a stale copy within the
+    if (req.http.x-imgedge-failed || !std.healthy(req.backend_hint)) {
+        # imgedge failed this request, or its probe: a stale copy within the
         # stale-if-error imgedge sent (the object's grace) answers instead.
         set req.grace = 3650d;
     } else {
@@ -71,6 +90,24 @@ sub vcl_recv {
         set req.grace = 60s;
     }
     return (hash);
+}
+
+sub vcl_backend_fetch {
+    # Above the edge's own slowest answer at its limits (an origin fetch and
+    # a render), below a browser's patience: a request caught by a hang is
+    # answered from a stale copy (vcl_deliver restarts it) after 5 s at most.
+    set bereq.connect_timeout = 1s;
+    set bereq.first_byte_timeout = 5s;
+    set bereq.between_bytes_timeout = 2s;
+}
+
+sub vcl_backend_error {
+    # A failed refresh keeps the copy; a failed miss is not stored.
+    if (bereq.is_bgfetch) {
+        return (abandon);
+    }
+    set beresp.uncacheable = true;
+    set beresp.ttl = 0s;
 }
 
 sub vcl_backend_response {
@@ -106,6 +143,22 @@ sub vcl_deliver {
         set req.http.x-imgedge-failed = "1";
         return (restart);
     }
+    # This cache's member of Cache-Status (RFC 9211), after the edge's, which
+    # describes the request that filled the copy.
+    if (obj.hits > 0) {
+        set req.http.x-cache-status = "varnish; hit; ttl=" + regsub(obj.ttl, "\.[0-9]*$", "");
+        if (req.http.x-imgedge-failed) {
+            set req.http.x-cache-status = req.http.x-cache-status + "; detail=stale-if-error";
+        }
+    } else {
+        set req.http.x-cache-status = "varnish; fwd=miss";
+    }
+    if (resp.http.Cache-Status) {
+        set resp.http.Cache-Status = resp.http.Cache-Status + ", " + req.http.x-cache-status;
+    } else {
+        set resp.http.Cache-Status = req.http.x-cache-status;
+    }
+    unset req.http.x-cache-status;
     unset resp.http.x-url;
     unset resp.http.xkey;
     unset resp.http.Surrogate-Key;
