@@ -674,6 +674,21 @@ func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
 	}
 }
 
+// TestBehindCachesCORSStar: with cors.allow_origins "*", a copy a cache
+// filled for an <img> (no Origin) serves a later fetch() (with one): every
+// answer carries Access-Control-Allow-Origin: *.
+func TestBehindCachesCORSStar(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
+	for _, c := range []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)} {
+		for _, origin := range []string{"", "https://a.example", ""} {
+			r := fetch(t, c.base, "/kodim15.png?w=60", "Origin", origin)
+			if got := r.header.Get("Access-Control-Allow-Origin"); r.status != 200 || got != "*" {
+				t.Errorf("%s, Origin %q: %d, Access-Control-Allow-Origin %q, want *", c.name, origin, r.status, got)
+			}
+		}
+	}
+}
+
 // TestBehindCachesAgeGrowsAndEachAddsCacheStatus: a copy held by a cache
 // in front ages (RFC 9111 4.2.3), and the cache adds its own Cache-Status
 // member after the edge's (RFC 9211) instead of replaying the edge's as
