@@ -15,11 +15,12 @@ type staller interface{ Stalled(now time.Time) bool }
 
 // AdminHandler serves the admin listener: /healthz (the process answers and
 // its transformer is making progress), /readyz (started, origins configured,
-// not draining), /metrics (Prometheus), /debug/pprof/ and /explain. It is
-// never mounted on the public listener. With admin.token set, everything
-// but the probes and /metrics (what orchestrators and scrapers ask without
-// a secret) needs Authorization: Bearer <token>: pprof and /explain spend
-// CPU and show internals.
+// not draining), /metrics (Prometheus), /debug/pprof/, /explain, /flags,
+// /purge and /demo. It is never mounted on the public listener. With
+// admin.token set, everything but the probes, /metrics (what orchestrators
+// and scrapers ask without a secret) and the /demo page itself needs
+// Authorization: Bearer <token>: pprof and /explain spend CPU and show
+// internals.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	open := s.adminMux(mux)
@@ -29,7 +30,9 @@ func (s *Server) AdminHandler() http.Handler {
 	want := []byte("Bearer " + s.cfg.Admin.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		// /demo is a page without secrets that asks the browser for the
+		// token, which its script then sends to /demo/fetch.
+		case "/healthz", "/readyz", "/metrics", "/demo":
 		default:
 			got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
 			if subtle.ConstantTimeCompare(got, want) != 1 {
@@ -74,6 +77,7 @@ func (s *Server) adminMux(mux *http.ServeMux) http.Handler {
 	mux.HandleFunc("GET /flags", s.getFlags)
 	mux.HandleFunc("PUT /flags", s.putFlags)
 	mux.HandleFunc("GET /demo", s.demo)
+	mux.HandleFunc("GET /demo/fetch", s.demoFetch)
 	mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Admin.Token == "" {
 			http.Error(w, "purge needs admin.token configured (and sent as Authorization: Bearer <token>)", http.StatusForbidden)

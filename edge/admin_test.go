@@ -3,12 +3,13 @@ package edge_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
 // TestAdminToken: with admin.token set, the probes and /metrics stay open
-// to orchestrators and scrapers, and everything else (pprof, /explain)
-// needs the bearer token.
+// to orchestrators and scrapers, and so does the /demo page; everything
+// else (pprof, /explain, the demo's /demo/fetch) needs the bearer token.
 func TestAdminToken(t *testing.T) {
 	const token = "admin-token-0123456789"
 	h := start(t, []string{"IMGEDGE_ADMIN_TOKEN=" + token}, nil)
@@ -40,9 +41,47 @@ func TestAdminToken(t *testing.T) {
 		{explain, "Bearer " + token, 200},
 		{"/debug/pprof/", "", 401},
 		{"/debug/pprof/", "Bearer " + token, 200},
+		// The demo page holds no secret; what it reads does.
+		{"/demo", "", 200},
+		{"/demo/fetch?url=%2Fkodim23.png%3Fw%3D10", "", 401},
+		{"/demo/fetch?url=%2Fkodim23.png%3Fw%3D10", "Bearer " + token, 200},
 	} {
 		if got := get(tt.path, tt.auth); got != tt.want {
 			t.Errorf("GET %s (auth %q): %d, want %d", tt.path, tt.auth, got, tt.want)
+		}
+	}
+}
+
+// TestDemoFetch: /demo/fetch answers what the public listener answers the
+// page's browser (its Accept decides auto=format), follows the edge's own
+// canonical redirect as an <img> would, and takes nothing but a path and
+// query on this edge.
+func TestDemoFetch(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}, nil)
+	get := func(target, accept string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, h.admin+"/demo/fetch?url="+url.QueryEscape(target), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// w=64&auto=format is not the canonical order: the edge redirects.
+	for accept, want := range map[string]string{"image/webp,*/*": "image/webp", "*/*": "image/jpeg"} {
+		r := get("/kodim23.png?w=64&auto=format", accept)
+		if r.StatusCode != 200 || r.Header.Get("Content-Type") != want || !strings.HasPrefix(r.Header.Get("Cache-Status"), "imgedge;") ||
+			r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Accept %s: %d %v, want 200 %s with the edge's facts", accept, r.StatusCode, r.Header, want)
+		}
+	}
+	for _, target := range []string{"http://127.0.0.1:1/a.png", "kodim23.png", ""} {
+		if r := get(target, "*/*"); r.StatusCode != 400 {
+			t.Errorf("url=%q: %d, want 400", target, r.StatusCode)
 		}
 	}
 }

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -18,6 +22,14 @@ import (
 // installs) with an empty profile and HTTP cache, runs script (which may
 // return a promise) once the page has loaded, and decodes its result.
 func browse[T any](t *testing.T, url, script string, flags ...chromedp.ExecAllocatorOption) T {
+	t.Helper()
+	return browseSeeing[T](t, url, script, nil, flags...)
+}
+
+// browseSeeing is browse that also calls seen with every request the
+// browser is about to send, before the result returns (from the tab's
+// reading loop: seen must be quick).
+func browseSeeing[T any](t *testing.T, url, script string, seen func(*network.Request), flags ...chromedp.ExecAllocatorOption) T {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -30,7 +42,15 @@ func browse[T any](t *testing.T, url, script string, flags ...chromedp.ExecAlloc
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(opts, flags...)...)
 	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
+	var listen []chromedp.ContextOption
+	if seen != nil {
+		listen = append(listen, chromedp.WithListener(func(ev any) {
+			if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+				seen(e.Request)
+			}
+		}))
+	}
+	ctx, cancel := chromedp.NewContext(actx, listen...)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("chromium %s: %v", url, err)
@@ -79,10 +99,17 @@ func pages(t *testing.T, html map[string]string, header http.Header) *httptest.S
 // browserRequests are the edge's access log lines of Chromium's requests.
 type browserRequest struct {
 	Path, Query, Cache, Format string
-	Status                     int
+	Status, Bytes              int
 }
 
 func browserRequests(t *testing.T, h *harness) []browserRequest {
+	t.Helper()
+	return loggedRequests(t, h, "HeadlessChrome")
+}
+
+// loggedRequests are the edge's access log lines of requests whose
+// User-Agent contains agent.
+func loggedRequests(t *testing.T, h *harness, agent string) []browserRequest {
 	t.Helper()
 	var out []browserRequest
 	sc := bufio.NewScanner(strings.NewReader(h.logs.String()))
@@ -93,7 +120,7 @@ func browserRequests(t *testing.T, h *harness) []browserRequest {
 			UA  string `json:"user_agent"`
 			browserRequest
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && strings.Contains(line.UA, "HeadlessChrome") {
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && strings.Contains(line.UA, agent) {
 			out = append(out, line.browserRequest)
 		}
 	}
@@ -217,12 +244,10 @@ func TestChromiumCORSAndTiming(t *testing.T) {
 
 // TestChromiumClientHints: the demo page (admin /demo) asks for client
 // hints and delegates them to the edge; at DPR 2 its ?w=300&ch=DPR image
-// comes back 600 pixels wide, without a srcset. With CORS and timing open,
-// its playground reads the answer's headers and Server-Timing.
+// comes back 600 pixels wide, without a srcset.
 func TestChromiumClientHints(t *testing.T) {
-	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*", "IMGEDGE_TIMING_ALLOW_ORIGINS=*"}, nil)
-	demo := h.admin + "/demo?base=" + h.base
-	got := browse[[]loadedImage](t, demo, imagesLoaded, chromedp.Flag("force-device-scale-factor", "2"))
+	h := start(t, nil, nil)
+	got := browse[[]loadedImage](t, h.admin+"/demo", imagesLoaded, chromedp.Flag("force-device-scale-factor", "2"))
 	found := false
 	for _, img := range got {
 		if img.ID == "hints" {
@@ -237,14 +262,156 @@ func TestChromiumClientHints(t *testing.T) {
 	if !found {
 		t.Fatalf("no hints image on the demo page: %+v", got)
 	}
-	facts := browse[string](t, demo, `new Promise(resolve => {
-  const poll = () => { const t = document.getElementById("facts").textContent; t === "..." ? setTimeout(poll, 20) : resolve(t); };
-  poll();
-})`)
-	for _, want := range []string{"status         200", "cache-status   imgedge;", "resource timing cache="} {
-		if !strings.Contains(facts, want) {
-			t.Errorf("the demo's playground shows %q, lacking %q", facts, want)
+}
+
+// demoSettled opens a script's function body: settled() resolves once the
+// demo's playground has settled (the page marks its facts with data-state,
+// "loading" while a Show runs: the gate is the page's own mark, not a
+// delay), shownImage() is its picture.
+const demoSettled = `const facts = document.getElementById("facts") || document.createElement("pre"); // none: a page without a playground
+const settled = () => new Promise(resolve => {
+  const done = () => facts.dataset.state !== "loading";
+  if (done()) return resolve(facts.dataset.state);
+  const o = new MutationObserver(() => { if (done()) { o.disconnect(); resolve(facts.dataset.state); } });
+  o.observe(facts, {attributes: true});
+});
+// shownImage is the playground's picture: its size and the bytes behind its blob: URL.
+const shownImage = async () => {
+  const img = document.getElementById("out");
+  if (!img || !img.src.startsWith("blob:")) return {w: img ? img.naturalWidth : 0, type: "", bytes: 0};
+  const b = await (await fetch(img.src)).blob();
+  return {w: img.naturalWidth, type: b.type, bytes: b.size};
+};
+`
+
+type demoImage struct {
+	W     int    `json:"w"`
+	Type  string `json:"type"`
+	Bytes int    `json:"bytes"`
+}
+
+// TestChromiumDemoWithoutCORS: the demo as shipped (no cors.allow_origins,
+// no admin.token) shows its playground image in a real Chromium, and the
+// facts beside it (format, bytes) are those of that very image, which is
+// what the edge gives this browser's own <img> requests for auto=format.
+func TestChromiumDemoWithoutCORS(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
+	type result struct {
+		State, Facts string
+		Image        demoImage
+	}
+	got := browse[result](t, h.admin+"/demo", "(async () => {\n"+demoSettled+`
+  const state = await settled();
+  return {state, facts: facts.textContent, image: await shownImage()};
+})()`)
+	if got.State != "shown" || got.Image.W == 0 {
+		t.Fatalf("the playground shows no image: state %q, image %+v, facts:\n%s", got.State, got.Image, got.Facts)
+	}
+	for _, want := range []string{"status         200", "content-type   " + got.Image.Type, "bytes          " + strconv.Itoa(got.Image.Bytes), "cache-status   imgedge;", "server-timing  "} {
+		if !strings.Contains(got.Facts, want) {
+			t.Errorf("the facts lack %q (the image shown is %+v):\n%s", want, got.Image, got.Facts)
 		}
+	}
+	// The answer the page showed is the one the edge logged for it, and
+	// its format is what Chromium's own <img> of auto=format was given.
+	fetched := loggedRequests(t, h, "imgedge /demo")
+	if len(fetched) != 1 || fetched[0].Query != "w=400&auto=format" || fetched[0].Format != got.Image.Type || fetched[0].Bytes != got.Image.Bytes {
+		t.Errorf("the edge answered the playground %+v; the page shows %+v", fetched, got.Image)
+	}
+	own := ""
+	for _, r := range browserRequests(t, h) {
+		if strings.HasSuffix(r.Query, "&auto=format") && !strings.Contains(r.Query, "ch=") {
+			own = r.Format
+		}
+	}
+	if own == "" || got.Image.Type != own {
+		t.Errorf("the playground shows %q; Chromium's own auto=format <img> got %q", got.Image.Type, own)
+	}
+}
+
+// TestChromiumDemoToken: with admin.token set, /demo loads in a browser
+// without it and shows nothing the token guards; a wrong token is refused
+// with a clear message; the right one, typed once into the page, shows the
+// image. The token travels only as an Authorization header to /demo/fetch,
+// never in any URL the browser asks for.
+func TestChromiumDemoToken(t *testing.T) {
+	const token = "demo-admin-token-0123456789"
+	h := start(t, []string{"IMGEDGE_ADMIN_TOKEN=" + token}, nil)
+	type result struct {
+		First, Wrong, Right                string
+		FirstFacts, WrongFacts, RightFacts string
+		FirstImage, WrongImage, RightImage demoImage
+		HTML                               string
+		Unauthenticated                    map[string]int
+	}
+	var mu sync.Mutex
+	type sentRequest struct{ URL, Authorization string }
+	var sent []sentRequest
+	got := browseSeeing[result](t, h.admin+"/demo", "const TOKEN = "+jsString(token)+";\n(async () => {\n"+demoSettled+`
+  const out = {unauthenticated: {}};
+  out.first = await settled();
+  out.firstFacts = facts.textContent;
+  out.firstImage = await shownImage();
+  out.html = document.documentElement.outerHTML;
+  for (const path of ["/demo/fetch?url=" + encodeURIComponent("/kodim23.png?w=64"), "/flags", "/explain?url=%2Fkodim23.png"]) {
+    out.unauthenticated[path] = (await fetch(path)).status;
+  }
+  const enter = value => {
+    document.getElementById("token").value = value;
+    document.getElementById("login").requestSubmit();
+    return settled();
+  };
+  out.wrong = await enter("wrong-token-0123456789");
+  out.wrongFacts = facts.textContent;
+  out.wrongImage = await shownImage();
+  out.right = await enter(TOKEN);
+  out.rightFacts = facts.textContent;
+  out.rightImage = await shownImage();
+  return out;
+})()`, func(r *network.Request) {
+		a, _ := r.Headers["Authorization"].(string)
+		mu.Lock()
+		sent = append(sent, sentRequest{r.URL + r.URLFragment, a})
+		mu.Unlock()
+	})
+
+	if got.First != "token" || got.FirstImage.W != 0 || !strings.Contains(got.FirstFacts, "admin.token") {
+		t.Errorf("without the token the playground is %q with %+v:\n%s", got.First, got.FirstImage, got.FirstFacts)
+	}
+	if strings.Contains(got.HTML, token) {
+		t.Error("the demo page carries the token")
+	}
+	for path, status := range got.Unauthenticated {
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s without the token from the page: %d, want 401", path, status)
+		}
+	}
+	if got.Wrong != "error" || got.WrongImage.W != 0 || !strings.Contains(got.WrongFacts, "401: the admin token was refused") {
+		t.Errorf("a wrong token: %q with %+v:\n%s", got.Wrong, got.WrongImage, got.WrongFacts)
+	}
+	if got.Right != "shown" || got.RightImage.W == 0 || !strings.Contains(got.RightFacts, "content-type   "+got.RightImage.Type) {
+		t.Errorf("the right token: %q with %+v:\n%s", got.Right, got.RightImage, got.RightFacts)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	bearer := 0
+	for _, r := range sent {
+		if strings.Contains(r.URL, token) || strings.Contains(r.URL, url.QueryEscape(token)) {
+			t.Errorf("the browser asked for a URL with the token: %s", r.URL)
+		}
+		if r.Authorization == "" {
+			continue
+		}
+		if !strings.HasPrefix(r.URL, h.admin+"/demo/fetch?") {
+			t.Errorf("the browser sent Authorization to %s", r.URL)
+		}
+		if r.Authorization == "Bearer "+token {
+			bearer++
+		}
+	}
+	if bearer == 0 {
+		t.Errorf("the page never sent the token as a bearer token: %+v", sent)
 	}
 }
 

@@ -63,6 +63,8 @@ type Server struct {
 
 	ready    atomic.Bool
 	draining atomic.Bool
+
+	publicAddr atomic.Pointer[string] // where Serve's public listener listens, for /demo
 }
 
 // policy is the part of the configuration a reload may change without
@@ -338,6 +340,8 @@ func (s *Server) PublicServer() *fasthttp.Server {
 // Close. A drain that ran out of time is logged, not an error: the edge
 // stopped as configured.
 func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
+	addr := public.Addr().String()
+	s.publicAddr.Store(&addr)
 	pub := s.PublicServer()
 	adm := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 2)
