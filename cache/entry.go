@@ -20,9 +20,10 @@ type Entry struct {
 	// the origin's header, passed through to clients verbatim.
 	NoStore            bool
 	OriginCacheControl string
-	// StoredAt is when the origin last answered for the object (fetched
-	// or revalidated it); a variant has its source's. The Age sent
-	// downstream counts from it (RFC 9111 4.2.3).
+	// StoredAt is when the edge sent the request the origin last answered
+	// for the object (a fetch or a revalidation: the answer's delay is part
+	// of its age); a variant has its source's. The Age sent downstream
+	// counts from it (RFC 9111 4.2.3).
 	StoredAt time.Time
 	// FreshUntil ends freshness; the tier keeps the entry longer so that it
 	// can be served stale or revalidated.

@@ -96,8 +96,11 @@ func (t *Tier) renew(lock, token string, hold time.Duration, stop <-chan struct{
 // Await waits for another node's fill of key to show in the shared tier,
 // at most wait or until ctx ends (or Redis fails: nil, false), and stops
 // early when its lease is gone without an entry (nil, true: the caller may
-// lead). A dead leader is noticed within LeaseTTL.
-func (t *Tier) Await(ctx context.Context, key string, wait time.Duration) (e *cache.Entry, leaderGone bool) {
+// lead). A dead leader is noticed within LeaseTTL. The fill is an entry
+// fresh at now(): the stale copy it replaces stays in the tier for its
+// stale windows, and a waiter that took it for the fill would serve bytes
+// past their lifetime as a fresh hit (the freshness checker's find).
+func (t *Tier) Await(ctx context.Context, key string, wait time.Duration, now func() time.Time) (e *cache.Entry, leaderGone bool) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	tick := time.NewTicker(awaitPoll)
@@ -121,7 +124,7 @@ func (t *Tier) Await(ctx context.Context, key string, wait time.Duration) (e *ca
 		}
 		a := v.(awaited)
 		if a.body != nil {
-			if e, err := DecodeEntry(a.body); err == nil {
+			if e, err := DecodeEntry(a.body); err == nil && e.Fresh(now()) {
 				return e, false
 			}
 		}

@@ -29,13 +29,59 @@ func TestLeaseHandsTheEntryToWaiters(t *testing.T) {
 	}
 	got := make(chan *cache.Entry)
 	go func() {
-		e, _ := b.Tier(fleet.VariantsPrefix).Await(context.Background(), "k", time.Minute)
+		e, _ := b.Tier(fleet.VariantsPrefix).Await(context.Background(), "k", time.Minute, time.Now)
 		got <- e
 	}()
 	now := time.Now()
 	release(&cache.Entry{Body: []byte("v"), StoredAt: now, FreshUntil: now.Add(time.Minute)}, time.Minute)
 	if e := <-got; e == nil || string(e.Body) != "v" {
 		t.Fatalf("the waiter got %v", e)
+	}
+}
+
+// TestAwaitIsNotTheStaleCopy: the stale copy a leader is replacing stays
+// in the tier for its stale windows; a waiter waits for the leader's fresh
+// entry instead of taking it, and hears the leader is gone when it
+// releases without one.
+func TestAwaitIsNotTheStaleCopy(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newRedis(t, srv.URL()).Tier(fleet.VariantsPrefix), newRedis(t, srv.URL()).Tier(fleet.VariantsPrefix)
+	now := time.Now()
+	a.Set("k", &cache.Entry{Body: []byte("old"), StoredAt: now.Add(-time.Minute), FreshUntil: now.Add(-time.Second),
+		StaleWhileRevalidateUntil: now.Add(time.Hour)}, time.Hour)
+	eventually(t, "the stale copy in the tier", func() bool { _, ok := b.Get("k"); return ok })
+	for _, fill := range []*cache.Entry{{Body: []byte("new"), StoredAt: now, FreshUntil: now.Add(time.Hour)}, nil} {
+		release, leader := a.Lead("k", time.Minute)
+		if !leader {
+			t.Fatal("no lease")
+		}
+		type awaited struct {
+			e    *cache.Entry
+			gone bool
+		}
+		got := make(chan awaited)
+		go func() {
+			e, gone := b.Await(context.Background(), "k", time.Minute, time.Now)
+			got <- awaited{e, gone}
+		}()
+		select {
+		case w := <-got:
+			t.Fatalf("the waiter took %q (gone %v) while the leader fills", w.e.Body, w.gone)
+		case <-time.After(100 * time.Millisecond): // several polls
+		}
+		release(fill, time.Hour)
+		w := <-got
+		switch {
+		case fill != nil && (w.e == nil || string(w.e.Body) != "new"):
+			t.Fatalf("the waiter got %v, gone %v; want the leader's entry", w.e, w.gone)
+		case fill == nil && (w.e != nil || !w.gone):
+			t.Fatalf("the waiter got %v, gone %v; want the leader gone", w.e, w.gone)
+		}
+		if fill != nil { // the stale copy again, for the leader that fills nothing
+			a.Set("k", &cache.Entry{Body: []byte("old"), StoredAt: now.Add(-time.Minute), FreshUntil: now.Add(-time.Second),
+				StaleWhileRevalidateUntil: now.Add(time.Hour)}, time.Hour)
+			eventually(t, "the stale copy in the tier", func() bool { e, ok := b.Get("k"); return ok && string(e.Body) == "old" })
+		}
 	}
 }
 
@@ -52,7 +98,7 @@ func TestLeaseDiesWithItsHolder(t *testing.T) {
 	}
 	defer release(nil, 0)
 	a.Close() // the holder is gone: its renewals fail from now on
-	e, gone := b.Tier(fleet.VariantsPrefix).Await(context.Background(), "k", time.Hour)
+	e, gone := b.Tier(fleet.VariantsPrefix).Await(context.Background(), "k", time.Hour, time.Now)
 	if e != nil || !gone {
 		t.Fatalf("Await = %v, gone %v; want the dead leader noticed", e, gone)
 	}

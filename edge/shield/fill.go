@@ -81,7 +81,8 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		switch {
 		case errors.Is(err, origin.ErrNotFound):
 			if pol.NegativeTTL > 0 {
-				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: now, FreshUntil: now.Add(pol.NegativeTTL),
+				// Counted from the request, as every answer's age (below).
+				s.originals.Set(key, &cache.Entry{NotFound: true, StoredAt: t0, FreshUntil: t0.Add(pol.NegativeTTL),
 					Source: SourceID(up.ID, path), PurgeSeq: seq, Gen: gen}, pol.NegativeTTL)
 			}
 		case servesStale(stale, ferr, now):
@@ -90,12 +91,18 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		}
 		return cache.Fill[fillInfo]{}, ferr
 	}
-	f := pol.Fresh.parse(obj.CacheControl, obj.Expires, now)
+	// An answer's age counts from the request (RFC 9111 4.2.3: the
+	// response delay is part of it): the origin may have made it as soon
+	// as it was asked, so bytes replaced while a slow answer was on its way
+	// must be gone a lifetime after the request, not a lifetime after the
+	// answer arrived (TestFreshness: they outlived the bound by the delay).
+	asked := t0
+	f := pol.Fresh.parse(obj.CacheControl, obj.Expires, asked)
 	horizons := &cache.Entry{
-		StoredAt:                  now,
-		FreshUntil:                now.Add(f.ttl),
-		StaleWhileRevalidateUntil: now.Add(f.ttl + f.swr),
-		StaleIfErrorUntil:         now.Add(f.ttl + f.sie),
+		StoredAt:                  asked,
+		FreshUntil:                asked.Add(f.ttl),
+		StaleWhileRevalidateUntil: asked.Add(f.ttl + f.swr),
+		StaleIfErrorUntil:         asked.Add(f.ttl + f.sie),
 		Downstream:                f.down,
 		PurgeSeq:                  seq,
 		Gen:                       gen,
@@ -107,8 +114,8 @@ func (s *Shield) fetch(ctx context.Context, up *Origin, key, path string, stale 
 		if obj.CacheControl == "" && obj.Expires == "" {
 			// RFC 9111 4.3.4: a 304 updates the stored headers it carries
 			// and keeps the others; without freshness of its own, the
-			// stored lifetime and windows hold, counted from now.
-			renewed := stale.Renewed(restarted(stale, now, seq, gen))
+			// stored lifetime and windows hold, counted from the request.
+			renewed := stale.Renewed(restarted(stale, asked, seq, gen))
 			info.outcome = Revalidated
 			return cache.Fill[fillInfo]{Entry: renewed, Store: true, Meta: info}, nil
 		}

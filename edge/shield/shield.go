@@ -63,9 +63,10 @@ type Collapser interface {
 	// release writes e (when not nil, for keep) for the waiters and gives
 	// leadership back.
 	Lead(key string, hold time.Duration) (release func(e *cache.Entry, keep time.Duration), leader bool)
-	// Await waits at most wait for the leader's entry; leaderGone: nobody
-	// is filling key any more (the caller may lead).
-	Await(ctx context.Context, key string, wait time.Duration) (e *cache.Entry, leaderGone bool)
+	// Await waits at most wait for the leader's entry, one fresh at now
+	// (not the stale copy the fill replaces); leaderGone: nobody is filling
+	// key any more (the caller may lead).
+	Await(ctx context.Context, key string, wait time.Duration, now func() time.Time) (e *cache.Entry, leaderGone bool)
 }
 
 // tierGetter is a store that can say which of its tiers answered and
@@ -308,7 +309,7 @@ func (s *Shield) fleetFill(ctx context.Context, c Collapser, key string, hold ti
 				lead(nil, 0)
 			}
 		}
-		e, gone := c.Await(ctx, key, pol.FleetWait)
+		e, gone := c.Await(ctx, key, pol.FleetWait, s.clock)
 		if e != nil {
 			if s.purges.Check(e, s.clock()) != cache.Proven {
 				// The leader's fill began before a purge this node knows

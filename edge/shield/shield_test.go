@@ -48,16 +48,20 @@ type fakeOrigin struct {
 	gate         chan struct{}
 	fetches      int
 	conditional  int
-	bare304      bool // a 304 without Cache-Control (RFC 9111 4.3.4: keep the stored freshness)
+	bare304      bool   // a 304 without Cache-Control (RFC 9111 4.3.4: keep the stored freshness)
+	answering    func() // called while each fetch is on its way (a slow origin moves the clock)
 }
 
 func (o *fakeOrigin) Fetch(ctx context.Context, r origin.Request) (origin.Object, error) {
 	o.mu.Lock()
-	gate := o.gate
+	gate, answering := o.gate, o.answering
 	o.fetches++
 	o.mu.Unlock()
 	if gate != nil {
 		<-gate
+	}
+	if answering != nil {
+		answering()
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -469,6 +473,47 @@ func TestRevalidationMergesFreshness(t *testing.T) {
 			}
 			if got := a.Entry.TTL(r.clock.now()); got != tt.ttl {
 				t.Fatalf("after the 304: ttl %d, want %d", got, tt.ttl)
+			}
+		})
+	}
+}
+
+// TestAgeCountsFromTheRequest: an answer's age includes its delay (RFC 9111
+// 4.2.3): an origin that takes 3 s to answer max-age=5 leaves 2 s of
+// freshness, whether it sends the bytes, a 304 with its own max-age or a
+// 304 that keeps the stored one. Counted from the answer's arrival, bytes
+// replaced while it was on its way would outlive their promised lifetime.
+func TestAgeCountsFromTheRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		revalidation bool
+		bare304      bool
+	}{
+		{"a fetch", false, false},
+		{"a 304 with max-age", true, false},
+		{"a 304 keeping the stored freshness", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.origin.set(cc("max-age=5"))
+			if tt.revalidation {
+				if _, err := r.serve(true); err != nil {
+					t.Fatal(err)
+				}
+				r.clock.advance(2 * time.Hour) // past every window
+			}
+			asked := r.clock.now()
+			r.origin.set(func(o *fakeOrigin) {
+				o.bare304 = tt.bare304
+				o.answering = func() { r.clock.advance(3 * time.Second) }
+			})
+			a, err := r.serve(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := a.Entry; !e.StoredAt.Equal(asked) || !e.FreshUntil.Equal(asked.Add(5*time.Second)) || e.TTL(r.clock.now()) != 2 {
+				t.Fatalf("%v: stored at %v, fresh until %v (ttl %d); want %v, %v (ttl 2)", a.Outcome,
+					e.StoredAt, e.FreshUntil, e.TTL(r.clock.now()), asked, asked.Add(5*time.Second))
 			}
 		})
 	}

@@ -1,0 +1,59 @@
+package origin
+
+import (
+	"io/fs"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// statInfo is a file's metadata without a file.
+type statInfo struct {
+	size  int64
+	mtime time.Time
+	sys   any
+}
+
+func (s statInfo) Name() string       { return "a.jpg" }
+func (s statInfo) Size() int64        { return s.size }
+func (s statInfo) Mode() fs.FileMode  { return 0o644 }
+func (s statInfo) ModTime() time.Time { return s.mtime }
+func (s statInfo) IsDir() bool        { return false }
+func (s statInfo) Sys() any           { return s.sys }
+
+// TestFileValidatorEquality: the folder validator is the same exactly when
+// size, modification time to the nanosecond, device, inode and change time
+// all are; any one of them moving, in either direction, is a new version
+// (no I/O: TestDirSeesEveryReplacement does it with files).
+func TestFileValidatorEquality(t *testing.T) {
+	mtime := time.Date(2026, 1, 1, 10, 0, 0, 500, time.UTC)
+	ctime := mtime.Add(time.Minute)
+	base := func() (statInfo, *syscall.Stat_t) {
+		st := &syscall.Stat_t{Dev: 7, Ino: 42, Ctim: syscall.NsecToTimespec(ctime.UnixNano())}
+		return statInfo{size: 1000, mtime: mtime, sys: st}, st
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(fi *statInfo, st *syscall.Stat_t)
+		same   bool
+	}{
+		{"untouched", func(*statInfo, *syscall.Stat_t) {}, true},
+		{"another size", func(fi *statInfo, _ *syscall.Stat_t) { fi.size++ }, false},
+		{"a nanosecond later, the same second", func(fi *statInfo, _ *syscall.Stat_t) { fi.mtime = fi.mtime.Add(1) }, false},
+		{"an older modification time (cp -p)", func(fi *statInfo, _ *syscall.Stat_t) { fi.mtime = fi.mtime.Add(-time.Hour) }, false},
+		{"another inode (a rename over it)", func(_ *statInfo, st *syscall.Stat_t) { st.Ino++ }, false},
+		{"another device", func(_ *statInfo, st *syscall.Stat_t) { st.Dev++ }, false},
+		{"only the change time, a nanosecond", func(_ *statInfo, st *syscall.Stat_t) {
+			st.Ctim = syscall.NsecToTimespec(ctime.UnixNano() + 1)
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := base()
+			after, st := base()
+			tt.change(&after, st)
+			if same := fileValidator(before) == fileValidator(after); same != tt.same {
+				t.Fatalf("%s and %s: equal %v, want %v", fileValidator(before), fileValidator(after), same, tt.same)
+			}
+		})
+	}
+}
