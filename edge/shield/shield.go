@@ -234,10 +234,12 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	defer cancel()
 	spec := r.Spec.Owned()
 	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, spec, pol)
-	if err == nil && s.purges.Check(f.Entry, s.clock()) == cache.Purged {
+	if err == nil && (s.purges.Check(f.Entry, s.clock()) == cache.Purged || outlived(f, r.Now)) {
 		// This request joined a fill that began before a purge applied
-		// since: its bytes may be the purged ones. One fill more, which
-		// begins after the purge.
+		// since, or one so slow that its bytes were past their stale
+		// window when this request arrived (the source was fresh when the
+		// fill began): either way they may be bytes the origin has
+		// replaced. One fill more, which begins after this request.
 		f, o, err = s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, spec, pol)
 	}
 	if err != nil {
@@ -261,10 +263,30 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 		a.Outcome = Hit
 	}
 	a.Stored, a.Collapsed = o == cache.Stored, o == cache.Collapsed
+	if a.Outcome != RenderedFromStale && a.Outcome != StaleIfError && f.Entry.StoredAt.Before(r.Now) && !f.Entry.Fresh(r.Now) {
+		// A fill this request joined, whose bytes were already past their
+		// lifetime when it arrived (within their stale window, or the
+		// re-fill above would have run): what it is, a stale answer, with
+		// a refresh behind it as for any other.
+		a.Outcome = StaleWhileRevalidate
+		s.refreshLater(r)
+	}
 	lookup := a.Timings
 	a.Timings = f.Meta.timings // the fill's stages, with this request's own lookup
 	a.Timings.LookupStart, a.Timings.LookupEnd = lookup.LookupStart, lookup.LookupEnd
 	return a, nil
+}
+
+// outlived says whether a fill's entry, from an origin answer to a request
+// made before now, was past its stale-while-revalidate window at now, so
+// that it may not answer a request that arrived then. An answer the origin
+// gave after now is as fresh as any (a no-cache one included), and an entry
+// that stands in for a failed origin is judged by its own window.
+func outlived(f cache.Fill[fillInfo], now time.Time) bool {
+	if f.Meta.outcome == RenderedFromStale || f.Meta.outcome == StaleIfError || f.Entry.NotFound || !f.Entry.StoredAt.Before(now) {
+		return false
+	}
+	return !f.Entry.Fresh(now) && !f.Entry.ServesWhileRevalidating(now)
 }
 
 // fill computes the entry under key once for all concurrent callers: an

@@ -1,10 +1,13 @@
 package shield_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -516,5 +519,104 @@ func TestAgeCountsFromTheRequest(t *testing.T) {
 					e.StoredAt, e.FreshUntil, e.TTL(r.clock.now()), asked, asked.Add(5*time.Second))
 			}
 		})
+	}
+}
+
+// slowRenderer holds every render until the test releases it, and says
+// when each one has started.
+type slowRenderer struct {
+	fakeRenderer
+	started chan struct{}
+	release chan struct{}
+}
+
+func (g *slowRenderer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+	g.started <- struct{}{}
+	<-g.release
+	return g.fakeRenderer.Transform(ctx, src, s)
+}
+
+// signalingStore says when a lookup of the variants tier has happened.
+type signalingStore struct {
+	cache.Store
+	looked chan struct{}
+}
+
+func (s signalingStore) Get(key string) (*cache.Entry, bool) {
+	e, ok := s.Store.Get(key)
+	select {
+	case s.looked <- struct{}{}:
+	default:
+	}
+	return e, ok
+}
+
+// TestJoinerOfAnOutlivedFillFillsAgain: a request that joins a render so
+// slow that its bytes are past their stale window by the time the request
+// arrives (the source was fresh when the render began, and has been replaced
+// since) is not answered with those bytes: it fills again, from a
+// revalidated source. Before, it got them, labelled a fresh miss.
+func TestJoinerOfAnOutlivedFillFillsAgain(t *testing.T) {
+	looked := make(chan struct{}, 1)
+	r := newRigWrapped(t, nil, func(s cache.Store) cache.Store { return signalingStore{s, looked} })
+	g := &slowRenderer{started: make(chan struct{}, 2), release: make(chan struct{})}
+	sh, err := shield.New(shield.Config{Variants: r.variants, Originals: r.originals, Transformer: g, Now: r.clock.now,
+		Refreshers: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, shield.Policy{
+		Fresh:       shield.Rules{Default: time.Hour, Max: time.Hour, SWR: time.Second, SIE: time.Hour},
+		NegativeTTL: time.Second, FetchTimeout: time.Minute, RenderTimeout: time.Minute, MaxSourceBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sh.Close(context.Background()) })
+	r.origin.set(cc("max-age=10"))
+	serve := func() chan shield.Answer {
+		spec := transform.Spec{Width: 100, Format: transform.FormatWebP}
+		req := &shield.Request{Origin: r.up, Path: []byte("/a.jpg"), Spec: spec, Now: r.clock.now()}
+		req.Key = shield.AppendKey(nil, r.up.ID, req.Path, false, &spec)
+		out := make(chan shield.Answer, 1)
+		go func() {
+			a, err := sh.Serve(context.Background(), req)
+			if err != nil {
+				t.Error(err)
+			}
+			out <- a
+		}()
+		return out
+	}
+	leader := serve()
+	<-looked
+	<-g.started
+	// The source is replaced, and the render outlives its lifetime and
+	// stale window: a request arriving now must not get its bytes.
+	r.origin.set(body("v2"))
+	r.clock.advance(12 * time.Second)
+	joiner := serve()
+	<-looked
+	waitForWaiters(2) // the leader and the joiner, on the one render
+	close(g.release)
+	if a := <-leader; !bytes.HasSuffix(a.Entry.Body, jpeg) {
+		t.Fatalf("the leader, which asked while the source was fresh: %q", a.Entry.Body)
+	}
+	if a := <-joiner; string(a.Entry.Body) != "webp:v2" {
+		t.Fatalf("a request arriving 12 s later, past max-age=10 and 1 s of stale-while-revalidate: %q (%v), want the replacement", a.Entry.Body, a.Outcome)
+	}
+}
+
+// waitForWaiters returns once n goroutines wait in cache.Group.Do for a
+// fill: the only sign that a request has joined a flight, which
+// singleflight does not expose.
+func waitForWaiters(n int) {
+	buf := make([]byte, 1<<20)
+	for {
+		waiting := 0
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "[select") && strings.Contains(g, "cache.(*Group[...]).Do(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			return
+		}
+		runtime.Gosched()
 	}
 }
