@@ -65,21 +65,16 @@ func (d *downstream) appendCacheControl(dst []byte, e *cache.Entry) []byte {
 	return dst
 }
 
-// appendStaleCacheControl writes the Cache-Control of an answer that was
-// stale here: kept downstream for a second when it is being refreshed (the
-// new copy is a render away), for cache.negative_ttl when the origin failed
-// (so that a cache does not ask again at once), and kept longer only to
-// stand in for errors while this edge would. Not 0: Varnish's built-in VCL
-// turns a zero lifetime into two minutes of passes to the edge.
-func (d *downstream) appendStaleCacheControl(dst []byte, e *cache.Entry, now time.Time, refreshing bool) []byte {
-	ttl := d.staleTTL
-	if refreshing {
-		ttl = time.Second
-	}
+// appendStaleCacheControl writes the Cache-Control of an answer that stands
+// in for an origin that failed: kept downstream for cache.negative_ttl (so
+// that a cache does not ask again at once), and longer only to stand in for
+// errors while this edge would. Not 0: Varnish's built-in VCL turns a zero
+// lifetime into two minutes of passes to the edge.
+func (d *downstream) appendStaleCacheControl(dst []byte, e *cache.Entry, now time.Time) []byte {
 	dst = append(dst, "public, max-age="...)
-	dst = appendSeconds(dst, ttl)
+	dst = appendSeconds(dst, d.staleTTL)
 	dst = append(dst, ", s-maxage="...)
-	dst = appendSeconds(dst, ttl)
+	dst = appendSeconds(dst, d.staleTTL)
 	if w := e.StaleIfErrorUntil.Sub(now); d.stale && !e.Downstream.MustRevalidate && w >= time.Second {
 		dst = append(dst, ", stale-if-error="...)
 		dst = appendSeconds(dst, w)
@@ -117,10 +112,13 @@ func age(e *cache.Entry, now time.Time) time.Duration {
 
 // appendAccelExpires writes the absolute expiry nginx reads from
 // X-Accel-Expires: nginx (through 1.27) ignores Age and would keep the copy
-// for a whole s-maxage from its own fetch. nginx never forwards the header.
+// for a whole s-maxage from its own fetch. nginx keeps a copy fresh through
+// the whole second it names (it compares whole seconds), so the header names
+// the last second that ends within the lifetime: nginx may drop a copy up to
+// a second early, never keep it late. nginx never forwards the header.
 func (d *downstream) appendAccelExpires(dst []byte, e *cache.Entry) []byte {
 	dst = append(dst, '@')
-	return strconv.AppendInt(dst, e.StoredAt.Add(d.lifetime(e)).Unix(), 10)
+	return strconv.AppendInt(dst, e.StoredAt.Add(d.lifetime(e)).Unix()-1, 10)
 }
 
 func appendSeconds(dst []byte, d time.Duration) []byte {

@@ -359,8 +359,8 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 		cc = append(cc, e.OriginCacheControl...) // an origin's private or no-store passes through
 	case sc.private:
 		cc = append(cc, "private, no-store"...) // flags forced for this client: no cache may share it
-	case a.Outcome.Stale() || a.Outcome == shield.RenderedFromStale:
-		cc = pol.down.appendStaleCacheControl(cc, e, now, a.Outcome == shield.StaleWhileRevalidate)
+	case a.Outcome == shield.StaleIfError || a.Outcome == shield.RenderedFromStale:
+		cc = pol.down.appendStaleCacheControl(cc, e, now)
 	default:
 		cc = pol.down.appendCacheControl(cc, e)
 	}
@@ -375,7 +375,10 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 			s.variantLog.record(ctx.Path(), key)
 		}
 	}
-	if !e.NoStore && !sc.private && !a.Outcome.Stale() && a.Outcome != shield.RenderedFromStale {
+	// A stale-while-revalidate answer says what the entry is, a copy past
+	// its lifetime (its Age is more than its s-maxage), so that a cache in
+	// front serves it only within the same stale window as this edge.
+	if !e.NoStore && !sc.private && a.Outcome != shield.StaleIfError && a.Outcome != shield.RenderedFromStale {
 		if age := age(e, now); age >= time.Second {
 			cc = appendSeconds(cc[:0], age)
 			h.SetCanonical(hdrAge, cc)
