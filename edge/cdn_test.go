@@ -40,16 +40,35 @@ type frontCache struct {
 	stop     func()
 }
 
-// freePort finds a loopback port for a server the test starts as a process.
+// handedOut are the ports freePort gave this test process: the kernel may
+// offer a closed port again before the process it was meant for binds it,
+// and the freshness checker starts dozens of caches at once.
+var handedOut struct {
+	sync.Mutex
+	ports map[string]bool
+}
+
+// freePort finds a loopback port for a server the test starts as a
+// process, never one it found before.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		_ = ln.Close()
+		if !handedOut.ports[port] {
+			if handedOut.ports == nil {
+				handedOut.ports = map[string]bool{}
+			}
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	_ = ln.Close()
-	return port
 }
 
 // sharedDir is a directory that a server dropping root privileges (Varnish's

@@ -1,9 +1,27 @@
 // Age and Cache-Status for nginx's answers from its cache, which replays the
-// headers it stored. The edge's Age and Date are as they were when it answered.
+// headers it stored as they were when the edge answered.
 
-// age is the copy's current age (RFC 9111 4.2.3): the Age the edge sent plus
-// the time since it sent it.
+// freshness is the copy's age and remaining freshness in seconds, from the
+// edge's X-Accel-Expires (the last second of the lifetime, which nginx obeys)
+// and its s-maxage; null when the edge sent no expiry.
+function freshness(r) {
+    var expires = r.variables.upstream_http_x_accel_expires;
+    var lifetime = /s-maxage=(\d+)/i.exec(r.variables.upstream_http_cache_control || '');
+    if (!expires || expires.charAt(0) !== '@' || !lifetime) {
+        return null;
+    }
+    var now = Math.floor(Date.now() / 1000);
+    var end = parseInt(expires.substring(1), 10) + 1;
+    return {age: Math.max(0, now - (end - parseInt(lifetime[1], 10))), ttl: end - now};
+}
+
+// age is the copy's current age (RFC 9111 4.2.3): the lifetime less what
+// remains of it, else the Age the edge sent plus the time since it sent it.
 function age(r) {
+    var f = freshness(r);
+    if (f) {
+        return String(f.age);
+    }
     var a = parseInt(r.variables.upstream_http_age, 10);
     if (!(a >= 0)) {
         a = 0;
@@ -19,11 +37,8 @@ function age(r) {
 // the copy's remaining freshness (negative when stale), or how the request
 // went forward.
 function cacheStatus(r) {
-    var ttl = '';
-    var expires = r.variables.upstream_http_x_accel_expires;
-    if (expires && expires.charAt(0) === '@') {
-        ttl = '; ttl=' + (parseInt(expires.substring(1), 10) - Math.floor(Date.now() / 1000));
-    }
+    var f = freshness(r);
+    var ttl = f ? '; ttl=' + f.ttl : '';
     switch (r.variables.upstream_cache_status) {
     case 'HIT':
         return 'nginx; hit' + ttl;
