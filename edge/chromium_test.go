@@ -479,3 +479,24 @@ func TestChromiumImgThenFetch(t *testing.T) {
 		t.Fatalf("fetch() after an <img> of the same URL: %s, want 200 image/png", got)
 	}
 }
+
+// TestChromiumCanonicalRedirectStaysOnHost: with cache.canonical_redirect,
+// paths that browsers read as another host once they are a Location
+// ("//host", "/\host", a tab between the slashes) redirect to this edge,
+// never to that host. Before, //evil.example/x.jpg answered Location:
+// //evil.example/..., cached for a day.
+func TestChromiumCanonicalRedirectStaysOnHost(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}, nil)
+	for _, path := range []string{"//evil.example/kodim23.png", "/%5Cevil.example/kodim23.png", "/%09/evil.example/kodim23.png", "/%2F%2Fevil.example/kodim23.png"} {
+		r := fetch(t, h.base, path+"?w=1&h=1&fm=png")
+		loc := r.header.Get("Location")
+		if r.status != 308 || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.ContainsAny(loc, "\\\t\r\n") {
+			t.Errorf("%s: %d Location %q", path, r.status, loc)
+			continue
+		}
+		host := browse[string](t, h.base+path+"?w=1&h=1&fm=png", "location.host")
+		if want := strings.TrimPrefix(h.base, "http://"); host != want {
+			t.Errorf("%s: Chromium followed the redirect to %q, want %q", path, host, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -182,7 +183,7 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 	if string(sc.hdr[:mark]) == string(sc.hdr[mark:]) {
 		return false
 	}
-	uri := string(ctx.URI().PathOriginal())
+	uri := string(appendLocationPath(nil, ctx.Path()))
 	if mark > 0 {
 		uri += "?" + string(sc.hdr[:mark])
 	}
@@ -201,6 +202,36 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 	ctx.Response.Header.SetCanonical(hdrCacheControl, pol.down.appendRedirectCacheControl(sc.hdr[:0]))
 	ctx.SetStatusCode(fasthttp.StatusPermanentRedirect)
 	return true
+}
+
+// appendLocationPath appends path (decoded) percent-encoded so that no
+// browser reads the Location it starts as another host: a second leading
+// slash ("//evil.example" is protocol-relative), a backslash (browsers read
+// "/\evil.example" as "//evil.example") and every control character (they
+// drop tabs and newlines: "/\t/evil.example") are encoded, as is everything
+// outside RFC 3986's path characters. The edge reads the encoded path back
+// as the same path.
+func appendLocationPath(dst, path []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for i, c := range path {
+		switch {
+		case c == '/' && i == 1 && path[0] == '/', !pathChar(c):
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// pathChar says whether c may stand unencoded in a path (RFC 3986 pchar
+// and "/"), '%' aside: the path is decoded, so a '%' is one.
+func pathChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
 }
 
 var ampersand = []byte{'&'}
