@@ -18,7 +18,9 @@ func contentDisposition(name, contentType string) string {
 		name = name[i+1:]
 	}
 	clean := strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || unicode.IsControl(r) || r == '"' || r == '\\' || r == ';' {
+		// Format characters (unicode.Cf) are invisible: bidi overrides
+		// make "gpj.exe" show as "exe.jpg", zero-width ones hide the rest.
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '"' || r == '\\' || r == ';' {
 			return -1
 		}
 		return r

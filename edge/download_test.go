@@ -21,6 +21,10 @@ func TestContentDisposition(t *testing.T) {
 		{"100%.jpg", "image/jpeg", `attachment; filename="100_.jpg"; filename*=UTF-8''100%25.jpg`},
 		{"...", "image/avif", `attachment; filename="image.avif"; filename*=UTF-8''image.avif`},
 		{"a;b.jpg", "image/jpeg", `attachment; filename="ab.jpg"; filename*=UTF-8''ab.jpg`},
+		// Bidi overrides (U+202E shows "cat\u202Egpj.exe" as "catexe.jpg")
+		// and zero-width characters are dropped.
+		{"cat\u202Egpj.exe", "image/png", `attachment; filename="catgpj.exe"; filename*=UTF-8''catgpj.exe`},
+		{"a\u200Bb\u200D\u2066c\u2069\uFEFF.jpg", "image/jpeg", `attachment; filename="abc.jpg"; filename*=UTF-8''abc.jpg`},
 	} {
 		got := contentDisposition(tt.name, tt.ct)
 		if got != tt.want {
