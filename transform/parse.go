@@ -980,16 +980,25 @@ func (st *state) finish(l *Limits) (Spec, error) {
 // an explicit parameter wins over its hint. DPR stands in for dpr; Width
 // (device pixels) for w, returned to replace the scaled width;
 // Viewport-Width caps w; Save-Data: on compresses like auto=compress.
-// Values are clamped and bucketed (0.5 steps of DPR, widths snapped to
-// limits.widths or rounded up to 100 px), so that headers cannot mint
-// variants one pixel apart. s.HintsUsed records the hints that could change
-// the answer, whether or not their header came: the answer varies on them.
+// Values are clamped and bucketed, so that headers cannot mint variants:
+// DPR to hintDPRs, widths to limits.widths or hintWidths, never past
+// limits.max_dimension. One URL's hints make at most len(hintWidths) x
+// len(hintDPRs) x 2 (Save-Data) = 64 variants (Width and Viewport-Width
+// never both apply: one needs w, the other its absence). s.HintsUsed records
+// the hints that could change the answer, whether or not their header came:
+// the answer varies on them.
 func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 	h := st.hints
 	if s.Hints&HintDPR != 0 && st.dpr == 0 {
 		s.HintsUsed |= HintDPR
 		if h.DPR > 0 {
-			st.dpr = min(max(math.Ceil(h.DPR*2)/2, 1), 4)
+			st.dpr = hintDPRs[len(hintDPRs)-1]
+			for _, d := range hintDPRs {
+				if d >= h.DPR {
+					st.dpr = d
+					break
+				}
+			}
 			// A header never makes a 400: the size stops at the limit.
 			for _, side := range []int{st.w, st.h} {
 				if side > 0 {
@@ -1017,13 +1026,23 @@ func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 	return width
 }
 
+// hintDPRs are the device pixel ratios a DPR hint is rounded up to: the
+// screens sold (1, 1.5 and 2, 3 on phones); a 4x screen gets 3x.
+var hintDPRs = [...]float64{1, 1.5, 2, 3}
+
+// hintWidths are the widths a Width or Viewport-Width hint is rounded up to
+// when limits.widths is not set: at most half again what was asked, up to
+// a 4K screen's width.
+var hintWidths = []int{320, 480, 640, 960, 1280, 1920, 2560, 3840}
+
 // hintSize buckets a width from a header: up to limits.widths when set,
-// else to the next 100 px, within limits.max_dimension.
+// else to hintWidths, within limits.max_dimension.
 func hintSize(v int, l *Limits) int {
+	sizes := hintWidths
 	if len(l.Widths) > 0 {
-		return snapUp(l.Widths, min(v, l.MaxDimension))
+		sizes = l.Widths
 	}
-	return min((v+99)/100*100, l.MaxDimension)
+	return min(snapUp(sizes, v), l.MaxDimension)
 }
 
 // snapUp rounds a side up to the next allowed size (the largest when it is

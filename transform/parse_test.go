@@ -383,16 +383,18 @@ func TestClientHints(t *testing.T) {
 		sameKeyHints ClientHints
 	}{
 		{p, "w=100&ch=DPR", ClientHints{DPR: 2}, 200, 0, false, HintDPR, "w=200", ClientHints{}},
-		{p, "w=100&ch=DPR", ClientHints{DPR: 1.25}, 150, 0, false, HintDPR, "w=100&ch=DPR", ClientHints{DPR: 1.5}},         // bucketed up to 0.5 steps
-		{p, "w=100&ch=DPR", ClientHints{DPR: 9}, 400, 0, false, HintDPR, "w=100&dpr=4", ClientHints{}},                     // clamped to 4
+		{p, "w=100&ch=DPR", ClientHints{DPR: 1.25}, 150, 0, false, HintDPR, "w=100&ch=DPR", ClientHints{DPR: 1.5}},         // bucketed up to 1, 1.5, 2, 3
+		{p, "w=100&ch=DPR", ClientHints{DPR: 2.2}, 300, 0, false, HintDPR, "w=100&dpr=3", ClientHints{}},                   // bucketed up
+		{p, "w=100&ch=DPR", ClientHints{DPR: 9}, 300, 0, false, HintDPR, "w=100&dpr=3", ClientHints{}},                     // clamped to 3
 		{p, "w=100&ch=DPR", ClientHints{}, 100, 0, false, HintDPR, "w=100", ClientHints{}},                                 // no header: dpr 1, still varies
 		{p, "w=100&dpr=3&ch=DPR", ClientHints{DPR: 2}, 300, 0, false, 0, "w=300", ClientHints{}},                           // explicit dpr wins
-		{p, "ch=Width", ClientHints{Width: 611}, 700, 0, false, HintWidth, "ch=Width", ClientHints{Width: 650}},            // rounded up to 100 px
+		{p, "ch=Width", ClientHints{Width: 611}, 640, 0, false, HintWidth, "ch=Width", ClientHints{Width: 630}},            // rounded up to hintWidths
+		{p, "ch=Width", ClientHints{Width: 9000}, 3840, 0, false, HintWidth, "w=3840", ClientHints{}},                      // a 4K screen's width at most
 		{snapping, "ch=Width", ClientHints{Width: 611}, 640, 0, false, HintWidth, "w=640", ClientHints{}},                  // snapped to limits.widths
-		{p, "ch=Width,DPR&h=50", ClientHints{Width: 400, DPR: 2}, 400, 100, false, HintWidth | HintDPR, "", ClientHints{}}, // Width is device pixels already
+		{p, "ch=Width,DPR&h=50", ClientHints{Width: 480, DPR: 2}, 480, 100, false, HintWidth | HintDPR, "", ClientHints{}}, // Width is device pixels already
 		{p, "w=300&ch=Width", ClientHints{Width: 900}, 300, 0, false, 0, "", ClientHints{}},                                // explicit w wins
-		{p, "w=2000&ch=Viewport-Width", ClientHints{ViewportWidth: 1280}, 1300, 0, false, HintViewportWidth, "", ClientHints{}},
-		{p, "w=2000&ch=Viewport-Width,DPR", ClientHints{ViewportWidth: 1280, DPR: 2}, 2600, 0, false, HintViewportWidth | HintDPR, "", ClientHints{}},
+		{p, "w=2000&ch=Viewport-Width", ClientHints{ViewportWidth: 1200}, 1280, 0, false, HintViewportWidth, "", ClientHints{}},
+		{p, "w=2000&ch=Viewport-Width,DPR", ClientHints{ViewportWidth: 1280, DPR: 2}, 2560, 0, false, HintViewportWidth | HintDPR, "", ClientHints{}},
 		{p, "w=100&ch=Save-Data", ClientHints{SaveData: true}, 100, 0, true, HintSaveData, "w=100&auto=compress", ClientHints{}},
 		{p, "w=100&ch=save-data", ClientHints{}, 100, 0, false, HintSaveData, "w=100", ClientHints{}},
 		{p, "w=100", ClientHints{DPR: 2, Width: 900, SaveData: true}, 100, 0, false, 0, "", ClientHints{}}, // no ch=: headers ignored
@@ -424,6 +426,31 @@ func TestClientHints(t *testing.T) {
 			if err != nil || other.Key() != s.Key() {
 				t.Errorf("%s %+v has key %q; %s %+v has %q (%v)", tt.query, tt.hints, s.Key(), tt.sameKeyAs, tt.sameKeyHints, other.Key(), err)
 			}
+		}
+	}
+	// However the headers vary, one URL has at most 64 variants.
+	for _, query := range []string{"w=500&ch=Viewport-Width,DPR,Save-Data", "ch=Width,DPR,Save-Data&h=300", "w=5000&ch=Viewport-Width,DPR,Save-Data"} {
+		keys := map[string]bool{}
+		for width := 1; width <= 9000; width += 7 {
+			for _, dpr := range []float64{0, 0.5, 1, 1.1, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5} {
+				for _, saveData := range []bool{false, true} {
+					b := &Builder{}
+					b.Reset(p)
+					for pair := range strings.SplitSeq(query, "&") {
+						k, v, _ := strings.Cut(pair, "=")
+						b.Add([]byte(k), []byte(v))
+					}
+					b.SetHints(ClientHints{DPR: dpr, Width: width, ViewportWidth: width, SaveData: saveData})
+					s, err := b.Finish()
+					if err != nil {
+						t.Fatalf("%s at width %d, DPR %v: %v", query, width, dpr, err)
+					}
+					keys[s.Key()] = true
+				}
+			}
+		}
+		if len(keys) > 64 {
+			t.Errorf("%s: %d variants from client hints, want at most 64", query, len(keys))
 		}
 	}
 	if _, _, err := p.ParseQuery("ch=Width,Colour"); err == nil || !strings.Contains(err.Error(), "Save-Data") {
