@@ -429,3 +429,23 @@ func TestOneAddressCannotHoldEveryConnection(t *testing.T) {
 		t.Fatalf("another address while one holds its bound: %v %v", resp, err)
 	}
 }
+
+// TestProblemsQuoteNoOriginBytes: an error about a broken source says where
+// and what, never the source's own bytes (a chunk type, a marker) to a
+// public client. Before, a PNG whose chunk "SECR" ran past the end answered
+// a 422 quoting "SECR".
+func TestProblemsQuoteNoOriginBytes(t *testing.T) {
+	h := start(t, nil, nil)
+	png := readImage(t, "kodim23.png")
+	secret := append(append([]byte{}, png[:33]...), 0, 0, 0x10, 0, 'S', 'E', 'C', 'R', 1, 2, 3) // IHDR, then a chunk past the end
+	corrupt := append(append([]byte{}, png[:33]...), 0, 0, 0, 1, 'Q', 'T', 'O', 'P', 9, 0, 0, 0, 0)
+	for name, body := range map[string][]byte{"/secret.png": secret, "/corrupt.png": corrupt} {
+		h.origin.bodies.Store(name, body)
+		for _, u := range []string{name + "?w=10", name + "?fm=webp"} { // an original passes through as it is
+			r := h.get(t, u)
+			if r.status < 400 || strings.Contains(string(r.body), "SECR") || strings.Contains(string(r.body), "QTOP") {
+				t.Errorf("%s: %d %s", u, r.status, r.body)
+			}
+		}
+	}
+}
