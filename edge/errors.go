@@ -32,6 +32,9 @@ type problem struct {
 	Code       string `json:"code"`
 	RequestID  string `json:"request_id,omitempty"`
 	retryAfter int    // seconds; 0: no Retry-After
+	// transient: the same URL may succeed later (it failed on this edge's
+	// load or time), so no cache may keep the answer, whatever its class.
+	transient bool
 }
 
 // errPanic marks a recovered panic: a bug, answered as 500 internal.
@@ -77,7 +80,7 @@ func classify(err error) problem {
 			Detail: "The source could not be used as an image: " + strings.TrimPrefix(err.Error(), transform.ErrUnsupported.Error()+": ") +
 				". Re-export it as JPEG, PNG or WebP."}
 	case errors.Is(err, transform.ErrTimeout):
-		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image",
+		return problem{Status: 422, Title: "Unsupported image", Class: classUser, Code: "unsupported_image", transient: true,
 			Detail: "The image took longer than transform.timeout to process and was stopped. Use a smaller source or a smaller output."}
 	case errors.As(err, &ue):
 		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
@@ -124,7 +127,7 @@ func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p problem) {
 	ctx.SetStatusCode(p.Status)
 	ctx.SetContentType("application/problem+json")
 	h := &ctx.Response.Header
-	if p.Class == classUser {
+	if p.Class == classUser && !p.transient {
 		h.Set(fasthttp.HeaderCacheControl, s.policy.Load().errorCacheControl)
 	} else {
 		h.Set(fasthttp.HeaderCacheControl, "no-store")

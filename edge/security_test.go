@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge/signing"
+
+	"imgedge/transform"
 )
 
 const (
@@ -446,6 +449,32 @@ func TestProblemsQuoteNoOriginBytes(t *testing.T) {
 			if r.status < 400 || strings.Contains(string(r.body), "SECR") || strings.Contains(string(r.body), "QTOP") {
 				t.Errorf("%s: %d %s", u, r.status, r.body)
 			}
+		}
+	}
+}
+
+// failsWith is a transformer whose every render fails with err.
+type failsWith struct {
+	transform.Transformer
+	err error
+}
+
+func (f failsWith) Transform(context.Context, []byte, transform.Spec) (transform.Result, error) {
+	return transform.Result{}, f.err
+}
+
+// TestTransientProblemsAreNotCached: a render stopped by transform.timeout
+// or refused for load may succeed later: no cache in front may keep its
+// answer. Before, the timeout's 422 was public for cache.negative_ttl.
+func TestTransientProblemsAreNotCached(t *testing.T) {
+	for _, tt := range []struct {
+		err    error
+		status int
+	}{{transform.ErrTimeout, 422}, {transform.ErrBusy, 503}} {
+		h := start(t, nil, func(tr transform.Transformer) transform.Transformer { return failsWith{tr, tt.err} })
+		r := h.get(t, "/kodim23.png?w=77")
+		if r.status != tt.status || r.header["cache-control"] != "no-store" {
+			t.Errorf("%v: %d Cache-Control %q, want %d no-store", tt.err, r.status, r.header["cache-control"], tt.status)
 		}
 	}
 }
