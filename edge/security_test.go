@@ -29,7 +29,6 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge/signing"
-
 	"imgedge/transform"
 )
 
