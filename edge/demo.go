@@ -141,7 +141,7 @@ func (s *Server) demoAsk(uri, host string, peer net.Addr, from http.Header) *fas
 		}
 	}
 	ctx := &fasthttp.RequestCtx{}
-	ctx.Init(&req, peer, slogPrintf{s.log})
+	ctx.Init(&req, peer, serverLog{s})
 	s.Handle(ctx)
 	return ctx
 }

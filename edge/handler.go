@@ -326,7 +326,9 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, sc *scratch, label, status 
 		}
 	}
 	var dropped int64
-	if sc.problem.Code != "" {
+	// Errors, and answers that cost nothing to ask for again and again
+	// (OPTIONS, redirects: no fill behind them), share the line budget.
+	if sc.problem.Code != "" || label == labelNone {
 		ok, n := s.errorLines.allow(s.now(), pol.errorsPerSecond)
 		if !ok {
 			return

@@ -328,7 +328,7 @@ func (s *Server) PublicServer() *fasthttp.Server {
 		NoDefaultContentType: true,
 		// The read buffer bounds a request's headers: larger ones get 431.
 		ReadBufferSize: 8192,
-		Logger:         slogPrintf{s.log},
+		Logger:         serverLog{s},
 	}
 }
 
@@ -376,6 +376,21 @@ func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	return first
 }
 
-type slogPrintf struct{ log *slog.Logger }
+// serverLog writes fasthttp's own lines (a request it could not parse, a
+// connection it dropped) within the error line budget, cut like the access
+// log's: they quote what the client sent, so a flood of malformed requests
+// would otherwise write as many bytes of log as it sends.
+type serverLog struct{ s *Server }
 
-func (l slogPrintf) Printf(format string, args ...any) { l.log.Warn(fmt.Sprintf(format, args...)) }
+func (l serverLog) Printf(format string, args ...any) {
+	ok, dropped := l.s.errorLines.allow(l.s.now(), l.s.policy.Load().errorsPerSecond)
+	if !ok {
+		return
+	}
+	msg := capLogged([]byte(fmt.Sprintf(format, args...)))
+	if dropped > 0 {
+		l.s.log.Warn(msg, "error_lines_dropped", dropped)
+		return
+	}
+	l.s.log.Warn(msg)
+}
