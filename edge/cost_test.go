@@ -8,13 +8,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"imgedge/edge/origin/origintest"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"imgedge/edge/origin/origintest"
 )
 
 // pngHeader is the start of a PNG that says it is w x h: signature and
@@ -261,5 +264,47 @@ func TestAutoFormatNeverServesAnUnacceptedFormat(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMalformedFloodLogBounded: malformed request lines (which fasthttp
+// answers itself, and logs quoting the client's bytes) and OPTIONS requests
+// share log.errors_per_second, each line cut, and the next line says how
+// many were dropped. Before, four threads of malformed lines wrote 30 MB of
+// log a second. The edge's clock stands still: every line falls in one
+// second.
+func TestMalformedFloodLogBounded(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_ERRORS_PER_SECOND=5"}, nil)
+	clock := withClock(h)
+	before := len(h.logs.String())
+	junk := "GET /" + strings.Repeat("\x01", 4000) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	for range 100 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("BOGUS " + junk))
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+		req, _ := http.NewRequest(http.MethodOptions, h.base+"/kodim23.png", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	logged := h.logs.String()[before:]
+	if lines := strings.Count(logged, "\n"); lines == 0 || lines > 5 {
+		t.Fatalf("%d log lines in one second of the flood, want 1 to 5 (log.errors_per_second):\n%.2000s", lines, logged)
+	}
+	for line := range strings.Lines(logged) {
+		if len(line) > 2048 {
+			t.Fatalf("a log line of %d bytes: the client's bytes are not cut", len(line))
+		}
+	}
+	clock.Advance(time.Second)
+	h.get(t, "/kodim23.png?zz=1")
+	if !strings.Contains(h.logs.String()[before:], "error_lines_dropped") {
+		t.Fatal("the first line after the flood does not say how many were dropped")
 	}
 }
