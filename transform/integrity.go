@@ -64,12 +64,12 @@ func checkJPEG(b []byte) error {
 		}
 		size := int(binary.BigEndian.Uint16(b[p+2:]))
 		if size < 2 {
-			return fmt.Errorf("JPEG segment 0x%X has length %d: corrupt", marker, size)
+			return fmt.Errorf("JPEG segment at byte %d has length %d: corrupt", p, size)
+		}
+		if p+2+size > len(b) {
+			return fmt.Errorf("JPEG segment at byte %d runs past the end: truncated", p)
 		}
 		p += 2 + size
-		if p > len(b) {
-			return fmt.Errorf("JPEG segment 0x%X runs past the end: truncated", marker)
-		}
 		if marker == 0xDA {
 			break
 		}
@@ -109,12 +109,12 @@ func checkPNG(b []byte) error {
 	for p+12 <= len(b) {
 		n := binary.BigEndian.Uint32(b[p:])
 		if uint64(n)+12 > uint64(len(b)-p) {
-			return fmt.Errorf("PNG chunk %q runs past the end: truncated", b[p+4:p+8])
+			return fmt.Errorf("PNG chunk at byte %d runs past the end: truncated", p)
 		}
 		typ := b[p+4 : p+8]
 		end := p + 8 + int(n)
 		if typ[0]&0x20 == 0 && crc32.ChecksumIEEE(b[p+4:end]) != binary.BigEndian.Uint32(b[end:]) {
-			return fmt.Errorf("PNG chunk %q fails its CRC: corrupt", typ)
+			return fmt.Errorf("PNG chunk %s at byte %d fails its CRC: corrupt", pngChunkName(typ), p)
 		}
 		if string(typ) == "IEND" {
 			return nil
@@ -122,6 +122,17 @@ func checkPNG(b []byte) error {
 		p = end + 4
 	}
 	return fmt.Errorf("PNG has no IEND chunk: truncated")
+}
+
+// pngChunkName names a critical chunk by its type when it is one of the
+// standard's, and only then: an error a client reads quotes nothing from
+// the origin's bytes.
+func pngChunkName(typ []byte) string {
+	switch string(typ) {
+	case "IHDR", "PLTE", "IDAT", "IEND":
+		return string(typ)
+	}
+	return "(unknown critical)"
 }
 
 // checkGIF walks the blocks to the trailer or to a block it does not know.
