@@ -66,3 +66,18 @@ func TestEdgeCompilesWithoutCgo(t *testing.T) {
 		}
 	}
 }
+
+// One Redis client in the module: rueidis, which the fleet uses; test
+// helpers and benchmarks use it too. go-redis was kept only for a
+// comparison benchmark (its figures stay in bench/RESULTS.md).
+func TestOneRedisClient(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(mod), "\n") {
+		if strings.Contains(line, "github.com/redis/go-redis") {
+			t.Errorf("go.mod:%d requires go-redis (%s): use rueidis, as cache/fleet and cache/redistest do", i+1, strings.TrimSpace(line))
+		}
+	}
+}
