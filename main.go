@@ -35,7 +35,7 @@ func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transfo
 	}
 	if err == nil {
 		// The transformer first: it is the only part that can still refuse.
-		err = tr.Update(edge.TransformerConfig(next))
+		err = tr.Update(libvips.FromConfig(next))
 	}
 	var restart []string
 	if err == nil {
@@ -66,7 +66,7 @@ func run(configPath string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	libvips.Startup(log)
-	tr, err := libvips.New(edge.TransformerConfig(cfg))
+	tr, err := libvips.New(libvips.FromConfig(cfg))
 	if err != nil {
 		libvips.Shutdown()
 		return err

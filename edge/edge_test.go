@@ -23,17 +23,9 @@ import (
 	"imgedge/edge"
 	"imgedge/edge/origin/origintest"
 	"imgedge/transform"
-	"imgedge/transform/libvips"
 )
 
 const images = "../bench/images"
-
-func TestMain(m *testing.M) {
-	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	code := m.Run()
-	libvips.Shutdown()
-	os.Exit(code)
-}
 
 // testOrigin is a real HTTP origin on 127.0.0.1 serving bench/images, with
 // knobs for the failures the edge must handle and a request count per path.
@@ -204,11 +196,7 @@ func start(t testing.TB, env []string, wrap func(transform.Transformer) transfor
 	if err != nil {
 		t.Fatal(err)
 	}
-	lv, err := libvips.New(edge.TransformerConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tr transform.Transformer = lv
+	tr := newLibvips(t, cfg)
 	if wrap != nil {
 		tr = wrap(tr)
 	}

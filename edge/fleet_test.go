@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"imgedge/cache/redistest"
 )
@@ -349,16 +349,16 @@ func TestFleetOnRedisCluster(t *testing.T) {
 func waitForVariant(t *testing.T, addrs ...string) {
 	t.Helper()
 	ctx := context.Background()
-	var clients []*redis.Client
+	var clients []rueidis.Client
 	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
+		c := redistest.Client(t, a)
 		defer c.Close()
 		clients = append(clients, c)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		for _, c := range clients {
-			if keys, err := c.Keys(ctx, "imgedge:v:*").Result(); err == nil && len(keys) > 0 {
+			if keys, err := c.Do(ctx, c.B().Keys().Pattern("imgedge:v:*").Build()).AsStrSlice(); err == nil && len(keys) > 0 {
 				return
 			}
 		}

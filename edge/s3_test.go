@@ -12,7 +12,6 @@ import (
 	"imgedge/configs"
 	"imgedge/edge"
 	"imgedge/edge/origin/s3test"
-	"imgedge/transform/libvips"
 )
 
 // s3Bucket starts a real S3 server with the private bucket "photos" and
@@ -131,11 +130,7 @@ func TestS3WrongSecretStopsStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := libvips.New(edge.TransformerConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := edge.New(cfg, tr, slog.New(slog.DiscardHandler))
+	srv, err := edge.New(cfg, newLibvips(t, cfg), slog.New(slog.DiscardHandler))
 	if err == nil {
 		srv.Close(context.Background())
 		t.Fatal("the edge started with a wrong secret")

@@ -141,7 +141,10 @@ func sampleEvery(share float64) uint64 {
 const refreshers = 4
 
 // New builds a Server from cfg. tr renders variants (transform/libvips in
-// production); the edge never imports cgo itself.
+// production, wired in by main); the edge never imports cgo itself, and
+// reaches what libvips offers beyond Transform (stall detection, queue,
+// cost and memory gauges, Cancel) through the small interfaces staller,
+// queueReporter, costReporter, memoryReporter and canceller.
 func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -363,7 +366,7 @@ func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	drain := s.cfg.Server.DrainTimeout.D()
 	dctx, cancel := context.WithTimeout(context.Background(), drain*3/4)
 	defer cancel()
-	if c, ok := s.transformer.(interface{ Cancel() }); ok {
+	if c, ok := s.transformer.(canceller); ok {
 		kill := time.AfterFunc(drain/2, c.Cancel)
 		defer kill.Stop()
 	}
@@ -375,6 +378,10 @@ func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	return first
 }
+
+// canceller is a transformer that can kill its running renders
+// (transform/libvips can), so that a drain does not wait on them.
+type canceller interface{ Cancel() }
 
 // serverLog writes fasthttp's own lines (a request it could not parse, a
 // connection it dropped) within the error line budget, cut like the access

@@ -4,7 +4,19 @@ import "bytes"
 
 // Sniff names the image format of b from its magic bytes, never from a file
 // name or a Content-Type; FormatSource means "not an image this edge knows".
+// It is the edge's one sniffer: the originals it names are the ones the
+// renderer (transform/libvips) takes, which sniffs with it too, so an
+// original is never served while every variant of it is refused. Its
+// answers are therefore no wider than the loaders behind the renderer
+// accept: govips v2.16's own check, which libvips' buffer loading goes
+// through, takes ISO-BMFF files only with the major brands avif, heic, mif1
+// and msf1 (not libheif's avis, heix, hevc, ...), and nothing under 12
+// bytes. TestSniffAgreesWithLibvips in transform/libvips holds the two to
+// each other over testdata/corpus and every brand.
 func Sniff(b []byte) Format {
+	if len(b) < 12 {
+		return FormatSource
+	}
 	switch {
 	case bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}):
 		return FormatJPEG
@@ -12,17 +24,17 @@ func Sniff(b []byte) Format {
 		return FormatPNG
 	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
 		return FormatGIF
-	case len(b) >= 12 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+	case string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP":
 		return FormatWebP
 	case bytes.HasPrefix(b, []byte{0xFF, 0x0A}), bytes.HasPrefix(b, []byte("\x00\x00\x00\x0cJXL \r\n\x87\n")):
 		return FormatJXL
 	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
 		return FormatTIFF
-	case len(b) >= 12 && string(b[4:8]) == "ftyp":
+	case string(b[4:8]) == "ftyp":
 		switch string(b[8:12]) {
-		case "avif", "avis":
+		case "avif":
 			return FormatAVIF
-		case "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
+		case "heic", "mif1", "msf1":
 			return FormatHEIF
 		}
 	}

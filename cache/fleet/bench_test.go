@@ -6,79 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/rueidis"
-
 	"imgedge/cache"
 	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
 )
-
-// BenchmarkRedisClients reads one 30 KB encoded entry (a typical variant)
-// from a real redis-server on 127.0.0.1 with go-redis v9 and with rueidis,
-// one caller at a time and 32 at once: the shared tier's hit path, which
-// chose the client.
-func BenchmarkRedisClients(b *testing.B) {
-	srv := redistest.Start(b)
-	e := &cache.Entry{Body: make([]byte, 30<<10), ContentType: "image/webp", FreshUntil: time.Now().Add(time.Hour)}
-	val := fleet.AppendEntry(nil, e)
-	gr := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer gr.Close()
-	if err := gr.Set(context.Background(), "k", val, 0).Err(); err != nil {
-		b.Fatal(err)
-	}
-	ru, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ru.Close()
-	get := map[string]func() error{
-		"go-redis": func() error {
-			v, err := gr.Get(context.Background(), "k").Bytes()
-			if err == nil {
-				_, err = fleet.DecodeEntry(v)
-			}
-			return err
-		},
-		"rueidis": func() error {
-			v, err := ru.Do(context.Background(), ru.B().Get().Key("k").Build()).AsBytes()
-			if err == nil {
-				_, err = fleet.DecodeEntry(v)
-			}
-			return err
-		},
-	}
-	for _, name := range []string{"go-redis", "rueidis"} {
-		f := get[name]
-		b.Run(name+"/serial", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := f(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(name+"/parallel32", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetParallelism(16) // 2 CPUs x 16
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := f(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
-}
 
 // BenchmarkPurgeLogJoin is a node joining a fleet whose log holds a
 // million rules within the retention: one Sync reads and applies all of
 // them (in batches, each within its timeout). Reported: the join's time.
 func BenchmarkPurgeLogJoin(b *testing.B) {
 	srv := redistest.Start(b)
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(b, srv.Addr)
 	defer raw.Close()
 	const n = 1_000_000
 	logRules(b, raw, n)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"imgedge/cache"
 	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
@@ -53,9 +51,11 @@ func TestRedisTier(t *testing.T) {
 	if a.Set("big", &cache.Entry{Body: make([]byte, 2<<20)}, time.Minute) || a.Set("private", &cache.Entry{Body: []byte("x"), NoStore: true}, time.Minute) {
 		t.Fatal("an entry over max_value or marked no-store was queued")
 	}
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(t, srv.Addr)
 	defer raw.Close()
-	raw.Set(context.Background(), "v:foreign", "not an entry", time.Minute)
+	if err := raw.Do(context.Background(), raw.B().Set().Key("v:foreign").Value("not an entry").Ex(time.Minute).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := b.Get("foreign"); ok {
 		t.Fatal("a foreign value decoded as an entry")
 	}

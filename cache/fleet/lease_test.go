@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"imgedge/cache"
 	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
@@ -122,9 +120,11 @@ func TestLeaseRunLateIsNotCreated(t *testing.T) {
 		t.Fatal("no node holds the lease: this one must lead")
 	}
 	defer release(nil, 0)
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(t, srv.Addr)
 	defer raw.Close()
-	if n := raw.Exists(context.Background(), "imgedge:lock:imgedge:v:k").Val(); n != 0 {
-		t.Fatalf("a lease command run after its end created a lease (PTTL %v)", raw.PTTL(context.Background(), "imgedge:lock:imgedge:v:k").Val())
+	ctx, key := context.Background(), "imgedge:lock:imgedge:v:k"
+	if n, err := raw.Do(ctx, raw.B().Exists().Key(key).Build()).AsInt64(); err != nil || n != 0 {
+		pttl, _ := raw.Do(ctx, raw.B().Pttl().Key(key).Build()).AsInt64()
+		t.Fatalf("a lease command run after its end created a lease (EXISTS %d, %v; PTTL %d ms)", n, err, pttl)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"imgedge/cache"
 	"imgedge/cache/fleet"
@@ -156,11 +156,11 @@ func TestPurgeLogPrunes(t *testing.T) {
 		t.Fatalf("%d rules, want 5", a.purges.Len())
 	}
 	a.log.Prune(time.Now().Add(2 * time.Hour))
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(t, srv.Addr)
 	defer raw.Close()
 	for _, k := range []string{"imgedge:purge:rules", "imgedge:purge:at"} {
-		if n := raw.ZCard(context.Background(), k).Val(); n != 0 {
-			t.Fatalf("%s holds %d after pruning", k, n)
+		if n, err := raw.Do(context.Background(), raw.B().Zcard().Key(k).Build()).AsInt64(); err != nil || n != 0 {
+			t.Fatalf("%s holds %d after pruning (%v)", k, n, err)
 		}
 	}
 	if a.purges.Len() != 0 {
@@ -178,7 +178,7 @@ func TestPurgeLogPrunes(t *testing.T) {
 // reads all of them in one Sync, in batches that each fit the timeout.
 func TestPurgeLogCatchesUpInBatches(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(t, srv.Addr)
 	defer raw.Close()
 	const n = 50000
 	logRules(t, raw, n)
@@ -196,11 +196,17 @@ func TestPurgeLogCatchesUpInBatches(t *testing.T) {
 // them; a sequence whose rule never lands is passed after a grace period.
 func TestPurgeLogRuleLandingLate(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	raw := redistest.Client(t, srv.Addr)
 	defer raw.Close()
 	ctx := context.Background()
-	raw.IncrBy(ctx, "imgedge:purge:seq", 2)
-	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 2, Member: "2 p o|/two.jpg"})
+	do := func(cmd rueidis.Completed) {
+		t.Helper()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(raw.B().Incrby().Key("imgedge:purge:seq").Increment(2).Build())
+	do(raw.B().Zadd().Key("imgedge:purge:rules").ScoreMember().ScoreMember(2, "2 p o|/two.jpg").Build())
 	var mu sync.Mutex
 	at := time.Now()
 	n := newNodeAt(t, srv.URL(), func() time.Time { mu.Lock(); defer mu.Unlock(); return at })
@@ -212,7 +218,7 @@ func TestPurgeLogRuleLandingLate(t *testing.T) {
 		t.Fatalf("fills record %d while rule 1 is missing, want 0", n.purges.Seq())
 	}
 	fill := n.filled("o|/one.jpg")
-	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 1, Member: "1 p o|/one.jpg"})
+	do(raw.B().Zadd().Key("imgedge:purge:rules").ScoreMember().ScoreMember(1, "1 p o|/one.jpg").Build())
 	n.sync(t)
 	if n.purges.Check(fill, time.Now()) != cache.Purged {
 		t.Fatal("rule 1, landing late, does not cover a fill that began before it")
@@ -220,8 +226,8 @@ func TestPurgeLogRuleLandingLate(t *testing.T) {
 	if n.purges.Seq() != 2 {
 		t.Fatalf("at %d once the log is whole, want 2", n.purges.Seq())
 	}
-	raw.IncrBy(ctx, "imgedge:purge:seq", 2) // 3 never lands; 4 does
-	raw.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: 4, Member: "4 p o|/four.jpg"})
+	do(raw.B().Incrby().Key("imgedge:purge:seq").Increment(2).Build()) // 3 never lands; 4 does
+	do(raw.B().Zadd().Key("imgedge:purge:rules").ScoreMember().ScoreMember(4, "4 p o|/four.jpg").Build())
 	n.sync(t)
 	if n.purges.Seq() != 2 {
 		t.Fatalf("passed a missing sequence at once: at %d", n.purges.Seq())
@@ -256,19 +262,19 @@ func TestPurgeLogPrunesByTheFleetsLongestRetention(t *testing.T) {
 
 // logRules writes n path rules, sequences 1..n, into the log as a
 // publisher would.
-func logRules(tb testing.TB, raw *redis.Client, n int) {
+func logRules(tb testing.TB, raw rueidis.Client, n int) {
 	tb.Helper()
 	ctx := context.Background()
 	for start := 1; start <= n; start += 50_000 {
-		pipe := raw.Pipeline()
+		var args []string
 		for i := start; i < start+50_000 && i <= n; i++ {
-			pipe.ZAdd(ctx, "imgedge:purge:rules", redis.Z{Score: float64(i), Member: strconv.Itoa(i) + " p o|/photos/" + strconv.Itoa(i) + ".jpg"})
+			args = append(args, strconv.Itoa(i), strconv.Itoa(i)+" p o|/photos/"+strconv.Itoa(i)+".jpg")
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := raw.Do(ctx, raw.B().Arbitrary("ZADD").Keys("imgedge:purge:rules").Args(args...).Build()).Error(); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if err := raw.Set(ctx, "imgedge:purge:seq", n, 0).Err(); err != nil {
+	if err := raw.Do(ctx, raw.B().Set().Key("imgedge:purge:seq").Value(strconv.Itoa(n)).Build()).Error(); err != nil {
 		tb.Fatal(err)
 	}
 }

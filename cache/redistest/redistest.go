@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // Server is one running redis-server.
@@ -71,15 +71,31 @@ func (s *Server) start() {
 	}
 	s.done = make(chan error, 1)
 	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(s.cmd, s.done)
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := Client(s.t, s.Addr)
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
+	for c.Do(context.Background(), c.B().Ping().Build()).Error() != nil {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("redis-server did not answer within 10 s\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Client is a client of the one server at addr (a cluster node is asked
+// directly, not the cluster), for a test's own commands: rueidis, the
+// client the fleet uses, with its client-side cache off. The caller closes
+// it.
+func Client(t testing.TB, addr string) rueidis.Client {
+	t.Helper()
+	// A single client comes back even when its first dial fails (the
+	// server may still be starting), beside that error: each command dials
+	// again, and reports what is wrong then.
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
+	if c == nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // URL is the server's redis:// URL.
@@ -124,9 +140,9 @@ func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
 // KillClients closes every client connection (CLIENT KILL), as a network
 // cut would.
 func (s *Server) KillClients() int {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := Client(s.t, s.Addr)
 	defer c.Close()
-	n, _ := c.ClientKillByFilter(context.Background(), "TYPE", "normal", "SKIPME", "yes").Result()
+	n, _ := c.Do(context.Background(), c.B().Arbitrary("CLIENT", "KILL").Args("TYPE", "normal", "SKIPME", "yes").Build()).AsInt64()
 	return int(n)
 }
 
@@ -174,9 +190,9 @@ func StartClusterServers(t testing.TB, n int) []*Server {
 	want := [][]byte{[]byte("cluster_state:ok"), []byte("cluster_slots_ok:16384"), []byte("cluster_known_nodes:" + strconv.Itoa(n))}
 	deadline := time.Now().Add(20 * time.Second)
 	for _, addr := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: addr})
+		c := Client(t, addr)
 		for {
-			info, err := c.ClusterInfo(context.Background()).Result()
+			info, err := c.Do(context.Background(), c.B().ClusterInfo().Build()).ToString()
 			ok := err == nil
 			for _, w := range want {
 				ok = ok && bytes.Contains([]byte(info), w)

@@ -118,8 +118,8 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// New returns the Fetcher for an origin URL: file:dir, file:///abs/dir or
-// http(s)://host[:port][/prefix].
+// New returns the Fetcher for an origin URL: file:dir, file:///abs/dir,
+// http(s)://host[:port][/prefix] or s3://bucket[/prefix].
 func New(raw string, cfg Config) (Fetcher, error) {
 	if cfg.Timeout <= 0 || cfg.ConnectTimeout <= 0 || cfg.MaxConns <= 0 {
 		return nil, fmt.Errorf("%s: timeouts and connection limits must all be above 0", raw)

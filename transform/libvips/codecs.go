@@ -3,9 +3,16 @@ package libvips
 // #cgo pkg-config: vips
 // #include <stdlib.h>
 // #include <vips/vips.h>
+//
+// // header_from_buffer is libvips' own sniff and header load, without govips.
+// static VipsImage *header_from_buffer(const void *buf, size_t len) {
+//   return vips_image_new_from_buffer(buf, len, "", NULL);
+// }
 import "C"
 
 import (
+	"errors"
+	"strings"
 	"unsafe"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -47,4 +54,35 @@ func Codecs() (version string, codecs []Codec) {
 		codecs = append(codecs, Codec{Format: c.format, Load: has(c.loader), Save: c.saver != "" && has(c.saver), WritesToo: c.saver != ""})
 	}
 	return vips.Version, codecs
+}
+
+// libvipsReads is what libvips makes of b on its own, without govips in
+// between: the loader its magic-byte search picks among those allowed (the
+// untrusted ones are blocked at Startup), with heifload the compression
+// ("av1", "hevc"), or why no header loads. TestSniffAgreesWithLibvips holds
+// transform.Sniff, the edge's one sniffer, to it.
+func libvipsReads(b []byte) (loader, compression string, err error) {
+	if len(b) == 0 {
+		return "", "", errors.New("no bytes")
+	}
+	// C memory: the image keeps pointing into the buffer after the call.
+	p, n := C.CBytes(b), C.size_t(len(b))
+	defer C.free(p)
+	if name := C.vips_foreign_find_load_buffer(p, n); name != nil {
+		loader = C.GoString(name)
+	}
+	img := C.header_from_buffer(p, n)
+	if img == nil {
+		msg := strings.TrimSpace(C.GoString(C.vips_error_buffer()))
+		C.vips_error_clear()
+		return loader, "", errors.New(msg)
+	}
+	defer C.g_object_unref(C.gpointer(img))
+	field := C.CString("heif-compression")
+	defer C.free(unsafe.Pointer(field))
+	var s *C.char
+	if C.vips_image_get_typeof(img, field) != 0 && C.vips_image_get_string(img, field, &s) == 0 {
+		compression = C.GoString(s)
+	}
+	return loader, compression, nil
 }

@@ -96,7 +96,12 @@ func keepRung(j *job, scale int) error {
 	if err := orient(j); err != nil {
 		return err
 	}
-	rung, _, err := j.img.ExportTiff(&vips.TiffExportParams{Compression: vips.TiffCompressionNone, StripMetadata: true, Quality: 100})
+	// From govips' defaults: a bare TiffExportParams hands libvips tile
+	// sizes of 0, out of the properties' range, which GLib logs as two
+	// warnings for every rung kept (tiling stays off either way).
+	p := vips.NewTiffExportParams()
+	p.Compression, p.Predictor, p.StripMetadata, p.Quality = vips.TiffCompressionNone, vips.TiffPredictorNone, true, 100
+	rung, _, err := j.img.ExportTiff(p)
 	if err != nil {
 		return vipsError("decode", err)
 	}

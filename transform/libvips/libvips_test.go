@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -23,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	Startup(slog.New(libvipsLog))
 	code := m.Run()
 	Shutdown()
 	os.Exit(code)

@@ -15,37 +15,20 @@ import (
 	"imgedge/transform"
 )
 
-// sniff maps the source's magic bytes to a format this edge decodes. Anything
-// else (PDF, BMP, and whatever libvips would only read through ImageMagick) is
+// sniff names the source's format with the edge's one sniffer
+// (transform.Sniff, and IsSVG for SVG), so a variant is refused exactly
+// when the original is not an image the edge serves. Anything else (PDF,
+// BMP, and whatever libvips would only read through ImageMagick) is
 // refused before libvips sees it.
 func sniff(src []byte) (transform.Format, error) {
-	switch t := vips.DetermineImageType(src); t {
-	case vips.ImageTypeJPEG:
-		return transform.FormatJPEG, nil
-	case vips.ImageTypePNG:
-		return transform.FormatPNG, nil
-	case vips.ImageTypeWEBP:
-		return transform.FormatWebP, nil
-	case vips.ImageTypeGIF:
-		return transform.FormatGIF, nil
-	case vips.ImageTypeAVIF:
-		return transform.FormatAVIF, nil
-	case vips.ImageTypeHEIF:
-		return transform.FormatHEIF, nil
-	case vips.ImageTypeJXL:
-		return transform.FormatJXL, nil
-	case vips.ImageTypeTIFF:
-		return transform.FormatTIFF, nil
-	case vips.ImageTypeSVG:
-		if transform.IsSVG(src) {
-			return transform.FormatSVG, nil
-		}
-	case vips.ImageTypeUnknown:
-	default:
-		return 0, fmt.Errorf("%w: %s sources are not accepted; use JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL, TIFF or SVG",
-			transform.ErrUnsupported, vips.ImageTypes[t])
+	if f := transform.Sniff(src); f != transform.FormatSource {
+		return f, nil
 	}
-	return 0, fmt.Errorf("%w: the source is not a recognised image (%d bytes)", transform.ErrUnsupported, len(src))
+	if transform.IsSVG(src) {
+		return transform.FormatSVG, nil
+	}
+	return 0, fmt.Errorf("%w: the source is not a recognised image (%d bytes); use JPEG, PNG, WebP, GIF, AVIF, HEIF, JPEG XL, TIFF or SVG",
+		transform.ErrUnsupported, len(src))
 }
 
 // maxSVGBytes bounds a decompressed SVGZ: a vector document beyond this is a

@@ -13,10 +13,11 @@ import "time"
 // trimEvery bounds how often freed memory is handed back to the system.
 const trimEvery = 5 * time.Second
 
-// JemallocInUse reports whether jemalloc replaced glibc's allocator (it is
-// preloaded in the Docker image). glibc's tuning (MALLOC_ARENA_MAX,
-// malloc_trim) does nothing under it, and jemalloc returns freed memory by
-// itself.
+// JemallocInUse reports whether jemalloc replaced glibc's allocator: an
+// operator preloaded it (LD_PRELOAD; the Docker image does not, it runs
+// glibc's allocator as the Dockerfile says). glibc's tuning
+// (MALLOC_ARENA_MAX, malloc_trim) does nothing under it, and jemalloc
+// returns freed memory by itself.
 func JemallocInUse() bool { return C.jemalloc_in_use() != 0 }
 
 // trimIfIdle hands the memory glibc keeps after libvips frees it back to the

@@ -1,20 +1,19 @@
-package edge
+package libvips
 
-import (
-	"imgedge/configs"
-	"imgedge/transform/libvips"
-)
+import "imgedge/configs"
 
-// TransformerConfig is the libvips transformer's part of cfg.
-func TransformerConfig(cfg *configs.Config) libvips.Config {
+// FromConfig is the transformer's part of cfg: what main hands New at start
+// and Update on a reload. It lives here, not in edge, so that edge never
+// imports this cgo package.
+func FromConfig(cfg *configs.Config) Config {
 	q, l, fq := cfg.Transform.Quality, cfg.Limits, cfg.Flags.Qualities.Quality
-	return libvips.Config{
+	return Config{
 		Concurrency:           cfg.Transform.Concurrency,
 		Queue:                 cfg.Transform.Queue,
 		QueueTimeout:          cfg.Transform.QueueTimeout.D(),
 		Timeout:               cfg.Transform.Timeout.D(),
-		Quality:               libvips.Quality{JPEG: q.JPEG, WebP: q.WebP, AVIF: q.AVIF, JXL: q.JXL},
-		FlagQuality:           libvips.Quality{JPEG: fq.JPEG, WebP: fq.WebP, AVIF: fq.AVIF, JXL: fq.JXL},
+		Quality:               Quality{JPEG: q.JPEG, WebP: q.WebP, AVIF: q.AVIF, JXL: q.JXL},
+		FlagQuality:           Quality{JPEG: fq.JPEG, WebP: fq.WebP, AVIF: fq.AVIF, JXL: fq.JXL},
 		MaxSourcePixels:       l.MaxSourcePixels,
 		MaxDimension:          l.MaxDimension,
 		AVIFMaxPixels:         cfg.Transform.AVIFMaxPixels,

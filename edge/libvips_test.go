@@ -1,0 +1,35 @@
+//go:build cgo
+
+package edge_test
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"imgedge/configs"
+	"imgedge/transform"
+	"imgedge/transform/libvips"
+)
+
+// The edge's tests render with real libvips, wired in as main wires it.
+// They are the only part of edge that needs cgo: without it (see
+// nolibvips_test.go) the package still builds and vets.
+
+func TestMain(m *testing.M) {
+	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	code := m.Run()
+	libvips.Shutdown()
+	os.Exit(code)
+}
+
+// newLibvips is the transformer main builds for cfg.
+func newLibvips(t testing.TB, cfg *configs.Config) transform.Transformer {
+	t.Helper()
+	tr, err := libvips.New(libvips.FromConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
