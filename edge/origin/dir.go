@@ -39,34 +39,64 @@ func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 	if !ok {
 		return Object{}, ErrNotFound
 	}
+	// A file written in place (truncated, then written) can be caught
+	// between its versions: read again when it changed during the read.
+	for range 3 {
+		o, changed, err := d.read(ctx, name, r)
+		if err != nil || !changed {
+			return o, err
+		}
+	}
+	return Object{}, fmt.Errorf("read %s: the file changed during three reads in a row: %w", name, errWriting)
+}
+
+// errWriting is a file being written in place while it is read: a fault of
+// the origin (a stale copy stands in), never an answer about the image.
+var errWriting = errors.New("the file is being written")
+
+// read reads the file once; changed says that its validator moved during
+// the read, so that the bytes may mix two versions.
+func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, changed bool, err error) {
 	f, err := d.root.Open(name)
 	if err != nil {
 		if pathChose(err) {
-			return Object{}, fmt.Errorf("%w: %w", ErrNotFound, err)
+			return Object{}, false, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
-		return Object{}, fmt.Errorf("open %s: %w", name, err)
+		return Object{}, false, fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Object{}, fmt.Errorf("stat %s: %w", name, err)
+		return Object{}, false, fmt.Errorf("stat %s: %w", name, err)
 	}
 	if !st.Mode().IsRegular() {
-		return Object{}, ErrNotFound
+		return Object{}, false, ErrNotFound
+	}
+	if st.Size() == 0 {
+		// What an in-place write shows between its truncate and its write;
+		// no image is empty.
+		return Object{}, false, fmt.Errorf("read %s: the file is empty: %w", name, errWriting)
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)
 	tag := fileValidator(st)
 	if r.ETag == tag {
-		return Object{NotModified: true, ETag: tag, LastModified: mtime}, nil
+		return Object{NotModified: true, ETag: tag, LastModified: mtime}, false, nil
 	}
 	if st.Size() > r.MaxBytes {
-		return Object{}, fmt.Errorf("%w: the file is %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, st.Size(), r.MaxBytes)
+		return Object{}, false, fmt.Errorf("%w: the file is %d bytes, the limit is %d (limits.max_source_bytes)", ErrTooLarge, st.Size(), r.MaxBytes)
 	}
 	body, err := readBody(ctx, d.budget, f, st.Size(), r.MaxBytes)
 	if err != nil {
-		return Object{}, fmt.Errorf("read %s: %w", name, err)
+		return Object{}, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	return Object{Body: body, ETag: tag, LastModified: mtime}, nil
+	after, err := f.Stat()
+	if err != nil {
+		return Object{}, false, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if fileValidator(after) != tag || int64(len(body)) != st.Size() {
+		return Object{}, true, nil
+	}
+	return Object{Body: body, ETag: tag, LastModified: mtime}, false, nil
 }
 
 // fileValidator is a file's identity and version: its size, modification

@@ -148,3 +148,20 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDirEmptyFileIsBeingWritten: an empty file is what an in-place write
+// shows between its truncate and its write: a fault of the origin, for
+// which a stale copy stands in, never "not an image". Before, the edge
+// answered 415 for the instant of every in-place overwrite.
+func TestDirEmptyFileIsBeingWritten(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(root, "a.jpg"), nil, 0o644))
+	f, err := New("file:"+root, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), Request{Path: "/a.jpg", MaxBytes: 1 << 20})
+	if !errors.Is(err, errWriting) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("Fetch of an empty file: %v, want the file being written", err)
+	}
+}
