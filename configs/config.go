@@ -146,6 +146,25 @@ type OriginRoute struct {
 	Hosts  []string `yaml:"hosts"`
 	Prefix string   `yaml:"prefix"`
 	URL    string   `yaml:"url"`
+	// Signing, when it lists keys, is the route's own: its URLs verify
+	// under these keys only, and signing.keys do not apply to it. Its
+	// scheme defaults to signing.scheme.
+	Signing RouteSigning `yaml:"signing"`
+}
+
+// RouteSigning is one route's own signing keys and scheme.
+type RouteSigning struct {
+	Keys   []string `yaml:"keys"`
+	Scheme string   `yaml:"scheme"`
+}
+
+// RouteScheme is the signing scheme of origins[i]: its own, else
+// signing.scheme.
+func (c *Config) RouteScheme(i int) string {
+	if s := c.Origins[i].Signing.Scheme; s != "" {
+		return s
+	}
+	return c.Signing.Scheme
 }
 
 // Fetch bounds requests to each origin host.
@@ -308,6 +327,27 @@ func (c *Config) RoutesByHost() bool {
 	return false
 }
 
+// sharedImgixKey names the first imgix route key that another route (or
+// signing.keys, when some route falls back on them) also uses, or "".
+func sharedImgixKey(c *Config) string {
+	seen := map[string]bool{}
+	for _, k := range c.Signing.Keys {
+		seen[k] = true
+	}
+	for i, r := range c.Origins {
+		if c.RouteScheme(i) != "imgix" {
+			continue
+		}
+		for j, k := range r.Signing.Keys {
+			if seen[k] {
+				return fmt.Sprintf("origins[%d].signing.keys[%d]", i, j)
+			}
+			seen[k] = true
+		}
+	}
+	return ""
+}
+
 // SigningRequired reports whether the edge must refuse unsigned operation.
 func (c *Config) SigningRequired() bool {
 	return c.Signing.Required != nil && *c.Signing.Required
@@ -468,6 +508,23 @@ func (c *Config) Validate() error {
 		if len(r.Hosts) == 0 && r.Prefix == "" {
 			bad(key, "no hosts and no prefix", "at least one of hosts or prefix, or use origin for a catch-all")
 		}
+		if sc := r.Signing.Scheme; sc != "" && sc != "hmac-sha256" && sc != "imgix" {
+			bad(key+".signing.scheme", sc, "hmac-sha256 or imgix, or unset for signing.scheme")
+		}
+		for j, k := range r.Signing.Keys {
+			if len(strings.TrimSpace(k)) < MinSigningKeyBytes {
+				bad(fmt.Sprintf("%s.signing.keys[%d]", key, j), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
+			}
+		}
+		// imgix's scheme signs no host: a key shared by routes chosen by
+		// Host would make a URL signed for one tenant verify on another's
+		// host, serving that tenant's object under the same path.
+		if len(r.Hosts) > 0 && len(c.Signing.Keys) > 0 && len(r.Signing.Keys) == 0 && c.Signing.Scheme == "imgix" {
+			bad(key+".signing.keys", "[]", "keys of the route's own: signing.scheme imgix signs no host, so with origins chosen by Host each host's route needs its own imgix token, or a URL signed for one host verifies on every other")
+		}
+	}
+	if shared := sharedImgixKey(c); shared != "" {
+		bad(shared, "(hidden)", "a key no other route uses: the imgix scheme signs no host, so two routes sharing a token verify each other's URLs")
 	}
 	positive := func(key string, d Duration) {
 		if d <= 0 {

@@ -29,6 +29,7 @@ type scratch struct {
 	id      []byte
 	req     shield.Request
 	up      *upstream // the origin's route, for its tag
+	signer  *signer   // the route's signatures
 	source  uint64    // sourceHash of the origin and path
 	vary    varyBits  // the request headers the answer depends on
 	flags   flagDecisions
@@ -81,14 +82,17 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	// The signature is checked before any other work, so an unsigned
 	// request costs nothing but this.
-	if pol.verifier != nil && !pol.verifier.Verify(ctx.Host(), ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
+	// Each route checks with its own keys: a URL signed for one route never
+	// verifies on another.
+	sc.signer = pol.signer(s.router.route(ctx.Host(), ctx.Path()))
+	if v := sc.signer.verifier; v != nil && !v.Verify(ctx.Host(), ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
 		s.fail(ctx, sc, errSignature)
 		return
 	}
 	// Imgedge-Flags is honoured for a signed URL (its signer chose it) and
 	// for the internal clients of flags.internal_cidrs.
 	forceFlags := len(ctx.Request.Header.Peek(flagsHeader)) > 0 &&
-		(pol.verifier != nil || s.flags.Load().isInternal(ctx.RemoteIP()))
+		(sc.signer.verifier != nil || s.flags.Load().isInternal(ctx.RemoteIP()))
 	if err := s.resolve(sc, pol, ctx.Host(), ctx.URI(), &ctx.Request.Header, forceFlags); err != nil {
 		s.fail(ctx, sc, err)
 		return
@@ -187,12 +191,12 @@ func (s *Server) redirectToCanonical(ctx *fasthttp.RequestCtx, sc *scratch, pol 
 	if mark > 0 {
 		uri += "?" + string(sc.hdr[:mark])
 	}
-	if keys := pol.cfg.Signing.Keys; pol.verifier != nil && len(keys) > 0 {
+	if sg := sc.signer; sg.verifier != nil {
 		host := ""
 		if pol.cfg.RoutesByHost() {
 			host = string(ctx.Host())
 		}
-		signed, err := pol.scheme.Sign(keys[0], host, uri)
+		signed, err := sg.scheme.Sign(sg.key, host, uri)
 		if err != nil {
 			return false
 		}

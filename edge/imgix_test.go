@@ -228,3 +228,27 @@ func TestWatermark(t *testing.T) {
 		t.Errorf("a mark over limits.max_source_pixels: %d %s", r.status, r.body)
 	}
 }
+
+// TestImgixTokensBelongToTheirRoute: with origins chosen by Host, each
+// with its own imgix token, a URL signed for one tenant's host is refused
+// on the other's (imgix's scheme signs no host). Before, one signed URL
+// served tenant A's object on A's host and tenant B's on B's.
+func TestImgixTokensBelongToTheirRoute(t *testing.T) {
+	const tokenA, tokenB = "tenant-a-token-0123456", "tenant-b-token-0123456"
+	other := newTestOrigin(t)
+	h := start(t, []string{"IMGEDGE_SIGNING_SCHEME=imgix", "IMGEDGE_SIGNING_KEYS=" + "default-token-012345678",
+		"IMGEDGE_ORIGINS=[{hosts: [a.example], url: '" + other.url + "', signing: {keys: [" + tokenA + "]}}, " +
+			"{hosts: [b.example], url: '" + other.url + "', signing: {keys: [" + tokenB + "]}}]"}, nil)
+	for _, tt := range []struct {
+		host, token string
+		status      int
+	}{
+		{"a.example", tokenA, 200}, {"b.example", tokenB, 200},
+		{"a.example", tokenB, 403}, {"b.example", tokenA, 403},
+		{"other.example", tokenA, 403}, {"other.example", "default-token-012345678", 200},
+	} {
+		if r := h.get(t, imgixSign(tt.token, "/kodim23.png?w=60"), "Host", tt.host); r.status != tt.status {
+			t.Errorf("host %s, signed with %s: %d, want %d", tt.host, tt.token, r.status, tt.status)
+		}
+	}
+}

@@ -69,6 +69,17 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 // pick returns the origin for host and path, and the path at that origin (the
 // route's prefix removed). It does not allocate.
 func (r *router) pick(host, path []byte) (*upstream, []byte) {
+	i := r.route(host, path)
+	if i < 0 {
+		return r.def, path
+	}
+	rt := &r.routes[i]
+	return rt.up, path[len(rt.prefix):]
+}
+
+// route returns the index in origins of the route for host and path, or -1
+// for origin. It does not allocate.
+func (r *router) route(host, path []byte) int {
 	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
 	}
@@ -81,11 +92,11 @@ func (r *router) pick(host, path []byte) (*upstream, []byte) {
 			if !bytes.HasPrefix(path, rt.prefix) || len(path) > len(rt.prefix) && path[len(rt.prefix)] != '/' {
 				continue
 			}
-			return rt.up, path[len(rt.prefix):]
+			return i
 		}
-		return rt.up, path
+		return i
 	}
-	return r.def, path
+	return -1
 }
 
 func hostIn(host []byte, hosts [][]byte) bool {

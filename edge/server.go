@@ -71,9 +71,10 @@ type Server struct {
 // dropping a request: signing keys, URL parsing (presets, limits) and the
 // headers derived from cache.*. The shield holds its own part.
 type policy struct {
-	cfg               *configs.Config   // the config it came from
-	verifier          *signing.Verifier // nil: URLs are not signed
-	scheme            signing.Scheme    // signing.scheme, for the redirects the edge signs
+	cfg *configs.Config // the config it came from
+	// signers[0] checks the URLs of origin and of the routes without keys of
+	// their own (signing.*); signers[i+1] those of origins[i].
+	signers           []signer
 	parser            *transform.Parser
 	tracing           configs.Tracing
 	down              downstream     // Cache-Control, Age and expiry sent to browsers and caches in front
@@ -90,17 +91,16 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	scheme, err := signing.ParseScheme(cfg.Signing.Scheme)
+	signers, err := newSigners(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	maxAge := func(d time.Duration) string {
 		return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	return &policy{
 		cfg:               cfg,
-		verifier:          signing.NewVerifier(cfg.Signing.Keys, cfg.RoutesByHost(), scheme),
-		scheme:            scheme,
+		signers:           signers,
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),
@@ -110,6 +110,54 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 		hitLogEvery:       sampleEvery(cfg.Log.HitSample),
 		errorsPerSecond:   cfg.Log.ErrorsPerSecond,
 	}, nil
+}
+
+// signer checks one route's signatures and signs its redirects.
+type signer struct {
+	verifier *signing.Verifier // nil: the route's URLs are not signed
+	key      string            // the first key, for the redirects the edge signs
+	scheme   signing.Scheme
+}
+
+// newSigners builds the signer of the default route and of each route of
+// origins, which is the default's unless the route lists keys of its own:
+// a URL signed for one route then never verifies on another.
+func newSigners(cfg *configs.Config) ([]signer, error) {
+	withHost := cfg.RoutesByHost()
+	mk := func(keys []string, name string) (signer, error) {
+		scheme, err := signing.ParseScheme(name)
+		if err != nil {
+			return signer{}, fmt.Errorf("config: %w", err)
+		}
+		sg := signer{verifier: signing.NewVerifier(keys, withHost, scheme), scheme: scheme}
+		if len(keys) > 0 {
+			sg.key = keys[0]
+		}
+		return sg, nil
+	}
+	def, err := mk(cfg.Signing.Keys, cfg.Signing.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	signers := []signer{def}
+	for i, r := range cfg.Origins {
+		sg := def
+		if len(r.Signing.Keys) > 0 {
+			if sg, err = mk(r.Signing.Keys, cfg.RouteScheme(i)); err != nil {
+				return nil, err
+			}
+		}
+		signers = append(signers, sg)
+	}
+	return signers, nil
+}
+
+// signer returns the signer of route (router.route's index).
+func (p *policy) signer(route int) *signer {
+	if route+1 < len(p.signers) {
+		return &p.signers[route+1]
+	}
+	return &p.signers[0]
 }
 
 // shieldPolicy is the shield's part of cfg: freshness, negative caching, the
