@@ -218,6 +218,11 @@ func newMetrics(s *Server) *metrics {
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_purge_epochs_total", Help: "Times this node found the fleet's purge history lost (Redis restarted, failed over or was flushed); entries stored before are revalidated."},
 				func() float64 { return float64(s.purgeLog.Epochs()) }))
 	}
+	r.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_open_connections", Help: "Connections open on the public listener."},
+			func() float64 { return float64(s.idle.openConns()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_idle_connections_closed_total", Help: "Idle keep-alive connections closed, oldest first, to make room near server.max_conns."},
+			func() float64 { return float64(s.idle.closedIdle()) }))
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
 		for _, up := range s.router.upstreams() {

@@ -477,3 +477,46 @@ func TestTransientProblemsAreNotCached(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleConnectionsCannotLockClientsOut: ten addresses holding idle
+// keep-alive connections up to server.max_conns do not keep another
+// client out: the oldest idle ones are closed to make room. Before, every
+// new connection got 503 "concurrency limit exceeded" until the idle ones
+// timed out.
+func TestIdleConnectionsCannotLockClientsOut(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_SERVER_MAX_CONNS=30", "IMGEDGE_SERVER_MAX_CONNS_PER_IP=1000"}, nil)
+	addr := strings.TrimPrefix(h.base, "http://")
+	get := func(c net.Conn, r *bufio.Reader) int {
+		t.Helper()
+		if _, err := c.Write([]byte("GET /kodim23.png HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return 0
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 30 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%10))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		get(c, bufio.NewReader(c)) // then idle, kept alive
+	}
+	for i := range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := get(c, bufio.NewReader(c))
+		c.Close()
+		if status != 200 {
+			t.Fatalf("request %d of a new client while idle connections fill server.max_conns: %d, want 200", i, status)
+		}
+	}
+}

@@ -59,6 +59,7 @@ type Server struct {
 	idCounter  atomic.Uint64 // and go on with a count
 	hitLines   atomic.Uint64 // hits seen by the access log, for sampling
 	errorLines lineLimiter   // error lines written each second
+	idle       *idleConns    // the public listener's connections, idle ones oldest first
 	proxies    proxies       // server.trusted_proxies, for the access log\'s client
 
 	ready    atomic.Bool
@@ -214,7 +215,8 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, proxies: newProxies(cfg.Server.TrustedProxies)}
+	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, proxies: newProxies(cfg.Server.TrustedProxies),
+		idle: newIdleConns(cfg.Server.MaxConns)}
 	s.policy.Store(pol)
 	s.flags.Store(newFlagState(&cfg.Flags))
 	var prefix [4]byte
@@ -380,6 +382,7 @@ func (s *Server) PublicServer() *fasthttp.Server {
 		// The read buffer bounds a request's headers: larger ones get 431.
 		ReadBufferSize: 8192,
 		Logger:         serverLog{s},
+		ConnState:      s.idle.state,
 	}
 }
 
