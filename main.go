@@ -129,6 +129,11 @@ func serve(log *slog.Logger, cfg *configs.Config, configPath string, srv *edge.S
 		}
 	}()
 	log.Info("imgedge listening", "listen", public.Addr().String(), "admin_listen", admin.Addr().String(), "origin", cfg.Origin)
+	if len(cfg.Signing.Keys) == 0 {
+		// signing.keys empty, null or left out alike: worth a line, since a
+		// public edge without signatures lets anyone mint variants.
+		log.Warn("URLs are not signed: anyone may ask for any variant; set signing.keys to require signatures (README, Security)")
+	}
 	err = srv.Serve(ctx, public, admin)
 	stop()
 	<-reloads

@@ -359,3 +359,19 @@ func TestSIGTERMStopsLongRender(t *testing.T) {
 		t.Errorf("the killed render's request got %d, want 503 (retry elsewhere)", s)
 	}
 }
+
+// TestUnsignedStartSaysSo: a config whose signing.keys is null (the key
+// written, its value left out) starts like one with an empty list, unsigned,
+// and says so in the log. Before, it started unsigned without a word.
+func TestUnsignedStartSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(path, []byte("signing:\n  keys:\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startEdge(t, []string{"-config", path})
+	if status, _, _ := p.get(t, "/hopper.jpg?w=16"); status != 200 {
+		t.Fatalf("unsigned request on an unsigned edge: %d", status)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "URLs are not signed") }, p.logs)
+	p.stop(t)
+}
