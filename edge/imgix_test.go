@@ -227,6 +227,14 @@ func TestWatermark(t *testing.T) {
 	if r := h.get(t, "/kodim23.png?w=300&mark=/huge-mark.png"); r.status != 422 || !strings.Contains(string(r.body), "the mark is 1000x1000, above limits.max_source_pixels") {
 		t.Errorf("a mark over limits.max_source_pixels: %d %s", r.status, r.body)
 	}
+	// A truncated mark is refused as the same file is as a source (before,
+	// it was drawn as far as libvips could read it: 200).
+	whole := readImage(t, "kodim04.png")
+	h.origin.bodies.Store("/cut.png", whole[:len(whole)*2/3])
+	source, marked := h.get(t, "/cut.png?w=50"), h.get(t, "/kodim23.png?w=300&mark=/cut.png")
+	if source.status != 422 || marked.status != source.status {
+		t.Errorf("a truncated PNG: as a source %d, as a mark %d %s; want both 422", source.status, marked.status, marked.body)
+	}
 }
 
 // TestImgixTokensBelongToTheirRoute: with origins chosen by Host, each

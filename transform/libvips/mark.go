@@ -15,6 +15,12 @@ func markHeader(j *job) error {
 	if m == nil {
 		return nil
 	}
+	// The same checks as a source: a truncated mark would otherwise be drawn
+	// as far as libvips could read it, where the same file as a source is
+	// refused.
+	if err := transform.CheckIntegrity(m.Body); err != nil {
+		return fmt.Errorf("mark: %w", err)
+	}
 	img, err := load(m.Body, transform.FormatSource, loadOptions{})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
