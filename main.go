@@ -29,17 +29,22 @@ func main() {
 // with a log line and the running config stays; keys fixed at start that
 // changed are named in the log.
 func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transformer) {
+	// All or nothing: every part is built and checked before any applies.
+	// The server's part last: it is the one that holds a resource (a new
+	// tracer) once prepared.
 	next, err := configs.Load(path, os.Environ())
+	var applyTransformer func()
 	if err == nil {
-		err = srv.CheckReload(next)
+		applyTransformer, err = tr.Prepare(libvips.FromConfig(next))
 	}
+	var prepared *edge.PreparedReload
 	if err == nil {
-		// The transformer first: it is the only part that can still refuse.
-		err = tr.Update(libvips.FromConfig(next))
+		prepared, err = srv.PrepareReload(next)
 	}
 	var restart []string
 	if err == nil {
-		restart, err = srv.Reload(next)
+		applyTransformer()
+		restart = prepared.Apply()
 	}
 	switch {
 	case err != nil:

@@ -375,3 +375,30 @@ func TestUnsignedStartSaysSo(t *testing.T) {
 	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "URLs are not signed") }, p.logs)
 	p.stop(t)
 }
+
+// TestReloadIsAllOrNothing: a reload that changes the default WebP quality
+// and adds a preset the URL parser refuses is refused whole: renders keep
+// the running quality. Before, the transformer took the new quality before
+// the preset was checked, and the log said "the running config stays".
+func TestReloadIsAllOrNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("transform: {quality: {webp: 80}}\n")
+	p := startEdge(t, []string{"-config", path})
+	write("transform: {quality: {webp: 20}}\npresets: {bad: {w: wide}}\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.logs.String(), "config reload refused") }, p.logs)
+	_, _, after := p.get(t, "/hopper.jpg?w=201&fm=webp")
+	_, _, q80 := p.get(t, "/hopper.jpg?w=201&fm=webp&q=80")
+	_, _, q20 := p.get(t, "/hopper.jpg?w=201&fm=webp&q=20")
+	if !bytes.Equal(after, q80) || bytes.Equal(after, q20) {
+		t.Fatalf("after a refused reload the default quality rendered %d bytes; q=80 makes %d, q=20 %d", len(after), len(q80), len(q20))
+	}
+	p.stop(t)
+}

@@ -293,6 +293,28 @@ func (s *Server) CheckReload(cfg *configs.Config) error {
 // the running one. It returns the keys that changed but apply only after a
 // restart.
 func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
+	r, err := s.PrepareReload(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Apply(), nil
+}
+
+// PreparedReload is a new configuration's state, built and checked whole
+// before any of it is used: Apply cannot fail. A process reloading more
+// than this server (the transformer) prepares every part first, then
+// applies them, so that a refusal anywhere leaves everything as it was.
+type PreparedReload struct {
+	s       *Server
+	cfg     *configs.Config
+	pol     *policy
+	shield  shield.Policy
+	tracing *tracing // nil when tracing is unchanged
+	changed bool     // tracing changed (to off, tracing is nil)
+}
+
+// PrepareReload builds and checks everything cfg changes, changing nothing.
+func (s *Server) PrepareReload(cfg *configs.Config) (*PreparedReload, error) {
 	if err := s.CheckReload(cfg); err != nil {
 		return nil, err
 	}
@@ -300,22 +322,31 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	old := s.policy.Load()
-	var t *tracing
-	if cfg.Tracing != old.tracing {
-		if t, err = newTracing(cfg.Tracing); err != nil {
+	sp := shieldPolicy(cfg)
+	if err := shield.CheckPolicy(sp); err != nil {
+		return nil, err
+	}
+	r := &PreparedReload{s: s, cfg: cfg, pol: pol, shield: sp, changed: cfg.Tracing != s.policy.Load().tracing}
+	if r.changed {
+		// Last: the only part that holds a resource, closed by Apply's swap.
+		if r.tracing, err = newTracing(cfg.Tracing); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	if err := s.shield.SetPolicy(shieldPolicy(cfg)); err != nil {
-		return nil, err
+	return r, nil
+}
+
+// Apply swaps the prepared state in and returns the keys that changed but
+// apply only after a restart.
+func (r *PreparedReload) Apply() []string {
+	s := r.s
+	_ = s.shield.SetPolicy(r.shield) // checked by PrepareReload
+	s.policy.Store(r.pol)
+	s.flags.Store(newFlagState(&r.cfg.Flags))
+	if r.changed {
+		s.tracing.Swap(r.tracing).close()
 	}
-	s.policy.Store(pol)
-	s.flags.Store(newFlagState(&cfg.Flags))
-	if cfg.Tracing != old.tracing {
-		s.tracing.Swap(t).close()
-	}
-	return configs.RestartOnly(s.cfg, cfg), nil
+	return configs.RestartOnly(s.cfg, r.cfg)
 }
 
 // tiers puts a memory tier under the purges and, with a fleet, over its

@@ -157,6 +157,9 @@ func (s *Shield) SetPolicy(p Policy) error {
 	return nil
 }
 
+// CheckPolicy says whether SetPolicy would take p, without taking it.
+func CheckPolicy(p Policy) error { return p.validate() }
+
 // SetClock makes the shield judge freshness by now (nil: time.Now).
 func (s *Shield) SetClock(now func() time.Time) {
 	if now == nil {

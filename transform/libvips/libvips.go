@@ -153,12 +153,22 @@ func New(cfg Config) (*Transformer, error) {
 // qualities, limits and timeouts. Concurrency, Queue and MemoryBudget size
 // the worker pool and keep the values New was given.
 func (t *Transformer) Update(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	apply, err := t.Prepare(cfg)
+	if err != nil {
 		return err
 	}
-	cfg.MemoryBudget = t.budget
-	t.cfg.Store(&cfg)
+	apply()
 	return nil
+}
+
+// Prepare checks cfg and returns what applies it, changing nothing: a reload
+// of the whole process prepares every part before it applies any.
+func (t *Transformer) Prepare(cfg Config) (apply func(), err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.MemoryBudget = t.budget
+	return func() { t.cfg.Store(&cfg) }, nil
 }
 
 // Stalled reports a hung transformer: every slot is taken and no transform
