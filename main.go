@@ -29,21 +29,17 @@ func main() {
 // with a log line and the running config stays; keys fixed at start that
 // changed are named in the log.
 func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transformer) {
-	// All or nothing: every part is built and checked before any applies.
-	// The server's part last: it is the one that holds a resource (a new
-	// tracer) once prepared.
+	// All or nothing: the server's part, the only one that can still refuse
+	// once the config validates, is built and checked before anything
+	// applies.
 	next, err := configs.Load(path, os.Environ())
-	var applyTransformer func()
-	if err == nil {
-		applyTransformer, err = tr.Prepare(libvips.FromConfig(next))
-	}
 	var prepared *edge.PreparedReload
 	if err == nil {
 		prepared, err = srv.PrepareReload(next)
 	}
 	var restart []string
 	if err == nil {
-		applyTransformer()
+		tr.Update(libvips.FromConfig(next))
 		restart = prepared.Apply()
 	}
 	switch {

@@ -6,7 +6,6 @@ package libvips
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -81,40 +80,6 @@ func (c *Config) negotiatedAVIFPixels() int64 { return min(c.AVIFMaxPixels, c.Ma
 // Quality is each lossy encoder's default (1..100).
 type Quality struct{ JPEG, WebP, AVIF, JXL int }
 
-// Validate reports the first unusable field.
-func (c *Config) Validate() error {
-	switch {
-	case c.Concurrency <= 0:
-		return fmt.Errorf("libvips: Concurrency must be above 0, got %d", c.Concurrency)
-	case c.Queue < 0:
-		return fmt.Errorf("libvips: Queue must be 0 or more, got %d", c.Queue)
-	case c.QueueTimeout <= 0 || c.Timeout <= 0:
-		return errors.New("libvips: QueueTimeout and Timeout must be above 0")
-	case c.MaxSourcePixels <= 0 || c.MaxDimension <= 0 || c.AVIFMaxPixels < 0:
-		return errors.New("libvips: MaxSourcePixels and MaxDimension must be above 0, AVIFMaxPixels 0 or more")
-	case c.MaxOutputPixels <= 0 || c.MaxOutputFramesPixels <= 0 || c.MaxAVIFPixels <= 0 || c.MaxJXLPixels <= 0:
-		return errors.New("libvips: MaxOutputPixels, MaxOutputFramesPixels, MaxAVIFPixels and MaxJXLPixels must be above 0")
-	case c.WebPEffort < 0 || c.WebPEffort > 6:
-		return fmt.Errorf("libvips: WebPEffort must be 0 to 6, got %d", c.WebPEffort)
-	case c.AVIFEffort < 1 || c.AVIFEffort > len(avifEffortCost)-1:
-		return fmt.Errorf("libvips: AVIFEffort must be 1 to %d, got %d", len(avifEffortCost)-1, c.AVIFEffort)
-	case c.MaxUpscale < 1:
-		return fmt.Errorf("libvips: MaxUpscale must be 1 or more, got %g", c.MaxUpscale)
-	case c.MemoryBudget < renderBaseBytes:
-		return fmt.Errorf("libvips: MemoryBudget must be at least %d bytes, got %d", renderBaseBytes, c.MemoryBudget)
-	}
-	qs := []int{c.Quality.JPEG, c.Quality.WebP, c.Quality.AVIF, c.Quality.JXL}
-	if c.FlagQuality != (Quality{}) {
-		qs = append(qs, c.FlagQuality.JPEG, c.FlagQuality.WebP, c.FlagQuality.AVIF, c.FlagQuality.JXL)
-	}
-	for _, q := range qs {
-		if q < 1 || q > 100 {
-			return fmt.Errorf("libvips: quality %d out of 1..100", q)
-		}
-	}
-	return nil
-}
-
 // Transformer renders specs with libvips. Startup must have been called.
 type Transformer struct {
 	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency, Queue and MemoryBudget stay as built
@@ -136,11 +101,9 @@ type Transformer struct {
 	jobs map[*job]struct{} // running renders, for Cancel
 }
 
-// New validates cfg and returns a Transformer.
+// New returns a Transformer for cfg, which FromConfig made of a validated
+// configs.Config: the ranges are checked there, once.
 func New(cfg Config) (*Transformer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
 		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
 		glibc: !JemallocInUse()}
@@ -149,26 +112,14 @@ func New(cfg Config) (*Transformer, error) {
 	return t, nil
 }
 
-// Update applies a new configuration to the transforms that start after it:
-// qualities, limits and timeouts. Concurrency, Queue and MemoryBudget size
-// the worker pool and keep the values New was given.
-func (t *Transformer) Update(cfg Config) error {
-	apply, err := t.Prepare(cfg)
-	if err != nil {
-		return err
-	}
-	apply()
-	return nil
-}
-
-// Prepare checks cfg and returns what applies it, changing nothing: a reload
-// of the whole process prepares every part before it applies any.
-func (t *Transformer) Prepare(cfg Config) (apply func(), err error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// Update applies a new configuration (from FromConfig, so validated) to the
+// transforms that start after it: qualities, limits and timeouts.
+// Concurrency, Queue and MemoryBudget size the worker pool and keep the
+// values New was given. A reload of the whole process calls it only once
+// every other part has taken the new config.
+func (t *Transformer) Update(cfg Config) {
 	cfg.MemoryBudget = t.budget
-	return func() { t.cfg.Store(&cfg) }, nil
+	t.cfg.Store(&cfg)
 }
 
 // Stalled reports a hung transformer: every slot is taken and no transform
