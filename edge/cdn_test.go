@@ -322,6 +322,7 @@ var browserAccepts = []struct {
 	{"spacing and case", "IMAGE/WEBP ; q=0.9, image/AVIF;q=0.8", false, true, true},
 	{"JPEG XL refused", "image/jxl;q=0,image/avif,image/webp,*/*", false, true, true},
 	{"JPEG XL alone", "image/jxl,image/jpeg", true, false, false},
+	{"look-alike types", "image/jxl-foo,image/avifx,image/webp2,*/*", false, false, false},
 }
 
 func allowed(contentType string, jxl, avif, webp bool) bool {
@@ -663,9 +664,33 @@ func TestREADMEShowsTheTestedCacheConfigs(t *testing.T) {
 // cache, and none another's; a ch=DPR URL is as wide as each client's DPR
 // asks, from the cache too.
 func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
-	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example"}, nil)
+	other := newTestOrigin(t)
+	other.bodies.Store("/only-b.png", readImage(t, "kodim15.png"))
+	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example",
+		"IMGEDGE_PRESETS={hero: {w: 100, fm: png, ch: DPR}}",
+		"IMGEDGE_ORIGINS=[{hosts: [b.test], url: '" + other.url + "'}]"}, nil)
 	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
 	for _, c := range caches {
+		// The edge routes by Host: a cache in front must pass it on.
+		if r := fetch(t, c.base, "/only-b.png?w=30", "Host", "b.test"); r.status != 200 {
+			t.Errorf("%s: Host b.test's own image: %d", c.name, r.status)
+		}
+		if r := fetch(t, c.base, "/only-b.png?w=30"); r.status != 404 {
+			t.Errorf("%s: b.test's image under another Host: %d, want 404", c.name, r.status)
+		}
+		// Hints named by a preset, or by ch= spelled another way, vary too.
+		for _, u := range []string{"/kodim23.png?p=hero", "/kodim23.png?w=100&fm=png&%63h=DPR"} {
+			for _, dpr := range []struct {
+				value string
+				width int
+			}{{"", 100}, {"2", 200}, {"", 100}} {
+				r := fetch(t, c.base, u, "Sec-CH-DPR", dpr.value)
+				cfg, _, err := image.DecodeConfig(bytes.NewReader(r.body))
+				if r.status != 200 || err != nil || cfg.Width != dpr.width {
+					t.Errorf("%s %s, Sec-CH-DPR %q: %d, %d px wide (%v), want %d", c.name, u, dpr.value, r.status, cfg.Width, err, dpr.width)
+				}
+			}
+		}
 		for round := range 2 { // the second round answers from the cache
 			for _, tt := range []struct{ origin, want string }{
 				{"https://a.example", "https://a.example"}, {"https://b.example", "https://b.example"},

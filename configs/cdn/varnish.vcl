@@ -65,14 +65,14 @@ sub vcl_recv {
     # URL instead of one per browser's Accept string; q=0 means "not
     # accepted" (RFC 9110 12.4.2). JPEG XL has a bucket of its own for the
     # edge's flags.jxl; with that flag off it holds the AVIF bucket's bytes.
-    if (req.http.Accept ~ "(?i)image/jxl(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
-        req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
-        req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+    if (req.http.Accept ~ "(?i)image/jxl(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/avif(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/webp(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
         set req.http.Accept = "image/jxl,image/avif,image/webp,*/*";
-    } elsif (req.http.Accept ~ "(?i)image/avif(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
-        req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+    } elsif (req.http.Accept ~ "(?i)image/avif(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))" &&
+        req.http.Accept ~ "(?i)image/webp(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
         set req.http.Accept = "image/avif,image/webp,*/*";
-    } elsif (req.http.Accept ~ "(?i)image/webp(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
+    } elsif (req.http.Accept ~ "(?i)image/webp(?=\s*[,;]|\s*$)(?!\s*;[^,]*q\s*=\s*0(\.0*)?\s*(,|;|$))") {
         set req.http.Accept = "image/webp,*/*";
     } else {
         set req.http.Accept = "*/*";
