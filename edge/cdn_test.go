@@ -200,15 +200,12 @@ func readmeCommand(t *testing.T, prefix string, replace ...string) string {
 	return ""
 }
 
-// startVarnish runs the README's VCL in front of the edge at edgeBase; swr
-// is the edge's cache.stale_while_revalidate, which the VCL's req.grace
-// mirrors (60s there, the edge's default).
-func startVarnish(t *testing.T, edgeBase string, swr string) *frontCache {
+// startVarnish runs the README's VCL in front of the edge at edgeBase.
+func startVarnish(t *testing.T, edgeBase string) *frontCache {
 	t.Helper()
 	_, edgePort, _ := net.SplitHostPort(strings.TrimPrefix(edgeBase, "http://"))
 	dir := cdnFolder(t, "imgedge-varnish-", map[string][]string{
 		"varnish-site.vcl": {`.port = "8080";`, `.port = "` + edgePort + `";`},
-		"varnish.vcl":      {"set req.grace = 60s;", "set req.grace = " + swr + ";"},
 	})
 	port := freePort(t)
 	line := readmeCommand(t, "varnishd ", "127.0.0.1:6081", "127.0.0.1:"+port, "/var/cache/imgedge-varnish", filepath.Join(dir, "varnish"))
@@ -353,7 +350,7 @@ func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.origin.bodies.Store("/anim.gif", anim)
-	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	urls := []struct {
 		path, query string
 		jxl         bool // within limits.max_jxl_pixels and not animated
@@ -405,7 +402,7 @@ func TestBehindCachesFreshnessRevalidationAndOutage(t *testing.T) {
 	h.origin.cacheControl.Store("max-age=2")
 	first, second := readImage(t, "kodim04.png"), readImage(t, "kodim07.png")
 	h.origin.bodies.Store("/changing.png", first)
-	caches := []*frontCache{startVarnish(t, h.base, "1s"), startNginx(t, h.base)}
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	const path, query = "/changing.png", "w=64"
 	etags := map[string]string{}
 	for _, c := range caches {
@@ -471,7 +468,7 @@ func readImage(t *testing.T, name string) []byte {
 func TestPurgeReachesCachesInFront(t *testing.T) {
 	env := []string{"IMGEDGE_ADMIN_TOKEN=" + fleetToken, "IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}
 	h := start(t, env, nil)
-	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	var downstream []string
 	for _, c := range caches {
 		downstream = append(downstream, fmt.Sprintf("{kind: %s, url: %q}", c.kind, c.purgeURL))
@@ -669,7 +666,7 @@ func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example",
 		"IMGEDGE_PRESETS={hero: {w: 100, fm: png, ch: DPR}}",
 		"IMGEDGE_ORIGINS=[{hosts: [b.test], url: '" + other.url + "'}]"}, nil)
-	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	for _, c := range caches {
 		// The edge routes by Host: a cache in front must pass it on.
 		if r := fetch(t, c.base, "/only-b.png?w=30", "Host", "b.test"); r.status != 200 {
@@ -723,7 +720,7 @@ func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
 // answer carries Access-Control-Allow-Origin: *.
 func TestBehindCachesCORSStar(t *testing.T) {
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
-	for _, c := range []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)} {
+	for _, c := range []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)} {
 		for _, origin := range []string{"", "https://a.example", ""} {
 			r := fetch(t, c.base, "/kodim15.png?w=60", "Origin", origin)
 			if got := r.header.Get("Access-Control-Allow-Origin"); r.status != 200 || got != "*" {
@@ -739,7 +736,7 @@ func TestBehindCachesCORSStar(t *testing.T) {
 // its own. Time is the subject: the test waits 2 s.
 func TestBehindCachesAgeGrowsAndEachAddsCacheStatus(t *testing.T) {
 	h := start(t, nil, nil)
-	caches := []*frontCache{startVarnish(t, h.base, "60s"), startNginx(t, h.base)}
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	type seen struct {
 		age    int
 		status []string
@@ -800,7 +797,7 @@ func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
 	}))
 	t.Cleanup(origin.Close)
 	p := newEdgeProc(t, "edge", edgeBinary(t, ""), "IMGEDGE_ORIGIN="+origin.URL, "IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=1s")
-	v := startVarnish(t, p.base, "1s")
+	v := startVarnish(t, p.base)
 	etags := map[string]string{}
 	for i := range 6 {
 		u := fmt.Sprintf("/a.png?w=%d", 50+i)
@@ -845,5 +842,35 @@ func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBehindCachesObeyEachObjectsStaleWindow: a cache in front serves a
+// copy stale only within the windows the edge sent for that object (the
+// origin's stale-while-revalidate=1 here, and none with must-revalidate),
+// not a window fixed in its config. Before, the VCL's req.grace of 60 s
+// served the old bytes 25 s after a replacement promised within 7 s. Time
+// is the subject: the test waits out the 2 s lifetime and the 1 s window.
+func TestBehindCachesObeyEachObjectsStaleWindow(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s"}, nil) // cache.stale_while_revalidate: 60 s
+	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
+	first, second := readImage(t, "kodim04.png"), readImage(t, "kodim07.png")
+	for _, cc := range []string{"max-age=2, stale-while-revalidate=1", "max-age=2, must-revalidate"} {
+		h.origin.cacheControl.Store(cc)
+		path := "/window-" + strconv.Itoa(len(cc)) + ".png?w=40"
+		h.origin.bodies.Store(strings.Split(path, "?")[0], first)
+		old := map[string]string{}
+		for _, c := range caches {
+			old[c.name] = fetch(t, c.base, path).header.Get("ETag")
+		}
+		h.origin.bodies.Store(strings.Split(path, "?")[0], second)
+		time.Sleep(3*time.Second + 500*time.Millisecond) // past the lifetime and the window
+		for _, c := range caches {
+			for range 3 {
+				if r := fetch(t, c.base, path); r.status != 200 || r.header.Get("ETag") == old[c.name] {
+					t.Errorf("%s, origin %q: %d with the old bytes 3.5 s after the replacement (%q)", c.name, cc, r.status, r.header.Get("Cache-Status"))
+				}
+			}
+		}
 	}
 }

@@ -94,7 +94,7 @@ var freshEnv = []string{"IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_TTL=" + fresh
 // return the cache's base URL, e.g.
 //
 //	{"varnish", func(t *testing.T, _ *freshShared, env []string) []string {
-//		return []string{startVarnish(t, start(t, env, nil).base, "").base}
+//		return []string{startVarnish(t, start(t, env, nil).base).base}
 //	}},
 //
 // The bound stays what the headers before the replacement promised. A
@@ -122,7 +122,7 @@ var freshFronts = []freshFront{
 		return []string{start(t, env, nil).base, start(t, env, nil).base}
 	}},
 	{"varnish", func(t *testing.T, _ *freshShared, env []string) []string {
-		return []string{startVarnish(t, start(t, env, nil).base, freshSWR.String()).base}
+		return []string{startVarnish(t, start(t, env, nil).base).base}
 	}},
 	{"nginx", func(t *testing.T, _ *freshShared, env []string) []string {
 		return []string{startNginx(t, start(t, env, nil).base).base}

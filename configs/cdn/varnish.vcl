@@ -56,6 +56,7 @@ sub vcl_recv {
     }
     if (req.restarts == 0) {
         unset req.http.x-imgedge-failed;
+        unset req.http.x-imgedge-refresh;
     }
     # Images do not depend on cookies or credentials; with them the built-in
     # VCL would not cache at all.
@@ -84,12 +85,24 @@ sub vcl_recv {
         # imgedge failed this request, or its probe: a stale copy within the
         # stale-if-error imgedge sent (the object's grace) answers instead.
         set req.grace = 3650d;
-    } else {
-        # While imgedge answers, a copy past its freshness is served while it
-        # is refreshed for this long: imgedge's cache.stale_while_revalidate.
-        set req.grace = 60s;
+    } elsif (req.http.x-imgedge-refresh) {
+        # vcl_hit found the copy past its stale-while-revalidate window:
+        # looked up again without grace, it is refreshed (with If-None-Match)
+        # before it answers, and stays for vcl_deliver's restart if that fails.
+        set req.grace = 0s;
     }
     return (hash);
+}
+
+sub vcl_hit {
+    # While imgedge answers, a copy past its lifetime is served (and
+    # refreshed behind) only within its own stale-while-revalidate, which
+    # the edge sets per object: past it, the request waits for a refresh.
+    if (obj.ttl <= 0s && !req.http.x-imgedge-failed && std.healthy(req.backend_hint) &&
+        obj.ttl + std.duration(obj.http.x-swr + "s", 0s) <= 0s) {
+        set req.http.x-imgedge-refresh = "1";
+        return (restart);
+    }
 }
 
 sub vcl_backend_fetch {
@@ -129,10 +142,18 @@ sub vcl_backend_response {
         set beresp.ttl = 0s;
         return (deliver);
     }
-    # Varnish reads stale-while-revalidate into grace; imgedge's longer
-    # stale-if-error is how long a copy may stand in while it fails.
-    if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+") {
-        set beresp.grace = std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1") + "s", beresp.grace);
+    # The copy's own stale windows, as the edge sent them:
+    # stale-while-revalidate (kept on the object for vcl_hit) and
+    # stale-if-error, the grace it may stand in for a failing edge. Neither
+    # (must-revalidate, cache.cdn_stale: false): no stale copy at all.
+    set beresp.http.x-swr = "0";
+    if (beresp.http.Cache-Control ~ "stale-while-revalidate=[0-9]+") {
+        set beresp.http.x-swr = regsub(beresp.http.Cache-Control, "^.*stale-while-revalidate=([0-9]+).*$", "\1");
+    }
+    set beresp.grace = std.duration(beresp.http.x-swr + "s", 0s);
+    if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+" &&
+        std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1") + "s", 0s) > beresp.grace) {
+        set beresp.grace = std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1") + "s", 0s);
     }
     # Kept past grace, a copy is refreshed with If-None-Match (a 304).
     set beresp.keep = 1h;
@@ -146,7 +167,7 @@ sub vcl_backend_response {
 }
 
 sub vcl_deliver {
-    if (resp.status >= 500 && req.restarts == 0) {
+    if (resp.status >= 500 && !req.http.x-imgedge-failed) {
         set req.http.x-imgedge-failed = "1";
         return (restart);
     }
@@ -167,6 +188,7 @@ sub vcl_deliver {
     }
     unset req.http.x-cache-status;
     unset resp.http.x-url;
+    unset resp.http.x-swr;
     unset resp.http.xkey;
     unset resp.http.Surrogate-Key;
     unset resp.http.Cache-Tag;
