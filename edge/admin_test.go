@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -83,5 +84,25 @@ func TestDemoFetch(t *testing.T) {
 		if r := get(target, "*/*"); r.StatusCode != 400 {
 			t.Errorf("url=%q: %d, want 400", target, r.StatusCode)
 		}
+	}
+}
+
+// TestDemoImageIsAPath: /demo?image= names a path on this edge and nothing
+// else; the page loads images from this edge only. Before, a space and a
+// comma in it added another host's picture to the page's srcset, and the
+// page's CSP let it load.
+func TestDemoImageIsAPath(t *testing.T) {
+	h := start(t, nil, nil)
+	resp, err := http.Get(h.admin + "/demo?image=" + url.QueryEscape("/x.png?w=1 1w, https://evil.example/p.png 2000w, /y.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), "evil.example") {
+		t.Errorf("/demo with a srcset in image: %d, page names evil.example: %v", resp.StatusCode, strings.Contains(string(body), "evil.example"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "img-src *") {
+		t.Errorf("the demo page may load images from anywhere: %s", csp)
 	}
 }

@@ -26,8 +26,12 @@ var demoPage = template.Must(template.New("demo").Parse(demoHTML))
 // navigation, is asked for it. The playground reads answers through
 // /demo/fetch, which the token guards.
 func (s *Server) demo(w http.ResponseWriter, r *http.Request) {
+	// A path and nothing else: a space or a comma would add candidates of
+	// any host to the page's srcset attributes.
 	image := r.URL.Query().Get("image")
-	if !strings.HasPrefix(image, "/") {
+	if !strings.HasPrefix(image, "/") || strings.ContainsFunc(image, func(c rune) bool {
+		return c <= ' ' || c == ',' || c == '?' || c == '#' || c == '"' || c == '\\' || c >= 0x7f
+	}) {
 		image = "/kodim23.png"
 	}
 	nonce := rand.Text()
@@ -39,7 +43,7 @@ func (s *Server) demo(w http.ResponseWriter, r *http.Request) {
 	// token in a URL would reach logs and history), and no other site may
 	// frame it to catch what is typed.
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+"'; "+
-		"img-src * data: blob:; connect-src 'self' blob:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+		"img-src 'self' "+s.publicBase(r)+" data: blob:; connect-src 'self' blob:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 	// Chrome sends client hints to the image origin only when this page
 	// asks for them and delegates them to it (the meta tag).
 	h.Set("Accept-CH", "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width")
