@@ -303,6 +303,12 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) 
 	// image name must never become a page.
 	ctx.Response.Header.SetCanonical(hdrNoSniff, valueNoSniff)
 	status := ctx.Response.StatusCode()
+	if ctx.IsOptions() && string(ctx.Request.Header.RequestURI()) == "*" {
+		// A cache's health probe, twice a second: no request of a client,
+		// so neither a log line nor a sample of request latency.
+		s.scratch.Put(sc)
+		return
+	}
 	end := s.now()
 	took := end.Sub(start)
 	label := cacheLabel(sc.answer)

@@ -3,6 +3,7 @@ package edge_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -315,9 +316,25 @@ func optionsStar(t *testing.T, base string) int {
 }
 
 func TestOptionsStarAnswersWhileServing(t *testing.T) {
-	h := start(t, nil, nil)
-	if got := optionsStar(t, h.base); got != 204 {
-		t.Fatalf("OPTIONS * on a serving edge: %d, want 204", got)
+	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
+	before := len(h.logs.String())
+	for range 10 {
+		if got := optionsStar(t, h.base); got != 204 {
+			t.Fatalf("OPTIONS * on a serving edge: %d, want 204", got)
+		}
+	}
+	// A probe is no client's request: no access line, no latency sample.
+	if logged := h.logs.String()[before:]; strings.Contains(logged, `"method":"OPTIONS"`) {
+		t.Errorf("probes wrote access lines:\n%s", logged)
+	}
+	resp, err := http.Get(h.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(metrics), `status="204"`) {
+		t.Error("probes counted in imgedge_requests_total")
 	}
 }
 
