@@ -116,9 +116,28 @@ func age(e *cache.Entry, now time.Time) time.Duration {
 // the whole second it names (it compares whole seconds), so the header names
 // the last second that ends within the lifetime: nginx may drop a copy up to
 // a second early, never keep it late. nginx never forwards the header.
-func (d *downstream) appendAccelExpires(dst []byte, e *cache.Entry) []byte {
+func (d *downstream) appendAccelExpires(dst []byte, e *cache.Entry, now time.Time) []byte {
 	dst = append(dst, '@')
-	return strconv.AppendInt(dst, e.StoredAt.Add(d.lifetime(e)).Unix()-1, 10)
+	return strconv.AppendInt(dst, d.counted(e, now).Add(d.lifetime(e)).Unix()-1, 10)
+}
+
+// counted is when the lifetime sent downstream starts: the origin's answer,
+// or, with cache.cdn_ttl, this answer: cdn_ttl is how long a cache in front
+// keeps what it gets, whatever the entry's age (with the entry's Age, a
+// cdn_ttl below it arrived already expired, and nothing was kept).
+func (d *downstream) counted(e *cache.Entry, now time.Time) time.Time {
+	if d.cdnTTL > 0 {
+		return now
+	}
+	return e.StoredAt
+}
+
+// age is the Age sent downstream: the entry's, or 0 with cache.cdn_ttl.
+func (d *downstream) age(e *cache.Entry, now time.Time) time.Duration {
+	if d.cdnTTL > 0 {
+		return 0
+	}
+	return age(e, now)
 }
 
 func appendSeconds(dst []byte, d time.Duration) []byte {

@@ -47,11 +47,21 @@ func TestDownstreamFreshness(t *testing.T) {
 			if got := string(tt.d.appendCacheControl(nil, tt.e)); got != tt.cc {
 				t.Errorf("Cache-Control %q, want %q", got, tt.cc)
 			}
+			// Answered 100 s after the origin's answer: the lifetime counts
+			// from that answer (Age 100), or from this one with cdn_ttl
+			// (Age 0), which is how long a cache in front keeps it.
+			answered, counted, wantAge := stored.Add(100*time.Second), stored, 100*time.Second
+			if tt.d.cdnTTL > 0 {
+				counted, wantAge = answered, 0
+			}
+			if got := tt.d.age(tt.e, answered); got != wantAge {
+				t.Errorf("Age %v, want %v", got, wantAge)
+			}
 			if tt.expiry >= 0 {
 				// The last whole second of the lifetime: nginx keeps a
 				// copy through the second it names.
-				want := "@" + strconv.FormatInt(stored.Unix()+tt.expiry-1, 10)
-				if got := string(tt.d.appendAccelExpires(nil, tt.e)); got != want {
+				want := "@" + strconv.FormatInt(counted.Unix()+tt.expiry-1, 10)
+				if got := string(tt.d.appendAccelExpires(nil, tt.e, answered)); got != want {
 					t.Errorf("X-Accel-Expires %q, want %q", got, want)
 				}
 			}

@@ -422,12 +422,12 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	// its lifetime (its Age is more than its s-maxage), so that a cache in
 	// front serves it only within the same stale window as this edge.
 	if !e.NoStore && !sc.private && a.Outcome != shield.StaleIfError && a.Outcome != shield.RenderedFromStale {
-		if age := age(e, now); age >= time.Second {
+		if age := pol.down.age(e, now); age >= time.Second {
 			cc = appendSeconds(cc[:0], age)
 			h.SetCanonical(hdrAge, cc)
 		}
 		if !e.Downstream.NoCache {
-			cc = pol.down.appendAccelExpires(cc[:0], e)
+			cc = pol.down.appendAccelExpires(cc[:0], e, now)
 			h.SetCanonical(hdrAccelExpires, cc)
 		}
 	}
