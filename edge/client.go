@@ -33,6 +33,12 @@ func (p proxies) trusted(ip net.IP) bool {
 	return false
 }
 
+// cacheInFront says whether peer may be a cache this edge stands behind:
+// on this machine, or a trusted proxy (server.trusted_proxies).
+func (p proxies) cacheInFront(peer net.IP) bool {
+	return peer.IsLoopback() || p.trusted(peer)
+}
+
 // client is the address the access log names: the peer, or, when the peer
 // is a trusted proxy, the nearest address in X-Forwarded-For that is not
 // one (the rightmost untrusted entry: anything left of it the client could

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,8 +58,11 @@ func (s *Server) forwardPurge(ctx context.Context, targets []configs.Downstream,
 			defer wg.Done()
 			out[i] = forwarded{Kind: d.Kind, URL: d.URL}
 			reqs, err := s.purgeRequests(d, t)
-			if err == nil {
-				out[i].Status, out[i].Sent, err = s.sendAll(ctx, reqs)
+			if err == nil || errors.Is(err, errKeysForgotten) {
+				// What is known is purged; what was forgotten is said.
+				var sendErr error
+				out[i].Status, out[i].Sent, sendErr = s.sendAll(ctx, reqs)
+				err = errors.Join(sendErr, err)
 			}
 			if err != nil {
 				out[i].Error = err.Error()
@@ -106,10 +110,14 @@ func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Req
 	case configs.DownstreamVarnishBan:
 		return reqs, ban()
 	case configs.DownstreamNginx:
-		for _, key := range s.variantLog.keys(t.path, t.prefix) {
+		keys, complete := s.variantLog.keys(t.path, t.prefix)
+		for _, key := range keys {
 			if err := add(http.MethodGet, base, nil, map[string]string{string(cacheKeyHeader): key}); err != nil {
 				return nil, err
 			}
+		}
+		if !complete {
+			return reqs, errKeysForgotten
 		}
 		return reqs, nil
 	case configs.DownstreamURL:
@@ -133,6 +141,10 @@ func (s *Server) purgeRequests(d configs.Downstream, t purgeTarget) ([]*http.Req
 	}
 	return nil, fmt.Errorf("purge.downstream kind %q", d.Kind)
 }
+
+// errKeysForgotten is a purge at nginx that may have missed keys: more were
+// named for a path than are remembered, or some were dropped for memory.
+var errKeysForgotten = errors.New("nginx: this node forgot some of the keys nginx stored for this path (more than 1024, or dropped for memory): purge nginx's cache zone, or wait for the copies to expire")
 
 func jsonEscape(v string) string {
 	b, _ := json.Marshal(v)

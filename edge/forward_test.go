@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -105,11 +106,53 @@ func TestVariantLogIsBounded(t *testing.T) {
 	}
 	held := 0
 	for p, qs := range l.paths {
-		for q := range qs {
+		for q := range qs.keys {
 			held += entryBytes(p, q)
 		}
 	}
 	if held != l.bytes || held > variantLogBytes || held < variantLogBytes/2 {
 		t.Errorf("%d bytes remembered (count says %d), want at most %d and not far below", held, l.bytes, variantLogBytes)
+	}
+}
+
+// TestNameable: the only key a request may have remembered is one of its
+// own, spelled as the README's nginx spells it.
+func TestNameable(t *testing.T) {
+	for _, tt := range []struct {
+		key, host, path, query string
+		want                   bool
+	}{
+		{"img.example/a.png|w=10|webp||", "img.example", "/a.png", "w=10", true},
+		{"img.example/a.png|w=10|webp||", "IMG.example:8081", "/a.png", "w=10", true},
+		{"img.example/a.png||other|https://x.example|2,,,,,,", "img.example", "/a.png", "", true},
+		{"img.example/b.png|w=10|webp||", "img.example", "/a.png", "w=10", false},   // another path
+		{"img.example/a.png.jpg|w=10|||", "img.example", "/a.png", "w=10", false},   // a longer path
+		{"other.example/a.png|w=10|webp||", "img.example", "/a.png", "w=10", false}, // another host
+		{"img.example/a.png|w=100|webp||", "img.example", "/a.png", "w=10", false},  // another query
+		{"img.example/a.png|w=10", "img.example", "/a.png", "w=10", false},          // cut short
+		{"img.example/a.png", "img.example", "/a.png", "", false},
+	} {
+		if got := nameable([]byte(tt.key), []byte(tt.host), []byte(tt.path), []byte(tt.query)); got != tt.want {
+			t.Errorf("nameable(%q, %q, %q, %q) = %v, want %v", tt.key, tt.host, tt.path, tt.query, got, tt.want)
+		}
+	}
+}
+
+// TestNginxPurgeSaysWhatItForgot: past maxKeysPerPath keys for a path, or
+// once keys were dropped for memory, a purge at nginx still sends what it
+// knows and says that it may have missed some.
+func TestNginxPurgeSaysWhatItForgot(t *testing.T) {
+	s := &Server{}
+	d := configs.Downstream{Kind: configs.DownstreamNginx, URL: "http://n/purge"}
+	for i := range maxKeysPerPath + 1 {
+		s.variantLog.record([]byte("/a.png"), []byte("h/a.png|w="+strconv.Itoa(i)+"|||"))
+	}
+	s.variantLog.record([]byte("/b.png"), []byte("h/b.png||||"))
+	reqs, err := s.purgeRequests(d, purgeTarget{path: "/a.png"})
+	if len(reqs) != maxKeysPerPath || !errors.Is(err, errKeysForgotten) {
+		t.Errorf("a path with more keys than remembered: %d requests, %v", len(reqs), err)
+	}
+	if reqs, err := s.purgeRequests(d, purgeTarget{path: "/b.png"}); len(reqs) != 1 || err != nil {
+		t.Errorf("a path with all its keys: %d requests, %v", len(reqs), err)
 	}
 }

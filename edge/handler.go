@@ -414,7 +414,11 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	if pol.logVariants {
 		// Every answer, hits too: a cache in front may store one entry
 		// here under many keys of its own (an Origin, a client hint).
-		if key := ctx.Request.Header.PeekBytes(cacheKeyHeader); len(key) > 0 {
+		// Only from a cache this edge trusts (loopback, server.trusted_proxies),
+		// and only a key of this very request: no client may fill the log
+		// or have other objects' keys purged.
+		if key := ctx.Request.Header.PeekBytes(cacheKeyHeader); len(key) > 0 &&
+			nameable(key, ctx.Host(), ctx.Path(), ctx.URI().QueryString()) && s.proxies.cacheInFront(ctx.RemoteIP()) {
 			s.variantLog.record(ctx.Path(), key)
 		}
 	}
