@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,13 +18,30 @@ import (
 // Dir serves objects from a folder. It opens every path through os.Root, so no
 // path (.., encoded or not) and no symlink can reach outside the folder.
 type Dir struct {
-	root   *os.Root
+	path   string
+	root   atomic.Pointer[dirRoot]
 	budget *Budget // nil: unbounded
+}
+
+// dirRoot is the folder as opened, and which directory that was.
+type dirRoot struct {
+	root     *os.Root
+	dev, ino uint64
 }
 
 // NewDir opens dir as an origin whose reads take their bytes from budget
 // (nil: unbounded).
 func NewDir(dir string, budget *Budget) (*Dir, error) {
+	d := &Dir{path: dir, budget: budget}
+	r, err := openRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	d.root.Store(r)
+	return d, nil
+}
+
+func openRoot(dir string) (*dirRoot, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		var pe *fs.PathError
@@ -32,7 +50,42 @@ func NewDir(dir string, budget *Budget) (*Dir, error) {
 		}
 		return nil, fmt.Errorf("file:%s: the folder cannot be opened: %w", dir, err)
 	}
-	return &Dir{root: root, budget: budget}, nil
+	r := &dirRoot{root: root}
+	if st, err := root.Stat("."); err == nil {
+		r.dev, r.ino = identity(st)
+	}
+	return r, nil
+}
+
+func identity(st fs.FileInfo) (dev, ino uint64) {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(sys.Dev), sys.Ino
+	}
+	return 0, 0
+}
+
+// current is the folder the origin's path names now: a deploy that switches
+// a symlink (ln -sfn rel2 current.tmp && mv -T current.tmp current) points
+// it at another directory, which is opened then. The root it replaces is
+// left to the collector: a fetch may still be reading through it.
+func (d *Dir) current() *dirRoot {
+	r := d.root.Load()
+	st, err := os.Stat(d.path)
+	if err != nil {
+		return r
+	}
+	if dev, ino := identity(st); dev == r.dev && ino == r.ino {
+		return r
+	}
+	next, err := openRoot(d.path)
+	if err != nil {
+		return r
+	}
+	if d.root.CompareAndSwap(r, next) {
+		return next
+	}
+	_ = next.root.Close() // another fetch opened it first
+	return d.root.Load()
 }
 
 // Fetch reads the file at r.Path. Anything that does not name a regular file
@@ -60,7 +113,7 @@ var errWriting = errors.New("the file is being written")
 // read reads the file once; changed says that its validator moved during
 // the read, so that the bytes may mix two versions.
 func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, changed bool, err error) {
-	f, err := d.root.Open(name)
+	f, err := d.current().root.Open(name)
 	if err != nil {
 		if pathChose(err) {
 			return Object{}, false, fmt.Errorf("%w: %w", ErrNotFound, err)

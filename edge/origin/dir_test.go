@@ -90,3 +90,37 @@ func TestRacyFilesAreComparedByContent(t *testing.T) {
 		t.Fatalf("racy validators %q and %q over %q do not tell the bytes apart", one, two, base)
 	}
 }
+
+// TestDirFollowsASwitchedSymlink: a folder origin named through a symlink
+// serves the release the symlink points to now, after a deploy switches it
+// atomically. Before, it kept the directory it opened at start: old bytes
+// for good, and 404 for files new in the release.
+func TestDirFollowsASwitchedSymlink(t *testing.T) {
+	base := t.TempDir()
+	for rel, body := range map[string]string{"rel1": "\xff\xd8\xff one", "rel2": "\xff\xd8\xff two"} {
+		must(t, os.MkdirAll(filepath.Join(base, rel), 0o755))
+		must(t, os.WriteFile(filepath.Join(base, rel, "a.jpg"), []byte(body), 0o644))
+	}
+	must(t, os.WriteFile(filepath.Join(base, "rel2", "new.jpg"), []byte("\xff\xd8\xff new"), 0o644))
+	current := filepath.Join(base, "current")
+	must(t, os.Symlink("rel1", current))
+	d, err := New("file:"+current, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(p string) (string, error) {
+		o, err := d.Fetch(context.Background(), Request{Path: p, MaxBytes: 1 << 20})
+		return string(o.Body), err
+	}
+	if b, err := get("/a.jpg"); b != "\xff\xd8\xff one" || err != nil {
+		t.Fatalf("before the deploy: %q %v", b, err)
+	}
+	must(t, os.Symlink("rel2", current+".tmp"))
+	must(t, os.Rename(current+".tmp", current)) // mv -T: atomic
+	if b, err := get("/a.jpg"); b != "\xff\xd8\xff two" || err != nil {
+		t.Fatalf("after the deploy: %q %v, want the new release's", b, err)
+	}
+	if b, err := get("/new.jpg"); b != "\xff\xd8\xff new" || err != nil {
+		t.Fatalf("a file new in the release: %q %v", b, err)
+	}
+}
