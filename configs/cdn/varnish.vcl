@@ -175,7 +175,7 @@ sub vcl_deliver {
     # describes the request that filled the copy.
     if (obj.hits > 0) {
         set req.http.x-cache-status = "varnish; hit; ttl=" + regsub(obj.ttl, "\.[0-9]*$", "");
-        if (req.http.x-imgedge-failed) {
+        if (obj.ttl < 0s && (req.http.x-imgedge-failed || !std.healthy(req.backend_hint))) {
             set req.http.x-cache-status = req.http.x-cache-status + "; detail=stale-if-error";
         }
     } else {
