@@ -128,9 +128,9 @@ func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, chang
 	if !st.Mode().IsRegular() {
 		return Object{}, false, ErrNotFound
 	}
-	if st.Size() == 0 {
+	if st.Size() == 0 && racy(st, time.Now()) {
 		// What an in-place write shows between its truncate and its write;
-		// no image is empty.
+		// an empty file that stays so is the user's, refused as no image.
 		return Object{}, false, fmt.Errorf("read %s: the file is empty: %w", name, errWriting)
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)

@@ -149,10 +149,11 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// TestDirEmptyFileIsBeingWritten: an empty file is what an in-place write
-// shows between its truncate and its write: a fault of the origin, for
-// which a stale copy stands in, never "not an image". Before, the edge
-// answered 415 for the instant of every in-place overwrite.
+// TestDirEmptyFileIsBeingWritten: a file just emptied is what an in-place
+// write shows between its truncate and its write: a fault of the origin,
+// for which a stale copy stands in, never "not an image". Before, the edge
+// answered 415 for the instant of every in-place overwrite. (One empty for
+// longer is the user's: the corpus' zero-byte file answers 422.)
 func TestDirEmptyFileIsBeingWritten(t *testing.T) {
 	root := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(root, "a.jpg"), nil, 0o644))
