@@ -76,6 +76,7 @@ type policy struct {
 	// signers[0] checks the URLs of origin and of the routes without keys of
 	// their own (signing.*); signers[i+1] those of origins[i].
 	signers           []signer
+	perRoute          bool // some route has keys of its own: its route decides a request's signer
 	parser            *transform.Parser
 	tracing           configs.Tracing
 	down              downstream     // Cache-Control, Age and expiry sent to browsers and caches in front
@@ -102,6 +103,7 @@ func newPolicy(cfg *configs.Config) (*policy, error) {
 	return &policy{
 		cfg:               cfg,
 		signers:           signers,
+		perRoute:          slices.ContainsFunc(signers[1:], func(sg signer) bool { return sg.verifier != signers[0].verifier }),
 		parser:            parser,
 		tracing:           cfg.Tracing,
 		down:              newDownstream(&cfg.Cache),
