@@ -429,8 +429,11 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	// its lifetime (its Age is more than its s-maxage), so that a cache in
 	// front serves it only within the same stale window as this edge.
 	if !e.NoStore && !sc.private && a.Outcome != shield.StaleIfError && a.Outcome != shield.RenderedFromStale {
-		if age := pol.down.age(e, now); age >= time.Second {
-			cc = appendSeconds(cc[:0], age)
+		// Age in whole seconds, rounded up: a cache in front then expires
+		// its copy up to a second early, never late (rounded down, a copy
+		// 1.9 s old said Age: 1 and outlived the edge's own by 0.9 s).
+		if age := pol.down.age(e, now); age > 0 {
+			cc = appendSeconds(cc[:0], age+time.Second-1)
 			h.SetCanonical(hdrAge, cc)
 		}
 		if !e.Downstream.NoCache {
