@@ -50,8 +50,9 @@ import (
 //	    version (never a torn or foreign one), and no request answered
 //	    before the replacement began sees the new bytes;
 //	(e) no answer served as fresh was already past its lifetime when
-//	    its request was sent: its Age, less the time the request took (the
-//	    edge writes Age when it answers), stays below its s-maxage.
+//	    its request was sent: its Age (rounded up, so less a second), less
+//	    the time the request took (the edge writes Age when it answers),
+//	    stays below its s-maxage.
 //
 // Why the bound is counted from the replacement and not from the Age of
 // the last answer before it: a refresh begun before the replacement (a
@@ -428,8 +429,9 @@ func checkFreshness(history []freshAnswer, ch freshChange, bases int) (violation
 			lastOld = a.recv
 		}
 		if a.status == http.StatusOK && !servedStale(a.cacheStatus) && a.age >= 0 {
-			if s, found := lifetime(a.cacheControl); found && s > 0 && time.Duration(a.age)*time.Second-a.recv.Sub(a.sent) >= s {
-				violate("(e) %s: served fresh with Age %d and %q", where, a.age, a.cacheControl)
+			// Age is rounded up: the copy was more than Age-1 s old.
+			if s, found := lifetime(a.cacheControl); found && s > 0 && time.Duration(a.age-1)*time.Second-a.recv.Sub(a.sent) >= s {
+				violate("(e) %s: served fresh with Age %d and %q (Cache-Status %q)", where, a.age, a.cacheControl, a.cacheStatus)
 			}
 		}
 		if a.sent.After(bound) {
@@ -813,7 +815,7 @@ func TestFreshnessChecker(t *testing.T) {
 		}, []string{"(b)", "(b)", "(b)", "(b)", "(c)"}},
 		{"served fresh past its lifetime", func(h []freshAnswer) []freshAnswer {
 			a := answer(0, freshURLs[0], t0, 0)
-			a.age = 3 // at least 3 s old when answered, 1 ms after it was asked
+			a.age = 4 // more than 3 s old when answered (Age is rounded up), 1 ms after it was asked
 			return append(h, a)
 		}, []string{"(e)"}},
 		{"a slow answer's Age", func(h []freshAnswer) []freshAnswer {
@@ -842,11 +844,19 @@ func TestFreshnessChecker(t *testing.T) {
 	}
 }
 
-// servedStale says whether the cache that answered (the last member of
-// Cache-Status, RFC 9211) served its copy stale: a hit with a negative ttl,
-// or a detail saying so (the edge's stale-while-revalidate and
-// stale-if-error, nginx's stale and updating).
+// servedStale says whether the cache that answered served its copy stale:
+// the last member of Cache-Status (RFC 9211) that is not a forward (a cache
+// that forwarded relays what the one before it answered) is a hit with a
+// negative ttl, or has a detail saying so (the edge's
+// stale-while-revalidate and stale-if-error, nginx's stale and updating).
 func servedStale(cacheStatus string) bool {
-	last := cacheStatus[strings.LastIndexByte(cacheStatus, ',')+1:]
-	return strings.Contains(last, "ttl=-") || strings.Contains(last, "stale") || strings.Contains(last, "updating")
+	members := strings.Split(cacheStatus, ",")
+	for i := len(members) - 1; i >= 0; i-- {
+		m := members[i]
+		if strings.Contains(m, "fwd=") && i > 0 {
+			continue
+		}
+		return strings.Contains(m, "ttl=-") || strings.Contains(m, "stale") || strings.Contains(m, "updating")
+	}
+	return false
 }

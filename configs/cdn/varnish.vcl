@@ -7,8 +7,9 @@ import std;
 import xkey;
 
 # A hung edge (frozen, or its renders stalled) is marked sick within about
-# 2 s: two of three probes, 0.5 s apart, unanswered in 0.5 s (measured 1.9
-# to 2.0 s from SIGSTOP to sick). While it is sick every copy
+# 3 s: two of three probes, 0.5 s apart, unanswered in 1 s. A shorter
+# timeout marked an edge that was only busy (2 cores rendering under the
+# race detector) sick, and its misses got 503s. While it is sick every copy
 # within the edge's stale-if-error answers at once. OPTIONS * asks the edge
 # about itself, never about an image (RFC 9110 9.3.7): 204 when it serves,
 # 503 when it drains or its renders are stalled.
@@ -16,7 +17,7 @@ probe imgedge_alive {
     .request = "OPTIONS * HTTP/1.1" "Host: imgedge" "Connection: close";
     .expected_response = 204;
     .interval = 500ms;
-    .timeout = 500ms;
+    .timeout = 1s;
     .window = 3;
     .threshold = 2;
     .initial = 2;
