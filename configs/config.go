@@ -95,7 +95,7 @@ type Flag struct {
 // QualityFlag is a Flag with the default qualities it brings.
 type QualityFlag struct {
 	Rollout float64 `yaml:"rollout"`
-	Quality Quality `yaml:"quality" reload:"restart"`
+	Quality Quality `yaml:"quality"`
 }
 
 // Purge says where a purge goes besides this edge's own tiers.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -422,5 +423,30 @@ func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
 		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "admin.token")) {
 			t.Errorf("admin_listen %s, token %q: %v; want ok=%v", tt.listen, tt.token, err, tt.ok)
 		}
+	}
+}
+
+// TestREADMEListsTheRestartKeys: the README's list of the keys a reload
+// leaves for a restart is the one the reload follows (the reload:"restart"
+// tags), whole. Before, it missed s3.* and transform.memory_budget, and
+// named flags.qualities.quality restart-only while a reload applied it.
+func TestREADMEListsTheRestartKeys(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "fixed at start: ")
+	list, _, ok2 := strings.Cut(rest, " (tagged")
+	if !ok || !ok2 {
+		t.Fatal(`README.md has no "fixed at start: ... (tagged" sentence`)
+	}
+	// Every other piece between backquotes is a key.
+	var listed []string
+	pieces := strings.Split(list, "`")
+	for i := 1; i < len(pieces); i += 2 {
+		listed = append(listed, pieces[i])
+	}
+	if want := RestartKeys(); !slices.Equal(listed, want) {
+		t.Errorf("README lists %v as fixed at start, the tags say %v", listed, want)
 	}
 }

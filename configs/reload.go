@@ -35,6 +35,34 @@ func restartDiff(a, b reflect.Value, prefix string, restart bool, out *[]string)
 	}
 }
 
+// RestartKeys lists the keys tagged reload:"restart", the one declaration of
+// what a reload leaves for a restart: a whole section as "section.*", else
+// the key. The README's list is checked against it.
+func RestartKeys() []string {
+	var keys []string
+	restartKeys(reflect.TypeOf(Config{}), "", &keys)
+	sort.Strings(keys)
+	return keys
+}
+
+func restartKeys(t reflect.Type, prefix string, out *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("yaml")
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		switch {
+		case f.Tag.Get("reload") == "restart" && f.Type.Kind() == reflect.Struct:
+			*out = append(*out, key+".*")
+		case f.Tag.Get("reload") == "restart":
+			*out = append(*out, key)
+		case f.Type.Kind() == reflect.Struct:
+			restartKeys(f.Type, key, out)
+		}
+	}
+}
+
 // CheckReload refuses a reload that would silently turn URL signing off:
 // once the running config signs URLs, the next one must have keys too, or
 // say signing.required: false.

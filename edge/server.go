@@ -320,7 +320,12 @@ func (s *Server) PrepareReload(cfg *configs.Config) (*PreparedReload, error) {
 	if err := s.CheckReload(cfg); err != nil {
 		return nil, err
 	}
-	pol, err := newPolicy(cfg)
+	// Routes are fixed at start (origins is reload:"restart"), and their
+	// signing keys with them: a reload may not give a route keys its
+	// running router does not know it by.
+	running := *cfg
+	running.Origins = s.cfg.Origins
+	pol, err := newPolicy(&running)
 	if err != nil {
 		return nil, err
 	}
