@@ -154,10 +154,15 @@ type job struct {
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
 	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
 	cost       cost
-	res        transform.Result
-	kill       killSwitch
-	stopped    bool                      // its caller gave up on it; guarded by the Transformer's mu
-	marks      [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
+	// grow takes more of the memory budget when a plan made from the pixels
+	// (trim) needs more than was reserved, from and to being the two
+	// estimates; nil (a job outside a Transformer): unbounded.
+	grow    func(from, to int64) bool
+	heavy   bool // it holds a place in the heavy lane
+	res     transform.Result
+	kill    killSwitch
+	stopped bool                      // its caller gave up on it; guarded by the Transformer's mu
+	marks   [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
 func (j *job) close() {
@@ -457,8 +462,12 @@ func process(j *job) error {
 		if err := trim(img, j.spec); err != nil {
 			return err
 		}
-		// The box follows the trimmed size, within the sizes already priced.
+		// The box follows the trimmed size: a new plan, priced and checked
+		// against every limit before a pixel of it is allocated.
 		j.plan = planSize(j.spec, img.Width(), img.PageHeight(), j.cfg.MaxDimension, j.cfg.MaxUpscale)
+		if err := j.reprice(); err != nil {
+			return err
+		}
 	}
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)
@@ -805,3 +814,26 @@ func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated boo
 
 // Every step of prelude and pipeline has its mark.
 var _ = [stageCount]struct{}(([len(prelude) + len(pipeline)]struct{}{}))
+
+// reprice prices the plan a step made from the pixels (trim knows its
+// bounds only then) and checks it against every limit, so that a render
+// never runs a plan that was not priced: an 8192x1000 PNG trimmed to its
+// square middle and asked for w=7900 had rendered 7900x7900, 62 MP past
+// limits.max_output_pixels. More memory than was reserved is taken from
+// the budget now, or the render stops as busy.
+func (j *job) reprice() error {
+	next := estimate(j, j.cost.format, sampleBytes(j.img.BandFormat()))
+	if err := next.check(j.cfg); err != nil {
+		return err
+	}
+	if next.memory > j.cost.memory {
+		if j.grow != nil && !j.grow(j.cost.memory, next.memory) {
+			return fmt.Errorf("%w: trimmed, the render needs %d bytes more than were reserved, and transform.memory_budget has not that much free",
+				transform.ErrBusy, next.memory-j.cost.memory)
+		}
+	} else {
+		next.memory = j.cost.memory // what is reserved, released at the end
+	}
+	j.cost = next
+	return nil
+}
