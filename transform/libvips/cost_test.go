@@ -195,3 +195,43 @@ func TestTrimIsPricedAgain(t *testing.T) {
 		t.Errorf("a trimmed render within the limits: %dx%d, want 1500x1500", res.Width, res.Height)
 	}
 }
+
+// TestHashBox: fm=blurhash processes the image at about the size of the
+// thumbnail its hash is computed from, with what scales with the box, so
+// that its price is the hash's: w=4000&h=4000&fit=crop&fm=blurhash&sharp=100
+// had run 12.5 s of CPU, priced as an ordinary render.
+func TestHashBox(t *testing.T) {
+	cfg := testConfig()
+	for _, tt := range []struct {
+		query string
+		w, h  int
+		blur  int
+	}{
+		{"w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", 64, 64, 0},
+		{"w=4000&h=1000&fm=blurhash&blur=400", 64, 16, 6},
+		{"fm=blurhash", 64, 64, 0},
+		{"w=32&fm=blurhash", 32, 0, 0},
+	} {
+		s := parse(t, tt.query)
+		hashBox(&s)
+		if s.Width != tt.w || s.Height != tt.h || s.Blur != tt.blur {
+			t.Errorf("%s: box %dx%d blur %d, want %dx%d blur %d", tt.query, s.Width, s.Height, s.Blur, tt.w, tt.h, tt.blur)
+		}
+	}
+	// Priced at that box, the worst one costs what a 64 px thumbnail of the
+	// same source does (decoding the source is the bulk of both).
+	priced := func(query string, format transform.Format) cost {
+		s := parse(t, query)
+		if format == transform.FormatBlurHash {
+			hashBox(&s)
+		}
+		j := &job{spec: s, cfg: &cfg, srcFmt: transform.FormatPNG, sw: 6000, sh: 4000, pages: 1}
+		j.plan = planSize(s, j.sw, j.sh, cfg.MaxDimension, cfg.MaxUpscale)
+		return estimate(j, format, 1)
+	}
+	hash, thumb := priced("w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", transform.FormatBlurHash), priced("w=64&h=64&fit=crop&fm=png", transform.FormatPNG)
+	if hash.outW*hash.outH > 64*64 || hash.cpu > thumb.cpu || hash.memory > thumb.memory {
+		t.Errorf("the blurhash of a 6000x4000 source, box 4000x4000: priced %dx%d, %v, %d bytes; a 64 px PNG: %v, %d bytes",
+			hash.outW, hash.outH, hash.cpu, hash.memory, thumb.cpu, thumb.memory)
+	}
+}
