@@ -322,6 +322,16 @@ func plan(j *job) error {
 		hashBox(&j.spec)
 	}
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
+	if j.spec.HintsUsed&(transform.HintWidth|transform.HintDPR|transform.HintViewportWidth) != 0 {
+		// A size a client hint chose never makes a 422: it stops at the
+		// output limit for this source's shape (Sec-CH-Width: 9000 on a
+		// tall image).
+		if px, limit := int64(j.plan.boxW)*int64(j.plan.boxH), j.cfg.MaxOutputPixels; px > limit {
+			f := math.Sqrt(float64(limit)/float64(px)) * 0.999
+			j.spec.Width, j.spec.Height = int(float64(j.spec.Width)*f), int(float64(j.spec.Height)*f)
+			j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
+		}
+	}
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
 	case j.spec.Rect[2] != 0 || j.spec.Trim != 0:
