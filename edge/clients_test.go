@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image"
+	"image/color"
 	_ "image/png"
 	"net/http"
 	"strings"
@@ -207,5 +208,29 @@ func TestFeatureFlags(t *testing.T) {
 	}
 	if m := scrape(t, h); !strings.Contains(m, `imgedge_flag_decisions_total{decision="on",flag="jxl"}`) {
 		t.Errorf("no flag decision metric")
+	}
+}
+
+// TestHintedSizesNeverMake422: a size a client hint chose stops at the
+// output limits for the source's shape; the URL that answers 200 without
+// the header answers 200 with it. Before, Sec-CH-Width: 9000 on a tall
+// image answered 422 (limits.max_output_pixels).
+func TestHintedSizesNeverMake422(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=2000000"}, nil)
+	h.origin.bodies.Store("/tall.png", solidPNG(t, 400, 800, color.NRGBA{G: 200, A: 255}))
+	for _, hdr := range [][2]string{{"", ""}, {"Sec-CH-Width", "9000"}, {"Sec-CH-Width", "2000"}} {
+		var headers []string
+		if hdr[0] != "" {
+			headers = hdr[:]
+		}
+		r := h.get(t, "/tall.png?ch=Width&fm=png", headers...)
+		if r.status != 200 {
+			t.Errorf("%s: %s: %d %s", hdr[0], hdr[1], r.status, r.body)
+			continue
+		}
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(r.body))
+		if err != nil || int64(cfg.Width)*int64(cfg.Height) > 2_000_000 {
+			t.Errorf("%s: %s: %dx%d (%v)", hdr[0], hdr[1], cfg.Width, cfg.Height, err)
+		}
 	}
 }

@@ -1,8 +1,12 @@
 package libvips
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/draw"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +160,78 @@ func TestHeavyRenders(t *testing.T) {
 	}
 	if len(tr.heavy) != 2 || len(tr.slots) != 4 || tr.Queued() != 0 {
 		t.Fatalf("heavy places %d, slots %d, queued %d", len(tr.heavy), len(tr.slots), tr.Queued())
+	}
+}
+
+// TestTrimIsPricedAgain: trim learns the image's bounds from its pixels, so
+// the plan it makes is priced and checked against every limit before a
+// pixel of it is allocated. An 8192x1000 PNG with a white border around a
+// square, asked for w=7900, had rendered 7900x7900: 62 MP against
+// limits.max_output_pixels (16 MP); here a 4096x500 one asked for w=4100.
+func TestTrimIsPricedAgain(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 4096, 500))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(2000, 200, 2100, 300), image.Black, image.Point{}, draw.Src)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransformer(t)
+	cfg := testConfig()
+	for _, q := range []string{"trim=auto&w=4100&fm=png", "trim=auto&w=4100&fm=jxl", "trim=auto&w=1500&fm=png"} {
+		res, err := tr.Transform(context.Background(), buf.Bytes(), parse(t, q))
+		if err != nil {
+			if !errors.Is(err, transform.ErrTooLarge) {
+				t.Errorf("%s: %v, want a limit named", q, err)
+			}
+			continue
+		}
+		w, h := res.Width, res.Height
+		if int64(w)*int64(h) > cfg.MaxOutputPixels {
+			t.Errorf("%s: rendered %dx%d, %d pixels past limits.max_output_pixels", q, w, h, int64(w)*int64(h)-cfg.MaxOutputPixels)
+		}
+	}
+	if res := render1(t, tr, buf.Bytes(), "trim=auto&w=1500&fm=png"); res.Width != 1500 || res.Height != 1500 {
+		t.Errorf("a trimmed render within the limits: %dx%d, want 1500x1500", res.Width, res.Height)
+	}
+}
+
+// TestHashBox: fm=blurhash processes the image at about the size of the
+// thumbnail its hash is computed from, with what scales with the box, so
+// that its price is the hash's: w=4000&h=4000&fit=crop&fm=blurhash&sharp=100
+// had run 12.5 s of CPU, priced as an ordinary render.
+func TestHashBox(t *testing.T) {
+	cfg := testConfig()
+	for _, tt := range []struct {
+		query string
+		w, h  int
+		blur  int
+	}{
+		{"w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", 64, 64, 0},
+		{"w=4000&h=1000&fm=blurhash&blur=400", 64, 16, 6},
+		{"fm=blurhash", 64, 64, 0},
+		{"w=32&fm=blurhash", 32, 0, 0},
+	} {
+		s := parse(t, tt.query)
+		hashBox(&s)
+		if s.Width != tt.w || s.Height != tt.h || s.Blur != tt.blur {
+			t.Errorf("%s: box %dx%d blur %d, want %dx%d blur %d", tt.query, s.Width, s.Height, s.Blur, tt.w, tt.h, tt.blur)
+		}
+	}
+	// Priced at that box, the worst one costs what a 64 px thumbnail of the
+	// same source does (decoding the source is the bulk of both).
+	priced := func(query string, format transform.Format) cost {
+		s := parse(t, query)
+		if format == transform.FormatBlurHash {
+			hashBox(&s)
+		}
+		j := &job{spec: s, cfg: &cfg, srcFmt: transform.FormatPNG, sw: 6000, sh: 4000, pages: 1}
+		j.plan = planSize(s, j.sw, j.sh, cfg.MaxDimension, cfg.MaxUpscale)
+		return estimate(j, format, 1)
+	}
+	hash, thumb := priced("w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", transform.FormatBlurHash), priced("w=64&h=64&fit=crop&fm=png", transform.FormatPNG)
+	if hash.outW*hash.outH > 64*64 || hash.cpu > thumb.cpu || hash.memory > thumb.memory {
+		t.Errorf("the blurhash of a 6000x4000 source, box 4000x4000: priced %dx%d, %v, %d bytes; a 64 px PNG: %v, %d bytes",
+			hash.outW, hash.outH, hash.cpu, hash.memory, thumb.cpu, thumb.memory)
 	}
 }

@@ -180,9 +180,16 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.
 		j.close()
 		return transform.Result{}, err
 	}
-	if err := t.acquire(ctx, cfg, t.weight(j), j.cost.heavy()); err != nil {
+	// What is taken now is given back at the end, whatever a re-pricing
+	// (trim) makes of the cost in between.
+	j.heavy = j.cost.heavy()
+	if err := t.acquire(ctx, cfg, t.weight(j), j.heavy); err != nil {
 		j.close()
 		return transform.Result{}, err
+	}
+	j.grow = func(from, to int64) bool {
+		extra := min(to, t.budget) - min(from, t.budget)
+		return extra <= 0 || t.memory.TryAcquire(extra)
 	}
 	done := make(chan outcome, 1)
 	t.started(j)
@@ -291,7 +298,7 @@ func (t *Transformer) ended(j *job) {
 	// The slot and the memory first, so that whoever Wait wakes finds them
 	// free.
 	<-t.slots
-	if j.cost.heavy() {
+	if j.heavy {
 		<-t.heavy
 	}
 	t.memory.Release(t.weight(j))

@@ -154,10 +154,15 @@ type job struct {
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
 	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
 	cost       cost
-	res        transform.Result
-	kill       killSwitch
-	stopped    bool                      // its caller gave up on it; guarded by the Transformer's mu
-	marks      [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
+	// grow takes more of the memory budget when a plan made from the pixels
+	// (trim) needs more than was reserved, from and to being the two
+	// estimates; nil (a job outside a Transformer): unbounded.
+	grow    func(from, to int64) bool
+	heavy   bool // it holds a place in the heavy lane
+	res     transform.Result
+	kill    killSwitch
+	stopped bool                      // its caller gave up on it; guarded by the Transformer's mu
+	marks   [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
 func (j *job) close() {
@@ -313,7 +318,20 @@ func plan(j *job) error {
 		}
 		j.spec.Width, j.spec.Height = max(w, 1), max(h, 1)
 	}
+	if j.spec.Format == transform.FormatBlurHash {
+		hashBox(&j.spec)
+	}
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
+	if j.spec.HintsUsed&(transform.HintWidth|transform.HintDPR|transform.HintViewportWidth) != 0 {
+		// A size a client hint chose never makes a 422: it stops at the
+		// output limit for this source's shape (Sec-CH-Width: 9000 on a
+		// tall image).
+		if px, limit := int64(j.plan.boxW)*int64(j.plan.boxH), j.cfg.MaxOutputPixels; px > limit {
+			f := math.Sqrt(float64(limit)/float64(px)) * 0.999
+			j.spec.Width, j.spec.Height = int(float64(j.spec.Width)*f), int(float64(j.spec.Height)*f)
+			j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
+		}
+	}
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
 	case j.spec.Rect[2] != 0 || j.spec.Trim != 0:
@@ -457,8 +475,12 @@ func process(j *job) error {
 		if err := trim(img, j.spec); err != nil {
 			return err
 		}
-		// The box follows the trimmed size, within the sizes already priced.
+		// The box follows the trimmed size: a new plan, priced and checked
+		// against every limit before a pixel of it is allocated.
 		j.plan = planSize(j.spec, img.Width(), img.PageHeight(), j.cfg.MaxDimension, j.cfg.MaxUpscale)
+		if err := j.reprice(); err != nil {
+			return err
+		}
 	}
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)
@@ -805,3 +827,57 @@ func chooseFormat(spec transform.Spec, src transform.Format, alpha, animated boo
 
 // Every step of prelude and pipeline has its mark.
 var _ = [stageCount]struct{}(([len(prelude) + len(pipeline)]struct{}{}))
+
+// reprice prices the plan a step made from the pixels (trim knows its
+// bounds only then) and checks it against every limit, so that a render
+// never runs a plan that was not priced: an 8192x1000 PNG trimmed to its
+// square middle and asked for w=7900 had rendered 7900x7900, 62 MP past
+// limits.max_output_pixels. More memory than was reserved is taken from
+// the budget now, or the render stops as busy.
+func (j *job) reprice() error {
+	next := estimate(j, j.cost.format, sampleBytes(j.img.BandFormat()))
+	if err := next.check(j.cfg); err != nil {
+		return err
+	}
+	if next.memory > j.cost.memory {
+		if j.grow != nil && !j.grow(j.cost.memory, next.memory) {
+			return fmt.Errorf("%w: trimmed, the render needs %d bytes more than were reserved, and transform.memory_budget has not that much free",
+				transform.ErrBusy, next.memory-j.cost.memory)
+		}
+	} else {
+		next.memory = j.cost.memory // what is reserved, released at the end
+	}
+	j.cost = next
+	return nil
+}
+
+// hashBox shrinks the box of an fm=blurhash render to at most twice the
+// hash's thumbnail on its long side, its shape kept, and with it what
+// scales with the box (blur, pad, the mark's size): the hash is computed
+// from a 32 px thumbnail of the processed image, so the image is processed
+// at about that size, and the price is the hash's. Processed at the size
+// asked, w=4000&h=4000&fit=crop&fm=blurhash&sharp=100 took 12.5 s of CPU.
+func hashBox(s *transform.Spec) {
+	const side = 2 * blurHashSide
+	if s.Width == 0 && s.Height == 0 {
+		s.Width, s.Height, s.Fit = side, side, transform.FitClip
+		return
+	}
+	long := max(s.Width, s.Height)
+	if long <= side {
+		return
+	}
+	f := float64(side) / float64(long)
+	scale := func(v int) int {
+		if v == 0 {
+			return 0
+		}
+		return max(1, int(math.Round(float64(v)*f)))
+	}
+	s.Width, s.Height = scale(s.Width), scale(s.Height)
+	s.Blur = int(math.Round(float64(s.Blur) * f))
+	for i := range s.Pad {
+		s.Pad[i] = int(math.Round(float64(s.Pad[i]) * f))
+	}
+	s.MarkW, s.MarkH, s.MarkPad = scale(s.MarkW), scale(s.MarkH), int(math.Round(float64(s.MarkPad)*f))
+}
