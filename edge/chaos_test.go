@@ -38,7 +38,8 @@ import (
 //  4. no request waits past its bound.
 //
 // The seed is printed; IMGEDGE_CHAOS_SEED replays a run's schedule and
-// IMGEDGE_CHAOS_SECONDS makes runs longer (default 12 s per scenario).
+// IMGEDGE_CHAOS_SECONDS makes runs longer (default 12 s per scenario, 6 s
+// under the race detector).
 
 // chaosSources is how many sources the origin serves; each starts at
 // version 0 and gains one per replacement.
@@ -191,6 +192,9 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	seconds := 12
+	if raceEnabled {
+		seconds = 6 // for races: the plain run checks the histories for 12 s
+	}
 	if s := os.Getenv("IMGEDGE_CHAOS_SECONDS"); s != "" {
 		seconds, _ = strconv.Atoi(s)
 	}
