@@ -178,8 +178,7 @@ type job struct {
 	animated   bool           // every frame is kept
 	plain      bool           // plainSource, judged on the source as loaded
 	sw, sh     int            // source size, one frame, as stored
-	svg        *transform.SVG // an SVG source as parsed, and the canonical document libvips reads
-	svgPixels  int64          // pixels of the rasters embedded in an SVG source
+	svg        *transform.SVG // an SVG source as parsed (what is priced), and the canonical document libvips reads
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	markPixels int64       // the watermark's, from its header
@@ -290,7 +289,6 @@ func inspect(j *job) error {
 		if j.svg, err = transform.CanonicalSVG(j.src, j.cfg.MaxSourcePixels); err != nil {
 			return err
 		}
-		j.svgPixels = j.svg.EmbeddedPixels
 	}
 	if j.img, err = j.loadSource(loadOptions{frame: j.spec.Frame}); err != nil {
 		return err

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -118,8 +120,12 @@ func TestSVGRendersOnlyCanonicalDocument(t *testing.T) {
 // pngHeaderOf is a PNG signature and an IHDR claiming w x h: all a header
 // reader sees.
 func pngHeaderOf(w, h uint32) []byte {
-	ihdr := []byte{0, 0, 0, 13, 'I', 'H', 'D', 'R', byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w), byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h), 8, 6, 0, 0, 0, 0, 0, 0, 0}
-	return append([]byte("\x89PNG\r\n\x1a\n"), ihdr...)
+	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 6, 0, 0, 0)
+	b := binary.BigEndian.AppendUint32([]byte("\x89PNG\r\n\x1a\n"), 13)
+	b = append(b, ihdr...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
 }
 
 // TestSVGRenderUnchanged: the corpus SVGs draw the same from their
