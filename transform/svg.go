@@ -239,7 +239,13 @@ type frame struct {
 	textual bool // its character data is kept (text content, a stylesheet)
 }
 
+// errDTD refuses what could declare entities or attribute defaults.
+var errDTD = fmt.Errorf("%w: the SVG document has a DOCTYPE with an internal subset or another declaration (entities, attribute defaults); the edge renders only plain SVG", ErrUnsupported)
+
 func (p *svgParser) parse(src []byte) (*svgNode, error) {
+	if internalSubset(src) {
+		return nil, errDTD
+	}
 	d := xml.NewDecoder(bytes.NewReader(src))
 	d.Strict = true
 	d.CharsetReader = latin1Reader
@@ -306,7 +312,7 @@ func (p *svgParser) parse(src []byte) (*svgNode, error) {
 			}
 		case xml.Directive:
 			if root != nil || !plainDoctype(t) {
-				return nil, fmt.Errorf("%w: the SVG document has a DOCTYPE with an internal subset or another declaration (entities, attribute defaults); the edge renders only plain SVG", ErrUnsupported)
+				return nil, errDTD
 			}
 		case xml.Comment, xml.ProcInst:
 			// Dropped: nothing in them is drawn, and librsvg would read an
@@ -329,6 +335,53 @@ func malformedSVG(err error) error {
 		return fmt.Errorf("%w: the SVG document is not well-formed XML (line %d)", ErrUnsupported, se.Line)
 	}
 	return fmt.Errorf("%w: the SVG document does not parse (its encoding must be UTF-8 or ISO-8859-1)", ErrUnsupported)
+}
+
+// internalSubset reads the prolog as XML does (declaration, comments,
+// processing instructions, then the DOCTYPE's name and quoted identifiers)
+// and reports a DOCTYPE with an internal subset. encoding/xml scans a
+// directive for its end by quotes and brackets alone, so a processing
+// instruction holding a quote inside the subset misleads it; this reading
+// names the document's fault whatever encoding/xml then makes of it.
+func internalSubset(b []byte) bool {
+	for {
+		b = bytes.TrimLeft(b, " \t\r\n")
+		switch {
+		case bytes.HasPrefix(b, []byte("<?")):
+			i := bytes.Index(b, []byte("?>"))
+			if i < 0 {
+				return false
+			}
+			b = b[i+2:]
+		case bytes.HasPrefix(b, []byte("<!--")):
+			i := bytes.Index(b[4:], []byte("-->"))
+			if i < 0 {
+				return false
+			}
+			b = b[4+i+3:]
+		case bytes.HasPrefix(b, []byte("<!DOCTYPE")):
+			b = b[len("<!DOCTYPE"):]
+			for len(b) > 0 {
+				switch c := b[0]; c {
+				case '[':
+					return true
+				case '>':
+					return false
+				case '"', '\'':
+					i := bytes.IndexByte(b[1:], c)
+					if i < 0 {
+						return false
+					}
+					b = b[i+2:]
+				default:
+					b = b[1:]
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
 }
 
 // plainDoctype accepts <!DOCTYPE name>, with a PUBLIC or SYSTEM identifier
