@@ -33,6 +33,7 @@ type SVG struct {
 	Layers         int64 // of those, translucent ones (opacity < 1): each composited through a surface the size of the canvas
 	Masks          int64 // masks drawn: each a canvas-sized surface rendered, converted and composited
 	LayerDepth     int   // canvas-sized surfaces held at once by nested layers and masks
+	TextWork       int64 // characters squared, summed over the <text> elements drawn: librsvg's layout time grows faster than their length
 }
 
 // Limits of what CanonicalSVG accepts. libxml2, which librsvg parses with,
@@ -50,6 +51,9 @@ const (
 	maxSVGLayers     = 10_000  // translucent elements drawn per render (ditto)
 	maxSVGLayerDepth = 32      // canvas-sized surfaces alive at once
 	maxSVGRules      = 1_024   // rules kept from <style> elements
+	// maxSVGTextChars bounds one <text> element: librsvg 2.54 lays out
+	// 4,000 characters in 0.9 s, 8,000 in 10 s and 16,000 in 68 s.
+	maxSVGTextChars = 4_000
 )
 
 const (
@@ -134,6 +138,7 @@ type svgNode struct {
 	classes []string
 	refs    svgRefs
 	href    string // a <use>'s target id
+	chars   int64  // a <text> element's characters, its tspans' included
 	verts   int64  // vertices of a path, polyline, polygon or line, over-counted: markers are drawn at each
 	count   *svgCount
 	busy    bool // being counted: reached again, it is a reference loop
@@ -208,7 +213,7 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.out.Instances, p.out.Layers, p.out.Masks, p.out.LayerDepth = c.inst, c.layers, c.masks, c.layerDepth
+	p.out.Instances, p.out.Layers, p.out.Masks, p.out.LayerDepth, p.out.TextWork = c.inst, c.layers, c.masks, c.layerDepth, c.text
 	switch {
 	case c.inst > maxSVGInstances:
 		return nil, fmt.Errorf("%w: the SVG draws %d elements once its <use>, marker, mask and clip-path references are followed, above the %d the edge renders",
@@ -300,6 +305,11 @@ func (p *svgParser) parse(src []byte) (*svgNode, error) {
 			if f.node != nil && f.node.name == "style" {
 				p.stylesheet(f.node)
 			}
+			if f.node != nil && f.node.name == "text" {
+				if f.node.chars = textChars(f.node); f.node.chars > maxSVGTextChars {
+					return nil, fmt.Errorf("%w: the SVG has a <text> of %d characters, above the %d the edge lays out", ErrTooLarge, f.node.chars, maxSVGTextChars)
+				}
+			}
 			ended = len(stack) == 0
 		case xml.CharData:
 			if len(stack) > 0 && stack[len(stack)-1].textual {
@@ -323,6 +333,15 @@ func (p *svgParser) parse(src []byte) (*svgNode, error) {
 		return nil, fmt.Errorf("%w: the SVG document has no root element", ErrUnsupported)
 	}
 	return root, nil
+}
+
+// textChars counts the characters of n's text, its descendants' included.
+func textChars(n *svgNode) int64 {
+	c := int64(utf8.RuneCount(n.text))
+	for _, k := range n.kids {
+		c += textChars(k)
+	}
+	return c
 }
 
 // malformedSVG says why a document does not parse without quoting it.
@@ -1055,9 +1074,9 @@ func classKeys(classes []string) []string {
 
 // svgCount is what drawing an element takes, everything it draws included.
 type svgCount struct {
-	inst, verts, layers, masks int64
-	layerDepth                 int
-	height                     int // elements and references below, itself included
+	inst, verts, layers, masks, text int64
+	layerDepth                       int
+	height                           int // elements and references below, itself included
 }
 
 // sat bounds the sums: far above every limit, far below overflow.
@@ -1073,6 +1092,7 @@ func (c *svgCount) add(o svgCount, times int64) {
 	c.inst = min(c.inst+mul(o.inst), sat)
 	c.layers = min(c.layers+mul(o.layers), sat)
 	c.masks = min(c.masks+mul(o.masks), sat)
+	c.text = min(c.text+mul(o.text), sat)
 }
 
 // nonRendered elements are drawn only through a reference.
@@ -1100,7 +1120,7 @@ func (p *svgParser) countNode(n *svgNode, depth int) (svgCount, error) {
 		return svgCount{}, fmt.Errorf("%w: the SVG has a reference loop (<use>, mask, clip-path or marker); remove it", ErrUnsupported)
 	}
 	n.busy = true
-	c := svgCount{inst: 1, verts: n.verts}
+	c := svgCount{inst: 1, verts: n.verts, text: n.chars * n.chars}
 	inner, below := 0, 0 // surfaces held, and the height, below this element
 	follow := func(target *svgNode, times int64, own int) error {
 		tc, err := p.countNode(target, depth+1)

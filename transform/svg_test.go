@@ -224,6 +224,7 @@ func TestSVGReferencesBounded(t *testing.T) {
 		{"markers drawn at every vertex, inherited",
 			svgOpen + `<marker id="k"><circle r="1"/><circle r="2"/></marker><g style="marker-end:url(#k)"><path d="M0 0L1 1L2 2"/></g></svg>`,
 			nil, 1 + 1 + 1 + (1+2)*9, 0, 0, 0}, // 9: six numbers, three commands
+		{"a <text> too long to lay out", svgOpen + `<text>` + strings.Repeat("A", 3000) + `<tspan>` + strings.Repeat("B", 1001) + `</tspan></text></svg>`, ErrTooLarge, 0, 0, 0, 0},
 		{"nested translucent groups", svgOpen + strings.Repeat(`<g opacity=".9">`, 40) + strings.Repeat(`</g>`, 40) + `</svg>`, ErrTooLarge, 0, 0, 0, 0},
 	} {
 		s, err := CanonicalSVG([]byte(tt.doc), 50_000_000)
@@ -299,8 +300,8 @@ func TestSVGKeepsWhatIsDrawn(t *testing.T) {
 	if string(s.Doc) != want {
 		t.Errorf("canonical document:\n%s\nwant\n%s", s.Doc, want)
 	}
-	if s.Elements != 15 || s.Instances != 1+1+2+1+2+2+2 {
-		t.Errorf("%d elements, %d instances", s.Elements, s.Instances)
+	if s.Elements != 15 || s.Instances != 1+1+2+1+2+2+2 || s.TextWork != 11*11 {
+		t.Errorf("%d elements, %d instances, text work %d", s.Elements, s.Instances, s.TextWork)
 	}
 }
 

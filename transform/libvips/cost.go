@@ -112,6 +112,10 @@ const (
 	// svgMaskNanosPerPixel: a mask, per canvas pixel and tile (4.7 ns with
 	// one tile, 9 with four, page faults included).
 	svgMaskNanosPerPixel = 9
+	// svgTextNanos: a <text> element's layout, per character squared and
+	// tile (librsvg 2.54 through Pango: 4,000 characters without a space
+	// 0.86 s, forty of 500: 0.67 s).
+	svgTextNanos = 100
 	// svgRasterBytesPerPixel: an embedded raster as gdk-pixbuf decodes it
 	// and librsvg holds it as a Cairo surface (a 6000x6000 PNG: 250 MB of
 	// RSS growth for RGB, 290 MB for 16-bit RGBA).
@@ -187,7 +191,7 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		c.svgW, c.svgH = w, h
 		canvas, tiles := int64(w)*int64(h), int64(ceilDiv(w, svgTile)*ceilDiv(h, svgTile))
 		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
-			float64(s.Instances*tiles)*svgDrawNanos +
+			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
 			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
 			float64(s.EmbeddedPixels)*decodeNanosPerPixel)
 		c.cpu += c.svgDraw
@@ -233,7 +237,7 @@ func (c cost) check(cfg *Config) error {
 	case cfg.Timeout > 0 && c.svgDraw > cfg.Timeout:
 		// librsvg draws a tile in one call, which the kill switch cannot
 		// interrupt: a drawing priced past the timeout is not started.
-		return fmt.Errorf("%w: drawing this SVG at %dx%d would take about %.0f s (its masks, translucent elements and elements drawn, once per %d-pixel tile), above transform.timeout (%s); ask for a smaller w and h",
+		return fmt.Errorf("%w: drawing this SVG at %dx%d would take about %.0f s (its masks, translucent elements, text and elements drawn, once per %d-pixel tile), above transform.timeout (%s); ask for a smaller w and h",
 			transform.ErrTooLarge, c.svgW, c.svgH, c.svgDraw.Seconds(), svgTile, cfg.Timeout)
 	case c.memory > cfg.MemoryBudget:
 		return fmt.Errorf("%w: this render would hold about %d MiB, above transform.memory_budget (%d MiB); ask for a smaller output or another format",
