@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/csv"
 	"errors"
 	"hash/crc32"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -171,5 +176,83 @@ func TestSVGRenderUnchanged(t *testing.T) {
 				t.Errorf("%s at %d dpi: SSIM %.4f against the original's render", file, dpi, s)
 			}
 		}
+	}
+}
+
+// TestSVGCorpusTricks walks the corpus' generated SVGs (hostile/svg-*.svg)
+// as MANIFEST.tsv describes them: one it lists as rejected is refused fast,
+// naming the limit when the row names one, and libvips is given nothing of
+// it; one it lists as loading is drawn at its listed size from its
+// canonical document alone.
+func TestSVGCorpusTricks(t *testing.T) {
+	tr := newTransformer(t)
+	loads := recordLoads(t)
+	f, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma, r.LazyQuotes = '\t', true
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	naming := regexp.MustCompile(`naming ([a-z_.]+)`)
+	header := regexp.MustCompile(`header (\d+)x(\d+) `)
+	seen := 0
+	for _, row := range rows[1:] {
+		file, expect := row[0], row[5]
+		if !strings.HasPrefix(file, "hostile/svg-") {
+			continue
+		}
+		seen++
+		t.Run(file, func(t *testing.T) {
+			orig := readFile(t, filepath.Join(corpusDir, file))
+			start := time.Now()
+			res, err := tr.Transform(context.Background(), orig, parse(t, "fm=jpg"))
+			took := time.Since(start)
+			got := loads()
+			if refusedRe.MatchString(expect) {
+				if !errors.Is(err, transform.ErrUnsupported) && !errors.Is(err, transform.ErrTooLarge) {
+					t.Fatalf("%v; want a refusal (%s)", err, expect)
+				}
+				if m := naming.FindStringSubmatch(expect); m != nil && !strings.Contains(err.Error(), m[1]) {
+					t.Errorf("%q does not name %s", err, m[1])
+				}
+				if took > time.Second {
+					t.Errorf("refused after %s", took)
+				}
+				canon, cerr := transform.CanonicalSVG(orig, testConfig().MaxSourcePixels)
+				for _, b := range got {
+					if cerr != nil || !bytes.Equal(b, canon.Doc) {
+						t.Errorf("libvips was given %d bytes of a refused document", len(b))
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v; want it drawn (%s)", err, expect)
+			}
+			m := header.FindStringSubmatch(expect)
+			if m == nil || strconv.Itoa(res.Width) != m[1] || strconv.Itoa(res.Height) != m[2] {
+				t.Errorf("drawn %dx%d; the row lists %v", res.Width, res.Height, m)
+			}
+			canon, err := transform.CanonicalSVG(orig, testConfig().MaxSourcePixels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range got {
+				if transform.Sniff(b) == transform.FormatSource && !bytes.Equal(b, canon.Doc) {
+					t.Errorf("libvips was given %d bytes that are not the canonical document", len(b))
+				}
+			}
+			if canon.EmbeddedPixels != 0 || bytes.Contains(canon.Doc, []byte("<image")) || bytes.Contains(canon.Doc, []byte("127.0.0.1")) {
+				t.Errorf("the hidden or external content is in the canonical document:\n%.300s", canon.Doc)
+			}
+		})
+	}
+	if seen != 16 {
+		t.Fatalf("MANIFEST.tsv lists %d generated SVGs; want 16", seen)
 	}
 }
