@@ -275,7 +275,7 @@ func (p *svgParser) parse(src []byte) (*svgNode, error) {
 			if len(stack) >= maxSVGNesting {
 				return nil, fmt.Errorf("%w: the SVG nests elements more than %d deep", ErrUnsupported, maxSVGNesting)
 			}
-			if len(stack) == 0 && (t.Name.Space != svgNS || t.Name.Local != "svg") {
+			if len(stack) == 0 && (!isSVGSpace(t.Name.Space) || t.Name.Local != "svg") {
 				return nil, fmt.Errorf("%w: the document's root is not an SVG <svg> element (in the SVG namespace)", ErrUnsupported)
 			}
 			var f frame
@@ -485,7 +485,7 @@ func latin1Reader(label string, r io.Reader) (io.Reader, error) {
 // element keeps t when it is an allowed SVG element and returns its node
 // with the attributes kept, or nil to drop it and its content.
 func (p *svgParser) element(t xml.StartElement, inText bool) (*svgNode, error) {
-	if t.Name.Space != svgNS {
+	if !isSVGSpace(t.Name.Space) {
 		return nil, nil
 	}
 	name := t.Name.Local
@@ -590,6 +590,11 @@ func (p *svgParser) element(t xml.StartElement, inText bool) (*svgNode, error) {
 	}
 	return n, nil
 }
+
+// isSVGSpace reports the SVG namespace, or none: librsvg draws elements in
+// no namespace as SVG (a document without xmlns is drawn), and the
+// canonical document puts them in the SVG namespace.
+func isSVGSpace(space string) bool { return space == svgNS || space == "" }
 
 // fragment is the id of a same-document reference "#id".
 func fragment(href *string) (string, bool) {

@@ -137,6 +137,7 @@ func TestSVGTricks(t *testing.T) {
 		{"a fake xlink namespace: dropped",
 			svgOpen + `<image xmlns:xlink="http://example.com/x" xlink:href="` + huge + `"/></svg>`, nil, ""},
 		{"root in another namespace", `<svg xmlns="http://example.com/x"></svg>`, ErrUnsupported, "root"},
+		{"no namespace at all: drawn as SVG, as librsvg does", `<svg width="1" height="1"><g xmlns=""><rect width="1" height="1"/></g></svg>`, nil, ""},
 		{"root is not svg", `<html xmlns="http://www.w3.org/2000/svg"><svg/></html>`, ErrUnsupported, "root"},
 		{"a repeated attribute", svgOpen + `<image href="#a" href="` + huge + `"/></svg>`, ErrUnsupported, "repeats"},
 		{"deep nesting", svgOpen + strings.Repeat("<g>", 1000) + strings.Repeat("</g>", 1000) + `</svg>`, ErrUnsupported, "deep"},
