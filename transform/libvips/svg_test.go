@@ -143,8 +143,11 @@ func pngHeaderOf(w, h uint32) []byte {
 // shown"); the reference is the original with that label corrected.
 func TestSVGRenderUnchanged(t *testing.T) {
 	tr := newTransformer(t)
-	for _, file := range corpusSVGs {
-		orig := readFile(t, filepath.Join(corpusDir, file))
+	for _, file := range append(corpusSVGs, "illustrator", "inkscape") {
+		orig, ok := editorSVGs[file]
+		if !ok {
+			orig = readFile(t, filepath.Join(corpusDir, file))
+		}
 		src, _, err := prepare(orig)
 		if err != nil {
 			t.Fatal(err)
@@ -255,4 +258,58 @@ func TestSVGCorpusTricks(t *testing.T) {
 	if seen != 16 {
 		t.Fatalf("MANIFEST.tsv lists %d generated SVGs; want 16", seen)
 	}
+}
+
+// editorSVGs are written as Illustrator and Inkscape write them: a
+// stylesheet of classes in CDATA-free <style>, a gradient, a clip path
+// through <use>, dashes, text with a transform; editor namespaces,
+// markers, a mask, a translucent element, style attributes.
+var editorSVGs = map[string][]byte{
+	"illustrator": []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generator: Adobe Illustrator 27.0.0, SVG Export Plug-In . SVG Version: 6.00 Build 0)  -->
+<svg version="1.1" id="Layer_1" xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" x="0px" y="0px"
+	 viewBox="0 0 200 120" style="enable-background:new 0 0 200 120;" xml:space="preserve" width="400" height="240">
+<style type="text/css">
+	.st0{fill:url(#SVGID_1_);}
+	.st1{opacity:0.5;fill:#E30613;}
+	.st2{fill:none;stroke:#1D1D1B;stroke-width:2;stroke-miterlimit:10;stroke-dasharray:4,2;}
+	.st3{font-family:'DejaVuSans-Bold', 'DejaVu Sans';font-weight:700; font-size:14px;}
+	.st4{clip-path:url(#SVGID_2_);fill:#009640;}
+</style>
+<linearGradient id="SVGID_1_" gradientUnits="userSpaceOnUse" x1="0" y1="60" x2="200" y2="60">
+	<stop  offset="0" style="stop-color:#FFED00"/>
+	<stop  offset="1" style="stop-color:#E6007E"/>
+</linearGradient>
+<rect class="st0" width="200" height="120"/>
+<circle class="st1" cx="60" cy="60" r="40"/>
+<polyline class="st2" points="10,110 50,70 90,100 130,20 190,60 "/>
+<defs><rect id="SVGID_3_" x="120" y="10" width="60" height="60"/></defs>
+<clipPath id="SVGID_2_"><use xlink:href="#SVGID_3_"  style="overflow:visible;"/></clipPath>
+<circle class="st4" cx="150" cy="40" r="40"/>
+<text transform="matrix(1 0 0 1 20 30)" class="st3">Hello, SVG</text>
+<g><path d="M150,100c0,5.5-4.5,10-10,10s-10-4.5-10-10s4.5-10,10-10S150,94.5,150,100z" fill="#312783"/></g>
+</svg>
+`),
+	"inkscape": []byte(`<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<svg xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:svg="http://www.w3.org/2000/svg" xmlns="http://www.w3.org/2000/svg"
+   xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+   width="300" height="200" viewBox="0 0 79.375 52.916666" version="1.1" id="svg8" inkscape:version="1.0" sodipodi:docname="x.svg">
+  <defs id="defs2">
+    <marker style="overflow:visible" id="Arrow1Lend" refX="0" refY="0" orient="auto" inkscape:stockid="Arrow1Lend">
+      <path transform="matrix(-0.8,0,0,-0.8,-10,0)" style="fill:#000000;fill-rule:evenodd;stroke:#000000;stroke-width:1pt" d="M 0,0 5,-5 -12.5,0 5,5 Z" id="path1"/>
+    </marker>
+    <radialGradient inkscape:collect="always" id="rg" cx="40" cy="26" fx="40" fy="26" r="30" gradientUnits="userSpaceOnUse">
+      <stop style="stop-color:#00ff00;stop-opacity:1" offset="0" id="s1"/><stop style="stop-color:#00ff00;stop-opacity:0" offset="1" id="s2"/>
+    </radialGradient>
+    <mask maskUnits="userSpaceOnUse" id="mask1"><circle style="fill:#ffffff" cx="40" cy="26" r="20"/></mask>
+  </defs>
+  <sodipodi:namedview id="base" pagecolor="#ffffff"/>
+  <g inkscape:label="Layer 1" inkscape:groupmode="layer" id="layer1">
+    <rect style="fill:url(#rg);stroke:#0000ff;stroke-width:0.5" id="rect1" width="70" height="40" x="5" y="5" ry="4"/>
+    <path style="fill:none;stroke:#000000;stroke-width:0.5;marker-end:url(#Arrow1Lend)" d="M 10,45 C 20,30 40,50 60,20" id="path2" sodipodi:nodetypes="cc"/>
+    <rect style="fill:#ff0000;opacity:0.7" mask="url(#mask1)" width="30" height="30" x="25" y="11"/>
+    <text xml:space="preserve" style="font-size:6px;line-height:1.25;font-family:sans-serif;stroke-width:0.26" x="8" y="50" id="text1"><tspan sodipodi:role="line" id="ts1" x="8" y="50" style="font-weight:bold">Inkscape  text</tspan></text>
+  </g>
+</svg>
+`),
 }
