@@ -21,6 +21,8 @@ type cost struct {
 	memory     int64            // bytes the render is expected to hold at its peak
 	blurWork   float64          // output pixels x blur sigma: the gaussian's work grows with both
 	cpu        time.Duration    // one core's time the render is expected to take
+	svgDraw    time.Duration    // of cpu, librsvg's: parsing and drawing an SVG source
+	svgW, svgH int              // the size the SVG is drawn at
 }
 
 // heavy reports a render long enough that it must not take every slot:
@@ -86,6 +88,43 @@ const (
 	blurWorkPerOutputPixel = 10
 )
 
+// What librsvg 2.54.7 takes to parse and draw an SVG under libvips 8.14.1,
+// from transform.CanonicalSVG's counts, measured on this machine with one
+// thread (peak RSS growth and elapsed time of vips avg on generated
+// documents of 100 to 100,000 elements, 1000 to 4000 pixels square).
+// libvips' svgload draws the document in tiles of svgTile pixels square and
+// librsvg draws the whole document for each tile; a translucent element and
+// a mask each composite a surface the size of the whole canvas.
+const (
+	svgTile = 2000
+	// svgParseNanosPerElement: parse and node tree, per element and load
+	// (the header read and the load at the planned size each parse).
+	svgParseNanosPerElement = 4000
+	// svgNodeBytes: librsvg's node and specified values, per element
+	// (2.0 to 2.4 KB each in a 100,000-element document).
+	svgNodeBytes = 2560
+	// svgDrawNanos: one element drawn (a small shape), per tile.
+	svgDrawNanos = 2500
+	// svgLayerNanosPerPixel: a translucent element, per canvas pixel and
+	// tile (100 nested full-canvas groups: 3.2 ns; small ones side by
+	// side: 0.2-0.3).
+	svgLayerNanosPerPixel = 3
+	// svgMaskNanosPerPixel: a mask, per canvas pixel and tile (4.7 ns with
+	// one tile, 9 with four, page faults included).
+	svgMaskNanosPerPixel = 9
+	// svgTextNanos: a <text> element's layout, per character squared and
+	// tile (librsvg 2.54 through Pango: 4,000 characters without a space
+	// 0.86 s, forty of 500: 0.67 s).
+	svgTextNanos = 100
+	// svgRasterBytesPerPixel: an embedded raster as gdk-pixbuf decodes it
+	// and librsvg holds it as a Cairo surface (a 6000x6000 PNG: 250 MB of
+	// RSS growth for RGB, 290 MB for 16-bit RGBA).
+	svgRasterBytesPerPixel = 8
+	// svgDocCopies: the canonical document is held by Go, by libvips'
+	// blob and as librsvg's attribute strings.
+	svgDocCopies = 3
+)
+
 // decodedBytesPerPixel is what the decoder holds per loaded pixel. A JPEG
 // decodes in strips when nothing needs random access; every other loader in
 // libvips 8.14 (PNG with interlace, GIF, WebP, HEIF, TIFF strips, JPEG XL,
@@ -122,7 +161,7 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	// A watermark is decoded whole (it is small next to the source, but
 	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
 	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
-		out*encoderBytesPerPixel[format] + j.svgPixels*4 + j.markPixels*4
+		out*encoderBytesPerPixel[format] + j.markPixels*4
 	if random {
 		c.memory += out * 4
 	}
@@ -142,6 +181,23 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		encodeNanos *= avifEffortCost[j.cfg.AVIFEffort]
 	}
 	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanos)
+	if s := j.svg; s != nil {
+		// Drawn at the planned density, or at its natural size when the
+		// plan loads it whole.
+		w, h := j.sw, j.sh
+		if j.opts.dpi > 0 {
+			w, h = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
+		}
+		c.svgW, c.svgH = w, h
+		canvas, tiles := int64(w)*int64(h), int64(ceilDiv(w, svgTile)*ceilDiv(h, svgTile))
+		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
+			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
+			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
+			float64(s.EmbeddedPixels)*decodeNanosPerPixel)
+		c.cpu += c.svgDraw
+		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies +
+			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
+	}
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma
@@ -178,6 +234,11 @@ func (c cost) check(cfg *Config) error {
 	case c.blurWork > float64(cfg.MaxOutputPixels)*blurWorkPerOutputPixel:
 		return fmt.Errorf("%w: blur of sigma %.0f over %d pixels is above what limits.max_output_pixels allows (pixels x sigma up to %d); ask for a smaller blur or a smaller output",
 			transform.ErrTooLarge, c.blurWork/float64(px*int64(c.frames)), px*int64(c.frames), cfg.MaxOutputPixels*blurWorkPerOutputPixel)
+	case cfg.Timeout > 0 && c.svgDraw > cfg.Timeout:
+		// librsvg draws a tile in one call, which the kill switch cannot
+		// interrupt: a drawing priced past the timeout is not started.
+		return fmt.Errorf("%w: drawing this SVG at %dx%d would take about %.0f s (its masks, translucent elements, text and elements drawn, once per %d-pixel tile), above transform.timeout (%s); ask for a smaller w and h",
+			transform.ErrTooLarge, c.svgW, c.svgH, c.svgDraw.Seconds(), svgTile, cfg.Timeout)
 	case c.memory > cfg.MemoryBudget:
 		return fmt.Errorf("%w: this render would hold about %d MiB, above transform.memory_budget (%d MiB); ask for a smaller output or another format",
 			transform.ErrTooLarge, c.memory>>20, cfg.MemoryBudget>>20)

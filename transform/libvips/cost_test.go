@@ -3,6 +3,7 @@ package libvips
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"image"
 	"image/draw"
@@ -233,5 +234,66 @@ func TestHashBox(t *testing.T) {
 	if hash.outW*hash.outH > 64*64 || hash.cpu > thumb.cpu || hash.memory > thumb.memory {
 		t.Errorf("the blurhash of a 6000x4000 source, box 4000x4000: priced %dx%d, %v, %d bytes; a 64 px PNG: %v, %d bytes",
 			hash.outW, hash.outH, hash.cpu, hash.memory, thumb.cpu, thumb.memory)
+	}
+}
+
+// TestSVGPriced: an SVG is priced from what transform.CanonicalSVG counted
+// in the document librsvg is given: its embedded rasters as decoded
+// surfaces, its masks and translucent elements per canvas pixel and tile,
+// its elements parsed and drawn. A drawing priced past transform.timeout
+// is refused, since the kill switch cannot stop librsvg inside a tile.
+func TestSVGPriced(t *testing.T) {
+	cfg := testConfig()
+	price := func(doc, query string) (cost, error) {
+		t.Helper()
+		j := newJob([]byte(doc), parse(t, query), &cfg)
+		defer j.close()
+		err := j.admit()
+		return j.cost, err
+	}
+	open := `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="1000" height="1000">`
+	plain, err := price(open+`<rect width="10" height="10"/></svg>`, "fm=png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Embedded rasters: a 6000x6000 PNG header costs its decoded surface,
+	// exactly, and its decode.
+	png := "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngHeaderOf(6000, 6000))
+	img := `<image width="10" height="10" xlink:href="` + png + `"/>`
+	embedded, err := price(open+`<rect width="10" height="10"/>`+img+`</svg>`, "fm=png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, _ := transform.CanonicalSVG([]byte(open+`<rect width="10" height="10"/>`+img+`</svg>`), cfg.MaxSourcePixels)
+	plainDoc, _ := transform.CanonicalSVG([]byte(open+`<rect width="10" height="10"/></svg>`), cfg.MaxSourcePixels)
+	wantMem := int64(36_000_000*svgRasterBytesPerPixel + svgNodeBytes + svgDocCopies*(len(canon.Doc)-len(plainDoc.Doc)))
+	if d := embedded.memory - plain.memory; d != wantMem {
+		t.Errorf("a 6000x6000 embedded PNG adds %d bytes to the estimate; want %d", d, wantMem)
+	}
+	if !embedded.heavy() {
+		t.Errorf("decoding 36 MP embedded is not heavy: %s", embedded.cpu)
+	}
+	// 300 masks: priced per canvas pixel and tile; refused at a size where
+	// librsvg would draw them past the timeout, served smaller.
+	masks := open + `<mask id="m"><rect width="10" height="10" fill="white"/></mask>` +
+		strings.Repeat(`<rect width="10" height="10" mask="url(#m)"/>`, 300) + `</svg>`
+	small, err := price(masks, "w=200&fm=png")
+	if err != nil {
+		t.Fatalf("300 masks at 200 px: %v", err)
+	}
+	if want := time.Duration(300 * 200 * 200 * svgMaskNanosPerPixel); small.svgDraw < want {
+		t.Errorf("300 masks at 200x200 priced at %s; want at least %s", small.svgDraw, want)
+	}
+	if _, err := price(masks, "w=4000&fm=png"); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "transform.timeout") {
+		t.Errorf("300 masks at 4000 px (4 tiles of 16 MP each): %v; want ErrTooLarge naming transform.timeout", err)
+	}
+	// Translucent elements nested: each holds a canvas-sized surface.
+	nested := open + strings.Repeat(`<g opacity=".5">`, 20) + `<rect width="10" height="10"/>` + strings.Repeat(`</g>`, 20) + `</svg>`
+	deep, err := price(nested, "w=2000&fm=png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deep.memory < 20*2000*2000*4 {
+		t.Errorf("20 nested translucent groups at 2000 px: %d bytes; want their surfaces (%d)", deep.memory, 20*2000*2000*4)
 	}
 }

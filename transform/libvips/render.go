@@ -69,7 +69,14 @@ type loadOptions struct {
 	dpi    int  // SVG rasterisation density; 0: 72 (natural size)
 }
 
+// load reads a raster source (or a watermark, FormatSource) through libvips.
+// An SVG never comes this way: libvips would hand whatever bytes it is given
+// to librsvg, so bytes that do not sniff as a raster are refused here and
+// an SVG is drawn only from its canonical document (loadSVG).
 func load(src []byte, f transform.Format, o loadOptions) (*vips.ImageRef, error) {
+	if f == transform.FormatSVG || transform.Sniff(src) == transform.FormatSource {
+		return nil, fmt.Errorf("%w: the bytes to load are not a raster image the edge sniffed", transform.ErrUnsupported)
+	}
 	if f == transform.FormatWebP && o.shrink > 1 {
 		return loadWebPScaled(src, o.shrink)
 	}
@@ -90,14 +97,39 @@ func load(src []byte, f transform.Format, o loadOptions) (*vips.ImageRef, error)
 	if o.all {
 		p.NumPages.Set(-1)
 	}
-	if o.dpi > 0 {
-		p.Density.Set(o.dpi)
-	}
-	img, err := vips.LoadImageFromBuffer(src, p)
+	img, err := vipsLoadBuffer(src, p)
 	if err != nil {
 		return nil, vipsError("load", err)
 	}
 	return img, nil
+}
+
+// loadSVG rasterises the document CanonicalSVG wrote, at o.dpi: the only
+// bytes of an SVG source librsvg is given are those the parse priced.
+func loadSVG(svg *transform.SVG, o loadOptions) (*vips.ImageRef, error) {
+	p := vips.NewImportParams()
+	p.FailOnError.Set(false)
+	if o.dpi > 0 {
+		p.Density.Set(o.dpi)
+	}
+	img, err := vipsLoadBuffer(svg.Doc, p)
+	if err != nil {
+		return nil, vipsError("load", err)
+	}
+	return img, nil
+}
+
+// vipsLoadBuffer is govips' loader; tests replace it to see what libvips is
+// given.
+var vipsLoadBuffer = vips.LoadImageFromBuffer
+
+// loadSource loads the job's source with o: a raster from its bytes, an SVG
+// from its canonical document.
+func (j *job) loadSource(o loadOptions) (*vips.ImageRef, error) {
+	if j.srcFmt == transform.FormatSVG {
+		return loadSVG(j.svg, o)
+	}
+	return load(j.src, j.srcFmt, o)
 }
 
 // vipsError classifies a libvips failure. libvips decodes lazily, so a
@@ -137,16 +169,16 @@ func animates(spec transform.Spec, src transform.Format) bool {
 // close, whatever step failed.
 type job struct {
 	orig       []byte // the source as fetched
-	src        []byte // what libvips reads (SVGZ inflated)
+	src        []byte // the source as read (SVGZ inflated); libvips reads it unless an SVG
 	spec       transform.Spec
 	cfg        *Config
 	srcFmt     transform.Format
 	img        *vips.ImageRef
-	pages      int   // frames in the source (1 unless an animated GIF or WebP)
-	animated   bool  // every frame is kept
-	plain      bool  // plainSource, judged on the source as loaded
-	sw, sh     int   // source size, one frame, as stored
-	svgPixels  int64 // pixels of the rasters embedded in an SVG source
+	pages      int            // frames in the source (1 unless an animated GIF or WebP)
+	animated   bool           // every frame is kept
+	plain      bool           // plainSource, judged on the source as loaded
+	sw, sh     int            // source size, one frame, as stored
+	svg        *transform.SVG // an SVG source as parsed (what is priced), and the canonical document libvips reads
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	markPixels int64       // the watermark's, from its header
@@ -259,11 +291,11 @@ func inspect(j *job) error {
 		return err
 	}
 	if j.srcFmt == transform.FormatSVG {
-		if j.svgPixels, err = transform.SVGEmbeddedPixels(j.src, j.cfg.MaxSourcePixels); err != nil {
+		if j.svg, err = transform.CanonicalSVG(j.src, j.cfg.MaxSourcePixels); err != nil {
 			return err
 		}
 	}
-	if j.img, err = load(j.src, j.srcFmt, loadOptions{frame: j.spec.Frame}); err != nil {
+	if j.img, err = j.loadSource(loadOptions{frame: j.spec.Frame}); err != nil {
 		return err
 	}
 	j.sw, j.sh = j.img.Width(), j.img.PageHeight()
@@ -400,7 +432,7 @@ func loadSized(j *job) error {
 			j.img.Close()
 			j.img = nil
 		}
-		img, err := load(j.src, j.srcFmt, j.opts)
+		img, err := j.loadSource(j.opts)
 		if err != nil {
 			return err
 		}
