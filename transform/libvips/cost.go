@@ -59,6 +59,13 @@ var avifEffortCost = [...]float64{1: 0.6, 2: 1, 3: 2.1, 4: 5, 5: 6.6, 6: 16}
 const (
 	decodeNanosPerPixel = 15
 	blurNanosPerSigma   = 12
+	// smartCropNanosPerPixel is crop=attention or entropy per pixel of the
+	// resized image it scores, measured by the cost oracle (oracle_test.go,
+	// bench/RESULTS.md): 1.04 s for a 2000x2000 resize of a 32x32 PNG
+	// (basi2c08.png), 283 ms for a 1200x800 resize of a JPEG
+	// (landscape-kayak-unsplash.jpg), the resize and encode included;
+	// rounded up.
+	smartCropNanosPerPixel = 300
 )
 
 // Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
@@ -156,14 +163,22 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	loaded := int64(c.loadW) * int64(c.loadH) * int64(c.frames)
 	// A quarter turn and a smart crop read the whole image before writing
 	// a row of output.
-	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 ||
-		j.spec.Gravity == transform.GravityEntropy || j.spec.Gravity == transform.GravityAttention
+	smart := (j.spec.Gravity == transform.GravityEntropy || j.spec.Gravity == transform.GravityAttention) &&
+		(j.plan.boxW != j.plan.resizeW || j.plan.boxH != j.plan.resizeH)
+	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 || smart
 	// A watermark is decoded whole (it is small next to the source, but
 	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
 	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
 		out*encoderBytesPerPixel[format] + j.markPixels*4
 	if random {
 		c.memory += out * 4
+	}
+	// A smart crop scores the whole resized image, not the box it keeps:
+	// priced on the box, basi2c08.png?w=2000&h=300&fit=crop&crop=attention
+	// (a 2000x2000 resize) took 1.04 s of CPU against 72 ms estimated.
+	resized := int64(j.plan.resizeW) * int64(j.plan.resizeH) * int64(c.frames)
+	if smart {
+		c.memory += resized * 4
 	}
 	if j.srcFmt == transform.FormatWebP && j.opts.shrink > 1 {
 		// The scaled decode reaches govips as an uncompressed TIFF: libvips'
@@ -197,6 +212,9 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		c.cpu += c.svgDraw
 		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies +
 			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
+	}
+	if smart {
+		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
 	}
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
