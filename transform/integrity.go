@@ -137,9 +137,28 @@ func pngChunkName(typ []byte) string {
 
 // checkGIF walks the blocks to the trailer or to a block it does not know.
 func checkGIF(b []byte) error {
-	truncated := fmt.Errorf("GIF ends before its trailer: truncated")
+	if walkGIF(b, nil) == gifTruncated {
+		return fmt.Errorf("GIF ends before its trailer: truncated")
+	}
+	// At the trailer, or at a block it does not know: libnsgif keeps the
+	// frames before a bad block; so do we.
+	return nil
+}
+
+// gifEnd is where a walk of a GIF's blocks stopped.
+type gifEnd uint8
+
+const (
+	gifTrailer   gifEnd = iota // the trailer: the file is whole
+	gifUnknown                 // a block it does not know
+	gifTruncated               // the bytes end inside a block
+)
+
+// walkGIF walks a GIF's blocks from its header, calling frame (when not
+// nil) with each image descriptor's size, and says where it stopped.
+func walkGIF(b []byte, frame func(w, h int)) gifEnd {
 	if len(b) < 13 {
-		return truncated
+		return gifTruncated
 	}
 	p := 13
 	if b[10]&0x80 != 0 {
@@ -159,15 +178,18 @@ func checkGIF(b []byte) error {
 	for p < len(b) {
 		switch b[p] {
 		case 0x3B:
-			return nil
+			return gifTrailer
 		case 0x21: // extension: label, then data sub-blocks
 			p += 2
 			if !skipSubBlocks() {
-				return truncated
+				return gifTruncated
 			}
 		case 0x2C: // image descriptor, local colour table, LZW size, data
 			if p+10 > len(b) {
-				return truncated
+				return gifTruncated
+			}
+			if frame != nil {
+				frame(int(binary.LittleEndian.Uint16(b[p+5:])), int(binary.LittleEndian.Uint16(b[p+7:])))
 			}
 			flags := b[p+9]
 			p += 10
@@ -176,12 +198,11 @@ func checkGIF(b []byte) error {
 			}
 			p++ // LZW minimum code size
 			if !skipSubBlocks() {
-				return truncated
+				return gifTruncated
 			}
 		default:
-			// libnsgif keeps the frames before a bad block; so do we.
-			return nil
+			return gifUnknown
 		}
 	}
-	return truncated
+	return gifTruncated
 }

@@ -3,7 +3,6 @@ package transform
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -980,50 +979,7 @@ func rasterPixels(raw []byte) (int64, string, error) {
 // gifFramePixels sums the sizes of a GIF's frames, from their descriptors.
 func gifFramePixels(b []byte) int64 {
 	var total int64
-	p := 13
-	if len(b) < p {
-		return 0
-	}
-	if b[10]&0x80 != 0 {
-		p += 3 << (b[10]&7 + 1)
-	}
-	skip := func() bool {
-		for p < len(b) {
-			n := int(b[p])
-			p++
-			if n == 0 {
-				return true
-			}
-			p += n
-		}
-		return false
-	}
-	for p < len(b) {
-		switch b[p] {
-		case 0x21:
-			p += 2
-			if !skip() {
-				return total
-			}
-		case 0x2C:
-			if p+10 > len(b) {
-				return total
-			}
-			w, h := binary.LittleEndian.Uint16(b[p+5:]), binary.LittleEndian.Uint16(b[p+7:])
-			total += int64(w) * int64(h)
-			flags := b[p+9]
-			p += 10
-			if flags&0x80 != 0 {
-				p += 3 << (flags&7 + 1)
-			}
-			p++
-			if !skip() {
-				return total
-			}
-		default:
-			return total
-		}
-	}
+	walkGIF(b, func(w, h int) { total += int64(w) * int64(h) })
 	return total
 }
 
