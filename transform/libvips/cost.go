@@ -60,12 +60,16 @@ const (
 	decodeNanosPerPixel = 15
 	blurNanosPerSigma   = 12
 	// smartCropNanosPerPixel is crop=attention or entropy per pixel of the
-	// resized image it scores, measured by the cost oracle (oracle_test.go,
-	// bench/RESULTS.md): 1.04 s for a 2000x2000 resize of a 32x32 PNG
-	// (basi2c08.png), 283 ms for a 1200x800 resize of a JPEG
+	// resized image it scores, measured by a cost oracle run (one render per
+	// child process, CPU from getrusage): 1.04 s for a 2000x2000 resize of a
+	// 32x32 PNG (basi2c08.png), 283 ms for a 1200x800 resize of a JPEG
 	// (landscape-kayak-unsplash.jpg), the resize and encode included;
 	// rounded up.
 	smartCropNanosPerPixel = 300
+	// resizeNanosPerPixel is the Lanczos resize per resized pixel, from the
+	// same runs: a 32x32 PNG enlarged to 2000x2000 as progressive JPEG took
+	// 426 ms of CPU against 97 ms estimated without it.
+	resizeNanosPerPixel = 70
 )
 
 // Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
@@ -215,6 +219,9 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	}
 	if smart {
 		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
+	}
+	if resized != loaded {
+		c.cpu += time.Duration(float64(resized) * resizeNanosPerPixel)
 	}
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
