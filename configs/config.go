@@ -473,234 +473,268 @@ func (e *KeyError) Error() string {
 
 // Validate checks every key and returns all problems found, joined.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key string, value any, allowed string) {
-		errs = append(errs, &KeyError{Key: key, Value: fmt.Sprint(value), Allowed: allowed})
+	var p problems
+	c.validateListenersAndOrigins(&p)
+	c.validateFetchAndCache(&p)
+	c.validateBrowsersAndPurge(&p)
+	c.validateTransformAndLimits(&p)
+	c.validateServerAndServices(&p)
+	return errors.Join(p.errs...)
+}
+
+// problems gathers the keys Validate finds wrong, with what each allows.
+type problems struct{ errs []error }
+
+func (p *problems) bad(key string, value any, allowed string) {
+	p.errs = append(p.errs, &KeyError{Key: key, Value: fmt.Sprint(value), Allowed: allowed})
+}
+
+func (p *problems) addr(key, v string) {
+	if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
+		p.bad(key, v, "host:port, e.g. 127.0.0.1:8080 or :8080")
 	}
-	checkAddr := func(key, v string) {
-		if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
-			bad(key, v, "host:port, e.g. 127.0.0.1:8080 or :8080")
-		}
+}
+
+func (p *problems) positive(key string, d Duration) {
+	if d <= 0 {
+		p.bad(key, d, "a duration above 0, e.g. 10s")
 	}
-	checkAddr("listen", c.Listen)
-	checkAddr("admin_listen", c.AdminListen)
+}
+
+func (p *problems) nonNegative(key string, d Duration) {
+	if d < 0 {
+		p.bad(key, d, "a duration of 0 or more")
+	}
+}
+
+func (p *problems) intRange(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		p.bad(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+	}
+}
+
+func (p *problems) pixels(key string, v int64) {
+	if v <= 0 {
+		p.bad(key, v, "a pixel count above 0, e.g. 16000000")
+	}
+}
+
+// validateListenersAndOrigins checks listen, admin_listen, admin.token, origin and origins.
+func (c *Config) validateListenersAndOrigins(p *problems) {
+	p.addr("listen", c.Listen)
+	p.addr("admin_listen", c.AdminListen)
 	if !Loopback(c.AdminListen) && c.Admin.Token == "" {
-		bad("admin.token", "(empty)", "a secret while admin_listen ("+c.AdminListen+") is reachable beyond loopback: "+
+		p.bad("admin.token", "(empty)", "a secret while admin_listen ("+c.AdminListen+") is reachable beyond loopback: "+
 			"pprof and /explain would be open to anyone who can reach it; set admin.token (IMGEDGE_ADMIN_TOKEN) or listen on 127.0.0.1")
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < MinSigningKeyBytes {
-		bad("admin.token", "(hidden, "+fmt.Sprint(len(c.Admin.Token))+" bytes)", "a secret of at least 16 bytes")
+		p.bad("admin.token", "(hidden, "+fmt.Sprint(len(c.Admin.Token))+" bytes)", "a secret of at least 16 bytes")
 	}
 	if c.Listen == c.AdminListen {
-		bad("admin_listen", c.AdminListen, "an address other than listen")
+		p.bad("admin_listen", c.AdminListen, "an address other than listen")
 	}
 	if err := CheckOriginURL(c.Origin); err != nil {
-		bad("origin", c.Origin, err.Error())
+		p.bad("origin", c.Origin, err.Error())
 	}
 	for i, r := range c.Origins {
 		key := fmt.Sprintf("origins[%d]", i)
 		if err := CheckOriginURL(r.URL); err != nil {
-			bad(key+".url", r.URL, err.Error())
+			p.bad(key+".url", r.URL, err.Error())
 		}
 		if r.Prefix != "" && !strings.HasPrefix(r.Prefix, "/") {
-			bad(key+".prefix", r.Prefix, "a path starting with /")
+			p.bad(key+".prefix", r.Prefix, "a path starting with /")
 		}
 		if len(r.Hosts) == 0 && r.Prefix == "" {
-			bad(key, "no hosts and no prefix", "at least one of hosts or prefix, or use origin for a catch-all")
+			p.bad(key, "no hosts and no prefix", "at least one of hosts or prefix, or use origin for a catch-all")
 		}
 		if sc := r.Signing.Scheme; sc != "" && sc != "hmac-sha256" && sc != "imgix" {
-			bad(key+".signing.scheme", sc, "hmac-sha256 or imgix, or unset for signing.scheme")
+			p.bad(key+".signing.scheme", sc, "hmac-sha256 or imgix, or unset for signing.scheme")
 		}
 		for j, k := range r.Signing.Keys {
 			if len(strings.TrimSpace(k)) < MinSigningKeyBytes {
-				bad(fmt.Sprintf("%s.signing.keys[%d]", key, j), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
+				p.bad(fmt.Sprintf("%s.signing.keys[%d]", key, j), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
 			}
 		}
 		// imgix's scheme signs no host: a key shared by routes chosen by
 		// Host would make a URL signed for one tenant verify on another's
 		// host, serving that tenant's object under the same path.
 		if len(r.Hosts) > 0 && len(c.Signing.Keys) > 0 && len(r.Signing.Keys) == 0 && c.Signing.Scheme == "imgix" {
-			bad(key+".signing.keys", "[]", "keys of the route's own: signing.scheme imgix signs no host, so with origins chosen by Host each host's route needs its own imgix token, or a URL signed for one host verifies on every other")
+			p.bad(key+".signing.keys", "[]", "keys of the route's own: signing.scheme imgix signs no host, so with origins chosen by Host each host's route needs its own imgix token, or a URL signed for one host verifies on every other")
 		}
 	}
 	if shared := sharedImgixKey(c); shared != "" {
-		bad(shared, "(hidden)", "a key no other route uses: the imgix scheme signs no host, so two routes sharing a token verify each other's URLs")
+		p.bad(shared, "(hidden)", "a key no other route uses: the imgix scheme signs no host, so two routes sharing a token verify each other's URLs")
 	}
-	positive := func(key string, d Duration) {
-		if d <= 0 {
-			bad(key, d, "a duration above 0, e.g. 10s")
-		}
-	}
-	nonNegative := func(key string, d Duration) {
-		if d < 0 {
-			bad(key, d, "a duration of 0 or more")
-		}
-	}
-	intRange := func(key string, v, lo, hi int) {
-		if v < lo || v > hi {
-			bad(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
-		}
-	}
-	positive("fetch.timeout", c.Fetch.Timeout)
-	positive("fetch.connect_timeout", c.Fetch.ConnectTimeout)
-	intRange("fetch.max_conns", c.Fetch.MaxConns, 1, 1<<16)
-	intRange("breaker.failures", c.Breaker.Failures, 1, 1<<20)
+}
+
+// validateFetchAndCache checks fetch.*, breaker.* and cache.*.
+func (c *Config) validateFetchAndCache(p *problems) {
+	p.positive("fetch.timeout", c.Fetch.Timeout)
+	p.positive("fetch.connect_timeout", c.Fetch.ConnectTimeout)
+	p.intRange("fetch.max_conns", c.Fetch.MaxConns, 1, 1<<16)
+	p.intRange("breaker.failures", c.Breaker.Failures, 1, 1<<20)
 	if c.Breaker.Ratio <= 0 || c.Breaker.Ratio > 1 {
-		bad("breaker.ratio", c.Breaker.Ratio, "a number above 0 and at most 1")
+		p.bad("breaker.ratio", c.Breaker.Ratio, "a number above 0 and at most 1")
 	}
-	positive("breaker.open_for", c.Breaker.OpenFor)
+	p.positive("breaker.open_for", c.Breaker.OpenFor)
 	if c.Cache.Memory < 0 {
-		bad("cache.memory", c.Cache.Memory, "a size of 0 (off) or more, e.g. 256MiB")
+		p.bad("cache.memory", c.Cache.Memory, "a size of 0 (off) or more, e.g. 256MiB")
 	}
 	if c.Cache.MemoryOriginals < 0 {
-		bad("cache.memory_originals", c.Cache.MemoryOriginals, "a size of 0 (off) or more, e.g. 128MiB")
+		p.bad("cache.memory_originals", c.Cache.MemoryOriginals, "a size of 0 (off) or more, e.g. 128MiB")
 	}
-	positive("cache.ttl", c.Cache.TTL)
-	nonNegative("cache.min_ttl", c.Cache.MinTTL)
-	positive("cache.max_ttl", c.Cache.MaxTTL)
+	p.positive("cache.ttl", c.Cache.TTL)
+	p.nonNegative("cache.min_ttl", c.Cache.MinTTL)
+	p.positive("cache.max_ttl", c.Cache.MaxTTL)
 	if c.Cache.MinTTL > c.Cache.MaxTTL {
-		bad("cache.min_ttl", c.Cache.MinTTL, "at most cache.max_ttl ("+c.Cache.MaxTTL.String()+")")
+		p.bad("cache.min_ttl", c.Cache.MinTTL, "at most cache.max_ttl ("+c.Cache.MaxTTL.String()+")")
 	}
-	nonNegative("cache.negative_ttl", c.Cache.NegativeTTL)
-	nonNegative("cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate)
-	nonNegative("cache.stale_if_error", c.Cache.StaleIfError)
-	nonNegative("cache.client_ttl", c.Cache.ClientTTL)
-	nonNegative("cache.cdn_ttl", c.Cache.CDNTTL)
+	p.nonNegative("cache.negative_ttl", c.Cache.NegativeTTL)
+	p.nonNegative("cache.stale_while_revalidate", c.Cache.StaleWhileRevalidate)
+	p.nonNegative("cache.stale_if_error", c.Cache.StaleIfError)
+	p.nonNegative("cache.client_ttl", c.Cache.ClientTTL)
+	p.nonNegative("cache.cdn_ttl", c.Cache.CDNTTL)
 	if c.Cache.CanonicalRedirect && c.Params.PresetsOnly {
-		bad("cache.canonical_redirect", true, "false while params.presets_only is set: the canonical URL spells out a preset's parameters, which presets_only refuses")
+		p.bad("cache.canonical_redirect", true, "false while params.presets_only is set: the canonical URL spells out a preset's parameters, which presets_only refuses")
 	}
+}
+
+// validateBrowsersAndPurge checks flags.*, cors, timing, params, signing.scheme and purge.*.
+func (c *Config) validateBrowsersAndPurge(p *problems) {
 	for name, f := range map[string]float64{"flags.jxl.rollout": c.Flags.JXL.Rollout, "flags.avif.rollout": c.Flags.AVIF.Rollout, "flags.qualities.rollout": c.Flags.Qualities.Rollout} {
 		if !(f >= 0 && f <= 100) {
-			bad(name, f, "a percentage from 0 to 100")
+			p.bad(name, f, "a percentage from 0 to 100")
 		}
 	}
 	for i, cidr := range c.Flags.InternalCIDRs {
 		if _, err := ParseProxy(cidr); err != nil {
-			bad(fmt.Sprintf("flags.internal_cidrs[%d]", i), cidr, "an IP or CIDR, e.g. 10.0.0.0/8")
+			p.bad(fmt.Sprintf("flags.internal_cidrs[%d]", i), cidr, "an IP or CIDR, e.g. 10.0.0.0/8")
 		}
 	}
 	for key, list := range map[string][]string{"cors.allow_origins": c.CORS.AllowOrigins, "timing.allow_origins": c.Timing.AllowOrigins} {
 		for i, o := range list {
 			if err := checkOrigin(o); err != nil {
-				bad(fmt.Sprintf("%s[%d]", key, i), o, err.Error())
+				p.bad(fmt.Sprintf("%s[%d]", key, i), o, err.Error())
 			}
 		}
 	}
 	if c.Params.Unknown != "reject" && c.Params.Unknown != "ignore" {
-		bad("params.unknown", c.Params.Unknown, "reject (an unknown parameter answers 400) or ignore")
+		p.bad("params.unknown", c.Params.Unknown, "reject (an unknown parameter answers 400) or ignore")
 	}
 	if c.Signing.Scheme != "hmac-sha256" && c.Signing.Scheme != "imgix" {
-		bad("signing.scheme", c.Signing.Scheme, "hmac-sha256 or imgix (URLs signed by imgix's SDKs)")
+		p.bad("signing.scheme", c.Signing.Scheme, "hmac-sha256 or imgix (URLs signed by imgix's SDKs)")
 	}
 	for i, d := range c.Purge.Downstream {
 		key := fmt.Sprintf("purge.downstream[%d]", i)
-		checkDownstream(key, d, bad)
+		checkDownstream(key, d, p.bad)
 	}
-	intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
+}
+
+// validateTransformAndLimits checks transform.* and limits.*.
+func (c *Config) validateTransformAndLimits(p *problems) {
+	p.intRange("transform.concurrency", c.Transform.Concurrency, 1, 1024)
 	if c.Transform.MemoryBudget < 64<<20 {
-		bad("transform.memory_budget", c.Transform.MemoryBudget, "0 (a quarter of the machine's memory) or a size of at least 64MiB, e.g. 2GiB")
+		p.bad("transform.memory_budget", c.Transform.MemoryBudget, "0 (a quarter of the machine's memory) or a size of at least 64MiB, e.g. 2GiB")
 	}
 	if c.Fetch.MaxBytesInFlight < c.Limits.MaxSourceBytes {
-		bad("fetch.max_bytes_in_flight", c.Fetch.MaxBytesInFlight, "a size of at least limits.max_source_bytes ("+fmt.Sprint(int64(c.Limits.MaxSourceBytes))+" bytes), e.g. 512MiB")
+		p.bad("fetch.max_bytes_in_flight", c.Fetch.MaxBytesInFlight, "a size of at least limits.max_source_bytes ("+fmt.Sprint(int64(c.Limits.MaxSourceBytes))+" bytes), e.g. 512MiB")
 	}
-	intRange("transform.queue", c.Transform.Queue, 0, 1<<20)
-	positive("transform.queue_timeout", c.Transform.QueueTimeout)
-	positive("transform.timeout", c.Transform.Timeout)
+	p.intRange("transform.queue", c.Transform.Queue, 0, 1<<20)
+	p.positive("transform.queue_timeout", c.Transform.QueueTimeout)
+	p.positive("transform.timeout", c.Transform.Timeout)
 	if c.Transform.AVIFMaxPixels < 0 {
-		bad("transform.avif_max_pixels", c.Transform.AVIFMaxPixels, "a pixel count of 0 or more, e.g. 2000000")
+		p.bad("transform.avif_max_pixels", c.Transform.AVIFMaxPixels, "a pixel count of 0 or more, e.g. 2000000")
 	}
-	intRange("transform.webp_effort", c.Transform.WebPEffort, 0, 6)
-	intRange("transform.avif_effort", c.Transform.AVIFEffort, 1, 6)
-	intRange("transform.quality.jpeg", c.Transform.Quality.JPEG, 1, 100)
-	intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
-	intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)
-	intRange("transform.quality.jxl", c.Transform.Quality.JXL, 1, 100)
-	intRange("flags.qualities.quality.jpeg", c.Flags.Qualities.Quality.JPEG, 1, 100)
-	intRange("flags.qualities.quality.webp", c.Flags.Qualities.Quality.WebP, 1, 100)
-	intRange("flags.qualities.quality.avif", c.Flags.Qualities.Quality.AVIF, 1, 100)
-	intRange("flags.qualities.quality.jxl", c.Flags.Qualities.Quality.JXL, 1, 100)
-	intRange("limits.max_dimension", c.Limits.MaxDimension, 1, 65535)
+	p.intRange("transform.webp_effort", c.Transform.WebPEffort, 0, 6)
+	p.intRange("transform.avif_effort", c.Transform.AVIFEffort, 1, 6)
+	p.intRange("transform.quality.jpeg", c.Transform.Quality.JPEG, 1, 100)
+	p.intRange("transform.quality.webp", c.Transform.Quality.WebP, 1, 100)
+	p.intRange("transform.quality.avif", c.Transform.Quality.AVIF, 1, 100)
+	p.intRange("transform.quality.jxl", c.Transform.Quality.JXL, 1, 100)
+	p.intRange("flags.qualities.quality.jpeg", c.Flags.Qualities.Quality.JPEG, 1, 100)
+	p.intRange("flags.qualities.quality.webp", c.Flags.Qualities.Quality.WebP, 1, 100)
+	p.intRange("flags.qualities.quality.avif", c.Flags.Qualities.Quality.AVIF, 1, 100)
+	p.intRange("flags.qualities.quality.jxl", c.Flags.Qualities.Quality.JXL, 1, 100)
+	p.intRange("limits.max_dimension", c.Limits.MaxDimension, 1, 65535)
 	if c.Limits.MaxSourceBytes <= 0 {
-		bad("limits.max_source_bytes", c.Limits.MaxSourceBytes, "a size above 0, e.g. 50MiB")
+		p.bad("limits.max_source_bytes", c.Limits.MaxSourceBytes, "a size above 0, e.g. 50MiB")
 	}
 	if c.Limits.MaxSourcePixels <= 0 {
-		bad("limits.max_source_pixels", c.Limits.MaxSourcePixels, "a pixel count above 0, e.g. 50000000")
+		p.bad("limits.max_source_pixels", c.Limits.MaxSourcePixels, "a pixel count above 0, e.g. 50000000")
 	}
-	pixels := func(key string, v int64) {
-		if v <= 0 {
-			bad(key, v, "a pixel count above 0, e.g. 16000000")
-		}
-	}
-	pixels("limits.max_output_pixels", c.Limits.MaxOutputPixels)
-	pixels("limits.max_output_frames_pixels", c.Limits.MaxOutputFramesPixels)
-	pixels("limits.max_avif_pixels", c.Limits.MaxAVIFPixels)
-	pixels("limits.max_jxl_pixels", c.Limits.MaxJXLPixels)
+	p.pixels("limits.max_output_pixels", c.Limits.MaxOutputPixels)
+	p.pixels("limits.max_output_frames_pixels", c.Limits.MaxOutputFramesPixels)
+	p.pixels("limits.max_avif_pixels", c.Limits.MaxAVIFPixels)
+	p.pixels("limits.max_jxl_pixels", c.Limits.MaxJXLPixels)
 	if c.Limits.MaxUpscale < 1 || c.Limits.MaxUpscale > 64 {
-		bad("limits.max_upscale", c.Limits.MaxUpscale, "a factor from 1 (never enlarge) to 64")
+		p.bad("limits.max_upscale", c.Limits.MaxUpscale, "a factor from 1 (never enlarge) to 64")
 	}
 	for i, w := range c.Limits.Widths {
 		if w < 1 || w > c.Limits.MaxDimension {
-			bad(fmt.Sprintf("limits.widths[%d]", i), w, fmt.Sprintf("an integer from 1 to limits.max_dimension (%d)", c.Limits.MaxDimension))
+			p.bad(fmt.Sprintf("limits.widths[%d]", i), w, fmt.Sprintf("an integer from 1 to limits.max_dimension (%d)", c.Limits.MaxDimension))
 		}
 	}
-	positive("server.read_timeout", c.Server.ReadTimeout)
-	positive("server.write_timeout", c.Server.WriteTimeout)
-	positive("server.idle_timeout", c.Server.IdleTimeout)
-	positive("server.drain_timeout", c.Server.DrainTimeout)
-	intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
-	intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, 1<<24)
-	for i, p := range c.Server.TrustedProxies {
-		if _, err := ParseProxy(p); err != nil {
-			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), p, "an IP address or a CIDR block, e.g. 10.0.0.0/8")
+}
+
+// validateServerAndServices checks server.*, signing keys, presets, log.*, tracing.*, s3.* and redis.*.
+func (c *Config) validateServerAndServices(p *problems) {
+	p.positive("server.read_timeout", c.Server.ReadTimeout)
+	p.positive("server.write_timeout", c.Server.WriteTimeout)
+	p.positive("server.idle_timeout", c.Server.IdleTimeout)
+	p.positive("server.drain_timeout", c.Server.DrainTimeout)
+	p.intRange("server.max_conns", c.Server.MaxConns, 1, 1<<24)
+	p.intRange("server.max_conns_per_ip", c.Server.MaxConnsPerIP, 1, 1<<24)
+	for i, proxy := range c.Server.TrustedProxies {
+		if _, err := ParseProxy(proxy); err != nil {
+			p.bad(fmt.Sprintf("server.trusted_proxies[%d]", i), proxy, "an IP address or a CIDR block, e.g. 10.0.0.0/8")
 		}
 	}
 	for i, k := range c.Signing.Keys {
 		if len(strings.TrimSpace(k)) < MinSigningKeyBytes {
-			bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
+			p.bad(fmt.Sprintf("signing.keys[%d]", i), "(hidden, "+fmt.Sprint(len(k))+" bytes)", "a secret of at least 16 bytes")
 		}
 	}
 	if c.SigningRequired() && len(c.Signing.Keys) == 0 {
-		bad("signing.keys", "[]", "at least one key while signing.required is true (the default once the config file has listed keys); to serve unsigned URLs set signing.required: false")
+		p.bad("signing.keys", "[]", "at least one key while signing.required is true (the default once the config file has listed keys); to serve unsigned URLs set signing.required: false")
 	}
 	if c.Params.PresetsOnly && len(c.Presets) == 0 {
-		bad("params.presets_only", true, "false, or true with at least one entry in presets")
+		p.bad("params.presets_only", true, "false, or true with at least one entry in presets")
 	}
-	intRange("log.errors_per_second", c.Log.ErrorsPerSecond, 1, 1<<20)
+	p.intRange("log.errors_per_second", c.Log.ErrorsPerSecond, 1, 1<<20)
 	if c.Log.HitSample < 0 || c.Log.HitSample > 1 {
-		bad("log.hit_sample", c.Log.HitSample, "a share from 0 (no hit is logged) to 1 (every hit is)")
+		p.bad("log.hit_sample", c.Log.HitSample, "a share from 0 (no hit is logged) to 1 (every hit is)")
 	}
 	if c.Tracing.Endpoint != "" {
 		if u, err := url.Parse(c.Tracing.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("tracing.endpoint", c.Tracing.Endpoint, "an OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318")
+			p.bad("tracing.endpoint", c.Tracing.Endpoint, "an OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318")
 		}
 	}
 	if c.Tracing.Sample < 0 || c.Tracing.Sample > 1 {
-		bad("tracing.sample", c.Tracing.Sample, "a share from 0 to 1")
+		p.bad("tracing.sample", c.Tracing.Sample, "a share from 0 to 1")
 	}
 	if c.S3.Endpoint != "" {
 		if u, err := url.Parse(c.S3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("s3.endpoint", c.S3.Endpoint, "an http(s)://host[:port] URL, or empty for AWS")
+			p.bad("s3.endpoint", c.S3.Endpoint, "an http(s)://host[:port] URL, or empty for AWS")
 		}
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			bad("redis.url", c.Redis.URL, "redis://host:port/db, rediss://... or unix:///path/redis.sock")
+			p.bad("redis.url", c.Redis.URL, "redis://host:port/db, rediss://... or unix:///path/redis.sock")
 		}
 	}
 	if c.Redis.Cluster && !c.Redis.Enabled() {
-		bad("redis.cluster", true, "false, or the cluster's seed nodes in redis.addrs (or one in redis.url)")
+		p.bad("redis.cluster", true, "false, or the cluster's seed nodes in redis.addrs (or one in redis.url)")
 	}
 	for _, a := range c.Redis.Addrs {
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(a, "redis://"), "rediss://")); err != nil {
-			bad("redis.addrs", a, "host:port entries, e.g. 10.0.0.5:6379")
+			p.bad("redis.addrs", a, "host:port entries, e.g. 10.0.0.5:6379")
 		}
 	}
-	positive("redis.timeout", c.Redis.Timeout)
+	p.positive("redis.timeout", c.Redis.Timeout)
 	if c.Redis.MaxValue <= 0 {
-		bad("redis.max_value", c.Redis.MaxValue, "a size above 0, e.g. 8MiB")
+		p.bad("redis.max_value", c.Redis.MaxValue, "a size above 0, e.g. 8MiB")
 	}
-	intRange("redis.queue", c.Redis.Queue, 1, 1<<20)
-	return errors.Join(errs...)
+	p.intRange("redis.queue", c.Redis.Queue, 1, 1<<20)
 }
 
 // ParseProxy reads one server.trusted_proxies entry: an IP is a block of one.
