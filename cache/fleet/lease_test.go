@@ -57,15 +57,28 @@ func TestAwaitIsNotTheStaleCopy(t *testing.T) {
 			e    *cache.Entry
 			gone bool
 		}
-		got := make(chan awaited)
+		got := make(chan awaited, 1)
+		// The waiter asks the clock each time it has read the stale copy:
+		// twice means it has judged it, and passed it over, on two polls.
+		judged := make(chan struct{}, 1)
+		clock := func() time.Time {
+			select {
+			case judged <- struct{}{}:
+			default:
+			}
+			return time.Now()
+		}
 		go func() {
-			e, gone := b.Await(context.Background(), "k", time.Minute, time.Now)
+			e, gone := b.Await(context.Background(), "k", time.Minute, clock)
 			got <- awaited{e, gone}
 		}()
-		select {
-		case w := <-got:
-			t.Fatalf("the waiter took %q (gone %v) while the leader fills", w.e.Body, w.gone)
-		case <-time.After(100 * time.Millisecond): // several polls
+		for polls := 0; polls < 2; {
+			select {
+			case w := <-got:
+				t.Fatalf("the waiter took %q (gone %v) while the leader fills", w.e.Body, w.gone)
+			case <-judged:
+				polls++
+			}
 		}
 		release(fill, time.Hour)
 		w := <-got
