@@ -442,6 +442,8 @@ func TestBehindCachesFreshnessRevalidationAndOutage(t *testing.T) {
 	// The edge goes away: for 8 s, past every lifetime and stale window it
 	// sent (2 s, 1 s), each cache serves its copy (the edge sent
 	// stale-if-error=86400).
+	// Time is the subject: how long the caches, on their own clocks, stand
+	// in.
 	h.stop()
 	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
 		for _, c := range caches {
@@ -809,7 +811,8 @@ func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
 		etags[u] = r.header.Get("ETag")
 	}
 	// The idle spell: every copy past its 1 s lifetime and 1 s of
-	// stale-while-revalidate.
+	// stale-while-revalidate. Time is the subject: Varnish keeps its own
+	// clock, which a test cannot move, and asking it would refresh them.
 	time.Sleep(3 * time.Second)
 	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
