@@ -201,13 +201,19 @@ func (s *Server) writeBrowserHeaders(ctx *fasthttp.RequestCtx, sc *scratch, b *b
 	}
 }
 
+// isProbe says whether the request is OPTIONS *, which asks about the
+// server itself (RFC 9110 9.3.7): a cache's health probe.
+func isProbe(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsOptions() && string(ctx.Request.Header.RequestURI()) == "*"
+}
+
 // preflight answers OPTIONS: the methods this edge serves and, for an
 // allowed origin, the CORS preflight (the headers it asked for, for a day).
 func (s *Server) preflight(ctx *fasthttp.RequestCtx, b *browserHeaders) {
 	h := &ctx.Response.Header
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 	h.Set(fasthttp.HeaderAllow, "GET, HEAD, OPTIONS")
-	if string(ctx.Request.Header.RequestURI()) == "*" {
+	if isProbe(ctx) {
 		// OPTIONS * asks about the server itself (RFC 9110 9.3.7): the
 		// health probe of a cache in front, on the address it sends images
 		// to, which can never name an image.

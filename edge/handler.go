@@ -306,7 +306,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, start time.Time) 
 	// image name must never become a page.
 	ctx.Response.Header.SetCanonical(hdrNoSniff, valueNoSniff)
 	status := ctx.Response.StatusCode()
-	if ctx.IsOptions() && string(ctx.Request.Header.RequestURI()) == "*" {
+	if isProbe(ctx) {
 		// A cache's health probe, twice a second: no request of a client,
 		// so neither a log line nor a sample of request latency.
 		s.scratch.Put(sc)
