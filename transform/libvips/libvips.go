@@ -34,6 +34,9 @@ func Startup(log *slog.Logger) {
 	}, vips.LogLevelWarning)
 	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
 	blockUntrustedLoaders()
+	if !installKillHook() {
+		log.Error("libvips has no postbuild signal: renders past transform.timeout run to their end, holding their slots", "libvips", vips.Version)
+	}
 }
 
 // Shutdown stops libvips; call once at exit.
