@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"imgedge/edge/signing"
+	"imgedge/internal/testaddr"
 )
 
 // edgeProcess is the real binary running on two free ports.
@@ -73,7 +73,7 @@ func startEdge(t *testing.T, args []string, env ...string) *edgeProcess {
 // one).
 func startEdgeIn(t *testing.T, dir string, args []string, env ...string) *edgeProcess {
 	t.Helper()
-	p := &edgeProcess{public: freePort(t), admin: freePort(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &edgeProcess{public: testaddr.Addr(t), admin: testaddr.Addr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(append(os.Environ(), "IMGEDGE_LISTEN="+p.public, "IMGEDGE_ADMIN_LISTEN="+p.admin), env...)
@@ -248,16 +248,6 @@ func TestInvalidConfigStopsStartup(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "transform.quality.webp") || !strings.Contains(err.Error(), "1 to 100") {
 		t.Fatalf("run = %v, want an error naming transform.quality.webp and its range", err)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitReady(t *testing.T, url string, logs *syncBuffer) {

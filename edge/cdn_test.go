@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"imgedge/configs"
+	"imgedge/internal/testaddr"
 )
 
 // The caches in front of the edge run the configurations the README shows,
@@ -38,37 +39,6 @@ type frontCache struct {
 	purgeURL string // what purge.downstream names
 	kind     string // its purge.downstream kind
 	stop     func()
-}
-
-// handedOut are the ports freePort gave this test process: the kernel may
-// offer a closed port again before the process it was meant for binds it,
-// and the freshness checker starts dozens of caches at once.
-var handedOut struct {
-	sync.Mutex
-	ports map[string]bool
-}
-
-// freePort finds a loopback port for a server the test starts as a
-// process, never one it found before.
-func freePort(t *testing.T) string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		_ = ln.Close()
-		if !handedOut.ports[port] {
-			if handedOut.ports == nil {
-				handedOut.ports = map[string]bool{}
-			}
-			handedOut.ports[port] = true
-			return port
-		}
-	}
 }
 
 // sharedDir is a directory that a server dropping root privileges (Varnish's
@@ -207,7 +177,7 @@ func startVarnish(t *testing.T, edgeBase string) *frontCache {
 	dir := cdnFolder(t, "imgedge-varnish-", map[string][]string{
 		"varnish-site.vcl": {`.port = "8080";`, `.port = "` + edgePort + `";`},
 	})
-	port := freePort(t)
+	port := testaddr.Port(t)
 	line := readmeCommand(t, "varnishd ", "127.0.0.1:6081", "127.0.0.1:"+port, "/var/cache/imgedge-varnish", filepath.Join(dir, "varnish"))
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Dir = dir
@@ -220,7 +190,7 @@ func startVarnish(t *testing.T, edgeBase string) *frontCache {
 // edgeBase. Its workers run as www-data, as the README's command has them.
 func startNginx(t *testing.T, edgeBase string) *frontCache {
 	t.Helper()
-	port := freePort(t)
+	port := testaddr.Port(t)
 	dir := cdnFolder(t, "imgedge-nginx-", map[string][]string{
 		"nginx-site.conf": {"server 127.0.0.1:8080;", "server " + strings.TrimPrefix(edgeBase, "http://") + ";",
 			"listen 127.0.0.1:8081;", "listen 127.0.0.1:" + port + ";"},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imgedge/internal/testaddr"
 )
 
 // previousRelease is the release before this one (main when the fleet's
@@ -110,19 +111,8 @@ type edgeProc struct {
 	running bool
 }
 
-// freeAddr is a 127.0.0.1 port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newEdgeProc(t *testing.T, name, bin string, env ...string) *edgeProc {
-	pub, adm := freeAddr(t), freeAddr(t)
+	pub, adm := testaddr.Addr(t), testaddr.Addr(t)
 	p := &edgeProc{t: t, bin: bin, name: name, base: "http://" + pub, admin: "http://" + adm, logs: &syncWriter{},
 		env: append([]string{"IMGEDGE_LISTEN=" + pub, "IMGEDGE_ADMIN_LISTEN=" + adm, "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, env...)}
 	p.start()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"imgedge/internal/testaddr"
 )
 
 // Server is one running redis-server.
@@ -40,13 +42,7 @@ func start(t testing.TB, aof bool, extra func(dir string) []string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: apt-get install -y redis-server (.ci/run does)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &Server{Addr: addr, t: t, aof: aof, dir: t.TempDir()}
+	s := &Server{Addr: testaddr.Addr(t), t: t, aof: aof, dir: t.TempDir()}
 	if extra != nil {
 		s.extra = extra(s.dir)
 	}
@@ -174,7 +170,10 @@ func StartClusterServers(t testing.TB, n int) []*Server {
 	var addrs []string
 	for range n {
 		s := start(t, false, func(dir string) []string {
-			return []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000"}
+			// The bus port is chosen too: port+10000, Redis' default,
+			// may be in the kernel's ephemeral range or past 65535.
+			return []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000",
+				"--cluster-port", testaddr.Port(t)}
 		})
 		servers = append(servers, s)
 		addrs = append(addrs, s.Addr)

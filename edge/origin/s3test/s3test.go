@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"imgedge/internal/testaddr"
 )
 
 // Module is the versitygw the tests run, built from the Go module proxy once
@@ -86,12 +87,7 @@ func Start(t testing.TB) *Server {
 			t.Fatal(err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().String()
-	ln.Close()
+	port := testaddr.Addr(t)
 	s := &Server{Endpoint: "http://" + port, port: port, root: root, t: t}
 	s.start()
 	t.Cleanup(s.Stop)

@@ -1,0 +1,81 @@
+// Package testaddr hands tests 127.0.0.1 addresses for servers they start
+// in other processes (Redis, Varnish, nginx, the S3 server, the edge).
+//
+// Such an address is chosen before its server binds it, so something else
+// may take it in between. Asking the kernel for a port (listening on :0
+// and closing) leaves exactly that window open: the kernel hands the same
+// ephemeral range to every other :0 listener and to every outgoing
+// connection's source port, so an httptest server or a client socket could
+// take the port and answer in the test's server's stead. The ports here
+// are drawn from below the ephemeral range instead, which the kernel never
+// hands out on its own, and each is given out once per process.
+package testaddr
+
+import (
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// Port returns a free TCP port on 127.0.0.1 that neither the kernel nor an
+// earlier call will hand out.
+func Port(t testing.TB) string {
+	t.Helper()
+	lo, hi := 10000, ephemeralLow()
+	if hi-lo < 1000 { // no room below the range: take our chances above it
+		lo, hi = 10000, 65536
+	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	for range 1000 {
+		p := lo + rand.IntN(hi-lo)
+		if handedOut.ports[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue // taken
+		}
+		_ = ln.Close()
+		handedOut.ports[p] = true
+		return strconv.Itoa(p)
+	}
+	t.Fatalf("no free port in %d-%d after 1000 tries", lo, hi)
+	return ""
+}
+
+// Addr is Port as host:port.
+func Addr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + Port(t)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default, 32768, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
