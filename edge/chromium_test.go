@@ -36,6 +36,9 @@ func browseSeeing[T any](t *testing.T, url, script string, seen func(*network.Re
 		t.Fatalf("chromium: %v (.ci/run installs Debian's chromium)", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
+		// Chromium leaves an org.chromium.Chromium.* folder in TMPDIR
+		// per run; the test's own folder goes with the test.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		// This machine has no network but loopback: Chromium's own
 		// background traffic would only be refused.
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),

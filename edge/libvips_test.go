@@ -20,6 +20,7 @@ import (
 func TestMain(m *testing.M) {
 	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	code := m.Run()
+	removeBinaries()
 	libvips.Shutdown()
 	os.Exit(code)
 }

@@ -30,6 +30,16 @@ var binaries struct {
 	dir   string
 }
 
+// removeBinaries removes what edgeBinary built; TestMain calls it when the
+// tests are over.
+func removeBinaries() {
+	binaries.Lock()
+	defer binaries.Unlock()
+	if binaries.dir != "" {
+		_ = os.RemoveAll(binaries.dir)
+	}
+}
+
 // edgeBinary builds the edge at release ("" for the working tree; else a
 // commit of this repository's history) into a folder removed when the test
 // process ends, with the race detector when the tests run under it.
@@ -161,9 +171,25 @@ func (p *edgeProc) start() {
 	}
 }
 
+// exitedEarly fails the test, with the end of the process's output, when
+// the process ended before the test ended it: a crash (a Go panic, or
+// glibc or a sanitizer aborting) would otherwise show only as refused
+// connections.
+func (p *edgeProc) exitedEarly() bool {
+	select {
+	case err := <-p.done:
+		p.running = false
+		out := p.logs.String()
+		p.t.Errorf("%s exited on its own: %v\n...%s", p.name, err, out[max(0, len(out)-8192):])
+		return true
+	default:
+		return false
+	}
+}
+
 // kill ends the process as a crash would.
 func (p *edgeProc) kill() {
-	if !p.running {
+	if !p.running || p.exitedEarly() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
@@ -173,7 +199,7 @@ func (p *edgeProc) kill() {
 
 // stop ends the process as an operator would (SIGTERM, drain).
 func (p *edgeProc) stop() {
-	if !p.running {
+	if !p.running || p.exitedEarly() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
