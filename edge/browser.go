@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"imgedge/configs"
+	"imgedge/internal/bytesconv"
 	"imgedge/transform"
 )
 
@@ -108,7 +108,7 @@ func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints) {
 		return h.Peek(old)
 	}
 	if v := num("Sec-CH-DPR", "DPR"); len(v) > 0 {
-		if f, err := strconv.ParseFloat(b2s(v), 64); err == nil && f > 0 {
+		if f, err := strconv.ParseFloat(bytesconv.String(v), 64); err == nil && f > 0 {
 			hints.DPR = f
 		}
 	}
@@ -123,7 +123,7 @@ func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints) {
 }
 
 func positiveInt(v []byte) int {
-	n, err := strconv.Atoi(b2s(bytes.TrimSpace(v)))
+	n, err := strconv.Atoi(bytesconv.String(bytes.TrimSpace(v)))
 	if err != nil || n < 0 {
 		return 0
 	}
@@ -231,12 +231,4 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx, b *browserHeaders) {
 		h.SetBytesV(fasthttp.HeaderAccessControlAllowHeaders, asked)
 	}
 	h.SetCanonical([]byte(fasthttp.HeaderAccessControlMaxAge), valuePreflightTTL)
-}
-
-// b2s views b as a string without copying, for parsers that only read it.
-func b2s(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

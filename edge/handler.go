@@ -9,12 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"imgedge/cache"
 	"imgedge/edge/shield"
+	"imgedge/internal/bytesconv"
 	"imgedge/transform"
 )
 
@@ -508,10 +508,10 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, cacheStatus, cacheControl []byte) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrCacheStatus, cacheStatus)
-	h.SetCanonical(hdrETag, s2b(e.ETag))
+	h.SetCanonical(hdrETag, bytesconv.Bytes(e.ETag))
 	h.SetCanonical(hdrCacheControl, cacheControl)
 	if e.LastModified != "" {
-		h.SetCanonical(hdrLastModified, s2b(e.LastModified))
+		h.SetCanonical(hdrLastModified, bytesconv.Bytes(e.LastModified))
 	}
 	if notModified(&ctx.Request.Header, e) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -573,10 +573,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, sc *scratch, err error) {
 	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
 	s.writeProblem(ctx, p)
 }
-
-// s2b views s as bytes without copying, for fasthttp setters that copy
-// what they are given.
-func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // answerFormat is the Content-Type of the image answered, "" for none.
 func answerFormat(a *shield.Answer) string {

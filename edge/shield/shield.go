@@ -8,10 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"imgedge/cache"
 	"imgedge/edge/origin"
+	"imgedge/internal/bytesconv"
 	"imgedge/transform"
 )
 
@@ -200,8 +200,10 @@ func (s *Shield) Serve(ctx context.Context, r *Request) (Answer, error) {
 	var e *cache.Entry
 	var ok bool
 	if tg, tiered := store.(tierGetter); tiered {
-		e, ok, a.Tier = tg.GetTier(b2s(r.Key), r.Now)
-	} else if e, ok = store.Get(b2s(r.Key)); ok {
+		// Views of the request: ristretto keeps only a key's hashes and the
+		// shared tier reads under its own prefixed copy.
+		e, ok, a.Tier = tg.GetTier(bytesconv.String(r.Key), r.Now)
+	} else if e, ok = store.Get(bytesconv.String(r.Key)); ok {
 		a.Tier = cache.TierMemory
 	}
 	if r.Trace {
@@ -426,7 +428,3 @@ type nobody struct{}
 
 func (nobody) Fetched(string, origin.Object, error, time.Duration) {}
 func (nobody) Rendered(*transform.Result, time.Duration)           {}
-
-// b2s views b as a string without copying. Only for lookups that do not keep
-// the string: ristretto's Get keeps hashes, never the key.
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
