@@ -169,9 +169,9 @@ func (c *countingTransformer) queue() queueStats {
 	return noQueue{}
 }
 
-func (c *countingTransformer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+func (c *countingTransformer) Transform(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
 	c.n.Add(1)
-	return c.inner.Transform(ctx, src, s)
+	return c.inner.Transform(ctx, src, job)
 }
 
 type harness struct {
@@ -636,11 +636,11 @@ func TestProblemsOperatorClass(t *testing.T) {
 
 func TestProblemsFatalClassAndSurvival(t *testing.T) {
 	h := start(t, nil, func(tr transform.Transformer) transform.Transformer {
-		return transform.TransformerFunc(func(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
-			if s.Width == 13 {
+		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
+			if job.Spec.Width == 13 {
 				panic("bug in a transform")
 			}
-			return tr.Transform(ctx, src, s)
+			return tr.Transform(ctx, src, job)
 		})
 	})
 	checkProblem(t, h.get(t, "/kodim23.png?w=13", "X-Request-Id", "bug-1"), 500, "fatal", "internal", "request id")

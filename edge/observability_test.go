@@ -75,11 +75,11 @@ func TestMetricNames(t *testing.T) {
 func TestCountersMoveExactly(t *testing.T) {
 	// A lenient breaker: this test fails the origin on purpose.
 	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_BREAKER_FAILURES=100"}, func(tr transform.Transformer) transform.Transformer {
-		return transform.TransformerFunc(func(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
-			if s.Width == 13 {
+		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
+			if job.Spec.Width == 13 {
 				panic("bug")
 			}
-			return tr.Transform(ctx, src, s)
+			return tr.Transform(ctx, src, job)
 		})
 	})
 	o := h.origin.url

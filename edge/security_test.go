@@ -457,7 +457,7 @@ type failsWith struct {
 	err error
 }
 
-func (f failsWith) Transform(context.Context, []byte, transform.Spec) (transform.Result, error) {
+func (f failsWith) Transform(context.Context, []byte, transform.Job) (transform.Result, error) {
 	return transform.Result{}, f.err
 }
 

@@ -245,15 +245,15 @@ func TestMissingNamesNeverOpenTheBreaker(t *testing.T) {
 func TestHitsNeverWaitOnTransforms(t *testing.T) {
 	release := make(chan struct{})
 	h := start(t, nil, func(tr transform.Transformer) transform.Transformer {
-		return transform.TransformerFunc(func(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
-			if s.Width >= 700 {
+		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
+			if job.Spec.Width >= 700 {
 				select {
 				case <-release:
 				case <-ctx.Done():
 					return transform.Result{}, ctx.Err()
 				}
 			}
-			return tr.Transform(ctx, src, s)
+			return tr.Transform(ctx, src, job)
 		})
 	})
 	defer close(release)

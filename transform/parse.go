@@ -9,9 +9,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unsafe"
+	"unique"
 
 	"github.com/agnivade/levenshtein"
+
+	"imgedge/internal/bytesconv"
 )
 
 // Limits bounds what a request may ask for.
@@ -685,7 +687,7 @@ func setDL(st *state, v []byte, allowed string) *ParamError {
 	if len(v) == 0 || len(v) > maxDownloadName {
 		return badValue("dl", v, allowed+" of 1 to 200 bytes")
 	}
-	st.spec.Download = viewString(v)
+	st.spec.Download = owned(v)
 	return nil
 }
 
@@ -731,14 +733,13 @@ func setRect(st *state, v []byte, allowed string) *ParamError {
 	return nil
 }
 
-// viewString is b as a string without a copy: it aliases the request's
-// memory, and Spec.Owned copies it before anything keeps it.
-func viewString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
+// owned is v as a string the spec may keep: the Builder is fed views of
+// request memory, reused once the request is answered. The string is
+// interned (unique.Make copies it the first time and finds that copy
+// afterwards, without allocating), so a cache hit for a URL with mark= or
+// dl= allocates nothing; interned strings are dropped by the garbage
+// collector once no spec holds them, so hostile values cannot pile up.
+func owned(v []byte) string { return unique.Make(bytesconv.String(v)).Value() }
 
 // maxMarkPath bounds mark=: it is fetched from the origin like a request path.
 const maxMarkPath = 1024
@@ -754,7 +755,7 @@ func setMark(st *state, v []byte, allowed string) *ParamError {
 			return badValue("mark", v, allowed+", inside the origin")
 		}
 	}
-	st.spec.Mark = viewString(v)
+	st.spec.Mark = owned(v)
 	return nil
 }
 

@@ -606,3 +606,40 @@ func TestMarkParameters(t *testing.T) {
 		}
 	}
 }
+
+// A spec owns what it holds: the edge feeds the Builder views of request
+// memory that fasthttp reuses once the request is answered, and a spec
+// kept past that (a fill, a key, a map) must not change under it. Specs of
+// the same variant compare equal, so a spec can key a map.
+func TestSpecOwnsItsStrings(t *testing.T) {
+	p := newTestParser(t, nil)
+	parse := func(buf [][2][]byte) Spec {
+		var b Builder
+		b.Reset(p)
+		for _, kv := range buf {
+			b.Add(kv[0], kv[1])
+		}
+		s, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	request := func() [][2][]byte {
+		return [][2][]byte{{[]byte("w"), []byte("300")}, {[]byte("mark"), []byte("/logo.png")}, {[]byte("dl"), []byte("cat.jpg")}}
+	}
+	mem := request()
+	s := parse(mem)
+	for _, kv := range mem { // the request's memory, reused by the next one
+		for i := range kv[1] {
+			kv[1][i] = 'x'
+		}
+	}
+	if s.Mark != "/logo.png" || s.Download != "cat.jpg" {
+		t.Fatalf("the spec changed with the request's memory: mark %q, dl %q", s.Mark, s.Download)
+	}
+	seen := map[Spec]int{s: 1}
+	if again := parse(request()); again != s || seen[again] != 1 {
+		t.Fatalf("two parses of one request differ: %+v and %+v", s, again)
+	}
+}

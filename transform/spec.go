@@ -3,7 +3,6 @@ package transform
 import (
 	"net/url"
 	"strconv"
-	"strings"
 )
 
 // Format is an output (or source) image format.
@@ -152,8 +151,11 @@ const (
 	AcceptJXL
 )
 
-// Spec is a parsed, defaulted request for one variant. It is a comparable value;
-// AppendKey writes its canonical form.
+// Spec is a parsed, defaulted request for one variant: the variant's
+// identity, which AppendKey writes in canonical form. It is a comparable
+// value that owns all it holds (its strings are copies, never views of the
+// request), so it may be kept, compared and used as a map key. What a
+// render needs besides it travels in a Job.
 type Spec struct {
 	// Width and Height are the target box in device pixels (w, h times dpr);
 	// 0 means unconstrained in that direction.
@@ -196,7 +198,6 @@ type Spec struct {
 	MarkAlign    Gravity
 	MarkPad      int
 	MarkAlpha    int
-	MarkImage    *Source // the watermark's bytes, set by the edge from Mark
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
@@ -210,13 +211,7 @@ type Spec struct {
 	// that could change this answer, for Vary. Neither enters the key: the
 	// values they resolved to are in Width, Height and AutoCompress.
 	Hints, HintsUsed Hint
-	// Ladder, set by the edge, holds the source's rungs; nil: the render
-	// decodes the source. Not in the key: a rung renders the same bytes.
-	Ladder Ladder
 }
-
-// Source is image bytes handed to a render besides its source.
-type Source struct{ Body []byte }
 
 // Watermark defaults, as imgix's.
 const (
@@ -241,14 +236,6 @@ const (
 	HintViewportWidth
 	HintSaveData
 )
-
-// Owned returns s with its strings copied: Mark and Download are views of
-// the request's memory (the parse allocates nothing), which is reused once
-// the request is answered; a fill that may outlive it takes an owned copy.
-func (s Spec) Owned() Spec {
-	s.Mark, s.Download = strings.Clone(s.Mark), strings.Clone(s.Download)
-	return s
-}
 
 // Resizes reports whether the spec asks for a box.
 func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }

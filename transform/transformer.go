@@ -5,19 +5,32 @@ import (
 	"time"
 )
 
-// Transformer renders spec from a source image. Implementations return
+// Transformer renders a job from a source image. Implementations return
 // ErrBusy, ErrUnsupported, ErrTooLarge or ErrTimeout (wrapped) for the
 // failures the edge answers differently.
 type Transformer interface {
-	Transform(ctx context.Context, src []byte, spec Spec) (Result, error)
+	Transform(ctx context.Context, src []byte, job Job) (Result, error)
 }
 
 // TransformerFunc adapts a function to Transformer.
-type TransformerFunc func(ctx context.Context, src []byte, spec Spec) (Result, error)
+type TransformerFunc func(ctx context.Context, src []byte, job Job) (Result, error)
 
 // Transform calls f.
-func (f TransformerFunc) Transform(ctx context.Context, src []byte, spec Spec) (Result, error) {
-	return f(ctx, src, spec)
+func (f TransformerFunc) Transform(ctx context.Context, src []byte, job Job) (Result, error) {
+	return f(ctx, src, job)
+}
+
+// Job is one render: the variant it produces (Spec, which alone decides
+// the bytes) and what the render reads besides the source, which the edge
+// gathers for it. Nothing in a Job enters the cache key.
+type Job struct {
+	Spec Spec
+	// Mark is the watermark's bytes, fetched from Spec.Mark; nil when the
+	// spec names none.
+	Mark []byte
+	// Ladder holds the source's rungs; nil: the render decodes the source.
+	// A rung renders the same bytes as the source would.
+	Ladder Ladder
 }
 
 // Result is a rendered variant.
@@ -31,7 +44,7 @@ type Result struct {
 	// FormatReason says why Format was chosen ("fm", "source", "accept", "alpha").
 	FormatReason string
 	Timings      Timings
-	Rung         RungUse // what the render did with Spec.Ladder
+	Rung         RungUse // what the render did with Job.Ladder
 	// Decoded is the size the source's pixels were decoded at, and how:
 	// smaller than the source with shrink-on-load, an embedded thumbnail or
 	// a rung.

@@ -175,18 +175,19 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		info.outcome = Revalidated
 		return cache.Fill[fillInfo]{Entry: old.Renewed(src.Entry), Store: true, Meta: info}, nil
 	}
+	job := transform.Job{Spec: spec}
 	if spec.Mark != "" {
 		// The watermark is an original of the same origin, through the same
-		// cache and collapsing as any; its bytes ride along with the spec.
-		if spec.MarkImage, err = s.markSource(ctx, up, spec.Mark, pol); err != nil {
+		// cache and collapsing as any; its bytes ride along with the job.
+		if job.Mark, err = s.markSource(ctx, up, spec.Mark, pol); err != nil {
 			return cache.Fill[fillInfo]{}, err
 		}
 	}
 	t0 := s.clock()
 	if s.rungs != nil {
-		spec.Ladder = &ladder{store: s.rungs, key: okey, src: src.Entry, now: t0, mayKeep: info.sourceCached}
+		job.Ladder = &ladder{store: s.rungs, key: okey, src: src.Entry, now: t0, mayKeep: info.sourceCached}
 	}
-	res, err := s.tr.Transform(ctx, src.Entry.Body, spec)
+	res, err := s.tr.Transform(ctx, src.Entry.Body, job)
 	if err != nil {
 		return cache.Fill[fillInfo]{}, err
 	}
@@ -213,7 +214,7 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 
 // markSource fetches the watermark at path. A missing or non-image mark is
 // the URL's mistake: it answers 400 naming mark.
-func (s *Shield) markSource(ctx context.Context, up *Origin, path string, pol *Policy) (*transform.Source, error) {
+func (s *Shield) markSource(ctx context.Context, up *Origin, path string, pol *Policy) ([]byte, error) {
 	key := string(AppendKey(nil, up.ID, []byte(path), true, nil))
 	m, _, err := s.source(ctx, up, key, path, pol)
 	switch {
@@ -224,7 +225,7 @@ func (s *Shield) markSource(ctx context.Context, up *Origin, path string, pol *P
 	case m.Entry.ContentType == "" || m.Entry.ContentType == transform.FormatSVG.ContentType():
 		return nil, &transform.ParamError{Param: "mark", Value: path, Problem: "is not a raster image", Allowed: "a JPEG, PNG, WebP, AVIF, GIF or JPEG XL at the same origin"}
 	}
-	return &transform.Source{Body: m.Entry.Body}, nil
+	return m.Entry.Body, nil
 }
 
 // Preview renders r's variant as Serve would, from the original as Serve
@@ -243,14 +244,14 @@ func (s *Shield) Preview(ctx context.Context, r *Request) (src *cache.Entry, res
 	if r.Original {
 		return f.Entry, res, t, nil
 	}
-	spec := r.Spec
-	if spec.Mark != "" {
-		if spec.MarkImage, err = s.markSource(ctx, r.Origin, spec.Mark, pol); err != nil {
+	job := transform.Job{Spec: r.Spec}
+	if r.Spec.Mark != "" {
+		if job.Mark, err = s.markSource(ctx, r.Origin, r.Spec.Mark, pol); err != nil {
 			return f.Entry, res, t, err
 		}
 	}
 	t0 := s.clock()
-	res, err = s.tr.Transform(ctx, f.Entry.Body, spec)
+	res, err = s.tr.Transform(ctx, f.Entry.Body, job)
 	t.TransformAt, t.Transform, t.Stages = t0, s.clock().Sub(t0), res.Timings
 	return f.Entry, res, t, err
 }

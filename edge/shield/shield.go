@@ -237,7 +237,7 @@ func (s *Shield) miss(ctx context.Context, r *Request, stale *cache.Entry, a Ans
 	}
 	wait, cancel := context.WithTimeout(ctx, bound+time.Second)
 	defer cancel()
-	spec := r.Spec.Owned()
+	spec := r.Spec
 	f, o, err := s.fill(wait, r.Origin, string(r.Key), string(r.Path), r.Original, spec, pol)
 	if err == nil && (s.purges.Check(f.Entry, s.clock()) == cache.Purged || outlived(f, r.Now)) {
 		// This request joined a fill that began before a purge applied
@@ -369,7 +369,7 @@ func (s *Shield) refreshLater(r *Request) {
 	s.refreshes.Add(1)
 	s.mu.Unlock()
 	// Copies: the request's memory is reused once it is answered.
-	up, key, path, original, spec := r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec.Owned()
+	up, key, path, original, spec := r.Origin, string(r.Key), string(r.Path), r.Original, r.Spec
 	go func() {
 		defer s.refreshes.Done()
 		defer func() { <-s.refreshSlots }()

@@ -96,7 +96,7 @@ func (o *fakeOrigin) count() int {
 // fakeRenderer "renders" by prefixing the source bytes.
 type fakeRenderer struct{ renders atomic.Int32 }
 
-func (r *fakeRenderer) Transform(_ context.Context, src []byte, _ transform.Spec) (transform.Result, error) {
+func (r *fakeRenderer) Transform(_ context.Context, src []byte, _ transform.Job) (transform.Result, error) {
 	r.renders.Add(1)
 	return transform.Result{Body: append([]byte("webp:"), src...), Format: transform.FormatWebP}, nil
 }
@@ -401,10 +401,10 @@ type gatedRenderer struct {
 	gate    chan struct{}
 }
 
-func (g *gatedRenderer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+func (g *gatedRenderer) Transform(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
 	close(g.started)
 	<-g.gate
-	return g.fakeRenderer.Transform(ctx, src, s)
+	return g.fakeRenderer.Transform(ctx, src, job)
 }
 
 // TestCloseWaitsForFills: Close returns only when no fill runs, so that the
@@ -530,10 +530,10 @@ type slowRenderer struct {
 	release chan struct{}
 }
 
-func (g *slowRenderer) Transform(ctx context.Context, src []byte, s transform.Spec) (transform.Result, error) {
+func (g *slowRenderer) Transform(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
 	g.started <- struct{}{}
 	<-g.release
-	return g.fakeRenderer.Transform(ctx, src, s)
+	return g.fakeRenderer.Transform(ctx, src, job)
 }
 
 // signalingStore says when a lookup of the variants tier has happened.

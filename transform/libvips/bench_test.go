@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
+
+	"imgedge/transform"
 )
 
 // BenchmarkEncode1200 renders the 1600x1200 photo at 1200 px wide in each
@@ -21,7 +23,7 @@ func BenchmarkEncode1200(b *testing.B) {
 			spec := parse(b, "w=1200&fm="+fm)
 			var size int
 			for b.Loop() {
-				res, err := tr.Transform(context.Background(), src, spec)
+				res, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -43,7 +45,7 @@ func BenchmarkMissPipeline(b *testing.B) {
 		b.SetBytes(int64(len(src)))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+				if _, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -90,8 +92,7 @@ func BenchmarkSrcsetPNG(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			spec := parse(b, fmt.Sprintf("w=%d&q=%d&fm=webp", 150+i*37%235, 70+i%21))
-			spec.Ladder = ladder
-			if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+			if _, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec, Ladder: ladder}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -167,7 +168,7 @@ func BenchmarkPaths(b *testing.B) {
 			tr := newTransformer(b)
 			spec := parse(b, p.query)
 			for b.Loop() {
-				if _, err := tr.Transform(context.Background(), p.src, spec); err != nil {
+				if _, err := tr.Transform(context.Background(), p.src, transform.Job{Spec: spec}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -180,7 +180,7 @@ func TestTrimIsPricedAgain(t *testing.T) {
 	tr := newTransformer(t)
 	cfg := testConfig()
 	for _, q := range []string{"trim=auto&w=4100&fm=png", "trim=auto&w=4100&fm=jxl", "trim=auto&w=1500&fm=png"} {
-		res, err := tr.Transform(context.Background(), buf.Bytes(), parse(t, q))
+		res, err := tr.Transform(context.Background(), buf.Bytes(), transform.Job{Spec: parse(t, q)})
 		if err != nil {
 			if !errors.Is(err, transform.ErrTooLarge) {
 				t.Errorf("%s: %v, want a limit named", q, err)
@@ -246,7 +246,7 @@ func TestSVGPriced(t *testing.T) {
 	cfg := testConfig()
 	price := func(doc, query string) (cost, error) {
 		t.Helper()
-		j := newJob([]byte(doc), parse(t, query), &cfg)
+		j := newJob([]byte(doc), transform.Job{Spec: parse(t, query)}, &cfg)
 		defer j.close()
 		err := j.admit()
 		return j.cost, err

@@ -47,7 +47,7 @@ func FuzzTransform(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := tr.Transform(context.Background(), src, spec)
+		res, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec})
 		switch {
 		case err == nil:
 			if len(res.Body) == 0 || res.Width <= 0 || res.Height <= 0 {

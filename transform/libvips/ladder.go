@@ -13,7 +13,7 @@ import (
 // decode), or for a source without one its prescale, which may be 1, the
 // whole decode. 0: none.
 func (j *job) ladderScale() int {
-	if j.spec.Ladder == nil || j.spec.Format.Facts() || j.spec.Frame > 1 {
+	if j.ladder == nil || j.spec.Format.Facts() || j.spec.Frame > 1 {
 		return 0
 	}
 	if j.opts.shrink > 1 {
@@ -61,7 +61,7 @@ func reduceFirst(j *job) error {
 // reports whether it did; when it did not, keep says whether the ladder
 // wants the rung this render decodes.
 func climb(j *job, scale int) (climbed, keep bool) {
-	rung, keep := j.spec.Ladder.Rung(scale)
+	rung, keep := j.ladder.Rung(scale)
 	if rung == nil {
 		return false, keep
 	}
@@ -112,6 +112,6 @@ func keepRung(j *job, scale int) error {
 	j.img.Close()
 	j.img = img
 	j.res.Rung = transform.RungKept
-	j.spec.Ladder.Keep(scale, rung)
+	j.ladder.Keep(scale, rung)
 	return nil
 }

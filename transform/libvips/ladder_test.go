@@ -87,14 +87,13 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 				src = readFile(t, imagePath(c.file))
 			}
 			spec := parse(t, c.query)
-			want, err := tr.Transform(context.Background(), src, spec)
+			want, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ladder := &mapLadder{}
-			spec.Ladder = ladder
 			for i, step := range []string{"keeping the rung", "from the rung"} {
-				got, err := tr.Transform(context.Background(), src, spec)
+				got, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec, Ladder: ladder})
 				if err != nil {
 					t.Fatalf("%s: %v", step, err)
 				}
@@ -140,7 +139,7 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 // use one: another frame of a multi-image HEIF is decoded.
 func TestLadderOnlyForTheFirstFrame(t *testing.T) {
 	for frame, want := range map[int]int{0: 2, 1: 2, 2: 0} {
-		j := &job{spec: transform.Spec{Ladder: &mapLadder{}, Frame: frame}, prescale: 2}
+		j := &job{spec: transform.Spec{Frame: frame}, ladder: &mapLadder{}, prescale: 2}
 		if got := j.ladderScale(); got != want {
 			t.Errorf("frame %d: rung scale %d; want %d", frame, got, want)
 		}
@@ -152,8 +151,7 @@ func TestLadderKeepsOnlyWhatIsWanted(t *testing.T) {
 	tr := newTransformer(t)
 	spec := parse(t, "w=300&fm=jpg")
 	ladder := &mapLadder{wantsNone: true}
-	spec.Ladder = ladder
-	res, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg")), spec)
+	res, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg")), transform.Job{Spec: spec, Ladder: ladder})
 	if err != nil {
 		t.Fatal(err)
 	}

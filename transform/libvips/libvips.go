@@ -173,9 +173,9 @@ func (t *Transformer) Stuck() int64 { return t.stuck.Load() }
 // QueueTimeout), then renders. When Timeout passes or ctx is done first,
 // the render is killed: libvips stops at its next tile, frees its memory
 // and hands its slot back; the caller does not wait for that.
-func (t *Transformer) Transform(ctx context.Context, src []byte, spec transform.Spec) (transform.Result, error) {
+func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Job) (transform.Result, error) {
 	cfg := t.cfg.Load()
-	j := newJob(src, spec, cfg)
+	j := newJob(src, tj, cfg)
 	if err := j.admit(); err != nil {
 		j.close()
 		return transform.Result{}, err

@@ -76,7 +76,7 @@ func parse(t testing.TB, query string) transform.Spec {
 
 func render1(t testing.TB, tr *Transformer, src []byte, query string) transform.Result {
 	t.Helper()
-	res, err := tr.Transform(context.Background(), src, parse(t, query))
+	res, err := tr.Transform(context.Background(), src, transform.Job{Spec: parse(t, query)})
 	if err != nil {
 		t.Fatalf("Transform(%s): %v", query, err)
 	}
@@ -202,7 +202,7 @@ func TestOutputFormatChoice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := parse(t, tt.query)
 			spec.Accepted = tt.accepted
-			res, err := tr.Transform(context.Background(), tt.src, spec)
+			res, err := tr.Transform(context.Background(), tt.src, transform.Job{Spec: spec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +317,7 @@ func TestRejectsNonImages(t *testing.T) {
 		"bmp":       append([]byte("BM"), make([]byte, 60)...),
 		"truncated": readFile(t, filepath.Join(benchImages, "hopper.jpg"))[:3000],
 	} {
-		_, err := tr.Transform(context.Background(), src, parse(t, "w=10"))
+		_, err := tr.Transform(context.Background(), src, transform.Job{Spec: parse(t, "w=10")})
 		if !errors.Is(err, transform.ErrUnsupported) {
 			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
 		}
@@ -331,7 +331,7 @@ func TestPixelLimitFromHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), parse(t, "w=10"))
+	_, err = tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), transform.Job{Spec: parse(t, "w=10")})
 	if !errors.Is(err, transform.ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
@@ -346,14 +346,14 @@ func TestAdmissionFailsFastWhenQueueFull(t *testing.T) {
 	}
 	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
 	tr.slots <- struct{}{} // the only slot is taken
-	_, err = tr.Transform(context.Background(), small, transform.Spec{})
+	_, err = tr.Transform(context.Background(), small, transform.Job{Spec: transform.Spec{}})
 	if !errors.Is(err, transform.ErrBusy) {
 		t.Fatalf("err = %v, want ErrBusy", err)
 	}
 	cfg.Queue, cfg.QueueTimeout = 1, 20*time.Millisecond
 	tr, _ = New(cfg)
 	tr.slots <- struct{}{}
-	_, err = tr.Transform(context.Background(), small, transform.Spec{})
+	_, err = tr.Transform(context.Background(), small, transform.Job{Spec: transform.Spec{}})
 	if !errors.Is(err, transform.ErrBusy) || tr.Queued() != 0 {
 		t.Fatalf("err = %v, queued = %d; want ErrBusy after the queue timeout and an empty queue", err, tr.Queued())
 	}
@@ -364,7 +364,7 @@ func decode(t testing.TB, b []byte) image.Image {
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		// Formats Go cannot decode (WebP, AVIF, JXL) are converted by libvips.
-		res, err2 := newTransformer(t).Transform(context.Background(), b, transform.Spec{Format: transform.FormatPNG})
+		res, err2 := newTransformer(t).Transform(context.Background(), b, transform.Job{Spec: transform.Spec{Format: transform.FormatPNG}})
 		if err2 != nil {
 			t.Fatalf("decode: %v; through libvips: %v", err, err2)
 		}
@@ -453,7 +453,7 @@ func TestUntrustedLoadersBlocked(t *testing.T) {
 		t.Fatalf("PDF refused for another reason: %v", err)
 	}
 	jxl := render1(t, newTransformer(t), readFile(t, filepath.Join(benchImages, "hopper.jpg")), "fm=jxl")
-	if _, err := newTransformer(t).Transform(context.Background(), jxl.Body, parse(t, "w=10&fm=png")); err != nil {
+	if _, err := newTransformer(t).Transform(context.Background(), jxl.Body, transform.Job{Spec: parse(t, "w=10&fm=png")}); err != nil {
 		t.Fatalf("JPEG XL round trip: %v", err)
 	}
 }
@@ -475,7 +475,7 @@ func TestStalled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
-	go func() { _, _ = tr.Transform(ctx, small, transform.Spec{}) }()
+	go func() { _, _ = tr.Transform(ctx, small, transform.Job{Spec: transform.Spec{}}) }()
 	for tr.Queued() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -528,7 +528,7 @@ func TestStoppedRenderFreesItsSlot(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() {
-				_, err := tr.Transform(ctx, big, parse(t, "w=4000&blur=60&fm=png"))
+				_, err := tr.Transform(ctx, big, transform.Job{Spec: parse(t, "w=4000&blur=60&fm=png")})
 				errc <- err
 			}()
 			if stop == "cancel" {
@@ -552,7 +552,7 @@ func TestStoppedRenderFreesItsSlot(t *testing.T) {
 			}
 			cfg.Timeout = 30 * time.Second
 			tr.Update(cfg)
-			if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "hopper.jpg")), parse(t, "w=10")); err != nil {
+			if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "hopper.jpg")), transform.Job{Spec: parse(t, "w=10")}); err != nil {
 				t.Fatalf("next request: %v", err)
 			}
 		})
@@ -605,7 +605,7 @@ func TestRotationOfMultiPageSources(t *testing.T) {
 		{"formats/webp-animated-rotating-squares.webp", "rot=90&frame=2&fm=png", 80, 80},
 		{"formats/gif-animated-rotating-squares.gif", "rot=90", 80, 80},
 	} {
-		res, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, tt.file)), parse(t, tt.query))
+		res, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, tt.file)), transform.Job{Spec: parse(t, tt.query)})
 		if err != nil || res.Width != tt.w || res.Height != tt.h {
 			t.Errorf("%s?%s: %dx%d, %v; want %dx%d", tt.file, tt.query, res.Width, res.Height, err, tt.w, tt.h)
 		}
@@ -618,7 +618,7 @@ func TestBadLateFrameServed(t *testing.T) {
 	tr := newTransformer(t)
 	src := readFile(t, filepath.Join(corpusDir, "hostile/libvips-invalid_multiframe.gif"))
 	for _, q := range []string{"", "w=10", "fm=webp"} {
-		res, err := tr.Transform(context.Background(), src, parse(t, q))
+		res, err := tr.Transform(context.Background(), src, transform.Job{Spec: parse(t, q)})
 		if err != nil || len(res.Body) == 0 {
 			t.Errorf("?%s: %v", q, err)
 		}
@@ -631,7 +631,7 @@ func TestBadLateFrameServed(t *testing.T) {
 func TestLibraryErrorsStayOutOfAnswers(t *testing.T) {
 	tr := newTransformer(t)
 	for _, file := range []string{"formats/jpeg-12bit.jpg", "hostile/fuzzdb-POC_img_phpinfo-CR.gif"} {
-		_, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, file)), parse(t, "w=100&fm=png"))
+		_, err := tr.Transform(context.Background(), readFile(t, filepath.Join(corpusDir, file)), transform.Job{Spec: parse(t, "w=100&fm=png")})
 		var le *transform.LibraryError
 		if !errors.As(err, &le) || le.Detail == "" {
 			t.Fatalf("%s: %v, want a LibraryError with libvips' text", file, err)

@@ -11,17 +11,17 @@ import (
 // markHeader reads the watermark's header (no pixel) so that its size is
 // checked and priced before admission, as the source's is.
 func markHeader(j *job) error {
-	m := j.spec.MarkImage
+	m := j.mark
 	if m == nil {
 		return nil
 	}
 	// The same checks as a source: a truncated mark would otherwise be drawn
 	// as far as libvips could read it, where the same file as a source is
 	// refused.
-	if err := transform.CheckIntegrity(m.Body); err != nil {
+	if err := transform.CheckIntegrity(m); err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
-	img, err := load(m.Body, transform.FormatSource, loadOptions{})
+	img, err := load(m, transform.FormatSource, loadOptions{})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
@@ -39,10 +39,10 @@ func markHeader(j *job) error {
 // mark-align mark-pad pixels from the edges, at mark-alpha opacity.
 func watermark(j *job, img *vips.ImageRef) error {
 	spec := j.spec
-	if spec.MarkImage == nil {
+	if j.mark == nil {
 		return nil
 	}
-	mark, err := load(spec.MarkImage.Body, transform.FormatSource, loadOptions{})
+	mark, err := load(j.mark, transform.FormatSource, loadOptions{})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}

@@ -259,17 +259,17 @@ func TestAnimation(t *testing.T) {
 	if meanAbsDiff(first, eleventh) == 0 {
 		t.Error("frame=11 equals frame=1")
 	}
-	if _, err := tr.Transform(context.Background(), gif, parse(t, "frame=31")); !errors.Is(err, transform.ErrUnsupported) {
+	if _, err := tr.Transform(context.Background(), gif, transform.Job{Spec: parse(t, "frame=31")}); !errors.Is(err, transform.ErrUnsupported) {
 		t.Errorf("frame=31 of 30: err = %v", err)
 	}
 	// auto=format: WebP where accepted (AVIF cannot animate), else GIF.
 	spec := parse(t, "w=40&auto=format")
 	spec.Accepted = transform.AcceptAVIF | transform.AcceptWebP
-	if res, _ := tr.Transform(context.Background(), gif, spec); res.Format != transform.FormatWebP {
+	if res, _ := tr.Transform(context.Background(), gif, transform.Job{Spec: spec}); res.Format != transform.FormatWebP {
 		t.Errorf("auto=format for an animation with AVIF and WebP accepted: %s", res.Format)
 	}
 	spec.Accepted = 0
-	if res, _ := tr.Transform(context.Background(), gif, spec); res.Format != transform.FormatGIF {
+	if res, _ := tr.Transform(context.Background(), gif, transform.Job{Spec: spec}); res.Format != transform.FormatGIF {
 		t.Errorf("auto=format for an animation for a legacy client: %s", res.Format)
 	}
 }
@@ -282,10 +282,10 @@ func TestAnimationFramesCountAgainstPixelLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	gif := readFile(t, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif"))
-	if _, err := tr.Transform(context.Background(), gif, parse(t, "w=40")); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "30 frames") {
+	if _, err := tr.Transform(context.Background(), gif, transform.Job{Spec: parse(t, "w=40")}); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "30 frames") {
 		t.Fatalf("30 frames over a 10-frame budget: err = %v", err)
 	}
-	if _, err := tr.Transform(context.Background(), gif, parse(t, "w=40&frame=2")); err != nil {
+	if _, err := tr.Transform(context.Background(), gif, transform.Job{Spec: parse(t, "w=40&frame=2")}); err != nil {
 		t.Fatalf("one frame is within the budget: %v", err)
 	}
 }
@@ -384,7 +384,7 @@ func TestAVIFFallsBackAboveMaxPixels(t *testing.T) {
 	} {
 		spec := parse(t, tt.query)
 		spec.Accepted = transform.AcceptAVIF | transform.AcceptWebP
-		res, err := tr.Transform(context.Background(), src, spec)
+		res, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec})
 		if err != nil || res.Format != tt.want {
 			t.Errorf("%s: %s (%s) %v, want %s", tt.query, res.Format, res.FormatReason, err, tt.want)
 		}

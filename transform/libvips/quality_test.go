@@ -74,15 +74,14 @@ func TestDecodeRoutesKeepDetail(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			src := routeSource(t, c.file)
-			spec := parse(t, c.query+"&fm=png")
-			var ladder mapLadder
+			job := transform.Job{Spec: parse(t, c.query+"&fm=png")}
 			if c.ladder {
-				spec.Ladder = &ladder
-				if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+				job.Ladder = &mapLadder{}
+				if _, err := tr.Transform(context.Background(), src, job); err != nil {
 					t.Fatal(err)
 				}
 			}
-			res, err := tr.Transform(context.Background(), src, spec)
+			res, err := tr.Transform(context.Background(), src, job)
 			if err != nil {
 				t.Fatal(err)
 			}

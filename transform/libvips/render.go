@@ -168,9 +168,14 @@ func animates(spec transform.Spec, src transform.Format) bool {
 // goroutine running the steps, one at a time) and is closed explicitly by
 // close, whatever step failed.
 type job struct {
-	orig       []byte // the source as fetched
-	src        []byte // the source as read (SVGZ inflated); libvips reads it unless an SVG
+	orig []byte // the source as fetched
+	src  []byte // the source as read (SVGZ inflated); libvips reads it unless an SVG
+	// spec is the render's own copy of the variant asked for, which plan
+	// completes (ar= without a box, the blurhash box, a hinted size
+	// clamped to the output limit); the caller's is never touched.
 	spec       transform.Spec
+	mark       []byte           // the watermark's bytes; nil: none
+	ladder     transform.Ladder // the source's rungs; nil: decode the source
 	cfg        *Config
 	srcFmt     transform.Format
 	img        *vips.ImageRef
@@ -231,8 +236,8 @@ var pipeline = [...]step{
 	{"encode", encodeOrPassthrough},
 }
 
-func newJob(src []byte, spec transform.Spec, cfg *Config) *job {
-	return &job{orig: src, spec: spec, cfg: cfg}
+func newJob(src []byte, tj transform.Job, cfg *Config) *job {
+	return &job{orig: src, spec: tj.Spec, mark: tj.Mark, ladder: tj.Ladder, cfg: cfg}
 }
 
 // admit runs the prelude.

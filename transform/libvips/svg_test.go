@@ -100,7 +100,7 @@ func TestSVGRendersOnlyCanonicalDocument(t *testing.T) {
 		"use loop":            open + `<g id="a"><use xlink:href="#a"/></g></svg>`,
 		"not well-formed":     open + `<g></svg>`,
 	} {
-		_, err := tr.Transform(context.Background(), []byte(doc), parse(t, "w=50&fm=png"))
+		_, err := tr.Transform(context.Background(), []byte(doc), transform.Job{Spec: parse(t, "w=50&fm=png")})
 		if !errors.Is(err, transform.ErrUnsupported) && !errors.Is(err, transform.ErrTooLarge) {
 			t.Errorf("%s: %v; want a refusal", name, err)
 		}
@@ -110,9 +110,8 @@ func TestSVGRendersOnlyCanonicalDocument(t *testing.T) {
 	}
 	// A watermark is a raster or nothing: its bytes are never given to
 	// librsvg, whatever the caller checked.
-	spec := parse(t, "w=50&fm=png&mark=/m.svg")
-	spec.MarkImage = &transform.Source{Body: readFile(t, filepath.Join(corpusDir, "formats/svg-libvips-logo.svg"))}
-	if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), spec); !errors.Is(err, transform.ErrUnsupported) {
+	job := transform.Job{Spec: parse(t, "w=50&fm=png&mark=/m.svg"), Mark: readFile(t, filepath.Join(corpusDir, "formats/svg-libvips-logo.svg"))}
+	if _, err := tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), job); !errors.Is(err, transform.ErrUnsupported) {
 		t.Errorf("an SVG mark: %v; want ErrUnsupported", err)
 	}
 	for _, b := range loads() {
@@ -213,7 +212,7 @@ func TestSVGCorpusTricks(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			orig := readFile(t, filepath.Join(corpusDir, file))
 			start := time.Now()
-			res, err := tr.Transform(context.Background(), orig, parse(t, "fm=jpg"))
+			res, err := tr.Transform(context.Background(), orig, transform.Job{Spec: parse(t, "fm=jpg")})
 			took := time.Since(start)
 			got := loads()
 			if refusedRe.MatchString(expect) {

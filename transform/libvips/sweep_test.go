@@ -33,7 +33,7 @@ func loadSweepImages(b *testing.B, box string) []sweepImage {
 	tr := newTransformer(b)
 	var imgs []sweepImage
 	for _, name := range sweepImages {
-		res, err := tr.Transform(context.Background(), readFile(b, filepath.Join(benchImages, name)), parse(b, box+"&fit=max&fm=png"))
+		res, err := tr.Transform(context.Background(), readFile(b, filepath.Join(benchImages, name)), transform.Job{Spec: parse(b, box+"&fit=max&fm=png")})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"imgedge/transform"
 )
 
 // libvipsLog records what libvips and GLib log through Startup's logger
@@ -80,14 +82,13 @@ func TestRendersLogNoWarnings(t *testing.T) {
 		t.Run(filepath.Base(c.file)+"?"+c.query, func(t *testing.T) {
 			src := readFile(t, imagePath(c.file))
 			spec := parse(t, c.query)
-			spec.Ladder = &mapLadder{wantsNone: true}
 			start := libvipsLog.mark()
-			if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+			if _, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec, Ladder: &mapLadder{wantsNone: true}}); err != nil {
 				t.Fatal(err)
 			}
-			spec.Ladder = &mapLadder{}
+			job := transform.Job{Spec: spec, Ladder: &mapLadder{}}
 			for range 2 {
-				if _, err := tr.Transform(context.Background(), src, spec); err != nil {
+				if _, err := tr.Transform(context.Background(), src, job); err != nil {
 					t.Fatal(err)
 				}
 			}
