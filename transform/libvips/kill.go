@@ -2,49 +2,10 @@ package libvips
 
 // #cgo pkg-config: vips
 // #include <vips/vips.h>
-//
-// // While a capture is open on a thread, the first operation built on it
-// // that reads an image as "in" leaves that image (a reference) here.
-// static GPrivate capturing = G_PRIVATE_INIT(NULL);
-// static GPrivate captured = G_PRIVATE_INIT(NULL);
-//
-// static gboolean capture_in(GSignalInvocationHint *hint, guint n, const GValue *params, gpointer data) {
-//   if (!g_private_get(&capturing) || g_private_get(&captured))
-//     return TRUE;
-//   GObject *object = g_value_get_object(&params[0]);
-//   if (!VIPS_IS_OPERATION(object))
-//     return TRUE;
-//   GParamSpec *in = g_object_class_find_property(G_OBJECT_GET_CLASS(object), "in");
-//   if (in == NULL || in->value_type != VIPS_TYPE_IMAGE)
-//     return TRUE;
-//   VipsImage *image = NULL;
-//   g_object_get(object, "in", &image, NULL);
-//   g_private_set(&captured, image);
-//   return TRUE; // stays installed
-// }
-//
-// // capture_install hooks every object libvips builds (its postbuild
-// // signal, on the thread that built it); 0 when libvips has no such signal.
-// static int capture_install(void) {
-//   guint id = g_signal_lookup("postbuild", VIPS_TYPE_OBJECT);
-//   if (id == 0)
-//     return 0;
-//   g_signal_add_emission_hook(id, 0, capture_in, NULL, NULL);
-//   return 1;
-// }
-//
-// static void capture_begin(void) { g_private_set(&capturing, GINT_TO_POINTER(1)); }
-//
-// static VipsImage *capture_end(void) {
-//   VipsImage *image = g_private_get(&captured);
-//   g_private_set(&captured, NULL);
-//   g_private_set(&capturing, NULL);
-//   return image;
-// }
 import "C"
 
 import (
-	"runtime"
+	"reflect"
 	"sync"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -66,38 +27,39 @@ type killSwitch struct {
 	released bool
 }
 
-// killHook reports whether installKillHook found libvips' postbuild signal;
-// without it imagePointer learns nothing and renders run to their end
-// (their callers still answer at transform.timeout).
-var killHook bool
+// govipsImageField is where govips keeps an ImageRef's VipsImage: an
+// unexported field, read by reflection because govips offers no public
+// way to it and the kill flag needs the image itself. It was written for
+// govips v2.16.0; imageFieldOK checks at Startup that this govips still
+// has it, and TestGovipsKeepsItsImageField fails with the reason when an
+// upgrade removes or retypes it.
+//
+// Learning the pointer through public libvips API instead (a GLib
+// emission hook on libvips' postbuild signal reading the "in" of a
+// vips_copy) was tried and taken back: chaos runs with it saw edge
+// processes abort with glibc heap corruption, and the hook put a GLib
+// emission on every object libvips builds, regions included.
+const govipsImageField = "image"
 
-// installKillHook hooks libvips' postbuild signal for imagePointer; once,
-// from Startup.
-func installKillHook() bool {
-	killHook = C.capture_install() != 0
-	return killHook
+// imageFieldOK reports whether govips' ImageRef has the field
+// imagePointer reads, as a pointer to a C VipsImage.
+func imageFieldOK() bool {
+	f, ok := reflect.TypeFor[vips.ImageRef]().FieldByName(govipsImageField)
+	return ok && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Name() == "_Ctype_struct__VipsImage"
 }
 
-// imagePointer returns a reference to the VipsImage behind img, learnt
-// through public API only: govips keeps the pointer unexported, so img is
-// copied (vips_copy, which passes regions through and computes nothing)
-// while a hook on libvips' postbuild signal, open on this thread alone,
-// reads the copy operation's "in" argument. The copy is dropped at once.
-// Nil when that fails; the caller unrefs the image.
+// haveImageField is imageFieldOK, asked once.
+var haveImageField = imageFieldOK()
+
+// imagePointer is the VipsImage behind img, nil when this govips keeps it
+// elsewhere (then renders run to their end; their callers still answer at
+// transform.timeout). The field is read on the goroutine that owns img,
+// between operations.
 func imagePointer(img *vips.ImageRef) *C.VipsImage {
-	if !killHook {
+	if !haveImageField {
 		return nil
 	}
-	// The hook is per thread: begin, the copy and end run on this one.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	C.capture_begin()
-	cp, err := img.Copy()
-	p := C.capture_end()
-	if err == nil {
-		cp.Close()
-	}
-	return p
+	return (*C.VipsImage)(reflect.ValueOf(img).Elem().FieldByName(govipsImageField).UnsafePointer())
 }
 
 // track adds the image img holds now; called by the render's goroutine.
@@ -112,9 +74,9 @@ func (k *killSwitch) track(img *vips.ImageRef) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.released {
-		C.g_object_unref(C.gpointer(p))
 		return
 	}
+	C.g_object_ref(C.gpointer(p))
 	k.images = append(k.images, p)
 	if k.killed {
 		C.vips_image_set_kill(p, C.TRUE)
