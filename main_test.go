@@ -213,15 +213,20 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	arrived := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(700 * time.Millisecond)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		time.Sleep(700 * time.Millisecond) // the origin's latency: the request is in flight when SIGTERM comes
 		_, _ = w.Write(img)
 	}))
 	defer slow.Close()
 	p := startEdge(t, nil, "IMGEDGE_ORIGIN="+slow.URL)
 	got := make(chan int, 1)
 	go func() { s, _, _ := p.get(t, "/hopper.jpg?w=50"); got <- s }()
-	time.Sleep(200 * time.Millisecond)
+	<-arrived
 	p.stop(t)
 	if s := <-got; s != 200 {
 		t.Fatalf("in-flight request during drain: %d", s)
