@@ -118,8 +118,21 @@ type (
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry()}
-	r := m.registry
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerTraffic()
+	m.registerCache(s)
+	m.registerErrors()
+	if s.fleet != nil {
+		m.registerFleet(s)
+	}
+	registerConnections(m.registry, s)
+	registerTransformer(m.registry, s.transformer)
+	return m
+}
+
+// registerTraffic declares what the handler and the shield's observer count:
+// public requests, origin fetches, transforms and collapses.
+func (m *metrics) registerTraffic() {
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_requests_total", Help: "Public requests by cache outcome (hit, stale, miss, collapsed, none) and status."},
 		[]string{"cache", "status"})
@@ -147,6 +160,15 @@ func newMetrics(s *Server) *metrics {
 	m.rungs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_transform_rungs_total",
 		Help: "Transforms that kept a rung of their source (a decode at reduced scale, for later variants) or started from one."}, []string{"use"})
+	m.collapsed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "imgedge_collapsed_total", Help: "Requests that joined another request's computation."})
+	m.registry.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime, m.rungs,
+		m.collapsed)
+}
+
+// registerCache declares the tiers' lookups, with the shared tier's children
+// only when there is one, and the bytes each memory tier holds.
+func (m *metrics) registerCache(s *Server) {
 	m.cacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_cache_hits_total", Help: "Lookups answered from a tier (fresh or stale copies)."}, []string{"tier"})
 	m.cacheMisses = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -161,8 +183,19 @@ func newMetrics(s *Server) *metrics {
 			m.redisMisses[i] = m.cacheMisses.WithLabelValues(tier)
 		}
 	}
-	m.collapsed = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "imgedge_collapsed_total", Help: "Requests that joined another request's computation."})
+	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
+	m.registry.MustRegister(m.cacheHits, m.cacheMisses, collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {
+		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} {
+			if bc, ok := st.(byteCounter); ok {
+				ch <- prometheus.MustNewConstMetric(bytes, prometheus.GaugeValue, float64(bc.Bytes()), tier)
+			}
+		}
+	}})
+}
+
+// registerErrors declares the failure taxonomy and the feature flags'
+// decisions.
+func (m *metrics) registerErrors() {
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imgedge_errors_total", Help: "Failed requests by class and code (SPEC section 5)."}, []string{"class", "code"})
 	// Every class and code of the taxonomy exists from the start, at 0, so
@@ -180,44 +213,43 @@ func newMetrics(s *Server) *metrics {
 	for f := range flagCount {
 		m.flags[f][0], m.flags[f][1] = flags.WithLabelValues(flagNames[f], "off"), flags.WithLabelValues(flagNames[f], "on")
 	}
-	r.MustRegister(m.requests, m.requestDuration, m.originRequests, m.originDuration, m.transforms, m.transformTime, m.rungs,
-		m.cacheHits, m.cacheMisses, m.collapsed, m.errors, flags)
+	m.registry.MustRegister(m.errors, flags)
+}
 
-	bytes := prometheus.NewDesc("imgedge_cache_bytes", "Bytes held by a cache tier (approximate).", []string{"tier"}, nil)
-	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{bytes}, collect: func(ch chan<- prometheus.Metric) {
-		for tier, st := range map[string]cache.Store{"memory": s.variants, "memory_originals": s.originals} {
-			if bc, ok := st.(byteCounter); ok {
-				ch <- prometheus.MustNewConstMetric(bytes, prometheus.GaugeValue, float64(bc.Bytes()), tier)
-			}
-		}
-	}})
-	if rd := s.fleet; rd != nil {
-		dropped := prometheus.NewDesc("imgedge_redis_dropped_writes_total", "Writes that did not reach Redis, by reason (queue_full, breaker_open, failed, too_large, stale_epoch).", []string{"reason"}, nil)
-		m.redisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "imgedge_redis_duration_seconds", Help: "Time of calls to the shared tier, by operation (failed ones included).",
-			Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3}}, []string{"op"})
-		for _, op := range []string{"get", "set", "del", "lock", "renew", "await", "unlock", "purge", "announce"} {
-			m.redisDuration.WithLabelValues(op)
-		}
-		r.MustRegister(m.redisDuration,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_redis_breaker_state", Help: "The shared tier's circuit breaker: 0 closed, 1 half-open, 2 open."},
-				func() float64 { return float64(rd.BreakerState()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_errors_total", Help: "Calls to Redis that failed or timed out (each a miss or a dropped write)."},
-				func() float64 { return float64(rd.Errors()) }),
-			collectorFunc{descs: []*prometheus.Desc{dropped}, collect: func(ch chan<- prometheus.Metric) {
-				for reason, name := range fleet.DropReasons {
-					ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(rd.Dropped(reason)), name)
-				}
-			}},
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_rules", Help: "Purge rules this node holds (fleet and node-only), pruned after the longest time an entry can be kept."},
-				func() float64 { return float64(s.purges.Len()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_log_position", Help: "The purge log's sequence up to which this node has applied every rule (what its fills record)."},
-				func() float64 { return float64(s.purges.Seq()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_pending", Help: "Node-only purges waiting for Redis to reach the fleet."},
-				func() float64 { return float64(s.purgeLog.Pending()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_purge_epochs_total", Help: "Times this node found the fleet's purge history lost (Redis restarted, failed over or was flushed); entries stored before are revalidated."},
-				func() float64 { return float64(s.purgeLog.Epochs()) }))
+// registerFleet declares the shared tier's calls, breaker and dropped writes,
+// and the fleet purge log's state; only a node with a shared tier has them.
+func (m *metrics) registerFleet(s *Server) {
+	rd := s.fleet
+	dropped := prometheus.NewDesc("imgedge_redis_dropped_writes_total", "Writes that did not reach Redis, by reason (queue_full, breaker_open, failed, too_large, stale_epoch).", []string{"reason"}, nil)
+	m.redisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "imgedge_redis_duration_seconds", Help: "Time of calls to the shared tier, by operation (failed ones included).",
+		Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3}}, []string{"op"})
+	for _, op := range []string{"get", "set", "del", "lock", "renew", "await", "unlock", "purge", "announce"} {
+		m.redisDuration.WithLabelValues(op)
 	}
+	m.registry.MustRegister(m.redisDuration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_redis_breaker_state", Help: "The shared tier's circuit breaker: 0 closed, 1 half-open, 2 open."},
+			func() float64 { return float64(rd.BreakerState()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_redis_errors_total", Help: "Calls to Redis that failed or timed out (each a miss or a dropped write)."},
+			func() float64 { return float64(rd.Errors()) }),
+		collectorFunc{descs: []*prometheus.Desc{dropped}, collect: func(ch chan<- prometheus.Metric) {
+			for reason, name := range fleet.DropReasons {
+				ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(rd.Dropped(reason)), name)
+			}
+		}},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_rules", Help: "Purge rules this node holds (fleet and node-only), pruned after the longest time an entry can be kept."},
+			func() float64 { return float64(s.purges.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_log_position", Help: "The purge log's sequence up to which this node has applied every rule (what its fills record)."},
+			func() float64 { return float64(s.purges.Seq()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_purge_pending", Help: "Node-only purges waiting for Redis to reach the fleet."},
+			func() float64 { return float64(s.purgeLog.Pending()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_purge_epochs_total", Help: "Times this node found the fleet's purge history lost (Redis restarted, failed over or was flushed); entries stored before are revalidated."},
+			func() float64 { return float64(s.purgeLog.Epochs()) }))
+}
+
+// registerConnections declares the public listener's connections and the
+// origins' breakers.
+func registerConnections(r *prometheus.Registry, s *Server) {
 	r.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_open_connections", Help: "Connections open on the public listener."},
 			func() float64 { return float64(s.idle.openConns()) }),
@@ -229,7 +261,12 @@ func newMetrics(s *Server) *metrics {
 			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(up.breaker.State()), up.origin.ID)
 		}
 	}})
-	if q, ok := s.transformer.(queueReporter); ok {
+}
+
+// registerTransformer declares the gauges of the optional abilities tr has:
+// a transformer without them (a test's wrapper) exports none of their series.
+func registerTransformer(r *prometheus.Registry, tr transform.Transformer) {
+	if q, ok := tr.(queueReporter); ok {
 		r.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_inflight_transforms", Help: "Transforms running now."},
 				func() float64 { return float64(q.Inflight()) }),
@@ -238,14 +275,14 @@ func newMetrics(s *Server) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_stuck_transforms", Help: "Renders killed (timeout, client gone, shutdown) that have not returned yet."},
 				func() float64 { return float64(q.Stuck()) }))
 	}
-	if c, ok := s.transformer.(costReporter); ok {
+	if c, ok := tr.(costReporter); ok {
 		r.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_transforms_killed_total", Help: "Renders stopped by a kill rather than finished."},
 				func() float64 { return float64(c.Killed()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_transform_memory_reserved_bytes", Help: "Estimated memory of the running renders, within transform.memory_budget."},
 				func() float64 { return float64(c.Reserved()) }))
 	}
-	if mr, ok := s.transformer.(memoryReporter); ok {
+	if mr, ok := tr.(memoryReporter); ok {
 		stat := func(pick func(mem, high, files int64) int64) func() float64 {
 			return func() float64 { return float64(pick(mr.MemoryStats())) }
 		}
@@ -257,7 +294,6 @@ func newMetrics(s *Server) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_libvips_open_files", Help: "Files libvips holds open."},
 				stat(func(_, _, f int64) int64 { return f })))
 	}
-	return m
 }
 
 // redisCall times one call to the shared tier (cache.RedisConfig.Observe).
