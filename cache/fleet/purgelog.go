@@ -254,6 +254,38 @@ func (l *PurgeLog) sync() error {
 	// A node that started after the history was lost learns the floor
 	// from the fleet: entries stored before it are unproven here too.
 	l.purges.RaiseFloor(floor)
+	cursor := l.noticeEpoch(epoch, seq, began)
+	if seq, err = l.recordFloor(seq); err != nil {
+		return err
+	}
+	if cursor == 0 && seq > 0 {
+		// A node joining (or after a new epoch) starts where the log
+		// starts: what is below it was pruned, not lost.
+		if cursor, err = l.pruned(); err != nil {
+			return err
+		}
+	}
+	run := &cursorRun{l: l, began: began, cursor: cursor}
+	if err := l.readRules(run, seq); err != nil {
+		return err
+	}
+	run.end(seq)
+	l.purges.Advance(run.cursor)
+	l.purges.Synced(began)
+	l.flushPending()
+	if l.syncs++; l.syncs%4 == 1 {
+		l.announce()
+	}
+	if l.syncs%240 == 1 {
+		l.Prune(began)
+	}
+	return nil
+}
+
+// noticeEpoch starts a new epoch on this node when the log's epoch or
+// sequence shows that Redis lost its history since the last read, and
+// returns the cursor to read the log from.
+func (l *PurgeLog) noticeEpoch(epoch string, seq uint64, began time.Time) uint64 {
 	cursor := l.purges.Seq()
 	if l.epoch != "" && (epoch != l.epoch || seq < cursor) {
 		l.f.log.Warn("purge log: Redis lost its history (restart, failover or flush); entries stored before now are revalidated with the origin before use",
@@ -264,61 +296,54 @@ func (l *PurgeLog) sync() error {
 		cursor, l.gapAt = 0, 0
 	}
 	// Noticed once: a read that fails after this point finishes the
-	// epoch's work (below) at the next read, without a second epoch.
+	// epoch's work (recordFloor) at the next read, without a second epoch.
 	l.epoch = epoch
-	if !l.newFloor.IsZero() {
-		if _, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
-			return nil, floorScript.Exec(ctx, c, []string{purgeEpochKey}, []string{strconv.FormatInt(l.newFloor.UnixMilli(), 10)}).Error()
-		}); err != nil {
-			return err
-		}
-		// On a Cluster the counter and the rules live on different
-		// masters: one may have lost its data and the other not. The
-		// counter must stay above every rule logged, or new purges would
-		// take numbers below fills already recorded.
-		if seq, err = l.raiseCounter(); err != nil {
-			return err
-		}
-		l.newFloor = time.Time{}
+	return cursor
+}
+
+// recordFloor records a new epoch's floor in Redis, when one is still to
+// record, and returns the log's sequence, raised with the counter.
+func (l *PurgeLog) recordFloor(seq uint64) (uint64, error) {
+	if l.newFloor.IsZero() {
+		return seq, nil
 	}
-	// Every rule read is applied at once; the cursor (what fills record)
-	// moves only over a contiguous run: a purge whose INCR came before
-	// another's but whose rule lands after it must still cover the fills
-	// that began before it. A sequence missing for gapGrace is taken as
-	// lost (its publisher died between the two writes) and passed.
-	blocked := false
-	gap := func() { // cursor+1 is missing: wait for it, or pass it once lost
-		if l.gapAt != cursor+1 {
-			l.gapAt, l.gapSince = cursor+1, began
-		}
-		blocked = began.Sub(l.gapSince) < gapGrace
+	if _, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+		return nil, floorScript.Exec(ctx, c, []string{purgeEpochKey}, []string{strconv.FormatInt(l.newFloor.UnixMilli(), 10)}).Error()
+	}); err != nil {
+		return seq, err
 	}
-	advance := func(next uint64) { // over the rule with sequence next
-		if blocked || next <= cursor {
-			return
-		}
-		if next > cursor+1 {
-			if gap(); blocked {
-				return
-			}
-		}
-		cursor = next
+	// On a Cluster the counter and the rules live on different
+	// masters: one may have lost its data and the other not. The
+	// counter must stay above every rule logged, or new purges would
+	// take numbers below fills already recorded.
+	seq, err := l.raiseCounter()
+	if err != nil {
+		return seq, err
 	}
-	if cursor == 0 && seq > 0 {
-		// A node joining (or after a new epoch) starts where the log
-		// starts: what is below it was pruned, not lost.
-		_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
-			pruned, err := c.Do(ctx, c.B().Get().Key(purgePrunedKey).Build()).AsUint64()
-			if err == nil {
-				cursor = pruned
-			}
-			return nil, err
-		})
-		if err != nil && !rueidis.IsRedisNil(err) {
-			return err
+	l.newFloor = time.Time{}
+	return seq, nil
+}
+
+// pruned is the last sequence pruned from the log, 0 when none was.
+func (l *PurgeLog) pruned() (uint64, error) {
+	var cursor uint64
+	_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
+		pruned, err := c.Do(ctx, c.B().Get().Key(purgePrunedKey).Build()).AsUint64()
+		if err == nil {
+			cursor = pruned
 		}
+		return nil, err
+	})
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return 0, err
 	}
-	from := cursor
+	return cursor, nil
+}
+
+// readRules applies every rule logged after run's cursor, up to seq, in
+// batches of syncBatch, and moves the cursor over them.
+func (l *PurgeLog) readRules(run *cursorRun, seq uint64) error {
+	from := run.cursor
 	for seq > from {
 		var members []string
 		_, err := l.f.run("purge", l.timeout, func(ctx context.Context, c rueidis.Client) (any, error) {
@@ -333,9 +358,9 @@ func (l *PurgeLog) sync() error {
 		rules := make([]cache.PurgeRule, 0, len(members))
 		for _, m := range members {
 			if r, ok := decodeRule(m); ok {
-				r.At = began
+				r.At = run.began
 				rules = append(rules, r)
-				advance(r.Seq)
+				run.advance(r.Seq)
 				from = max(from, r.Seq)
 			}
 		}
@@ -343,27 +368,58 @@ func (l *PurgeLog) sync() error {
 			l.purges.Apply(rules...)
 		}
 		if len(members) < syncBatch {
-			break
+			return nil
 		}
-	}
-	if !blocked && cursor < seq { // sequences handed out whose rules are not there (yet)
-		if gap(); !blocked {
-			cursor = seq
-		}
-	}
-	if !blocked {
-		l.gapAt = 0
-	}
-	l.purges.Advance(cursor)
-	l.purges.Synced(began)
-	l.flushPending()
-	if l.syncs++; l.syncs%4 == 1 {
-		l.announce()
-	}
-	if l.syncs%240 == 1 {
-		l.Prune(began)
 	}
 	return nil
+}
+
+// cursorRun moves one read's cursor (what fills record). Every rule read
+// is applied at once; the cursor moves only over a contiguous run: a purge
+// whose INCR came before another's but whose rule lands after it must
+// still cover the fills that began before it. A sequence missing for
+// gapGrace is taken as lost (its publisher died between the two writes)
+// and passed.
+type cursorRun struct {
+	l       *PurgeLog
+	began   time.Time
+	cursor  uint64
+	blocked bool // a missing sequence holds the cursor for the rest of the read
+}
+
+// gap is met when cursor+1 is missing: wait for it, or pass it once lost.
+func (r *cursorRun) gap() {
+	if r.l.gapAt != r.cursor+1 {
+		r.l.gapAt, r.l.gapSince = r.cursor+1, r.began
+	}
+	r.blocked = r.began.Sub(r.l.gapSince) < gapGrace
+}
+
+// advance moves the cursor over the rule with sequence next.
+func (r *cursorRun) advance(next uint64) {
+	if r.blocked || next <= r.cursor {
+		return
+	}
+	if next > r.cursor+1 {
+		if r.gap(); r.blocked {
+			return
+		}
+	}
+	r.cursor = next
+}
+
+// end finishes the read at the log's sequence seq: sequences handed out
+// whose rules are not there (yet) are a gap too; with none blocking, the
+// gap remembered is forgotten.
+func (r *cursorRun) end(seq uint64) {
+	if !r.blocked && r.cursor < seq {
+		if r.gap(); !r.blocked {
+			r.cursor = seq
+		}
+	}
+	if !r.blocked {
+		r.l.gapAt = 0
+	}
 }
 
 // raiseScript raises the counter at KEYS[1] to ARGV[1] when it is below:
