@@ -53,78 +53,115 @@ func hostile(args []string) error {
 	}
 	peak.Store(baseline)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if v, err := rss(client, *admin); err == nil && v > peak.Load() {
-					peak.Store(v)
-				}
-			}
-		}
-	})
-
-	type result struct {
-		statuses map[int]int
-		slowest  time.Duration
-	}
-	var mu sync.Mutex
-	results := map[string]*result{}
-	var next atomic.Int64
+	wg.Go(func() { watchRSS(ctx, client, *admin, &peak) })
+	h := &hostileRun{base: *base, paths: paths, results: map[string]*hostileResult{}}
 	for range *parallel {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				n := int(next.Add(1) - 1)
-				p := paths[n%len(paths)]
-				url := *base + p
-				if strings.Contains(p, "%d") {
-					url = *base + fmt.Sprintf(p, 1+(n/len(paths))%99) // a new variant each round
-				}
-				status, took := get(ctx, client, url)
-				if status == 0 {
-					continue
-				}
-				mu.Lock()
-				r := results[p]
-				if r == nil {
-					r = &result{statuses: map[int]int{}}
-					results[p] = r
-				}
-				r.statuses[status]++
-				r.slowest = max(r.slowest, took)
-				mu.Unlock()
-			}
-		})
+		wg.Go(func() { h.send(ctx, client) })
 	}
-	smallStatus := map[int]int{}
-	var smallLat []time.Duration
-	for i := 0; ctx.Err() == nil; i++ {
-		status, took := get(ctx, client, *base+fmt.Sprintf(*small, 1+i%100, i/100%101))
-		if status == 0 {
-			continue
-		}
-		smallStatus[status]++
-		smallLat = append(smallLat, took)
-	}
+	smallStatus, smallLat := askSmall(ctx, client, *base, *small)
 	wg.Wait()
 
 	fmt.Printf("hostile requests, %d in flight for %s:\n", *parallel, *duration)
-	for _, p := range paths {
-		if r := results[p]; r != nil {
+	h.print()
+	printSmall(smallStatus, smallLat)
+	fmt.Printf("edge RSS: %d MiB before, peak %d MiB (growth %d MiB)\n", baseline>>20, peak.Load()>>20, (peak.Load()-baseline)>>20)
+	return nil
+}
+
+// watchRSS raises peak to the edge's resident memory, sampled every 50 ms
+// until ctx ends.
+func watchRSS(ctx context.Context, client *http.Client, admin string, peak *atomic.Int64) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if v, err := rss(client, admin); err == nil && v > peak.Load() {
+				peak.Store(v)
+			}
+		}
+	}
+}
+
+// hostileResult is what one hostile URL was answered.
+type hostileResult struct {
+	statuses map[int]int
+	slowest  time.Duration
+}
+
+// hostileRun sends the hostile URLs in turn from any number of senders and
+// keeps, per URL of the list, what it was answered.
+type hostileRun struct {
+	base  string
+	paths []string
+	next  atomic.Int64
+
+	mu      sync.Mutex // guards results
+	results map[string]*hostileResult
+}
+
+// send is one sender: it asks for the next URL of the list, one at a time,
+// until ctx ends.
+func (h *hostileRun) send(ctx context.Context, client *http.Client) {
+	for ctx.Err() == nil {
+		n := int(h.next.Add(1) - 1)
+		p := h.paths[n%len(h.paths)]
+		url := h.base + p
+		if strings.Contains(p, "%d") {
+			url = h.base + fmt.Sprintf(p, 1+(n/len(h.paths))%99) // a new variant each round
+		}
+		status, took := get(ctx, client, url)
+		if status == 0 {
+			continue
+		}
+		h.mu.Lock()
+		r := h.results[p]
+		if r == nil {
+			r = &hostileResult{statuses: map[int]int{}}
+			h.results[p] = r
+		}
+		r.statuses[status]++
+		r.slowest = max(r.slowest, took)
+		h.mu.Unlock()
+	}
+}
+
+// print reports each URL of the list that was answered, in the list's
+// order.
+func (h *hostileRun) print() {
+	for _, p := range h.paths {
+		if r := h.results[p]; r != nil {
 			fmt.Printf("  %-60s %v slowest %s\n", p, r.statuses, r.slowest.Round(time.Millisecond))
 		}
 	}
-	sort.Slice(smallLat, func(i, j int) bool { return smallLat[i] < smallLat[j] })
-	if n := len(smallLat); n > 0 {
-		fmt.Printf("small variants meanwhile: %v, p50 %s, p99 %s, max %s\n", smallStatus,
-			smallLat[n/2].Round(time.Millisecond), smallLat[n*99/100].Round(time.Millisecond), smallLat[n-1].Round(time.Millisecond))
+}
+
+// askSmall asks for small variants (small, its two %d from a counter), one
+// at a time, until ctx ends, and returns their statuses and latencies.
+func askSmall(ctx context.Context, client *http.Client, base, small string) (map[int]int, []time.Duration) {
+	statuses := map[int]int{}
+	var lat []time.Duration
+	for i := 0; ctx.Err() == nil; i++ {
+		status, took := get(ctx, client, base+fmt.Sprintf(small, 1+i%100, i/100%101))
+		if status == 0 {
+			continue
+		}
+		statuses[status]++
+		lat = append(lat, took)
 	}
-	fmt.Printf("edge RSS: %d MiB before, peak %d MiB (growth %d MiB)\n", baseline>>20, peak.Load()>>20, (peak.Load()-baseline)>>20)
-	return nil
+	return statuses, lat
+}
+
+// printSmall reports the small variants' statuses and latency percentiles,
+// when any was answered.
+func printSmall(statuses map[int]int, lat []time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if n := len(lat); n > 0 {
+		fmt.Printf("small variants meanwhile: %v, p50 %s, p99 %s, max %s\n", statuses,
+			lat[n/2].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond), lat[n-1].Round(time.Millisecond))
+	}
 }
 
 func get(ctx context.Context, client *http.Client, url string) (int, time.Duration) {
