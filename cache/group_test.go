@@ -41,6 +41,7 @@ func stored(body string) Fill[string] { return Fill[string]{Entry: entry(body), 
 // arrives after it ended finds the stored entry in its own flight's
 // re-check (Hit).
 func TestGroupCollapsesConcurrentFills(t *testing.T) {
+	t.Parallel()
 	g := newGroup(t, newMemory(t))
 	var calls atomic.Int32
 	const n = 50
@@ -79,6 +80,7 @@ func TestGroupCollapsesConcurrentFills(t *testing.T) {
 // the memory tier waited for them, about 1,950 of 2,000 back-to-back pairs
 // ran the loader twice.
 func TestGroupFinishedFillIsVisible(t *testing.T) {
+	t.Parallel()
 	g := newGroup(t, newMemory(t))
 	var calls atomic.Int32
 	load := func(context.Context) (Fill[string], error) {
@@ -101,6 +103,7 @@ func TestGroupFinishedFillIsVisible(t *testing.T) {
 }
 
 func TestGroupRechecksStoreInsideFlight(t *testing.T) {
+	t.Parallel()
 	m := newMemory(t)
 	g := newGroup(t, m)
 	if _, o, err := g.Do(context.Background(), "k", time.Minute, func(context.Context) (Fill[string], error) {
@@ -118,6 +121,7 @@ func TestGroupRechecksStoreInsideFlight(t *testing.T) {
 }
 
 func TestGroupRefillsStaleEntry(t *testing.T) {
+	t.Parallel()
 	m := newMemory(t)
 	g := newGroup(t, m)
 	stale := &Entry{Body: []byte("old"), FreshUntil: time.Now().Add(-time.Second)}
@@ -133,6 +137,7 @@ func TestGroupRefillsStaleEntry(t *testing.T) {
 // TestGroupFillSurvivesLeaderCancel: the caller that started a fill gives up;
 // the fill goes on under its own context and stores its result.
 func TestGroupFillSurvivesLeaderCancel(t *testing.T) {
+	t.Parallel()
 	m := newMemory(t)
 	g := newGroup(t, m)
 	started := make(chan struct{})
@@ -169,6 +174,7 @@ func TestGroupFillSurvivesLeaderCancel(t *testing.T) {
 // TestGroupWaitBoundsShutdown: Wait returns once running fills end, and
 // gives up with ctx's error while one still runs.
 func TestGroupWaitBoundsShutdown(t *testing.T) {
+	t.Parallel()
 	g := newGroup(t, newMemory(t))
 	if err := g.Wait(context.Background()); err != nil {
 		t.Fatalf("Wait with nothing running: %v", err)
@@ -197,6 +203,7 @@ func TestGroupWaitBoundsShutdown(t *testing.T) {
 }
 
 func TestGroupPanicBecomesError(t *testing.T) {
+	t.Parallel()
 	g := newGroup(t, newMemory(t))
 	_, _, err := g.Do(context.Background(), "k", time.Minute, func(context.Context) (Fill[string], error) {
 		panic("boom")
@@ -207,6 +214,7 @@ func TestGroupPanicBecomesError(t *testing.T) {
 }
 
 func TestGroupStoresOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		fill Fill[string]
@@ -230,6 +238,7 @@ func TestGroupStoresOnlyWhenAsked(t *testing.T) {
 }
 
 func TestGroupTimeoutBoundsFill(t *testing.T) {
+	t.Parallel()
 	g := newGroup(t, newMemory(t))
 	_, _, err := g.Do(context.Background(), "k", 30*time.Millisecond, func(ctx context.Context) (Fill[string], error) {
 		<-ctx.Done()
@@ -241,6 +250,7 @@ func TestGroupTimeoutBoundsFill(t *testing.T) {
 }
 
 func TestMemoryBudgetIsBytes(t *testing.T) {
+	t.Parallel()
 	m, err := NewMemory(1 << 20)
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +272,7 @@ func TestMemoryBudgetIsBytes(t *testing.T) {
 }
 
 func TestOffKeepsNothing(t *testing.T) {
+	t.Parallel()
 	var s Store = Off{}
 	if s.Set("k", entry("v"), time.Hour) {
 		t.Fatal("Off accepted a Set")
@@ -272,6 +283,7 @@ func TestOffKeepsNothing(t *testing.T) {
 }
 
 func TestEntryTTL(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	for _, tt := range []struct {
 		d    time.Duration

@@ -10,6 +10,7 @@ import (
 // TestPurgesCheck: what a node may serve, by the rules it knows and how far
 // it can vouch for them, on a fake clock.
 func TestPurgesCheck(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	entry := func(source string, seq uint64, stored time.Time) *Entry {
 		return &Entry{Source: source, PurgeSeq: seq, StoredAt: stored, Gen: 1}
@@ -89,6 +90,7 @@ func TestPurgesCheck(t *testing.T) {
 // TestPurgesVerificationFollowsTheRules: an entry checked once is checked
 // again after every change of the rules (the stamp never hides a purge).
 func TestPurgesVerificationFollowsTheRules(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	p := NewPurges(false, time.Second)
 	e := &Entry{Source: "o|/a.jpg", PurgeSeq: 1, StoredAt: t0}
@@ -110,6 +112,7 @@ func TestPurgesVerificationFollowsTheRules(t *testing.T) {
 // TestPurgesPrune: rules older than the cutoff are dropped, the prefix
 // lengths with them; newer ones stay.
 func TestPurgesPrune(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	p := NewPurges(false, time.Second)
 	p.Apply(PurgeRule{Path: "o|/old.jpg", Seq: 1, At: t0}, PurgeRule{Path: "o|/old/", Prefix: true, Seq: 2, At: t0},
@@ -129,6 +132,7 @@ func TestPurgesPrune(t *testing.T) {
 // TestTiersSetSkipsFillsOfAnOldEpoch: a fill that began before the purge
 // history changed is answered but not stored.
 func TestTiersSetSkipsFillsOfAnOldEpoch(t *testing.T) {
+	t.Parallel()
 	mem, err := NewMemory(1 << 20)
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +152,7 @@ func TestTiersSetSkipsFillsOfAnOldEpoch(t *testing.T) {
 // (the verification stamp is not copied): a field added to Entry must be
 // added to clone.
 func TestEntryCloneCopiesEveryField(t *testing.T) {
+	t.Parallel()
 	e := &Entry{Body: []byte("b"), ContentType: "c", ETag: "e", LastModified: "l", LastModifiedAt: time.Unix(1, 0), NoStore: true,
 		OriginCacheControl: "o", StoredAt: time.Unix(2, 0), FreshUntil: time.Unix(3, 0), StaleWhileRevalidateUntil: time.Unix(4, 0),
 		StaleIfErrorUntil: time.Unix(5, 0), OriginETag: "oe", SourceTag: "st", NotFound: true, Source: "s", PurgeSeq: 6, Gen: 7,

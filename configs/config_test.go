@@ -13,6 +13,7 @@ import (
 )
 
 func TestDefaultsMatchSpec(t *testing.T) {
+	t.Parallel()
 	c, err := Default()
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +97,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 }
 
 func TestFileOverDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Load("testdata/override.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +121,7 @@ func TestFileOverDefaults(t *testing.T) {
 }
 
 func TestEnvOverFile(t *testing.T) {
+	t.Parallel()
 	env := []string{
 		"PATH=/usr/bin",
 		"IMGEDGE_LISTEN=:8081",
@@ -152,6 +155,7 @@ func TestEnvOverFile(t *testing.T) {
 
 // Every key of the YAML has an environment variable, derived from its path.
 func TestEveryKeyHasEnv(t *testing.T) {
+	t.Parallel()
 	fields := map[string]envField{}
 	var c Config
 	collectEnvFields(reflect.ValueOf(&c).Elem(), "", fields)
@@ -189,6 +193,7 @@ func TestEveryKeyHasEnv(t *testing.T) {
 }
 
 func TestInvalidNamesKeyValueAllowed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(body string) string {
 		p := filepath.Join(dir, "c.yaml")
@@ -276,6 +281,7 @@ func TestInvalidNamesKeyValueAllowed(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]Size{"0": 0, "1048576": 1 << 20, "512KiB": 512 << 10, "256MiB": 256 << 20, "1GiB": 1 << 30, "50MB": 50e6, "7B": 7, " 2 MiB ": 2 << 20} {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
@@ -289,6 +295,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestEmptyFileIsNoOverride(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "empty.yaml")
 	if err := os.WriteFile(p, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -302,6 +309,7 @@ func TestEmptyFileIsNoOverride(t *testing.T) {
 // TestRestartOnly: the keys a reload leaves unapplied come from the
 // reload:"restart" tags, one dotted key per changed field.
 func TestRestartOnly(t *testing.T) {
+	t.Parallel()
 	base, err := Load("", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +338,7 @@ func TestRestartOnly(t *testing.T) {
 // empty, blank or comma-only override is an error rather than "off"; a
 // reload to no keys is refused unless it says signing.required: false.
 func TestSigningFailsClosed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -376,6 +385,7 @@ func TestSigningFailsClosed(t *testing.T) {
 // TestCostLimitKeys: the limits on what a request may cost load, validate
 // and default to safe values.
 func TestCostLimitKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Default()
 	if err != nil {
 		t.Fatal(err)
@@ -402,6 +412,7 @@ func TestCostLimitKeys(t *testing.T) {
 // every interface: an admin listener beyond loopback without admin.token
 // stops the start.
 func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		listen, token string
 		ok            bool
@@ -431,6 +442,7 @@ func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
 // tags), whole. Before, it missed s3.* and transform.memory_budget, and
 // named flags.qualities.quality restart-only while a reload applied it.
 func TestREADMEListsTheRestartKeys(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,7 @@ func namedPort(c corev1.Container, p intstr.IntOrString) int32 {
 // budgets, the grace period covers the drain, and every selector and
 // reference finds what it points at.
 func TestKubernetesManifests(t *testing.T) {
+	t.Parallel()
 	m := loadManifests(t)
 	d, ok := m.deployments["imgedge"]
 	if !ok {
@@ -197,6 +198,7 @@ func TestKubernetesManifests(t *testing.T) {
 // TestManifestStrictness: the check refuses what the API server would, so
 // the test above can fail.
 func TestManifestStrictness(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{
 		"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 3}\n",
 		"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: three}\n",
@@ -210,6 +212,7 @@ func TestManifestStrictness(t *testing.T) {
 // TestSystemdUnit: the unit starts the binary with a config, reloads with
 // SIGHUP and stops with a timeout above the drain.
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("systemd/imgedge.service")
 	if err != nil {
 		t.Fatal(err)

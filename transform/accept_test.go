@@ -3,6 +3,7 @@ package transform
 import "testing"
 
 func TestNegotiate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		accept string
 		want   Accepted

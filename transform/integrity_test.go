@@ -7,6 +7,7 @@ import (
 )
 
 func TestCheckIntegrity(t *testing.T) {
+	t.Parallel()
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -61,6 +62,7 @@ func FuzzCheckIntegrity(f *testing.F) {
 }
 
 func TestJPEGHuffman(t *testing.T) {
+	t.Parallel()
 	for file, want := range map[string]bool{
 		"../bench/images/hopper.jpg":                      true,
 		"../testdata/corpus/formats/jpeg-progressive.jpg": true,

@@ -16,6 +16,7 @@ func newTestParser(t testing.TB, presets map[string]map[string]string) *Parser {
 }
 
 func TestParseValid(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "h": "200", "fit": "crop"}})
 	tests := []struct {
 		query string
@@ -91,6 +92,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200"}})
 	tests := []struct {
 		query string
@@ -153,6 +155,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseTooManyParams(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	q := strings.Repeat("w=1&", maxParams+3)
 	if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), "repeated") {
@@ -161,6 +164,7 @@ func TestParseTooManyParams(t *testing.T) {
 }
 
 func TestEmptyMeansOriginal(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	for _, q := range []string{"", "s=abcd"} {
 		_, empty, err := p.ParseQuery(q)
@@ -174,6 +178,7 @@ func TestEmptyMeansOriginal(t *testing.T) {
 }
 
 func TestKeyCanonical(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "fit": "crop"}})
 	same := [][]string{
 		{"w=300&fm=webp", "fm=webp&w=300"},
@@ -228,6 +233,7 @@ func TestKeyCanonical(t *testing.T) {
 }
 
 func TestWidthsSnap(t *testing.T) {
+	t.Parallel()
 	p, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{640, 320, 1280}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +252,7 @@ func TestWidthsSnap(t *testing.T) {
 // TestPresetsOnly: with params.presets_only, a preset (and the signature) is
 // all a URL may carry; the original stays reachable.
 func TestPresetsOnly(t *testing.T) {
+	t.Parallel()
 	p, err := NewParser(Limits{MaxDimension: 8192, PresetsOnly: true}, map[string]map[string]string{"thumb": {"w": "200", "fm": "webp"}})
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +275,7 @@ func TestPresetsOnly(t *testing.T) {
 }
 
 func TestPresetValidation(t *testing.T) {
+	t.Parallel()
 	_, err := NewParser(Limits{MaxDimension: 100}, map[string]map[string]string{"big": {"w": "500"}})
 	if err == nil || !strings.Contains(err.Error(), "presets.big") || !strings.Contains(err.Error(), "w=\"500\"") {
 		t.Fatalf("err = %v, want it to name presets.big and w=500", err)
@@ -318,6 +326,7 @@ func FuzzParseQuery(f *testing.F) {
 // TestCanonicalQuery: the canonical query parses back to the same spec, is
 // its own canonical form, and is the one spelling of every equivalent query.
 func TestCanonicalQuery(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, map[string]map[string]string{"thumb": {"w": "200", "fit": "crop"}})
 	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640}}, nil)
 	if err != nil {
@@ -367,6 +376,7 @@ func TestCanonicalQuery(t *testing.T) {
 // are clamped and bucketed; HintsUsed names the hints the answer varies on,
 // whether or not their header came.
 func TestClientHints(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640, 1280}}, nil)
 	if err != nil {
@@ -463,6 +473,7 @@ func TestClientHints(t *testing.T) {
 // ignore does that for any unknown name; imgix names this edge lacks are
 // said to be unsupported, never "corrected" into another parameter.
 func TestParameterPolicy(t *testing.T) {
+	t.Parallel()
 	strict, err := NewParser(Limits{MaxDimension: 8192, Ignore: []string{"ixlib"}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -508,6 +519,7 @@ func TestParameterPolicy(t *testing.T) {
 // TestImgixParameters: ar, rect, pad, the adjustments, invert and dl, with
 // imgix's meanings and ranges, canonical in the key and the query.
 func TestImgixParameters(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	tests := []struct {
 		query string
@@ -559,6 +571,7 @@ func TestImgixParameters(t *testing.T) {
 // TestTrimParameters: trim=auto and trim=color with its colour and
 // tolerance; the colour is in the key only where it is read.
 func TestTrimParameters(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	a, _, err1 := p.ParseQuery("trim=auto&trim-color=ff0000")
 	b, _, err2 := p.ParseQuery("trim=auto")
@@ -580,6 +593,7 @@ func TestTrimParameters(t *testing.T) {
 // defaults; paths that would leave the origin, carry a query or pass for
 // other parameters in the key are refused or escaped.
 func TestMarkParameters(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	s, _, err := p.ParseQuery("w=300&mark=/logo.png")
 	if err != nil || s.MarkAlign != DefaultMarkAlign || s.MarkAlpha != 100 || s.MarkPad != 10 ||
@@ -612,6 +626,7 @@ func TestMarkParameters(t *testing.T) {
 // kept past that (a fill, a key, a map) must not change under it. Specs of
 // the same variant compare equal, so a spec can key a map.
 func TestSpecOwnsItsStrings(t *testing.T) {
+	t.Parallel()
 	p := newTestParser(t, nil)
 	parse := func(buf [][2][]byte) Spec {
 		var b Builder

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSniff(t *testing.T) {
+	t.Parallel()
 	corpus := "../testdata/corpus"
 	tests := []struct {
 		file string

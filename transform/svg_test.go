@@ -41,6 +41,7 @@ func b64png(w, h uint32) string {
 // bytes that were read; what cannot be accounted for is refused; what is
 // not a raster is not drawn.
 func TestSVGEmbeddedPixels(t *testing.T) {
+	t.Parallel()
 	wrapped := base64.StdEncoding.EncodeToString(pngOf(300, 200, 1<<20))
 	wrapped = wrapped[:40] + "\n\t  " + wrapped[40:80] + " " + wrapped[80:]
 	nestedBomb := "data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svgWith(b64png(20000, 20000)))
@@ -99,6 +100,7 @@ func TestSVGEmbeddedPixels(t *testing.T) {
 // it from declarations is refused or dropped; what is drawn is what the
 // parser saw.
 func TestSVGTricks(t *testing.T) {
+	t.Parallel()
 	huge := b64png(12000, 12000)
 	img := `<image width="100" height="100" xlink:href="` + huge + `"/>`
 	for _, tt := range []struct {
@@ -194,6 +196,7 @@ func checkCanonical(t *testing.T, name string, s *SVG) {
 // markers and nested translucent groups are counted as librsvg draws them,
 // and refused over their bounds.
 func TestSVGReferencesBounded(t *testing.T) {
+	t.Parallel()
 	chain := func(levels, fan int) string {
 		var b strings.Builder
 		b.WriteString(svgOpen + `<defs><rect id="l0" width="1" height="1"/>`)
@@ -249,6 +252,7 @@ func itoa(i int) string { return string(rune('0' + i)) }
 // TestSVGStyles: style attributes and <style> rules keep what they can vet
 // and drop references out of the document, imports and unknown properties.
 func TestSVGStyles(t *testing.T) {
+	t.Parallel()
 	doc := svgOpen + `<style>@import url(http://127.0.0.1:9/a.css); @font-face { src: url(x.woff) }
 .a { fill: url(#g) red; stroke: url(http://127.0.0.1:9/p.svg#p) } /* comment } */ rect { filter: url(#f); stroke-width: 2 }
 svg|rect { fill: blue } .b { fill: \75 rl(http://127.0.0.1:9/) } .c { fill: var(--x) }</style>
@@ -277,6 +281,7 @@ svg|rect { fill: blue } .b { fill: \75 rl(http://127.0.0.1:9/) } .c { fill: var(
 // but for its namespace declarations, comments and white space between
 // elements.
 func TestSVGKeepsWhatIsDrawn(t *testing.T) {
+	t.Parallel()
 	in := `<?xml version="1.0" encoding="ISO-8859-1"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink" viewBox="0 0 10 10" width="10" height="10">
   <!-- a comment -->
