@@ -210,40 +210,21 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration) {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x1dea))
-	origin, originSrv := newChaosOrigin(t)
-	var rd *redistest.Server
-	var masters []*redistest.Server
-	env := []string{"IMGEDGE_ORIGIN=" + originSrv.URL, "IMGEDGE_REDIS_TIMEOUT=250ms"}
-	if sc.cluster {
-		masters = redistest.StartClusterServers(t, 3)
-		var addrs []string
-		for _, m := range masters {
-			addrs = append(addrs, m.Addr)
-		}
-		env = append(env, "IMGEDGE_REDIS_CLUSTER=true", "IMGEDGE_REDIS_ADDRS="+strings.Join(addrs, ","))
-	} else {
-		rd = redistest.StartAOF(t)
-		env = append(env, "IMGEDGE_REDIS_URL="+rd.URL())
-	}
-	var nodes []*chaosNode
-	for i := range 3 {
-		release, current := "", true
-		if i < sc.previous {
-			release, current = previousRelease, false
-		}
-		nodes = append(nodes, &chaosNode{p: newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, release), env...), current: current})
-	}
+// chaosRun is one scenario's processes and the history its clients saw.
+type chaosRun struct {
+	sc      chaosScenario
+	origin  *chaosOrigin
+	rd      *redistest.Server   // the Redis, unless a cluster
+	masters []*redistest.Server // the cluster's masters
+	nodes   []*chaosNode
+	client  *http.Client
 
-	var mu sync.Mutex
-	var history []chaosEvent
-	record := func(e chaosEvent) {
-		mu.Lock()
-		history = append(history, e)
-		mu.Unlock()
-	}
-	client := &http.Client{Timeout: 2 * chaosRequestBound}
+	mu      sync.Mutex
+	history []chaosEvent
+}
+
+func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration) {
+	r := startChaos(t, sc)
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -251,90 +232,13 @@ func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration
 		wr := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				n := wr.IntN(len(nodes))
-				s := wr.IntN(chaosSources)
-				switch op := wr.IntN(100); {
-				case op < 6:
-					origin.replace(s)
-				case op < 12:
-					v := origin.replace(s)
-					e := chaosEvent{node: n, source: s, purge: true, version: v, start: time.Now()}
-					nodes[n].mu.Lock() // no purge sent to a node while it restarts
-					status, body, err := nodes[n].p.purge(context.Background(), "path=/s"+strconv.Itoa(s)+".png")
-					nodes[n].mu.Unlock()
-					e.end, e.status, e.err = time.Now(), status, err
-					if strings.Contains(body, `"scope":"fleet"`) {
-						e.scope = "fleet"
-					}
-					record(e)
-				default:
-					url := "/s" + strconv.Itoa(s) + ".png" + []string{"", "?w=32&fm=png", "?w=16&h=16&fit=crop&fm=png"}[wr.IntN(3)]
-					e := chaosEvent{node: n, url: url, source: s, start: time.Now()}
-					resp, err := client.Get(nodes[n].p.base + url)
-					if err == nil {
-						e.body, err = io.ReadAll(resp.Body)
-						resp.Body.Close()
-						e.status, e.etag, e.cache = resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Cache-Status")
-					}
-					e.end, e.err = time.Now(), err
-					record(e)
-				}
+				r.step(wr)
 			}
 		})
 	}
-	// The fault schedule runs on real time, as the processes do: how long
-	// Redis stays frozen and how far apart faults fall are the faults
-	// themselves. Nothing waits on a sleep for an event; the checks read
-	// the recorded history after the run.
-	var faults []string
-	for ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(1500+rng.IntN(1500)) * time.Millisecond):
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		f := sc.faults[rng.IntN(len(sc.faults))]
-		faults = append(faults, time.Now().Format("15:04:05.000")+" "+f)
-		switch f {
-		case "redis-kill-empty":
-			rd.Kill()
-			rd.RestartEmpty()
-		case "redis-aof-replay":
-			rd.Kill()
-			rd.Restart()
-		case "redis-freeze":
-			rd.Pause()
-			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
-			rd.Resume()
-		case "master-kill-empty":
-			m := masters[rng.IntN(len(masters))]
-			m.Kill()
-			m.RestartEmpty()
-		case "master-freeze":
-			m := masters[rng.IntN(len(masters))]
-			m.Pause()
-			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
-			m.Resume()
-		case "node-restart":
-			var candidates []*chaosNode
-			for _, n := range nodes {
-				if n.current {
-					candidates = append(candidates, n)
-				}
-			}
-			n := candidates[rng.IntN(len(candidates))]
-			n.mu.Lock()
-			from := time.Now()
-			n.p.kill()
-			n.p.start()
-			n.down = append(n.down, window{from, time.Now()})
-			n.mu.Unlock()
-		}
-	}
+	faults := r.injectFaults(ctx, rand.New(rand.NewPCG(uint64(seed), 0x1dea)))
 	wg.Wait()
-	for i, n := range nodes {
+	for i, n := range r.nodes {
 		select {
 		case err := <-n.p.done:
 			n.p.running = false
@@ -342,8 +246,141 @@ func runChaos(t *testing.T, sc chaosScenario, seed int64, duration time.Duration
 		default:
 		}
 	}
-	t.Logf("%s: %d events, faults %v", sc.name, len(history), faults)
-	checkChaos(t, history, nodes, origin, sc.previous == 0)
+	t.Logf("%s: %d events, faults %v", sc.name, len(r.history), faults)
+	checkChaos(t, r.history, r.nodes, r.origin, sc.previous == 0)
+}
+
+// startChaos starts the origin, Redis (or a cluster) and three edge
+// nodes, the first sc.previous of them of the previous release.
+func startChaos(t *testing.T, sc chaosScenario) *chaosRun {
+	r := &chaosRun{sc: sc, client: &http.Client{Timeout: 2 * chaosRequestBound}}
+	origin, originSrv := newChaosOrigin(t)
+	r.origin = origin
+	env := []string{"IMGEDGE_ORIGIN=" + originSrv.URL, "IMGEDGE_REDIS_TIMEOUT=250ms"}
+	if sc.cluster {
+		r.masters = redistest.StartClusterServers(t, 3)
+		var addrs []string
+		for _, m := range r.masters {
+			addrs = append(addrs, m.Addr)
+		}
+		env = append(env, "IMGEDGE_REDIS_CLUSTER=true", "IMGEDGE_REDIS_ADDRS="+strings.Join(addrs, ","))
+	} else {
+		r.rd = redistest.StartAOF(t)
+		env = append(env, "IMGEDGE_REDIS_URL="+r.rd.URL())
+	}
+	for i := range 3 {
+		release, current := "", true
+		if i < sc.previous {
+			release, current = previousRelease, false
+		}
+		r.nodes = append(r.nodes, &chaosNode{p: newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, release), env...), current: current})
+	}
+	return r
+}
+
+func (r *chaosRun) record(e chaosEvent) {
+	r.mu.Lock()
+	r.history = append(r.history, e)
+	r.mu.Unlock()
+}
+
+// step is one client operation drawn from wr: a replacement of a source,
+// a replacement followed by a purge of it, or (most often) a read.
+func (r *chaosRun) step(wr *rand.Rand) {
+	n := wr.IntN(len(r.nodes))
+	s := wr.IntN(chaosSources)
+	switch op := wr.IntN(100); {
+	case op < 6:
+		r.origin.replace(s)
+	case op < 12:
+		r.purge(n, s, r.origin.replace(s))
+	default:
+		r.read(n, s, "/s"+strconv.Itoa(s)+".png"+[]string{"", "?w=32&fm=png", "?w=16&h=16&fit=crop&fm=png"}[wr.IntN(3)])
+	}
+}
+
+func (r *chaosRun) purge(n, s, version int) {
+	e := chaosEvent{node: n, source: s, purge: true, version: version, start: time.Now()}
+	r.nodes[n].mu.Lock() // no purge sent to a node while it restarts
+	status, body, err := r.nodes[n].p.purge(context.Background(), "path=/s"+strconv.Itoa(s)+".png")
+	r.nodes[n].mu.Unlock()
+	e.end, e.status, e.err = time.Now(), status, err
+	if strings.Contains(body, `"scope":"fleet"`) {
+		e.scope = "fleet"
+	}
+	r.record(e)
+}
+
+func (r *chaosRun) read(n, s int, url string) {
+	e := chaosEvent{node: n, url: url, source: s, start: time.Now()}
+	resp, err := r.client.Get(r.nodes[n].p.base + url)
+	if err == nil {
+		e.body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		e.status, e.etag, e.cache = resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Cache-Status")
+	}
+	e.end, e.err = time.Now(), err
+	r.record(e)
+}
+
+// injectFaults draws a fault from the scenario's every 1.5 to 3 s until
+// ctx ends, and returns what it did when. The schedule runs on real time,
+// as the processes do: how long Redis stays frozen and how far apart
+// faults fall are the faults themselves. Nothing waits on a sleep for an
+// event; the checks read the recorded history after the run.
+func (r *chaosRun) injectFaults(ctx context.Context, rng *rand.Rand) []string {
+	var faults []string
+	for {
+		select {
+		case <-ctx.Done():
+			return faults
+		case <-time.After(time.Duration(1500+rng.IntN(1500)) * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			return faults
+		}
+		f := r.sc.faults[rng.IntN(len(r.sc.faults))]
+		faults = append(faults, time.Now().Format("15:04:05.000")+" "+f)
+		r.fault(f, rng)
+	}
+}
+
+func (r *chaosRun) fault(f string, rng *rand.Rand) {
+	freeze := func(s *redistest.Server) {
+		s.Pause()
+		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+		s.Resume()
+	}
+	switch f {
+	case "redis-kill-empty":
+		r.rd.Kill()
+		r.rd.RestartEmpty()
+	case "redis-aof-replay":
+		r.rd.Kill()
+		r.rd.Restart()
+	case "redis-freeze":
+		freeze(r.rd)
+	case "master-kill-empty":
+		m := r.masters[rng.IntN(len(r.masters))]
+		m.Kill()
+		m.RestartEmpty()
+	case "master-freeze":
+		freeze(r.masters[rng.IntN(len(r.masters))])
+	case "node-restart":
+		var candidates []*chaosNode
+		for _, n := range r.nodes {
+			if n.current {
+				candidates = append(candidates, n)
+			}
+		}
+		n := candidates[rng.IntN(len(candidates))]
+		n.mu.Lock()
+		from := time.Now()
+		n.p.kill()
+		n.p.start()
+		n.down = append(n.down, window{from, time.Now()})
+		n.mu.Unlock()
+	}
 }
 
 // checkChaos checks the four invariants over history; purges (1) only when
