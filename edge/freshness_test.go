@@ -541,32 +541,32 @@ type freshCase struct {
 	id     string
 }
 
+// freshRun is one case's running clients and the history they record.
+type freshRun struct {
+	bases        []string
+	old, updated []byte
+	client       *fasthttp.Client
+	// quietUntil (unix nanoseconds) holds the quiet load's clients back.
+	quietUntil atomic.Int64
+
+	mu       sync.Mutex
+	history  []freshAnswer
+	firstOK  map[string]bool
+	firstAll chan struct{} // closed once every URL has answered 200
+}
+
 func (c *freshCase) run(t *testing.T, old, updated []byte, shared *freshShared) {
-	front, k, rng := c.front, c.kind, c.rng
+	k := c.kind
 	store := c.origin.open(t, old, shared.s3, c.id)
 	if k.when == duringAnswer {
 		store.http.mu.Lock()
 		store.http.slow = true
 		store.http.mu.Unlock()
 	}
-	bases := front.start(t, shared, append(append([]string{}, freshEnv...), store.env...))
+	r := &freshRun{bases: c.front.start(t, shared, append(append([]string{}, freshEnv...), store.env...)),
+		old: old, updated: updated, firstOK: map[string]bool{}, firstAll: make(chan struct{}),
+		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}
 	began := time.Now()
-
-	var mu sync.Mutex
-	var history []freshAnswer
-	firstOK := map[string]bool{}
-	firstAll := make(chan struct{})
-	record := func(a freshAnswer) {
-		mu.Lock()
-		defer mu.Unlock()
-		history = append(history, a)
-		if a.status == http.StatusOK && !firstOK[a.url] {
-			firstOK[a.url] = true
-			if len(firstOK) == len(freshURLs) {
-				close(firstAll)
-			}
-		}
-	}
 	if k.when == afterFirst {
 		// Early in a second, so that the first fetch and the replacement
 		// right after it share it.
@@ -575,92 +575,30 @@ func (c *freshCase) run(t *testing.T, old, updated []byte, shared *freshShared) 
 	if k.prepare != nil {
 		k.prepare(t, store, old)
 	}
-	// quietUntil (unix nanoseconds) holds the quiet load's clients back.
-	var quietUntil atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), freshCap)
 	defer cancel()
-	client := &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	for w, u := range append(append([]string{}, freshURLs...), freshURLs...) {
-		wg.Go(func() {
-			// held[b] is the version and ETag of the copy this client keeps
-			// from node b, revalidated on every other request as a browser
-			// or a cache in front does.
-			type copyOf struct {
-				version int
-				etag    string
-			}
-			held := map[int]copyOf{}
-			// The two clients of a URL begin on different nodes.
-			first := w / len(freshURLs)
-			for n := 0; ctx.Err() == nil; {
-				if d := time.Until(time.Unix(0, quietUntil.Load())); d > 0 {
-					// Held back; quietUntil moves, so look again soon.
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(min(d, 5*time.Millisecond)):
-					}
-					continue
-				}
-				b := (first + n) % len(bases)
-				c, have := held[b]
-				a := freshAnswer{base: b, url: u, version: -1, held: -1, age: -1}
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI(bases[b] + u)
-				if have && n/len(bases)%2 == 1 {
-					req.Header.Set("If-None-Match", c.etag)
-					a.held = c.version
-				}
-				a.sent = time.Now()
-				a.err = client.DoTimeout(req, resp, 10*time.Second)
-				a.recv = time.Now()
-				if a.err == nil {
-					a.status = resp.StatusCode()
-					a.etag = string(resp.Header.Peek("ETag"))
-					a.cacheControl = string(resp.Header.Peek("Cache-Control"))
-					a.cacheStatus = string(bytes.Join(resp.Header.PeekAll("Cache-Status"), []byte(", ")))
-					if v := resp.Header.Peek("Age"); len(v) > 0 {
-						a.age, _ = strconv.Atoi(string(v))
-					}
-					switch a.status {
-					case http.StatusOK:
-						body := resp.Body()
-						a.bodyTag = etagOf(body)
-						a.version = freshVersionOf(u, body, old, updated)
-						held[b] = copyOf{a.version, a.etag}
-					case http.StatusNotModified:
-						a.version = a.held
-					}
-				}
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-				record(a)
-				n++
-				select {
-				case <-ctx.Done():
-				case <-time.After(freshPace):
-				}
-			}
-		})
+		// The two clients of a URL begin on different nodes.
+		wg.Go(func() { r.ask(ctx, u, w/len(freshURLs)) })
 	}
 	defer wg.Wait()
 	defer cancel()
 
 	// The replacement, at its kind's moment.
 	select {
-	case <-firstAll:
+	case <-r.firstAll:
 	case <-ctx.Done():
 		cancel()
-		wg.Wait()
-		t.Fatalf("no 200 for every URL within %v: %v", freshCap, lastAnswers(history, 4))
+		wg.Wait() // before the history is read
+		t.Fatalf("no 200 for every URL within %v: %v", freshCap, lastAnswers(r.history, 4))
 	}
-	mu.Lock()
-	_, life, swr, _ := promisedBound(history, freshChange{start: time.Now(), end: time.Now()})
-	mu.Unlock()
+	r.mu.Lock()
+	_, life, swr, _ := promisedBound(r.history, freshChange{start: time.Now(), end: time.Now()})
+	r.mu.Unlock()
 	switch k.when {
 	case atPhase:
-		phase := time.Duration(rng.Int64N(int64(min(life+swr, freshCap/4)) + 1))
+		phase := time.Duration(c.rng.Int64N(int64(min(life+swr, freshCap/4)) + 1))
 		t.Logf("replacing %v after the first answers", phase.Round(time.Millisecond))
 		time.Sleep(phase)
 	case duringAnswer:
@@ -673,39 +611,124 @@ func (c *freshCase) run(t *testing.T, old, updated []byte, shared *freshShared) 
 		}
 	}
 	if c.quiet {
-		quietUntil.Store(time.Now().Add(freshCap).UnixNano())
+		r.quietUntil.Store(time.Now().Add(freshCap).UnixNano())
 	}
 	ch := freshChange{start: time.Now(), old: 0, new: 1}
 	k.replace(t, store, updated)
 	ch.end = time.Now()
+	r.runPastBound(ctx, ch, c.quiet)
+	cancel()
+	wg.Wait()
 
-	// Run until the bound the answers before the replacement promised,
-	// freshAfter more, and until every node has answered every URL asked
-	// after the bound (however slow the machine); the quiet load asks
-	// again from the bound on.
-	mu.Lock()
-	bound, _, _, _ := promisedBound(history, ch)
-	mu.Unlock()
-	if c.quiet {
-		quietUntil.Store(bound.UnixNano())
+	violations, summary := checkFreshness(r.history, ch, len(r.bases))
+	t.Logf("%s; %v in all", summary, time.Since(began).Round(time.Millisecond))
+	if len(violations) > 0 {
+		t.Errorf("%d invariant violations:\n%s", len(violations), strings.Join(violations, "\n"))
+	}
+}
+
+// runPastBound waits until the bound the answers before the replacement ch
+// promised, freshAfter more, and until every node has answered every URL
+// asked after the bound (however slow the machine); the quiet load asks
+// again from the bound on.
+func (r *freshRun) runPastBound(ctx context.Context, ch freshChange, quiet bool) {
+	r.mu.Lock()
+	bound, _, _, _ := promisedBound(r.history, ch)
+	r.mu.Unlock()
+	if quiet {
+		r.quietUntil.Store(bound.UnixNano())
 	}
 	for done := false; !done && ctx.Err() == nil; {
 		select {
 		case <-ctx.Done():
 		case <-time.After(max(time.Until(bound.Add(freshAfter)), 10*time.Millisecond)):
 		}
-		mu.Lock()
-		done = time.Now().After(bound.Add(freshAfter)) && answeredAfter(history, bound, len(bases))
-		mu.Unlock()
+		r.mu.Lock()
+		done = time.Now().After(bound.Add(freshAfter)) && answeredAfter(r.history, bound, len(r.bases))
+		r.mu.Unlock()
 	}
-	cancel()
-	wg.Wait()
+}
 
-	violations, summary := checkFreshness(history, ch, len(bases))
-	t.Logf("%s; %v in all", summary, time.Since(began).Round(time.Millisecond))
-	if len(violations) > 0 {
-		t.Errorf("%d invariant violations:\n%s", len(violations), strings.Join(violations, "\n"))
+func (r *freshRun) record(a freshAnswer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.history = append(r.history, a)
+	if a.status == http.StatusOK && !r.firstOK[a.url] {
+		r.firstOK[a.url] = true
+		if len(r.firstOK) == len(freshURLs) {
+			close(r.firstAll)
+		}
 	}
+}
+
+// freshHeld is the version and ETag of the copy a client keeps from a node.
+type freshHeld struct {
+	version int
+	etag    string
+}
+
+// ask is one client of u until ctx ends: it goes round the nodes from
+// first, at freshPace, keeping each node's copy and revalidating it on
+// every other request as a browser or a cache in front does.
+func (r *freshRun) ask(ctx context.Context, u string, first int) {
+	held := map[int]freshHeld{}
+	for n := 0; ctx.Err() == nil; {
+		if d := time.Until(time.Unix(0, r.quietUntil.Load())); d > 0 {
+			// Held back; quietUntil moves, so look again soon.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(d, 5*time.Millisecond)):
+			}
+			continue
+		}
+		b := (first + n) % len(r.bases)
+		c, have := held[b]
+		a := r.get(b, u, c, have && n/len(r.bases)%2 == 1)
+		if a.status == http.StatusOK {
+			held[b] = freshHeld{a.version, a.etag}
+		}
+		r.record(a)
+		n++
+		select {
+		case <-ctx.Done():
+		case <-time.After(freshPace):
+		}
+	}
+}
+
+// get asks node b for u, conditionally on the copy c when revalidate.
+func (r *freshRun) get(b int, u string, c freshHeld, revalidate bool) freshAnswer {
+	a := freshAnswer{base: b, url: u, version: -1, held: -1, age: -1}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(r.bases[b] + u)
+	if revalidate {
+		req.Header.Set("If-None-Match", c.etag)
+		a.held = c.version
+	}
+	a.sent = time.Now()
+	a.err = r.client.DoTimeout(req, resp, 10*time.Second)
+	a.recv = time.Now()
+	if a.err != nil {
+		return a
+	}
+	a.status = resp.StatusCode()
+	a.etag = string(resp.Header.Peek("ETag"))
+	a.cacheControl = string(resp.Header.Peek("Cache-Control"))
+	a.cacheStatus = string(bytes.Join(resp.Header.PeekAll("Cache-Status"), []byte(", ")))
+	if v := resp.Header.Peek("Age"); len(v) > 0 {
+		a.age, _ = strconv.Atoi(string(v))
+	}
+	switch a.status {
+	case http.StatusOK:
+		a.bodyTag = etagOf(resp.Body())
+		a.version = freshVersionOf(u, resp.Body(), r.old, r.updated)
+	case http.StatusNotModified:
+		a.version = a.held
+	}
+	return a
 }
 
 // answeredAfter reports whether every node has answered every URL asked
