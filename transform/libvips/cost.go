@@ -160,8 +160,10 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	switch {
 	case j.opts.shrink > 1:
 		c.loadW, c.loadH = ceilDiv(j.sw, j.opts.shrink), ceilDiv(j.sh, j.opts.shrink)
-	case j.srcFmt == transform.FormatSVG:
-		c.loadW, c.loadH = j.plan.resizeW, j.plan.resizeH
+	case j.srcFmt == transform.FormatSVG && j.opts.dpi > 0:
+		// Drawn at a whole density: up to one dot per inch over the
+		// planned size, which is a quarter more at 4 dpi.
+		c.loadW, c.loadH = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
 	}
 	out := int64(c.outW) * int64(c.outH) * int64(c.frames)
 	loaded := int64(c.loadW) * int64(c.loadH) * int64(c.frames)
@@ -203,10 +205,7 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if s := j.svg; s != nil {
 		// Drawn at the planned density, or at its natural size when the
 		// plan loads it whole.
-		w, h := j.sw, j.sh
-		if j.opts.dpi > 0 {
-			w, h = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
-		}
+		w, h := c.loadW, c.loadH
 		c.svgW, c.svgH = w, h
 		canvas, tiles := int64(w)*int64(h), int64(ceilDiv(w, svgTile)*ceilDiv(h, svgTile))
 		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
