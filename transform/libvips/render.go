@@ -503,6 +503,9 @@ func process(j *job) error {
 	if err := orient(j); err != nil {
 		return err
 	}
+	if err := j.withinPrice("load", img); err != nil {
+		return err
+	}
 	if r := j.rect; r[2] != 0 {
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
 			return vipsError("rect", err)
@@ -525,6 +528,9 @@ func process(j *job) error {
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
 			return vipsError("resize", err)
 		}
+		if err := j.withinPrice("resize", img); err != nil {
+			return err
+		}
 	}
 	if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
 		return err
@@ -533,6 +539,9 @@ func process(j *job) error {
 		if err := padAt(img, j.spec.Background, p[3], p[0], img.Width()+p[1]+p[3], img.Height()+p[0]+p[2]); err != nil {
 			return err
 		}
+	}
+	if err := j.withinPrice("crop and pad", img); err != nil {
+		return err
 	}
 	if err := adjust(img, j.spec); err != nil {
 		return err
@@ -564,6 +573,9 @@ func encodeOrPassthrough(j *job) error {
 		r.Format, r.FormatReason, r.Body = f, "fm", body
 		r.Width, r.Height = j.sw, j.sh
 		return nil
+	}
+	if err := j.withinPrice("everything before the encoder", img); err != nil {
+		return err
 	}
 	out, reason := chooseFormat(j.spec, j.srcFmt, img.HasAlpha(), j.animated, img.Width()*img.PageHeight(), j.cfg)
 	body, err := encode(img, out, j.spec, j.cfg)
