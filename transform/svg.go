@@ -492,11 +492,26 @@ func (p *svgParser) element(t xml.StartElement, inText bool) (*svgNode, error) {
 		return nil, nil
 	}
 	n := &svgNode{name: name}
-	var href, xhref *string
-	seen := make(map[xml.Name]bool, len(t.Attr))
-	for _, a := range t.Attr {
+	href, xhref, err := p.attributes(n, t.Attr)
+	if err != nil {
+		return nil, err
+	}
+	if name == "line" {
+		n.verts = 2
+	}
+	if href == nil {
+		href = xhref // SVG 2: href wins over xlink:href
+	}
+	return p.linked(n, href, inText)
+}
+
+// attributes keeps n's vetted attributes, and returns its href and
+// xlink:href for linked to vet.
+func (p *svgParser) attributes(n *svgNode, attrs []xml.Attr) (href, xhref *string, err error) {
+	seen := make(map[xml.Name]bool, len(attrs))
+	for _, a := range attrs {
 		if seen[a.Name] {
-			return nil, fmt.Errorf("%w: the SVG repeats an attribute on one element", ErrUnsupported)
+			return nil, nil, fmt.Errorf("%w: the SVG repeats an attribute on one element", ErrUnsupported)
 		}
 		seen[a.Name] = true
 		v := a.Value
@@ -517,49 +532,55 @@ func (p *svgParser) element(t xml.StartElement, inText bool) (*svgNode, error) {
 		default:
 			continue // another vocabulary's (inkscape:, sodipodi:, ...)
 		}
-		local := a.Name.Local
-		switch {
-		case local == "xmlns":
-		case local == "href":
+		if a.Name.Local == "href" {
 			href = &v
-		case local == "style":
-			decls, refs := styleDeclarations(v, true)
-			n.refs.merge(refs)
-			if decls != "" {
-				n.attrs = append(n.attrs, svgAttr{"style", decls})
-			}
-		case svgProperties[local] && local != "marker" && local != "font":
-			value, refs, ok := property(local, v, true)
-			if ok {
-				n.refs.merge(refs)
-				n.attrs = append(n.attrs, svgAttr{local, value})
-			}
-		case svgAttributes[local]:
-			if !attributeValueOK(local, v) {
-				continue
-			}
-			switch local {
-			case "id":
-				if _, dup := p.ids[v]; dup || v == "" {
-					continue // librsvg finds the first element of an id
-				}
-				p.ids[v] = n
-				n.id = v
-			case "class":
-				n.classes = strings.Fields(v)
-			case "d", "points":
-				n.verts = vertices(v)
-			}
-			n.attrs = append(n.attrs, svgAttr{local, v})
+			continue
 		}
+		p.attribute(n, a.Name.Local, v)
 	}
-	if name == "line" {
-		n.verts = 2
+	return href, xhref, nil
+}
+
+// attribute keeps one attribute of no namespace when it is vetted.
+func (p *svgParser) attribute(n *svgNode, local, v string) {
+	switch {
+	case local == "xmlns":
+	case local == "style":
+		decls, refs := styleDeclarations(v, true)
+		n.refs.merge(refs)
+		if decls != "" {
+			n.attrs = append(n.attrs, svgAttr{"style", decls})
+		}
+	case svgProperties[local] && local != "marker" && local != "font":
+		value, refs, ok := property(local, v, true)
+		if ok {
+			n.refs.merge(refs)
+			n.attrs = append(n.attrs, svgAttr{local, value})
+		}
+	case svgAttributes[local]:
+		if !attributeValueOK(local, v) {
+			return
+		}
+		switch local {
+		case "id":
+			if _, dup := p.ids[v]; dup || v == "" {
+				return // librsvg finds the first element of an id
+			}
+			p.ids[v] = n
+			n.id = v
+		case "class":
+			n.classes = strings.Fields(v)
+		case "d", "points":
+			n.verts = vertices(v)
+		}
+		n.attrs = append(n.attrs, svgAttr{local, v})
 	}
-	if href == nil {
-		href = xhref // SVG 2: href wins over xlink:href
-	}
-	switch name {
+}
+
+// linked keeps what n links to when the link is allowed: a fragment of
+// this document, or an image's vetted data: raster; nil drops n.
+func (p *svgParser) linked(n *svgNode, href *string, inText bool) (*svgNode, error) {
+	switch n.name {
 	case "a":
 		if !inText {
 			n.name = "g" // a link is a group that goes nowhere here
