@@ -14,6 +14,9 @@ func (s *Server) SetClock(now func() time.Time) {
 	s.shield.SetClock(now)
 }
 
+// Refreshing is how many background refreshes run now.
+func (s *Server) Refreshing() int { return s.shield.Refreshing() }
+
 // FlushTraces exports the spans still buffered.
 func (s *Server) FlushTraces() {
 	if t := s.tracing.Load(); t != nil {

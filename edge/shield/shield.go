@@ -352,6 +352,12 @@ func (s *Shield) fleetFill(ctx context.Context, c Collapser, key string, hold ti
 	return f, false, none
 }
 
+// Refreshing is how many background refreshes run now. Each holds its
+// place from the stale answer that started it (before that answer is
+// written) to its end, so once it is zero every refresh the answers so
+// far started has ended.
+func (s *Shield) Refreshing() int { return len(s.refreshSlots) }
+
 // refreshLater refreshes a stale entry in the background, collapsed with any
 // other fill of the key, on a bounded number of goroutines.
 func (s *Shield) refreshLater(r *Request) {
