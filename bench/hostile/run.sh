@@ -10,7 +10,7 @@ trap 'kill $edge 2>/dev/null; rm -rf "$dir"' EXIT
 cp bench/images/kodim23.png "$dir/kodim23.png"
 cp bench/images/camera-4000x3000-q90.jpg "$dir/camera.jpg"
 cp testdata/corpus/formats/gif-animated-rotating-squares.gif "$dir/squares.gif"
-cp bench/hostile/svg-embedded-bomb.svg "$dir/"
+cp bench/hostile/svg-embedded-bomb.svg bench/hostile/trim-8192x1000.png "$dir/"
 cp -r testdata/corpus/hostile "$dir/hostile"
 go build -o "$dir/imgedge" .
 IMGEDGE_ORIGIN="file:$dir" IMGEDGE_LISTEN=127.0.0.1:18080 IMGEDGE_ADMIN_LISTEN=127.0.0.1:19090 "$dir/imgedge" 2>"$dir/log" &
