@@ -36,9 +36,8 @@ type killSwitch struct {
 //
 // Learning the pointer through public libvips API instead (a GLib
 // emission hook on libvips' postbuild signal reading the "in" of a
-// vips_copy) was tried and taken back: chaos runs with it saw edge
-// processes abort with glibc heap corruption, and the hook put a GLib
-// emission on every object libvips builds, regions included.
+// vips_copy) works, but costs a vips_copy per image tracked and puts a
+// GLib emission on every object libvips builds, regions included.
 const govipsImageField = "image"
 
 // imageFieldOK reports whether govips' ImageRef has the field
