@@ -38,7 +38,10 @@ const heavyRender = 150 * time.Millisecond
 // machine: encoders per output pixel (WebP 96, AVIF 214 at effort 2, JPEG
 // XL 139 at effort 3, from a 1200x900 encode; JPEG, PNG and GIF from the
 // 4096x4096 renders), decoders per loaded pixel, and the gaussian per output
-// pixel and unit of sigma.
+// pixel and unit of sigma. GIF was 120 from the camera photo; the cost
+// oracle measured noisy content (libimagequant's worst case, and what an
+// attacker sends) at 4.3 s for a 2500x2500 GIF (deep-2500x2500.png?rot=90)
+// and 826 ms for a 4000x200 one: 600.
 var encodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatJPEG:  12,
 	transform.FormatPJPEG: 20,
@@ -46,7 +49,7 @@ var encodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatWebP:  96,
 	transform.FormatAVIF:  214,
 	transform.FormatJXL:   139,
-	transform.FormatGIF:   120,
+	transform.FormatGIF:   600,
 }
 
 // avifEffortCost is AVIF's encode time at each effort (1..6) against
