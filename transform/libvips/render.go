@@ -185,6 +185,7 @@ type job struct {
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
 	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
+	settled    []byte      // the uncompressed TIFF img was last settled into (settle); nil: not settled
 	cost       cost
 	// grow takes more of the memory budget when a plan made from the pixels
 	// (trim) needs more than was reserved, from and to being the two
@@ -453,10 +454,10 @@ func loadSized(j *job) error {
 		}
 	}
 	if keep {
+		// A rung kept settles the render on it, which tracks the image.
 		if err := keepRung(j, scale); err != nil {
 			return err
 		}
-		j.kill.track(j.img)
 	}
 	return nil
 }
@@ -491,13 +492,13 @@ func orient(j *job) error {
 // process runs the operations: orientation, sRGB, one resize, crop or pad,
 // then rot, flip, blur and sharp.
 func process(j *job) error {
-	img := j.img
 	if j.spec.Format == transform.FormatJSON {
 		return nil // facts about the source: nothing to draw
 	}
 	if err := orient(j); err != nil {
 		return err
 	}
+	img := j.img
 	if r := j.rect; r[2] != 0 {
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
 			return vipsError("rect", err)
@@ -519,6 +520,17 @@ func process(j *job) error {
 		vs := float64(j.plan.resizeH) / float64(ch)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
 			return vipsError("resize", err)
+		}
+		// A reduce to half the pixels or fewer is settled: what follows
+		// (a blur, a quarter turn, a smart crop, blurhash's thumbnail)
+		// would recompute it region by region, and the decoded source is
+		// let go of. An animation stays one lazy strip of frames, whose
+		// page height the TIFF would not keep.
+		if !j.animated && 2*int64(j.plan.resizeW)*int64(j.plan.resizeH) <= int64(cw)*int64(ch) {
+			if err := settle(j); err != nil {
+				return err
+			}
+			img = j.img
 		}
 	}
 	if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
