@@ -181,6 +181,7 @@ type job struct {
 	svg        *transform.SVG // an SVG source as parsed (what is priced), and the canonical document libvips reads
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
+	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
@@ -331,6 +332,7 @@ func plan(j *job) error {
 	if o := j.img.Orientation(); o >= 5 && o <= 8 {
 		ow, oh = j.sh, j.sw
 	}
+	j.shown = [2]int{ow, oh}
 	if r := j.spec.Rect; r[2] != 0 {
 		// rect= is in the source's pixels as displayed; the part outside the
 		// source is dropped, as imgix does.
@@ -367,12 +369,21 @@ func plan(j *job) error {
 	}
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
-	case j.spec.Rect[2] != 0 || j.spec.Trim != 0:
-		// Loaded whole: rect's coordinates are the source's, and trim's
-		// bounds are known only from the pixels, so the plan is made again
-		// from them (process).
+	case j.spec.Trim != 0:
+		// Loaded whole: trim's bounds are known only from the pixels, so
+		// the plan is made again from them (process).
 	case j.srcFmt == transform.FormatJPEG || j.srcFmt == transform.FormatWebP && j.pages == 1:
+		// With rect=, the scale is the rect's to the size asked, and the
+		// rect is cut from the source as decoded at that scale (process):
+		// decoded whole, a 4000x3000 JPEG held 41 MiB to cut a rect that
+		// ends as a thumbnail.
 		j.opts.shrink = jpegShrink(ow, oh, j.plan.resizeW, j.plan.resizeH)
+		if j.rect[2] != 0 {
+			j.opts.shrink = rectShrink(j.rect, j.shown, j.opts.shrink, j.plan)
+		}
+	case j.spec.Rect[2] != 0:
+		// Loaded whole: a prescale would reduce the whole source for a
+		// rect that may be a small part of it.
 	case j.srcFmt == transform.FormatHEIF || j.srcFmt == transform.FormatAVIF:
 		if j.opts.thumb = thumbnailCovers(j, ow != j.sw); !j.opts.thumb {
 			j.prescale = prescale(ow, oh, j.plan)
@@ -500,6 +511,7 @@ func process(j *job) error {
 	}
 	img := j.img
 	if r := j.rect; r[2] != 0 {
+		r = scaleRect(r, max(j.opts.shrink, 1), img.Width(), img.PageHeight())
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
 			return vipsError("rect", err)
 		}
@@ -548,6 +560,43 @@ func process(j *job) error {
 		return err
 	}
 	return watermark(j, img)
+}
+
+// rectShrink is the shrink-on-load a rect is cut at: the largest of s,
+// s/2, ... at which the rect's edges, moved outward to whole pixels of that
+// scale, move by at most a quarter of an output pixel. Cut at 1/8 from the
+// 4000x3000 camera JPEG, rect=1000,500,2000,1500&w=200 (edges 4 source
+// pixels off the grid, 0.4 of an output pixel) scored SSIM 0.9674 against
+// the rect cut at full size and resized once; on the grid, 0.9944.
+func rectShrink(r [4]int, shown [2]int, s int, p sizePlan) int {
+	perSource := max(float64(p.resizeW)/float64(r[2]), float64(p.resizeH)/float64(r[3]))
+	for ; s > 1; s /= 2 {
+		// The left and top edges move down to a multiple of s, the right
+		// and bottom ones up (the source's own edges stay where they are).
+		off := max(r[0]%s, r[1]%s)
+		if right := r[0] + r[2]; right != shown[0] {
+			off = max(off, (s-right%s)%s)
+		}
+		if bottom := r[1] + r[3]; bottom != shown[1] {
+			off = max(off, (s-bottom%s)%s)
+		}
+		if float64(off)*perSource <= 0.25 {
+			return s
+		}
+	}
+	return 1
+}
+
+// scaleRect is r, a rect in the source's pixels as displayed, in an image
+// of w x h pixels that is the source at 1/s (shrink-on-load, or its rung),
+// outward to whole pixels of that scale. At 1/1 r is unchanged.
+func scaleRect(r [4]int, s, w, h int) [4]int {
+	if s == 1 {
+		return r
+	}
+	x0, y0 := min(r[0]/s, w-1), min(r[1]/s, h-1)
+	x1, y1 := min(ceilDiv(r[0]+r[2], s), w), min(ceilDiv(r[1]+r[3], s), h)
+	return [4]int{x0, y0, max(x1-x0, 1), max(y1-y0, 1)}
 }
 
 // encodeOrPassthrough picks the output format and encodes. When re-encoding
