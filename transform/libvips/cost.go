@@ -159,6 +159,12 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if j.animated {
 		c.frames = j.pages
 	}
+	if format == transform.FormatJSON {
+		// Described from the header, which inspect has read: nothing is
+		// decoded or drawn.
+		c.memory = renderBaseBytes
+		return c
+	}
 	c.loadW, c.loadH = j.sw, j.sh
 	switch {
 	case j.opts.shrink > 1:

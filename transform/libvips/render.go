@@ -369,6 +369,9 @@ func plan(j *job) error {
 	}
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
+	case j.spec.Format == transform.FormatJSON:
+		// Described from the header: no pixel is loaded, and a prescale
+		// would settle (decode) the whole source for nothing.
 	case j.spec.Trim != 0:
 		// Loaded whole: trim's bounds are known only from the pixels, so
 		// the plan is made again from them (process).
