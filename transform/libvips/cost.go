@@ -60,8 +60,7 @@ var encodeNanosPerPixel = map[transform.Format]float64{
 var avifEffortCost = [...]float64{1: 0.6, 2: 1, 3: 2.1, 4: 5, 5: 6.6, 6: 16}
 
 const (
-	decodeNanosPerPixel = 15
-	blurNanosPerSigma   = 12
+	blurNanosPerSigma = 12
 	// smartCropNanosPerPixel is crop=attention or entropy per pixel of the
 	// resized image it scores, measured by a cost oracle run (one render per
 	// child process, CPU from getrusage): 1.04 s for a 2000x2000 resize of a
@@ -139,20 +138,65 @@ const (
 	svgDocCopies = 3
 )
 
-// decodedBytesPerPixel is what the decoder holds per loaded pixel. A JPEG
-// decodes in strips when nothing needs random access; every other loader in
-// libvips 8.14 (PNG with interlace, GIF, WebP, HEIF, TIFF strips, JPEG XL,
-// SVG tiles) may hold the whole frame: four bands of its sample size.
-func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bool) int64 {
-	if src == transform.FormatJPEG && !randomAccess {
-		return 1
+// What a loader holds and takes per loaded pixel. govips opens every
+// source for random access, and libvips 8.14's loaders are sequential, not
+// partial: each source is decoded whole into memory, the frame at the bands
+// and sample size its header gives, while about loadStripRows rows of it
+// wait in the line cache between the decoder and the frame. Some codecs
+// hold more of their own beside it. Measured with one thread, loading and
+// averaging the 12 MP camera photo and a 2000x2000 image of colour noise,
+// each saved by vips in the format (RSS growth per pixel, CPU per pixel,
+// photo then noise): JPEG 3.6 B, 8 ns; PNG 3.6 B, 24 and 20 ns; TIFF with
+// deflate 3.6 B, 10 ns; GIF 7.6 B (libnsgif's own RGBA bitmap), 14 and
+// 16 ns; lossy WebP 15.1 B as libvips counts it (8.1 B of RSS), 16 and
+// 45 ns; AVIF 9.5 and 11.3 B, 32 and 51 ns; HEIC 8.3 and 10.8 B, 38 and
+// 81 ns; JPEG XL 6.6 and 7.4 B, 23 and 37 ns. A JPEG decoded in strips
+// was the old assumption: the rect of a 12 MP JPEG held 1.9 times its
+// estimate. Rounded up; a watermark is priced as a PNG.
+var decodeNanosPerPixel = map[transform.Format]float64{
+	transform.FormatJPEG: 10,
+	transform.FormatPNG:  25,
+	transform.FormatTIFF: 15,
+	transform.FormatGIF:  20,
+	transform.FormatWebP: 50,
+	transform.FormatAVIF: 60,
+	transform.FormatHEIF: 90,
+	transform.FormatJXL:  40,
+	transform.FormatSVG:  25, // its embedded rasters
+}
+
+// decodeCodecBytesPerPixel is what a codec holds beside libvips' frame,
+// per loaded pixel (see decodeNanosPerPixel).
+var decodeCodecBytesPerPixel = map[transform.Format]int64{
+	transform.FormatGIF:  5,
+	transform.FormatWebP: 12,
+	transform.FormatAVIF: 8,
+	transform.FormatHEIF: 7,
+	transform.FormatJXL:  5,
+}
+
+// loadStripRows is the line cache between a loader and the frame it fills:
+// 590 to 655 rows of the frame's width, measured on PNGs 200 to 16,000
+// pixels wide and a JPEG, and the whole frame again when it has fewer rows
+// (16000x200: 24.7 MiB for a 12.2 MiB frame).
+const loadStripRows = 640
+
+// decodedBytes is what the decode of j's source holds: the frame (every
+// frame of an animation), its line cache and the codec's own. An SVG is
+// drawn into four bands of its sample size.
+func decodedBytes(j *job, loadW, loadH, frames int) int64 {
+	bands, sample := max(j.bands, 1), max(j.sample, 1)
+	if j.bands == 0 || j.srcFmt == transform.FormatSVG {
+		bands = 4
 	}
-	return int64(4 * max(sampleBytes, 1))
+	px := int64(loadW) * int64(loadH) * int64(frames)
+	row := int64(loadW) * int64(bands*sample)
+	return px*(int64(bands*sample)+decodeCodecBytesPerPixel[j.srcFmt]) + min(loadStripRows, int64(loadH)*int64(frames))*row
 }
 
 // estimate prices j from the header (j.sw, j.sh, j.pages), the
 // plan and the format chosen for the output.
-func estimate(j *job, format transform.Format, sampleBytes int) cost {
+func estimate(j *job, format transform.Format) cost {
 	pd := j.spec.Pad
 	c := cost{outW: j.plan.boxW + pd[1] + pd[3], outH: j.plan.boxH + pd[0] + pd[2], frames: 1, format: format,
 		asked: int64(j.spec.Width) * int64(j.spec.Height)}
@@ -181,7 +225,7 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 || smart
 	// A watermark is decoded whole (it is small next to the source, but
 	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
-	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
+	c.memory = renderBaseBytes + decodedBytes(j, c.loadW, c.loadH, c.frames) +
 		out*encoderBytesPerPixel[format] + j.markPixels*4
 	if random {
 		c.memory += out * 4
@@ -208,7 +252,8 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if format == transform.FormatAVIF {
 		encodeNanos *= avifEffortCost[j.cfg.AVIFEffort]
 	}
-	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanos)
+	c.cpu = time.Duration(float64(decoded)*decodeNanosPerPixel[j.srcFmt] +
+		float64(j.markPixels)*decodeNanosPerPixel[transform.FormatPNG] + float64(out)*encodeNanos)
 	if s := j.svg; s != nil {
 		// Drawn at the planned density, or at its natural size when the
 		// plan loads it whole.
@@ -221,7 +266,7 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
 			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
 			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
-			float64(s.EmbeddedPixels)*decodeNanosPerPixel)
+			float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
 		c.cpu += c.svgDraw
 		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies +
 			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4

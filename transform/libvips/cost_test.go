@@ -31,7 +31,7 @@ func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames i
 		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
 	}
 	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg)
-	c := estimate(j, format, 1)
+	c := estimate(j, format)
 	return c, c.check(cfg)
 }
 
@@ -228,7 +228,7 @@ func TestHashBox(t *testing.T) {
 		}
 		j := &job{spec: s, cfg: &cfg, srcFmt: transform.FormatPNG, sw: 6000, sh: 4000, pages: 1}
 		j.plan = planSize(s, j.sw, j.sh, cfg.MaxDimension, cfg.MaxUpscale)
-		return estimate(j, format, 1)
+		return estimate(j, format)
 	}
 	hash, thumb := priced("w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", transform.FormatBlurHash), priced("w=64&h=64&fit=crop&fm=png", transform.FormatPNG)
 	if hash.outW*hash.outH > 64*64 || hash.cpu > thumb.cpu || hash.memory > thumb.memory {

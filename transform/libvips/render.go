@@ -182,6 +182,8 @@ type job struct {
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
+	bands      int         // the source's bands as decoded; 0: unknown (priced as four)
+	sample     int         // bytes of one band of one pixel as decoded
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
@@ -404,7 +406,8 @@ func plan(j *job) error {
 	if err := markHeader(j); err != nil {
 		return err
 	}
-	j.cost = estimate(j, format, sampleBytes(j.img.BandFormat()))
+	j.bands, j.sample = j.img.Bands(), sampleBytes(j.img.BandFormat())
+	j.cost = estimate(j, format)
 	return j.cost.check(j.cfg)
 }
 
@@ -931,7 +934,7 @@ var _ = [stageCount]struct{}(([len(prelude) + len(pipeline)]struct{}{}))
 // limits.max_output_pixels. More memory than was reserved is taken from
 // the budget now, or the render stops as busy.
 func (j *job) reprice() error {
-	next := estimate(j, j.cost.format, sampleBytes(j.img.BandFormat()))
+	next := estimate(j, j.cost.format)
 	if err := next.check(j.cfg); err != nil {
 		return err
 	}
