@@ -68,11 +68,43 @@ const (
 	// (landscape-kayak-unsplash.jpg), the resize and encode included;
 	// rounded up.
 	smartCropNanosPerPixel = 300
-	// resizeNanosPerPixel is the Lanczos resize per resized pixel, from the
-	// same runs: a 32x32 PNG enlarged to 2000x2000 as progressive JPEG took
-	// 426 ms of CPU against 97 ms estimated without it.
+	// resizeNanosPerPixel is an enlarging Lanczos resize per pixel it
+	// computes, from the same runs: a 32x32 PNG enlarged to 2000x2000 as
+	// progressive JPEG took 426 ms of CPU against 97 ms estimated without
+	// it. libvips computes only what is kept of it: fit=crop cuts the box
+	// from it lazily.
 	resizeNanosPerPixel = 70
 )
+
+// What a reduce (libvips' resize to a smaller size, from a whole frame in
+// memory) takes. With its reducing gap of 2, vips_resize shrinks by the
+// integer part s of half the ratio before its Lanczos kernel, and on an
+// image opened for random access that shrink is computed again for every
+// tile the kernel reads: per band and pixel read, 20 to 40 ns at s 2
+// (1/4; a 16000x200 RGBA PNG 40, the camera photo 19, a grey 7000x7000
+// 30), 13 at s 4, 7 to 9 at s 5 and 8, against 1.3 to 2.2 ns without a
+// shrink (1/2), 5 to 6 when the image has alpha (govips premultiplies it
+// into floats). Rounded up as reduceNanos. Without a shrink the kernel's
+// buffers are float rows of the input's width when it has alpha: 225 to
+// 350 rows measured (a 16000-wide RGBA image, 62 to 89 MiB); with one,
+// they are too small to measure.
+const reduceBufferRows = 360
+
+// reduceNanos is the CPU of reducing by ratio (the larger of the two
+// axes') per band and pixel read.
+func reduceNanos(ratio float64, alpha bool) float64 {
+	if s := math.Floor(ratio / 2); s >= 2 {
+		return 6 + 68/s
+	}
+	if alpha {
+		return 6
+	}
+	return 3
+}
+
+// settleCopies: a settled image is held by libvips' TIFF writer, by Go and
+// by the loader that reads it back (settle).
+const settleCopies = 3
 
 // Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
 // encoding. Measured as the peak RSS growth (VmHWM) of one render of the
@@ -274,9 +306,7 @@ func estimate(j *job, format transform.Format) cost {
 	if smart {
 		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
 	}
-	if resized != loaded {
-		c.cpu += time.Duration(float64(resized) * resizeNanosPerPixel)
-	}
+	c.resizeCost(j, loaded, resized)
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma
@@ -286,6 +316,59 @@ func estimate(j *job, format transform.Format) cost {
 		c.memory += int64(c.outW) * int64(math.Ceil(6*sigma)) * 16
 	}
 	return c
+}
+
+// resizeCost adds the reduces and enlargements of j's plan to c: the
+// prescale of a source without shrink-on-load, then the resize from what it
+// left (or from the rect cut from the decode) to the planned size. loaded
+// and resized count every frame.
+func (c *cost) resizeCost(j *job, loaded, resized int64) {
+	if j.srcFmt == transform.FormatSVG {
+		return // drawn at the planned size (svgDraw)
+	}
+	bands, sample := int64(max(j.bands, 1)), int64(max(j.sample, 1))
+	if j.bands == 0 {
+		bands = 4
+	}
+	// The bytes a reduce works in per pixel: floats when govips
+	// premultiplies alpha, else the samples as decoded.
+	work := bands * sample
+	if j.alpha {
+		work = bands * 4
+	}
+	frames := int64(c.frames)
+	inW, inH := c.loadW, c.loadH
+	reduce := func(w, h int, in int64) {
+		ratio := max(float64(inW)/float64(w), float64(inH)/float64(h))
+		c.cpu += time.Duration(float64(in*bands) * reduceNanos(ratio, j.alpha))
+		if ratio < 4 {
+			c.memory += int64(inW) * work * reduceBufferRows
+		}
+	}
+	in := loaded
+	if p := j.prescale; p > 1 {
+		w, h := max(1, (inW+p/2)/p), max(1, (inH+p/2)/p)
+		reduce(w, h, in)
+		in = int64(w) * int64(h) * frames
+		c.memory += settleCopies * in * bands * sample // always settled (reduceFirst)
+		inW, inH = w, h
+	}
+	if r := j.rect; r[2] != 0 {
+		s := max(j.opts.shrink, 1)
+		inW, inH = ceilDiv(r[2], s), ceilDiv(r[3], s)
+		in = int64(inW) * int64(inH) * frames
+	}
+	switch {
+	case resized < in:
+		reduce(j.plan.resizeW, j.plan.resizeH, in)
+		if 2*resized <= in && !j.animated {
+			c.memory += settleCopies * resized * bands * sample // settled (process)
+		}
+	case resized > in:
+		// Enlarged lazily: only what is kept of it is computed.
+		kept := min(resized, int64(j.plan.boxW)*int64(j.plan.boxH)*frames)
+		c.cpu += time.Duration(float64(kept) * resizeNanosPerPixel)
+	}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -184,6 +184,7 @@ type job struct {
 	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
 	bands      int         // the source's bands as decoded; 0: unknown (priced as four)
 	sample     int         // bytes of one band of one pixel as decoded
+	alpha      bool        // the source has alpha, which govips premultiplies into floats to resize
 	markPixels int64       // the watermark's, from its header
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
@@ -406,7 +407,7 @@ func plan(j *job) error {
 	if err := markHeader(j); err != nil {
 		return err
 	}
-	j.bands, j.sample = j.img.Bands(), sampleBytes(j.img.BandFormat())
+	j.bands, j.sample, j.alpha = j.img.Bands(), sampleBytes(j.img.BandFormat()), j.img.HasAlpha()
 	j.cost = estimate(j, format)
 	return j.cost.check(j.cfg)
 }
