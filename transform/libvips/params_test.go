@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/png"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -438,5 +439,41 @@ func TestCombinedOrderOfOperations(t *testing.T) {
 	res := render1(t, tr, kodim23(t), "w=200&h=100&fit=crop&crop=top&rot=90&flip=v&blur=10&sharp=5&fm=webp&q=70")
 	if res.Width != 100 || res.Height != 200 || res.Format != transform.FormatWebP {
 		t.Fatalf("%dx%d %s", res.Width, res.Height, res.Format)
+	}
+}
+
+// TestToneOf16BitSources: tone's maps are in 8-bit units, so a 16-bit
+// source is made 8-bit first. Cast to 8 bits under its RGB16 label, a
+// 16-bit PNG asked for bri=20&fm=png came out white (every sample past 255)
+// and crashed the process in libpng's row writer about one time in two.
+func TestToneOf16BitSources(t *testing.T) {
+	img := image.NewNRGBA64(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80 // every sample 0x8080: middle grey, half opaque
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransformer(t)
+	for _, tt := range []struct {
+		query string
+		want  uint8 // each colour sample, 8-bit
+	}{
+		{"bri=20&fm=png", 128 + 51},
+		{"invert=true&fm=png", 127},
+		{"con=50&fm=png", 128},
+	} {
+		for range 4 {
+			out := decode(t, render1(t, tr, buf.Bytes(), tt.query).Body)
+			r, g, b, a := out.At(10, 10).RGBA()
+			if _, ok := out.(*image.NRGBA); !ok {
+				t.Errorf("%s: %T, want 8-bit NRGBA", tt.query, out)
+			}
+			c := color.NRGBAModel.Convert(out.At(10, 10)).(color.NRGBA)
+			if d := int(c.R) - int(tt.want); d < -1 || d > 1 || c.G != c.R || c.B != c.R || c.A < 127 || c.A > 128 {
+				t.Fatalf("%s: pixel %v (RGBA %d %d %d %d), want colour %d at alpha 128", tt.query, c, r, g, b, a, tt.want)
+			}
+		}
 	}
 }
