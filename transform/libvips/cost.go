@@ -34,23 +34,39 @@ func (c cost) heavy() bool { return c.cpu > heavyRender }
 // times a typical miss (a 300 px WebP from a 1600x1200 JPEG takes 14 ms).
 const heavyRender = 150 * time.Millisecond
 
-// Nanoseconds of one core per pixel, measured with libvips 8.14 on this
-// machine: encoders per output pixel (WebP 96, AVIF 214 at effort 2, JPEG
-// XL 139 at effort 3, from a 1200x900 encode; JPEG, PNG and GIF from the
-// 4096x4096 renders), decoders per loaded pixel, and the gaussian per output
-// pixel and unit of sigma. GIF was 120 from the camera photo; the cost
-// oracle measured noisy content (libimagequant's worst case, and what an
-// attacker sends) at 4.3 s for a 2500x2500 GIF (deep-2500x2500.png?rot=90)
-// and 826 ms for a 4000x200 one: 600.
+// Nanoseconds of one core per output pixel that each encoder takes,
+// measured with libvips 8.14 on this machine, one thread, each encoder
+// alone on an image already in memory at the settings encode uses, over
+// the camera photo (12 and 3 MP), 2000x2000 colour noise, RGBA noise, and
+// 32x32 PNGs enlarged to 2000x2000 (large flat areas), taking the worst:
+// JPEG 3 to 10; progressive JPEG 9 to 35 (noise); PNG 21 to 282 (the
+// photo: filter ALL at zlib level 6 tries every filter on every row);
+// WebP 50 to 143 (noise); AVIF at effort 2 180 to 948 (RGBA noise, its
+// alpha a second AV1 picture; 623 for the enlarged PNG at 7.8 MP, 253 for
+// the photo); JPEG XL 42 to 139 (RGBA noise); GIF 71 to 2,140 (noise at
+// 1 MP; libimagequant's histogram and remap), see gifSmallNanos. Rounded
+// so the worst is within 1.5 times the price, as noisy content is what an
+// attacker sends; but AVIF's worst is 2.1 times its price (within the
+// cost oracle's factor of 3), because priced for noise a 600 px AVIF of a
+// photo, a typical miss of about 100 ms, would be heavy.
 var encodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatJPEG:  12,
-	transform.FormatPJPEG: 20,
-	transform.FormatPNG:   60,
+	transform.FormatPJPEG: 30,
+	transform.FormatPNG:   280,
 	transform.FormatWebP:  96,
-	transform.FormatAVIF:  214,
+	transform.FormatAVIF:  450,
 	transform.FormatJXL:   139,
-	transform.FormatGIF:   600,
+	transform.FormatGIF:   1400,
 }
+
+// gifSmallNanos is what a GIF's first gifSmallPixels pixels cost besides:
+// libimagequant quantises a small photo's every colour, so a 300x225 GIF
+// of the camera photo took 230 ms and a 300x450 one 234 ms, where 64x64
+// took 14 ms.
+const (
+	gifSmallNanos  = 3000
+	gifSmallPixels = 1 << 16
+)
 
 // avifEffortCost is AVIF's encode time at each effort (1..6) against
 // effort 2, the one encodeNanosPerPixel was measured at: medians of three
@@ -113,21 +129,34 @@ func reduceNanos(ratio float64, alpha bool) float64 {
 const settleCopies = 3
 
 // Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
-// encoding. Measured as the peak RSS growth (VmHWM) of one render of the
-// 4000x3000 camera JPEG to a 4096x4096 output on this machine (2 cores), per
-// output pixel: JPEG 5.7 (progressive the same), PNG 4.7, WebP 8.2, GIF 15.1
-// (the frame and its quantised copy), AVIF 23.7 (libheif + aom, effort 2),
-// JPEG XL 45.8 (libjxl, effort 3). The figures include the decode of the
-// JPEG source and the output bytes; rounded up.
+// encoding. First measured as the peak RSS growth (VmHWM) of one render of
+// the 4000x3000 camera JPEG to a 4096x4096 output on this machine (2
+// cores), per output pixel: JPEG 5.7 (progressive the same), PNG 4.7,
+// JPEG XL 45.8 (libjxl, effort 3), the decode of the source and the output
+// bytes included. Then each encoder alone over the images encodeNanosPerPixel
+// names: PNG 5.5 (noise), WebP 6.2 for the photo but 20.8 for noise and 25
+// for RGBA noise, JPEG XL 65.5 (noise), GIF 27.7 to 58.6 (noise at 1 MP:
+// libimagequant holds the image as floats to remap it). AVIF is priced
+// per padded pixel (avifPaddedBytes). Rounded up, or to within 1.5 times
+// the worst.
 var encoderBytesPerPixel = map[transform.Format]int64{
 	transform.FormatJPEG:  6,
 	transform.FormatPJPEG: 6,
-	transform.FormatPNG:   5,
-	transform.FormatWebP:  9,
-	transform.FormatAVIF:  24,
+	transform.FormatPNG:   6,
+	transform.FormatWebP:  20,
 	transform.FormatJXL:   46,
-	transform.FormatGIF:   16,
+	transform.FormatGIF:   48,
 }
+
+// AVIF: libaom pads each frame by a border of 288 pixels on every side, so
+// what it holds grows with (w + 576) x (h + 576): a 64x7900 output held 66
+// MiB, 13 bytes a padded pixel; the camera photo 16; flat content
+// enlarged from 7x7 to 2000x2000 and 2800x2800 47 and 49 (307 and 507
+// MiB).
+const (
+	avifPad         = 576
+	avifPaddedBytes = 32
+)
 
 const (
 	// renderBaseBytes is what any render holds whatever its size: tile
@@ -265,6 +294,9 @@ func estimate(j *job, format transform.Format) cost {
 	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
 	c.memory = renderBaseBytes + decodedBytes(j, c.loadW, c.loadH, c.frames) +
 		out*encoderBytesPerPixel[format] + j.markPixels*4
+	if format == transform.FormatAVIF {
+		c.memory += int64(c.outW+avifPad) * int64(c.outH+avifPad) * avifPaddedBytes
+	}
 	if random {
 		c.memory += out * 4
 	}
@@ -292,6 +324,9 @@ func estimate(j *job, format transform.Format) cost {
 	}
 	c.cpu = time.Duration(float64(decoded)*decodeNanosPerPixel[j.srcFmt] +
 		float64(j.markPixels)*decodeNanosPerPixel[transform.FormatPNG] + float64(out)*encodeNanos)
+	if format == transform.FormatGIF {
+		c.cpu += time.Duration(float64(min(out, gifSmallPixels)) * gifSmallNanos)
+	}
 	if s := j.svg; s != nil {
 		// Drawn at the planned density, or at its natural size when the
 		// plan loads it whole.
