@@ -83,6 +83,24 @@ const (
 	// 2; rounded up. The cost oracle found it unpriced: a 100x100 GIF
 	// padded to 2064x2064 and sharpened took 507 ms against 86 estimated.
 	sharpenNanosPerPixel = 100
+	// satNanosPerPixel is sat= per output pixel: govips' modulate goes to
+	// LCh and back, 53 ns on the camera photo, 160 on a 16-bit RGBA
+	// image. toneNanosPerPixel is bri, con, invert and gam: one linear map
+	// or power and a cast, 4 ns on the photo; rounded up.
+	satNanosPerPixel  = 160
+	toneNanosPerPixel = 10
+	// trimNanosPerBand is trim= per band and pixel of the frame it
+	// searches: libvips' find_trim runs a median over the whole frame
+	// before it thresholds it (46 ns on the camera photo, 60 on a 16-bit
+	// RGBA PNG of noise, whose trim took 1.5 s against 231 ms estimated
+	// for the rest of its render).
+	trimNanosPerBand = 60
+	// jxlDecode is what a JPEG XL source costs beside its pixels: libjxl
+	// draws every frame and feature (splines, patches) up to the one
+	// libvips reads, which its header does not show. The corpus' 320x320
+	// animation with splines took 127 ms to decode, where its pixels
+	// price 4 ms.
+	jxlDecode = 150 * time.Millisecond
 	// smartCropNanosPerPixel is crop=attention or entropy per pixel of the
 	// resized image it scores, measured by a cost oracle run (one render per
 	// child process, CPU from getrusage): 1.04 s for a 2000x2000 resize of a
@@ -252,13 +270,23 @@ const loadStripRows = 640
 // frame of an animation), its line cache and the codec's own. An SVG is
 // drawn into four bands of its sample size.
 func decodedBytes(j *job, loadW, loadH, frames int) int64 {
-	bands, sample := max(j.bands, 1), max(j.sample, 1)
-	if j.bands == 0 || j.srcFmt == transform.FormatSVG {
+	bands, sample := j.layout()
+	if j.srcFmt == transform.FormatSVG {
 		bands = 4
 	}
 	px := int64(loadW) * int64(loadH) * int64(frames)
-	row := int64(loadW) * int64(bands*sample)
-	return px*(int64(bands*sample)+decodeCodecBytesPerPixel[j.srcFmt]) + min(loadStripRows, int64(loadH)*int64(frames))*row
+	row := int64(loadW) * bands * sample
+	return px*(bands*sample+decodeCodecBytesPerPixel[j.srcFmt]) + min(loadStripRows, int64(loadH)*int64(frames))*row
+}
+
+// layout is the bands and the bytes of a sample of j's source as decoded;
+// four bands when they are not known (a job priced without libvips).
+func (j *job) layout() (bands, sample int64) {
+	bands, sample = int64(j.bands), int64(max(j.sample, 1))
+	if bands == 0 {
+		bands = 4
+	}
+	return bands, sample
 }
 
 // estimate prices j from the header (j.sw, j.sh, j.pages), the
@@ -351,6 +379,19 @@ func estimate(j *job, format transform.Format) cost {
 	if j.spec.Sharp > 0 {
 		c.cpu += time.Duration(float64(out) * sharpenNanosPerPixel)
 	}
+	if j.spec.Sat != 0 {
+		c.cpu += time.Duration(float64(out) * satNanosPerPixel)
+	}
+	if j.spec.Bri != 0 || j.spec.Con != 0 || j.spec.Invert || j.spec.Gam != 0 {
+		c.cpu += time.Duration(float64(out) * toneNanosPerPixel)
+	}
+	if j.spec.Trim != 0 {
+		bands, _ := j.layout()
+		c.cpu += time.Duration(float64(loaded*bands) * trimNanosPerBand)
+	}
+	if j.srcFmt == transform.FormatJXL {
+		c.cpu += jxlDecode
+	}
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma
@@ -370,10 +411,7 @@ func (c *cost) resizeCost(j *job, loaded, resized int64) {
 	if j.srcFmt == transform.FormatSVG {
 		return // drawn at the planned size (svgDraw)
 	}
-	bands, sample := int64(max(j.bands, 1)), int64(max(j.sample, 1))
-	if j.bands == 0 {
-		bands = 4
-	}
+	bands, sample := j.layout()
 	// The bytes a reduce works in per pixel: floats when govips
 	// premultiplies alpha, else the samples as decoded.
 	work := bands * sample
