@@ -48,6 +48,43 @@ func TestFocalPointCrop(t *testing.T) {
 	}
 }
 
+// TestEntropyCropWithAlpha: crop=entropy on an image with alpha searches
+// it flattened onto black (entropyCrop), as libvips' smartcrop would after
+// premultiplying, and keeps its alpha: the busy, opaque square of a
+// transparent strip is what it cuts, wherever it is.
+func TestEntropyCropWithAlpha(t *testing.T) {
+	tr := newTransformer(t)
+	for _, at := range []int{0, 150, 300} {
+		img := image.NewNRGBA(image.Rect(0, 0, 400, 100))
+		noise := uint32(at + 1)
+		for y := 0; y < 100; y++ {
+			for x := at; x < at+100; x++ {
+				noise = noise*1664525 + 1013904223
+				img.SetNRGBA(x, y, color.NRGBA{uint8(noise >> 24), uint8(noise >> 16), uint8(noise >> 8), 255})
+			}
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		out := decode(t, render1(t, tr, buf.Bytes(), "w=100&h=100&fit=crop&crop=entropy&fm=png").Body)
+		if b := out.Bounds(); b.Dx() != 100 || b.Dy() != 100 {
+			t.Fatalf("square at %d: %v", at, b)
+		}
+		opaque := 0
+		for y := 0; y < 100; y++ {
+			for x := 0; x < 100; x++ {
+				if _, _, _, a := out.At(x, y).RGBA(); a == 0xffff {
+					opaque++
+				}
+			}
+		}
+		if opaque < 9000 {
+			t.Errorf("square at %d: the crop is %d%% opaque, want the busy square", at, opaque/100)
+		}
+	}
+}
+
 func TestSmartCrops(t *testing.T) {
 	tr := newTransformer(t)
 	src := readFile(t, filepath.Join(benchImages, "giunchedi-portrait.jpg")) // 800x533

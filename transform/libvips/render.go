@@ -785,6 +785,9 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan, animated boo
 		if animated {
 			break // smartcrop reads one image, not a strip of frames: centre instead
 		}
+		if spec.Gravity == transform.GravityEntropy && img.HasAlpha() {
+			return entropyCrop(img, w, h)
+		}
 		interesting := vips.InterestingEntropy
 		if spec.Gravity == transform.GravityAttention {
 			interesting = vips.InterestingAttention
@@ -812,6 +815,32 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan, animated boo
 		}
 	}
 	if err := img.ExtractArea(left, top, w, h); err != nil {
+		return vipsError("crop", err)
+	}
+	return nil
+}
+
+// entropyCrop is crop=entropy for an image with alpha: the box is found
+// on the image flattened onto black, which is what libvips' smartcrop
+// searches (it premultiplies), and cut from img. Given the alpha itself,
+// smartcrop histograms premultiplied floats, and held 130 MiB of RSS to
+// crop a 32x32 RGBA PNG to 16x16, 206 MiB for a 16-bit one: measured
+// without alpha, the camera photo took 1.9 MiB.
+func entropyCrop(img *vips.ImageRef, w, h int) error {
+	probe, err := img.Copy()
+	if err != nil {
+		return vipsError("crop", err)
+	}
+	defer probe.Close()
+	if err := probe.Flatten(&vips.Color{}); err != nil {
+		return vipsError("crop", err)
+	}
+	if err := probe.SmartCrop(w, h, vips.InterestingEntropy); err != nil {
+		return vipsError("crop", err)
+	}
+	// libvips' extract_area records where its box was as a negative
+	// offset, which smartcrop's output keeps.
+	if err := img.ExtractArea(-probe.OffsetX(), -probe.OffsetY(), w, h); err != nil {
 		return vipsError("crop", err)
 	}
 	return nil
