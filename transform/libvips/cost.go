@@ -214,6 +214,22 @@ const (
 	// tile (librsvg 2.54 through Pango: 4,000 characters without a space
 	// 0.86 s, forty of 500: 0.67 s).
 	svgTextNanos = 100
+	// svgPathNanos and svgPathCrossNanos: a path's edges, per canvas row
+	// each tile draws (the canvas height times the tiles across it), per
+	// number and command of its data (SVG.PathVerts) and per n·√n
+	// (SVG.PathWork). Random points joined by lines, curves or arcs, whose
+	// edges cross the canvas and one another, are Cairo's worst case: one
+	// path of 3,000 lines took 1.5 s at 1000x1000 and 12.8 s at
+	// 4000x4000 (two tiles across), 12,000 lines 11.4 s, 1,000 curves 1.1
+	// s, 1,000 paths of 10 lines 0.26 s; a path of 3,000 short steps 0.05
+	// s. Fitted to the random ones, by which the short steps are
+	// overpriced thirtyfold: the data does not say where its edges go.
+	svgPathNanos      = 9
+	svgPathCrossNanos = 1.7
+	// svgPathBytes: what Cairo holds per n·√n of a path while it draws
+	// it (one path of 12,000 random lines: 37 MiB of RSS growth above the
+	// document's base, 5.7 bytes each); rounded up.
+	svgPathBytes = 6
 	// svgRasterBytesPerPixel: an embedded raster as gdk-pixbuf decodes it
 	// and librsvg holds it as a Cairo surface (a 6000x6000 PNG: 250 MB of
 	// RSS growth for RGB, 290 MB for 16-bit RGBA).
@@ -367,9 +383,10 @@ func estimate(j *job, format transform.Format) cost {
 		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
 			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
 			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
+			float64(int64(h)*int64(ceilDiv(w, svgTile)))*(float64(s.PathVerts)*svgPathNanos+float64(s.PathWork)*svgPathCrossNanos) +
 			float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
 		c.cpu += c.svgDraw
-		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies +
+		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes +
 			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
 	}
 	if smart {

@@ -202,7 +202,7 @@ type oracleSources struct {
 }
 
 var oracleHostile = []string{"flat-7000x7000.png", "wide-16000x200.png", "tall-200x16000.png", "anim-40x240.gif",
-	"trim-6000x1000.png", "deep-2500x2500.png", "flat-4000x4000.gif"}
+	"trim-6000x1000.png", "deep-2500x2500.png", "flat-4000x4000.gif", "zigzag-3000.svg"}
 
 func (g *oracleSources) get(t *testing.T, name string) string {
 	if p, ok := g.made[name]; ok {
@@ -252,6 +252,8 @@ func (g *oracleSources) get(t *testing.T, name string) string {
 		img := image.NewRGBA64(image.Rect(0, 0, 2500, 2500))
 		noise.Read(img.Pix)
 		err = enc.Encode(&buf, img)
+	case "zigzag-3000.svg":
+		buf.WriteString(zigzagSVG(3000))
 	case "mark-small.png", "mark-large.png":
 		side := 300
 		if name == "mark-large.png" {
