@@ -217,15 +217,18 @@ const (
 	// svgPathNanos and svgPathCrossNanos: a path's edges, per canvas row
 	// each tile draws (the canvas height times the tiles across it), per
 	// number and command of its data (SVG.PathVerts) and per n·√n
-	// (SVG.PathWork). Random points joined by lines, curves or arcs, whose
-	// edges cross the canvas and one another, are Cairo's worst case: one
-	// path of 3,000 lines took 1.5 s at 1000x1000 and 12.8 s at
-	// 4000x4000 (two tiles across), 12,000 lines 11.4 s, 1,000 curves 1.1
-	// s, 1,000 paths of 10 lines 0.26 s; a path of 3,000 short steps 0.05
-	// s. Fitted to the random ones, by which the short steps are
-	// overpriced thirtyfold: the data does not say where its edges go.
+	// (SVG.PathWork); svgPathTileNanos, per n·√n and tile whatever its
+	// rows. Random points joined by lines, curves or arcs, whose edges
+	// cross the canvas and one another, are Cairo's worst case: one path
+	// of 3,000 lines took 0.28 s at 32x32, 0.55 s at 250x250, 1.5 s at
+	// 1000x1000 and 12.8 s at 4000x4000 (four tiles, two across); 12,000
+	// lines 2.1 s at 64x64 and 11.4 s at 1000x1000; 1,000 curves 1.1 s;
+	// 1,000 paths of 10 lines 0.26 s; a path of 3,000 short steps 0.05 s.
+	// Fitted to the random ones, by which the short steps are overpriced
+	// thirtyfold: the data does not say where its edges go.
 	svgPathNanos      = 9
 	svgPathCrossNanos = 1.7
+	svgPathTileNanos  = 350
 	// svgPathBytes: what Cairo holds per n·√n of a path while it draws
 	// it (one path of 12,000 random lines: 37 MiB of RSS growth above the
 	// document's base, 5.7 bytes each); rounded up.
@@ -401,6 +404,7 @@ func estimate(j *job, format transform.Format) cost {
 			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
 			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
 			float64(int64(h)*int64(ceilDiv(w, svgTile)))*(float64(s.PathVerts)*svgPathNanos+float64(s.PathWork)*svgPathCrossNanos) +
+			float64(s.PathWork*tiles)*svgPathTileNanos +
 			float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
 		c.cpu += c.svgDraw
 		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes +
