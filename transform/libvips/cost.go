@@ -347,7 +347,11 @@ func estimate(j *job, format transform.Format) cost {
 	case j.opts.shrink > 1:
 		c.loadW, c.loadH = ceilDiv(j.sw, j.opts.shrink), ceilDiv(j.sh, j.opts.shrink)
 	case j.srcFmt == transform.FormatSVG:
-		c.loadW, c.loadH = j.plan.resizeW, j.plan.resizeH
+		// Drawn at the planned density, or at its natural size when the
+		// plan loads it whole (rect, trim).
+		if j.opts.dpi > 0 {
+			c.loadW, c.loadH = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
+		}
 	}
 	out := int64(c.outW) * int64(c.outH) * int64(c.frames)
 	loaded := int64(c.loadW) * int64(c.loadH) * int64(c.frames)
@@ -432,6 +436,9 @@ func estimate(j *job, format transform.Format) cost {
 	if j.spec.Trim != 0 {
 		bands, _ := j.layout()
 		c.cpu += time.Duration(float64(loaded*bands) * trimNanosPerBand)
+		if j.srcFmt == transform.FormatSVG {
+			c.memory += settleCopies * loaded * 4 // drawn once for the search (process)
+		}
 	}
 	if j.srcFmt == transform.FormatJXL {
 		c.cpu += jxlDecode
@@ -456,7 +463,7 @@ func estimate(j *job, format transform.Format) cost {
 // left (or from the rect cut from the decode) to the planned size. loaded
 // and resized count every frame.
 func (c *cost) resizeCost(j *job, loaded, resized int64) {
-	if j.srcFmt == transform.FormatSVG {
+	if j.srcFmt == transform.FormatSVG && j.opts.dpi > 0 {
 		return // drawn at the planned size (svgDraw)
 	}
 	bands, sample := j.layout()
