@@ -11,6 +11,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,6 +34,12 @@ type SVG struct {
 	Masks          int64 // masks drawn: each a canvas-sized surface rendered, converted and composited
 	LayerDepth     int   // canvas-sized surfaces held at once by nested layers and masks
 	TextWork       int64 // characters squared, summed over the <text> elements drawn: librsvg's layout time grows faster than their length
+	// PathVerts and PathWork are the numbers and commands of the path data
+	// and points lists drawn (n for each, over-counted as vertices does),
+	// and the sum of n·√n over them: Cairo's scan converter keeps a path's
+	// edges sorted along each row, and edges that cross one another cost
+	// more the more of them a path has.
+	PathVerts, PathWork int64
 }
 
 // Limits of what CanonicalSVG accepts. libxml2, which librsvg parses with,
@@ -213,6 +220,7 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 		return nil, err
 	}
 	p.out.Instances, p.out.Layers, p.out.Masks, p.out.LayerDepth, p.out.TextWork = c.inst, c.layers, c.masks, c.layerDepth, c.text
+	p.out.PathVerts, p.out.PathWork = c.pathVerts, c.pathWork
 	switch {
 	case c.inst > maxSVGInstances:
 		return nil, fmt.Errorf("%w: the SVG draws %d elements once its <use>, marker, mask and clip-path references are followed, above the %d the edge renders",
@@ -1057,6 +1065,7 @@ func classKeys(classes []string) []string {
 // svgCount is what drawing an element takes, everything it draws included.
 type svgCount struct {
 	inst, verts, layers, masks, text int64
+	pathVerts, pathWork              int64 // SVG.PathVerts, SVG.PathWork
 	layerDepth                       int
 	height                           int // elements and references below, itself included
 }
@@ -1075,6 +1084,8 @@ func (c *svgCount) add(o svgCount, times int64) {
 	c.layers = min(c.layers+mul(o.layers), sat)
 	c.masks = min(c.masks+mul(o.masks), sat)
 	c.text = min(c.text+mul(o.text), sat)
+	c.pathVerts = min(c.pathVerts+mul(o.pathVerts), sat)
+	c.pathWork = min(c.pathWork+mul(o.pathWork), sat)
 }
 
 // nonRendered elements are drawn only through a reference.
@@ -1102,7 +1113,8 @@ func (p *svgParser) countNode(n *svgNode, depth int) (svgCount, error) {
 		return svgCount{}, fmt.Errorf("%w: the SVG has a reference loop (<use>, mask, clip-path or marker); remove it", ErrUnsupported)
 	}
 	n.busy = true
-	c := svgCount{inst: 1, verts: n.verts, text: n.chars * n.chars}
+	c := svgCount{inst: 1, verts: n.verts, text: n.chars * n.chars,
+		pathVerts: n.verts, pathWork: int64(float64(n.verts) * math.Sqrt(float64(n.verts)))}
 	inner, below := 0, 0 // surfaces held, and the height, below this element
 	follow := func(target *svgNode, times int64, own int) error {
 		tc, err := p.countNode(target, depth+1)

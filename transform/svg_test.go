@@ -309,6 +309,37 @@ func TestSVGKeepsWhatIsDrawn(t *testing.T) {
 	if s.Elements != 15 || s.Instances != 1+1+2+1+2+2+2 || s.TextWork != 11*11 {
 		t.Errorf("%d elements, %d instances, text work %d", s.Elements, s.Instances, s.TextWork)
 	}
+	// The path's data "M0,0 L10,10" counts 6 (two letters, four numbers).
+	if s.PathVerts != 6 || s.PathWork != 14 {
+		t.Errorf("path counts %d, path work %d; want 6 and 14 (6·√6)", s.PathVerts, s.PathWork)
+	}
+}
+
+// TestSVGPathWork: a path's data is counted where it is drawn, as often as
+// it is drawn: a <use> draws its target again, a symbol or definition
+// alone draws nothing.
+func TestSVGPathWork(t *testing.T) {
+	open := `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">`
+	path := `<path id="p" d="M 0 0 L 1 1 L 2 0 L 3 1 Z"/>` // 13 counted: 5 letters, 8 numbers
+	for _, tt := range []struct {
+		name        string
+		doc         string
+		verts, work int64
+	}{
+		{"drawn once", open + path + `</svg>`, 13, 46},
+		{"used three more times", open + path + strings.Repeat(`<use xlink:href="#p"/>`, 3) + `</svg>`, 52, 184},
+		{"defined, not drawn", open + `<defs>` + path + `</defs></svg>`, 0, 0},
+		{"defined, used twice", open + `<defs>` + path + `</defs><use xlink:href="#p"/><use xlink:href="#p"/></svg>`, 26, 92},
+		{"a polyline", open + `<polyline points="0,0 1,1 2,0"/></svg>`, 6, 14},
+	} {
+		s, err := CanonicalSVG([]byte(tt.doc), 1<<20)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if s.PathVerts != tt.verts || s.PathWork != tt.work {
+			t.Errorf("%s: path counts %d, work %d; want %d, %d", tt.name, s.PathVerts, s.PathWork, tt.verts, tt.work)
+		}
+	}
 }
 
 // FuzzCanonicalSVG: whatever the input, an accepted document is canonical:

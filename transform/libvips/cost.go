@@ -34,20 +34,49 @@ func (c cost) heavy() bool { return c.cpu > heavyRender }
 // times a typical miss (a 300 px WebP from a 1600x1200 JPEG takes 14 ms).
 const heavyRender = 150 * time.Millisecond
 
-// Nanoseconds of one core per pixel, measured with libvips 8.14 on this
-// machine: encoders per output pixel (WebP 96, AVIF 214 at effort 2, JPEG
-// XL 139 at effort 3, from a 1200x900 encode; JPEG, PNG and GIF from the
-// 4096x4096 renders), decoders per loaded pixel, and the gaussian per output
-// pixel and unit of sigma.
+// Nanoseconds of one core per output pixel that each encoder takes,
+// measured with libvips 8.14 on this machine, one thread, each encoder
+// alone on an image already in memory at the settings encode uses, over
+// the camera photo (12 and 3 MP), 2000x2000 colour noise, RGBA noise, and
+// 32x32 PNGs enlarged to 2000x2000 (large flat areas), taking the worst:
+// JPEG 3 to 10; progressive JPEG 9 to 35 (noise); PNG 21 to 282 (the
+// photo: filter ALL at zlib level 6 tries every filter on every row);
+// WebP 50 to 143 (noise); AVIF at effort 2 180 to 948 (RGBA noise, its
+// alpha a second AV1 picture; 623 for the enlarged PNG at 7.8 MP, 253 for
+// the photo); JPEG XL 42 to 139 (RGBA noise); GIF 71 to 2,140 (noise at
+// 1 MP; libimagequant's histogram and remap), see gifSmallNanos. Rounded
+// so the worst is within 1.5 times the price, as noisy content is what an
+// attacker sends; but AVIF's worst is 2.1 times its price (within the
+// cost oracle's factor of 3), because priced for noise a 600 px AVIF of a
+// photo, a typical miss of about 100 ms, would be heavy.
 var encodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatJPEG:  12,
-	transform.FormatPJPEG: 20,
-	transform.FormatPNG:   60,
+	transform.FormatPJPEG: 30,
+	transform.FormatPNG:   280,
 	transform.FormatWebP:  96,
-	transform.FormatAVIF:  214,
+	transform.FormatAVIF:  450,
 	transform.FormatJXL:   139,
-	transform.FormatGIF:   120,
+	transform.FormatGIF:   1400,
 }
+
+// gifSmallNanos is what a GIF's first gifSmallPixels pixels cost besides:
+// libimagequant quantises a small photo's every colour, so a 300x225 GIF
+// of the camera photo took 230 ms and a 300x450 one 234 ms, where 64x64
+// took 14 ms.
+const (
+	gifSmallNanos  = 3000
+	gifSmallPixels = 1 << 16
+)
+
+// Every frame of an animation costs besides its pixels: libvips reads each
+// from the decoder and cgif writes each with its own palette. The cost
+// oracle measured the corpus' GIF of 4,097 frames of 1x1 at 157 ms of CPU
+// to a GIF (18 ms estimated from its pixels), 18 ms to a WebP: 34 and 4
+// microseconds a frame; rounded up.
+const (
+	frameNanos    = 5_000
+	gifFrameNanos = 40_000
+)
 
 // avifEffortCost is AVIF's encode time at each effort (1..6) against
 // effort 2, the one encodeNanosPerPixel was measured at: medians of three
@@ -57,8 +86,33 @@ var encodeNanosPerPixel = map[transform.Format]float64{
 var avifEffortCost = [...]float64{1: 0.6, 2: 1, 3: 2.1, 4: 5, 5: 6.6, 6: 16}
 
 const (
-	decodeNanosPerPixel = 15
-	blurNanosPerSigma   = 12
+	blurNanosPerSigma = 12
+	// blurStripRows is the output rows the gaussian computes at a time.
+	blurStripRows = 128
+	// sharpenNanosPerPixel is sharp= per output pixel: libvips' sharpen
+	// works in LabS, there and back, whatever its sigma: 75 ns on the
+	// camera photo at 2000x1500, 83 to 93 on 2000x2000 noise, sigma 0.5 to
+	// 2; rounded up. The cost oracle found it unpriced: a 100x100 GIF
+	// padded to 2064x2064 and sharpened took 507 ms against 86 estimated.
+	sharpenNanosPerPixel = 100
+	// satNanosPerPixel is sat= per output pixel: govips' modulate goes to
+	// LCh and back, 53 ns on the camera photo, 160 on a 16-bit RGBA
+	// image. toneNanosPerPixel is bri, con, invert and gam: one linear map
+	// or power and a cast, 4 ns on the photo; rounded up.
+	satNanosPerPixel  = 160
+	toneNanosPerPixel = 10
+	// trimNanosPerBand is trim= per band and pixel of the frame it
+	// searches: libvips' find_trim runs a median over the whole frame
+	// before it thresholds it (46 ns on the camera photo, 60 on a 16-bit
+	// RGBA PNG of noise, whose trim took 1.5 s against 231 ms estimated
+	// for the rest of its render).
+	trimNanosPerBand = 60
+	// jxlDecode is what a JPEG XL source costs beside its pixels: libjxl
+	// draws every frame and feature (splines, patches) up to the one
+	// libvips reads, which its header does not show. The corpus' 320x320
+	// animation with splines took 127 ms to decode, where its pixels
+	// price 4 ms.
+	jxlDecode = 150 * time.Millisecond
 	// smartCropNanosPerPixel is crop=attention or entropy per pixel of the
 	// resized image it scores, measured by a cost oracle run (one render per
 	// child process, CPU from getrusage): 1.04 s for a 2000x2000 resize of a
@@ -66,28 +120,73 @@ const (
 	// (landscape-kayak-unsplash.jpg), the resize and encode included;
 	// rounded up.
 	smartCropNanosPerPixel = 300
-	// resizeNanosPerPixel is the Lanczos resize per resized pixel, from the
-	// same runs: a 32x32 PNG enlarged to 2000x2000 as progressive JPEG took
-	// 426 ms of CPU against 97 ms estimated without it.
+	// resizeNanosPerPixel is an enlarging Lanczos resize per pixel it
+	// computes, from the same runs: a 32x32 PNG enlarged to 2000x2000 as
+	// progressive JPEG took 426 ms of CPU against 97 ms estimated without
+	// it. libvips computes only what is kept of it: fit=crop cuts the box
+	// from it lazily.
 	resizeNanosPerPixel = 70
 )
 
+// What a reduce (libvips' resize to a smaller size, from a whole frame in
+// memory) takes. With its reducing gap of 2, vips_resize shrinks by the
+// integer part s of half the ratio before its Lanczos kernel, and on an
+// image opened for random access that shrink is computed again for every
+// tile the kernel reads: per band and pixel read, 20 to 40 ns at s 2
+// (1/4; a 16000x200 RGBA PNG 40, the camera photo 19, a grey 7000x7000
+// 30), 13 at s 4, 7 to 9 at s 5 and 8, against 1.3 to 2.2 ns without a
+// shrink (1/2), 5 to 6 when the image has alpha (govips premultiplies it
+// into floats). Rounded up as reduceNanos. Without a shrink the kernel's
+// buffers are float rows of the input's width when it has alpha: 225 to
+// 350 rows measured (a 16000-wide RGBA image, 62 to 89 MiB); with one,
+// they are too small to measure.
+const reduceBufferRows = 360
+
+// reduceNanos is the CPU of reducing by ratio (the larger of the two
+// axes') per band and pixel read.
+func reduceNanos(ratio float64, alpha bool) float64 {
+	if s := math.Floor(ratio / 2); s >= 2 {
+		return 6 + 68/s
+	}
+	if alpha {
+		return 6
+	}
+	return 3
+}
+
+// settleCopies: a settled image is held by libvips' TIFF writer, by Go and
+// by the loader that reads it back (settle).
+const settleCopies = 3
+
 // Per-pixel costs, in bytes, of what libvips 8.14 and its codecs hold while
-// encoding. Measured as the peak RSS growth (VmHWM) of one render of the
-// 4000x3000 camera JPEG to a 4096x4096 output on this machine (2 cores), per
-// output pixel: JPEG 5.7 (progressive the same), PNG 4.7, WebP 8.2, GIF 15.1
-// (the frame and its quantised copy), AVIF 23.7 (libheif + aom, effort 2),
-// JPEG XL 45.8 (libjxl, effort 3). The figures include the decode of the
-// JPEG source and the output bytes; rounded up.
+// encoding. First measured as the peak RSS growth (VmHWM) of one render of
+// the 4000x3000 camera JPEG to a 4096x4096 output on this machine (2
+// cores), per output pixel: JPEG 5.7 (progressive the same), PNG 4.7,
+// JPEG XL 45.8 (libjxl, effort 3), the decode of the source and the output
+// bytes included. Then each encoder alone over the images encodeNanosPerPixel
+// names: PNG 5.5 (noise), WebP 6.2 for the photo but 20.8 for noise and 25
+// for RGBA noise, JPEG XL 65.5 (noise), GIF 27.7 to 58.6 (noise at 1 MP:
+// libimagequant holds the image as floats to remap it). AVIF is priced
+// per padded pixel (avifPaddedBytes). Rounded up, or to within 1.5 times
+// the worst.
 var encoderBytesPerPixel = map[transform.Format]int64{
 	transform.FormatJPEG:  6,
 	transform.FormatPJPEG: 6,
-	transform.FormatPNG:   5,
-	transform.FormatWebP:  9,
-	transform.FormatAVIF:  24,
+	transform.FormatPNG:   6,
+	transform.FormatWebP:  20,
 	transform.FormatJXL:   46,
-	transform.FormatGIF:   16,
+	transform.FormatGIF:   48,
 }
+
+// AVIF: libaom pads each frame by a border of 288 pixels on every side, so
+// what it holds grows with (w + 576) x (h + 576): a 64x7900 output held 66
+// MiB, 13 bytes a padded pixel; the camera photo 16; flat content
+// enlarged from 7x7 to 2000x2000 and 2800x2800 47 and 49 (307 and 507
+// MiB).
+const (
+	avifPad         = 576
+	avifPaddedBytes = 32
+)
 
 const (
 	// renderBaseBytes is what any render holds whatever its size: tile
@@ -127,6 +226,25 @@ const (
 	// tile (librsvg 2.54 through Pango: 4,000 characters without a space
 	// 0.86 s, forty of 500: 0.67 s).
 	svgTextNanos = 100
+	// svgPathNanos and svgPathCrossNanos: a path's edges, per canvas row
+	// each tile draws (the canvas height times the tiles across it), per
+	// number and command of its data (SVG.PathVerts) and per n·√n
+	// (SVG.PathWork); svgPathTileNanos, per n·√n and tile whatever its
+	// rows. Random points joined by lines, curves or arcs, whose edges
+	// cross the canvas and one another, are Cairo's worst case: one path
+	// of 3,000 lines took 0.28 s at 32x32, 0.55 s at 250x250, 1.5 s at
+	// 1000x1000 and 12.8 s at 4000x4000 (four tiles, two across); 12,000
+	// lines 2.1 s at 64x64 and 11.4 s at 1000x1000; 1,000 curves 1.1 s;
+	// 1,000 paths of 10 lines 0.26 s; a path of 3,000 short steps 0.05 s.
+	// Fitted to the random ones, by which the short steps are overpriced
+	// thirtyfold: the data does not say where its edges go.
+	svgPathNanos      = 9
+	svgPathCrossNanos = 1.7
+	svgPathTileNanos  = 350
+	// svgPathBytes: what Cairo holds per n·√n of a path while it draws
+	// it (one path of 12,000 random lines: 37 MiB of RSS growth above the
+	// document's base, 5.7 bytes each); rounded up.
+	svgPathBytes = 6
 	// svgRasterBytesPerPixel: an embedded raster as gdk-pixbuf decodes it
 	// and librsvg holds it as a Cairo surface (a 6000x6000 PNG: 250 MB of
 	// RSS growth for RGB, 290 MB for 16-bit RGBA).
@@ -136,34 +254,114 @@ const (
 	svgDocCopies = 3
 )
 
-// decodedBytesPerPixel is what the decoder holds per loaded pixel. A JPEG
-// decodes in strips when nothing needs random access; every other loader in
-// libvips 8.14 (PNG with interlace, GIF, WebP, HEIF, TIFF strips, JPEG XL,
-// SVG tiles) may hold the whole frame: four bands of its sample size.
-func decodedBytesPerPixel(src transform.Format, sampleBytes int, randomAccess bool) int64 {
-	if src == transform.FormatJPEG && !randomAccess {
-		return 1
+// What a loader holds and takes per loaded pixel. govips opens every
+// source for random access, and libvips 8.14's loaders are sequential, not
+// partial: each source is decoded whole into memory, the frame at the bands
+// and sample size its header gives, while about loadStripRows rows of it
+// wait in the line cache between the decoder and the frame. Some codecs
+// hold more of their own beside it. Measured with one thread, loading and
+// averaging the 12 MP camera photo and a 2000x2000 image of colour noise,
+// each saved by vips in the format (RSS growth per pixel, CPU per pixel,
+// photo then noise): JPEG 3.6 B, 8 ns; PNG 3.6 B, 24 and 20 ns; TIFF with
+// deflate 3.6 B, 10 ns; GIF 7.6 B (libnsgif's own RGBA bitmap), 14 and
+// 16 ns; lossy WebP 15.1 B as libvips counts it (8.1 B of RSS), 16 and
+// 45 ns; AVIF 9.5 and 11.3 B, 32 and 51 ns; HEIC 8.3 and 10.8 B, 38 and
+// 81 ns; JPEG XL 6.6 and 7.4 B, 23 and 37 ns. A JPEG decoded in strips
+// was the old assumption: the rect of a 12 MP JPEG held 1.9 times its
+// estimate. Rounded up; a watermark is priced as a PNG.
+var decodeNanosPerPixel = map[transform.Format]float64{
+	transform.FormatJPEG: 10,
+	transform.FormatPNG:  25,
+	transform.FormatTIFF: 15,
+	transform.FormatGIF:  20,
+	transform.FormatWebP: 50,
+	transform.FormatAVIF: 60,
+	transform.FormatHEIF: 90,
+	transform.FormatJXL:  40,
+	transform.FormatSVG:  25, // its embedded rasters
+}
+
+// decodeCodecBytesPerPixel is what a codec holds beside libvips' frame,
+// per loaded pixel (see decodeNanosPerPixel).
+var decodeCodecBytesPerPixel = map[transform.Format]int64{
+	transform.FormatGIF:  5,
+	transform.FormatWebP: 12,
+	transform.FormatAVIF: 8,
+	transform.FormatHEIF: 7,
+	transform.FormatJXL:  8,
+}
+
+// codecBytes is decodeCodecBytesPerPixel for j's source. libjxl holds far
+// more for alpha and for 16 bits: decoding 1000x1000 images, 11.7 bytes a
+// pixel of RSS for 8-bit RGB, 25 for 16-bit RGB, 49 for 8-bit RGBA, 57 for
+// the corpus' 16-bit RGBA (jxl-alpha_premultiplied.jxl, which the cost
+// oracle measured at 2.1 times its estimate of RSS), frame included.
+func codecBytes(j *job) int64 {
+	if j.srcFmt == transform.FormatJXL {
+		switch {
+		case j.alpha:
+			return 44
+		case j.sample > 1:
+			return 20
+		}
 	}
-	return int64(4 * max(sampleBytes, 1))
+	return decodeCodecBytesPerPixel[j.srcFmt]
+}
+
+// loadStripRows is the line cache between a loader and the frame it fills:
+// 590 to 655 rows of the frame's width, measured on PNGs 200 to 16,000
+// pixels wide and a JPEG, and the whole frame again when it has fewer rows
+// (16000x200: 24.7 MiB for a 12.2 MiB frame).
+const loadStripRows = 640
+
+// decodedBytes is what the decode of j's source holds: the frame (every
+// frame of an animation), its line cache and the codec's own. An SVG is
+// drawn into four bands of its sample size.
+func decodedBytes(j *job, loadW, loadH, frames int) int64 {
+	bands, sample := j.layout()
+	if j.srcFmt == transform.FormatSVG {
+		bands = 4
+	}
+	px := int64(loadW) * int64(loadH) * int64(frames)
+	row := int64(loadW) * bands * sample
+	return px*(bands*sample+codecBytes(j)) + min(loadStripRows, int64(loadH)*int64(frames))*row
+}
+
+// layout is the bands and the bytes of a sample of j's source as decoded;
+// four bands when they are not known (a job priced without libvips).
+func (j *job) layout() (bands, sample int64) {
+	bands, sample = int64(j.bands), int64(max(j.sample, 1))
+	if bands == 0 {
+		bands = 4
+	}
+	return bands, sample
 }
 
 // estimate prices j from the header (j.sw, j.sh, j.pages), the
 // plan and the format chosen for the output.
-func estimate(j *job, format transform.Format, sampleBytes int) cost {
+func estimate(j *job, format transform.Format) cost {
 	pd := j.spec.Pad
 	c := cost{outW: j.plan.boxW + pd[1] + pd[3], outH: j.plan.boxH + pd[0] + pd[2], frames: 1, format: format,
 		asked: int64(j.spec.Width) * int64(j.spec.Height)}
 	if j.animated {
 		c.frames = j.pages
 	}
+	if format == transform.FormatJSON {
+		// Described from the header, which inspect has read: nothing is
+		// decoded or drawn.
+		c.memory = renderBaseBytes
+		return c
+	}
 	c.loadW, c.loadH = j.sw, j.sh
 	switch {
 	case j.opts.shrink > 1:
 		c.loadW, c.loadH = ceilDiv(j.sw, j.opts.shrink), ceilDiv(j.sh, j.opts.shrink)
-	case j.srcFmt == transform.FormatSVG && j.opts.dpi > 0:
-		// Drawn at a whole density: up to one dot per inch over the
-		// planned size, which is a quarter more at 4 dpi.
-		c.loadW, c.loadH = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
+	case j.srcFmt == transform.FormatSVG:
+		// Drawn at the planned density, or at its natural size when the
+		// plan loads it whole (rect, trim).
+		if j.opts.dpi > 0 {
+			c.loadW, c.loadH = ceilDiv(j.sw*j.opts.dpi, 72), ceilDiv(j.sh*j.opts.dpi, 72)
+		}
 	}
 	out := int64(c.outW) * int64(c.outH) * int64(c.frames)
 	loaded := int64(c.loadW) * int64(c.loadH) * int64(c.frames)
@@ -174,8 +372,11 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 || smart
 	// A watermark is decoded whole (it is small next to the source, but
 	// limits.max_source_pixels is all that bounds it), 8-bit RGBA.
-	c.memory = renderBaseBytes + loaded*decodedBytesPerPixel(j.srcFmt, sampleBytes, random) +
+	c.memory = renderBaseBytes + decodedBytes(j, c.loadW, c.loadH, c.frames) +
 		out*encoderBytesPerPixel[format] + j.markPixels*4
+	if format == transform.FormatAVIF {
+		c.memory += int64(c.outW+avifPad) * int64(c.outH+avifPad) * avifPaddedBytes
+	}
 	if random {
 		c.memory += out * 4
 	}
@@ -201,7 +402,21 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 	if format == transform.FormatAVIF {
 		encodeNanos *= avifEffortCost[j.cfg.AVIFEffort]
 	}
-	c.cpu = time.Duration(float64(decoded+j.markPixels)*decodeNanosPerPixel + float64(out)*encodeNanos)
+	// A watermark is decoded, then reduced to its box: priced at the
+	// worst reduce, an integer shrink of 2 over four bands. A 640 px WebP
+	// of a portrait took 334 ms of CPU with a 3000x1000 RGBA mark drawn
+	// over it (110 ms estimated without this), 48 ms with a 300x100 one.
+	c.cpu = time.Duration(float64(decoded)*decodeNanosPerPixel[j.srcFmt] +
+		float64(j.markPixels)*(decodeNanosPerPixel[transform.FormatPNG]+4*reduceNanos(4, true)) + float64(out)*encodeNanos)
+	if format == transform.FormatGIF {
+		c.cpu += time.Duration(float64(min(out, gifSmallPixels)) * gifSmallNanos)
+	}
+	if c.frames > 1 {
+		c.cpu += time.Duration(c.frames) * frameNanos
+		if format == transform.FormatGIF {
+			c.cpu += time.Duration(c.frames) * gifFrameNanos
+		}
+	}
 	if s := j.svg; s != nil {
 		// Drawn at the planned density, or at its natural size when the
 		// plan loads it whole.
@@ -211,26 +426,99 @@ func estimate(j *job, format transform.Format, sampleBytes int) cost {
 		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
 			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
 			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
-			float64(s.EmbeddedPixels)*decodeNanosPerPixel)
+			float64(int64(h)*int64(ceilDiv(w, svgTile)))*(float64(s.PathVerts)*svgPathNanos+float64(s.PathWork)*svgPathCrossNanos) +
+			float64(s.PathWork*tiles)*svgPathTileNanos +
+			float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
 		c.cpu += c.svgDraw
-		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies +
+		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes +
 			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
 	}
 	if smart {
 		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
 	}
-	if resized != loaded {
-		c.cpu += time.Duration(float64(resized) * resizeNanosPerPixel)
+	c.resizeCost(j, loaded, resized)
+	if j.spec.Sharp > 0 {
+		c.cpu += time.Duration(float64(out) * sharpenNanosPerPixel)
+	}
+	if j.spec.Sat != 0 {
+		c.cpu += time.Duration(float64(out) * satNanosPerPixel)
+	}
+	if j.spec.Bri != 0 || j.spec.Con != 0 || j.spec.Invert || j.spec.Gam != 0 {
+		c.cpu += time.Duration(float64(out) * toneNanosPerPixel)
+	}
+	if j.spec.Trim != 0 {
+		bands, _ := j.layout()
+		c.cpu += time.Duration(float64(loaded*bands) * trimNanosPerBand)
+		if j.srcFmt == transform.FormatSVG {
+			c.memory += settleCopies * loaded * 4 // drawn once for the search (process)
+		}
+	}
+	if j.srcFmt == transform.FormatJXL {
+		c.cpu += jxlDecode
 	}
 	if j.spec.Blur > 0 {
 		sigma := float64(j.spec.Blur) / 20
 		c.blurWork = float64(out) * sigma
 		c.cpu += time.Duration(c.blurWork * blurNanosPerSigma)
 		// The separable gaussian holds about six sigma rows of float pixels
-		// above and below each output strip.
-		c.memory += int64(c.outW) * int64(math.Ceil(6*sigma)) * 16
+		// above and below each output strip, and as many columns beside
+		// them: on a small output the margins are most of it (the cost
+		// oracle measured 26 MiB for blur=2000 on a 400x300 SVG, where the
+		// rows alone priced 3.8 MiB).
+		margin := int64(math.Ceil(6 * sigma))
+		c.memory += (int64(c.outW) + margin) * (blurStripRows + margin) * 16
 	}
 	return c
+}
+
+// resizeCost adds the reduces and enlargements of j's plan to c: the
+// prescale of a source without shrink-on-load, then the resize from what it
+// left (or from the rect cut from the decode) to the planned size. loaded
+// and resized count every frame.
+func (c *cost) resizeCost(j *job, loaded, resized int64) {
+	if j.srcFmt == transform.FormatSVG && j.opts.dpi > 0 {
+		return // drawn at the planned size (svgDraw)
+	}
+	bands, sample := j.layout()
+	// The bytes a reduce works in per pixel: floats when govips
+	// premultiplies alpha, else the samples as decoded.
+	work := bands * sample
+	if j.alpha {
+		work = bands * 4
+	}
+	frames := int64(c.frames)
+	inW, inH := c.loadW, c.loadH
+	reduce := func(w, h int, in int64) {
+		ratio := max(float64(inW)/float64(w), float64(inH)/float64(h))
+		c.cpu += time.Duration(float64(in*bands) * reduceNanos(ratio, j.alpha))
+		if ratio < 4 {
+			c.memory += int64(inW) * work * reduceBufferRows
+		}
+	}
+	in := loaded
+	if p := j.prescale; p > 1 {
+		w, h := max(1, (inW+p/2)/p), max(1, (inH+p/2)/p)
+		reduce(w, h, in)
+		in = int64(w) * int64(h) * frames
+		c.memory += settleCopies * in * bands * sample // always settled (reduceFirst)
+		inW, inH = w, h
+	}
+	if r := j.rect; r[2] != 0 {
+		s := max(j.opts.shrink, 1)
+		inW, inH = ceilDiv(r[2], s), ceilDiv(r[3], s)
+		in = int64(inW) * int64(inH) * frames
+	}
+	switch {
+	case resized < in:
+		reduce(j.plan.resizeW, j.plan.resizeH, in)
+		if 2*resized <= in && !j.animated {
+			c.memory += settleCopies * resized * bands * sample // settled (process)
+		}
+	case resized > in:
+		// Enlarged lazily: only what is kept of it is computed.
+		kept := min(resized, int64(j.plan.boxW)*int64(j.plan.boxH)*frames)
+		c.cpu += time.Duration(float64(kept) * resizeNanosPerPixel)
+	}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

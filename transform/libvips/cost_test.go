@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"image"
 	"image/draw"
 	"image/png"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,7 @@ func pricedJob(t *testing.T, cfg *Config, src transform.Format, sw, sh, frames i
 		j.opts.shrink = jpegShrink(sw, sh, j.plan.resizeW, j.plan.resizeH)
 	}
 	format, _ := chooseFormat(spec, src, false, j.animated, j.plan.boxW*j.plan.boxH, cfg)
-	c := estimate(j, format, 1)
+	c := estimate(j, format)
 	return c, c.check(cfg)
 }
 
@@ -220,7 +222,8 @@ func TestHashBox(t *testing.T) {
 		}
 	}
 	// Priced at that box, the worst one costs what a 64 px thumbnail of the
-	// same source does (decoding the source is the bulk of both).
+	// same source, sharpened alike, does (decoding the source is the bulk
+	// of both).
 	priced := func(query string, format transform.Format) cost {
 		s := parse(t, query)
 		if format == transform.FormatBlurHash {
@@ -228,9 +231,9 @@ func TestHashBox(t *testing.T) {
 		}
 		j := &job{spec: s, cfg: &cfg, srcFmt: transform.FormatPNG, sw: 6000, sh: 4000, pages: 1}
 		j.plan = planSize(s, j.sw, j.sh, cfg.MaxDimension, cfg.MaxUpscale)
-		return estimate(j, format, 1)
+		return estimate(j, format)
 	}
-	hash, thumb := priced("w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", transform.FormatBlurHash), priced("w=64&h=64&fit=crop&fm=png", transform.FormatPNG)
+	hash, thumb := priced("w=4000&h=4000&fit=crop&fm=blurhash&sharp=100", transform.FormatBlurHash), priced("w=64&h=64&fit=crop&sharp=100&fm=png", transform.FormatPNG)
 	if hash.outW*hash.outH > 64*64 || hash.cpu > thumb.cpu || hash.memory > thumb.memory {
 		t.Errorf("the blurhash of a 6000x4000 source, box 4000x4000: priced %dx%d, %v, %d bytes; a 64 px PNG: %v, %d bytes",
 			hash.outW, hash.outH, hash.cpu, hash.memory, thumb.cpu, thumb.memory)
@@ -296,4 +299,37 @@ func TestSVGPriced(t *testing.T) {
 	if deep.memory < 20*2000*2000*4 {
 		t.Errorf("20 nested translucent groups at 2000 px: %d bytes; want their surfaces (%d)", deep.memory, 20*2000*2000*4)
 	}
+	// One path of 3,000 lines between random points: Cairo's worst case,
+	// 1.5 s at 1000x1000 and 12.8 s at 4000x4000, once priced as one small
+	// element; used ten times, it is drawn ten times.
+	zigzag := zigzagSVG(3000)
+	path, err := price(zigzag, "fm=png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path.svgDraw < time.Second || !path.heavy() {
+		t.Errorf("a path of 3,000 random lines at 1000x1000: priced %s; want at least the 1.5 s it takes, less a third", path.svgDraw)
+	}
+	if big, err := price(zigzag, "w=4000&fm=png"); err != nil || big.svgDraw < 8*time.Second {
+		t.Errorf("the same at 4000x4000: %s, %v; want the 12.8 s it takes, less a third", big.svgDraw, err)
+	}
+	used := strings.Replace(zigzag, `<path `, `<path id="p" `, 1)
+	used = strings.Replace(used, `</svg>`, strings.Repeat(`<use xlink:href="#p"/>`, 9)+`</svg>`, 1)
+	if _, err := price(used, "w=2000&fm=png"); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "transform.timeout") {
+		t.Errorf("the path drawn ten times at 2000 px: %v; want ErrTooLarge naming transform.timeout", err)
+	}
+}
+
+// zigzagSVG is an SVG of 1000x1000 holding one path of n lines between
+// random points: edges that cross the canvas and one another, Cairo's
+// worst case (1.5 s for 3,000 at that size). The cost oracle draws it too.
+func zigzagSVG(n int) string {
+	rng := rand.New(rand.NewSource(1))
+	var b strings.Builder
+	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="1000" height="1000" viewBox="0 0 1000 1000"><path d="M 500 500`)
+	for range n {
+		fmt.Fprintf(&b, " L %d %d", rng.Intn(1001), rng.Intn(1001))
+	}
+	b.WriteString(` Z" fill="black"/></svg>`)
+	return b.String()
 }

@@ -82,6 +82,21 @@ func (k *killSwitch) track(img *vips.ImageRef) {
 	}
 }
 
+// retrack drops the references tracked so far and tracks img alone, for
+// a render that settled (settle): nothing is pulled through the images
+// before img any more, and a reference to the loaded source would keep its
+// decoded pixels alive to the end of the render.
+func (k *killSwitch) retrack(img *vips.ImageRef) {
+	k.mu.Lock()
+	old := k.images
+	k.images = nil
+	k.mu.Unlock()
+	for _, p := range old {
+		C.g_object_unref(C.gpointer(p))
+	}
+	k.track(img)
+}
+
 // kill sets the kill flag of every tracked image, and of those tracked
 // later; the first cause is what the render reports. libvips clears the
 // flag when a worker picks it up, so the caller repeats kill until the

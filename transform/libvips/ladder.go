@@ -54,7 +54,7 @@ func reduceFirst(j *job) error {
 	if err := j.img.ResizeWithVScale(float64(tw)/float64(w), float64(th)/float64(h), vips.KernelLanczos3); err != nil {
 		return vipsError("resize", err)
 	}
-	return nil
+	return settle(j)
 }
 
 // climb starts the render from the kept rung at the render's scale, and
@@ -85,33 +85,56 @@ const maxRungBytes = 8 << 20
 
 // keepRung decodes the loaded source once, oriented and in sRGB, offers
 // those pixels to the ladder as the rung at scale, and continues the render
-// from them. An uncompressed TIFF is the rung's form because libvips reads it
-// back at memory speed through a loader govips already exposes: variants of
-// the 4000x3000 JPEG rendered from its 500x375 rung ran at 4x the rate of
-// decoding it at 1/8 each time (bench/RESULTS.md, issue 17).
+// from them (a prescaled source has been settled already: its rung is the
+// TIFF it continues from). An uncompressed TIFF is the rung's form because
+// libvips reads it back at memory speed through a loader govips already
+// exposes: variants of the 4000x3000 JPEG rendered from its 500x375 rung ran
+// at 4x the rate of decoding it at 1/8 each time (bench/RESULTS.md, issue
+// 17).
 func keepRung(j *job, scale int) error {
 	if int64(j.img.Width())*int64(j.img.Height())*int64(j.img.Bands())*int64(sampleBytes(j.img.BandFormat())) > maxRungBytes {
 		return nil // the render goes on from the decode, as without a ladder
 	}
-	if err := orient(j); err != nil {
-		return err
+	if j.settled == nil {
+		if err := orient(j); err != nil {
+			return err
+		}
+		if err := settle(j); err != nil {
+			return err
+		}
 	}
+	j.res.Rung = transform.RungKept
+	j.ladder.Keep(scale, j.settled)
+	return nil
+}
+
+// settle computes the pixels of the lazy pipeline so far once, as an
+// uncompressed TIFF (a rung's form, see keepRung), continues the render
+// from them and lets go of everything before them: the decoded source and
+// the reduce's buffers. libvips recomputes a lazy reduce for every region a
+// later step asks of it, and another reduce, a blur or a quarter turn asks
+// for overlapping regions over and over: reduced to 1/8 and then to 64 px
+// in one lazy pipeline, a 2500x2500 16-bit PNG took 2.1 s of CPU where
+// each reduce alone took 0.45 s and 0.3 s, and trim-shaped 6000x1000 RGBA
+// held 55 MiB (libvips' count) against 36 MiB for its decode (the cost
+// oracle, oracle_test.go). The pixels are the same; what the TIFF drops is
+// metadata the encoders strip, as they do for a rung.
+func settle(j *job) error {
+	p := vips.NewTiffExportParams()
 	// From govips' defaults: a bare TiffExportParams hands libvips tile
 	// sizes of 0, out of the properties' range, which GLib logs as two
-	// warnings for every rung kept (tiling stays off either way).
-	p := vips.NewTiffExportParams()
+	// warnings each time (tiling stays off either way).
 	p.Compression, p.Predictor, p.StripMetadata, p.Quality = vips.TiffCompressionNone, vips.TiffPredictorNone, true, 100
-	rung, _, err := j.img.ExportTiff(p)
+	tiff, _, err := j.img.ExportTiff(p)
 	if err != nil {
 		return vipsError("decode", err)
 	}
-	img, err := vips.LoadImageFromBuffer(rung, vips.NewImportParams())
+	img, err := vips.LoadImageFromBuffer(tiff, vips.NewImportParams())
 	if err != nil {
 		return vipsError("decode", err)
 	}
 	j.img.Close()
-	j.img = img
-	j.res.Rung = transform.RungKept
-	j.ladder.Keep(scale, rung)
+	j.img, j.settled = img, tiff
+	j.kill.retrack(img)
 	return nil
 }

@@ -58,11 +58,13 @@ func TestLadderRendersTheSameBytes(t *testing.T) {
 		{"corpus/formats/jpeg-grayscale.jpg", "w=30&fm=png", 4},
 		{"webp/photo-1600x1200-q85.jpg", "w=300&fm=jpg", 4}, // WebP's scaled decode
 		{"corpus/exif-orientation/pillow-hopper_orientation_6.webp", "w=30&fm=webp", 4},
-		// No rung: the source is decoded at full size, or described, or cropped
-		// in its own coordinates.
+		// rect= is cut from the source decoded at the rect's scale: the rung
+		// is the whole source at that scale.
+		{"bench/photo-1600x1200-q85.jpg", "rect=0,0,800,600&w=100", 8},
+		{"corpus/exif-orientation/Landscape_6.jpg", "rect=12,20,300,400&w=50&fm=png", 4},
+		// No rung: the source is decoded at full size, or described.
 		{"bench/photo-1600x1200-q85.jpg", "w=1000&fm=webp", 0},
 		{"bench/photo-1600x1200-q85.jpg", "fm=json", 0},
-		{"bench/photo-1600x1200-q85.jpg", "rect=0,0,800,600&w=100", 0},
 		// No shrink-on-load: every render reduces to 1/4 or 1/2 first (the
 		// rung) when a reduce of 2x or more is left after it; else the rung
 		// is the whole decode.

@@ -99,6 +99,11 @@ type Transformer struct {
 	mu   sync.Mutex        // guards idle and jobs
 	idle chan struct{}     // closed when no render runs; nil while none has started
 	jobs map[*job]struct{} // running renders, for Cancel
+
+	// priced, when set, is handed each render's final estimate (after any
+	// re-pricing) as the render returns: the cost oracle's test compares it
+	// with what the render measurably took (oracle_test.go). Nil in the edge.
+	priced func(cost)
 }
 
 // New returns a Transformer for cfg, which FromConfig made of a validated
@@ -209,6 +214,9 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Jo
 			t.trimIfIdle(time.Now())
 		}()
 		res, err := j.render()
+		if t.priced != nil {
+			t.priced(j.cost)
+		}
 		if killed, _ := j.kill.wasKilled(); err != nil && killed {
 			t.killed.Add(1)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/png"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,43 @@ func TestFocalPointCrop(t *testing.T) {
 	}
 	if d := meanAbsDiff(rgba(t, tr, src, tall+"focalpoint&fp-y=0.3"), rgba(t, tr, src, tall+"top")); d < 3 {
 		t.Errorf("fp-y=0.3 is the same as crop=top (%.1f): the focal point was ignored", d)
+	}
+}
+
+// TestEntropyCropWithAlpha: crop=entropy on an image with alpha searches
+// it flattened onto black (entropyCrop), as libvips' smartcrop would after
+// premultiplying, and keeps its alpha: the busy, opaque square of a
+// transparent strip is what it cuts, wherever it is.
+func TestEntropyCropWithAlpha(t *testing.T) {
+	tr := newTransformer(t)
+	for _, at := range []int{0, 150, 300} {
+		img := image.NewNRGBA(image.Rect(0, 0, 400, 100))
+		noise := uint32(at + 1)
+		for y := 0; y < 100; y++ {
+			for x := at; x < at+100; x++ {
+				noise = noise*1664525 + 1013904223
+				img.SetNRGBA(x, y, color.NRGBA{uint8(noise >> 24), uint8(noise >> 16), uint8(noise >> 8), 255})
+			}
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		out := decode(t, render1(t, tr, buf.Bytes(), "w=100&h=100&fit=crop&crop=entropy&fm=png").Body)
+		if b := out.Bounds(); b.Dx() != 100 || b.Dy() != 100 {
+			t.Fatalf("square at %d: %v", at, b)
+		}
+		opaque := 0
+		for y := 0; y < 100; y++ {
+			for x := 0; x < 100; x++ {
+				if _, _, _, a := out.At(x, y).RGBA(); a == 0xffff {
+					opaque++
+				}
+			}
+		}
+		if opaque < 9000 {
+			t.Errorf("square at %d: the crop is %d%% opaque, want the busy square", at, opaque/100)
+		}
 	}
 }
 
@@ -438,5 +476,41 @@ func TestCombinedOrderOfOperations(t *testing.T) {
 	res := render1(t, tr, kodim23(t), "w=200&h=100&fit=crop&crop=top&rot=90&flip=v&blur=10&sharp=5&fm=webp&q=70")
 	if res.Width != 100 || res.Height != 200 || res.Format != transform.FormatWebP {
 		t.Fatalf("%dx%d %s", res.Width, res.Height, res.Format)
+	}
+}
+
+// TestToneOf16BitSources: tone's maps are in 8-bit units, so a 16-bit
+// source is made 8-bit first. Cast to 8 bits under its RGB16 label, a
+// 16-bit PNG asked for bri=20&fm=png came out white (every sample past 255)
+// and crashed the process in libpng's row writer about one time in two.
+func TestToneOf16BitSources(t *testing.T) {
+	img := image.NewNRGBA64(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80 // every sample 0x8080: middle grey, half opaque
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransformer(t)
+	for _, tt := range []struct {
+		query string
+		want  uint8 // each colour sample, 8-bit
+	}{
+		{"bri=20&fm=png", 128 + 51},
+		{"invert=true&fm=png", 127},
+		{"con=50&fm=png", 128},
+	} {
+		for range 4 {
+			out := decode(t, render1(t, tr, buf.Bytes(), tt.query).Body)
+			r, g, b, a := out.At(10, 10).RGBA()
+			if _, ok := out.(*image.NRGBA); !ok {
+				t.Errorf("%s: %T, want 8-bit NRGBA", tt.query, out)
+			}
+			c := color.NRGBAModel.Convert(out.At(10, 10)).(color.NRGBA)
+			if d := int(c.R) - int(tt.want); d < -1 || d > 1 || c.G != c.R || c.B != c.R || c.A < 127 || c.A > 128 {
+				t.Fatalf("%s: pixel %v (RGBA %d %d %d %d), want colour %d at alpha 128", tt.query, c, r, g, b, a, tt.want)
+			}
+		}
 	}
 }

@@ -98,6 +98,61 @@ func TestDecodeRoutesKeepDetail(t *testing.T) {
 	}
 }
 
+// A rect on a source with shrink-on-load is cut from the source decoded
+// at a smaller scale, outward to whole pixels of that scale, when that
+// moves its edges by a quarter of an output pixel at most (rectShrink):
+// against the rect cut at full size and resized with Lanczos3 once, the
+// difference is the scaled decode's, as for a whole JPEG (measured 0.9944,
+// 0.9989, 0.9945, 0.9965, 1, 0.9991, 0.9978), and the decode a fraction of
+// the whole one.
+func TestRectCutAtTheDecodedScale(t *testing.T) {
+	tr := newTransformer(t)
+	cases := []struct {
+		file, query string
+		by          string
+		minSSIM     float64
+	}{
+		{"bench/camera-4000x3000-q90.jpg", "rect=1000,504,2000,1496&w=200", "shrink-on-load 1/8", 0.993},
+		{"bench/camera-4000x3000-q90.jpg", "rect=1000,500,2000,1500&w=200", "shrink-on-load 1/4", 0.993},
+		{"bench/camera-4000x3000-q90.jpg", "rect=1003,499,2000,1500&w=200", "shrink-on-load 1/2", 0.993},
+		{"bench/camera-4000x3000-q90.jpg", "rect=0,0,4000,3000&w=400", "shrink-on-load 1/8", 0.993},
+		{"bench/photo-1600x1200-q85.jpg", "rect=333,111,901,707&w=300", "whole", 0.993},
+		{"corpus/exif-orientation/Landscape_6.jpg", "rect=10,20,300,400&w=50", "shrink-on-load 1/2", 0.993},
+		{"webp/photo-1600x1200-q85.jpg", "rect=400,300,800,600&w=150", "shrink-on-load 1/4", 0.993},
+	}
+	for _, c := range cases {
+		t.Run(c.file+"?"+c.query, func(t *testing.T) {
+			src := routeSource(t, c.file)
+			spec := parse(t, c.query+"&fm=png")
+			res, err := tr.Transform(context.Background(), src, transform.Job{Spec: spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := spec.Rect
+			if res.DecodedBy != c.by {
+				t.Fatalf("decoded by %q at %dx%d; want %q", res.DecodedBy, res.DecodedWidth, res.DecodedHeight, c.by)
+			}
+			if want := planSize(spec, r[2], r[3], 8192, 1); res.Width != want.boxW || res.Height != want.boxH {
+				t.Fatalf("%dx%d; want %dx%d", res.Width, res.Height, want.boxW, want.boxH)
+			}
+			dir := t.TempDir()
+			in, up, cut, ref := filepath.Join(dir, "src"), filepath.Join(dir, "up.v"), filepath.Join(dir, "cut.v"), filepath.Join(dir, "ref.png")
+			if err := os.WriteFile(in, src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			vipsRun(t, "autorot", in, up)
+			vipsRun(t, "extract_area", up, cut, strconv.Itoa(r[0]), strconv.Itoa(r[1]), strconv.Itoa(r[2]), strconv.Itoa(r[3]))
+			f := func(to, from int) string { return strconv.FormatFloat(float64(to)/float64(from), 'g', -1, 64) }
+			vipsRun(t, "resize", cut, ref, f(res.Width, r[2]), "--vscale", f(res.Height, r[3]), "--kernel", "lanczos3")
+			s := ssim(lumaOfPNG(t, res.Body), lumaOfPNG(t, readFile(t, ref)))
+			t.Logf("SSIM %.4f (%dx%d, decoded at %dx%d)", s, res.Width, res.Height, res.DecodedWidth, res.DecodedHeight)
+			if !(s >= c.minSSIM) {
+				t.Errorf("SSIM %.4f against the rect cut at full size and resized once; want at least %g", s, c.minSSIM)
+			}
+		})
+	}
+}
+
 // routeSource reads "bench/NAME", "corpus/PATH" or an absolute path, or
 // makes "webp/NAME": a benchmark image as a WebP.
 func routeSource(t *testing.T, name string) []byte {

@@ -312,3 +312,16 @@ var editorSVGs = map[string][]byte{
 </svg>
 `),
 }
+
+// TestSVGTrim: trim on an SVG searches the drawing, which is drawn once
+// for it (svgload draws on demand, and trim reads the image three times),
+// and cuts its border as it would a raster's.
+func TestSVGTrim(t *testing.T) {
+	tr := newTransformer(t)
+	doc := `<svg xmlns="http://www.w3.org/2000/svg" width="400" height="300">` +
+		`<rect width="400" height="300" fill="white"/><rect x="100" y="50" width="120" height="80" fill="black"/></svg>`
+	res := render1(t, tr, []byte(doc), "trim=auto&fm=png")
+	if res.Width < 119 || res.Width > 121 || res.Height < 79 || res.Height > 81 {
+		t.Errorf("trimmed to %dx%d; want the 120x80 rect", res.Width, res.Height)
+	}
+}

@@ -22,6 +22,9 @@ func tone(img *vips.ImageRef, spec transform.Spec) error {
 	if spec.Bri == 0 && spec.Con == 0 && !spec.Invert && spec.Gam == 0 {
 		return nil
 	}
+	if err := eightBit(img); err != nil {
+		return err
+	}
 	if spec.Gam != 0 {
 		if err := gamma(img, math.Pow(2, float64(spec.Gam)/50)); err != nil {
 			return err
@@ -58,6 +61,27 @@ func tone(img *vips.ImageRef, spec transform.Spec) error {
 	}
 	// linear makes floats; the encoders want 8-bit samples, clipped.
 	if err := img.Cast(vips.BandFormatUchar); err != nil {
+		return vipsError("tone", err)
+	}
+	return nil
+}
+
+// eightBit makes a 16-bit image 8-bit sRGB or grey before tone's maps,
+// which are in 8-bit units and end in an 8-bit cast. Cast without it, the
+// image kept its RGB16 label over 8-bit samples, and libvips' PNG writer
+// read 16-bit rows from them: a 16-bit PNG asked for bri=20&fm=png crashed
+// the process in png_write_row about one time in two (the cost oracle).
+func eightBit(img *vips.ImageRef) error {
+	var to vips.Interpretation
+	switch img.Interpretation() {
+	case vips.InterpretationRGB16:
+		to = vips.InterpretationSRGB
+	case vips.InterpretationGrey16:
+		to = vips.InterpretationBW
+	default:
+		return nil
+	}
+	if err := img.ToColorSpace(to); err != nil {
 		return vipsError("tone", err)
 	}
 	return nil
