@@ -1,7 +1,10 @@
 package origin
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -147,6 +150,27 @@ func (o *S3) Fetch(ctx context.Context, r Request) (Object, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	// A read caught between an object's versions is read again, as the
+	// folder origin does for a file written in place.
+	for range 3 {
+		obj, err := o.get(ctx, key, r)
+		if !errors.Is(err, errTornRead) {
+			return obj, err
+		}
+	}
+	return Object{}, fmt.Errorf("GET %s%s: three reads in a row were torn: %w", o.label, strings.TrimPrefix(r.Path, "/"), errTornRead)
+}
+
+// errTornRead is an answer whose ETag is the MD5 of other bytes than its
+// body: an S3-compatible server that writes an object's metadata apart
+// from its data (versitygw's sidecar metadata, for one) can answer a GET
+// during a PUT with the old bytes under the new ETag. Kept, those bytes
+// would be revalidated as current (304) for as long as the new object
+// stands. A fault of the origin: a stale copy stands in.
+var errTornRead = errors.New("the ETag is not the MD5 of the body (the object was being replaced)")
+
+// get is one GetObject of key.
+func (o *S3) get(ctx context.Context, key string, r Request) (Object, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)}
 	if r.ETag != "" {
 		in.IfNoneMatch = aws.String(r.ETag)
@@ -173,12 +197,33 @@ func (o *S3) Fetch(ctx context.Context, r Request) (Object, error) {
 		}
 		return Object{}, o.transportError(ctx, key, err)
 	}
+	if !etagMatches(out, body) {
+		return Object{}, errTornRead
+	}
 	obj := Object{Body: body, ETag: aws.ToString(out.ETag), CacheControl: aws.ToString(out.CacheControl),
 		Expires: aws.ToString(out.ExpiresString)}
 	if out.LastModified != nil {
 		obj.LastModified = out.LastModified.UTC()
 	}
 	return obj, nil
+}
+
+// etagMatches reports whether body is what out's ETag names, where the ETag
+// says: S3 makes a single-part object's ETag the hex MD5 of its bytes
+// unless it is encrypted with KMS or a customer's key; a multipart ETag
+// ("...-N") and any other form say nothing checkable and pass.
+func etagMatches(out *s3.GetObjectOutput, body []byte) bool {
+	tag := strings.Trim(aws.ToString(out.ETag), `"`)
+	if len(tag) != 2*md5.Size || out.SSECustomerAlgorithm != nil || out.SSEKMSKeyId != nil ||
+		strings.HasPrefix(string(out.ServerSideEncryption), "aws:kms") {
+		return true
+	}
+	want, err := hex.DecodeString(tag)
+	if err != nil {
+		return true
+	}
+	sum := md5.Sum(body)
+	return bytes.Equal(sum[:], want)
 }
 
 // fetchError maps a failed GetObject: 304 is an answer; a missing key (and

@@ -3,6 +3,8 @@ package origin
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -59,6 +61,39 @@ func TestS3FetchAndRevalidate(t *testing.T) {
 	}
 	if _, err := o.Fetch(context.Background(), Request{Path: "/hopper.jpg", MaxBytes: 100}); !errors.Is(err, ErrTooLarge) || Fault(err) {
 		t.Fatalf("over the byte limit: %v, want ErrTooLarge (not a fault)", err)
+	}
+}
+
+// An S3-compatible server that writes an object's metadata apart from its
+// data can answer a GET during a PUT with the new ETag over the old bytes
+// (versitygw with sidecar metadata writes the ETag first). Kept, those bytes
+// would revalidate as current (304) for as long as the new object stands:
+// the freshness checker saw a node serve them past the bound. Such a read is
+// refused as torn, a fault of the origin, and the next one gets the object.
+func TestS3TornReadIsAFault(t *testing.T) {
+	o, srv := s3Origin(t, "")
+	old, updated := []byte("\x89PNG the old bytes"), []byte("\x89PNG the new bytes")
+	srv.Put("photos", "a.png", old, "")
+	etagFile := srv.MetaFile("photos", "a.png", "etag")
+	stored, err := os.ReadFile(etagFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSum, newSum := md5.Sum(old), md5.Sum(updated)
+	if !strings.Contains(string(stored), hex.EncodeToString(oldSum[:])) {
+		t.Fatalf("the server's ETag %q is not the MD5 of the object: this test assumes it is", stored)
+	}
+	// The PUT of the new bytes, halfway: its ETag written, its data not yet.
+	torn := strings.Replace(string(stored), hex.EncodeToString(oldSum[:]), hex.EncodeToString(newSum[:]), 1)
+	if err := os.WriteFile(etagFile, []byte(torn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if obj, err := o.Fetch(context.Background(), Request{Path: "/a.png", MaxBytes: 1 << 20}); !errors.Is(err, errTornRead) || !Fault(err) {
+		t.Fatalf("torn read: %q, %v; want errTornRead, a fault", obj.Body, err)
+	}
+	srv.Put("photos", "a.png", updated, "") // the PUT done
+	if obj, err := o.Fetch(context.Background(), Request{Path: "/a.png", MaxBytes: 1 << 20}); err != nil || !bytes.Equal(obj.Body, updated) {
+		t.Fatalf("after the PUT: %q, %v", obj.Body, err)
 	}
 }
 

@@ -145,6 +145,13 @@ func (s *Server) Bucket(name string) {
 	}
 }
 
+// MetaFile is where the server keeps one attribute of an object apart
+// from its data (its sidecar metadata: "etag", ...), for tests that leave an
+// object in a state a PUT passes through.
+func (s *Server) MetaFile(bucket, key, attribute string) string {
+	return filepath.Join(s.root, "meta", bucket, key, "meta", attribute)
+}
+
 // Put stores body under key with the given Cache-Control ("" for none).
 func (s *Server) Put(bucket, key string, body []byte, cacheControl string) {
 	s.t.Helper()
