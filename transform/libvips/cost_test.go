@@ -214,11 +214,17 @@ func TestHashBox(t *testing.T) {
 		{"w=4000&h=1000&fm=blurhash&blur=400", 64, 16, 6},
 		{"fm=blurhash", 64, 64, 0},
 		{"w=32&fm=blurhash", 32, 0, 0},
+		// No box: what scales with it scales from the 2048x1536 source's
+		// size (pad=1000 had made a 2064x2011 image to hash).
+		{"fm=blurhash&blur=400&pad=1000", 64, 64, 13},
 	} {
 		s := parse(t, tt.query)
-		hashBox(&s)
+		hashBox(&s, 2048, 1536)
 		if s.Width != tt.w || s.Height != tt.h || s.Blur != tt.blur {
 			t.Errorf("%s: box %dx%d blur %d, want %dx%d blur %d", tt.query, s.Width, s.Height, s.Blur, tt.w, tt.h, tt.blur)
+		}
+		if p := parse(t, tt.query).Pad[0]; p != 0 && s.Pad[0] > p*64/2048+1 {
+			t.Errorf("%s: pad %d, want it scaled as the box is", tt.query, s.Pad[0])
 		}
 	}
 	// Priced at that box, the worst one costs what a 64 px thumbnail of the
@@ -227,7 +233,7 @@ func TestHashBox(t *testing.T) {
 	priced := func(query string, format transform.Format) cost {
 		s := parse(t, query)
 		if format == transform.FormatBlurHash {
-			hashBox(&s)
+			hashBox(&s, 6000, 4000)
 		}
 		j := &job{spec: s, cfg: &cfg, srcFmt: transform.FormatPNG, sw: 6000, sh: 4000, pages: 1}
 		j.plan = planSize(s, j.sw, j.sh, cfg.MaxDimension, cfg.MaxUpscale)

@@ -362,7 +362,7 @@ func plan(j *job) error {
 		j.spec.Width, j.spec.Height = max(w, 1), max(h, 1)
 	}
 	if j.spec.Format == transform.FormatBlurHash {
-		hashBox(&j.spec)
+		hashBox(&j.spec, ow, oh)
 	}
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
 	if j.spec.HintsUsed&(transform.HintWidth|transform.HintDPR|transform.HintViewportWidth) != 0 {
@@ -1012,13 +1012,17 @@ func (j *job) reprice() error {
 // from a 32 px thumbnail of the processed image, so the image is processed
 // at about that size, and the price is the hash's. Processed at the size
 // asked, w=4000&h=4000&fit=crop&fm=blurhash&sharp=100 took 12.5 s of CPU.
-func hashBox(s *transform.Spec) {
+func hashBox(s *transform.Spec, ow, oh int) {
 	const side = 2 * blurHashSide
-	if s.Width == 0 && s.Height == 0 {
+	long, boxed := max(s.Width, s.Height), s.Width != 0 || s.Height != 0
+	if !boxed {
+		// The source's own size, boxed: what scales with the box scales
+		// from the source's size. Left as asked, pad=1000 on a 2048x1536
+		// PNG made a 2064x2011 image to hash, 4 s of CPU with sharp and
+		// trim (the cost oracle).
 		s.Width, s.Height, s.Fit = side, side, transform.FitClip
-		return
+		long = max(ow, oh)
 	}
-	long := max(s.Width, s.Height)
 	if long <= side {
 		return
 	}
@@ -1029,7 +1033,9 @@ func hashBox(s *transform.Spec) {
 		}
 		return max(1, int(math.Round(float64(v)*f)))
 	}
-	s.Width, s.Height = scale(s.Width), scale(s.Height)
+	if boxed {
+		s.Width, s.Height = scale(s.Width), scale(s.Height)
+	}
 	s.Blur = int(math.Round(float64(s.Blur) * f))
 	for i := range s.Pad {
 		s.Pad[i] = int(math.Round(float64(s.Pad[i]) * f))
