@@ -101,7 +101,7 @@ const (
 	// or power and a cast, 4 ns on the photo; rounded up.
 	satNanosPerPixel  = 160
 	toneNanosPerPixel = 10
-	satTurnedBytes    = 16 << 20
+	satSplitBytes     = 20 << 20
 	// trimNanosPerBand is trim= per band and pixel of the frame it
 	// searches: libvips' find_trim runs a median over the whole frame
 	// before it thresholds it (46 ns on the camera photo, 60 on a 16-bit
@@ -452,12 +452,14 @@ func estimate(j *job, format transform.Format) cost {
 	}
 	if j.spec.Sat != 0 {
 		c.cpu += time.Duration(float64(out) * satNanosPerPixel)
-		// govips' modulate splits the alpha off and joins it back; on an
-		// image turned a quarter, libvips held 13.9 to 15.5 MiB for that
-		// whatever the output's size (300 to 2000 px square; 2.6 MiB
-		// without alpha), where the cost oracle's estimate was 8.9 MiB.
-		if j.alpha && (j.spec.Rotate == 90 || j.spec.Rotate == 270) {
-			c.memory += satTurnedBytes
+		// govips' modulate splits the alpha off and joins it back; over a
+		// quarter turn or a sharpen, whose regions both halves ask for,
+		// libvips held 14 to 16 MiB (turned) and 25 to 27 MiB (sharpened)
+		// whatever the output's size (300 to 2000 px square), where sat
+		// alone held 8 and the images without alpha 3 to 5; the cost
+		// oracle's estimates were 8.9 and 11.6 MiB.
+		if j.alpha && (j.spec.Rotate == 90 || j.spec.Rotate == 270 || j.spec.Sharp > 0) {
+			c.memory += satSplitBytes
 		}
 	}
 	if j.spec.Bri != 0 || j.spec.Con != 0 || j.spec.Invert || j.spec.Gam != 0 {
