@@ -468,9 +468,9 @@ func estimate(j *job, format transform.Format) cost {
 	if j.spec.Trim != 0 {
 		bands, _ := j.layout()
 		c.cpu += time.Duration(float64(loaded*bands) * trimNanosPerBand)
-		if j.srcFmt == transform.FormatSVG {
-			c.memory += settleCopies * loaded * 4 // drawn once for the search (process)
-		}
+	}
+	if j.srcFmt == transform.FormatSVG && svgRereads(j.spec) {
+		c.memory += settleCopies * loaded * 4 // drawn once, into memory (process)
 	}
 	if j.srcFmt == transform.FormatJXL {
 		c.cpu += jxlDecode
