@@ -30,7 +30,7 @@ func markHeader(j *job) error {
 	if px > j.cfg.MaxSourcePixels {
 		return fmt.Errorf("%w: the mark is %dx%d, above limits.max_source_pixels (%d)", transform.ErrTooLarge, img.Width(), img.PageHeight(), j.cfg.MaxSourcePixels)
 	}
-	j.markPixels = px
+	j.markPixels, j.markW = px, img.Width()
 	return nil
 }
 

@@ -191,6 +191,7 @@ type job struct {
 	sample     int         // bytes of one band of one pixel as decoded
 	alpha      bool        // the source has alpha, which govips premultiplies into floats to resize
 	markPixels int64       // the watermark's, from its header
+	markW      int         // the watermark's width, from its header
 	opts       loadOptions // how the pipeline loads the source
 	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
 	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
