@@ -463,13 +463,13 @@ func estimate(j *job, format transform.Format) cost {
 	}
 	if j.spec.Sat != 0 {
 		c.cpu += time.Duration(float64(out) * satNanosPerPixel)
-		// govips' modulate splits the alpha off and joins it back; over a
-		// quarter turn or a sharpen, whose regions both halves ask for,
-		// libvips held 14 to 16 MiB (turned) and 25 to 27 MiB (sharpened)
-		// whatever the output's size (300 to 2000 px square), where sat
-		// alone held 8 and the images without alpha 3 to 5; the cost
-		// oracle's estimates were 8.9 and 11.6 MiB.
-		if j.alpha && (j.spec.Rotate == 90 || j.spec.Rotate == 270 || j.spec.Sharp > 0) {
+		// govips' modulate splits the alpha off and joins it back, and
+		// libvips holds for that whatever the output's size (300 to 2000
+		// px square): 8 MiB for sat alone, 13 with bri and con, 14 to 16
+		// over a quarter turn, 25 to 27 over a sharpen (whose own 12 are
+		// priced below), where images without alpha held 3 to 5; the cost
+		// oracle's estimates were 8.6 to 11.6 MiB.
+		if j.alpha {
 			c.memory += satSplitBytes
 		}
 	}
