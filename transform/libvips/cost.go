@@ -394,6 +394,12 @@ func estimate(j *job, format transform.Format) cost {
 	if random {
 		c.memory += out * 4
 	}
+	if format == transform.FormatBlurHash {
+		// What is hashed is settled first (encodeOrPassthrough): small,
+		// but not always (a 227x1 rect asked for h=3000 is hashed from
+		// 8192x36, which held 14.6 MiB against 8.9 estimated).
+		c.memory += settleCopies * out * 4
+	}
 	// A smart crop scores the whole resized image, not the box it keeps:
 	// priced on the box, basi2c08.png?w=2000&h=300&fit=crop&crop=attention
 	// (a 2000x2000 resize) took 1.04 s of CPU against 72 ms estimated.
