@@ -86,6 +86,9 @@ func classify(err error) problem {
 		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable",
 			retryAfter: int(math.Ceil(ue.RetryAfter.Seconds())),
 			Detail:     "The origin is failing and its circuit breaker is open, and no stale copy can be served; retry after the Retry-After delay."}
+	case errors.Is(err, origin.ErrWriting):
+		return problem{Status: 503, Title: "Origin unavailable", Class: classRetryable, Code: "origin_unavailable", retryAfter: int(origin.RacyAge.Seconds()),
+			Detail: "The file is being written at the origin, and no stale copy can be served; retry after the Retry-After delay."}
 	case errors.Is(err, transform.ErrBusy):
 		return problem{Status: 503, Title: "Overloaded", Class: classRetryable, Code: "overloaded", retryAfter: 1,
 			Detail: "The edge is at its transform capacity (transform.concurrency, transform.queue, transform.memory_budget); retry after the Retry-After delay."}

@@ -24,10 +24,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"imgedge/configs"
+	"imgedge/edge/origin"
 	"imgedge/edge/signing"
 	"imgedge/transform"
 )
@@ -177,6 +179,15 @@ func TestDecompressionBombs(t *testing.T) {
 	h := start(t, []string{"IMGEDGE_ORIGIN=file:" + dir}, nil)
 	runtime.GC()
 	before := rssBytes(t)
+	// A truncated file just written looks like one still being written: a
+	// fault of the origin, until it has stayed so for origin.RacyAge.
+	checkProblem(t, h.get(t, "/giant-truncated.jpg?w=100"), 503, "retryable", "origin_unavailable", "being written")
+	st, err := os.Stat(filepath.Join(dir, "giant-truncated.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Unix(st.Sys().(*syscall.Stat_t).Ctim.Unix())
+	time.Sleep(time.Until(changed.Add(origin.RacyAge + 10*time.Millisecond)))
 	// Each is refused before any pixel is decoded: from the header's size, or
 	// by the integrity check that runs before libvips sees the bytes.
 	for name, reason := range map[string]string{"bomb.png": "limits.max_source_pixels",

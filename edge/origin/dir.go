@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"imgedge/transform"
 )
 
 // Dir serves objects from a folder. It opens every path through os.Root, so no
@@ -20,7 +22,8 @@ import (
 type Dir struct {
 	path   string
 	root   atomic.Pointer[dirRoot]
-	budget *Budget // nil: unbounded
+	budget *Budget          // nil: unbounded
+	now    func() time.Time // what racy reads against; tests move it on
 }
 
 // dirRoot is the folder as opened, and which directory that was.
@@ -32,7 +35,7 @@ type dirRoot struct {
 // NewDir opens dir as an origin whose reads take their bytes from budget
 // (nil: unbounded).
 func NewDir(dir string, budget *Budget) (*Dir, error) {
-	d := &Dir{path: dir, budget: budget}
+	d := &Dir{path: dir, budget: budget, now: time.Now}
 	r, err := openRoot(dir)
 	if err != nil {
 		return nil, err
@@ -96,23 +99,48 @@ func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 		return Object{}, ErrNotFound
 	}
 	// A file written in place (truncated, then written) can be caught
-	// between its versions: read again when it changed during the read.
-	for range 3 {
-		o, changed, err := d.read(ctx, name, r)
-		if err != nil || !changed {
+	// between its versions: read again, after a pause that lets the writer
+	// go on, while it is mid-write.
+	for i := range writingReads {
+		o, writing, err := d.read(ctx, name, r)
+		if err != nil || !writing {
 			return o, err
 		}
+		if i+1 < writingReads {
+			if err := pause(ctx, writingPause<<(2*i)); err != nil {
+				return Object{}, fmt.Errorf("read %s: %w", name, err)
+			}
+		}
 	}
-	return Object{}, fmt.Errorf("read %s: the file changed during three reads in a row: %w", name, errWriting)
+	return Object{}, fmt.Errorf("read %s: mid-write in %d reads in a row: %w", name, writingReads, ErrWriting)
 }
 
-// errWriting is a file being written in place while it is read: a fault of
-// the origin (a stale copy stands in), never an answer about the image.
-var errWriting = errors.New("the file is being written")
+// writingReads and writingPause bound the wait for an in-place write: reads
+// 5 and 20 ms apart, 25 ms in all, before the stale copy stands in.
+const (
+	writingReads = 3
+	writingPause = 5 * time.Millisecond
+)
 
-// read reads the file once; changed says that its validator moved during
-// the read, so that the bytes may mix two versions.
-func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, changed bool, err error) {
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrWriting is a file caught mid-write in place, read after read: a fault
+// of the origin (a stale copy stands in), never an answer about the image.
+var ErrWriting = errors.New("origin: the file is being written")
+
+// read reads the file once; writing says that it was caught mid-write: its
+// validator moved during the read, so that the bytes may mix two versions,
+// or it changed within RacyAge and is not (yet) a whole image.
+func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, writing bool, err error) {
 	f, err := d.current().root.Open(name)
 	if err != nil {
 		if pathChose(err) {
@@ -128,10 +156,10 @@ func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, chang
 	if !st.Mode().IsRegular() {
 		return Object{}, false, ErrNotFound
 	}
-	if st.Size() == 0 && racy(st, time.Now()) {
+	if st.Size() == 0 && racy(st, d.now()) {
 		// What an in-place write shows between its truncate and its write;
 		// an empty file that stays so is the user's, refused as no image.
-		return Object{}, false, fmt.Errorf("read %s: the file is empty: %w", name, errWriting)
+		return Object{}, true, nil
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)
 	tag := fileValidator(st)
@@ -152,7 +180,16 @@ func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, chang
 	if fileValidator(after) != tag || int64(len(body)) != st.Size() {
 		return Object{}, true, nil
 	}
-	if racy(st, time.Now()) {
+	if racy(st, d.now()) {
+		if transform.CheckIntegrity(body) != nil {
+			// An in-place write grows the file a page at a time, and a
+			// reader scheduled beside a preempted writer sees the same
+			// prefix before and after its read (the freshness checker
+			// caught one served as the original). A file this recent
+			// that is not a whole image is still being written; one that
+			// stays so past RacyAge is the user's, refused as corrupt.
+			return Object{}, true, nil
+		}
 		tag = racyValidator(tag, body)
 		if r.ETag == tag {
 			return Object{NotModified: true, ETag: tag, LastModified: mtime}, false, nil
@@ -161,12 +198,13 @@ func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, chang
 	return Object{Body: body, ETag: tag, LastModified: mtime}, false, nil
 }
 
-// racyAge is how recently a file may have changed for its times not to be
+// RacyAge is how recently a file may have changed for its times not to be
 // trusted: filesystems that keep times to the second (ext4 with 128-byte
 // inodes, NFSv3, HFS+, FAT) give a file overwritten in place within the
 // same second, at the same size, the validator it had. git calls such an
-// index entry racy and compares the contents.
-const racyAge = 2 * time.Second
+// index entry racy and compares the contents. A file changed this recently
+// that is not a whole image is taken as still being written.
+const RacyAge = 2 * time.Second
 
 // racy says whether st changed too recently before now for its times to
 // tell a later write from it.
@@ -177,7 +215,7 @@ func racy(st fs.FileInfo, now time.Time) bool {
 			changed = c
 		}
 	}
-	return now.Sub(changed) < racyAge
+	return now.Sub(changed) < RacyAge
 }
 
 // racyValidator is tag with a hash of the bytes read: it never equals a

@@ -62,7 +62,7 @@ func TestFileValidatorEquality(t *testing.T) {
 	}
 }
 
-// TestRacyFilesAreComparedByContent: a file that changed within racyAge of
+// TestRacyFilesAreComparedByContent: a file that changed within RacyAge of
 // its read gets a validator with a hash of its bytes, so that its
 // revalidation reads it again: on a filesystem keeping times to the second,
 // an overwrite in the same second at the same size leaves its metadata as
@@ -70,7 +70,7 @@ func TestFileValidatorEquality(t *testing.T) {
 func TestRacyFilesAreComparedByContent(t *testing.T) {
 	root := t.TempDir()
 	path := filepath.Join(root, "a.jpg")
-	must(t, os.WriteFile(path, []byte("\xff\xd8\xff version one"), 0o644))
+	must(t, os.WriteFile(path, hopper(t), 0o644))
 	d, err := New("file:"+root, testConfig())
 	if err != nil {
 		t.Fatal(err)
