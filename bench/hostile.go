@@ -27,7 +27,7 @@ func hostile(args []string) error {
 	fs := flag.NewFlagSet("bench hostile", flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:8080", "public base URL of the edge")
 	admin := fs.String("admin", "http://127.0.0.1:9090", "admin base URL of the edge (for process_resident_memory_bytes)")
-	list := fs.String("requests", "bench/hostile/requests.txt", "file of hostile paths with queries, one a line (# comments); %d becomes a round counter, so each round is a miss")
+	list := fs.String("requests", "bench/hostile/requests.txt", "file of hostile paths with queries, one a line (# comments); each %d becomes a digit (1 to 99) of a round counter, so each round is a miss")
 	small := fs.String("small", "/kodim23.png?w=64&fm=webp&q=%d&sharp=%d", "small variant asked for meanwhile; the %d are replaced by a counter so that each is a miss")
 	parallel := fs.Int("parallel", 8, "hostile requests in flight at once")
 	duration := fs.Duration("duration", 20*time.Second, "how long to run")
@@ -109,8 +109,8 @@ func (h *hostileRun) send(ctx context.Context, client *http.Client) {
 		n := int(h.next.Add(1) - 1)
 		p := h.paths[n%len(h.paths)]
 		url := h.base + p
-		if strings.Contains(p, "%d") {
-			url = h.base + fmt.Sprintf(p, 1+(n/len(h.paths))%99) // a new variant each round
+		if k := strings.Count(p, "%d"); k > 0 {
+			url = h.base + fmt.Sprintf(p, roundValues(n/len(h.paths), k)...) // a new variant each round
 		}
 		status, took := get(ctx, client, url)
 		if status == 0 {
@@ -126,6 +126,18 @@ func (h *hostileRun) send(ctx context.Context, client *http.Client) {
 		r.slowest = max(r.slowest, took)
 		h.mu.Unlock()
 	}
+}
+
+// roundValues are the k values, each 1 to 99, that round r puts in a
+// path's %d: the digits of r in base 99, so that k of them make 99^k
+// distinct variants before one repeats.
+func roundValues(r, k int) []any {
+	v := make([]any, k)
+	for i := range v {
+		v[i] = 1 + r%99
+		r /= 99
+	}
+	return v
 }
 
 // print reports each URL of the list that was answered, in the list's
