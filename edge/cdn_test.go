@@ -368,6 +368,8 @@ func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
 // and stale window the edge sent, and keeps serving its copy while the edge
 // is down, past every lifetime it sent.
 func TestBehindCachesFreshnessRevalidationAndOutage(t *testing.T) {
+	// It mostly waits on clocks, so it waits beside the others that do.
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=1s"}, nil)
 	h.origin.cacheControl.Store("max-age=2")
 	first, second := readImage(t, "kodim04.png"), readImage(t, "kodim07.png")
@@ -762,6 +764,8 @@ func TestBehindCachesAgeGrowsAndEachAddsCacheStatus(t *testing.T) {
 // revalidate); 60 clients that give up after 10 s all get the stale copy:
 // the VCL's probe and first-byte timeout turn the hang into stale answers.
 func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
+	// It mostly waits on clocks, so it waits beside the others that do.
+	t.Parallel()
 	img := readImage(t, "kodim04.png")
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=1")
@@ -826,6 +830,8 @@ func TestVarnishAnswersStaleWhileTheEdgeHangs(t *testing.T) {
 // served the old bytes 25 s after a replacement promised within 7 s. Time
 // is the subject: the test waits out the 2 s lifetime and the 1 s window.
 func TestBehindCachesObeyEachObjectsStaleWindow(t *testing.T) {
+	// It mostly waits on clocks, so it waits beside the others that do.
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s"}, nil) // cache.stale_while_revalidate: 60 s
 	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	first, second := readImage(t, "kodim04.png"), readImage(t, "kodim07.png")

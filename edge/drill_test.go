@@ -15,6 +15,8 @@ import (
 // the origin while it is open, and fresh copies flow again once the origin is
 // back. Real time, as in production: the breaker's clock is gobreaker's.
 func TestOutageDrill(t *testing.T) {
+	// It mostly waits on clocks, so it waits beside the others that do.
+	t.Parallel()
 	const failures, openFor = 5, time.Second
 	h := start(t, []string{
 		fmt.Sprintf("IMGEDGE_BREAKER_FAILURES=%d", failures), "IMGEDGE_BREAKER_OPEN_FOR=1s",

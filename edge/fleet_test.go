@@ -173,6 +173,8 @@ var fleetPurges = []struct{ file, url, purge string }{
 // answers every request (memory hits, misses from the origin), the Redis
 // breaker opens, and closes again once Redis is back.
 func TestFleetSurvivesSickRedis(t *testing.T) {
+	// It mostly waits on clocks, so it waits beside the others that do.
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
 	rd := redistest.Start(t)

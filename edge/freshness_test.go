@@ -496,17 +496,15 @@ var freshLoads = []string{"steady", "quiet"}
 
 // TestFreshness runs the client loop for every front, origin kind, kind of
 // replacement and load, all at once (they mostly wait: t.Parallel would run
-// only GOMAXPROCS of them together), and checks each history.
+// only GOMAXPROCS of them together, so they are goroutines), and checks
+// each history.
 func TestFreshness(t *testing.T) {
+	t.Parallel() // its cases mostly wait on clocks, as the others marked so do
 	seed := freshSeed(t)
 	// The AWS chain reads the S3 server's credentials from the process
-	// environment, set here, before the cases run.
+	// environment, which TestMain set (s3test.ChainEnv).
 	shared := &freshShared{s3: s3test.Start(t), redis: redistest.Start(t), starting: make(chan struct{}, freshStarting)}
 	shared.s3.Bucket("fresh")
-	for _, kv := range shared.s3.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	old, updated := freshVersion(t, 0), freshVersion(t, 1)
 	if len(old) != len(updated) {
 		t.Fatalf("the versions differ in size: %d, %d bytes", len(old), len(updated))

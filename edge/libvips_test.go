@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"imgedge/configs"
+	"imgedge/edge/origin/s3test"
 	"imgedge/transform"
 	"imgedge/transform/libvips"
 )
@@ -18,6 +20,12 @@ import (
 // nolibvips_test.go) the package still builds and vets.
 
 func TestMain(m *testing.M) {
+	for _, kv := range s3test.ChainEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			panic(err)
+		}
+	}
 	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	code := m.Run()
 	removeBinaries()

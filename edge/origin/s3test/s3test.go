@@ -188,10 +188,16 @@ func (s *Server) PutDir(bucket, prefix, dir, cacheControl string) int {
 }
 
 // Env is the environment an edge needs to read from this server with the
-// standard AWS chain.
+// standard AWS chain: ChainEnv and the endpoint.
 func (s *Server) Env() []string {
+	return append(ChainEnv(), "IMGEDGE_S3_ENDPOINT="+s.Endpoint, "IMGEDGE_S3_PATH_STYLE=true")
+}
+
+// ChainEnv is what the AWS chain reads from the process environment: every
+// server's credentials, which are the same, and nothing of the machine's
+// own (shared files, instance roles). A test package sets it once in
+// TestMain, so that tests reading several servers can run in parallel.
+func ChainEnv() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + Access, "AWS_SECRET_ACCESS_KEY=" + Secret, "AWS_REGION=us-east-1",
-		"IMGEDGE_S3_ENDPOINT=" + s.Endpoint, "IMGEDGE_S3_PATH_STYLE=true",
-		// No shared files or instance roles from the machine running tests.
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"}
 }
