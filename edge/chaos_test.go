@@ -184,6 +184,9 @@ type chaosScenario struct {
 // TestChaos runs the workload and faults per scenario and checks the
 // invariants over each history.
 func TestChaos(t *testing.T) {
+	// Its scenarios wait out their faults' timers; the clock-bound tests
+	// wait beside them.
+	t.Parallel()
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("IMGEDGE_CHAOS_SEED"); s != "" {
 		var err error
