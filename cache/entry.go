@@ -55,6 +55,10 @@ type Entry struct {
 	// Downstream is what the origin said that browsers and caches in front
 	// must hear again; a variant inherits its source's.
 	Downstream Downstream
+	// Clamp is the limit a variant's size was brought within (a
+	// transform.Clamp; 0: rendered as asked), for the Imgedge-Clamped
+	// header of every answer from the entry.
+	Clamp uint8
 
 	// unproven marks a copy to revalidate before use (Unproven).
 	unproven bool
@@ -128,7 +132,7 @@ func (e *Entry) clone() *Entry {
 		LastModifiedAt: e.LastModifiedAt, NoStore: e.NoStore, OriginCacheControl: e.OriginCacheControl,
 		StoredAt: e.StoredAt, FreshUntil: e.FreshUntil, StaleWhileRevalidateUntil: e.StaleWhileRevalidateUntil,
 		StaleIfErrorUntil: e.StaleIfErrorUntil, OriginETag: e.OriginETag, SourceTag: e.SourceTag,
-		NotFound: e.NotFound, Source: e.Source, PurgeSeq: e.PurgeSeq, Gen: e.Gen, Downstream: e.Downstream}
+		NotFound: e.NotFound, Source: e.Source, PurgeSeq: e.PurgeSeq, Gen: e.Gen, Downstream: e.Downstream, Clamp: e.Clamp}
 }
 
 // Keep is how long a tier should hold e from now: until its last stale

@@ -156,7 +156,7 @@ func TestEntryCloneCopiesEveryField(t *testing.T) {
 	e := &Entry{Body: []byte("b"), ContentType: "c", ETag: "e", LastModified: "l", LastModifiedAt: time.Unix(1, 0), NoStore: true,
 		OriginCacheControl: "o", StoredAt: time.Unix(2, 0), FreshUntil: time.Unix(3, 0), StaleWhileRevalidateUntil: time.Unix(4, 0),
 		StaleIfErrorUntil: time.Unix(5, 0), OriginETag: "oe", SourceTag: "st", NotFound: true, Source: "s", PurgeSeq: 6, Gen: 7,
-		Downstream: Downstream{ClientMaxAge: 8, ClientLimited: true, NoCache: true, MustRevalidate: true}}
+		Downstream: Downstream{ClientMaxAge: 8, ClientLimited: true, NoCache: true, MustRevalidate: true}, Clamp: 3}
 	v := reflect.ValueOf(e).Elem()
 	for i := range v.NumField() {
 		if f := v.Type().Field(i); f.IsExported() && v.Field(i).IsZero() {

@@ -55,7 +55,7 @@ var (
 	hdrTimingAllow    = []byte("Timing-Allow-Origin")
 	hdrAcceptCH       = []byte("Accept-Ch")
 	valueStar         = []byte("*")
-	valueExposed      = []byte("Cache-Status, Server-Timing, ETag, Age, X-Request-Id")
+	valueExposed      = []byte("Cache-Status, Server-Timing, ETag, Age, X-Request-Id, Imgedge-Clamped")
 	valuePreflightTTL = []byte("86400")
 )
 

@@ -68,6 +68,9 @@ type imageFacts struct {
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
 	Bytes  int    `json:"bytes"`
+	// ClampedBy is the limit the output was brought within, keeping the
+	// shape asked for (the Imgedge-Clamped header); output only.
+	ClampedBy string `json:"clamped_by,omitempty"`
 }
 
 // decodedFacts is the size a render's pixels started from, and how
@@ -158,7 +161,8 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		ex.Format, ex.FormatReason = res.Format.String(), res.FormatReason
 		ex.Source.Width, ex.Source.Height = res.SourceWidth, res.SourceHeight
 		ex.Decoded = decodedFacts{Width: res.DecodedWidth, Height: res.DecodedHeight, By: res.DecodedBy}
-		ex.Output = imageFacts{Format: res.Format.String(), Width: res.Width, Height: res.Height, Bytes: len(res.Body)}
+		ex.Output = imageFacts{Format: res.Format.String(), Width: res.Width, Height: res.Height, Bytes: len(res.Body),
+			ClampedBy: clampedLimit(req.Spec.Clamp, uint8(res.Clamp))}
 		ex.TimingsMS.Decode, ex.TimingsMS.Resize, ex.TimingsMS.Encode = ms(t.Stages.Decode), ms(t.Stages.Resize), ms(t.Stages.Encode)
 	}
 	ex.TimingsMS.Total = ms(time.Since(start))

@@ -56,6 +56,7 @@ var (
 	hdrAccelExpires = []byte("X-Accel-Expires")
 	hdrSurrogateKey = []byte("Surrogate-Key")
 	hdrCacheTag     = []byte("Cache-Tag")
+	hdrClamped      = []byte("Imgedge-Clamped")
 	valueNoSniff    = []byte("nosniff")
 )
 
@@ -411,6 +412,9 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 		cc = pol.down.appendCacheControl(cc, e)
 	}
 	s.writeEntry(ctx, e, hdr, cc)
+	if limit := clampedLimit(sc.req.Spec.Clamp, e.Clamp); limit != "" {
+		h.SetCanonical(hdrClamped, bytesconv.Bytes(limit))
+	}
 	if name := sc.req.Spec.Download; name != "" {
 		h.Set(fasthttp.HeaderContentDisposition, contentDisposition(name, e.ContentType))
 	}
@@ -500,6 +504,17 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 		dst = append(dst, "; collapsed"...)
 	}
 	return dst
+}
+
+// clampedLimit is the limit an answer's size was brought within: the URL's
+// own (a dpr past limits.max_dimension, known from the URL alone) or the
+// render's (the output past a pixel limit for the source's shape, kept
+// with the entry). "" when neither.
+func clampedLimit(url transform.Clamp, rendered uint8) string {
+	if url != transform.ClampNone {
+		return url.Limit()
+	}
+	return transform.Clamp(rendered).Limit()
 }
 
 // writeEntry sets the headers every answer from an entry carries, then the

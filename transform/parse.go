@@ -284,7 +284,7 @@ var params = [...]param{
 	{"con", setCon, keyInt(func(s *Spec) int { return s.Con }), "an integer from -100 to 100"},
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
-	{"dpr", setDPR, nil, "a number from 1 to 4, e.g. 2 or 1.5"},
+	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
 	{"fit", setFit, keyFit, "clip, max, crop, fill, scale, min"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
 	{"fm", setFormat, keyFormat, formatAllowed},
@@ -548,7 +548,7 @@ func setH(st *state, v []byte, allowed string) (err *ParamError) {
 }
 
 func setDPR(st *state, v []byte, allowed string) (err *ParamError) {
-	st.dpr, err = floatParam("dpr", v, 1, 4, allowed)
+	st.dpr, err = floatParam("dpr", v, 1, 5, allowed)
 	return err
 }
 
@@ -929,17 +929,18 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		if v == 0 {
 			return 0, nil
 		}
-		px := int(math.Round(float64(v) * dpr))
-		if px > l.MaxDimension {
-			if dpr == 1 {
-				return 0, &ParamError{Param: name, Value: strconv.Itoa(v), Problem: "is too large",
-					Allowed: "an integer from 1 to " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
-			}
-			return 0, &ParamError{Param: "dpr", Value: strconv.FormatFloat(dpr, 'g', -1, 64),
-				Problem: "makes " + name + "=" + strconv.Itoa(v) + " exceed " + strconv.Itoa(l.MaxDimension) + " pixels",
-				Allowed: "a dpr such that " + name + " x dpr <= " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+		if v > l.MaxDimension {
+			return 0, &ParamError{Param: name, Value: strconv.Itoa(v), Problem: "is too large",
+				Allowed: "an integer from 1 to " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
 		}
-		return px, nil
+		return min(int(math.Round(float64(v)*dpr)), l.MaxDimension), nil
+	}
+	// A dpr that takes a side past limits.max_dimension is lowered until
+	// the longer side fits (a srcset's dpr=5 on a wide box): the shape
+	// stays, and the answer says so (Clamp).
+	if side := max(st.w, st.h); float64(side)*dpr > float64(l.MaxDimension) {
+		dpr = float64(l.MaxDimension) / float64(side)
+		s.Clamp = ClampDimension
 	}
 	var err error
 	if s.Width, err = scale("w", st.w); err != nil {
@@ -1002,8 +1003,8 @@ func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 			}
 			// A header never makes a 400: the size stops at the limit.
 			for _, side := range []int{st.w, st.h} {
-				if side > 0 {
-					st.dpr = max(min(st.dpr, float64(l.MaxDimension)/float64(side)), 1)
+				if fit := float64(l.MaxDimension) / float64(side); side > 0 && fit < st.dpr {
+					st.dpr, s.Clamp = max(fit, 1), ClampDimension
 				}
 			}
 		}

@@ -111,11 +111,10 @@ func TestParseErrors(t *testing.T) {
 		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=8193", "w", `parameter w="8193" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
 		{"h=9000", "h", `parameter h="9000" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
-		{"w=5000&dpr=2", "dpr", `parameter dpr="2" makes w=5000 exceed 8192 pixels; allowed: a dpr such that w x dpr <= 8192 (limits.max_dimension)`},
-		{"dpr=0.5", "dpr", `parameter dpr="0.5" is out of range; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
-		{"dpr=5", "dpr", `parameter dpr="5" is out of range; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
-		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
-		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 4, e.g. 2 or 1.5`},
+		{"dpr=0.5", "dpr", `parameter dpr="0.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
+		{"dpr=5.5", "dpr", `parameter dpr="5.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
+		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
+		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, scale, min`},
 		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
 		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint; not two opposite edges`},
@@ -174,6 +173,38 @@ func TestEmptyMeansOriginal(t *testing.T) {
 	}
 	if _, empty, _ := p.ParseQuery("w=5"); empty {
 		t.Error("w=5 reported as the original")
+	}
+}
+
+// TestDPRDegradesAtTheLimit: imgix's SDK lists dpr 1 to 5 for any box, so a
+// dpr that takes a side past limits.max_dimension is lowered until the
+// longer side fits, keeping the shape, and the spec says which limit did
+// it; an explicit side past the limit is still the user's mistake.
+func TestDPRDegradesAtTheLimit(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tc := range []struct {
+		q     string
+		w, h  int
+		clamp Clamp
+	}{
+		{"w=300&dpr=5", 1500, 0, ClampNone},
+		{"w=8192", 8192, 0, ClampNone},
+		{"w=5000&dpr=2", 8192, 0, ClampDimension},
+		{"w=2000&h=1000&dpr=5", 8192, 4096, ClampDimension},
+		{"h=3000&w=100&dpr=4", 273, 8192, ClampDimension},
+	} {
+		s, _, err := p.ParseQuery(tc.q)
+		if err != nil || s.Width != tc.w || s.Height != tc.h || s.Clamp != tc.clamp {
+			t.Errorf("%s: %dx%d clamp %q, %v; want %dx%d clamp %q", tc.q, s.Width, s.Height, s.Clamp.Limit(), err, tc.w, tc.h, tc.clamp.Limit())
+		}
+	}
+	a, _, _ := p.ParseQuery("w=5000&dpr=2")
+	if b, _, _ := p.ParseQuery("w=8192"); a.Key() != b.Key() {
+		t.Errorf("w=5000&dpr=2 has key %q, w=8192 %q: want one entry for one rendering", a.Key(), b.Key())
+	}
+	if _, _, err := p.ParseQuery("w=8193"); err == nil {
+		t.Error("w=8193 (above limits.max_dimension, no dpr) was accepted")
 	}
 }
 
@@ -656,5 +687,13 @@ func TestSpecOwnsItsStrings(t *testing.T) {
 	seen := map[Spec]int{s: 1}
 	if again := parse(request()); again != s || seen[again] != 1 {
 		t.Fatalf("two parses of one request differ: %+v and %+v", s, again)
+	}
+}
+
+// TestClampFitsThreeBits: the shared tier keeps a variant's Clamp in the
+// three bits its entry format has free.
+func TestClampFitsThreeBits(t *testing.T) {
+	if clampCount-1 > 7 {
+		t.Fatalf("%d clamp values: the shared tier's entry keeps 8", clampCount)
 	}
 }

@@ -211,6 +211,10 @@ type Spec struct {
 	// that could change this answer, for Vary. Neither enters the key: the
 	// values they resolved to are in Width, Height and AutoCompress.
 	Hints, HintsUsed Hint
+	// Clamp is the limit the parser brought the size within (a dpr above
+	// limits.max_dimension); the render may clamp further (Result.Clamp).
+	// Not in the key: Width and Height hold what it made of them.
+	Clamp Clamp
 }
 
 // Watermark defaults, as imgix's.

@@ -50,6 +50,9 @@ type Result struct {
 	// a rung.
 	DecodedWidth, DecodedHeight int
 	DecodedBy                   string
+	// Clamp is the limit that brought the output down to the largest
+	// allowed size of the shape asked for (ClampNone: as asked).
+	Clamp Clamp
 }
 
 // Timings are the stages of one render. libvips is demand-driven: Decode is

@@ -12,7 +12,8 @@ import (
 // entryMagic starts every encoded entry; its last byte is the format
 // version (FormatVersion): a value in the shared tier that does not start
 // with it (another program's, a format this release does not read) is a
-// miss. Format 2: magic, flags, five varint unix-nanosecond times
+// miss. Format 2: magic, flags (the low five bits; the top three hold
+// Entry.Clamp, which releases before it ignore), five varint unix-nanosecond times
 // (last-modified, stored, fresh until, swr until, sie until; 0 for none),
 // uvarint purge sequence, varint client max-age, seven length-prefixed
 // strings (content type, ETag, Last-Modified, origin Cache-Control, origin
@@ -28,6 +29,10 @@ const (
 	flagClientLimited
 	flagNoCache
 	flagMustRevalidate
+	// clampShift places Entry.Clamp in the flags' top three bits: a format
+	// 2 reader that predates it ignores them, so no new format is needed.
+	clampShift = 5
+	clampMask  = 7 << clampShift
 )
 
 // AppendEntry appends e's encoding to dst: what a shared tier stores.
@@ -49,6 +54,7 @@ func AppendEntry(dst []byte, e *cache.Entry) []byte {
 			flags |= f.bit
 		}
 	}
+	flags |= e.Clamp << clampShift & clampMask
 	dst = append(dst, flags)
 	for _, t := range []time.Time{e.LastModifiedAt, e.StoredAt, e.FreshUntil, e.StaleWhileRevalidateUntil, e.StaleIfErrorUntil} {
 		var n int64
@@ -74,7 +80,7 @@ func DecodeEntry(b []byte) (*cache.Entry, error) {
 	}
 	flags := b[4]
 	r := b[5:]
-	e := &cache.Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0, Downstream: cache.Downstream{
+	e := &cache.Entry{NoStore: flags&flagNoStore != 0, NotFound: flags&flagNotFound != 0, Clamp: flags & clampMask >> clampShift, Downstream: cache.Downstream{
 		ClientLimited: flags&flagClientLimited != 0, NoCache: flags&flagNoCache != 0, MustRevalidate: flags&flagMustRevalidate != 0}}
 	for _, t := range []*time.Time{&e.LastModifiedAt, &e.StoredAt, &e.FreshUntil, &e.StaleWhileRevalidateUntil, &e.StaleIfErrorUntil} {
 		n, k := binary.Varint(r)

@@ -15,7 +15,7 @@ func sampleEntry() *cache.Entry {
 		LastModifiedAt: time.Unix(1_748_944_800, 0), NoStore: true, OriginCacheControl: "private", StoredAt: now,
 		FreshUntil: now.Add(time.Hour), StaleWhileRevalidateUntil: now.Add(2 * time.Hour), StaleIfErrorUntil: now.Add(24 * time.Hour),
 		OriginETag: `W/"o"`, SourceTag: `"src"`, Source: "/photos/cat.jpg", PurgeSeq: 42,
-		Downstream: cache.Downstream{ClientMaxAge: 600 * time.Second, ClientLimited: true, MustRevalidate: true}}
+		Downstream: cache.Downstream{ClientMaxAge: 600 * time.Second, ClientLimited: true, MustRevalidate: true}, Clamp: 7}
 }
 
 // TestEntryRoundTrip: every field survives the shared tier, times to the

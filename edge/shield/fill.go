@@ -208,6 +208,7 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 		OriginCacheControl: src.Entry.OriginCacheControl,
 		SourceTag:          src.Entry.ETag,
 		Source:             src.Entry.Source,
+		Clamp:              uint8(res.Clamp),
 	}
 	return cache.Fill[fillInfo]{Entry: e.Renewed(src.Entry), Store: !fromStale, Meta: info}, nil
 }

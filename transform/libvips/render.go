@@ -331,6 +331,48 @@ func inspect(j *job) error {
 	return nil
 }
 
+// clampToLimits brings a box over an output limit down to the largest of
+// the same shape within it, as imgix does: limits.max_output_pixels for
+// every output (the box asked for, and what the fit makes of it with its
+// padding), limits.max_output_frames_pixels for an animation's frames
+// together, and an explicit fm=avif's or fm=jxl's own limit, so that the
+// format asked for is kept. A srcset's 8192w on a 4:3 source, or
+// Sec-CH-Width: 9000 on a tall one, answers the largest allowed image
+// instead of 422. Padding does not shrink with the box, so a box too small
+// for its padding stays over and is refused by the cost check.
+func (j *job) clampToLimits(ow, oh int) {
+	limit, clamp := j.cfg.MaxOutputPixels, transform.ClampOutputPixels
+	switch {
+	case j.spec.Format == transform.FormatAVIF && j.cfg.MaxAVIFPixels < limit:
+		limit, clamp = j.cfg.MaxAVIFPixels, transform.ClampAVIFPixels
+	case j.spec.Format == transform.FormatJXL && j.cfg.MaxJXLPixels < limit:
+		limit, clamp = j.cfg.MaxJXLPixels, transform.ClampJXLPixels
+	}
+	if j.animated && j.cfg.MaxOutputFramesPixels/int64(j.pages) < limit {
+		limit, clamp = j.cfg.MaxOutputFramesPixels/int64(j.pages), transform.ClampFramesPixels
+	}
+	pd := j.spec.Pad
+	for range 4 { // rounding and padding can leave it over: shrink again
+		px := int64(j.plan.boxW+pd[1]+pd[3]) * int64(j.plan.boxH+pd[0]+pd[2])
+		px = max(px, int64(j.spec.Width)*int64(j.spec.Height))
+		if px <= limit {
+			return
+		}
+		if j.spec.Width == 0 && j.spec.Height == 0 {
+			j.spec.Width = ow // one side keeps the source's shape under every fit
+		}
+		f := math.Sqrt(float64(limit) / float64(px))
+		if j.spec.Width > 0 {
+			j.spec.Width = max(1, int(float64(j.spec.Width)*f))
+		}
+		if j.spec.Height > 0 {
+			j.spec.Height = max(1, int(float64(j.spec.Height)*f))
+		}
+		j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
+		j.res.Clamp = clamp
+	}
+}
+
 // plan sizes the output from the source as displayed (after EXIF
 // orientation), picks how to load it (JPEG shrink-on-load, SVG rasterised
 // at the size asked for, every frame of an animation) and the format the
@@ -366,16 +408,7 @@ func plan(j *job) error {
 		hashBox(&j.spec, ow, oh)
 	}
 	j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
-	if j.spec.HintsUsed&(transform.HintWidth|transform.HintDPR|transform.HintViewportWidth) != 0 {
-		// A size a client hint chose never makes a 422: it stops at the
-		// output limit for this source's shape (Sec-CH-Width: 9000 on a
-		// tall image).
-		if px, limit := int64(j.plan.boxW)*int64(j.plan.boxH), j.cfg.MaxOutputPixels; px > limit {
-			f := math.Sqrt(float64(limit)/float64(px)) * 0.999
-			j.spec.Width, j.spec.Height = int(float64(j.spec.Width)*f), int(float64(j.spec.Height)*f)
-			j.plan = planSize(j.spec, ow, oh, j.cfg.MaxDimension, j.cfg.MaxUpscale)
-		}
-	}
+	j.clampToLimits(ow, oh)
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
 	case j.spec.Format == transform.FormatJSON:

@@ -1,0 +1,52 @@
+package edge_test
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// TestOversizeAsksDegrade: imgix's SDK builds srcsets to 8192w and dpr 5
+// whatever the source; an entry over a limit answers the largest image of
+// the shape asked within it, says which limit in Imgedge-Clamped (on the
+// hit too) and in /explain, where it answered 422 before.
+func TestOversizeAsksDegrade(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=1000000"}, nil)
+	for _, tc := range []struct {
+		path  string
+		limit string
+	}{
+		{"/kodim23.png?w=4000&fm=png", "limits.max_output_pixels"},
+		{"/kodim23.png?w=3000&dpr=5&fm=png", "limits.max_dimension"}, // the URL's own, named first
+		{"/kodim23.png?w=600&fm=png", ""},
+	} {
+		for _, round := range []string{"miss", "hit"} {
+			r := h.get(t, tc.path)
+			if r.status != 200 || r.header["imgedge-clamped"] != tc.limit {
+				t.Fatalf("%s (%s): %d, Imgedge-Clamped %q; want 200 and %q (%s)", tc.path, round, r.status, r.header["imgedge-clamped"], tc.limit, r.body)
+			}
+			b := decodePNG(t, r).Bounds().Size()
+			if px := b.X * b.Y; px > 1_000_000 || math.Abs(float64(b.X)/float64(b.Y)-1.5) > 0.01 || (tc.limit != "" && px < 900_000) {
+				t.Fatalf("%s (%s): %v, want the largest 3:2 image within 1,000,000 pixels", tc.path, round, b)
+			}
+		}
+	}
+	resp, err := http.Get(h.admin + "/explain?url=" + url.QueryEscape("/kodim23.png?w=4000&fm=png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var ex struct {
+		Output struct {
+			Width     int    `json:"width"`
+			ClampedBy string `json:"clamped_by"`
+		} `json:"output"`
+	}
+	if err := json.Unmarshal(body, &ex); err != nil || ex.Output.ClampedBy != "limits.max_output_pixels" || ex.Output.Width > 1225 {
+		t.Fatalf("explain: %v %+v (%s)", err, ex, body)
+	}
+}
