@@ -16,7 +16,11 @@ type idleConns struct {
 	mu    sync.Mutex
 	limit int // open connections above which idle ones are closed
 	open  int
-	conns map[net.Conn]*connNode
+	// closing is the connections closed here whose StateClosed has not come
+	// yet: they are gone already, or one new connection would close every
+	// idle one while open still counts them.
+	closing int
+	conns   map[net.Conn]*connNode
 	// The idle connections, oldest first: a list threaded through the
 	// nodes, so that a request's idle-active round trip allocates nothing.
 	head, tail *connNode
@@ -27,6 +31,7 @@ type connNode struct {
 	c          net.Conn
 	prev, next *connNode
 	idle       bool
+	closing    bool
 }
 
 // newIdleConns keeps a tenth of maxConns (at least one) for new
@@ -43,9 +48,11 @@ func (ic *idleConns) state(c net.Conn, st fasthttp.ConnState) {
 	case fasthttp.StateNew:
 		ic.conns[c] = &connNode{c: c}
 		ic.open++
-		for ic.open > ic.limit && ic.head != nil {
+		for ic.open-ic.closing > ic.limit && ic.head != nil {
 			oldest := ic.head
 			ic.unlink(oldest)
+			oldest.closing = true
+			ic.closing++
 			ic.closed++
 			// Its worker sees the close and ends it: StateClosed follows.
 			_ = oldest.c.Close()
@@ -55,7 +62,7 @@ func (ic *idleConns) state(c net.Conn, st fasthttp.ConnState) {
 			ic.unlink(n)
 		}
 	case fasthttp.StateIdle:
-		if n := ic.conns[c]; n != nil && !n.idle {
+		if n := ic.conns[c]; n != nil && !n.idle && !n.closing {
 			n.idle, n.prev = true, ic.tail
 			if ic.tail != nil {
 				ic.tail.next = n
@@ -68,6 +75,9 @@ func (ic *idleConns) state(c net.Conn, st fasthttp.ConnState) {
 		if n := ic.conns[c]; n != nil {
 			if n.idle {
 				ic.unlink(n)
+			}
+			if n.closing {
+				ic.closing--
 			}
 			delete(ic.conns, c)
 			ic.open--
