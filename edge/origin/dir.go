@@ -102,7 +102,7 @@ func (d *Dir) Fetch(ctx context.Context, r Request) (Object, error) {
 	// between its versions: read again, after a pause that lets the writer
 	// go on, while it is mid-write.
 	for i := range writingReads {
-		o, writing, err := d.read(ctx, name, r)
+		o, writing, err := d.read(ctx, name, r, i == 0)
 		if err != nil || !writing {
 			return o, err
 		}
@@ -140,7 +140,7 @@ var ErrWriting = errors.New("origin: the file is being written")
 // read reads the file once; writing says that it was caught mid-write: its
 // validator moved during the read, so that the bytes may mix two versions,
 // or it changed within RacyAge and is not (yet) a whole image.
-func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, writing bool, err error) {
+func (d *Dir) read(ctx context.Context, name string, r Request, first bool) (o Object, writing bool, err error) {
 	f, err := d.current().root.Open(name)
 	if err != nil {
 		if pathChose(err) {
@@ -156,9 +156,12 @@ func (d *Dir) read(ctx context.Context, name string, r Request) (o Object, writi
 	if !st.Mode().IsRegular() {
 		return Object{}, false, ErrNotFound
 	}
-	if st.Size() == 0 && racy(st, d.now()) {
+	if st.Size() == 0 && (first || racy(st, d.now())) {
 		// What an in-place write shows between its truncate and its write;
 		// an empty file that stays so is the user's, refused as no image.
+		// The first look is not trusted even with old times: truncate makes
+		// the size visible before it updates them, and a read in between
+		// saw an empty file dated before the write.
 		return Object{}, true, nil
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)

@@ -181,6 +181,11 @@ func TestDirTornWriteIsBeingWritten(t *testing.T) {
 		{"a prefix of one page, just written", whole[:4096], 0, ErrWriting},
 		{"whole, just written", whole, 0, nil},
 		{"a prefix, left so past RacyAge", whole[:len(whole)/2], RacyAge, nil},
+		{"empty, just written", nil, 0, ErrWriting},
+		// Truncated, with the times it had before (what a read between a
+		// truncate and its time update sees): read again, and an empty
+		// file that stays so with old times is the user's.
+		{"empty, dated before", nil, RacyAge, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(root, "a.jpg"), tc.body, 0o644))
