@@ -34,6 +34,20 @@ func TestOversizeAsksDegrade(t *testing.T) {
 			}
 		}
 	}
+	// A client hint never turns an answer into a 422 (each was 200 without
+	// the hint and 422 with it).
+	for _, path := range []string{
+		"/kodim23.png?ch=DPR,Width&w=1600&h=1600&fit=crop&fm=avif",
+		"/kodim23.png?ch=DPR,Width&w=1600&h=1600&fit=crop&fm=jxl",
+		"/kodim23.png?ch=DPR,Width&w=1500&fit=crop&ar=1:1&fm=avif",
+		"/kodim23.png?ch=DPR,Width&w=2000&h=2000&fit=scale&fm=png",
+	} {
+		for _, hint := range [][]string{nil, {"Sec-CH-DPR", "3"}, {"DPR", "2"}} {
+			if r := h.get(t, path, hint...); r.status != 200 {
+				t.Errorf("%s with %v: %d %.200s", path, hint, r.status, r.body)
+			}
+		}
+	}
 	resp, err := http.Get(h.admin + "/explain?url=" + url.QueryEscape("/kodim23.png?w=4000&fm=png"))
 	if err != nil {
 		t.Fatal(err)
