@@ -295,6 +295,19 @@ var decodeNanosPerPixel = map[transform.Format]float64{
 	transform.FormatSVG:  25, // its embedded rasters
 }
 
+// maxJPEGScans bounds a JPEG's scans. Encoders write 10
+// (libjpeg's jpeg_simple_progression) to about 20 (mozjpeg's optimised
+// scans); a valid progression can have thousands, each read over the whole
+// image inside libjpeg's start of decompression, where a render cannot be
+// stopped. libjpeg-turbo's own tools offer the same bound for untrusted
+// files (djpeg -maxscans).
+const maxJPEGScans = 100
+
+// jpegScanNanosPerBlock is one scan's work per 8x8 block: a 7000x7000
+// three-component JPEG of 2,647 single-component scans decoded in 44.8 s,
+// 22 ns per block visited.
+const jpegScanNanosPerBlock = 22
+
 // decodeCodecBytesPerPixel is what a codec holds beside libvips' frame,
 // per loaded pixel (see decodeNanosPerPixel).
 var decodeCodecBytesPerPixel = map[transform.Format]int64{
@@ -446,6 +459,13 @@ func estimate(j *job, format transform.Format) cost {
 	// over it (110 ms estimated without this), 48 ms with a 300x100 one.
 	c.cpu = time.Duration(float64(decoded)*decodeNanosPerPixel[j.srcFmt] +
 		float64(j.markPixels)*(decodeNanosPerPixel[transform.FormatPNG]+4*reduceNanos(4, true)) + float64(out)*encodeNanos)
+	if j.jpeg.Scans > 0 {
+		// A JPEG of several scans: its whole coefficient buffer, and each scan read
+		// over its component's blocks: both before the first row comes out,
+		// and at full size whatever the shrink-on-load.
+		c.memory += j.jpeg.CoefficientBytes
+		c.cpu += time.Duration(float64(int64(j.jpeg.Scans)*j.jpeg.MaxBlocks) * jpegScanNanosPerBlock)
+	}
 	if format == transform.FormatGIF {
 		c.cpu += time.Duration(float64(min(out, gifSmallPixels)) * gifSmallNanos)
 	}

@@ -173,17 +173,21 @@ type job struct {
 	// spec is the render's own copy of the variant asked for, which plan
 	// completes (ar= without a box, the blurhash box, a hinted size
 	// clamped to the output limit); the caller's is never touched.
-	spec       transform.Spec
-	mark       []byte           // the watermark's bytes; nil: none
-	ladder     transform.Ladder // the source's rungs; nil: decode the source
-	cfg        *Config
-	srcFmt     transform.Format
-	img        *vips.ImageRef
-	pages      int            // frames in the source (1 unless an animated GIF or WebP)
-	animated   bool           // every frame is kept
-	plain      bool           // plainSource, judged on the source as loaded
-	sw, sh     int            // source size, one frame, as stored
-	svg        *transform.SVG // an SVG source as parsed (what is priced), and the canonical document libvips reads
+	spec     transform.Spec
+	mark     []byte           // the watermark's bytes; nil: none
+	ladder   transform.Ladder // the source's rungs; nil: decode the source
+	cfg      *Config
+	srcFmt   transform.Format
+	img      *vips.ImageRef
+	pages    int            // frames in the source (1 unless an animated GIF or WebP)
+	animated bool           // every frame is kept
+	plain    bool           // plainSource, judged on the source as loaded
+	sw, sh   int            // source size, one frame, as stored
+	svg      *transform.SVG // an SVG source as parsed (what is priced), and the canonical document libvips reads
+	// jpeg is the scans and coefficient buffer of a JPEG of several scans
+	// (zero for any other source), which its decode holds and reads
+	// whatever the scale.
+	jpeg       transform.JPEGProgression
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
@@ -304,6 +308,15 @@ func inspect(j *job) error {
 	if j.srcFmt == transform.FormatSVG {
 		if j.svg, err = transform.CanonicalSVG(j.src, j.cfg.MaxSourcePixels); err != nil {
 			return err
+		}
+	}
+	if j.srcFmt == transform.FormatJPEG {
+		if p, ok := transform.ReadJPEGProgression(j.src); ok {
+			if p.Scans > maxJPEGScans {
+				return fmt.Errorf("%w: a JPEG of %d scans, above the %d this edge decodes (libjpeg reads each over the whole image before the first row, and cannot be stopped inside them); re-export it as baseline or with a standard progression",
+					transform.ErrTooLarge, p.Scans, maxJPEGScans)
+			}
+			j.jpeg = p
 		}
 	}
 	if j.img, err = j.loadSource(loadOptions{frame: j.spec.Frame}); err != nil {
