@@ -40,6 +40,8 @@ type SVG struct {
 	// edges sorted along each row, and edges that cross one another cost
 	// more the more of them a path has.
 	PathVerts, PathWork int64
+	// Dashes bounds the dashes stroked (svgdash.go): Cairo outlines each.
+	Dashes int64
 }
 
 // Limits of what CanonicalSVG accepts. libxml2, which librsvg parses with,
@@ -239,6 +241,14 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 	}
 	if !utf8.Valid(w.Bytes()) {
 		return nil, fmt.Errorf("%w: the SVG document is not valid UTF-8", ErrUnsupported)
+	}
+	if period := shortestDashPeriod(w.Bytes()); period > 0 {
+		dashes := c.outline / period
+		if dashes > maxSVGDashes {
+			return nil, fmt.Errorf("%w: the SVG strokes up to %.0f dashes (outlines %.0f units long, a dash pattern repeating every %g), above the %d the edge renders",
+				ErrTooLarge, dashes, c.outline, period, maxSVGDashes)
+		}
+		p.out.Dashes = int64(dashes)
 	}
 	p.out.Doc = w.Bytes()
 	return &p.out, nil
@@ -1065,7 +1075,8 @@ func classKeys(classes []string) []string {
 // svgCount is what drawing an element takes, everything it draws included.
 type svgCount struct {
 	inst, verts, layers, masks, text int64
-	pathVerts, pathWork              int64 // SVG.PathVerts, SVG.PathWork
+	pathVerts, pathWork              int64   // SVG.PathVerts, SVG.PathWork
+	outline                          float64 // the drawn elements' lengths, an upper bound (geometryLength)
 	layerDepth                       int
 	height                           int // elements and references below, itself included
 }
@@ -1086,6 +1097,7 @@ func (c *svgCount) add(o svgCount, times int64) {
 	c.text = min(c.text+mul(o.text), sat)
 	c.pathVerts = min(c.pathVerts+mul(o.pathVerts), sat)
 	c.pathWork = min(c.pathWork+mul(o.pathWork), sat)
+	c.outline = min(c.outline+o.outline*float64(max(times, 0)), sat)
 }
 
 // nonRendered elements are drawn only through a reference.
@@ -1114,7 +1126,7 @@ func (p *svgParser) countNode(n *svgNode, depth int) (svgCount, error) {
 	}
 	n.busy = true
 	c := svgCount{inst: 1, verts: n.verts, text: n.chars * n.chars,
-		pathVerts: n.verts, pathWork: int64(float64(n.verts) * math.Sqrt(float64(n.verts)))}
+		pathVerts: n.verts, pathWork: int64(float64(n.verts) * math.Sqrt(float64(n.verts))), outline: geometryLength(n)}
 	inner, below := 0, 0 // surfaces held, and the height, below this element
 	follow := func(target *svgNode, times int64, own int) error {
 		tc, err := p.countNode(target, depth+1)
