@@ -77,6 +77,7 @@ func run(configPath string) error {
 		libvips.Shutdown()
 		return err
 	}
+	libvips.SetLog(srv.BudgetedLogger())
 	serveErr := serve(log, cfg, configPath, srv, tr)
 	// Renders use libvips until they end: wait for them (fills, then the
 	// renders a timed-out fill left behind), in the last quarter of

@@ -323,3 +323,31 @@ func TestMalformedFloodLogBounded(t *testing.T) {
 		t.Fatal("the first line after the flood does not say how many were dropped")
 	}
 }
+
+// TestLibvipsWarningsShareTheLogBudget: libvips and GLib warn once per bad
+// source (a bogus JPEG progression: 7,980 warning lines in 10 s of a
+// flood, outside any budget). What main hands libvips, BudgetedLogger,
+// passes the error budget, cuts long messages and says how many it dropped.
+func TestLibvipsWarningsShareTheLogBudget(t *testing.T) {
+	h := start(t, []string{"IMGEDGE_LOG_ERRORS_PER_SECOND=3"}, nil)
+	clock := withClock(h)
+	log := h.srv.BudgetedLogger()
+	before := len(h.logs.String())
+	for range 10 {
+		log.Warn("Corrupt JPEG data: "+strings.Repeat("x", 5000), "domain", "VIPS")
+	}
+	logged := h.logs.String()[before:]
+	if lines := strings.Count(logged, "\n"); lines != 3 {
+		t.Fatalf("%d lines for 10 warnings in one second, want 3 (log.errors_per_second):\n%.1000s", lines, logged)
+	}
+	for line := range strings.Lines(logged) {
+		if len(line) > 1024 || !strings.Contains(line, `"domain":"VIPS"`) {
+			t.Fatalf("a line of %d bytes, or without its domain: %.300s", len(line), line)
+		}
+	}
+	clock.Advance(time.Second)
+	log.Warn("next", "domain", "VIPS")
+	if tail := h.logs.String()[before+len(logged):]; !strings.Contains(tail, `"error_lines_dropped":7`) {
+		t.Fatalf("the first line after the drop: %s", tail)
+	}
+}

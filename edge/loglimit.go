@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -43,4 +45,45 @@ func (l *lineLimiter) allow(now time.Time, perSecond int) (ok bool, dropped int6
 	l.written++
 	dropped, l.dropped = l.dropped, 0
 	return true, dropped
+}
+
+// BudgetedLogger is a logger for the process's other writers (libvips and
+// GLib warnings: a flood of bad sources logged one line each) whose lines
+// pass the same log.errors_per_second budget as the access log's errors,
+// messages cut like them, the first line after a drop saying how many.
+func (s *Server) BudgetedLogger() *slog.Logger {
+	return slog.New(budgetedHandler{s: s, inner: s.log.Handler()})
+}
+
+type budgetedHandler struct {
+	s     *Server
+	inner slog.Handler
+}
+
+func (h budgetedHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h budgetedHandler) Handle(ctx context.Context, r slog.Record) error {
+	ok, dropped := h.s.errorLines.allow(h.s.now(), h.s.policy.Load().errorsPerSecond)
+	if !ok {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, r.Level, capLogged([]byte(r.Message)), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(a)
+		return true
+	})
+	if dropped > 0 {
+		out.AddAttrs(slog.Int64("error_lines_dropped", dropped))
+	}
+	return h.inner.Handle(ctx, out)
+}
+
+func (h budgetedHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return budgetedHandler{s: h.s, inner: h.inner.WithAttrs(as)}
+}
+
+func (h budgetedHandler) WithGroup(name string) slog.Handler {
+	return budgetedHandler{s: h.s, inner: h.inner.WithGroup(name)}
 }

@@ -24,7 +24,9 @@ import (
 // its operation cache off: the edge caches finished variants itself, and
 // libvips' cache would only hold decoded sources it never reuses.
 func Startup(log *slog.Logger) {
+	vipsLog.Store(log)
 	vips.LoggingSettings(func(domain string, level vips.LogLevel, msg string) {
+		log := vipsLog.Load()
 		switch {
 		case level <= vips.LogLevelCritical:
 			log.Error(msg, "domain", domain)
@@ -38,6 +40,15 @@ func Startup(log *slog.Logger) {
 		log.Error("this govips keeps no ImageRef.image field: renders past transform.timeout run to their end, holding their slots (the kill switch was written for govips v2.16.0)")
 	}
 }
+
+// vipsLog is where libvips' and GLib's warnings go: one logger for the
+// process, as libvips' log handler is (set with its start-up).
+var vipsLog atomic.Pointer[slog.Logger]
+
+// SetLog sends libvips' and GLib's warnings to log from now on: the edge's
+// budgeted logger, once the edge exists (a source that warns on every
+// request would otherwise log a line per request).
+func SetLog(log *slog.Logger) { vipsLog.Store(log) }
 
 // Shutdown stops libvips; call once at exit.
 func Shutdown() { vips.Shutdown() }
