@@ -50,13 +50,14 @@ func classify(err error) problem {
 	var fe *shield.FetchError
 	var se *origin.StatusError
 	var ue *origin.UnavailableError
+	var sig *signatureError
 	switch {
 	case errors.As(err, &pe):
 		return problem{Status: 400, Title: "Bad parameter", Class: classUser, Code: "bad_param",
 			Detail: pe.Error() + "."}
-	case errors.Is(err, errSignature):
+	case errors.As(err, &sig):
 		return problem{Status: 403, Title: "Signature invalid", Class: classUser, Code: "signature_invalid",
-			Detail: "This edge only serves signed URLs: add s, the hex HMAC-SHA256 of the path and query as sent (see `imgedge sign`), computed with a current key."}
+			Detail: "This edge only serves signed URLs: add " + sig.how + ", computed with a current key."}
 	case errors.Is(err, errMethod):
 		return problem{Status: 405, Title: "Method not allowed", Class: classUser, Code: "bad_param",
 			Detail: "Only GET and HEAD are served; send the image request as GET."}
@@ -116,11 +117,16 @@ func classify(err error) problem {
 }
 
 var (
-	errMethod    = errors.New("edge: method not allowed")
-	errSignature = errors.New("edge: signature missing or wrong")
+	errMethod = errors.New("edge: method not allowed")
 	// errNotImage: an original asked for as is whose bytes are no image.
 	errNotImage = errors.New("edge: the original is not an image")
 )
+
+// signatureError is a URL whose s is missing or wrong; how says what s
+// must be under the route's scheme (signing.Verifier.HowToSign).
+type signatureError struct{ how string }
+
+func (e *signatureError) Error() string { return "edge: signature missing or wrong" }
 
 // writeProblem answers p as application/problem+json. User errors are
 // cacheable for a short time (the same URL fails the same way); anything

@@ -90,7 +90,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		sc.signer = pol.signer(s.router.route(ctx.Host(), ctx.Path()))
 	}
 	if v := sc.signer.verifier; v != nil && !v.Verify(ctx.Host(), ctx.URI().PathOriginal(), ctx.URI().QueryString()) {
-		s.fail(ctx, sc, errSignature)
+		s.fail(ctx, sc, &signatureError{how: v.HowToSign()})
 		return
 	}
 	// Imgedge-Flags is honoured for a signed URL (its signer chose it) and

@@ -530,3 +530,26 @@ func TestIdleConnectionsCannotLockClientsOut(t *testing.T) {
 		}
 	}
 }
+
+// TestSignature403SaysHowToSign: the 403 of an unsigned URL tells the user
+// how s is made under the scheme in force: imgedge's HMAC of the path, of
+// the host and path when routes are chosen by host, or imgix's MD5 of the
+// token and path (before, every edge told imgix users to use an HMAC).
+func TestSignature403SaysHowToSign(t *testing.T) {
+	const key = "sign-key-0123456789abcdef"
+	for _, tc := range []struct {
+		name string
+		env  []string
+		how  string
+	}{
+		{"hmac-sha256", []string{"IMGEDGE_SIGNING_KEYS=" + key}, "HMAC-SHA256 of the path and query"},
+		{"hmac-sha256 with host routes", []string{"IMGEDGE_SIGNING_KEYS=" + key, "IMGEDGE_ORIGINS=[{hosts: [b.test], url: 'file:../bench/images'}]"},
+			"HMAC-SHA256 of the host (lower case, no port) followed by the path"},
+		{"imgix", []string{"IMGEDGE_SIGNING_KEYS=" + key, "IMGEDGE_SIGNING_SCHEME=imgix"}, "MD5 of this route's token followed by the path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, tc.env, nil)
+			checkProblem(t, h.get(t, "/kodim23.png?w=10"), 403, "user", "signature_invalid", tc.how)
+		})
+	}
+}

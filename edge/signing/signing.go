@@ -102,6 +102,18 @@ func NewVerifier(keys []string, withHost bool, scheme Scheme) *Verifier {
 	return v
 }
 
+// HowToSign tells a person what s must be under v: the message and the
+// digest of v's scheme, for the 403 of a URL that fails.
+func (v *Verifier) HowToSign() string {
+	switch {
+	case v.scheme == Imgix:
+		return "s, the hex MD5 of this route's token followed by the path and query as sent (without s), as imgix signs (secureURLToken in imgix's SDKs)"
+	case v.withHost:
+		return "s, the hex HMAC-SHA256 of the host (lower case, no port) followed by the path and query as sent, without s (see `imgedge sign -host`)"
+	}
+	return "s, the hex HMAC-SHA256 of the path and query as sent, without s (see `imgedge sign`)"
+}
+
 // Verify reports whether rawQuery carries an s pair that signs path and the
 // rest of rawQuery (after host, when the Verifier signs hosts). host is the
 // Host header; path and rawQuery are the request's, as sent (not decoded).
