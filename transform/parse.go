@@ -2,6 +2,7 @@ package transform
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/url"
@@ -156,9 +157,32 @@ func (b *Builder) Empty() bool {
 	return true
 }
 
+// base64Param reads imgix's *64 form of a parameter (mark64, dl64, ...):
+// the parameter's name, and whether k was one. Every parameter has it: its
+// value is the parameter's, in URL-safe base64, so that any bytes survive a
+// URL and an SDK's escaping.
+func base64Param(k []byte) ([]byte, bool) {
+	if n := len(k) - 2; n > 0 && string(k[n:]) == "64" {
+		if _, _, known := paramBit(k[:n]); known {
+			return k[:n], true
+		}
+	}
+	return k, false
+}
+
+// decodeBase64Param decodes a *64 value, with or without padding (imgix's
+// SDKs strip it).
+func decodeBase64Param(v []byte) ([]byte, error) {
+	v = bytes.TrimRight(v, "=")
+	out := make([]byte, base64.RawURLEncoding.DecodedLen(len(v)))
+	n, err := base64.RawURLEncoding.Decode(out, v)
+	return out[:n], err
+}
+
 // ignored reports whether k is left out: listed in params.ignore, or
 // unknown while params.unknown is ignore.
 func (p *Parser) ignored(k []byte) bool {
+	k, _ = base64Param(k)
 	for _, name := range p.limits.Ignore {
 		if string(k) == name {
 			return true
@@ -185,6 +209,14 @@ func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	var seen paramBits
 	var preset []pair
 	for i := range pairs {
+		if name, ok := base64Param(pairs[i].k); ok {
+			v, err := decodeBase64Param(pairs[i].v)
+			if err != nil {
+				return Spec{}, &ParamError{Param: string(pairs[i].k), Value: string(pairs[i].v), Problem: "is not URL-safe base64",
+					Allowed: "the value of " + string(name) + " in URL-safe base64 (RFC 4648 section 5, padding optional), as imgix's *64 parameters"}
+			}
+			pairs[i].k, pairs[i].v = name, v
+		}
 		if b.parser.ignored(pairs[i].k) {
 			pairs[i].idx = -1
 			continue

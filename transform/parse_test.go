@@ -697,3 +697,32 @@ func TestClampFitsThreeBits(t *testing.T) {
 		t.Fatalf("%d clamp values: the shared tier's entry keeps 8", clampCount)
 	}
 }
+
+// TestBase64Params: imgix's *64 form of a parameter carries its value in
+// URL-safe base64, padded or not, and is the parameter itself: one cache
+// entry, and given twice it is repeated.
+func TestBase64Params(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, pair := range [][2]string{
+		{"w=300&mark64=L2xvZ28ucG5n", "w=300&mark=/logo.png"},
+		{"w=300&mark64=L2xvZ28ucG5n&mark-align64=Ym90dG9tLHJpZ2h0", "w=300&mark=/logo.png&mark-align=bottom,right"},
+		{"dl64=Y2F0IHBob3RvLmpwZw&w=10", "dl=cat photo.jpg&w=10"},
+		{"fm64=d2VicA==", "fm=webp"},
+	} {
+		a, _, err1 := p.ParseQuery(pair[0])
+		b, _, err2 := p.ParseQuery(pair[1])
+		if err1 != nil || err2 != nil || a.Key() != b.Key() || a.Download != b.Download || a.Mark != b.Mark {
+			t.Errorf("%s: %q %v; %s: %q %v: want the same spec", pair[0], a.Key(), err1, pair[1], b.Key(), err2)
+		}
+	}
+	for q, problem := range map[string]string{
+		"mark64=***":                         "is not URL-safe base64",
+		"mark64=L2xvZ28ucG5n&mark=/logo.png": "repeated",
+		"nope64=eA":                          "unknown",
+	} {
+		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), problem) {
+			t.Errorf("%s: %v, want an error saying %q", q, err, problem)
+		}
+	}
+}
