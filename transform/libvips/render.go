@@ -796,9 +796,23 @@ func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizeP
 		case transform.FitMax:
 			s := min(fw, fh, 1)
 			p.resizeW, p.resizeH = round(float64(ow)*s), round(float64(oh)*s)
-		case transform.FitCrop, transform.FitMin:
+		case transform.FitCrop:
 			s := max(fw, fh)
 			p.resizeW, p.resizeH = max(W, round(float64(ow)*s)), max(H, round(float64(oh)*s))
+		case transform.FitMin:
+			// imgix's min: the shape asked for, cropped as crop does, but
+			// never larger than the source: a box it would have to enlarge
+			// the source to cover becomes the largest of its shape inside
+			// the source.
+			if s := max(fw, fh); s <= 1 {
+				p.resizeW, p.resizeH = max(W, round(float64(ow)*s)), max(H, round(float64(oh)*s))
+				p.boxW, p.boxH = W, H
+			} else {
+				k := min(float64(ow)/float64(W), float64(oh)/float64(H))
+				p.resizeW, p.resizeH = ow, oh
+				p.boxW, p.boxH = min(ow, round(float64(W)*k)), min(oh, round(float64(H)*k))
+			}
+			return p
 		case transform.FitScale:
 			// Stretching is the one fit that enlarges each axis on its own;
 			// past limits.max_upscale an axis keeps the largest size allowed,
