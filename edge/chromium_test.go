@@ -435,7 +435,7 @@ func TestChromiumImgixPage(t *testing.T) {
 		{"srcset", "/kodim23.png?auto=format&fit=max&w=320&ixlib=js-3.8.0", 320, 213},
 		{"ar", "/photo-1600x1200-q85.jpg?ar=16:9&fit=crop&w=320&auto=format&ixlib=js-3.8.0", 320, 180},
 		{"rect", "/kodim23.png?rect=100,50,200,100&ixlib=react-9.7.0", 200, 100},
-		{"pad", "/kodim23.png?w=100&pad=10&bg=ffffff&ixlib=js-3.8.0", 120, 87},
+		{"pad", "/kodim23.png?w=100&pad=10&bg=ffffff&ixlib=js-3.8.0", 100, 73},
 		{"tone", "/kodim23.png?w=100&bri=10&con=10&sat=-50&ixlib=js-3.8.0", 100, 67},
 		{"mark", "/kodim23.png?w=300&mark=/kodim04.png&mark-w=50&mark-align=top,left&ixlib=js-3.8.0", 300, 200},
 		{"dpr", "/kodim23.png?w=100&dpr=2&ixlib=php-3.3.1", 200, 133},

@@ -95,12 +95,14 @@ func TestImgixParametersOnPixels(t *testing.T) {
 		}
 	}
 
+	// The padding is inside the box asked for, as imgix's: 80x53 of image
+	// in 100x73.
 	padded := decodePNG(t, h.get(t, "/kodim23.png?w=100&pad=10&bg=ff0000&fm=png"))
-	if size(padded) != [2]int{120, 87} || rgb(padded, 0, 0) != [3]int{255, 0, 0} || rgb(padded, 119, 86) != [3]int{255, 0, 0} || rgb(padded, 60, 43) == [3]int{255, 0, 0} {
-		t.Errorf("pad=10 red: %v, corners %v %v", size(padded), rgb(padded, 0, 0), rgb(padded, 119, 86))
+	if size(padded) != [2]int{100, 73} || rgb(padded, 0, 0) != [3]int{255, 0, 0} || rgb(padded, 99, 72) != [3]int{255, 0, 0} || rgb(padded, 50, 36) == [3]int{255, 0, 0} {
+		t.Errorf("pad=10 red: %v, corners %v %v", size(padded), rgb(padded, 0, 0), rgb(padded, 99, 72))
 	}
 	left := decodePNG(t, h.get(t, "/kodim23.png?w=100&pad-left=5&fm=png"))
-	if size(left) != [2]int{105, 67} || rgb(left, 2, 30) != [3]int{255, 255, 255} {
+	if size(left) != [2]int{100, 63} || rgb(left, 2, 30) != [3]int{255, 255, 255} { // 95x63 of image
 		t.Errorf("pad-left=5: %v, %v", size(left), rgb(left, 2, 30))
 	}
 
@@ -158,7 +160,7 @@ func TestImgixParametersOnPixels(t *testing.T) {
 // image padded with a flat border, and the box applies to what is left.
 func TestTrimOnAPaddedImage(t *testing.T) {
 	h := start(t, nil, nil)
-	padded := h.get(t, "/kodim23.png?w=200&pad=30&bg=00ff00&fm=png") // 200x133 inside 260x193 of green
+	padded := h.get(t, "/kodim23.png?w=260&pad=30&bg=00ff00&fm=png") // 200x133 inside 260x193 of green
 	if r := decodePNG(t, padded); r.Bounds().Dx() != 260 || r.Bounds().Dy() != 193 {
 		t.Fatalf("padded: %v", r.Bounds())
 	}

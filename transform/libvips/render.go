@@ -417,6 +417,14 @@ func plan(j *job) error {
 		}
 		j.spec.Width, j.spec.Height = max(w, 1), max(h, 1)
 	}
+	// Padding goes inside the box asked for, as imgix's does: w=300&pad=20
+	// is 300 wide, the image 260 of it.
+	if pd := j.spec.Pad; j.spec.Width > 0 {
+		j.spec.Width = max(1, j.spec.Width-pd[1]-pd[3])
+	}
+	if pd := j.spec.Pad; j.spec.Height > 0 {
+		j.spec.Height = max(1, j.spec.Height-pd[0]-pd[2])
+	}
 	if j.spec.Format == transform.FormatBlurHash {
 		hashBox(&j.spec, ow, oh)
 	}
