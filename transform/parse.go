@@ -1178,7 +1178,7 @@ func parseFormat(v []byte) (Format, *ParamError) {
 	return 0, badValue("fm", v, formatAllowed)
 }
 
-const gravityAllowed = "center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint"
+const gravityAllowed = "center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint"
 
 func parseGravity(v []byte) (Gravity, *ParamError) {
 	var g Gravity
@@ -1197,12 +1197,15 @@ func parseGravity(v []byte) (Gravity, *ParamError) {
 			bit = GravityLeft
 		case "right":
 			bit = GravityRight
-		case "entropy", "attention", "focalpoint":
+		case "entropy", "edges", "attention", "focalpoint":
 			if len(v) != len(part) {
-				return 0, badValue("crop", v, "entropy, attention and focalpoint stand alone; "+gravityAllowed)
+				return 0, badValue("crop", v, "entropy, edges, attention and focalpoint stand alone; "+gravityAllowed)
 			}
 			switch part[0] {
 			case 'e':
+				// imgix's edges keeps the area of most edge detail; libvips'
+				// entropy crop keeps the area of most detail, the same
+				// choice on photographs (one cache entry for both).
 				return GravityEntropy, nil
 			case 'a':
 				return GravityAttention, nil

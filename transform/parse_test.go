@@ -116,9 +116,9 @@ func TestParseErrors(t *testing.T) {
 		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, scale, min`},
-		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
-		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint; not two opposite edges`},
-		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, attention and focalpoint stand alone; center, top, bottom, left, right (edges combine: top,left), entropy, attention, focalpoint`},
+		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
+		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint; not two opposite edges`},
+		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, edges, attention and focalpoint stand alone; center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
 		{"fp-x=1.5", "fp-x", `parameter fp-x="1.5" is out of range; allowed: a number from 0 to 1`},
 		{"fp-y=x", "fp-y", `parameter fp-y="x" is not a number; allowed: a number from 0 to 1`},
 		{"fm=bmp", "fm", `parameter fm="bmp" is not allowed; allowed: jpg, pjpg, png, webp, avif, jxl, gif, json (facts about the source), blurhash (a placeholder string)`},
@@ -219,6 +219,7 @@ func TestKeyCanonical(t *testing.T) {
 		{"fit=crop&crop=left,top&w=5&h=5", "crop=top,left&w=5&h=5&fit=crop"},
 		{"p=thumb", "w=200&fit=crop"},
 		{"fm=jpeg", "fm=jpg"},
+		{"fit=crop&crop=edges&w=5&h=5", "fit=crop&crop=entropy&w=5&h=5"}, // imgix's edges, libvips' entropy
 		{"auto=format&fm=png", "fm=png"},
 		{"w=300&s=deadbeef", "w=300"},
 	}
