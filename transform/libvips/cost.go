@@ -402,6 +402,23 @@ func estimate(j *job, format transform.Format) cost {
 	// a row of output.
 	smart := (j.spec.Gravity == transform.GravityEntropy || j.spec.Gravity == transform.GravityAttention) &&
 		(j.plan.boxW != j.plan.resizeW || j.plan.boxH != j.plan.resizeH)
+	resized := int64(j.plan.resizeW) * int64(j.plan.resizeH) * int64(c.frames)
+	c.codecCost(j, out, loaded, resized, smart)
+	c.svgCost(j)
+	if smart {
+		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
+	}
+	c.resizeCost(j, loaded, resized)
+	c.filterCost(j, out, loaded)
+	return c
+}
+
+// codecCost adds the decode, the encode and what they hold: the source as
+// loaded, the encoder's buffers, a watermark's decode and reduce, and what
+// reading the whole image before a row of output keeps (a quarter turn, a
+// smart crop).
+func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
+	format := c.format
 	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 || smart
 	// PNG and JPEG XL keep 16 bits a sample, and what they hold grows with
 	// it: a 16-bit RGBA PNG of noise enlarged to 4000x4000 grew RSS by 293
@@ -437,7 +454,6 @@ func estimate(j *job, format transform.Format) cost {
 	// A smart crop scores the whole resized image, not the box it keeps:
 	// priced on the box, basi2c08.png?w=2000&h=300&fit=crop&crop=attention
 	// (a 2000x2000 resize) took 1.04 s of CPU against 72 ms estimated.
-	resized := int64(j.plan.resizeW) * int64(j.plan.resizeH) * int64(c.frames)
 	if smart {
 		c.memory += resized * 4
 	}
@@ -481,26 +497,35 @@ func estimate(j *job, format transform.Format) cost {
 			c.cpu += time.Duration(c.frames) * gifFrameNanos
 		}
 	}
-	if s := j.svg; s != nil {
-		// Drawn at the planned density, or at its natural size when the
-		// plan loads it whole.
-		w, h := c.loadW, c.loadH
-		c.svgW, c.svgH = w, h
-		canvas, tiles := int64(w)*int64(h), int64(ceilDiv(w, svgTile)*ceilDiv(h, svgTile))
-		c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
-			float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
-			float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
-			float64(int64(h)*int64(ceilDiv(w, svgTile)))*(float64(s.PathVerts)*svgPathNanos+float64(s.PathWork)*svgPathCrossNanos) +
-			float64(s.PathWork*tiles)*svgPathTileNanos + float64(s.Dashes*tiles)*svgDashNanos +
-			float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
-		c.cpu += c.svgDraw
-		c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes + s.Dashes*svgDashBytes +
-			s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
+}
+
+// svgCost adds an SVG's drawing: librsvg's nodes, the elements, text,
+// layers, masks, paths and dashes it draws on each tile, and its rasters.
+func (c *cost) svgCost(j *job) {
+	s := j.svg
+	if s == nil {
+		return
 	}
-	if smart {
-		c.cpu += time.Duration(float64(resized) * smartCropNanosPerPixel)
-	}
-	c.resizeCost(j, loaded, resized)
+	// Drawn at the planned density, or at its natural size when the
+	// plan loads it whole.
+	w, h := c.loadW, c.loadH
+	c.svgW, c.svgH = w, h
+	canvas, tiles := int64(w)*int64(h), int64(ceilDiv(w, svgTile)*ceilDiv(h, svgTile))
+	c.svgDraw = time.Duration(float64(s.Elements)*2*svgParseNanosPerElement +
+		float64(s.Instances*tiles)*svgDrawNanos + float64(s.TextWork*tiles)*svgTextNanos +
+		float64(canvas*tiles)*(float64(s.Layers)*svgLayerNanosPerPixel+float64(s.Masks)*svgMaskNanosPerPixel) +
+		float64(int64(h)*int64(ceilDiv(w, svgTile)))*(float64(s.PathVerts)*svgPathNanos+float64(s.PathWork)*svgPathCrossNanos) +
+		float64(s.PathWork*tiles)*svgPathTileNanos + float64(s.Dashes*tiles)*svgDashNanos +
+		float64(s.EmbeddedPixels)*decodeNanosPerPixel[transform.FormatSVG])
+	c.cpu += c.svgDraw
+	c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes + s.Dashes*svgDashBytes +
+		s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
+}
+
+// filterCost adds the filters asked for over the output: sharpen,
+// saturation, tone, trim's search, blur, and what an SVG read again or a
+// JPEG XL decode costs besides.
+func (c *cost) filterCost(j *job, out, loaded int64) {
 	if j.spec.Sharp > 0 {
 		c.cpu += time.Duration(float64(out) * sharpenNanosPerPixel)
 		// With alpha, the sharpen works on the colour bands split off:
@@ -548,7 +573,6 @@ func estimate(j *job, format transform.Format) cost {
 		margin := int64(math.Ceil(6 * sigma))
 		c.memory += (int64(c.outW) + margin) * (blurStripRows + margin) * 16
 	}
-	return c
 }
 
 // resizeCost adds the reduces and enlargements of j's plan to c: the
