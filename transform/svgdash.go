@@ -123,71 +123,27 @@ func geometryLength(n *svgNode) float64 {
 // distances through every point the command names, relative ones resolved,
 // and an arc as its whole ellipse.
 func pathLength(d string) float64 {
+	r := pathReader{d: d, nums: make([]float64, 0, 7)}
 	var total, x, y, startX, startY float64
-	cmd := byte('M')
-	nums := make([]float64, 0, 7)
-	i := 0
-	next := func() bool { // reads one number into nums
-		for i < len(d) && (d[i] == ' ' || d[i] == ',' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-			i++
-		}
-		j := i
-		if j < len(d) && (d[j] == '-' || d[j] == '+') {
-			j++
-		}
-		dot := false
-		for j < len(d) && (d[j] >= '0' && d[j] <= '9' || d[j] == '.' && !dot) {
-			dot = dot || d[j] == '.'
-			j++
-		}
-		if j < len(d) && (d[j] == 'e' || d[j] == 'E') {
-			k := j + 1
-			if k < len(d) && (d[k] == '-' || d[k] == '+') {
-				k++
-			}
-			if k < len(d) && d[k] >= '0' && d[k] <= '9' {
-				for j = k; j < len(d) && d[j] >= '0' && d[j] <= '9'; j++ {
-				}
-			}
-		}
-		v, err := strconv.ParseFloat(d[i:j], 64)
-		if err != nil || math.IsInf(v, 0) {
-			return false
-		}
-		nums, i = append(nums, v), j
-		return true
-	}
 	to := func(nx, ny float64) {
 		total += math.Hypot(nx-x, ny-y)
 		x, y = nx, ny
 	}
-	for {
-		for i < len(d) && (d[i] == ' ' || d[i] == ',' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-			i++
-		}
-		if i == len(d) {
-			break
-		}
-		c := d[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' {
+	cmd := byte('M')
+	for r.skipSeparators() {
+		if c := d[r.i]; c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' {
 			cmd = c
-			i++
+			r.i++
 			if c == 'Z' || c == 'z' {
 				to(startX, startY)
 				continue
 			}
 		}
 		args := pathArgs(cmd)
-		if args == 0 {
+		if args == 0 || !r.numbers(args) {
 			break
 		}
-		nums = nums[:0]
-		for range args {
-			if !next() {
-				return min(total, sat)
-			}
-		}
-		rel := cmd >= 'a'
+		rel, nums := cmd >= 'a', r.nums
 		abs := func(k int, base float64) float64 {
 			if rel {
 				return base + nums[k]
@@ -207,24 +163,69 @@ func pathLength(d string) float64 {
 			// The whole ellipse, its radii grown to span the chord when
 			// they are too small for it (SVG 2 B.2.5).
 			ex, ey := abs(5, x), abs(6, y)
-			r := max(math.Abs(nums[0]), math.Abs(nums[1]), math.Hypot(ex-x, ey-y)/2)
-			total += 2 * math.Pi * r
+			total += 2 * math.Pi * max(math.Abs(nums[0]), math.Abs(nums[1]), math.Hypot(ex-x, ey-y)/2)
 			x, y = ex, ey
 		default: // L, T, C, S, Q: through each point named
 			bx, by := x, y
 			for k := 0; k+1 < args; k += 2 {
-				px, py := nums[k], nums[k+1]
-				if rel {
-					px, py = bx+px, by+py
-				}
-				to(px, py)
+				to(abs(k, bx), abs(k+1, by))
 			}
 		}
 		if total > sat {
 			return sat
 		}
 	}
-	return total
+	return min(total, sat)
+}
+
+// pathReader reads the numbers of path data.
+type pathReader struct {
+	d    string
+	i    int
+	nums []float64
+}
+
+// skipSeparators moves past white space and commas, and reports whether
+// anything is left.
+func (r *pathReader) skipSeparators() bool {
+	for r.i < len(r.d) && (r.d[r.i] == ' ' || r.d[r.i] == ',' || r.d[r.i] == '\t' || r.d[r.i] == '\n' || r.d[r.i] == '\r') {
+		r.i++
+	}
+	return r.i < len(r.d)
+}
+
+// numbers reads n numbers into r.nums, false when the data ends or holds
+// something else first.
+func (r *pathReader) numbers(n int) bool {
+	r.nums = r.nums[:0]
+	for range n {
+		r.skipSeparators()
+		j := r.i
+		if j < len(r.d) && (r.d[j] == '-' || r.d[j] == '+') {
+			j++
+		}
+		dot := false
+		for j < len(r.d) && (r.d[j] >= '0' && r.d[j] <= '9' || r.d[j] == '.' && !dot) {
+			dot = dot || r.d[j] == '.'
+			j++
+		}
+		if j < len(r.d) && (r.d[j] == 'e' || r.d[j] == 'E') {
+			k := j + 1
+			if k < len(r.d) && (r.d[k] == '-' || r.d[k] == '+') {
+				k++
+			}
+			if k < len(r.d) && r.d[k] >= '0' && r.d[k] <= '9' {
+				for j = k; j < len(r.d) && r.d[j] >= '0' && r.d[j] <= '9'; j++ {
+				}
+			}
+		}
+		v, err := strconv.ParseFloat(r.d[r.i:j], 64)
+		if err != nil || math.IsInf(v, 0) {
+			return false
+		}
+		r.nums, r.i = append(r.nums, v), j
+	}
+	return true
 }
 
 // pathArgs is the numbers a path command takes (0: not a command).
