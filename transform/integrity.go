@@ -87,18 +87,15 @@ var jpegEOI = []byte{0xFF, 0xD9}
 // JPEGHuffman reports a baseline or progressive Huffman-coded JPEG, the kind
 // every browser decodes; arithmetic-coded and lossless JPEGs are not.
 func JPEGHuffman(b []byte) bool {
-	for p := 2; p+4 <= len(b) && b[p] == 0xFF; {
-		switch m := b[p+1]; {
-		case m == 0xC0 || m == 0xC1 || m == 0xC2:
-			return true
-		case m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC:
-			return false
-		case m == 0xDA || m == 0xD9:
+	huffman := false
+	jpegSegments(b, func(marker byte, _, _ []byte) bool {
+		if isJPEGFrame(marker) {
+			huffman = marker == 0xC0 || marker == 0xC1 || marker == 0xC2
 			return false
 		}
-		p += 2 + int(binary.BigEndian.Uint16(b[p+2:]))
-	}
-	return false
+		return marker != 0xDA
+	})
+	return huffman
 }
 
 // checkPNG walks the chunks: each must fit, critical chunks (upper-case first

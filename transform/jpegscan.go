@@ -24,36 +24,65 @@ type JPEGProgression struct {
 }
 
 // ReadJPEGProgression reads b's frame header and counts its scans; ok is
-// false for a JPEG of one scan (or not Huffman-coded), whose decode
-// streams. Entropy-coded data escapes every 0xFF with a following 0x00, so
-// each FF DA after the first scan's header is the start of another scan.
+// false for a JPEG of one scan, whose decode streams. Every DCT frame type
+// counts: Huffman or arithmetic, sequential or progressive (libjpeg-turbo
+// decodes arithmetic coding, where a flat scan is a few bytes: 2,647 scans
+// of 7000x7000 in 31 KB). Entropy-coded data escapes every 0xFF with a
+// following 0x00, so each FF DA after the first scan's header is the start
+// of another scan.
 func ReadJPEGProgression(b []byte) (p JPEGProgression, ok bool) {
-	pos := 2
-	for pos+4 <= len(b) && b[pos] == 0xFF {
-		marker := b[pos+1]
-		if marker == 0xFF {
-			pos++ // fill byte
+	jpegSegments(b, func(marker byte, seg []byte, rest []byte) bool {
+		switch {
+		case isJPEGFrame(marker):
+			p, ok = frameBlocks(seg)
+			return ok
+		case marker == 0xDA:
+			if ok {
+				p.Scans = 1 + bytes.Count(rest, []byte{0xFF, 0xDA})
+			}
+			return false
+		}
+		return true
+	})
+	return p, ok && p.Scans > 1
+}
+
+// isJPEGFrame reports a start-of-frame marker: SOF0 to SOF15 but DHT (C4),
+// JPG (C8) and DAC (CC).
+func isJPEGFrame(m byte) bool { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC }
+
+// jpegSegments walks b's marker segments up to the first scan as libjpeg
+// does (and checkJPEG): fill bytes and stray bytes between markers are
+// skipped, markers without a length (TEM, RSTn) stand alone. yield gets
+// each marker, its segment after the length, and what follows it; it stops
+// the walk by returning false. A length shorter than itself or running past
+// the end ends the walk.
+func jpegSegments(b []byte, yield func(marker byte, seg, rest []byte) bool) {
+	for p := 2; p+2 <= len(b); {
+		if b[p] != 0xFF {
+			p++ // stray byte: libjpeg warns and resyncs
 			continue
 		}
-		size := int(binary.BigEndian.Uint16(b[pos+2:]))
-		seg := b[pos+4 : min(len(b), pos+2+size)]
+		marker := b[p+1]
 		switch {
-		case marker == 0xC0 || marker == 0xC1 || marker == 0xC2:
-			if p, ok = frameBlocks(seg); !ok {
-				return JPEGProgression{}, false
-			}
-		case marker == 0xDA:
-			if !ok {
-				return JPEGProgression{}, false
-			}
-			p.Scans = 1 + bytes.Count(b[pos+2:], []byte{0xFF, 0xDA})
-			return p, p.Scans > 1
-		case marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
-			return JPEGProgression{}, false // another frame type
+		case marker == 0xFF:
+			p++ // fill byte
+			continue
+		case marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
+			p += 2
+			continue
+		case marker == 0xD9 || p+4 > len(b):
+			return
 		}
-		pos += 2 + size
+		size := int(binary.BigEndian.Uint16(b[p+2:]))
+		if size < 2 || p+2+size > len(b) {
+			return
+		}
+		if !yield(marker, b[p+4:p+2+size], b[p+2+size:]) {
+			return
+		}
+		p += 2 + size
 	}
-	return JPEGProgression{}, false
 }
 
 // frameBlocks reads a frame header (after its length): precision, height,

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,5 +31,39 @@ func TestReadJPEGProgression(t *testing.T) {
 		if ok != tc.ok || p.Scans != tc.scans && tc.ok || tc.ok && (p.CoefficientBytes != tc.coefBytes || p.MaxBlocks != tc.maxBlocks) {
 			t.Errorf("%s: %+v %v; want %d scans, %d coefficient bytes, %d blocks at most, %v", tc.file, p, ok, tc.scans, tc.coefBytes, tc.maxBlocks, tc.ok)
 		}
+	}
+}
+
+// TestJPEGScansCannotHide: the scan count reads the markers as libjpeg
+// does, so that stray bytes, markers without a length, arithmetic coding
+// or a bad length neither hide the scans (each made the 2,647-scan file
+// decode for its whole 45 s again) nor panic.
+func TestJPEGScansCannotHide(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../testdata/corpus/hostile/jpeg-2647-scans.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sos, sof := bytes.Index(b, []byte{0xFF, 0xDA}), bytes.Index(b, []byte{0xFF, 0xC2})
+	insert := func(at int, s string) []byte { return append(append(append([]byte(nil), b[:at]...), s...), b[at:]...) }
+	arith := append([]byte(nil), b...)
+	arith[sof+1] = 0xCA // SOF10: progressive, arithmetic-coded
+	for name, v := range map[string][]byte{
+		"stray bytes before the first scan": insert(sos, "\x00\x00"),
+		"TEM before the frame":              insert(sof, "\xff\x01"),
+		"TEM and stray bytes":               insert(sof, "\xff\x01\x00\x00"),
+		"fill bytes":                        insert(sof, "\xff\xff\xff"),
+		"arithmetic coding":                 arith,
+	} {
+		if p, ok := ReadJPEGProgression(v); !ok || p.Scans != 2647 {
+			t.Errorf("%s: %+v %v, want 2647 scans", name, p, ok)
+		}
+	}
+	for n := range min(len(b), 4096) { // every cut of the headers: no panic
+		ReadJPEGProgression(b[:n])
+		JPEGHuffman(b[:n])
+	}
+	if JPEGHuffman(arith) || !JPEGHuffman(b) {
+		t.Error("JPEGHuffman: arithmetic coding taken for Huffman, or progressive Huffman not")
 	}
 }
