@@ -243,10 +243,16 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 		return nil, fmt.Errorf("%w: the SVG document is not valid UTF-8", ErrUnsupported)
 	}
 	if period := shortestDashPeriod(w.Bytes()); period > 0 {
-		dashes := c.outline / period
+		viewport, font, fontOK := svgSizes(w.Bytes(), maxSVGCanvas)
+		length, ok := c.outline.length(viewport, font, fontOK && !svgFontShorthand.Match(w.Bytes()))
+		if !ok {
+			return nil, fmt.Errorf("%w: the SVG dashes outlines (stroke-dasharray) and sizes text or shapes by fonts whose size is relative (em, %%), so the dashes it strokes cannot be bounded; give font sizes in user units or drop the dash array",
+				ErrTooLarge)
+		}
+		dashes := length / period
 		if dashes > maxSVGDashes {
-			return nil, fmt.Errorf("%w: the SVG strokes up to %.0f dashes (outlines %.0f units long, a dash pattern repeating every %g), above the %d the edge renders",
-				ErrTooLarge, dashes, c.outline, period, maxSVGDashes)
+			return nil, fmt.Errorf("%w: the SVG strokes up to %.0f dashes (outlines up to %.0f units long, a dash pattern repeating every %g), above the %d the edge renders",
+				ErrTooLarge, dashes, length, period, maxSVGDashes)
 		}
 		p.out.Dashes = int64(dashes)
 	}
@@ -1076,7 +1082,7 @@ func classKeys(classes []string) []string {
 type svgCount struct {
 	inst, verts, layers, masks, text int64
 	pathVerts, pathWork              int64   // SVG.PathVerts, SVG.PathWork
-	outline                          float64 // the drawn elements' lengths, an upper bound (geometryLength)
+	outline                          outline // the drawn elements' outlines, an upper bound (geometryLength)
 	layerDepth                       int
 	height                           int // elements and references below, itself included
 }
@@ -1097,7 +1103,7 @@ func (c *svgCount) add(o svgCount, times int64) {
 	c.text = min(c.text+mul(o.text), sat)
 	c.pathVerts = min(c.pathVerts+mul(o.pathVerts), sat)
 	c.pathWork = min(c.pathWork+mul(o.pathWork), sat)
-	c.outline = min(c.outline+o.outline*float64(max(times, 0)), sat)
+	c.outline.add(o.outline, float64(max(times, 0)))
 }
 
 // nonRendered elements are drawn only through a reference.

@@ -17,6 +17,7 @@ import (
 // since dash arrays inherit and cascade from stylesheets.
 const (
 	maxSVGDashes       = 1_000_000 // about 0.3 s and 40 MB
+	maxSVGCanvas       = 65535     // the largest canvas drawn: limits.max_dimension's bound
 	svgDashMinPeriodPx = 1e-3      // a period that rounds to nothing is priced at this
 )
 
@@ -38,84 +39,185 @@ func shortestDashPeriod(doc []byte) float64 {
 
 // dashPeriod is the length of one repeat of a dash array (a list of odd
 // length repeats twice, SVG 2 13.5.3); false when it draws no dashes:
-// none, a negative value or all zeros.
+// none, a negative value or all zeros. A length in units relative to a
+// font or a viewport could be as short as anything: the period is then
+// taken at the floor.
 func dashPeriod(v string) (float64, bool) {
 	v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "!important"))
 	if v == "" || v == "none" || v == "inherit" || v == "initial" || v == "unset" {
 		return 0, false
 	}
 	fields := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
-	sum := 0.0
+	sum, relative := 0.0, false
 	for _, f := range fields {
-		n, ok := lengthUnits(f)
+		n, kind, ok := userUnits(f)
 		if !ok || n < 0 {
 			return 0, false
 		}
 		sum += n
+		relative = relative || kind != userLength && n > 0
 	}
-	if sum == 0 {
+	switch {
+	case relative:
+		return svgDashMinPeriodPx, true
+	case sum == 0:
 		return 0, false
-	}
-	if len(fields)%2 == 1 {
+	case len(fields)%2 == 1:
 		sum *= 2
 	}
 	return max(sum, svgDashMinPeriodPx), true
 }
 
-// lengthUnits reads a CSS length as user units, taking each unit at its
-// smallest (a percentage of a one-unit viewport): an unknown size is
-// priced as the most dashes it could make.
-func lengthUnits(s string) (float64, bool) {
+// lengthKind is what a CSS length is measured in.
+type lengthKind uint8
+
+const (
+	userLength     lengthKind = iota // unitless, px and the absolute units
+	viewportLength                   // %, vw, vh, vmin, vmax: hundredths of a viewport
+	fontLength                       // em, rem, ex, ch: at most a font size
+)
+
+// userUnits reads a CSS length: in user units for unitless, px and the
+// absolute units; otherwise the bare number and the kind of unit, whose
+// size the caller bounds.
+func userUnits(s string) (n float64, kind lengthKind, ok bool) {
 	scale := 1.0
 	for _, u := range []struct {
 		suffix string
 		scale  float64
-	}{{"%", 0.01}, {"px", 1}, {"pt", 4.0 / 3}, {"pc", 16}, {"mm", 96 / 25.4}, {"cm", 96 / 2.54}, {"in", 96}, {"em", 1}, {"ex", 0.5}, {"rem", 1}} {
+		kind   lengthKind
+	}{{"px", 1, userLength}, {"pt", 4.0 / 3, userLength}, {"pc", 16, userLength}, {"mm", 96 / 25.4, userLength},
+		{"cm", 96 / 2.54, userLength}, {"in", 96, userLength}, {"%", 1, viewportLength}, {"vmin", 1, viewportLength},
+		{"vmax", 1, viewportLength}, {"vw", 1, viewportLength}, {"vh", 1, viewportLength},
+		{"rem", 1, fontLength}, {"em", 1, fontLength}, {"ex", 1, fontLength}, {"ch", 1, fontLength}} {
 		if strings.HasSuffix(s, u.suffix) {
-			s, scale = strings.TrimSuffix(s, u.suffix), u.scale
+			s, scale, kind = strings.TrimSuffix(s, u.suffix), u.scale, u.kind
 			break
 		}
 	}
 	n, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-		return 0, false
+		return 0, 0, false
 	}
-	return n * scale, true
+	return n * scale, kind, true
 }
 
-// geometryLength bounds the length of n's outline in user units: exact for
-// lines, rectangles and polylines, a whole ellipse for circles and
-// ellipses, the control polygon for path curves. pathLength, which rescales
-// dashes along the element, counts when longer.
-func geometryLength(n *svgNode) float64 {
-	attr := func(name string) float64 {
+// outline is the length of outlines drawn, by what it is measured in:
+// user units, hundredths of a viewport, font sizes, and characters of text
+// (each glyph's outline at most svgGlyphOutline font sizes).
+type outline struct{ user, viewport, font, chars float64 }
+
+func (o *outline) add(p outline, times float64) {
+	o.user = min(o.user+p.user*times, sat)
+	o.viewport = min(o.viewport+p.viewport*times, sat)
+	o.font = min(o.font+p.font*times, sat)
+	o.chars = min(o.chars+p.chars*times, sat)
+}
+
+// svgGlyphOutline bounds a glyph's outline in font sizes: a W's is about
+// 4, a dense CJK character's 20.
+const svgGlyphOutline = 32
+
+// length is o in user units, with viewport and font sizes at most
+// viewport and font; fontOK false when a font size could be anything
+// (relative sizes nest), which bounds nothing measured in fonts.
+func (o outline) length(viewport, font float64, fontOK bool) (float64, bool) {
+	if !fontOK && (o.font > 0 || o.chars > 0) {
+		return 0, false
+	}
+	return min(o.user+o.viewport/100*viewport+(o.font+o.chars*svgGlyphOutline)*font, sat), true
+}
+
+// svgSizes finds, in the canonical document, the largest viewport a
+// percentage can refer to (any <svg>'s width, height or viewBox, and at
+// least maxCanvas, the largest canvas the edge draws) and the largest font
+// size (16 when none is set); fontOK is false when a font size is
+// relative (em, %, larger), since those multiply as they nest.
+func svgSizes(doc []byte, maxCanvas float64) (viewport, font float64, fontOK bool) {
+	viewport, font, fontOK = maxCanvas, 16, true
+	for _, m := range svgViewportNumbers.FindAllSubmatch(doc, -1) {
+		for _, f := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r == ' ' || r == ',' }) {
+			if v, kind, ok := userUnits(f); ok && kind == userLength {
+				viewport = max(viewport, math.Abs(v))
+			}
+		}
+	}
+	for _, m := range svgFontSizes.FindAllSubmatch(doc, -1) {
+		v, kind, ok := userUnits(strings.TrimSpace(string(m[1])))
+		switch {
+		case ok && kind == userLength:
+			font = max(font, math.Abs(v))
+		default:
+			fontOK = false
+		}
+	}
+	return viewport, font, fontOK
+}
+
+var (
+	svgViewportNumbers = regexp.MustCompile(`<svg\b[^>]*?\s(?:width|height|viewBox)="([^"]*)"`)
+	svgFontSizes       = regexp.MustCompile(`font-size\s*(?:=\s*["']|:)\s*([^;"'}<>]*)`)
+	svgFontShorthand   = regexp.MustCompile(`[;{"\s]font\s*:`)
+)
+
+// geometryLength bounds the length of n's outline: exact for lines,
+// rectangles and polylines, a whole ellipse for circles and ellipses, the
+// control polygon for path curves, and a glyph's bound for each character
+// of text. pathLength, which rescales dashes along the element, counts when
+// longer.
+func geometryLength(n *svgNode) outline {
+	var o outline
+	attr := func(name string) (float64, lengthKind) {
 		for _, a := range n.attrs {
 			if a.name == name {
-				if v, ok := lengthUnits(strings.TrimSpace(a.value)); ok {
-					return v
+				if v, kind, ok := userUnits(strings.TrimSpace(a.value)); ok {
+					return v, kind
 				}
 			}
 		}
-		return 0
+		return 0, userLength
 	}
-	var l float64
+	// put adds a length measured in kind.
+	put := func(v float64, kind lengthKind) {
+		switch kind {
+		case viewportLength:
+			o.viewport += math.Abs(v)
+		case fontLength:
+			o.font += math.Abs(v)
+		default:
+			o.user += math.Abs(v)
+		}
+	}
 	switch n.name {
 	case "line":
-		l = math.Hypot(attr("x2")-attr("x1"), attr("y2")-attr("y1"))
+		// Each coordinate on its own: they may be in different units.
+		for _, a := range []string{"x1", "y1", "x2", "y2"} {
+			put(attr(a))
+		}
 	case "rect":
-		l = 2 * (math.Abs(attr("width")) + math.Abs(attr("height")))
-	case "circle":
-		l = 2 * math.Pi * math.Abs(attr("r"))
-	case "ellipse":
-		l = 2 * math.Pi * max(math.Abs(attr("rx")), math.Abs(attr("ry")))
+		for _, a := range []string{"width", "height"} {
+			v, kind := attr(a)
+			put(2*v, kind)
+		}
+	case "circle", "ellipse":
+		for _, a := range []string{"r", "rx", "ry"} {
+			v, kind := attr(a)
+			put(2*math.Pi*v, kind)
+		}
 	case "polyline", "polygon", "path":
 		for _, a := range n.attrs {
 			if a.name == "points" || a.name == "d" {
-				l = pathLength(a.value)
+				o.user += pathLength(a.value)
 			}
 		}
+	case "text":
+		o.chars = float64(n.chars)
 	}
-	return min(max(l, math.Abs(attr("pathLength"))), sat)
+	if v, kind := attr("pathLength"); kind == userLength && math.Abs(v) > o.user {
+		o.user = math.Abs(v)
+	}
+	o.user = min(o.user, sat)
+	return o
 }
 
 // pathLength bounds the length of path data (or a points list, read as

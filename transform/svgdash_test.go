@@ -28,6 +28,12 @@ func TestSVGDashesAreBounded(t *testing.T) {
 		{"arc", `<path d="M0 0 A 1000000 1000000 0 1 1 1 0" stroke="black" stroke-dasharray="2"/>`, true, 0},
 		{"used many times", `<defs><line id="l" x2="100000" stroke="black" stroke-dasharray="1"/></defs>` + strings.Repeat(`<use href="#l"/>`, 30), true, 0},
 		{"percent", `<line x2="100000000" stroke="black" stroke-dasharray="5%"/>`, true, 0},
+		{"percentages of a viewport", `<line x1="0" y1="50" x2="4000000%" y2="50" stroke="black" stroke-dasharray="0.1"/>`, true, 0},
+		{"font sizes", `<g font-size="1000"><line x1="0" y1="50" x2="4000em" y2="50" stroke="black" stroke-dasharray="0.1"/></g>`, true, 0},
+		{"stroked text", `<text x="0" y="50" font-size="40000" stroke="black" stroke-dasharray="0.1" fill="none">WWWWWWWWWW</text>`, true, 0},
+		{"text in a relative font size", `<g style="font-size:50em"><text stroke-dasharray="1">W</text></g>`, true, 0},
+		{"a dashed chart line across the width", `<line x1="0%" x2="100%" y1="10" y2="10" stroke="grey" stroke-dasharray="4 4"/><text x="5" y="20">label</text>`,
+			false, (65535 + 20 + 5*32*16) / 8}, // the coordinates add up: 100 % of the largest canvas, 20 units, 5 glyphs
 		{"an icon's dashed circle", `<circle cx="250" cy="250" r="50" stroke="black" stroke-dasharray="5 5"/>`, false, 2 * math.Pi * 50 / 10},
 		{"a dashed polyline", `<polyline points="0,0 100,0 100,100" stroke="black" stroke-dasharray="10"/>`, false, 200.0 / 20},
 		{"undashed, however long", `<line x1="-10000000" x2="10000000" stroke="black"/>`, false, 0},
