@@ -20,7 +20,7 @@ func TestOversizeAsksDegrade(t *testing.T) {
 		limit string
 	}{
 		{"/kodim23.png?w=4000&fm=png", "limits.max_output_pixels"},
-		{"/kodim23.png?w=3000&dpr=5&fm=png", "limits.max_dimension"}, // the URL's own, named first
+		{"/kodim23.png?w=3000&dpr=5&fm=png", "limits.max_output_pixels"}, // the limit that set the size, after the dpr's
 		{"/kodim23.png?w=600&fm=png", ""},
 	} {
 		for _, round := range []string{"miss", "hit"} {
@@ -33,6 +33,12 @@ func TestOversizeAsksDegrade(t *testing.T) {
 				t.Fatalf("%s (%s): %v, want the largest 3:2 image within 1,000,000 pixels", tc.path, round, b)
 			}
 		}
+	}
+	// Padding does not shrink with the box: the box does, until the padded
+	// output fits.
+	padded := h.get(t, "/kodim23.png?w=1500&h=1000&fit=fill&pad=300&fm=png")
+	if b := decodePNG(t, padded).Bounds().Size(); padded.header["imgedge-clamped"] != "limits.max_output_pixels" || b.X*b.Y > 1_000_000 {
+		t.Errorf("fit=fill&pad=300: %v, Imgedge-Clamped %q; want within 1,000,000 pixels", b, padded.header["imgedge-clamped"])
 	}
 	// A client hint never turns an answer into a 422 (each was 200 without
 	// the hint and 422 with it).

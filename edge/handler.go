@@ -506,15 +506,15 @@ func appendCacheStatus(dst []byte, a *shield.Answer, now time.Time) []byte {
 	return dst
 }
 
-// clampedLimit is the limit an answer's size was brought within: the URL's
-// own (a dpr past limits.max_dimension, known from the URL alone) or the
-// render's (the output past a pixel limit for the source's shape, kept
-// with the entry). "" when neither.
+// clampedLimit is the limit that set an answer's size: the render's when
+// it clamped (the output past a pixel limit for the source's shape, kept
+// with the entry; it comes last, so it is the one that set the size), else
+// the URL's own (a dpr past limits.max_dimension). "" when neither.
 func clampedLimit(url transform.Clamp, rendered uint8) string {
-	if url != transform.ClampNone {
-		return url.Limit()
+	if rendered != 0 {
+		return transform.Clamp(rendered).Limit()
 	}
-	return transform.Clamp(rendered).Limit()
+	return url.Limit()
 }
 
 // writeEntry sets the headers every answer from an entry carries, then the

@@ -35,6 +35,9 @@ func TestOversizeAsksDegrade(t *testing.T) {
 		{"w=3000&h=1000&fit=crop&fm=jpg", transform.FormatJPEG, 1_000_000, 3, transform.ClampOutputPixels},
 		{"h=3000&fit=min&fm=webp", transform.FormatWebP, 1_000_000, 1.5, transform.ClampOutputPixels},
 		{"w=2000&fm=avif", transform.FormatAVIF, 200_000, 1.5, transform.ClampAVIFPixels},
+		// Padding does not shrink: a box at a third of the padding took
+		// more rounds than the clamp gave (422 at 8192 with pad=1000).
+		{"w=4000&h=4000&fit=fill&pad=300&fm=png", transform.FormatPNG, 1_000_000, 1, transform.ClampOutputPixels},
 		{"fm=jxl", transform.FormatJXL, 100_000, 1.5, transform.ClampJXLPixels},
 	} {
 		t.Run(tc.query, func(t *testing.T) {

@@ -365,7 +365,7 @@ func (j *job) clampToLimits(ow, oh int) {
 		limit, clamp = j.cfg.MaxOutputFramesPixels/int64(j.pages), transform.ClampFramesPixels
 	}
 	pd := j.spec.Pad
-	for range 4 { // rounding and padding can leave it over: shrink again
+	for range 16 { // rounding and padding, which does not shrink, leave it over: shrink again
 		px := int64(j.plan.boxW+pd[1]+pd[3]) * int64(j.plan.boxH+pd[0]+pd[2])
 		px = max(px, int64(j.spec.Width)*int64(j.spec.Height))
 		if px <= limit {
@@ -374,7 +374,7 @@ func (j *job) clampToLimits(ow, oh int) {
 		if j.spec.Width == 0 && j.spec.Height == 0 {
 			j.spec.Width = ow // one side keeps the source's shape under every fit
 		}
-		f := math.Sqrt(float64(limit) / float64(px))
+		f := math.Sqrt(float64(limit)/float64(px)) * 0.99
 		if j.spec.Width > 0 {
 			j.spec.Width = max(1, int(float64(j.spec.Width)*f))
 		}
