@@ -184,7 +184,7 @@ func (d *Dir) read(ctx context.Context, name string, r Request, first bool) (o O
 		return Object{}, true, nil
 	}
 	if racy(st, d.now()) {
-		if transform.CheckIntegrity(body) != nil {
+		if transform.CheckIntegrity(body) != nil || !transform.Complete(body) {
 			// An in-place write grows the file a page at a time, and a
 			// reader scheduled beside a preempted writer sees the same
 			// prefix before and after its read (the freshness checker
