@@ -317,7 +317,9 @@ var params = [...]param{
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
-	{"fit", setFit, keyFit, "clip, max, crop, fill, scale, min"},
+	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
+	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
+	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
 	{"fm", setFormat, keyFormat, formatAllowed},
 	{"fp-x", setFPX, keyFocal(func(s *Spec) float64 { return s.FocalX }), "a number from 0 to 1"},
@@ -557,6 +559,9 @@ type state struct {
 	padSet   [4]bool // pad-top and friends given, so pad= leaves them alone
 	// The watermark's defaults apply to what was not given.
 	markAlignSet, markAlphaSet, markPadSet bool
+	// fillColor is imgix's fill-color: the colour a fill pads with, where
+	// bg is the colour behind transparency; the edge draws both with one.
+	fillColor Color
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -905,6 +910,18 @@ func setBG(st *state, v []byte, _ string) (err *ParamError) {
 	return err
 }
 
+func setFill(st *state, v []byte, allowed string) *ParamError {
+	if string(v) != "solid" {
+		return badValue("fill", v, allowed)
+	}
+	return nil
+}
+
+func setFillColor(st *state, v []byte, _ string) (err *ParamError) {
+	st.fillColor, err = parseColor(v)
+	return err
+}
+
 func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 	st.spec.Frame, err = intParam("frame", v, 1, 1<<16, allowed)
 	return err
@@ -912,6 +929,9 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
+	if st.fillColor.Set && s.Fit.Fills() {
+		s.Background = st.fillColor
+	}
 	if s.Mark == "" {
 		s.MarkW, s.MarkH, s.MarkFit, s.MarkAlign, s.MarkPad, s.MarkAlpha = 0, 0, 0, 0, 0, 0
 	} else {

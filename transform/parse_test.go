@@ -99,11 +99,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -115,7 +115,7 @@ func TestParseErrors(t *testing.T) {
 		{"dpr=5.5", "dpr", `parameter dpr="5.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
-		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, scale, min`},
+		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, fillmax, scale, min`},
 		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
 		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint; not two opposite edges`},
 		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, edges, attention and focalpoint stand alone; center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
@@ -219,6 +219,8 @@ func TestKeyCanonical(t *testing.T) {
 		{"fit=crop&crop=left,top&w=5&h=5", "crop=top,left&w=5&h=5&fit=crop"},
 		{"p=thumb", "w=200&fit=crop"},
 		{"fm=jpeg", "fm=jpg"},
+		{"fit=fill&fill=solid&fill-color=ff0000&w=10&h=10", "fit=fill&bg=ff0000&w=10&h=10"}, // imgix's fill colour
+		{"fit=fillmax&fill-color=0f0&w=10&h=10", "fit=fillmax&bg=00ff00&w=10&h=10"},
 		{"fit=crop&crop=edges&w=5&h=5", "fit=crop&crop=entropy&w=5&h=5"}, // imgix's edges, libvips' entropy
 		{"auto=format&fm=png", "fm=png"},
 		{"w=300&s=deadbeef", "w=300"},

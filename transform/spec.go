@@ -71,10 +71,14 @@ const (
 	FitFill
 	FitScale
 	FitMin
+	FitFillMax // fill without enlarging: the image at most its size, padded to the box
 	fitCount
 )
 
-var fitNames = [fitCount]string{"clip", "max", "crop", "fill", "scale", "min"}
+var fitNames = [fitCount]string{"clip", "max", "crop", "fill", "scale", "min", "fillmax"}
+
+// Fills reports the fits that pad the image out to the box.
+func (f Fit) Fills() bool { return f == FitFill || f == FitFillMax }
 
 func (f Fit) String() string { return fitNames[f] }
 

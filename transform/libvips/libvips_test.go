@@ -109,7 +109,10 @@ func TestFitDimensions(t *testing.T) {
 		{png768, "w=300&fit=scale", 300, 200},
 		{png768, "w=300&h=300&fit=min", 300, 300}, // imgix's min: the shape asked for, cropped
 		{png768, "w=100&h=400&fit=min", 100, 400},
-		{png768, "w=1000&h=1000&fit=min", 512, 512}, // and never larger than the source
+		{png768, "w=1000&h=1000&fit=min", 512, 512},       // and never larger than the source
+		{png768, "w=300&h=300&fit=fillmax", 300, 300},     // fill: padded to the box
+		{png768, "w=1000&h=1000&fit=fillmax", 1000, 1000}, // the image at its size, padded
+		{png768, "w=1000&fit=fillmax", 768, 512},          // one side: like max
 		{png768, "w=150&h=100&dpr=2", 300, 200},
 		{png768, "fm=webp", 768, 512},
 		{jpeg1800, "w=300", 300, 200},

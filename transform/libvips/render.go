@@ -462,7 +462,7 @@ func plan(j *job) error {
 	}
 	// Padding with a translucent colour adds alpha; nothing else does.
 	bg := j.spec.Background
-	alpha := j.img.HasAlpha() || (j.spec.Fit == transform.FitFill && bg.Set && bg.A < 255)
+	alpha := j.img.HasAlpha() || (j.spec.Fit.Fills() && bg.Set && bg.A < 255)
 	format, _ := chooseFormat(j.spec, j.srcFmt, alpha, j.animated, j.plan.boxW*j.plan.boxH, j.cfg)
 	if err := markHeader(j); err != nil {
 		return err
@@ -782,24 +782,29 @@ func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizeP
 	case W == 0 && H == 0:
 		p.resizeW, p.resizeH = ow, oh
 	case W == 0 || H == 0:
-		// One side given: every fit keeps the aspect ratio; max never enlarges.
+		// One side given: every fit keeps the aspect ratio; max and
+		// fillmax never enlarge.
 		s := fw
 		if W == 0 {
 			s = fh
 		}
-		if spec.Fit == transform.FitMax {
+		noEnlarge := spec.Fit == transform.FitMax || spec.Fit == transform.FitFillMax
+		if noEnlarge {
 			s = min(s, 1)
 		}
 		p.resizeW, p.resizeH = round(float64(ow)*s), round(float64(oh)*s)
-		if W != 0 && spec.Fit != transform.FitMax {
+		if W != 0 && !noEnlarge {
 			p.resizeW = W
-		} else if H != 0 && spec.Fit != transform.FitMax {
+		} else if H != 0 && !noEnlarge {
 			p.resizeH = H
 		}
 	default:
 		switch spec.Fit {
 		case transform.FitClip, transform.FitFill:
 			s := min(fw, fh)
+			p.resizeW, p.resizeH = min(W, round(float64(ow)*s)), min(H, round(float64(oh)*s))
+		case transform.FitFillMax:
+			s := min(fw, fh, 1)
 			p.resizeW, p.resizeH = min(W, round(float64(ow)*s)), min(H, round(float64(oh)*s))
 		case transform.FitMax:
 			s := min(fw, fh, 1)
@@ -830,7 +835,7 @@ func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizeP
 		}
 	}
 	p.boxW, p.boxH = p.resizeW, p.resizeH
-	if W != 0 && H != 0 && (spec.Fit == transform.FitCrop || spec.Fit == transform.FitFill) {
+	if W != 0 && H != 0 && (spec.Fit == transform.FitCrop || spec.Fit.Fills()) {
 		p.boxW, p.boxH = W, H
 	}
 	// A very thin source asked to cover a box (fit=min) or to match one side
@@ -888,7 +893,7 @@ func cropOrPad(img *vips.ImageRef, spec transform.Spec, p sizePlan, animated boo
 	switch {
 	case p.boxW == cw && p.boxH == ch:
 		return nil
-	case spec.Fit == transform.FitFill:
+	case spec.Fit.Fills():
 		return pad(img, spec.Background, p.boxW, p.boxH)
 	}
 	w, h := min(p.boxW, cw), min(p.boxH, ch)
