@@ -299,7 +299,7 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 	case 2:
 		add("", "h="+strconv.Itoa(sizes[rng.Intn(len(sizes))]))
 	default:
-		fits := []string{"clip", "max", "crop", "fill", "scale", "min"}
+		fits := []string{"clip", "max", "crop", "fill", "scale", "min", "fillmax"}
 		add("", "w="+strconv.Itoa(sizes[rng.Intn(len(sizes))]), "h="+strconv.Itoa(sizes[rng.Intn(len(sizes))]),
 			"fit="+fits[rng.Intn(len(fits))])
 	}
