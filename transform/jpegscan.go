@@ -27,9 +27,7 @@ type JPEGProgression struct {
 // false for a JPEG of one scan, whose decode streams. Every DCT frame type
 // counts: Huffman or arithmetic, sequential or progressive (libjpeg-turbo
 // decodes arithmetic coding, where a flat scan is a few bytes: 2,647 scans
-// of 7000x7000 in 31 KB). Entropy-coded data escapes every 0xFF with a
-// following 0x00, so each FF DA after the first scan's header is the start
-// of another scan.
+// of 7000x7000 in 31 KB).
 func ReadJPEGProgression(b []byte) (p JPEGProgression, ok bool) {
 	jpegSegments(b, func(marker byte, seg []byte, rest []byte) bool {
 		switch {
@@ -38,13 +36,53 @@ func ReadJPEGProgression(b []byte) (p JPEGProgression, ok bool) {
 			return ok
 		case marker == 0xDA:
 			if ok {
-				p.Scans = 1 + bytes.Count(rest, []byte{0xFF, 0xDA})
+				p.Scans = 1 + laterScans(rest)
 			}
 			return false
 		}
 		return true
 	})
 	return p, ok && p.Scans > 1
+}
+
+// laterScans counts the scans after the first, in b from the first scan's
+// data on: entropy-coded data escapes every 0xFF with a following 0x00 (or
+// is a restart marker), so the next other marker ends it; the segments
+// between scans are skipped by their length (an APPn holding FF DA or FF D9
+// is no scan nor the end), and the end of the image ends the count (what
+// follows, a Motion Photo's video or an MPF image, is not read by libjpeg).
+func laterScans(b []byte) int {
+	scans := 0
+	for p := 0; ; {
+		i := bytes.IndexByte(b[p:], 0xFF)
+		if i < 0 || p+i+1 >= len(b) {
+			return scans
+		}
+		p += i
+		switch m := b[p+1]; {
+		case m == 0xFF:
+			p++ // fill byte before a marker
+		case m == 0x00 || m >= 0xD0 && m <= 0xD7 || m == 0x01:
+			p += 2 // stuffing, a restart marker, TEM
+		case m == 0xD9:
+			return scans
+		default:
+			if p+4 > len(b) {
+				return scans
+			}
+			size := int(binary.BigEndian.Uint16(b[p+2:]))
+			if size < 2 {
+				return scans
+			}
+			if m == 0xDA {
+				scans++
+			}
+			p += 2 + size
+			if p > len(b) {
+				return scans
+			}
+		}
+	}
 }
 
 // isJPEGFrame reports a start-of-frame marker: SOF0 to SOF15 but DHT (C4),

@@ -48,7 +48,10 @@ func TestJPEGScansCannotHide(t *testing.T) {
 	insert := func(at int, s string) []byte { return append(append(append([]byte(nil), b[:at]...), s...), b[at:]...) }
 	arith := append([]byte(nil), b...)
 	arith[sof+1] = 0xCA // SOF10: progressive, arithmetic-coded
+	second := sos + 2 + bytes.Index(b[sos+2:], []byte{0xFF, 0xDA})
+	app := "\xff\xe1\x00\x08X\xff\xd9\xff\xda\x00" // an APP1 between scans holding an EOI and an SOS
 	for name, v := range map[string][]byte{
+		"an APPn between scans holding FF D9": insert(second, app),
 		"stray bytes before the first scan": insert(sos, "\x00\x00"),
 		"TEM before the frame":              insert(sof, "\xff\x01"),
 		"TEM and stray bytes":               insert(sof, "\xff\x01\x00\x00"),
@@ -58,6 +61,19 @@ func TestJPEGScansCannotHide(t *testing.T) {
 		if p, ok := ReadJPEGProgression(v); !ok || p.Scans != 2647 {
 			t.Errorf("%s: %+v %v, want 2647 scans", name, p, ok)
 		}
+	}
+	// What follows the end of the image (a Motion Photo's video, an MPF
+	// image) is not read by libjpeg: its FF DA bytes are no scans.
+	base, err := os.ReadFile("../bench/images/hopper.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trailer := bytes.Repeat([]byte("\x00\x00\xff\xda\x00\x08"), 500)
+	if p, ok := ReadJPEGProgression(append(append([]byte(nil), base...), trailer...)); ok {
+		t.Errorf("a baseline JPEG with a trailer holding FF DA: %+v, want one scan", p)
+	}
+	if p, ok := ReadJPEGProgression(append(append([]byte(nil), b...), trailer...)); !ok || p.Scans != 2647 {
+		t.Errorf("2,647 scans and a trailer: %+v, want 2647", p)
 	}
 	for n := range min(len(b), 4096) { // every cut of the headers: no panic
 		ReadJPEGProgression(b[:n])

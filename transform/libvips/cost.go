@@ -488,12 +488,13 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 	// over it (110 ms estimated without this), 48 ms with a 300x100 one.
 	c.cpu = time.Duration(float64(decoded)*decodeNanosPerPixel[j.srcFmt] +
 		float64(j.markPixels)*(decodeNanosPerPixel[transform.FormatPNG]+4*reduceNanos(4, true)) + float64(out)*encodeNanos)
-	if j.jpeg.Scans > 0 {
-		// A JPEG of several scans: its whole coefficient buffer, and each scan read
-		// over its component's blocks: both before the first row comes out,
-		// and at full size whatever the shrink-on-load.
-		c.memory += j.jpeg.CoefficientBytes
-		c.cpu += time.Duration(float64(int64(j.jpeg.Scans)*j.jpeg.MaxBlocks) * jpegScanNanosPerBlock)
+	for _, p := range []transform.JPEGProgression{j.jpeg, j.markJPEG} {
+		// A JPEG of several scans (the source or the mark): its whole
+		// coefficient buffer, and each scan read over its component's
+		// blocks: both before the first row comes out, and at full size
+		// whatever the shrink-on-load.
+		c.memory += p.CoefficientBytes
+		c.cpu += time.Duration(float64(int64(p.Scans)*p.MaxBlocks) * jpegScanNanosPerBlock)
 	}
 	if format == transform.FormatGIF {
 		c.cpu += time.Duration(float64(min(out, gifSmallPixels)) * gifSmallNanos)

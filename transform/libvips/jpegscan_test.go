@@ -27,6 +27,12 @@ func TestJPEGScansArePriced(t *testing.T) {
 	if !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "2647 scans") {
 		t.Fatalf("2,647 scans: %v, want ErrTooLarge naming them", err)
 	}
+	// The same as a watermark (a 250-scan mark drew for 5.3 s of CPU).
+	_, err = tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")),
+		transform.Job{Spec: parse(t, "w=100&mark=/m.jpg"), Mark: many})
+	if !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "mark is a JPEG of 2647 scans") {
+		t.Fatalf("2,647 scans as a mark: %v, want ErrTooLarge naming them", err)
+	}
 	img, err := vips.NewImageFromBuffer(readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg")))
 	if err != nil {
 		t.Fatal(err)

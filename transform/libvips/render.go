@@ -188,6 +188,7 @@ type job struct {
 	// (zero for any other source), which its decode holds and reads
 	// whatever the scale.
 	jpeg       transform.JPEGProgression
+	markJPEG   transform.JPEGProgression // the same for the watermark
 	plan       sizePlan
 	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
 	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
