@@ -246,7 +246,7 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 		viewport, font, fontOK := svgSizes(w.Bytes(), maxSVGCanvas)
 		length, ok := c.outline.length(viewport, font, fontOK && !svgFontShorthand.Match(w.Bytes()))
 		if !ok {
-			return nil, fmt.Errorf("%w: the SVG dashes outlines (stroke-dasharray) and sizes text or shapes by fonts whose size is relative (em, %%), so the dashes it strokes cannot be bounded; give font sizes in user units or drop the dash array",
+			return nil, fmt.Errorf("%w: the SVG dashes outlines (stroke-dasharray) and sizes text or shapes by fonts whose size is relative (em, %%) or by lengths the edge cannot read, so the dashes it strokes cannot be bounded; give those lengths in user units or drop the dash array",
 				ErrTooLarge)
 		}
 		dashes := length / period

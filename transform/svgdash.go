@@ -51,7 +51,11 @@ func dashPeriod(v string) (float64, bool) {
 	sum, relative := 0.0, false
 	for _, f := range fields {
 		n, kind, ok := userUnits(f)
-		if !ok || n < 0 {
+		switch {
+		case !ok:
+			// What the edge cannot read, librsvg may: the shortest.
+			return svgDashMinPeriodPx, true
+		case n < 0:
 			return 0, false
 		}
 		sum += n
@@ -81,6 +85,7 @@ const (
 // absolute units; otherwise the bare number and the kind of unit, whose
 // size the caller bounds.
 func userUnits(s string) (n float64, kind lengthKind, ok bool) {
+	s = strings.ToLower(s) // CSS units are ASCII case-insensitive: 0.2PX is 0.2px
 	scale := 1.0
 	for _, u := range []struct {
 		suffix string
@@ -105,13 +110,17 @@ func userUnits(s string) (n float64, kind lengthKind, ok bool) {
 // outline is the length of outlines drawn, by what it is measured in:
 // user units, hundredths of a viewport, font sizes, and characters of text
 // (each glyph's outline at most svgGlyphOutline font sizes).
-type outline struct{ user, viewport, font, chars float64 }
+type outline struct {
+	user, viewport, font, chars float64
+	unread                      bool // a length the edge could not read
+}
 
 func (o *outline) add(p outline, times float64) {
 	o.user = min(o.user+p.user*times, sat)
 	o.viewport = min(o.viewport+p.viewport*times, sat)
 	o.font = min(o.font+p.font*times, sat)
 	o.chars = min(o.chars+p.chars*times, sat)
+	o.unread = o.unread || p.unread && times > 0
 }
 
 // svgGlyphOutline bounds a glyph's outline in font sizes: a W's is about
@@ -122,7 +131,7 @@ const svgGlyphOutline = 32
 // viewport and font; fontOK false when a font size could be anything
 // (relative sizes nest), which bounds nothing measured in fonts.
 func (o outline) length(viewport, font float64, fontOK bool) (float64, bool) {
-	if !fontOK && (o.font > 0 || o.chars > 0) {
+	if o.unread || !fontOK && (o.font > 0 || o.chars > 0) {
 		return 0, false
 	}
 	return min(o.user+o.viewport/100*viewport+(o.font+o.chars*svgGlyphOutline)*font, sat), true
@@ -170,9 +179,11 @@ func geometryLength(n *svgNode) outline {
 	attr := func(name string) (float64, lengthKind) {
 		for _, a := range n.attrs {
 			if a.name == name {
-				if v, kind, ok := userUnits(strings.TrimSpace(a.value)); ok {
+				v, kind, ok := userUnits(strings.TrimSpace(a.value))
+				if ok {
 					return v, kind
 				}
+				o.unread = true
 			}
 		}
 		return 0, userLength

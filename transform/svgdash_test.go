@@ -34,6 +34,14 @@ func TestSVGDashesAreBounded(t *testing.T) {
 		{"text in a relative font size", `<g style="font-size:50em"><text stroke-dasharray="1">W</text></g>`, true, 0},
 		{"a dashed chart line across the width", `<line x1="0%" x2="100%" y1="10" y2="10" stroke="grey" stroke-dasharray="4 4"/><text x="5" y="20">label</text>`,
 			false, (65535 + 20 + 5*32*16) / 8}, // the coordinates add up: 100 % of the largest canvas, 20 units, 5 glyphs
+		{"upper-case units in the dash array", `<line x1="0" y1="50" x2="2000000" y2="50" stroke="black" stroke-dasharray="0.2PX"/>`, true, 0},
+		{"mixed-case units in the dash array", `<line x1="0" y1="50" x2="2000000" y2="50" stroke="black" stroke-dasharray="0.15pX"/>`, true, 0},
+		{"upper-case units in the geometry", `<line x1="0" y1="50" x2="1500000PX" y2="50" stroke="black" stroke-dasharray="0.2"/>`, true, 0},
+		{"a nested viewport in upper case", `<svg width="1500000PX" height="100"><line x1="0" y1="50" x2="100%" y2="50" stroke="black" stroke-dasharray="0.2"/></svg>`, true, 0},
+		// Values with functions never reach librsvg: the canonical document
+		// drops them (a line without x2, a line without dashes).
+		{"a length with a function", `<line x1="0" y1="50" x2="calc(1e7px)" y2="50" stroke="black" stroke-dasharray="1"/>`, false, 50},
+		{"a dash array with a function", `<line x1="0" y1="50" x2="2000000" y2="50" stroke="black" stroke-dasharray="calc(0.1px)"/>`, false, 0},
 		{"an icon's dashed circle", `<circle cx="250" cy="250" r="50" stroke="black" stroke-dasharray="5 5"/>`, false, 2 * math.Pi * 50 / 10},
 		{"a dashed polyline", `<polyline points="0,0 100,0 100,100" stroke="black" stroke-dasharray="10"/>`, false, 200.0 / 20},
 		{"undashed, however long", `<line x1="-10000000" x2="10000000" stroke="black"/>`, false, 0},
