@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"encoding/binary"
+	"regexp"
 )
 
 // Complete reports whether b holds the whole of its file as far as its own
@@ -11,7 +12,8 @@ import (
 // TIFF's strips and tiles lie within it, an SVG ends with its root's end
 // tag. A folder origin reads a file just written in place, which can be a
 // prefix of the new version, only when it is whole; a format it cannot
-// judge (a bare JPEG XL codestream, SVGZ) counts as whole.
+// judge (a bare JPEG XL codestream, SVGZ) counts as whole, and one whose
+// last box runs "to the end of the file" does not.
 func Complete(b []byte) bool {
 	switch Sniff(b) {
 	case FormatAVIF, FormatHEIF:
@@ -25,8 +27,7 @@ func Complete(b []byte) bool {
 		return tiffComplete(b)
 	case FormatSource:
 		if IsSVG(b) {
-			end := bytes.TrimRight(b, " \t\r\n")
-			return bytes.HasSuffix(end, []byte("svg>")) || bytes.HasSuffix(end, []byte("-->"))
+			return svgComplete(b)
 		}
 	}
 	return true
@@ -43,7 +44,9 @@ func boxesComplete(b []byte) bool {
 		size := uint64(binary.BigEndian.Uint32(b[p:]))
 		switch size {
 		case 0:
-			return true
+			// "To the end of the file": every prefix that reaches into
+			// it looks whole, so nothing proves a recent file is.
+			return false
 		case 1:
 			if uint64(len(b))-p < 16 {
 				return false
@@ -122,4 +125,30 @@ func tiffTypeBytes(typ uint16) uint64 {
 		return 8
 	}
 	return 1
+}
+
+// svgTag finds <svg and </svg tags, prefixed or not.
+var svgTag = regexp.MustCompile(`<(/?)(?:[A-Za-z_][\w.-]*:)?svg[\s>/]`)
+
+// svgComplete reports an SVG whose <svg> elements are all closed and
+// that ends with the last of them: a prefix cut just after a nested
+// </svg> (an icon sprite) or a comment has an <svg> left open.
+func svgComplete(b []byte) bool {
+	depth := 0
+	for _, m := range svgTag.FindAllSubmatchIndex(b, -1) {
+		switch {
+		case m[3] > m[2]:
+			depth-- // </svg
+		case !selfClosing(b[m[1]-1:]):
+			depth++
+		}
+	}
+	end := bytes.TrimRight(b, " \t\r\n")
+	return depth <= 0 && (bytes.HasSuffix(end, []byte("svg>")) || bytes.HasSuffix(end, []byte("-->")))
+}
+
+// selfClosing reports a tag, read from inside it, that ends with "/>".
+func selfClosing(tag []byte) bool {
+	end := bytes.IndexByte(tag, '>')
+	return end > 0 && tag[end-1] == '/'
 }
