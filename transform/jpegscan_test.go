@@ -52,11 +52,11 @@ func TestJPEGScansCannotHide(t *testing.T) {
 	app := "\xff\xe1\x00\x08X\xff\xd9\xff\xda\x00" // an APP1 between scans holding an EOI and an SOS
 	for name, v := range map[string][]byte{
 		"an APPn between scans holding FF D9": insert(second, app),
-		"stray bytes before the first scan": insert(sos, "\x00\x00"),
-		"TEM before the frame":              insert(sof, "\xff\x01"),
-		"TEM and stray bytes":               insert(sof, "\xff\x01\x00\x00"),
-		"fill bytes":                        insert(sof, "\xff\xff\xff"),
-		"arithmetic coding":                 arith,
+		"stray bytes before the first scan":   insert(sos, "\x00\x00"),
+		"TEM before the frame":                insert(sof, "\xff\x01"),
+		"TEM and stray bytes":                 insert(sof, "\xff\x01\x00\x00"),
+		"fill bytes":                          insert(sof, "\xff\xff\xff"),
+		"arithmetic coding":                   arith,
 	} {
 		if p, ok := ReadJPEGProgression(v); !ok || p.Scans != 2647 {
 			t.Errorf("%s: %+v %v, want 2647 scans", name, p, ok)

@@ -42,6 +42,9 @@ type SVG struct {
 	PathVerts, PathWork int64
 	// Dashes bounds the dashes stroked (svgdash.go): Cairo outlines each.
 	Dashes int64
+	// PathCrossings estimates the crossings of the paths' segments
+	// (pathCrossings), each one drawn: Cairo's tessellator stops at each.
+	PathCrossings int64
 }
 
 // Limits of what CanonicalSVG accepts. libxml2, which librsvg parses with,
@@ -145,9 +148,10 @@ type svgNode struct {
 	id      string
 	classes []string
 	refs    svgRefs
-	href    string // a <use>'s target id
-	chars   int64  // a <text> element's characters, its tspans' included
-	verts   int64  // vertices of a path, polyline, polygon or line, over-counted: markers are drawn at each
+	href    string  // a <use>'s target id
+	chars   int64   // a <text> element's characters, its tspans' included
+	verts   int64   // vertices of a path, polyline, polygon or line, over-counted: markers are drawn at each
+	crosses float64 // its segments' crossings, estimated (pathCrossings)
 	count   *svgCount
 	busy    bool // being counted: reached again, it is a reference loop
 }
@@ -222,7 +226,7 @@ func CanonicalSVG(src []byte, maxPixels int64) (*SVG, error) {
 		return nil, err
 	}
 	p.out.Instances, p.out.Layers, p.out.Masks, p.out.LayerDepth, p.out.TextWork = c.inst, c.layers, c.masks, c.layerDepth, c.text
-	p.out.PathVerts, p.out.PathWork = c.pathVerts, c.pathWork
+	p.out.PathVerts, p.out.PathWork, p.out.PathCrossings = c.pathVerts, c.pathWork, int64(c.crosses)
 	switch {
 	case c.inst > maxSVGInstances:
 		return nil, fmt.Errorf("%w: the SVG draws %d elements once its <use>, marker, mask and clip-path references are followed, above the %d the edge renders",
@@ -595,7 +599,7 @@ func (p *svgParser) attribute(n *svgNode, local, v string) {
 		case "class":
 			n.classes = strings.Fields(v)
 		case "d", "points":
-			n.verts = vertices(v)
+			n.verts, n.crosses = vertices(v), pathCrossings(v)
 		}
 		n.attrs = append(n.attrs, svgAttr{local, v})
 	}
@@ -1083,6 +1087,7 @@ type svgCount struct {
 	inst, verts, layers, masks, text int64
 	pathVerts, pathWork              int64   // SVG.PathVerts, SVG.PathWork
 	outline                          outline // the drawn elements' outlines, an upper bound (geometryLength)
+	crosses                          float64 // SVG.PathCrossings
 	layerDepth                       int
 	height                           int // elements and references below, itself included
 }
@@ -1104,6 +1109,7 @@ func (c *svgCount) add(o svgCount, times int64) {
 	c.pathVerts = min(c.pathVerts+mul(o.pathVerts), sat)
 	c.pathWork = min(c.pathWork+mul(o.pathWork), sat)
 	c.outline.add(o.outline, float64(max(times, 0)))
+	c.crosses = min(c.crosses+o.crosses*float64(max(times, 0)), sat)
 }
 
 // nonRendered elements are drawn only through a reference.
@@ -1132,7 +1138,8 @@ func (p *svgParser) countNode(n *svgNode, depth int) (svgCount, error) {
 	}
 	n.busy = true
 	c := svgCount{inst: 1, verts: n.verts, text: n.chars * n.chars,
-		pathVerts: n.verts, pathWork: int64(float64(n.verts) * math.Sqrt(float64(n.verts))), outline: geometryLength(n)}
+		pathVerts: n.verts, pathWork: int64(float64(n.verts) * math.Sqrt(float64(n.verts))), outline: geometryLength(n),
+		crosses: n.crosses}
 	inner, below := 0, 0 // surfaces held, and the height, below this element
 	follow := func(target *svgNode, times int64, own int) error {
 		tc, err := p.countNode(target, depth+1)

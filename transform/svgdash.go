@@ -235,11 +235,18 @@ func geometryLength(n *svgNode) outline {
 // one moveto and its implicit linetos): the sum over commands of the
 // distances through every point the command names, relative ones resolved,
 // and an arc as its whole ellipse.
-func pathLength(d string) float64 {
+func pathLength(d string) float64 { return walkPath(d, nil) }
+
+// walkPath is pathLength, handing seg, when not nil, each segment drawn
+// (curves as their control polygon, arcs as their chord).
+func walkPath(d string, seg func(x0, y0, x1, y1 float64)) float64 {
 	r := pathReader{d: d, nums: make([]float64, 0, 7)}
 	var total, x, y, startX, startY float64
 	to := func(nx, ny float64) {
 		total += math.Hypot(nx-x, ny-y)
+		if seg != nil {
+			seg(x, y, nx, ny)
+		}
 		x, y = nx, ny
 	}
 	cmd := byte('M')
@@ -277,6 +284,9 @@ func pathLength(d string) float64 {
 			// they are too small for it (SVG 2 B.2.5).
 			ex, ey := abs(5, x), abs(6, y)
 			total += 2 * math.Pi * max(math.Abs(nums[0]), math.Abs(nums[1]), math.Hypot(ex-x, ey-y)/2)
+			if seg != nil {
+				seg(x, y, ex, ey)
+			}
 			x, y = ex, ey
 		default: // L, T, C, S, Q: through each point named
 			bx, by := x, y
@@ -363,4 +373,66 @@ func upper(c byte) byte {
 		return c - 'a' + 'A'
 	}
 	return c
+}
+
+// pathCrossings estimates how many pairs of a path's segments cross. Cairo
+// tessellates a path (and a stroke's outline) with a sweep that stops at
+// every crossing: 25,000 random points joined by lines took 30.7 s to draw
+// at 100x67, 10,000 took 2.9 s, where a contour of as many points that
+// never crosses itself takes milliseconds. Counting the crossings is
+// quadratic; the share of crossing pairs among svgCrossingSamples pairs
+// drawn with a fixed seed estimates it in constant time.
+func pathCrossings(d string) float64 {
+	var segs [][4]float64
+	walkPath(d, func(x0, y0, x1, y1 float64) {
+		if len(segs) < maxCrossingSegments {
+			segs = append(segs, [4]float64{x0, y0, x1, y1})
+		}
+	})
+	n := len(segs)
+	if n < 2 {
+		return 0
+	}
+	pairs := float64(n) * float64(n-1) / 2
+	if pairs <= svgCrossingSamples {
+		crossing := 0
+		for i := range segs {
+			for j := i + 1; j < n; j++ {
+				if segmentsCross(segs[i], segs[j]) {
+					crossing++
+				}
+			}
+		}
+		return float64(crossing)
+	}
+	rng, crossing := uint64(n)*0x9E3779B97F4A7C15|1, 0
+	next := func() int { // xorshift64: the same pairs for the same path
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return int(rng % uint64(n))
+	}
+	for range svgCrossingSamples {
+		i, j := next(), next()
+		if i != j && segmentsCross(segs[i], segs[j]) {
+			crossing++
+		}
+	}
+	return pairs * float64(crossing) / svgCrossingSamples
+}
+
+const (
+	svgCrossingSamples  = 4096
+	maxCrossingSegments = 1 << 20 // a path's segments sampled (its data is at most MaxSVGBytes)
+)
+
+// segmentsCross reports two segments that cross at a point inside both
+// (touching at an end, as consecutive segments do, is not crossing).
+func segmentsCross(a, b [4]float64) bool {
+	orient := func(ax, ay, bx, by, cx, cy float64) float64 { return (bx-ax)*(cy-ay) - (by-ay)*(cx-ax) }
+	d1 := orient(b[0], b[1], b[2], b[3], a[0], a[1])
+	d2 := orient(b[0], b[1], b[2], b[3], a[2], a[3])
+	d3 := orient(a[0], a[1], a[2], a[3], b[0], b[1])
+	d4 := orient(a[0], a[1], a[2], a[3], b[2], b[3])
+	return d1*d2 < 0 && d3*d4 < 0
 }
