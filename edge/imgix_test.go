@@ -210,6 +210,12 @@ func TestWatermark(t *testing.T) {
 	if m.Bounds().Dx() != 300 || rgb(m, 300-10-20, 200-10-10) != red || rgb(m, 300-5, 200-5) != rgb(base, 300-5, 200-5) || rgb(m, 20, 20) != rgb(base, 20, 20) {
 		t.Errorf("default mark (bottom-right, pad 10): inside %v, outside %v", rgb(m, 270, 180), rgb(m, 295, 195))
 	}
+	// mark-w between 0 and 1 is a fraction of the image, as imgix's: a
+	// quarter of 300 is the 80 above less 5.
+	frac := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png&mark=/mark.png&mark-align=top,left&mark-pad=0&mark-w=0.25"))
+	if rgb(frac, 1, 1) != red || rgb(frac, 73, 36) != red || rgb(frac, 77, 40) != rgb(base, 77, 40) {
+		t.Errorf("mark-w=0.25: inside %v, outside %v", rgb(frac, 73, 36), rgb(frac, 77, 40))
+	}
 	tl := decodePNG(t, h.get(t, "/kodim23.png?w=300&fm=png&mark=/mark.png&mark-align=top,left&mark-pad=0&mark-w=80"))
 	if rgb(tl, 1, 1) != red || rgb(tl, 78, 38) != red || rgb(tl, 82, 42) != rgb(base, 82, 42) {
 		t.Errorf("top-left, 80 wide: %v %v %v", rgb(tl, 1, 1), rgb(tl, 78, 38), rgb(tl, 82, 42))

@@ -333,9 +333,9 @@ var params = [...]param{
 	{"mark-align", setMarkAlign, keyMarkAlign, "top, middle, bottom with left, center, right, e.g. bottom,right"},
 	{"mark-alpha", setMarkAlpha, keyMarkInt(func(s *Spec) int { return s.MarkAlpha }), "an integer from 0 to 100"},
 	{"mark-fit", setMarkFit, keyMarkFit, "clip, max, crop, fill, scale"},
-	{"mark-h", setMarkH, keyMarkInt(func(s *Spec) int { return s.MarkH }), "an integer from 1 to limits.max_dimension"},
+	{"mark-h", setMarkH, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkH, s.MarkHFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
 	{"mark-pad", setMarkPad, keyMarkInt(func(s *Spec) int { return s.MarkPad }), "an integer from 0 to 1000"},
-	{"mark-w", setMarkW, keyMarkInt(func(s *Spec) int { return s.MarkW }), "an integer from 1 to limits.max_dimension"},
+	{"mark-w", setMarkW, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkW, s.MarkWFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
 	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
 	{"pad", setPad(-1), keyPad, "an integer from 0 to 1000 (pixels of bg around the image)"},
 	{"pad-bottom", setPad(2), nil, "an integer from 0 to 1000"}, // the key writes pad= with all four sides
@@ -392,6 +392,21 @@ func keyMarkInt(field func(*Spec) int) func([]byte, *Spec) ([]byte, bool) {
 			return dst, false
 		}
 		return strconv.AppendInt(dst, int64(field(s)), 10), true
+	}
+}
+
+// keyMarkSide writes mark-w or mark-h, pixels or a fraction, only with a
+// watermark.
+func keyMarkSide(side func(*Spec) (int, float64)) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		if s.Mark == "" {
+			return dst, false
+		}
+		px, frac := side(s)
+		if frac > 0 {
+			return strconv.AppendFloat(dst, frac, 'f', -1, 64), true
+		}
+		return strconv.AppendInt(dst, int64(px), 10), true
 	}
 }
 
@@ -837,13 +852,30 @@ func setMarkFit(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setMarkW(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkW, err = intParam("mark-w", v, 1, 65535, allowed)
+	st.spec.MarkW, st.spec.MarkWFrac, err = markSide("mark-w", v, allowed)
 	return err
 }
 
 func setMarkH(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkH, err = intParam("mark-h", v, 1, 65535, allowed)
+	st.spec.MarkH, st.spec.MarkHFrac, err = markSide("mark-h", v, allowed)
 	return err
+}
+
+// markSide reads mark-w or mark-h: pixels, or, between 0 and 1, a fraction
+// of the image the mark is drawn on (imgix's mark-w=0.2 is a fifth of it).
+func markSide(name string, v []byte, allowed string) (px int, frac float64, err *ParamError) {
+	if bytes.IndexByte(v, '.') < 0 {
+		px, err = intParam(name, v, 1, 65535, allowed)
+		return px, 0, err
+	}
+	f, err := floatParam(name, v, 0, 1, allowed)
+	if err != nil {
+		return 0, 0, err
+	}
+	if f = math.Round(f*1e4) / 1e4; f <= 0 || f >= 1 {
+		return 0, 0, &ParamError{Param: name, Value: string(v), Problem: "is out of range", Allowed: allowed}
+	}
+	return 0, f, nil
 }
 
 func setMarkPad(st *state, v []byte, allowed string) (err *ParamError) {
@@ -934,6 +966,7 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	}
 	if s.Mark == "" {
 		s.MarkW, s.MarkH, s.MarkFit, s.MarkAlign, s.MarkPad, s.MarkAlpha = 0, 0, 0, 0, 0, 0
+		s.MarkWFrac, s.MarkHFrac = 0, 0
 	} else {
 		if !st.markAlignSet {
 			s.MarkAlign = DefaultMarkAlign

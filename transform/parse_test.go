@@ -729,3 +729,22 @@ func TestBase64Params(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkSidesAsFractions: imgix reads mark-w and mark-h between 0 and 1
+// as fractions of the image; pixels otherwise. The key keeps which.
+func TestMarkSidesAsFractions(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	s, _, err := p.ParseQuery("w=300&mark=/m.png&mark-w=0.2&mark-h=0.25")
+	if err != nil || s.MarkWFrac != 0.2 || s.MarkHFrac != 0.25 || s.MarkW != 0 || !strings.Contains(s.Key(), "mark-w=0.2") {
+		t.Fatalf("mark-w=0.2: %+v %q, %v", s, s.Key(), err)
+	}
+	if px, _, _ := p.ParseQuery("w=300&mark=/m.png&mark-w=20"); px.Key() == s.Key() || px.MarkW != 20 {
+		t.Fatalf("mark-w=20 and mark-w=0.2 share a key, or pixels were not read: %q", px.Key())
+	}
+	for _, v := range []string{"0", "1.0", "1.5", "0.00001", "-0.2"} {
+		if _, _, err := p.ParseQuery("mark=/m.png&mark-w=" + v); err == nil {
+			t.Errorf("mark-w=%s accepted", v)
+		}
+	}
+}

@@ -198,10 +198,14 @@ type Spec struct {
 	// MarkPad pixels from the edges, at MarkAlpha percent opacity.
 	Mark         string
 	MarkW, MarkH int
-	MarkFit      Fit
-	MarkAlign    Gravity
-	MarkPad      int
-	MarkAlpha    int
+	// MarkWFrac and MarkHFrac are mark-w and mark-h given as fractions of
+	// the image the mark is drawn on (imgix's 0 < value < 1), in steps of
+	// 0.0001; 0: not given so (MarkW, MarkH in pixels, or nothing).
+	MarkWFrac, MarkHFrac float64
+	MarkFit              Fit
+	MarkAlign            Gravity
+	MarkPad              int
+	MarkAlpha            int
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
@@ -306,7 +310,7 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 			write = queryPads[p.name]
 		}
 		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter ||
-			p.name == "mark-w" && s.MarkW == 0 || p.name == "mark-h" && s.MarkH == 0 {
+			p.name == "mark-w" && s.MarkW == 0 && s.MarkWFrac == 0 || p.name == "mark-h" && s.MarkH == 0 && s.MarkHFrac == 0 {
 			continue
 		}
 		mark := len(dst)

@@ -2,6 +2,7 @@ package libvips
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -66,6 +67,12 @@ func watermark(j *job, img *vips.ImageRef) error {
 	}
 	bw, bh := img.Width(), img.PageHeight()
 	box := transform.Spec{Width: spec.MarkW, Height: spec.MarkH, Fit: spec.MarkFit}
+	if spec.MarkWFrac > 0 {
+		box.Width = max(1, int(math.Round(spec.MarkWFrac*float64(bw))))
+	}
+	if spec.MarkHFrac > 0 {
+		box.Height = max(1, int(math.Round(spec.MarkHFrac*float64(bh))))
+	}
 	if box.Width == 0 && box.Height == 0 {
 		box.Width, box.Height, box.Fit = bw, bh, transform.FitMax
 	}
