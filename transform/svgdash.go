@@ -383,18 +383,15 @@ func upper(c byte) byte {
 // quadratic; the share of crossing pairs among svgCrossingSamples pairs
 // drawn with a fixed seed estimates it in constant time.
 func pathCrossings(d string) float64 {
-	var segs [][4]float64
-	walkPath(d, func(x0, y0, x1, y1 float64) {
-		if len(segs) < maxCrossingSegments {
-			segs = append(segs, [4]float64{x0, y0, x1, y1})
-		}
-	})
-	n := len(segs)
+	n := 0
+	walkPath(d, func(_, _, _, _ float64) { n++ })
 	if n < 2 {
 		return 0
 	}
 	pairs := float64(n) * float64(n-1) / 2
 	if pairs <= svgCrossingSamples {
+		var segs [][4]float64 // at most 91 of them
+		walkPath(d, func(x0, y0, x1, y1 float64) { segs = append(segs, [4]float64{x0, y0, x1, y1}) })
 		crossing := 0
 		for i := range segs {
 			for j := i + 1; j < n; j++ {
@@ -405,26 +402,40 @@ func pathCrossings(d string) float64 {
 		}
 		return float64(crossing)
 	}
-	rng, crossing := uint64(n)*0x9E3779B97F4A7C15|1, 0
+	// The pairs are drawn first, then only their segments are kept from a
+	// second reading: the path's own segments would be 32 bytes each,
+	// before any admission (a 16 MB path holds about 2 million).
+	rng := uint64(n)*0x9E3779B97F4A7C15 | 1
 	next := func() int { // xorshift64: the same pairs for the same path
 		rng ^= rng << 13
 		rng ^= rng >> 7
 		rng ^= rng << 17
 		return int(rng % uint64(n))
 	}
-	for range svgCrossingSamples {
-		i, j := next(), next()
-		if i != j && segmentsCross(segs[i], segs[j]) {
+	var pairIndex [svgCrossingSamples][2]int
+	picked := make(map[int][4]float64, 2*svgCrossingSamples)
+	for k := range pairIndex {
+		pairIndex[k] = [2]int{next(), next()}
+		picked[pairIndex[k][0]], picked[pairIndex[k][1]] = [4]float64{}, [4]float64{}
+	}
+	at := 0
+	walkPath(d, func(x0, y0, x1, y1 float64) {
+		if _, ok := picked[at]; ok {
+			picked[at] = [4]float64{x0, y0, x1, y1}
+		}
+		at++
+	})
+	crossing := 0
+	for _, p := range pairIndex {
+		if p[0] != p[1] && segmentsCross(picked[p[0]], picked[p[1]]) {
 			crossing++
 		}
 	}
 	return pairs * float64(crossing) / svgCrossingSamples
 }
 
-const (
-	svgCrossingSamples  = 4096
-	maxCrossingSegments = 1 << 20 // a path's segments sampled (its data is at most MaxSVGBytes)
-)
+// svgCrossingSamples is the pairs of segments drawn to estimate crossings.
+const svgCrossingSamples = 4096
 
 // segmentsCross reports two segments that cross at a point inside both
 // (touching at an end, as consecutive segments do, is not crossing).
