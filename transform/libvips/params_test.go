@@ -63,14 +63,7 @@ func TestEntropyCropWithAlpha(t *testing.T) {
 				img.SetNRGBA(x, y, color.NRGBA{uint8(noise >> 24), uint8(noise >> 16), uint8(noise >> 8), 255})
 			}
 		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
-			t.Fatal(err)
-		}
-		out := decode(t, render1(t, tr, buf.Bytes(), "w=100&h=100&fit=crop&crop=entropy&fm=png").Body)
-		if b := out.Bounds(); b.Dx() != 100 || b.Dy() != 100 {
-			t.Fatalf("square at %d: %v", at, b)
-		}
+		out := entropyCrop100(t, tr, img)
 		opaque := 0
 		for y := 0; y < 100; y++ {
 			for x := 0; x < 100; x++ {
@@ -515,6 +508,20 @@ func TestToneOf16BitSources(t *testing.T) {
 	}
 }
 
+// entropyCrop100 is img, a PNG, cropped to 100x100 by crop=entropy.
+func entropyCrop100(t *testing.T, tr *Transformer, img image.Image) image.Image {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	out := decode(t, render1(t, tr, buf.Bytes(), "w=100&h=100&fit=crop&crop=entropy&fm=png").Body)
+	if b := out.Bounds(); b.Dx() != 100 || b.Dy() != 100 {
+		t.Fatalf("cropped to %v, want 100x100", b)
+	}
+	return out
+}
+
 // TestEntropyCropSixteenBits: crop=entropy on a 16-bit image searches an
 // 8-bit copy (smartcrop histograms every level of a band: 80 MiB of RSS to
 // crop a 150x103 TIFF enlarged to 1200x824, the cost oracle found) and
@@ -534,14 +541,7 @@ func TestEntropyCropSixteenBits(t *testing.T) {
 				img.SetNRGBA64(x, y, c)
 			}
 		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
-			t.Fatal(err)
-		}
-		out := decode(t, render1(t, tr, buf.Bytes(), "w=100&h=100&fit=crop&crop=entropy&fm=png").Body)
-		if b := out.Bounds(); b.Dx() != 100 || b.Dy() != 100 {
-			t.Fatalf("square at %d: %v", at, b)
-		}
+		out := entropyCrop100(t, tr, img)
 		flat := 0
 		for y := 0; y < 100; y++ {
 			for x := 0; x < 100; x++ {
