@@ -1086,12 +1086,8 @@ func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 					break
 				}
 			}
-			// A header never makes a 400: the size stops at the limit.
-			for _, side := range []int{st.w, st.h} {
-				if fit := float64(l.MaxDimension) / float64(side); side > 0 && fit < st.dpr {
-					st.dpr, s.Clamp = max(fit, 1), ClampDimension
-				}
-			}
+			// A dpr past limits.max_dimension is lowered in finish, for
+			// hints and URLs alike: a header never makes a 400.
 		}
 	}
 	if s.Hints&HintWidth != 0 && st.w == 0 {
