@@ -29,6 +29,9 @@ type JPEGProgression struct {
 // decodes arithmetic coding, where a flat scan is a few bytes: 2,647 scans
 // of 7000x7000 in 31 KB).
 func ReadJPEGProgression(b []byte) (p JPEGProgression, ok bool) {
+	if !bytes.HasPrefix(b, []byte{0xFF, 0xD8}) {
+		return JPEGProgression{}, false // not a JPEG
+	}
 	jpegSegments(b, func(marker byte, seg []byte, rest []byte) bool {
 		switch {
 		case isJPEGFrame(marker):

@@ -20,6 +20,7 @@ func TestReadJPEGProgression(t *testing.T) {
 		maxBlocks int64
 	}{
 		{"../bench/images/hopper.jpg", false, 0, 0, 0},
+		{"../bench/images/kodim23.png", false, 0, 0, 0},
 		{"../testdata/corpus/hostile/jpeg-2647-scans.jpg", true, 2647, 3 * 32 * 32 * 128, 32 * 32},
 		{"testdata/progressive-300x200-420.jpg", true, 10, (38*25 + 2*19*13) * 128, 38 * 25},
 	} {

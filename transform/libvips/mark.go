@@ -9,6 +9,22 @@ import (
 	"imgedge/transform"
 )
 
+// jpegScans is what b's decode holds and reads when b is a JPEG of several
+// scans (zero otherwise), refused past maxJPEGScans: libjpeg reads each
+// over the whole image before the first row, where a render cannot be
+// stopped. what names b in the error.
+func jpegScans(b []byte, what string) (transform.JPEGProgression, error) {
+	p, multiScan := transform.ReadJPEGProgression(b)
+	switch {
+	case !multiScan:
+		return transform.JPEGProgression{}, nil
+	case p.Scans > maxJPEGScans:
+		return p, fmt.Errorf("%w: %s is a JPEG of %d scans, above the %d this edge decodes; re-export it as baseline or with a standard progression",
+			transform.ErrTooLarge, what, p.Scans, maxJPEGScans)
+	}
+	return p, nil
+}
+
 // markHeader reads the watermark's header (no pixel) so that its size is
 // checked and priced before admission, as the source's is.
 func markHeader(j *job) error {
@@ -24,13 +40,9 @@ func markHeader(j *job) error {
 	}
 	// A JPEG of many scans is bounded and priced as a mark as it is as a
 	// source: a 250-scan mark drew for 5.3 s of CPU and 377 MB.
-	p, multiScan := transform.ReadJPEGProgression(m)
-	if multiScan && p.Scans > maxJPEGScans {
-		return fmt.Errorf("%w: the mark is a JPEG of %d scans, above the %d this edge decodes; re-export it as baseline",
-			transform.ErrTooLarge, p.Scans, maxJPEGScans)
-	}
-	if multiScan {
-		j.markJPEG = p
+	var err error
+	if j.markJPEG, err = jpegScans(m, "the mark"); err != nil {
+		return err
 	}
 	img, err := load(m, transform.FormatSource, loadOptions{})
 	if err != nil {

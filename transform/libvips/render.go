@@ -311,14 +311,8 @@ func inspect(j *job) error {
 			return err
 		}
 	}
-	if j.srcFmt == transform.FormatJPEG {
-		if p, ok := transform.ReadJPEGProgression(j.src); ok {
-			if p.Scans > maxJPEGScans {
-				return fmt.Errorf("%w: a JPEG of %d scans, above the %d this edge decodes (libjpeg reads each over the whole image before the first row, and cannot be stopped inside them); re-export it as baseline or with a standard progression",
-					transform.ErrTooLarge, p.Scans, maxJPEGScans)
-			}
-			j.jpeg = p
-		}
+	if j.jpeg, err = jpegScans(j.src, "the source"); err != nil {
+		return err
 	}
 	if j.img, err = j.loadSource(loadOptions{frame: j.spec.Frame}); err != nil {
 		return err
