@@ -1,5 +1,7 @@
 package transform
 
+import "imgedge/transform/faces"
+
 // A Ladder keeps a source's rungs for the renders of its variants. A rung is
 // the source decoded once at 1/scale of its size (JPEG's DCT scaling, which
 // is where libjpeg spends less the smaller the scale), oriented and in sRGB,
@@ -34,4 +36,15 @@ func (u RungUse) String() string {
 		return "climbed"
 	}
 	return "none"
+}
+
+// FaceMemo keeps the faces found in a source for the renders of its
+// variants: a srcset of crop=faces asks for them once. The boxes are in
+// fractions of the source as displayed (oriented).
+type FaceMemo interface {
+	// Faces returns the faces kept, and whether any detection was kept (a
+	// source without faces is remembered as none).
+	Faces() ([]faces.Box, bool)
+	// KeepFaces offers the faces a render found.
+	KeepFaces([]faces.Box)
 }

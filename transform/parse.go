@@ -317,9 +317,12 @@ var params = [...]param{
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
+	{"faceindex", setFaceIndex, keyFaceIndex, "an integer from 1 (the largest face) to 32, with fit=facearea or crop=faces"},
+	{"facepad", setFacePad, keyFacePad, "a number above 0 up to 10 (default 1), with fit=facearea"},
+	{"faces", setFaces, keyFaces, "1 with fm=json: the faces found, listed"},
 	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
 	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
-	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min"},
+	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min, or facearea (with a fallback fit after a comma, e.g. facearea,fill)"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
 	{"fm", setFormat, keyFormat, formatAllowed},
 	{"fp-x", setFPX, keyFocal(func(s *Spec) float64 { return s.FocalX }), "a number from 0 to 1"},
@@ -605,18 +608,77 @@ func setDPR(st *state, v []byte, allowed string) (err *ParamError) {
 }
 
 func setFit(st *state, v []byte, allowed string) *ParamError {
-	for f := range fitCount {
-		if string(v) == fitNames[f] {
-			st.spec.Fit = f
-			return nil
+	name, fallback, hasFallback := bytes.Cut(v, []byte(","))
+	fit, ok := fitNamed(name)
+	if !ok || hasFallback && fit != FitFaceArea {
+		return badValue("fit", v, allowed)
+	}
+	st.spec.Fit, st.spec.FaceFallback = fit, FitCrop
+	if hasFallback {
+		// imgix's fit=facearea,fill: the fit to use when no face is found.
+		if st.spec.FaceFallback, ok = fitNamed(fallback); !ok || st.spec.FaceFallback == FitFaceArea {
+			return badValue("fit", v, allowed)
 		}
 	}
-	return badValue("fit", v, allowed)
+	return nil
 }
 
+func fitNamed(v []byte) (Fit, bool) {
+	for f := range fitCount {
+		if string(v) == fitNames[f] {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// setCrop reads crop=: faces may lead a list whose rest is the fallback
+// (crop=faces,top,right; crop=faces,entropy), as imgix reads it.
 func setCrop(st *state, v []byte, _ string) (err *ParamError) {
+	rest, faces := bytes.CutPrefix(v, []byte("faces"))
+	switch {
+	case faces && len(rest) == 0:
+		st.spec.CropFaces, st.spec.Gravity = true, GravityCenter
+		return nil
+	case faces && rest[0] == ',':
+		st.spec.CropFaces = true
+		if st.spec.Gravity, err = parseGravity(rest[1:]); err != nil {
+			err.Value = string(v)
+		}
+		return err
+	}
+	st.spec.CropFaces = false
 	st.spec.Gravity, err = parseGravity(v)
 	return err
+}
+
+func setFaceIndex(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.FaceIndex, err = intParam("faceindex", v, 1, 32, allowed)
+	return err
+}
+
+func setFacePad(st *state, v []byte, allowed string) *ParamError {
+	pad, err := floatParam("facepad", v, 0, 10, allowed)
+	if err != nil {
+		return err
+	}
+	if pad <= 0 {
+		return badValue("facepad", v, allowed)
+	}
+	st.spec.FacePad = math.Round(pad*100) / 100
+	return nil
+}
+
+func setFaces(st *state, v []byte, allowed string) *ParamError {
+	switch string(v) {
+	case "0", "false":
+		st.spec.FacesJSON = false
+	case "1", "true":
+		st.spec.FacesJSON = true
+	default:
+		return badValue("faces", v, allowed)
+	}
+	return nil
 }
 
 func setFPX(st *state, v []byte, allowed string) (err *ParamError) {
@@ -988,6 +1050,9 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	if s.Trim != TrimColor {
 		s.TrimWith = Color{} // read only by trim=color: one key either way
 	}
+	if err := finishFaces(&s, st); err != nil {
+		return Spec{}, err
+	}
 	hintWidth := st.applyHints(&s, l)
 	if s.ARW > 0 {
 		if s.Fit != FitCrop {
@@ -1045,7 +1110,7 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	if s.Fit != FitCrop {
 		// Gravity only matters when cropping; dropping it keeps one cache
 		// entry for requests that differ only in an ignored parameter.
-		s.Gravity = GravityCenter
+		s.Gravity, s.CropFaces = GravityCenter, false
 	} else if s.Gravity == GravityFocalPoint {
 		// Each coordinate defaults to the centre; quantised so that
 		// near-identical focal points share an entry.
@@ -1227,7 +1292,7 @@ func parseFormat(v []byte) (Format, *ParamError) {
 	return 0, badValue("fm", v, formatAllowed)
 }
 
-const gravityAllowed = "center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint"
+const gravityAllowed = "faces (first in a list, the rest its fallback: faces,top,left), center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint"
 
 func parseGravity(v []byte) (Gravity, *ParamError) {
 	var g Gravity
@@ -1301,4 +1366,27 @@ func parseColor(v []byte) (Color, *ParamError) {
 		return Color{R: nib[0]<<4 | nib[1], G: nib[2]<<4 | nib[3], B: nib[4]<<4 | nib[5], A: 255, Set: true}, nil
 	}
 	return Color{A: nib[0]<<4 | nib[1], R: nib[2]<<4 | nib[3], G: nib[4]<<4 | nib[5], B: nib[6]<<4 | nib[7], Set: true}, nil
+}
+
+// finishFaces keeps the face parameters only where they are read, so that
+// one variant has one key, and refuses fit=facearea without its box.
+func finishFaces(s *Spec, st *state) *ParamError {
+	if s.Fit == FitFaceArea {
+		if st.w == 0 || st.h == 0 {
+			return &ParamError{Param: "fit", Value: "facearea", Problem: "needs w and h",
+				Allowed: "fit=facearea with w and h: the face area is scaled to that box"}
+		}
+		if s.FacePad == 0 {
+			s.FacePad = DefaultFacePad
+		}
+	} else {
+		s.FaceFallback, s.FacePad = 0, 0
+	}
+	if !s.usesFaces() {
+		s.FaceIndex = 0
+	}
+	if s.Format != FormatJSON {
+		s.FacesJSON = false
+	}
+	return nil
 }

@@ -99,11 +99,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
@@ -115,10 +115,10 @@ func TestParseErrors(t *testing.T) {
 		{"dpr=5.5", "dpr", `parameter dpr="5.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"dpr=1..5", "dpr", `parameter dpr="1..5" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
 		{"dpr=2e0", "dpr", `parameter dpr="2e0" is not a number; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
-		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, fillmax, scale, min`},
-		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
-		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint; not two opposite edges`},
-		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, edges, attention and focalpoint stand alone; center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
+		{"fit=cover", "fit", `parameter fit="cover" is not allowed; allowed: clip, max, crop, fill, fillmax, scale, min, or facearea (with a fallback fit after a comma, e.g. facearea,fill)`},
+		{"crop=middle", "crop", `parameter crop="middle" is not allowed; allowed: faces (first in a list, the rest its fallback: faces,top,left), center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
+		{"crop=top,bottom", "crop", `parameter crop="top,bottom" is not allowed; allowed: faces (first in a list, the rest its fallback: faces,top,left), center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint; not two opposite edges`},
+		{"crop=entropy,top", "crop", `parameter crop="entropy,top" is not allowed; allowed: entropy, edges, attention and focalpoint stand alone; faces (first in a list, the rest its fallback: faces,top,left), center, top, bottom, left, right (two sides combine: top,left), entropy, edges, attention, focalpoint`},
 		{"fp-x=1.5", "fp-x", `parameter fp-x="1.5" is out of range; allowed: a number from 0 to 1`},
 		{"fp-y=x", "fp-y", `parameter fp-y="x" is not a number; allowed: a number from 0 to 1`},
 		{"fm=bmp", "fm", `parameter fm="bmp" is not allowed; allowed: jpg, pjpg, png, webp, avif, jxl, gif, json (facts about the source), blurhash (a placeholder string)`},
@@ -745,6 +745,60 @@ func TestMarkSidesAsFractions(t *testing.T) {
 	for _, v := range []string{"0", "1.0", "1.5", "0.00001", "-0.2"} {
 		if _, _, err := p.ParseQuery("mark=/m.png&mark-w=" + v); err == nil {
 			t.Errorf("mark-w=%s accepted", v)
+		}
+	}
+}
+
+// The face parameters as imgix reads them, one key per variant: each is kept
+// only where it is read.
+func TestFaceParameters(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	keys := []struct{ query, key string }{
+		{"fit=crop&crop=faces&w=5&h=5", "crop=faces&fit=crop&h=5&w=5"},
+		{"fit=crop&crop=faces,center&w=5&h=5", "crop=faces&fit=crop&h=5&w=5"},
+		{"fit=crop&crop=faces,top,right&w=5&h=5", "crop=faces,right,top&fit=crop&h=5&w=5"},
+		{"fit=crop&crop=faces,edges&w=5&h=5", "crop=faces,entropy&fit=crop&h=5&w=5"},
+		{"fit=crop&crop=faces&faceindex=2&w=5&h=5", "crop=faces&faceindex=2&fit=crop&h=5&w=5"},
+		{"fit=crop&crop=top&faceindex=2&w=5&h=5", "crop=top&fit=crop&h=5&w=5"}, // no faces: no index
+		{"crop=faces&w=5", "fit=clip&w=5"},                                     // no crop: no faces
+		{"fit=facearea&w=9&h=9", "fit=facearea&h=9&w=9"},
+		{"fit=facearea&facepad=1.0&w=9&h=9", "fit=facearea&h=9&w=9"},
+		{"fit=facearea&facepad=1.5&faceindex=1&w=9&h=9", "faceindex=1&facepad=1.5&fit=facearea&h=9&w=9"},
+		{"fit=facearea,fill&w=9&h=9", "fit=facearea,fill&h=9&w=9"},
+		{"fit=facearea,crop&w=9&h=9", "fit=facearea&h=9&w=9"},
+		{"fit=crop&facepad=2&w=9&h=9", "crop=center&fit=crop&h=9&w=9"},
+		{"fm=json&faces=1", "faces=1&fit=clip&fm=json"},
+		{"fm=png&faces=1", "fit=clip&fm=png"},
+		{"fit64=ZmFjZWFyZWE&w=9&h=9", "fit=facearea&h=9&w=9"},
+		{"fit=crop&crop64=ZmFjZXMsdG9w&w=5&h=5", "crop=faces,top&fit=crop&h=5&w=5"},
+	}
+	for _, tt := range keys {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil {
+			t.Errorf("%s: %v", tt.query, err)
+			continue
+		}
+		if got := s.Key(); got != tt.key {
+			t.Errorf("%s: key %q, want %q", tt.query, got, tt.key)
+		}
+	}
+	errs := map[string]string{
+		"fit=facearea&w=9":          "needs w and h",
+		"fit=facearea,facearea&w=9": "is not allowed",
+		"fit=crop,fill&w=9&h=9":     "is not allowed",
+		"facepad=0&fit=facearea":    "is not allowed",
+		"facepad=11":                "out of range",
+		"faceindex=0":               "out of range",
+		"faceindex=33":              "out of range",
+		"faces=2":                   "is not allowed",
+		"crop=faces,faces":          "is not allowed",
+		"crop=faces,top,bottom":     "not two opposite edges",
+		"crop=entropy,faces":        "stand alone",
+	}
+	for q, want := range errs {
+		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one saying %q", q, err, want)
 		}
 	}
 }

@@ -72,10 +72,14 @@ const (
 	FitScale
 	FitMin
 	FitFillMax // fill without enlarging: the image at most its size, padded to the box
+	// FitFaceArea crops to the area of the faces (or the one FaceIndex
+	// picks), grown by FacePad and widened to the box's shape, and scales
+	// that to the box; without faces the fit is FaceFallback.
+	FitFaceArea
 	fitCount
 )
 
-var fitNames = [fitCount]string{"clip", "max", "crop", "fill", "scale", "min", "fillmax"}
+var fitNames = [fitCount]string{"clip", "max", "crop", "fill", "scale", "min", "fillmax", "facearea"}
 
 // Fills reports the fits that pad the image out to the box.
 func (f Fit) Fills() bool { return f == FitFill || f == FitFillMax }
@@ -166,20 +170,35 @@ type Spec struct {
 	Width, Height int
 	Fit           Fit
 	Gravity       Gravity
-	FocalX        float64 // 0..1 in steps of 0.0001, for GravityFocalPoint
-	FocalY        float64
-	Format        Format // explicit fm; FormatSource when none
-	AutoFormat    bool   // auto=format and no fm: pick from Accepted
-	AutoCompress  bool
-	Accepted      Accepted // filled by the edge from Accept when AutoFormat
-	Quality       int      // 0: the format's configured default
-	Lossless      bool
-	Blur          int // 0..2000, sigma = Blur/20
-	Sharp         int // 0..100
-	Rotate        int // 0, 90, 180, 270
-	Flip          Flip
-	Background    Color
-	Frame         int // 1-based; 0: keep animation where possible
+	// CropFaces is crop=faces: fit=crop centres its box on the faces found
+	// (on the one FaceIndex picks, or the first, when they do not all fit);
+	// Gravity places it when there is none.
+	CropFaces bool
+	// FaceFallback is the fit a fit=facearea without faces takes
+	// (fit=facearea,fill): FitCrop unless given.
+	FaceFallback Fit
+	// FaceIndex picks one face, 1 the largest, for fit=facearea and
+	// crop=faces; 0: all of them.
+	FaceIndex int
+	// FacePad is fit=facearea's room around the faces, in multiples of
+	// their size, in steps of 0.01; 1 unless given.
+	FacePad float64
+	// FacesJSON is faces=1 with fm=json: the answer lists the faces found.
+	FacesJSON    bool
+	FocalX       float64 // 0..1 in steps of 0.0001, for GravityFocalPoint
+	FocalY       float64
+	Format       Format // explicit fm; FormatSource when none
+	AutoFormat   bool   // auto=format and no fm: pick from Accepted
+	AutoCompress bool
+	Accepted     Accepted // filled by the edge from Accept when AutoFormat
+	Quality      int      // 0: the format's configured default
+	Lossless     bool
+	Blur         int // 0..2000, sigma = Blur/20
+	Sharp        int // 0..100
+	Rotate       int // 0, 90, 180, 270
+	Flip         Flip
+	Background   Color
+	Frame        int // 1-based; 0: keep animation where possible
 	// ARW:ARH is ar= with fit=crop and neither w nor h: the largest such
 	// crop of the source (with w or h, the parser turns it into the other).
 	ARW, ARH int
@@ -224,6 +243,9 @@ type Spec struct {
 	// Not in the key: Width and Height hold what it made of them.
 	Clamp Clamp
 }
+
+// DefaultFacePad is imgix's facepad.
+const DefaultFacePad = 1.0
 
 // Watermark defaults, as imgix's.
 const (
@@ -309,7 +331,7 @@ func (s *Spec) AppendQuery(dst []byte) []byte {
 		case "pad", "pad-top", "pad-right", "pad-bottom", "pad-left":
 			write = queryPads[p.name]
 		}
-		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter ||
+		if write == nil || p.name == "fit" && s.Fit == FitClip || p.name == "crop" && s.Gravity == GravityCenter && !s.CropFaces ||
 			p.name == "mark-w" && s.MarkW == 0 && s.MarkWFrac == 0 || p.name == "mark-h" && s.MarkH == 0 && s.MarkHFrac == 0 {
 			continue
 		}
@@ -458,11 +480,52 @@ func keyCrop(dst []byte, s *Spec) ([]byte, bool) {
 	if s.Fit != FitCrop {
 		return dst, false
 	}
+	if s.CropFaces {
+		dst = append(dst, "faces"...)
+		if s.Gravity == GravityCenter {
+			return dst, true
+		}
+		dst = append(dst, ',')
+	}
 	return s.Gravity.appendTo(dst), true
 }
 
 // keyFit always writes the fit: it is the one parameter every key has.
-func keyFit(dst []byte, s *Spec) ([]byte, bool) { return append(dst, fitNames[s.Fit]...), true }
+func keyFit(dst []byte, s *Spec) ([]byte, bool) {
+	dst = append(dst, fitNames[s.Fit]...)
+	if s.Fit == FitFaceArea && s.FaceFallback != FitCrop {
+		dst = append(append(dst, ','), fitNames[s.FaceFallback]...)
+	}
+	return dst, true
+}
+
+// usesFaces reports a spec whose render looks for faces to place its crop.
+func (s *Spec) usesFaces() bool { return s.Fit == FitFaceArea || s.Fit == FitCrop && s.CropFaces }
+
+// NeedsFaces reports a spec whose render looks for faces: to crop, or to
+// list them (faces=1 with fm=json).
+func (s *Spec) NeedsFaces() bool { return s.usesFaces() || s.FacesJSON }
+
+func keyFaceIndex(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.usesFaces() || s.FaceIndex == 0 {
+		return dst, false
+	}
+	return strconv.AppendInt(dst, int64(s.FaceIndex), 10), true
+}
+
+func keyFacePad(dst []byte, s *Spec) ([]byte, bool) {
+	if s.Fit != FitFaceArea || s.FacePad == DefaultFacePad {
+		return dst, false
+	}
+	return strconv.AppendFloat(dst, s.FacePad, 'f', -1, 64), true
+}
+
+func keyFaces(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.FacesJSON {
+		return dst, false
+	}
+	return append(dst, '1'), true
+}
 
 func keyFlip(dst []byte, s *Spec) ([]byte, bool) {
 	if s.Flip&FlipH != 0 {

@@ -31,6 +31,9 @@ type Job struct {
 	// Ladder holds the source's rungs; nil: the render decodes the source.
 	// A rung renders the same bytes as the source would.
 	Ladder Ladder
+	// Faces keeps the faces found in the source; nil: each render that
+	// needs them looks.
+	Faces FaceMemo
 }
 
 // Result is a rendered variant.
