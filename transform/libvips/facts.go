@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/png"
+	"math"
 	"strconv"
 
 	"github.com/buckket/go-blurhash"
@@ -26,10 +27,23 @@ type sourceFacts struct {
 	DPIHeight     float64 `json:"DPIHeight,omitempty"`
 	HasAlpha      bool    `json:"HasAlpha"`
 	Frames        int     `json:"Frames"`
+	// Faces is faces=1: the faces found, largest first; absent unless asked.
+	Faces *[]faceFacts `json:"Faces,omitempty"`
+}
+
+// faceFacts is one face of fm=json&faces=1: its square in pixels of the
+// source as displayed (oriented).
+type faceFacts struct {
+	Bounds struct {
+		X      int `json:"x"`
+		Y      int `json:"y"`
+		Width  int `json:"width"`
+		Height int `json:"height"`
+	} `json:"bounds"`
 }
 
 // factsJSON describes the source as loaded for the header: no pixel is
-// decoded.
+// decoded, unless faces=1 asks for the faces.
 func factsJSON(j *job) ([]byte, error) {
 	img := j.img
 	f := sourceFacts{
@@ -48,6 +62,13 @@ func factsJSON(j *job) ([]byte, error) {
 	// libvips keeps resolution in pixels per millimetre.
 	if x, y := img.ResX(), img.ResY(); x > 0 && y > 0 {
 		f.DPIWidth, f.DPIHeight = roundTo(x*25.4, 2), roundTo(y*25.4, 2)
+	}
+	if j.spec.FacesJSON {
+		list, err := facesFacts(j)
+		if err != nil {
+			return nil, err
+		}
+		f.Faces = &list
 	}
 	return json.Marshal(f)
 }
@@ -90,4 +111,24 @@ func factsBlurHash(img *vips.ImageRef) ([]byte, error) {
 		return nil, &transform.LibraryError{Stage: "blurhash", Detail: err.Error()}
 	}
 	return []byte(hash), nil
+}
+
+// facesFacts finds the faces of the source for faces=1, in pixels of the
+// source as displayed.
+func facesFacts(j *job) ([]faceFacts, error) {
+	if err := orient(j); err != nil {
+		return nil, err
+	}
+	found, err := j.findFaces(j.img)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]faceFacts, len(found))
+	w, h := float64(j.shown[0]), float64(j.shown[1])
+	for i, b := range found {
+		bb := &list[i].Bounds
+		bb.X, bb.Y = int(math.Round(b.X*w)), int(math.Round(b.Y*h))
+		bb.Width, bb.Height = int(math.Round(b.W*w)), int(math.Round(b.H*h))
+	}
+	return list, nil
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"imgedge/transform"
+	"imgedge/transform/faces"
 )
 
 // Startup starts libvips once for the process, with one libvips thread per
@@ -109,6 +110,7 @@ type Transformer struct {
 	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
 	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
 	glibc    bool         // glibc allocates (not a preloaded jemalloc): trim when idle
+	faces    *faces.Detector
 
 	mu   sync.Mutex        // guards idle and jobs
 	idle chan struct{}     // closed when no render runs; nil while none has started
@@ -123,7 +125,11 @@ type Transformer struct {
 // New returns a Transformer for cfg, which FromConfig made of a validated
 // configs.Config: the ranges are checked there, once.
 func New(cfg Config) (*Transformer, error) {
-	t := &Transformer{slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
+	detector, err := faces.New()
+	if err != nil {
+		return nil, err
+	}
+	t := &Transformer{faces: detector, slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
 		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
 		glibc: !JemallocInUse()}
 	t.cfg.Store(&cfg)
@@ -195,6 +201,7 @@ func (t *Transformer) Stuck() int64 { return t.stuck.Load() }
 func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Job) (transform.Result, error) {
 	cfg := t.cfg.Load()
 	j := newJob(src, tj, cfg)
+	j.detector = t.faces
 	if err := j.admit(); err != nil {
 		j.close()
 		return transform.Result{}, err

@@ -190,6 +190,12 @@ func oraclePool(t *testing.T) []string {
 		}
 		pool = append(pool, filepath.Join(corpusDir, name))
 	}
+	// The labelled faces, for the face steps to find some.
+	faceFiles, err := filepath.Glob("../../testdata/faces/*.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = append(pool, faceFiles...)
 	sort.Strings(pool)
 	return pool
 }
@@ -317,6 +323,15 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		func() { add("ar", "ar="+[]string{"16:9", "1:1", "1:100", "100:1"}[rng.Intn(4)]) },
 		func() { add("smartcrop", "fit=crop", "crop="+[]string{"entropy", "attention"}[rng.Intn(2)]) },
 		func() { add("frame", "frame=1") },
+		func() {
+			if rng.Intn(2) == 0 {
+				add("faces", "fit=crop", "crop=faces", "faceindex="+strconv.Itoa(1+rng.Intn(2)))
+				return
+			}
+			side := strconv.Itoa(sizes[rng.Intn(len(sizes))])
+			add("faces", "fit=facearea", "w="+side, "h="+side, "facepad="+[]string{"0.5", "1", "3"}[rng.Intn(3)])
+		},
+		func() { add("faces", "faces=1", "fm=json") },
 		func() { add("adjust", "bri=20", "con=30", "sat=-40") },
 		func() {
 			m := "mark-small.png"

@@ -13,6 +13,7 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 
 	"imgedge/transform"
+	"imgedge/transform/faces"
 )
 
 // sniff names the source's format with the edge's one sniffer
@@ -151,7 +152,8 @@ func vipsError(stage string, err error) error {
 func animates(spec transform.Spec, src transform.Format) bool {
 	// Source crops and borders work on one frame: libvips holds an
 	// animation as a strip of frames, which they would cut across.
-	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Trim != 0 || spec.Mark != "" || spec.Format.Facts() {
+	if spec.Frame != 0 || spec.Rect[2] != 0 || spec.Pad != [4]int{} || spec.ARW != 0 || spec.Trim != 0 || spec.Mark != "" || spec.Format.Facts() ||
+		spec.Fit == transform.FitFaceArea || spec.CropFaces {
 		return false
 	}
 	switch spec.Format {
@@ -176,6 +178,11 @@ type job struct {
 	spec     transform.Spec
 	mark     []byte           // the watermark's bytes; nil: none
 	ladder   transform.Ladder // the source's rungs; nil: decode the source
+	memo     transform.FaceMemo
+	detector *faces.Detector // nil: a job outside a Transformer finds no face
+	// found is the faces in the image as it was before the resize, in
+	// fractions of it (crop=faces places its box by them); nil: none.
+	found    []faces.Box
 	cfg      *Config
 	srcFmt   transform.Format
 	img      *vips.ImageRef
@@ -248,7 +255,7 @@ var pipeline = [...]step{
 }
 
 func newJob(src []byte, tj transform.Job, cfg *Config) *job {
-	return &job{orig: src, spec: tj.Spec, mark: tj.Mark, ladder: tj.Ladder, cfg: cfg}
+	return &job{orig: src, spec: tj.Spec, mark: tj.Mark, ladder: tj.Ladder, memo: tj.Faces, cfg: cfg}
 }
 
 // admit runs the prelude.
@@ -427,9 +434,19 @@ func plan(j *job) error {
 	j.clampToLimits(ow, oh)
 	j.opts = loadOptions{frame: j.spec.Frame, all: j.animated}
 	switch {
+	case j.spec.Format == transform.FormatJSON && j.spec.FacesJSON:
+		// The faces are looked for on a copy of at most faces.MaxSide a
+		// side: a JPEG is decoded no larger than it needs.
+		if j.srcFmt == transform.FormatJPEG {
+			gw, gh := faceSide(ow, oh)
+			j.opts.shrink = jpegShrink(ow, oh, gw, gh)
+		}
 	case j.spec.Format == transform.FormatJSON:
 		// Described from the header: no pixel is loaded, and a prescale
 		// would settle (decode) the whole source for nothing.
+	case j.spec.Fit == transform.FitFaceArea:
+		// Loaded whole: the face area may be a small part of the source,
+		// and is cut from it at full resolution (placeFaces).
 	case j.spec.Trim != 0:
 		// Loaded whole: trim's bounds are known only from the pixels, so
 		// the plan is made again from them (process).
@@ -602,6 +619,9 @@ func process(j *job) error {
 			return err
 		}
 	}
+	if err := placeFaces(j, img); err != nil {
+		return err
+	}
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)
 		vs := float64(j.plan.resizeH) / float64(ch)
@@ -623,8 +643,12 @@ func process(j *job) error {
 			img = j.img
 		}
 	}
-	if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
+	if placed, err := cropAtFaces(j, img); err != nil {
 		return err
+	} else if !placed {
+		if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
+			return err
+		}
 	}
 	if p := j.spec.Pad; p != [4]int{} {
 		if err := padAt(img, j.spec.Background, p[3], p[0], img.Width()+p[1]+p[3], img.Height()+p[0]+p[2]); err != nil {
@@ -769,6 +793,12 @@ type sizePlan struct {
 // planSize applies SPEC section 3's fit rules to a source of ow x oh pixels (as
 // displayed) and the spec's box.
 func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizePlan {
+	if spec.Fit == transform.FitFaceArea {
+		// Planned and priced as a crop of the whole image: the face area
+		// is a part of it, known from the pixels, and process plans again
+		// from it (placeFaces).
+		spec.Fit = transform.FitCrop
+	}
 	W, H := spec.Width, spec.Height
 	fw, fh := float64(W)/float64(ow), float64(H)/float64(oh)
 	round := func(v float64) int { return max(1, int(math.Round(v))) }
