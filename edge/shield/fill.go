@@ -186,6 +186,9 @@ func (s *Shield) render(ctx context.Context, up *Origin, key, path string, spec 
 	t0 := s.clock()
 	if s.rungs != nil {
 		job.Ladder = &ladder{store: s.rungs, key: okey, src: src.Entry, now: t0, mayKeep: info.sourceCached}
+		if spec.NeedsFaces() {
+			job.Faces = &faceMemo{store: s.rungs, key: okey, src: src.Entry, now: t0}
+		}
 	}
 	res, err := s.tr.Transform(ctx, src.Entry.Body, job)
 	if err != nil {
