@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"image"
 	"image/color"
 	_ "image/gif"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // imgix's JavaScript SDK (@imgix/js-core) is the judge of what imgix URLs
@@ -506,5 +509,78 @@ func TestImgixSDKURLsAsDocumented(t *testing.T) {
 			}
 			t.Logf("%d URLs built by imgix's SDK", n)
 		})
+	}
+}
+
+// TestChromiumSDKSrcsets: a page whose srcset attributes imgix's SDK wrote
+// (signed, the fluid 100w-8192w and the fixed dpr 1-5 kinds, a path that
+// needs percent-encoding, a watermark in mark64), served from 127.0.0.1
+// with its images from the edge, renders in a real Chromium at DPR 2 with
+// no broken image: the widest entry, past the output limits, included.
+func TestChromiumSDKSrcsets(t *testing.T) {
+	const token = "imgix-sdk-token-0123456789"
+	h := start(t, []string{fmt.Sprintf("IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=%d", sdkMaxOutputPixels), "IMGEDGE_SIGNING_KEYS=" + token,
+		"IMGEDGE_SIGNING_SCHEME=imgix"}, nil)
+	h.origin.bodies.Store(sdkSpaced, readImage(t, "kodim23.png"))
+	imgs := []struct {
+		id, sizes string
+		c         sdkCase
+	}{
+		{"fluid", "100vw", sdkCase{src: sdkPhoto, params: `{"auto": "format"}`, srcset: true}},
+		{"widest", "9000px", sdkCase{src: sdkPhoto, params: `{"auto": "format"}`, srcset: true}},
+		{"fixed", "", sdkCase{src: sdkPhoto, params: `{"w": 300, "auto": "format"}`, srcset: true}},
+		{"spaced", "40vw", sdkCase{src: sdkSpaced, params: `{"fit": "crop", "ar": "4:3", "auto": "format"}`, srcset: true}},
+		{"mark", "", sdkCase{src: sdkParrots, params: `{"w": 200, "mark64": "/kodim04.png", "mark-w": 0.2}`, srcset: true}},
+	}
+	var cases []sdkCase
+	for _, img := range imgs {
+		plain := img.c
+		plain.srcset, plain.opts = false, ""
+		cases = append(cases, img.c, plain) // the srcset, and the src beside it
+	}
+	built := buildWithSDK(t, strings.TrimPrefix(h.base, "http://"), token, cases)
+	var body strings.Builder
+	body.WriteString("<!doctype html><body>\n")
+	entries := map[string]bool{}
+	for i, img := range imgs {
+		srcset, src := built[2*i], built[2*i+1]
+		fmt.Fprintf(&body, `<img id="%s" srcset="%s" src="%s"`, img.id, html.EscapeString(srcset.Srcset), html.EscapeString(src.URLs[0].URL))
+		if img.sizes != "" {
+			fmt.Fprintf(&body, ` sizes="%s"`, img.sizes)
+		}
+		body.WriteString(">\n")
+		for _, u := range srcset.URLs {
+			entries[img.id+" "+u.URL] = true
+		}
+	}
+	page := pages(t, map[string]string{"/": body.String()}, nil)
+	type shown struct {
+		ID       string `json:"id"`
+		Complete bool   `json:"complete"`
+		W        int    `json:"w"`
+		Src      string `json:"src"`
+	}
+	got := browse[[]shown](t, page.URL, `Promise.all([...document.images].map(i => i.complete ? 0 :
+	new Promise(r => { i.addEventListener("load", r); i.addEventListener("error", r); })))
+  .then(() => [...document.images].map(i => ({id: i.id, complete: i.complete, w: i.naturalWidth, src: i.currentSrc})))`,
+		chromedp.Flag("force-device-scale-factor", "2"))
+	if len(got) != len(imgs) {
+		t.Fatalf("%d images on the page, want %d", len(got), len(imgs))
+	}
+	for _, img := range got {
+		if !img.Complete || img.W == 0 {
+			t.Errorf("%s is broken: complete %v, naturalWidth %d (%s)", img.ID, img.Complete, img.W, img.Src)
+		}
+		if !entries[img.ID+" "+img.Src] {
+			t.Errorf("%s: Chromium showed %s, not an entry of the SDK's srcset", img.ID, img.Src)
+		}
+		if img.ID == "widest" && !strings.Contains(img.Src, "&w=8192&") {
+			t.Errorf("widest: Chromium chose %s, want the 8192w entry", img.Src)
+		}
+	}
+	for _, r := range browserRequests(t, h) {
+		if r.Status != 200 {
+			t.Errorf("Chromium's %s?%s answered %d", r.Path, r.Query, r.Status)
+		}
 	}
 }
