@@ -580,6 +580,10 @@ type state struct {
 	// fillColor is imgix's fill-color: the colour a fill pads with, where
 	// bg is the colour behind transparency; the edge draws both with one.
 	fillColor Color
+	// ar is ar='s w/h as given. The side it makes from w or h comes from
+	// it, not from the key's ten-thousandths: with those, ar=1:3&w=3000
+	// made h=9001 and ar=16:9&w=200 made h=112 (112.5 rounds to 113).
+	ar float64
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -765,6 +769,7 @@ func setAR(st *state, v []byte, allowed string) *ParamError {
 	// 1.7778:1 differ only past that precision and share nothing else.
 	r := math.Round(w / h * 1e4)
 	st.spec.ARW, st.spec.ARH = int(r), 10000
+	st.ar = w / h
 	return nil
 }
 
@@ -1062,10 +1067,10 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		// With one side given, ar makes the other; with both, ar has no say.
 		switch {
 		case st.w > 0 && st.h == 0:
-			st.h = max(1, int(math.Round(float64(st.w)*float64(s.ARH)/float64(s.ARW))))
+			st.h = max(1, int(math.Round(float64(st.w)/st.ar)))
 			s.ARW, s.ARH = 0, 0
 		case st.h > 0 && st.w == 0:
-			st.w = max(1, int(math.Round(float64(st.h)*float64(s.ARW)/float64(s.ARH))))
+			st.w = max(1, int(math.Round(float64(st.h)*st.ar)))
 			s.ARW, s.ARH = 0, 0
 		case st.w > 0 && st.h > 0:
 			s.ARW, s.ARH = 0, 0

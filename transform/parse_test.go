@@ -562,6 +562,9 @@ func TestImgixParameters(t *testing.T) {
 	}{
 		{"ar=16:9&fit=crop&w=320", func(s Spec) bool { return s.Width == 320 && s.Height == 180 && s.ARW == 0 }, "crop=center&fit=crop&h=180&w=320"},
 		{"ar=1:2&fit=crop&h=100", func(s Spec) bool { return s.Width == 50 && s.Height == 100 }, "crop=center&fit=crop&h=100&w=50"},
+		// The other side comes from the ratio as given: 2000 x 3 and 200 x 9/16 rounded.
+		{"ar=1:3&fit=crop&w=2000", func(s Spec) bool { return s.Height == 6000 }, "crop=center&fit=crop&h=6000&w=2000"},
+		{"ar=16:9&fit=crop&w=200", func(s Spec) bool { return s.Height == 113 }, "crop=center&fit=crop&h=113&w=200"},
 		{"ar=4:3&fit=crop", func(s Spec) bool { return s.ARW == 13333 && s.ARH == 10000 }, "ar=13333:10000&crop=center&fit=crop"},
 		{"rect=10,20,300,200&w=100", func(s Spec) bool { return s.Rect == [4]int{10, 20, 300, 200} }, "fit=clip&rect=10,20,300,200&w=100"},
 		{"pad=10&bg=fff", func(s Spec) bool { return s.Pad == [4]int{10, 10, 10, 10} }, "bg=ffffffff&fit=clip&pad=10,10,10,10"},

@@ -221,6 +221,7 @@ func (sc Scheme) Sign(key, host, uri string) (string, error) {
 	if !strings.HasPrefix(uri, "/") {
 		return "", errors.New("signing: the URL must start with its path, e.g. /photos/cat.jpg?w=300")
 	}
+	uri = sendable(uri)
 	path, query, _ := strings.Cut(uri, "?")
 	if _, ok := findSig([]byte(query)); ok {
 		return "", errors.New("signing: the URL already has an s parameter")
@@ -237,3 +238,38 @@ func (sc Scheme) Sign(key, host, uri string) (string, error) {
 	}
 	return uri + "&s=" + sig, nil
 }
+
+// sendable percent-encodes what a URL cannot carry as it is, or what
+// imgix's SDKs encode in a path: controls, space, bytes past ASCII, and
+// "#<>[\]^`{|}. A signature covers the URL as sent, and a client sends
+// /my photo.jpg as /my%20photo.jpg: signed as typed, it was refused.
+// imgix's SDKs encode a path so before they sign it (encodeURI in
+// @imgix/js-core, url.PathEscape in imgix-go; both agree on these bytes),
+// so Sign prints their URL. A percent sign is left as it is: a URI already
+// encoded stays the same.
+func sendable(uri string) string {
+	var b strings.Builder
+	encoded := false
+	for i := 0; i < len(uri); i++ {
+		c := uri[i]
+		if c > ' ' && c < 0x7f && !strings.ContainsRune("\"#<>[\\]^`{|}", rune(c)) {
+			if encoded {
+				b.WriteByte(c)
+			}
+			continue
+		}
+		if !encoded {
+			b.WriteString(uri[:i])
+			encoded = true
+		}
+		b.WriteByte('%')
+		b.WriteByte(upperHex[c>>4])
+		b.WriteByte(upperHex[c&15])
+	}
+	if !encoded {
+		return uri
+	}
+	return b.String()
+}
+
+const upperHex = "0123456789ABCDEF"

@@ -19,13 +19,16 @@ func TestSignMatchesSpec(t *testing.T) {
 		"/cat.jpg?w=300&fm=webp": "/cat.jpg?w=300&fm=webp",
 		"/cat.jpg":               "/cat.jpg",
 		"/a%20b/c.jpg?w=1":       "/a%20b/c.jpg?w=1",
+		// What a client cannot send as typed is signed and printed as sent.
+		"/my photo é.jpg?dl=a b": "/my%20photo%20%C3%A9.jpg?dl=a%20b",
+		"/a[1]#2.jpg":            "/a%5B1%5D%232.jpg",
 	} {
 		got, err := Sign(key, "", uri)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasSuffix(got, "s="+mac(msg)) {
-			t.Errorf("Sign(%q) = %q, want the HMAC of %q", uri, got, msg)
+		if !strings.HasSuffix(got, "s="+mac(msg)) || !strings.HasPrefix(got, msg) {
+			t.Errorf("Sign(%q) = %q, want %q with the HMAC of it", uri, got, msg)
 		}
 	}
 	for _, bad := range []string{"cat.jpg?w=1", "/cat.jpg?w=1&s=abc"} {
