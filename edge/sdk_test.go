@@ -162,17 +162,19 @@ type sdkSource struct {
 // is made by sdkFramedPNG, spaced is parrots under a path that needs
 // percent-encoding.
 const (
-	sdkPhoto   = "/photo-1600x1200-q85.jpg"
-	sdkParrots = "/kodim23.png"
-	sdkFramed  = "/sdk/framed.png"
-	sdkSpaced  = "/sdk/my parrots é.png"
+	sdkPhoto    = "/photo-1600x1200-q85.jpg"
+	sdkParrots  = "/kodim23.png"
+	sdkFramed   = "/sdk/framed.png"
+	sdkSpaced   = "/sdk/my parrots é.png"
+	sdkPortrait = "/giunchedi-portrait.jpg"
 )
 
 var sdkSources = map[string]sdkSource{
-	sdkPhoto:   {w: 1600, h: 1200, contentType: "image/jpeg"},
-	sdkParrots: {w: 768, h: 512, contentType: "image/png"},
-	sdkFramed:  {w: 400, h: 300, trimW: 300, trimH: 200, contentType: "image/png"},
-	sdkSpaced:  {w: 768, h: 512, contentType: "image/png"},
+	sdkPhoto:    {w: 1600, h: 1200, contentType: "image/jpeg"},
+	sdkParrots:  {w: 768, h: 512, contentType: "image/png"},
+	sdkFramed:   {w: 400, h: 300, trimW: 300, trimH: 200, contentType: "image/png"},
+	sdkSpaced:   {w: 768, h: 512, contentType: "image/png"},
+	sdkPortrait: {w: 800, h: 533, contentType: "image/jpeg"},
 }
 
 // sdkFramedPNG is 400x300: a 300x200 gradient inside a flat green frame
@@ -212,6 +214,13 @@ var sdkCases = []sdkCase{
 	{src: sdkParrots, params: `{"h": 300, "fit": "max"}`, srcset: true, opts: `{"disableVariableQuality": true}`},
 	{src: sdkParrots, params: `{"w": 2000, "h": 1000, "fit": "crop"}`, srcset: true, opts: `{"devicePixelRatios": [1, 1.5, 5], "variableQualities": {"1": 60, "5": 15}}`},
 	{src: sdkPhoto, params: `{"w": 200, "h": 200, "fit": "crop", "crop": "entropy", "auto": "format,compress"}`, srcset: true},
+
+	// Avatars: the face area at each dpr, and crops that follow the face.
+	{src: sdkPortrait, params: `{"w": 128, "h": 128, "fit": "facearea"}`, srcset: true},
+	{src: sdkPortrait, params: `{"w": 300, "h": 200, "fit": "facearea", "facepad": 1.5, "faceindex": 1}`},
+	{src: sdkPortrait, params: `{"w": 300, "h": 300, "fit": "crop", "crop": "faces"}`},
+	{src: sdkPortrait, params: `{"w": 300, "h": 300, "fit": "crop", "crop": "faces,top,left"}`},
+	{src: sdkParrots, params: `{"w": 200, "h": 200, "fit": "facearea,fill", "bg": "0f0"}`},
 
 	{src: sdkParrots, params: `{"w": 300}`},
 	{src: sdkParrots, params: `{"h": 300}`},
@@ -364,7 +373,7 @@ func fitSize(fit string, sw, sh, w, h float64) [2]int {
 	}
 	var s float64
 	switch fit {
-	case "crop", "fill", "fillmax", "scale", "facearea": // exactly the box
+	case "crop", "fill", "fillmax", "scale", "facearea", "facearea,fill", "facearea,crop": // exactly the box (facearea,fill: a fill without a face)
 		return [2]int{round(w), round(h)}
 	case "min": // the box's shape, never larger than the source
 		if max(w/sw, h/sh) <= 1 {
