@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -105,7 +106,8 @@ func TestDefaultOriginMissing(t *testing.T) {
 }
 
 // TestREADMETour: every URL of the README's tour answers as the tour says:
-// an image, or (the mistake it shows) a 400 that names the parameter.
+// an image, JSON for fm=json, or (the mistake it shows) a 400 that names
+// the parameter.
 func TestREADMETour(t *testing.T) {
 	raw, err := os.ReadFile("README.md")
 	if err != nil {
@@ -133,6 +135,10 @@ func tour(t *testing.T, p *edgeProcess, urls [][]string) {
 		case strings.Contains(u[1], "width="):
 			if status != 400 || !strings.Contains(string(body), "did you mean") {
 				t.Errorf("%s: %d %s", u[1], status, body)
+			}
+		case strings.Contains(u[1], "fm=json"):
+			if status != 200 || ctype != "application/json" || !json.Valid(body) {
+				t.Errorf("%s: %d %s %.200s", u[1], status, ctype, body)
 			}
 		case status != 200 || !strings.HasPrefix(ctype, "image/"):
 			t.Errorf("%s: %d %s %.200s", u[1], status, ctype, body)
