@@ -10,7 +10,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/imgedge .
+# The README's build line, verbatim (TestBuildLineIsOne holds them together).
+RUN go build -trimpath -ldflags "-X main.version=$(git describe --tags --always --dirty)" -o /usr/local/bin/imgedge .
 
 FROM debian:bookworm-slim
 # glibc's allocator, which the edge tunes itself (two arenas, malloc_trim when
@@ -21,7 +22,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /app imgedge
 WORKDIR /app
-COPY --from=build /out/imgedge /app/imgedge
+COPY --from=build /usr/local/bin/imgedge /app/imgedge
 COPY bench/images /app/bench/images
 USER 10001
 ENV IMGEDGE_LISTEN=:8080

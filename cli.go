@@ -46,7 +46,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "sign":
 		err = sign(rest, stdout, stderr)
 	case "version":
-		err = version(rest, stdout)
+		err = versionCommand(rest, stdout)
 	case "healthcheck":
 		err = healthcheck(rest, stderr)
 	case "help":
@@ -164,14 +164,20 @@ func sign(args []string, out, _ io.Writer) error {
 	return err
 }
 
-// version prints the module's version and VCS revision, Go's, libvips' and
-// whether each codec the edge uses is present in that libvips.
-func version(args []string, out io.Writer) error {
+// version is the build's own name for itself, stamped by the README's build
+// line (-ldflags "-X main.version=$(git describe --tags --always --dirty)");
+// empty in a build without it, such as go run.
+var version string
+
+// versionCommand prints the stamped version (else the module's version and
+// VCS revision Go recorded), Go's, libvips' and whether each codec the edge
+// uses is present in that libvips.
+func versionCommand(args []string, out io.Writer) error {
 	if err := parseFlags(flag.NewFlagSet("version", flag.ContinueOnError), args, 0); err != nil {
 		return err
 	}
-	mod, rev := "(devel)", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	mod, rev := version, ""
+	if bi, ok := debug.ReadBuildInfo(); ok && mod == "" {
 		mod = bi.Main.Version
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
