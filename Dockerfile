@@ -16,7 +16,7 @@ RUN go build -trimpath -ldflags "-X main.version=$(git describe --tags --always 
 FROM debian:bookworm-slim
 # glibc's allocator, which the edge tunes itself (two arenas, malloc_trim when
 # idle): in repeated interleaved floods jemalloc kept 20-35 MB less after a
-# burst of misses but rendered 6-8 % fewer of them (bench/RESULTS.md, issue 17).
+# burst of misses but rendered 6-8 % fewer of them (bench/RESULTS.md, "misses against a bare govips loop").
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libvips42 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
