@@ -410,23 +410,26 @@ func Default() (*Config, error) { return Load("", nil) }
 // os.Environ), and validates the result.
 func Load(path string, environ []string) (*Config, error) {
 	var c Config
-	if err := decodeYAML(defaultYAML, &c); err != nil {
-		return nil, fmt.Errorf("config: embedded default.yaml: %w", err)
+	// Where each key was last set: the file and line, or the variable; the
+	// errors Validate finds say where to fix them.
+	where := map[string]string{}
+	if err := decodeYAML(defaultYAML, &c, "the embedded configs/default.yaml", where); err != nil {
+		return nil, err
 	}
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		if err := decodeYAML(raw, &c); err != nil {
-			return nil, fmt.Errorf("config: %s: %w", path, err)
+		if err := decodeYAML(raw, &c, path, where); err != nil {
+			return nil, err
 		}
 	}
 	if c.Signing.Required == nil && len(c.Signing.Keys) > 0 {
 		required := true
 		c.Signing.Required = &required
 	}
-	if err := applyEnv(&c, environ); err != nil {
+	if err := applyEnv(&c, environ, where); err != nil {
 		return nil, err
 	}
 	if c.Transform.Concurrency == 0 {
@@ -436,39 +439,103 @@ func Load(path string, environ []string) (*Config, error) {
 		c.Transform.MemoryBudget = Size(machineMemory() / 4)
 	}
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, placed(err, where)
 	}
 	return &c, nil
 }
 
-func decodeYAML(raw []byte, c *Config) error {
+// placed gives each KeyError of err (one, or joined) the place its key was
+// set, or for an item of a list or a route the place of the list.
+func placed(err error, where map[string]string) error {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		var ke *KeyError
+		if !errors.As(e, &ke) || ke.Where != "" {
+			continue
+		}
+		for key := ke.Key; key != ""; key = parentKey(key) {
+			if w, ok := where[key]; ok {
+				ke.Where = w
+				break
+			}
+		}
+	}
+	return err
+}
+
+// parentKey is key without its last segment: origins[1].url, origins[1],
+// origins; "" after the first.
+func parentKey(key string) string {
+	i := strings.LastIndexAny(key, ".[")
+	if i < 0 {
+		return ""
+	}
+	return key[:i]
+}
+
+// decodeYAML lays the YAML document raw, read from file, over c, and records
+// in where the file and line of every key it sets.
+func decodeYAML(raw []byte, c *Config, file string, where map[string]string) error {
 	var doc yaml.Node
 	// An empty file is no overrides, not an error.
 	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return err
+		return fmt.Errorf("config: %s: %w", file, err)
 	}
 	lines := map[int]keyAt{}
-	if err := checkKeys(&doc, lines); err != nil {
+	if err := checkKeys(&doc, lines, file); err != nil {
 		return err
 	}
+	for line, at := range lines {
+		where[at.path] = fmt.Sprintf("%s:%d", file, line)
+	}
 	if err := doc.Decode(c); err != nil {
-		return typeError(err, lines)
+		var ve *ValueError
+		if errors.As(err, &ve) && ve.line > 0 {
+			ke := &KeyError{Where: fmt.Sprintf("%s:%d", file, ve.line), Key: lines[ve.line].path, Value: ve.Value, Allowed: ve.Allowed}
+			if ke.Key == "" {
+				ke.Key = "a value"
+			}
+			return ke
+		}
+		return typeError(err, lines, file)
 	}
 	return nil
 }
 
-// KeyError reports one invalid key: its name, the value found and what is allowed.
+// KeyError reports one invalid key: where it was set (a file and line, or
+// an environment variable; empty for the embedded defaults' derived
+// values), its name, the value found and what is allowed.
 type KeyError struct {
+	Where   string
 	Key     string
 	Value   string
 	Allowed string
 }
 
 func (e *KeyError) Error() string {
-	return fmt.Sprintf("config: %s: invalid value %q; allowed: %s", e.Key, e.Value, e.Allowed)
+	where := ""
+	if e.Where != "" {
+		where = e.Where + ": "
+	}
+	return fmt.Sprintf("config: %s%s: invalid value %q; allowed: %s", where, e.Key, e.Value, e.Allowed)
+}
+
+// ValueError is a value its type cannot read: the value and what the type
+// allows, which the caller places under its key.
+type ValueError struct {
+	Value   string
+	Allowed string
+	line    int // the YAML line, when read from a file
+}
+
+func (e *ValueError) Error() string {
+	return fmt.Sprintf("invalid value %q; allowed: %s", e.Value, e.Allowed)
 }
 
 // Validate checks every key and returns all problems found, joined.
@@ -812,20 +879,22 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil {
+		err.(*ValueError).line = n.Line
 		return err
 	}
 	*d = v
 	return nil
 }
 
-// ParseDuration parses a Go duration; a bare 0 is allowed.
+// ParseDuration parses a Go duration; a bare 0 is allowed. Its error is a
+// *ValueError.
 func ParseDuration(s string) (Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration; write it like 10s, 500ms, 2m or 720h", s)
+		return 0, &ValueError{Value: s, Allowed: "a duration like 10s, 500ms, 2m or 720h"}
 	}
 	return Duration(v), nil
 }
@@ -837,6 +906,7 @@ type Size int64
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseSize(n.Value)
 	if err != nil {
+		err.(*ValueError).line = n.Line
 		return err
 	}
 	*s = v
@@ -852,7 +922,8 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-// ParseSize parses a byte count with an optional unit (KiB, MiB, GiB, KB, MB, GB, B).
+// ParseSize parses a byte count with an optional unit (KiB, MiB, GiB, KB,
+// MB, GB, B). Its error is a *ValueError.
 func ParseSize(s string) (Size, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
@@ -864,7 +935,7 @@ func ParseSize(s string) (Size, error) {
 	}
 	var n int64
 	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 || fmt.Sprint(n) != t || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size; write it like 0, 1048576, 512KiB, 256MiB or 1GiB", s)
+		return 0, &ValueError{Value: s, Allowed: "a size like 0, 1048576, 512KiB, 256MiB or 1GiB"}
 	}
 	return Size(n * mult), nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,92 +193,114 @@ func TestEveryKeyHasEnv(t *testing.T) {
 	}
 }
 
-func TestInvalidNamesKeyValueAllowed(t *testing.T) {
+// Every config error says where (the file and line, or the variable), which
+// key, the value found and what is allowed, each once: the same kind of
+// mistake through the file and through the environment.
+func TestConfigErrorsSayWhereWhatAndAllowed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(body string) string {
-		p := filepath.Join(dir, "c.yaml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := filepath.Join(dir, "edge.yaml")
 	tests := []struct {
-		name, file string
-		env        []string
-		want       []string // every fragment must be in the error
+		name    string
+		key     string // the key named; its variable is EnvName(key) unless env is given
+		value   string // the bad value, as written in YAML and in the variable
+		yaml    string // the file; line 2 holds the value (first line a comment)
+		env     string // the variable's assignment, when not EnvName(key)=value
+		allowed string
 	}{
-		{"quality range", "transform: {quality: {jpeg: 120}}", nil, []string{"transform.quality.jpeg", `"120"`, "an integer from 1 to 100"}},
-		{"avif effort 0", "transform: {avif_effort: 0}", nil, []string{"transform.avif_effort", `"0"`, "an integer from 1 to 6"}},
-		{"bad size", "cache: {memory: lots}", nil, []string{`"lots" is not a size`, "256MiB"}},
-		{"bad duration", "fetch: {timeout: soon}", nil, []string{`"soon" is not a duration`, "10s"}},
-		{"unknown key", "cache: {memroy: 1MiB}", nil, []string{"cache.memroy (line 1): unknown key", "did you mean cache.memory?"}},
-		{"unknown key typo", "cache:\n  tll: 1h\n", nil, []string{"cache.tll (line 2)", "did you mean cache.ttl?"}},
-		{"unknown section", "cahce: {ttl: 1h}", nil, []string{"cahce (line 1)", "did you mean cache?"}},
-		{"unknown route key", "origins: [{prefix: /a, ulr: 'http://x'}]", nil, []string{"origins[0].ulr", "did you mean origins[0].url?"}},
-		{"wrong type", "fetch:\n  max_conns: many\n", nil, []string{"fetch.max_conns (line 2)", `"many"`, "a whole number"}},
-		{"wrong type bool", "params: {presets_only: maybe}", nil, []string{"params.presets_only (line 1)", "true or false"}},
-		{"bad origin", "origin: ftp://x/y", nil, []string{"origin", `"ftp://x/y"`, "file:, http://, https:// or s3://"}},
-		{"s3 origin without a bucket", "origin: s3:///p", nil, []string{"origin", "s3://bucket[/prefix] with a bucket"}},
-		{"s3 endpoint", "s3: {endpoint: minio:9000}", nil, []string{"s3.endpoint", "http(s)://host"}},
-		{"same listeners", "admin_listen: 127.0.0.1:8080", nil, []string{"admin_listen", "other than listen"}},
-		{"ratio", "breaker: {ratio: 2}", nil, []string{"breaker.ratio", `"2"`, "at most 1"}},
-		{"min over max ttl", "cache: {min_ttl: 2h, max_ttl: 1h}", nil, []string{"cache.min_ttl", "at most cache.max_ttl"}},
-		{"short key", "signing: {keys: [abc]}", nil, []string{"signing.keys[0]", "at least 16 bytes"}},
-		{"env size", "", []string{"IMGEDGE_CACHE_MEMORY=12 parsecs"}, []string{"cache.memory (from IMGEDGE_CACHE_MEMORY)", `"12 parsecs"`}},
-		{"env int", "", []string{"IMGEDGE_FETCH_MAX_CONNS=many"}, []string{"fetch.max_conns (from IMGEDGE_FETCH_MAX_CONNS)", `"many"`}},
-		{"env typo", "", []string{"IMGEDGE_CACHE_MEMROY=1"}, []string{"unknown environment variable IMGEDGE_CACHE_MEMROY", "did you mean IMGEDGE_CACHE_MEMORY?"}},
-		{"env widths", "", []string{"IMGEDGE_LIMITS_WIDTHS=320,big"}, []string{"limits.widths", "comma separated integers"}},
-		{"widths range", "limits: {widths: [0]}", nil, []string{"limits.widths[0]", `"0"`}},
-		{"trusted proxy", "server: {trusted_proxies: [10.0.0.0/33]}", nil, []string{"server.trusted_proxies[0]", "CIDR"}},
-		{"downstream kind", "purge: {downstream: [{kind: squid, url: 'http://127.0.0.1:3128'}]}", nil, []string{"purge.downstream[0].kind", "varnish-xkey, varnish-ban, nginx or url"}},
-		{"downstream url", "purge: {downstream: [{kind: varnish-xkey, url: '127.0.0.1:6081'}]}", nil, []string{"purge.downstream[0].url", "http(s) URL"}},
-		{"downstream body", "purge: {downstream: [{kind: nginx, url: 'http://127.0.0.1/purge', body: x}]}", nil, []string{"purge.downstream[0].kind", "url, for a method"}},
-		{"canonical with presets only", "cache: {canonical_redirect: true}\nparams: {presets_only: true}", nil, []string{"cache.canonical_redirect", "presets_only"}},
-		{"params.unknown", "params: {unknown: drop}", nil, []string{"params.unknown", `"drop"`, "reject"}},
-		{"signing.scheme", "signing: {scheme: md5}", nil, []string{"signing.scheme", `"md5"`, "imgix"}},
-		{"imgix token shared by host routes", "signing: {scheme: imgix, keys: [token-0123456789abcdef]}\norigins: [{hosts: [a.example], url: 'http://127.0.0.1:1'}]", nil,
-			[]string{"origins[0].signing.keys", "signs no host", "its own imgix token"}},
-		{"imgix token reused by two routes", "signing: {scheme: imgix}\norigins: [{hosts: [a.example], url: 'http://127.0.0.1:1', signing: {keys: [token-0123456789abcdef]}}, {hosts: [b.example], url: 'http://127.0.0.1:1', signing: {keys: [token-0123456789abcdef]}}]", nil,
-			[]string{"origins[1].signing.keys[0]", "no other route uses"}},
-		{"route key too short", "origins: [{prefix: /a, url: 'http://127.0.0.1:1', signing: {keys: [short]}}]", nil, []string{"origins[0].signing.keys[0]", "at least 16 bytes"}},
-		{"route scheme", "origins: [{prefix: /a, url: 'http://127.0.0.1:1', signing: {scheme: md5}}]", nil, []string{"origins[0].signing.scheme", `"md5"`}},
-		{"rollout", "flags: {jxl: {rollout: 120}}", nil, []string{"flags.jxl.rollout", `"120"`, "a percentage from 0 to 100"}},
-		{"cors origin", "cors: {allow_origins: ['https://a.example/path']}", nil, []string{"cors.allow_origins[0]", "scheme://host[:port]"}},
-		{"internal cidr", "flags: {internal_cidrs: [10.0.0.0/99]}", nil, []string{"flags.internal_cidrs[0]", "CIDR"}},
-		{"redis cluster without addresses", "redis: {cluster: true}", nil, []string{"redis.cluster", "redis.addrs"}},
-		{"redis addrs", "redis: {addrs: ['10.0.0.5']}", nil, []string{"redis.addrs", `"10.0.0.5"`, "host:port"}},
-		{"env downstream", "", []string{"IMGEDGE_PURGE_DOWNSTREAM=[{kind: ban}]"}, []string{"purge.downstream[0].kind", `"ban"`}},
+		{"duration", "cache.ttl", "1 hour", "cache:\n  ttl: 1 hour\n", "", "a duration like 10s, 500ms, 2m or 720h"},
+		{"size", "cache.memory", "12 parsecs", "cache:\n  memory: 12 parsecs\n", "", "a size like 0, 1048576, 512KiB, 256MiB or 1GiB"},
+		{"whole number", "fetch.max_conns", "many", "fetch:\n  max_conns: many\n", "", "a whole number"},
+		{"true or false", "params.presets_only", "maybe", "params:\n  presets_only: maybe\n", "", "true or false"},
+		{"integer range", "transform.quality.jpeg", "120", "transform:\n  quality: {jpeg: 120}\n", "IMGEDGE_TRANSFORM_QUALITY_JPEG=120", "an integer from 1 to 100"},
+		{"effort range", "transform.avif_effort", "0", "transform:\n  avif_effort: 0\n", "", "an integer from 1 to 6"},
+		{"ratio", "breaker.ratio", "2", "breaker:\n  ratio: 2\n", "", "a number above 0 and at most 1"},
+		{"origin", "origin", "ftp://x/y", "# the origin\norigin: ftp://x/y\n", "", "a URL starting with file:, http://, https:// or s3://"},
+		{"address", "listen", "8080", "# the listener\nlisten: '8080'\n", "", "host:port, e.g. 127.0.0.1:8080 or :8080"},
+		{"enum", "params.unknown", "drop", "params:\n  unknown: drop\n", "", "reject (an unknown parameter answers 400) or ignore"},
+		{"scheme", "signing.scheme", "md5", "signing:\n  scheme: md5\n", "", "hmac-sha256 or imgix"},
+		{"list item", "limits.widths[0]", "0", "limits:\n  widths: [0]\n", "IMGEDGE_LIMITS_WIDTHS=0", "an integer from 1 to limits.max_dimension"},
+		{"list of integers", "limits.widths", "big", "limits:\n  widths: big\n", "", "comma separated integers"},
+		{"proxy", "server.trusted_proxies[0]", "10.0.0.0/33", "server:\n  trusted_proxies: [10.0.0.0/33]\n", "IMGEDGE_SERVER_TRUSTED_PROXIES=10.0.0.0/33", "an IP address or a CIDR block"},
+		{"route url", "origins[0].url", "ftp://x", "origins:\n  - {prefix: /a, url: 'ftp://x'}\n", "IMGEDGE_ORIGINS=[{prefix: /a, url: 'ftp://x'}]", "a URL starting with file:, http://, https:// or s3://"},
+		{"rollout", "flags.jxl.rollout", "120", "flags:\n  jxl: {rollout: 120}\n", "IMGEDGE_FLAGS_JXL_ROLLOUT=120", "a percentage from 0 to 100"},
+		{"redis address", "redis.addrs", "10.0.0.5", "redis:\n  addrs: ['10.0.0.5']\n", "", "host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := ""
-			if tt.file != "" {
-				path = write(tt.file)
+			env := tt.env
+			if env == "" {
+				env = EnvName(tt.key) + "=" + tt.value
 			}
-			_, err := Load(path, tt.env)
-			if err == nil {
-				t.Fatal("Load succeeded")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
+			name, _, _ := strings.Cut(env, "=")
+			_, fileErr := loadFile(t, file, tt.yaml)
+			_, envErr := Load("", []string{env})
+			for _, c := range []struct {
+				err   error
+				where string
+			}{{fileErr, file + ":2"}, {envErr, name}} {
+				if c.err == nil {
+					t.Fatalf("%s: loaded", c.where)
 				}
-			}
-			// Go's names mean nothing to an operator, and a list of every
-			// variable helps nobody.
-			for _, never := range []string{"configs.", "!!str", " into ", "IMGEDGE_TRACING_SAMPLE"} {
-				if strings.Contains(err.Error(), never) {
-					t.Errorf("error %q shows %q", err, never)
+				msg := c.err.Error()
+				for _, want := range []string{"config: " + c.where + ": ", tt.key + ": ", strconv.Quote(tt.value), "allowed: " + tt.allowed} {
+					if n := strings.Count(msg, want); n != 1 {
+						t.Errorf("%q says %q %d times, want once", msg, want, n)
+					}
+				}
+				// Go's names mean nothing to an operator.
+				for _, never := range []string{"configs.", "!!str", " into ", "IMGEDGE_TRACING_SAMPLE"} {
+					if strings.Contains(msg, never) {
+						t.Errorf("%q shows %q", msg, never)
+					}
 				}
 			}
 		})
 	}
-	var ke *KeyError
-	_, err := Load(write("transform: {queue: -1}"), nil)
-	if !errors.As(err, &ke) || ke.Key != "transform.queue" {
-		t.Errorf("err = %v, want a *KeyError for transform.queue", err)
+	// Mistakes only a file can make, and only the environment.
+	for _, tt := range []struct {
+		yaml, env string
+		want      []string
+	}{
+		{"cache:\n  memroy: 1MiB\n", "", []string{"config: " + file + ":2: cache.memroy: unknown key", "did you mean cache.memory?"}},
+		{"cahce: {ttl: 1h}\n", "", []string{"config: " + file + ":1: cahce: unknown key", "did you mean cache?"}},
+		{"origins: [{prefix: /a, ulr: 'http://x'}]\n", "", []string{"config: " + file + ":1: origins[0].ulr: unknown key", "did you mean origins[0].url?"}},
+		{"cache: 5\n", "", []string{"config: " + file + ":1: cache: a section of keys"}},
+		{"cache: {ttl: [\n", "", []string{"config: " + file + ": yaml: "}},
+		{"", "IMGEDGE_CACHE_MEMROY=1", []string{"config: unknown environment variable IMGEDGE_CACHE_MEMROY", "did you mean IMGEDGE_CACHE_MEMORY?"}},
+		{"", "IMGEDGE_SIGNING_KEYS=", []string{"config: IMGEDGE_SIGNING_KEYS: signing.keys: invalid value \"\"", "at least one item"}},
+	} {
+		var err error
+		if tt.env != "" {
+			_, err = Load("", []string{tt.env})
+		} else {
+			_, err = loadFile(t, file, tt.yaml)
+		}
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%q %q: error %v lacks %q", tt.yaml, tt.env, err, w)
+			}
+		}
 	}
+	// A mistake that spans keys is placed at the key named.
+	_, err := loadFile(t, file, "cache:\n  max_ttl: 1h\n  min_ttl: 2h\n")
+	if err == nil || !strings.HasPrefix(err.Error(), "config: "+file+":3: cache.min_ttl: ") {
+		t.Errorf("min over max ttl: %v", err)
+	}
+	var ke *KeyError
+	_, err = loadFile(t, file, "transform: {queue: -1}")
+	if !errors.As(err, &ke) || ke.Key != "transform.queue" || ke.Where != file+":1" {
+		t.Errorf("err = %v, want a *KeyError for transform.queue at line 1", err)
+	}
+}
+
+// loadFile writes body to path and loads it.
+func loadFile(t *testing.T, path, body string) (*Config, error) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, nil)
 }
 
 func TestParseSize(t *testing.T) {

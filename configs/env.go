@@ -14,7 +14,7 @@ import (
 // applyEnv lays every IMGEDGE_* variable of environ over c. The variable names
 // are derived from the YAML tags, so every key has one without a hand-kept list;
 // an IMGEDGE_* name that matches no key is an error, so typos do not pass silently.
-func applyEnv(c *Config, environ []string) error {
+func applyEnv(c *Config, environ []string, where map[string]string) error {
 	fields := map[string]envField{}
 	collectEnvFields(reflect.ValueOf(c).Elem(), "", fields)
 	for _, kv := range environ {
@@ -31,8 +31,14 @@ func applyEnv(c *Config, environ []string) error {
 			return fmt.Errorf("%s; every key's variable is IMGEDGE_ and its path in upper snake case (cache.ttl: IMGEDGE_CACHE_TTL)", msg)
 		}
 		if err := setFromString(f.value, value); err != nil {
-			return &KeyError{Key: f.key + " (from " + name + ")", Value: value, Allowed: err.Error()}
+			allowed := err.Error()
+			var ve *ValueError
+			if errors.As(err, &ve) {
+				allowed = ve.Allowed
+			}
+			return &KeyError{Where: name, Key: f.key, Value: value, Allowed: allowed}
 		}
+		where[f.key] = name
 	}
 	return nil
 }

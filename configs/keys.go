@@ -16,27 +16,27 @@ import (
 // beside it (cache.tll: did you mean cache.ttl?); a Go type name means
 // nothing to an operator. lines maps each value's line to its key and what
 // it holds, for typeError.
-func checkKeys(root *yaml.Node, lines map[int]keyAt) error {
+func checkKeys(root *yaml.Node, lines map[int]keyAt, file string) error {
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}
 	if root.Kind == 0 {
 		return nil // an empty document
 	}
-	return walkKeys(root, reflect.TypeOf(Config{}), "", lines)
+	return walkKeys(root, reflect.TypeOf(Config{}), "", lines, file)
 }
 
 // keyAt is a key's dotted path and a description of the values it takes.
 type keyAt struct{ path, want string }
 
-func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt) error {
+func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, file string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch {
 	case t.Kind() == reflect.Struct && !customYAML(t):
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s (line %d): a section of keys (key: value), not %s", orRoot(path), n.Line, describeNode(n))
+			return fmt.Errorf("config: %s:%d: %s: a section of keys (key: value), not %s", file, n.Line, orRoot(path), describeNode(n))
 		}
 		fields := map[string]reflect.StructField{}
 		var names []string
@@ -51,7 +51,7 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt) er
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				msg := fmt.Sprintf("%s (line %d): unknown key", join(path, k.Value), k.Line)
+				msg := fmt.Sprintf("config: %s:%d: %s: unknown key", file, k.Line, join(path, k.Value))
 				if s := nearest(k.Value, names); s != "" {
 					msg += "; did you mean " + join(path, s) + "?"
 				} else {
@@ -59,13 +59,13 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt) er
 				}
 				return fmt.Errorf("%s", msg)
 			}
-			if err := walkKeys(v, f.Type, join(path, k.Value), lines); err != nil {
+			if err := walkKeys(v, f.Type, join(path, k.Value), lines, file); err != nil {
 				return err
 			}
 		}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
-			if err := walkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
+			if err := walkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, file); err != nil {
 				return err
 			}
 		}
@@ -132,6 +132,9 @@ func describeType(t reflect.Type) string {
 	case reflect.String:
 		return "a string"
 	case reflect.Slice:
+		if k := t.Elem().Kind(); k == reflect.Int || k == reflect.Int64 {
+			return "comma separated integers in a list, e.g. [320, 640, 1280]"
+		}
 		return "a list, e.g. [a, b]"
 	case reflect.Map:
 		return "a map of names to values"
@@ -142,16 +145,16 @@ func describeType(t reflect.Type) string {
 var yamlTypeError = regexp.MustCompile(`line (\d+): cannot unmarshal !!\w+ ` + "`" + `([^` + "`" + `]*)` + "`" + ` into `)
 
 // typeError rewrites yaml's "cannot unmarshal !!str `x` into int" into the
-// key, its line and what it takes.
-func typeError(err error, lines map[int]keyAt) error {
+// key, where it is and what it takes.
+func typeError(err error, lines map[int]keyAt, file string) error {
 	m := yamlTypeError.FindStringSubmatch(err.Error())
 	if m == nil {
-		return err
+		return fmt.Errorf("config: %s: %w", file, err)
 	}
 	line, _ := strconv.Atoi(m[1])
 	at, ok := lines[line]
 	if !ok {
-		return fmt.Errorf("line %d: %q is not a valid value here", line, m[2])
+		return fmt.Errorf("config: %s:%d: %q is not a valid value here", file, line, m[2])
 	}
-	return fmt.Errorf("%s (line %d): %q is not valid; want %s", at.path, line, m[2], at.want)
+	return &KeyError{Where: fmt.Sprintf("%s:%d", file, line), Key: at.path, Value: m[2], Allowed: at.want}
 }
