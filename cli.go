@@ -13,19 +13,21 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"imgedge/configs"
+	"imgedge/edge"
 	"imgedge/edge/signing"
 	"imgedge/transform/libvips"
 )
 
 const usage = `usage:
   imgedge [-config FILE]            serve (the embedded defaults, FILE laid over them, IMGEDGE_* over both)
-  imgedge sign [-key K] [-host H] [-config FILE] '/path.jpg?w=300'
-                                    print the URL with its signature
+  imgedge sign [-key K] [-scheme S] [-host H] [-config FILE] '/path.jpg?w=300'
+                                    print the URL with its signature (sign -h: every flag)
   imgedge version                   print the build, Go, libvips and its codecs
   imgedge healthcheck [-config FILE] [-url URL]
                                     exit 0 when the admin /healthz answers 200 (for a container HEALTHCHECK)
@@ -114,49 +116,75 @@ func serveCommand(args []string, stderr io.Writer) error {
 	return run(*configPath)
 }
 
-// sign prints a URL signed with -key, else with the first signing key of the
-// configuration (-config, IMGEDGE_SIGNING_KEYS). -host signs the host too,
-// as an edge that routes by Host requires. A key the server would refuse
-// (under 16 bytes) is refused here too.
+// signUsage is sign's own usage, every flag listed (sign -h).
+const signUsage = `usage: imgedge sign [-key K] [-scheme S] [-host H] [-config FILE] '/path.jpg?w=300'
+
+Prints the URL with its signature, as the edge configured by -config (and
+IMGEDGE_* variables) verifies it: with the keys and scheme of the route the
+URL hits (a route's own signing, else signing.keys and signing.scheme).
+
+  -config FILE  the edge's YAML config (default: the embedded defaults)
+  -key K        the key to sign with (default: the route's first key); it
+                must be one the edge holds for that route
+  -scheme S     hmac-sha256 or imgix (default: the route's); it must be
+                the route's scheme
+  -host H       the Host the URL is served under: required when the config
+                routes origins by host (the signature covers the host then),
+                refused otherwise
+`
+
+// sign prints a URL signed as the edge configured by -config verifies it:
+// the route the URL hits (by -host and path) gives the keys and the scheme.
+// What the edge would refuse (a key it does not hold for the route, another
+// scheme, a missing or needless -host, a key under 16 bytes) is refused
+// here, with what to do.
 func sign(args []string, out, _ io.Writer) error {
 	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-	key := fs.String("key", "", "signing key (default: the first of signing.keys)")
-	host := fs.String("host", "", "the Host the URL is served under; required when the config routes origins by host")
-	configPath := fs.String("config", "", "YAML config file holding signing.keys")
-	schemeName := fs.String("scheme", "", "hmac-sha256 or imgix (default: signing.scheme of the config)")
-	if err := parseFlags(fs, args, 1); err != nil {
-		return err
-	}
-	if *key == "" || *schemeName == "" {
-		cfg, err := configs.Load(*configPath, os.Environ())
-		if err != nil {
+	key := fs.String("key", "", "")
+	host := fs.String("host", "", "")
+	configPath := fs.String("config", "", "")
+	schemeName := fs.String("scheme", "", "")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(out, signUsage)
 			return err
 		}
-		if *schemeName == "" {
-			*schemeName = cfg.Signing.Scheme
-		}
+		return usageError("sign: %v", err)
 	}
-	scheme, err := signing.ParseScheme(*schemeName)
+	if fs.NArg() != 1 {
+		return usageError("sign takes one URL path with its query, e.g. '/photos/cat.jpg?w=300', got %d arguments", fs.NArg())
+	}
+	cfg, err := configs.Load(*configPath, os.Environ())
 	if err != nil {
 		return err
 	}
+	path, _, _ := strings.Cut(fs.Arg(0), "?")
+	keys, scheme, withHost, route := edge.Signing(cfg, *host, path)
+	switch {
+	case withHost && *host == "":
+		return errors.New("sign: this config routes origins by host, so a signature covers the host: give -host with the Host the URL is served under")
+	case !withHost && *host != "":
+		return errors.New("sign: this config routes no origin by host, so the edge verifies signatures without one: drop -host (or give the -config that routes by host)")
+	case *schemeName != "" && *schemeName != scheme:
+		return fmt.Errorf("sign: the edge verifies %s with the %s scheme, not %s: drop -scheme", route, scheme, *schemeName)
+	}
 	if *key == "" {
-		cfg, err := configs.Load(*configPath, os.Environ())
-		if err != nil {
-			return err
+		if len(keys) == 0 {
+			return fmt.Errorf("sign: no -key, and the config holds no key for %s (signing.keys, IMGEDGE_SIGNING_KEYS, or the route's signing.keys)", route)
 		}
-		if len(cfg.Signing.Keys) == 0 {
-			return errors.New("sign: no -key and no signing.keys configured (IMGEDGE_SIGNING_KEYS)")
-		}
-		if cfg.RoutesByHost() && *host == "" {
-			return errors.New("sign: this config routes origins by host, so signatures cover the host: give -host")
-		}
-		*key = cfg.Signing.Keys[0]
+		*key = keys[0]
+	} else if len(keys) > 0 && !slices.Contains(keys, *key) {
+		return fmt.Errorf("sign: the edge verifies %s with its own keys and -key is not one of them: drop -key, or add it to the config", route)
 	}
 	if len(strings.TrimSpace(*key)) < configs.MinSigningKeyBytes {
 		return fmt.Errorf("sign: the key is %d bytes; the edge refuses keys under %d bytes", len(*key), configs.MinSigningKeyBytes)
 	}
-	signed, err := scheme.Sign(*key, *host, fs.Arg(0))
+	sch, err := signing.ParseScheme(scheme)
+	if err != nil {
+		return err
+	}
+	signed, err := sch.Sign(*key, *host, fs.Arg(0))
 	if err != nil {
 		return err
 	}

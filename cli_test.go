@@ -54,7 +54,10 @@ func TestCLI(t *testing.T) {
 		{[]string{"version", "now"}, 2, "usage:"},
 		{[]string{"sign", "-key", "short", "/a.jpg?w=1"}, 1, "under 16 bytes"},
 		{[]string{"sign", "-key", "0123456789abcdef", "/a.jpg?w=1"}, 0, "/a.jpg?w=1&s="},
-		{[]string{"sign", "-key", "0123456789abcdef"}, 2, "takes 1 argument"},
+		{[]string{"sign", "-key", "0123456789abcdef"}, 2, "sign takes one URL path"},
+		{[]string{"sign", "-h"}, 0, "-scheme S     hmac-sha256 or imgix"},
+		{[]string{"sign", "-h"}, 0, "-host H"},
+		{[]string{"help"}, 0, "imgedge sign [-key K] [-scheme S] [-host H] [-config FILE]"},
 		{[]string{"healthcheck", "-url", "http://" + origintest.RefusedAddr(t) + "/healthz"}, 1, "healthcheck"},
 	} {
 		code, stdout, stderr := runBinary(t, ".", tt.args...)

@@ -288,6 +288,72 @@ func TestSignCommand(t *testing.T) {
 	}
 }
 
+// imgedge sign signs for the route the URL hits, as the edge configured by
+// -config verifies it, and refuses what that edge would refuse: every URL it
+// prints, the edge answers.
+func TestSignFollowsTheRoutes(t *testing.T) {
+	const (
+		shared = "shared-key-0123456789"
+		tokenA = "imgix-token-a-0123456789"
+	)
+	dir := t.TempDir()
+	config := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	samples := mustAbs(t, "bench/images")
+	byHost := config("hosts.yaml", "signing: {keys: ["+shared+"]}\norigins:\n"+
+		"  - {hosts: [a.example], url: 'file:"+samples+"', signing: {scheme: imgix, keys: ["+tokenA+"]}}\n"+
+		"  - {hosts: [b.example], url: 'file:"+samples+"'}\n")
+	plain := config("plain.yaml", "signing: {keys: ["+shared+"]}\n")
+	for _, tt := range []struct {
+		args []string
+		fail string // the refusal, or "" for a URL to fetch
+		host string
+	}{
+		{[]string{"-config", byHost, "-host", "a.example", "/hopper.jpg?w=16"}, "", "a.example"}, // the route's imgix token
+		{[]string{"-config", byHost, "-host", "b.example", "/hopper.jpg?w=16"}, "", "b.example"}, // signing.keys, with the host
+		{[]string{"-config", byHost, "/hopper.jpg?w=16"}, "give -host", ""},
+		{[]string{"-config", byHost, "-host", "a.example", "-scheme", "hmac-sha256", "/hopper.jpg?w=16"}, "with the imgix scheme", ""},
+		{[]string{"-config", byHost, "-host", "a.example", "-key", shared, "/hopper.jpg?w=16"}, "not one of them", ""},
+		{[]string{"-config", plain, "/hopper.jpg?w=16"}, "", ""},
+		{[]string{"-config", plain, "-host", "a.example", "/hopper.jpg?w=16"}, "drop -host", ""},
+		{[]string{"/hopper.jpg?w=16"}, "no -key", ""},
+	} {
+		var out bytes.Buffer
+		err := sign(tt.args, &out, io.Discard)
+		switch {
+		case tt.fail != "":
+			if err == nil || !strings.Contains(err.Error(), tt.fail) {
+				t.Errorf("sign %q: %v, want a refusal saying %q", tt.args, err, tt.fail)
+			}
+			continue
+		case err != nil:
+			t.Errorf("sign %q: %v", tt.args, err)
+			continue
+		}
+		// The edge of that config answers the URL.
+		cfgPath := tt.args[1]
+		p := startEdge(t, []string{"-config", cfgPath})
+		req, _ := http.NewRequest("GET", "http://"+p.public+strings.TrimSpace(out.String()), nil)
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("sign %q printed %s, which the edge answers %d", tt.args, strings.TrimSpace(out.String()), resp.StatusCode)
+		}
+		p.stop(t)
+	}
+}
+
 // TestSigningCannotBeTurnedOffByAccident: with keys in the file, an empty
 // IMGEDGE_SIGNING_KEYS stops the start, and a SIGHUP to a file without keys
 // is refused while signed URLs stay required.

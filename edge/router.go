@@ -51,19 +51,46 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	r := &router{def: def}
+	r := &router{def: def, routes: routesOf(cfg)}
 	for i, o := range cfg.Origins {
-		up, err := mk(o.URL)
-		if err != nil {
+		if r.routes[i].up, err = mk(o.URL); err != nil {
 			return nil, fmt.Errorf("origins[%d]: %w", i, err)
 		}
-		rt := route{prefix: []byte(strings.TrimRight(o.Prefix, "/")), up: up}
+	}
+	return r, nil
+}
+
+// routesOf is cfg's origins as the router matches them, without their
+// upstreams.
+func routesOf(cfg *configs.Config) []route {
+	routes := make([]route, 0, len(cfg.Origins))
+	for _, o := range cfg.Origins {
+		rt := route{prefix: []byte(strings.TrimRight(o.Prefix, "/"))}
 		for _, h := range o.Hosts {
 			rt.hosts = append(rt.hosts, []byte(strings.ToLower(h)))
 		}
-		r.routes = append(r.routes, rt)
+		routes = append(routes, rt)
 	}
-	return r, nil
+	return routes
+}
+
+// Signing is how the edge verifies a request for host and path: the keys
+// and scheme of the route it hits (the route's own, or signing's), whether
+// the signature covers the host, and the route's name for messages
+// ("origin" or "origins[i]"). imgedge sign signs with it.
+func Signing(cfg *configs.Config, host, path string) (keys []string, scheme string, withHost bool, route string) {
+	i := (&router{routes: routesOf(cfg)}).route([]byte(host), []byte(path))
+	keys, scheme, route = cfg.Signing.Keys, cfg.Signing.Scheme, "origin"
+	if i >= 0 {
+		route = fmt.Sprintf("origins[%d]", i)
+		scheme = cfg.RouteScheme(i)
+		if k := cfg.Origins[i].Signing.Keys; len(k) > 0 {
+			keys = k
+		} else {
+			scheme = cfg.Signing.Scheme
+		}
+	}
+	return keys, scheme, cfg.RoutesByHost(), route
 }
 
 // pick returns the origin for host and path, and the path at that origin (the
