@@ -323,13 +323,13 @@ func sourceDir() string {
 }
 
 // findDefaultOrigin lets the embedded default origin (the sample images,
-// file:bench/images) work from any directory: relative to the working
-// directory, else to the binary, else to the checkout it was built from;
-// failing that it says how to name an origin. An origin the operator set is
-// left alone.
-func findDefaultOrigin(cfg *configs.Config, configPath string, dirs []string) error {
-	const sample = "file:bench/images"
-	if cfg.Origin != sample || configPath != "" || os.Getenv(configs.EnvName("origin")) != "" {
+// file:bench/images) work from any directory, with or without a -config
+// file: relative to the working directory, else to the binary, else to the
+// checkout it was built from; failing that it says how to name an origin.
+// An origin the operator set, in the file or the environment, is left
+// alone.
+func findDefaultOrigin(cfg *configs.Config, dirs []string) error {
+	if cfg.SetBy("origin") != "" {
 		return nil
 	}
 	for _, d := range dirs {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,19 +93,69 @@ func TestRunsFromAnyDirectory(t *testing.T) {
 }
 
 // TestDefaultOriginMissing: when the sample images are nowhere to be found,
-// the error says how to name an origin, once.
+// the error says how to name an origin, once; an origin the operator set is
+// left alone.
 func TestDefaultOriginMissing(t *testing.T) {
 	cfg, err := configs.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = findDefaultOrigin(cfg, "", []string{t.TempDir(), t.TempDir()})
+	err = findDefaultOrigin(cfg, []string{t.TempDir(), t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "IMGEDGE_ORIGIN=file:") || strings.Count(err.Error(), "origin") > 3 {
 		t.Fatalf("err = %v", err)
 	}
 	here, _ := os.Getwd()
-	if err := findDefaultOrigin(cfg, "", []string{t.TempDir(), here}); err != nil || cfg.Origin != "file:"+here+"/bench/images" {
+	if err := findDefaultOrigin(cfg, []string{t.TempDir(), here}); err != nil || cfg.Origin != "file:"+here+"/bench/images" {
 		t.Fatalf("found %q, %v", cfg.Origin, err)
+	}
+	set, err := configs.Load("", []string{"IMGEDGE_ORIGIN=file:bench/images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := findDefaultOrigin(set, []string{here}); err != nil || set.Origin != "file:bench/images" {
+		t.Fatalf("an origin the operator set became %q (%v)", set.Origin, err)
+	}
+}
+
+// The sample origin is found the same with a -config file that names no
+// origin as without one; and when it cannot be found, a mistake in the
+// operator's own routes is what the error reports.
+func TestDefaultOriginWithConfig(t *testing.T) {
+	elsewhere := t.TempDir()
+	cfg := filepath.Join(elsewhere, "edge.yaml")
+	if err := os.WriteFile(cfg, []byte("cache: {ttl: 1h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startEdgeIn(t, elsewhere, []string{"-config", cfg})
+	if status, ctype, _ := p.get(t, "/kodim23.png?w=100&fm=webp"); status != 200 || ctype != "image/webp" {
+		t.Fatalf("a sample with -config, from another directory: %d %s", status, ctype)
+	}
+	p.stop(t)
+	// A binary that knows no checkout (-trimpath), run where there are no
+	// samples, with a route to a folder that does not exist.
+	trimmed := filepath.Join(t.TempDir(), "imgedge")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", trimmed, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(cfg, []byte("origins: [{prefix: /x, url: 'file:/nonexistent-imgedge-route'}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(trimmed, "-config", cfg)
+	cmd.Dir = elsewhere
+	cmd.Env = append(os.Environ(), "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "origins[0]: file:/nonexistent-imgedge-route") || strings.Contains(string(out), "bench/images") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// With the route fixed, the missing samples are what it says.
+	if err := os.WriteFile(cfg, []byte("cache: {ttl: 1h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(trimmed, "-config", cfg)
+	cmd.Dir = elsewhere
+	cmd.Env = append(os.Environ(), "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1")
+	if out, err = cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "the default origin, the sample images in bench/images, is not here") {
+		t.Fatalf("%v: %s", err, out)
 	}
 }
 

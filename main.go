@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -61,9 +62,9 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := findDefaultOrigin(cfg, configPath, originSearch()); err != nil {
-		return err
-	}
+	// Not found, the sample folder is said missing only if nothing of the
+	// operator's own fails first (their routes, below).
+	originErr := findDefaultOrigin(cfg, originSearch())
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	libvips.Startup(log)
@@ -75,6 +76,10 @@ func run(configPath string) error {
 	srv, err := edge.New(cfg, tr, log)
 	if err != nil {
 		libvips.Shutdown()
+		var re *edge.RouteError
+		if originErr != nil && errors.As(err, &re) && re.Route == "origin" {
+			return originErr
+		}
 		return err
 	}
 	libvips.SetLog(srv.BudgetedLogger())

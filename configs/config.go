@@ -26,6 +26,10 @@ var defaultYAML []byte
 // origins and their pools, cache budgets, worker counts); every other key
 // applies on SIGHUP.
 type Config struct {
+	// setBy is where Load found each key set, beyond the embedded defaults
+	// (SetBy).
+	setBy map[string]string
+
 	Listen      string        `yaml:"listen" reload:"restart"`       // public listener address
 	AdminListen string        `yaml:"admin_listen" reload:"restart"` // admin listener address, never the public one
 	Origin      string        `yaml:"origin" reload:"restart"`       // default origin URL: file:dir, file:///dir or http(s)://host/prefix
@@ -405,6 +409,9 @@ const EnvPrefix = "IMGEDGE_"
 // Default returns the embedded defaults, resolved and validated.
 func Default() (*Config, error) { return Load("", nil) }
 
+// defaultsName is where the embedded defaults' keys are said to be set.
+const defaultsName = "the embedded configs/default.yaml"
+
 // Load builds a Config from the embedded defaults, then the YAML file at path
 // (when path is not empty), then every IMGEDGE_* entry of environ (as returned by
 // os.Environ), and validates the result.
@@ -413,7 +420,7 @@ func Load(path string, environ []string) (*Config, error) {
 	// Where each key was last set: the file and line, or the variable; the
 	// errors Validate finds say where to fix them.
 	where := map[string]string{}
-	if err := decodeYAML(defaultYAML, &c, "the embedded configs/default.yaml", where); err != nil {
+	if err := decodeYAML(defaultYAML, &c, defaultsName, where); err != nil {
 		return nil, err
 	}
 	if path != "" {
@@ -441,8 +448,18 @@ func Load(path string, environ []string) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, placed(err, where)
 	}
+	c.setBy = map[string]string{}
+	for key, w := range where {
+		if !strings.HasPrefix(w, defaultsName) {
+			c.setBy[key] = w
+		}
+	}
 	return &c, nil
 }
+
+// SetBy is where key was set (a file and line, or a variable) when the
+// operator set it; "" when its value is the embedded default's.
+func (c *Config) SetBy(key string) string { return c.setBy[key] }
 
 // placed gives each KeyError of err (one, or joined) the place its key was
 // set, or for an item of a list or a route the place of the list.

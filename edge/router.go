@@ -47,18 +47,34 @@ func newRouter(cfg *configs.Config, ocfg origin.Config) (*router, error) {
 		b := origin.WithBreaker(f, raw, bcfg)
 		return &upstream{origin: shield.Origin{ID: raw, Fetcher: b}, breaker: b, tag: appendOriginTag(nil, raw)}, nil
 	}
-	def, err := mk(cfg.Origin)
-	if err != nil {
-		return nil, fmt.Errorf("origin: %w", err)
-	}
-	r := &router{def: def, routes: routesOf(cfg)}
+	// The routes first: a mistake in the operator's own routes is reported
+	// before the default origin's (which may be the sample folder, not
+	// found outside the checkout).
+	r := &router{routes: routesOf(cfg)}
 	for i, o := range cfg.Origins {
+		var err error
 		if r.routes[i].up, err = mk(o.URL); err != nil {
-			return nil, fmt.Errorf("origins[%d]: %w", i, err)
+			return nil, &RouteError{Route: fmt.Sprintf("origins[%d]", i), Err: err}
 		}
 	}
+	def, err := mk(cfg.Origin)
+	if err != nil {
+		return nil, &RouteError{Route: "origin", Err: err}
+	}
+	r.def = def
 	return r, nil
 }
+
+// RouteError is an origin the edge cannot use at start: Route names it
+// ("origin", or "origins[i]").
+type RouteError struct {
+	Route string
+	Err   error
+}
+
+func (e *RouteError) Error() string { return e.Route + ": " + e.Err.Error() }
+
+func (e *RouteError) Unwrap() error { return e.Err }
 
 // routesOf is cfg's origins as the router matches them, without their
 // upstreams.
