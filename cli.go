@@ -57,6 +57,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 0
 	default:
 		err = usageError("unknown command %q", cmd)
+		if ext := filepath.Ext(cmd); ext == ".yaml" || ext == ".yml" {
+			err = usageError("unknown command %q; a config file is given with -config: imgedge -config %s", cmd, cmd)
+		}
 	}
 	var ue *usageErr
 	switch {

@@ -44,7 +44,7 @@ func TestCLI(t *testing.T) {
 		code int
 		out  string // in stdout, or in stderr for a failure
 	}{
-		{[]string{"edge.yaml"}, 2, `unknown command "edge.yaml"`},
+		{[]string{"edge.yaml"}, 2, `unknown command "edge.yaml"; a config file is given with -config: imgedge -config edge.yaml`},
 		{[]string{"serve"}, 2, "usage:"},
 		{[]string{"-config", "x.yaml", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
