@@ -34,6 +34,11 @@ func reload(log *slog.Logger, path string, srv *edge.Server, tr *libvips.Transfo
 	// once the config validates, is built and checked before anything
 	// applies.
 	next, err := configs.Load(path, os.Environ())
+	if err == nil {
+		// The sample origin resolves as it did at start, or it would read
+		// as a changed origin.
+		err = findDefaultOrigin(next, originSearch())
+	}
 	var prepared *edge.PreparedReload
 	if err == nil {
 		prepared, err = srv.PrepareReload(next)
