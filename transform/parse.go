@@ -318,7 +318,7 @@ var params = [...]param{
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
 	{"faceindex", setFaceIndex, keyFaceIndex, "an integer from 1 (the largest face) to 32, with fit=facearea or crop=faces"},
-	{"facepad", setFacePad, keyFacePad, "a number above 0 up to 10 (default 1), with fit=facearea"},
+	{"facepad", setFacePad, keyFacePad, "a number from 0.01 to 10 (default 1), with fit=facearea"},
 	{"faces", setFaces, keyFaces, "1 with fm=json: the faces found, listed"},
 	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
 	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
@@ -662,12 +662,9 @@ func setFaceIndex(st *state, v []byte, allowed string) (err *ParamError) {
 }
 
 func setFacePad(st *state, v []byte, allowed string) *ParamError {
-	pad, err := floatParam("facepad", v, 0, 10, allowed)
+	pad, err := floatParam("facepad", v, 0.01, 10, allowed)
 	if err != nil {
 		return err
-	}
-	if pad <= 0 {
-		return badValue("facepad", v, allowed)
 	}
 	st.spec.FacePad = math.Round(pad*100) / 100
 	return nil

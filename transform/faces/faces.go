@@ -1,12 +1,12 @@
 // Package faces finds frontal faces in a small greyscale image, for the crops
 // that follow them (crop=faces, fit=facearea) and for fm=json's face list.
 //
-// It runs pigo (github.com/esimov/pigo), a pure-Go port of the pico
-// pixel-intensity-comparison cascade: no OpenCV and no cgo, a 234 KiB
-// cascade, and a cost that depends only on the image's size. The cascade
-// file, facefinder, is pigo's own (MIT licence, Endre Simo; trained by the
-// pico project, Nenad Markuš), embedded so the binary needs no file at run
-// time.
+// It runs the pico pixel-intensity-comparison cascade that pigo
+// (github.com/esimov/pigo, pure Go, no OpenCV, no cgo) ships: pigo's
+// facefinder file (MIT licence, Endre Simo; trained by the pico project,
+// Nenad Markuš), embedded so the binary needs no file at run time, and
+// pigo's clustering of the detections. The cascade itself is evaluated here
+// (cascade.go), so that a search counts its work and stops at its price.
 package faces
 
 import (
@@ -56,88 +56,129 @@ const minScore = 9
 // that make it up: higher is surer).
 type Box struct{ X, Y, W, H, Score float64 }
 
+// MaxTrees bounds one search: the cascade's trees it runs, over every
+// window. A photograph takes 0.2 to 0.6 million (most windows leave after a
+// tree or two); a texture built so that every window runs deep would take
+// 8 million and more, 300 ms. Past the bound the search stops with the faces
+// found so far, the same ones every time: a search costs what is priced
+// whatever the image (faceCost in transform/libvips).
+const MaxTrees = 2_000_000
+
 // Detector runs the cascade; it is safe for concurrent use.
 type Detector struct {
-	cascade *pigo.Pigo
+	cascade *cascade
 }
 
-// New unpacks the embedded cascade.
+// cascadeTrees is the embedded cascade's length, the most trees a window
+// runs.
+const cascadeTrees = 468
+
+// New reads the embedded cascade.
 func New() (*Detector, error) {
-	p, err := pigo.NewPigo().Unpack(facefinder)
+	c, err := parseCascade(facefinder)
 	if err != nil {
-		return nil, fmt.Errorf("faces: unpack the cascade: %w", err)
+		return nil, fmt.Errorf("faces: %w", err)
 	}
-	return &Detector{cascade: p}, nil
+	if c.trees != cascadeTrees {
+		return nil, fmt.Errorf("faces: the cascade has %d trees; the search is priced for %d", c.trees, cascadeTrees)
+	}
+	return &Detector{cascade: c}, nil
 }
+
+// Trees is the most trees a search of a w x h image runs: every window
+// through the whole cascade, or MaxTrees.
+func Trees(w, h int) int64 { return min(MaxTrees, Windows(w, h)*cascadeTrees) }
 
 // scales calls fn with each window size the scan uses on a w x h image.
-func scales(w, h int, fn func(scale int)) {
+func scales(w, h int, fn func(scale int) bool) {
 	for s := MinFace; s <= min(w, h); s = int(float64(s) + max(2, float64(s)*scaleFactor-float64(s))) {
-		fn(s)
+		if !fn(s) {
+			return
+		}
 	}
 }
 
+// step is how far a window of size scale moves, and offset where its
+// centre starts: the window stays inside the image.
+func step(scale int) (step, offset int) { return max(int(shiftFactor*float64(scale)), 1), scale/2 + 1 }
+
 // positions is how many places a window of size scale takes along a side
-// of n pixels, as pigo steps it.
+// of n pixels.
 func positions(n, scale int) int64 {
-	step := max(int(shiftFactor*float64(scale)), 1)
-	offset := scale/2 + 1
+	st, offset := step(scale)
 	if n-offset < offset {
 		return 0
 	}
-	return int64((n-2*offset)/step + 1)
+	return int64((n-2*offset)/st + 1)
 }
 
-// Windows is how many windows Detect classifies on a w x h image: its
-// cost, which grows with the pixels (about 5.7 windows a pixel).
+// Windows is how many windows a search classifies on a w x h image, if it
+// runs to its end (about 1.3 a pixel).
 func Windows(w, h int) int64 {
 	var n int64
-	scales(w, h, func(s int) { n += positions(h, s) * positions(w, s) })
+	scales(w, h, func(s int) bool { n += positions(h, s) * positions(w, s); return true })
 	return n
 }
 
 // Detect finds the faces in grey, a w x h image of one byte a pixel, at
 // most MaxSide on its longest side. The faces come largest first (then
-// left to right), at most MaxFaces.
-func (d *Detector) Detect(grey []byte, w, h int) ([]Box, error) {
+// left to right), at most MaxFaces; complete is false when the search
+// stopped at MaxTrees.
+func (d *Detector) Detect(grey []byte, w, h int) (found []Box, complete bool, err error) {
 	if w <= 0 || h <= 0 || len(grey) < w*h {
-		return nil, fmt.Errorf("faces: %d bytes for a %dx%d image", len(grey), w, h)
+		return nil, false, fmt.Errorf("faces: %d bytes for a %dx%d image", len(grey), w, h)
 	}
 	if max(w, h) > MaxSide {
-		return nil, fmt.Errorf("faces: a %dx%d image is over %d pixels on a side", w, h, MaxSide)
+		return nil, false, fmt.Errorf("faces: a %dx%d image is over %d pixels on a side", w, h, MaxSide)
 	}
-	img := pigo.ImageParams{Pixels: grey, Rows: h, Cols: w, Dim: w}
+	budget := int64(MaxTrees)
+	complete = true
 	var dets []pigo.Detection
-	scales(w, h, func(s int) {
-		cp := pigo.CascadeParams{MinSize: s, MaxSize: s, ShiftFactor: shiftFactor, ScaleFactor: scaleFactor, ImageParams: img}
-		dets = append(dets, d.cascade.RunCascade(cp, 0)...)
+	scales(w, h, func(s int) bool {
+		st, offset := step(s)
+		for row := offset; row <= h-offset; row += st {
+			for col := offset; col <= w-offset; col += st {
+				q, ok := d.cascade.classify(grey, w, row, col, s, &budget)
+				if !ok {
+					complete = false
+					return false
+				}
+				if q > 0 {
+					dets = append(dets, pigo.Detection{Row: row, Col: col, Scale: s, Q: q})
+				}
+			}
+		}
 		if len(dets) > keepDetections {
 			sort.Slice(dets, func(i, j int) bool { return dets[i].Q > dets[j].Q })
 			dets = dets[:keepDetections]
 		}
+		return true
 	})
-	var faces []Box
-	for _, c := range merge(d.cascade.ClusterDetections(dets, 0.2)) {
+	if len(dets) > keepDetections {
+		sort.Slice(dets, func(i, j int) bool { return dets[i].Q > dets[j].Q })
+		dets = dets[:keepDetections]
+	}
+	for _, c := range merge(pigo.NewPigo().ClusterDetections(dets, 0.2)) {
 		if c.Q < minScore {
 			continue
 		}
 		s := float64(c.Scale)
-		faces = append(faces, Box{
+		found = append(found, Box{
 			X: max(0, float64(c.Col)-s/2) / float64(w), Y: max(0, float64(c.Row)-s/2) / float64(h),
 			W: min(s, float64(w)) / float64(w), H: min(s, float64(h)) / float64(h), Score: float64(c.Q),
 		})
 	}
-	sort.Slice(faces, func(i, j int) bool {
-		ai, aj := faces[i].W*faces[i].H, faces[j].W*faces[j].H
+	sort.Slice(found, func(i, j int) bool {
+		ai, aj := found[i].W*found[i].H, found[j].W*found[j].H
 		if ai != aj {
 			return ai > aj
 		}
-		return faces[i].X < faces[j].X
+		return found[i].X < found[j].X
 	})
-	if len(faces) > MaxFaces {
-		faces = faces[:MaxFaces]
+	if len(found) > MaxFaces {
+		found = found[:MaxFaces]
 	}
-	return faces, nil
+	return found, complete, nil
 }
 
 // merge joins clusters that overlap (intersection over union above 0.3)

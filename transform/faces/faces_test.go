@@ -1,8 +1,11 @@
 package faces
 
 import (
+	"image"
 	"image/jpeg"
+	"image/png"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -15,7 +18,12 @@ func greyOf(t testing.TB, path string) ([]byte, int, int) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	img, err := jpeg.Decode(f)
+	var img image.Image
+	if strings.HasSuffix(path, ".png") {
+		img, err = png.Decode(f)
+	} else {
+		img, err = jpeg.Decode(f)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +60,7 @@ func TestDetectRefusesWhatItWasNotPricedFor(t *testing.T) {
 		{"fewer bytes than pixels", 99, 10, 10},
 		{"no pixels", 0, 0, 0},
 	} {
-		if _, err := d.Detect(make([]byte, tt.n), tt.w, tt.h); err == nil {
+		if _, _, err := d.Detect(make([]byte, tt.n), tt.w, tt.h); err == nil {
 			t.Errorf("%s: no error", tt.name)
 		}
 	}
@@ -61,9 +69,9 @@ func TestDetectRefusesWhatItWasNotPricedFor(t *testing.T) {
 func TestDetectFindsTheFaceAndNothingElse(t *testing.T) {
 	d := newDetector(t)
 	grey, w, h := greyOf(t, "../../testdata/faces/pigo-sample.jpg")
-	found, err := d.Detect(grey, w, h)
-	if err != nil {
-		t.Fatal(err)
+	found, complete, err := d.Detect(grey, w, h)
+	if err != nil || !complete {
+		t.Fatalf("%v, complete %v", err, complete)
 	}
 	// testdata/faces/MANIFEST.tsv: the face at 34,81 245x245 of 320x400.
 	if len(found) != 1 {
@@ -77,7 +85,7 @@ func TestDetectFindsTheFaceAndNothingElse(t *testing.T) {
 	for i := range flat {
 		flat[i] = 128
 	}
-	if found, err := d.Detect(flat, 200, 150); err != nil || len(found) != 0 {
+	if found, _, err := d.Detect(flat, 200, 150); err != nil || len(found) != 0 {
 		t.Errorf("a flat grey image: %v, %v", found, err)
 	}
 }
@@ -114,6 +122,7 @@ func tiled(face []byte, fw, fh int) []byte {
 func BenchmarkDetect(b *testing.B) {
 	d := newDetector(b)
 	photo, w, h := greyOf(b, "../../testdata/faces/pigo-sample.jpg")
+	deep, dw, dh := greyOf(b, "../../testdata/faces/deep-texture-480.png")
 	// The face alone, at 30 px: crop the middle and take every eighth pixel.
 	face := make([]byte, 30*30)
 	for y := range 30 {
@@ -128,14 +137,37 @@ func BenchmarkDetect(b *testing.B) {
 	}{
 		{"photo-384x480", photo, w, h},
 		{"tiled-faces-480x480", tiled(face, 30, 30), MaxSide, MaxSide},
+		{"deep-texture-480x480", deep, dw, dh},
 	} {
 		b.Run(in.name, func(b *testing.B) {
 			b.ReportMetric(float64(Windows(in.w, in.h)), "windows")
 			for b.Loop() {
-				if _, err := d.Detect(in.grey, in.w, in.h); err != nil {
+				if _, _, err := d.Detect(in.grey, in.w, in.h); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// A texture built so that every window runs deep (a random search over a
+// 24 px tile, to 26.6 trees a window on average: 8 million trees, 300 ms of
+// pigo's own scan) stops at MaxTrees, with whatever it found by then, the
+// same every time.
+func TestDetectStopsAtItsBudget(t *testing.T) {
+	d := newDetector(t)
+	grey, w, h := greyOf(t, "../../testdata/faces/deep-texture-480.png")
+	first, complete, err := d.Detect(grey, w, h)
+	if err != nil || complete {
+		t.Fatalf("the deep texture: complete %v, %v", complete, err)
+	}
+	again, _, _ := d.Detect(grey, w, h)
+	if len(first) != len(again) {
+		t.Fatalf("two searches of one image: %d and %d faces", len(first), len(again))
+	}
+	for i := range first {
+		if first[i] != again[i] {
+			t.Fatalf("two searches of one image differ: %v and %v", first[i], again[i])
+		}
 	}
 }

@@ -398,14 +398,15 @@ func estimate(j *job, format transform.Format) cost {
 		// decoded or drawn, unless faces=1 asks for the faces.
 		c.memory = renderBaseBytes
 		if j.spec.FacesJSON {
+			// The faces of the source's first frame are looked for on its
+			// own decode (faceCost); of another frame, or of an SVG, on the
+			// frame as loaded.
 			c.loadW, c.loadH = ceilDiv(j.sw, max(j.opts.shrink, 1)), ceilDiv(j.sh, max(j.opts.shrink, 1))
-			c.memory += decodedBytes(j, c.loadW, c.loadH, 1)
-			c.cpu = time.Duration(float64(int64(c.loadW)*int64(c.loadH)) * decodeNanosPerPixel[j.srcFmt])
-			if j.srcFmt == transform.FormatWebP || j.srcFmt == transform.FormatJXL {
+			if !j.wholeSourceFaces() {
+				c.memory += decodedBytes(j, c.loadW, c.loadH, 1)
 				c.cpu = time.Duration(float64(int64(j.sw)*int64(j.sh)) * decodeNanosPerPixel[j.srcFmt])
+				c.svgCost(j)
 			}
-			c.memory += j.jpeg.CoefficientBytes
-			c.cpu += time.Duration(float64(int64(j.jpeg.Scans)*j.jpeg.MaxBlocks) * jpegScanNanosPerBlock)
 			c.faceCost(j)
 		}
 		return c
@@ -439,25 +440,25 @@ func estimate(j *job, format transform.Format) cost {
 	return c
 }
 
-// What looking for faces takes (faceCost): one core's time per window the
-// cascade classifies, and the detections it holds. Over 480x480 images
-// (308,509 windows): 11 ms black, 34 ms noise, 20 to 38 ms photographs (65
-// to 123 ns a window), and 224 ms a tiling of 30 px faces, every window run
-// through most of the cascade (730 ns: BenchmarkDetect in transform/faces),
-// the most one detection can cost. Priced at 300 ns, which keeps that worst
-// case within the cost oracle's factor of 3 and a face crop of a photo
-// under the heavy mark. The detections kept are at most one scale's windows
-// (52,000 at 24 px on 480x480, 32 bytes each, doubled by the slice's
-// growth) and the 2,048 strongest.
+// What looking for faces takes (faceCost): one core's time per tree of the
+// cascade a search runs (faces.Trees: at most faces.MaxTrees, 2 million),
+// and the detections it holds. The search counts its trees and stops at
+// the bound, so its worst case is its price: 84 to 88 ms for the 2 million
+// trees of a texture built so that every window runs deep, 42 to 44 ns a
+// tree (BenchmarkDetect in transform/faces), priced at 45. Photographs stop
+// far earlier (15 ms for pigo's sample). The detections kept are at most one
+// scale's windows (52,000 at 24 px on 480x480, 32 bytes each, doubled by the
+// slice's growth) and the 2,048 strongest.
 const (
-	faceWindowNanos = 300
-	faceScanBytes   = 4 << 20
+	faceTreeNanos = 45
+	faceScanBytes = 4 << 20
 )
 
-// faceCost adds the face search when the spec needs one: the grey copy of
-// the image as loaded (a reduce to at most faces.MaxSide a side) and the
-// cascade over it. A memo that knows the source's faces makes it free; the
-// price does not count on one.
+// faceCost adds the face search when the spec needs one: for the whole
+// source, its own decode at the search's scale (findFaces); the grey copy
+// (a reduce to at most faces.MaxSide a side); and the cascade over it. A
+// memo that knows the source's faces makes it free; the price does not
+// count on one.
 func (c *cost) faceCost(j *job) {
 	if !j.spec.NeedsFaces() {
 		return
@@ -466,10 +467,22 @@ func (c *cost) faceCost(j *job) {
 	if r := j.rect; r[2] != 0 {
 		w, h = min(w, r[2]), min(h, r[3])
 	}
+	if j.wholeSourceFaces() {
+		s := j.faceShrink()
+		w, h = ceilDiv(j.sw, s), ceilDiv(j.sh, s)
+		decoded := int64(w) * int64(h)
+		if j.srcFmt == transform.FormatWebP {
+			decoded = int64(j.sw) * int64(j.sh) // libwebp decodes every pixel
+		}
+		c.memory += decodedBytes(j, w, h, 1)
+		c.cpu += time.Duration(float64(decoded) * decodeNanosPerPixel[j.srcFmt])
+		c.memory += j.jpeg.CoefficientBytes
+		c.cpu += time.Duration(float64(int64(j.jpeg.Scans)*j.jpeg.MaxBlocks) * jpegScanNanosPerBlock)
+	}
 	gw, gh := faceSide(w, h)
 	bands, _ := j.layout()
 	ratio := max(float64(w)/float64(gw), 1)
-	c.cpu += time.Duration(float64(int64(w)*int64(h)*bands)*reduceNanos(ratio, false) + float64(faces.Windows(gw, gh))*faceWindowNanos)
+	c.cpu += time.Duration(float64(int64(w)*int64(h)*bands)*reduceNanos(ratio, false) + float64(faces.Trees(gw, gh))*faceTreeNanos)
 	c.memory += int64(gw)*int64(gh)*bands + faceScanBytes
 }
 

@@ -10,30 +10,70 @@ import (
 )
 
 // findFaces returns the faces in img, the image as it is before the resize
-// (oriented, after rect and trim), in fractions of it. The source's memo
-// answers when img is the whole source; otherwise, or when it has none,
-// the faces are looked for on a grey copy of at most faces.MaxSide pixels a
-// side and offered to the memo.
+// (oriented, after rect and trim), in fractions of it. The faces of the
+// whole source (its first frame) are looked for on the source decoded at
+// the one scale a search reads (faceLoad), whatever this render decoded,
+// so that every variant finds the same ones, kept by the memo or not; the
+// memo keeps them for the source's later variants. The faces of a part of
+// the source (rect, trim) or of another frame are looked for in img and
+// kept for nothing: they are this variant's alone.
 func (j *job) findFaces(img *vips.ImageRef) ([]faces.Box, error) {
 	if j.detector == nil {
 		return nil, nil
 	}
-	whole := j.rect[2] == 0 && j.spec.Trim == 0 && j.memo != nil
-	if whole {
+	if !j.wholeSourceFaces() {
+		return j.detect(img)
+	}
+	if j.memo != nil {
 		if found, ok := j.memo.Faces(); ok {
 			return found, nil
 		}
 	}
+	probe, err := load(j.src, j.srcFmt, loadOptions{shrink: j.faceShrink()})
+	if err != nil {
+		return nil, err
+	}
+	defer probe.Close()
+	j.kill.track(probe)
+	if err := orientImage(probe, false); err != nil {
+		return nil, err
+	}
+	found, err := j.detect(probe)
+	if err != nil {
+		return nil, err
+	}
+	if j.memo != nil {
+		j.memo.KeepFaces(found)
+	}
+	return found, nil
+}
+
+// wholeSourceFaces reports a render whose faces are the source's: the
+// whole first frame of a raster source.
+func (j *job) wholeSourceFaces() bool {
+	return j.rect[2] == 0 && j.spec.Trim == 0 && j.spec.Frame <= 1 && j.srcFmt != transform.FormatSVG
+}
+
+// faceShrink is the shrink-on-load of the source's decode for its faces:
+// the largest that leaves at least faceSide's size (JPEG's DCT scaling,
+// WebP's scaled decode); 1 for other formats.
+func (j *job) faceShrink() int {
+	if j.srcFmt == transform.FormatJPEG || j.srcFmt == transform.FormatWebP && j.pages == 1 {
+		gw, gh := faceSide(j.sw, j.sh)
+		return jpegShrink(j.sw, j.sh, gw, gh)
+	}
+	return 1
+}
+
+// detect looks for faces on a grey copy of img.
+func (j *job) detect(img *vips.ImageRef) ([]faces.Box, error) {
 	grey, w, h, err := greyCopy(img)
 	if err != nil {
 		return nil, err
 	}
-	found, err := j.detector.Detect(grey, w, h)
+	found, _, err := j.detector.Detect(grey, w, h)
 	if err != nil {
 		return nil, &transform.LibraryError{Stage: "faces", Detail: err.Error()}
-	}
-	if whole {
-		j.memo.KeepFaces(found)
 	}
 	return found, nil
 }
@@ -72,7 +112,18 @@ func greyCopy(img *vips.ImageRef) ([]byte, int, int, error) {
 			return nil, 0, 0, vipsError("faces", err)
 		}
 	}
-	if probe.BandFormat() != vips.BandFormatUchar {
+	// Grey first, in the image's own depth (16-bit RGB becomes 16-bit
+	// grey), then 8 bits: cast to 8 bits first, a 16-bit RGB image keeps
+	// its interpretation and libvips' grey conversion scales it down a
+	// second time, to black.
+	if probe.Bands() >= 3 || probe.Interpretation() != vips.InterpretationBW && probe.Interpretation() != vips.InterpretationGrey16 {
+		if err := probe.ToColorSpace(vips.InterpretationBW); err != nil {
+			return nil, 0, 0, vipsError("faces", err)
+		}
+	}
+	switch probe.BandFormat() {
+	case vips.BandFormatUchar:
+	case vips.BandFormatUshort:
 		// 16 bits to 8: the top byte of each sample.
 		if err := probe.Linear1(1.0/256, 0); err != nil {
 			return nil, 0, 0, vipsError("faces", err)
@@ -80,9 +131,8 @@ func greyCopy(img *vips.ImageRef) ([]byte, int, int, error) {
 		if err := probe.Cast(vips.BandFormatUchar); err != nil {
 			return nil, 0, 0, vipsError("faces", err)
 		}
-	}
-	if probe.Bands() >= 3 {
-		if err := probe.ToColorSpace(vips.InterpretationBW); err != nil {
+	default: // float grey is on the 8-bit scale
+		if err := probe.Cast(vips.BandFormatUchar); err != nil {
 			return nil, 0, 0, vipsError("faces", err)
 		}
 	}

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -301,5 +304,59 @@ func TestFacesMemo(t *testing.T) {
 	}
 	if memo.kept != 1 || len(memo.found) != 1 {
 		t.Errorf("the memo was offered faces %d times (%d faces), want once (1)", memo.kept, len(memo.found))
+	}
+}
+
+// The faces of a source do not depend on the variant that looked first: a
+// 16 px crop=faces, whose own decode is 1/8 of the source, finds the faces
+// a full search finds, and leaves those in the memo; and every variant
+// renders the same bytes with the memo as without it.
+func TestFacesDoNotDependOnTheFirstVariant(t *testing.T) {
+	t.Parallel()
+	tr := newTransformer(t)
+	src := readFile(t, filepath.Join(corpusDir, "photos/kodim04.png"))
+	want := facesOf(t, tr, src)
+	memo := &countingMemo{}
+	for _, q := range []string{"w=16&h=16&fit=crop&crop=faces&fm=png", "w=120&h=512&fit=crop&crop=faces,left&fm=png", "fm=json&faces=1"} {
+		with, err := tr.Transform(context.Background(), src, transform.Job{Spec: parse(t, q), Faces: memo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if without := render1(t, tr, src, q); !bytes.Equal(with.Body, without.Body) {
+			t.Errorf("%s: other bytes with the memo than without", q)
+		}
+	}
+	// kodim04 is 512x768: the memo's fractions in pixels.
+	if memo.kept != 1 || len(memo.found) != 1 || len(want) != 1 || math.Abs(memo.found[0].X*512-want[0].x) > 1 || math.Abs(memo.found[0].W*512-want[0].w) > 1 {
+		t.Errorf("after a 16 px variant the memo holds %v (%d offers), want the source's faces %v", memo.found, memo.kept, want)
+	}
+}
+
+// Faces are found in any depth and colour space the edge reads: 16-bit RGB,
+// 16-bit RGBA, CMYK.
+func TestFacesInEveryLayout(t *testing.T) {
+	t.Parallel()
+	tr := newTransformer(t)
+	dir := t.TempDir()
+	src := "../../testdata/faces/two-faces.jpg"
+	for _, tt := range []struct{ name, args string }{
+		{"rgb16.png", "colourspace %s %s rgb16"},
+		{"cmyk.jpg", "colourspace %s %s cmyk"},
+	} {
+		out := filepath.Join(dir, tt.name)
+		args := strings.Fields(fmt.Sprintf(tt.args, src, out))
+		if msg, err := exec.Command("vips", args...).CombinedOutput(); err != nil {
+			t.Fatalf("vips %v: %v %s", args, err, msg)
+		}
+		if found := facesOf(t, tr, readFile(t, out)); len(found) != 2 {
+			t.Errorf("%s: %d faces, want 2", tt.name, len(found))
+		}
+	}
+	rgba := filepath.Join(dir, "rgba16.png")
+	if msg, err := exec.Command("vips", "bandjoin_const", filepath.Join(dir, "rgb16.png"), rgba, "65535").CombinedOutput(); err != nil {
+		t.Fatalf("vips bandjoin_const: %v %s", err, msg)
+	}
+	if found := facesOf(t, tr, readFile(t, rgba)); len(found) != 2 {
+		t.Errorf("rgba16.png: %d faces, want 2", len(found))
 	}
 }

@@ -564,8 +564,12 @@ func orient(j *job) error {
 		return nil
 	}
 	j.oriented = true
-	img := j.img
-	if !j.animated && img.Pages() > 1 {
+	return orientImage(j.img, j.animated)
+}
+
+// orientImage makes img upright and sRGB, and one frame unless animated.
+func orientImage(img *vips.ImageRef, animated bool) error {
+	if !animated && img.Pages() > 1 {
 		// One frame of a multi-page source still says how many the file has;
 		// govips' rotation would then cut the single frame into a grid
 		// ("bad grid geometry", and "bad seek" for HEIF).
