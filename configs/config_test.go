@@ -269,6 +269,12 @@ func TestConfigErrorsSayWhereWhatAndAllowed(t *testing.T) {
 		{"cache: {ttl: [\n", "", []string{"config: " + file + ": yaml: "}},
 		{"", "IMGEDGE_CACHE_MEMROY=1", []string{"config: unknown environment variable IMGEDGE_CACHE_MEMROY", "did you mean IMGEDGE_CACHE_MEMORY?"}},
 		{"", "IMGEDGE_SIGNING_KEYS=", []string{"config: IMGEDGE_SIGNING_KEYS: signing.keys: invalid value \"\"", "at least one item"}},
+		{"", "IMGEDGE_LIMITS_WIDTHS=", []string{"config: IMGEDGE_LIMITS_WIDTHS: limits.widths: invalid value \"\"", "at least one"}},
+		// A misspelt key inside a route given in the environment is refused as
+		// in a file: left alone, it would leave the route unsigned.
+		{"", "IMGEDGE_ORIGINS=[{hosts: [a.example], url: 'file:/tmp', signing: {kyes: [0123456789abcdef0123]}}]",
+			[]string{"config: IMGEDGE_ORIGINS:1: origins[0].signing.kyes: unknown key", "did you mean origins[0].signing.keys?"}},
+		{"", "IMGEDGE_ORIGINS=[{hosts: [a", []string{"config: IMGEDGE_ORIGINS: origins: invalid value", "YAML flow syntax"}},
 	} {
 		var err error
 		if tt.env != "" {

@@ -30,7 +30,11 @@ func applyEnv(c *Config, environ []string, where map[string]string) error {
 			}
 			return fmt.Errorf("%s; every key's variable is IMGEDGE_ and its path in upper snake case (cache.ttl: IMGEDGE_CACHE_TTL)", msg)
 		}
-		if err := setFromString(f.value, value); err != nil {
+		if err := setFromString(f.value, value, f.key, name); err != nil {
+			var placed placedError
+			if errors.As(err, &placed) {
+				return err
+			}
 			allowed := err.Error()
 			var ve *ValueError
 			if errors.As(err, &ve) {
@@ -89,7 +93,7 @@ func knownNames(fields map[string]envField) []string {
 // verbatim (a YAML parse would turn "yes" or "0x10" into something else); string
 // lists are comma separated; everything else is read as a YAML value, so lists of
 // routes and preset maps can be given in flow style.
-func setFromString(v reflect.Value, s string) error {
+func setFromString(v reflect.Value, s, key, name string) error {
 	switch {
 	case v.Kind() == reflect.String:
 		v.SetString(s)
@@ -120,8 +124,23 @@ func setFromString(v reflect.Value, s string) error {
 			}
 			out = reflect.Append(out, reflect.ValueOf(n))
 		}
+		if out.Len() == 0 {
+			return fmt.Errorf("comma separated integers, at least one; to clear the list, write [] explicitly")
+		}
 		v.Set(out)
 		return nil
+	}
+	// Keys inside a flow value (routes, presets) are checked as a file's
+	// are: a misspelt key in a route's signing would otherwise leave the
+	// route unsigned.
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		return fmt.Errorf("YAML flow syntax, e.g. [{hosts: [img.example.com], url: 'http://10.0.0.5'}] (%s)", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		if err := walkKeys(doc.Content[0], v.Type(), key, map[int]keyAt{}, name); err != nil {
+			return err
+		}
 	}
 	fresh := reflect.New(v.Type())
 	if err := yaml.Unmarshal([]byte(s), fresh.Interface()); err != nil {

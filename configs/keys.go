@@ -36,7 +36,7 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, fi
 	switch {
 	case t.Kind() == reflect.Struct && !customYAML(t):
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("config: %s:%d: %s: a section of keys (key: value), not %s", file, n.Line, orRoot(path), describeNode(n))
+			return placedError(fmt.Sprintf("config: %s:%d: %s: a section of keys (key: value), not %s", file, n.Line, orRoot(path), describeNode(n)))
 		}
 		fields := map[string]reflect.StructField{}
 		var names []string
@@ -57,7 +57,7 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, fi
 				} else {
 					msg += "; known here: " + strings.Join(names, ", ")
 				}
-				return fmt.Errorf("%s", msg)
+				return placedError(msg)
 			}
 			if err := walkKeys(v, f.Type, join(path, k.Value), lines, file); err != nil {
 				return err
@@ -74,6 +74,12 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, fi
 	}
 	return nil
 }
+
+// placedError is a message that already says where and what: the file
+// and line, or the variable.
+type placedError string
+
+func (e placedError) Error() string { return string(e) }
 
 func customYAML(t reflect.Type) bool {
 	return reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem())
