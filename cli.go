@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"imgedge/configs"
 	"imgedge/edge"
 	"imgedge/edge/signing"
@@ -162,8 +164,13 @@ func sign(args []string, out, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path, _, _ := strings.Cut(fs.Arg(0), "?")
-	keys, scheme, withHost, route := edge.Signing(cfg, *host, path)
+	// The route is picked by the path as the edge reads it: decoded once
+	// and normalised (fasthttp's, the edge's own parser), so that
+	// /%70/a.jpg, //p/a.jpg and /x/../p/a.jpg pick the /p route here too.
+	raw, _, _ := strings.Cut(fs.Arg(0), "?")
+	var uri fasthttp.URI
+	uri.SetPath(raw)
+	keys, scheme, withHost, route := edge.Signing(cfg, *host, string(uri.Path()))
 	switch {
 	case withHost && *host == "":
 		return errors.New("sign: this config routes origins by host, so a signature covers the host: give -host with the Host the URL is served under")
