@@ -15,7 +15,7 @@ import (
 	"imgedge/transform"
 )
 
-// Error classes of SPEC section 5.
+// Error classes (README, Errors).
 const (
 	classUser      = "user"
 	classRetryable = "retryable"

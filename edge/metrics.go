@@ -57,7 +57,7 @@ func statusSlot(status int) int {
 	return -1
 }
 
-// metrics is imgedge's Prometheus registry (SPEC section 8 names). The
+// metrics is imgedge's Prometheus registry (the names the README lists). The
 // client_golang counters and histograms are atomic and allocation-free once a
 // label child is resolved; the hit path only touches resolved children.
 type metrics struct {
@@ -197,7 +197,7 @@ func (m *metrics) registerCache(s *Server) {
 // decisions.
 func (m *metrics) registerErrors() {
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "imgedge_errors_total", Help: "Failed requests by class and code (SPEC section 5)."}, []string{"class", "code"})
+		Name: "imgedge_errors_total", Help: "Failed requests by class and code (README, Errors)."}, []string{"class", "code"})
 	// Every class and code of the taxonomy exists from the start, at 0, so
 	// that rates and alerts work before the first failure.
 	for _, cc := range [][2]string{

@@ -60,7 +60,7 @@ func (f Format) Encodable() bool { return f >= FormatJPEG && f <= FormatGIF }
 // Facts reports fm=json and fm=blurhash: answers about the image, not one.
 func (f Format) Facts() bool { return f == FormatJSON || f == FormatBlurHash }
 
-// Fit is how the image is fitted to the w x h box (SPEC section 3).
+// Fit is how the image is fitted to the w x h box.
 type Fit uint8
 
 // Fits; FitClip is the default.

@@ -1,4 +1,4 @@
-// Package signing signs and verifies imgedge URLs (SPEC section 6): the hex
+// Package signing signs and verifies imgedge URLs: the hex
 // HMAC-SHA256, under any configured key, of the request path plus "?" plus
 // the query without its s pair, in the order sent. When the edge routes by
 // Host, the message starts with the host (lower case, without a port), so a

@@ -794,7 +794,7 @@ type sizePlan struct {
 	boxW, boxH       int // fit=crop: crop to this; fit=fill: pad to this; else equal to resize
 }
 
-// planSize applies SPEC section 3's fit rules to a source of ow x oh pixels (as
+// planSize applies the fit rules (README, the URL API) to a source of ow x oh pixels (as
 // displayed) and the spec's box.
 func planSize(spec transform.Spec, ow, oh, maxDim int, maxUpscale float64) sizePlan {
 	if spec.Fit == transform.FitFaceArea {

@@ -11,8 +11,8 @@ import "unsafe"
 // marks untrusted (ImageMagick, PDF, MATLAB, FITS, ...), whatever a file's
 // bytes claim: an unrecognised ISO-BMFF file otherwise ends up in ImageMagick's
 // TGA reader (testdata/corpus/README.md). libvips 8.14 also marks JPEG XL
-// and SVG untrusted; SPEC section 3 requires JPEG XL in and out and SVG
-// rasterised, so those operations, and only they, are allowed again: librsvg
+// and SVG untrusted; the edge reads and writes JPEG XL and rasterises
+// SVG, so those operations, and only they, are allowed again: librsvg
 // runs no scripts, and an SVG loaded from memory has no base URL from which
 // to resolve external references. govips exposes neither switch.
 func blockUntrustedLoaders() {
