@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"strconv"
+	"regexp"
 	"bytes"
 	_ "embed"
 	"errors"
@@ -461,8 +463,37 @@ func Load(path string, environ []string) (*Config, error) {
 // operator set it; "" when its value is the embedded default's.
 func (c *Config) SetBy(key string) string { return c.setBy[key] }
 
+// yamlSyntaxError is yaml's "yaml: line 3: mapping values are not allowed
+// in this context".
+var yamlSyntaxError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// recordPaths records in where the file and line of every key of the
+// document under n (sections, routes and lists included), by path.
+func recordPaths(n *yaml.Node, path, file string, where map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			recordPaths(c, path, file, where)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := join(path, n.Content[i].Value)
+			where[k] = fmt.Sprintf("%s:%d", file, n.Content[i].Line)
+			recordPaths(n.Content[i+1], k, file, where)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := fmt.Sprintf("%s[%d]", path, i)
+			where[k] = fmt.Sprintf("%s:%d", file, c.Line)
+			recordPaths(c, k, file, where)
+		}
+	}
+}
+
 // placed gives each KeyError of err (one, or joined) the place its key was
-// set, or for an item of a list or a route the place of the list.
+// set, or for an item of a list or a route the place of the list; a key
+// the operator did not set (its value the embedded defaults') is given
+// none.
 func placed(err error, where map[string]string) error {
 	errs := []error{err}
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
@@ -475,7 +506,9 @@ func placed(err error, where map[string]string) error {
 		}
 		for key := ke.Key; key != ""; key = parentKey(key) {
 			if w, ok := where[key]; ok {
-				ke.Where = w
+				if !strings.HasPrefix(w, defaultsName) {
+					ke.Where = w
+				}
 				break
 			}
 		}
@@ -502,15 +535,16 @@ func decodeYAML(raw []byte, c *Config, file string, where map[string]string) err
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		if m := yamlSyntaxError.FindStringSubmatch(err.Error()); m != nil {
+			return placedError(fmt.Sprintf("config: %s:%s: %s", file, m[1], m[2]))
+		}
 		return fmt.Errorf("config: %s: %w", file, err)
 	}
 	lines := map[int]keyAt{}
 	if err := checkKeys(&doc, lines, file); err != nil {
 		return err
 	}
-	for line, at := range lines {
-		where[at.path] = fmt.Sprintf("%s:%d", file, line)
-	}
+	recordPaths(&doc, "", file, where)
 	if err := doc.Decode(c); err != nil {
 		var ve *ValueError
 		if errors.As(err, &ve) && ve.line > 0 {
@@ -574,8 +608,9 @@ func (p *problems) bad(key string, value any, allowed string) {
 }
 
 func (p *problems) addr(key, v string) {
-	if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
-		p.bad(key, v, "host:port, e.g. 127.0.0.1:8080 or :8080")
+	i := strings.LastIndexByte(v, ':')
+	if port, err := strconv.Atoi(v[i+1:]); i < 0 || err != nil || port < 0 || port > 65535 {
+		p.bad(key, v, "host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or :8080")
 	}
 }
 
@@ -894,6 +929,9 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // UnmarshalYAML reads a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &ValueError{Value: describeNode(n), Allowed: durationAllowed, line: n.Line}
+	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
 		err.(*ValueError).line = n.Line
@@ -903,6 +941,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+const durationAllowed = "a duration like 10s, 500ms, 2m or 720h"
+
 // ParseDuration parses a Go duration; a bare 0 is allowed. Its error is a
 // *ValueError.
 func ParseDuration(s string) (Duration, error) {
@@ -911,7 +951,7 @@ func ParseDuration(s string) (Duration, error) {
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		return 0, &ValueError{Value: s, Allowed: "a duration like 10s, 500ms, 2m or 720h"}
+		return 0, &ValueError{Value: s, Allowed: durationAllowed}
 	}
 	return Duration(v), nil
 }
@@ -921,6 +961,9 @@ type Size int64
 
 // UnmarshalYAML reads a byte count with an optional unit.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &ValueError{Value: describeNode(n), Allowed: sizeAllowed, line: n.Line}
+	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
 		err.(*ValueError).line = n.Line
@@ -939,6 +982,8 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
+const sizeAllowed = "a size like 0, 1048576, 512KiB, 256MiB or 1GiB"
+
 // ParseSize parses a byte count with an optional unit (KiB, MiB, GiB, KB,
 // MB, GB, B). Its error is a *ValueError.
 func ParseSize(s string) (Size, error) {
@@ -952,7 +997,7 @@ func ParseSize(s string) (Size, error) {
 	}
 	var n int64
 	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 || fmt.Sprint(n) != t || n > (1<<62)/mult {
-		return 0, &ValueError{Value: s, Allowed: "a size like 0, 1048576, 512KiB, 256MiB or 1GiB"}
+		return 0, &ValueError{Value: s, Allowed: sizeAllowed}
 	}
 	return Size(n * mult), nil
 }

@@ -27,7 +27,7 @@ func checkKeys(root *yaml.Node, lines map[int]keyAt, file string) error {
 }
 
 // keyAt is a key's dotted path and a description of the values it takes.
-type keyAt struct{ path, want string }
+type keyAt struct{ path, want, value string }
 
 func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, file string) error {
 	for t.Kind() == reflect.Pointer {
@@ -70,7 +70,7 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, fi
 			}
 		}
 	default:
-		lines[n.Line] = keyAt{path: path, want: describeType(t)}
+		lines[n.Line] = keyAt{path: path, want: describeType(t), value: describeNode(n)}
 	}
 	return nil
 }
@@ -110,12 +110,16 @@ func nearest(name string, known []string) string {
 	return best
 }
 
+// describeNode is a value as an operator wrote it: its text, or what kind
+// of YAML it is.
 func describeNode(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
 		return "a list"
+	case yaml.MappingNode:
+		return "a section of keys"
 	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
+		return n.Value
 	}
 	return "this"
 }
@@ -148,7 +152,7 @@ func describeType(t reflect.Type) string {
 	return "a value"
 }
 
-var yamlTypeError = regexp.MustCompile(`line (\d+): cannot unmarshal !!\w+ ` + "`" + `([^` + "`" + `]*)` + "`" + ` into `)
+var yamlTypeError = regexp.MustCompile(`line (\d+): cannot unmarshal !!\w+ (?:` + "`" + `[^` + "`" + `]*` + "`" + ` )?into `)
 
 // typeError rewrites yaml's "cannot unmarshal !!str `x` into int" into the
 // key, where it is and what it takes.
@@ -160,7 +164,8 @@ func typeError(err error, lines map[int]keyAt, file string) error {
 	line, _ := strconv.Atoi(m[1])
 	at, ok := lines[line]
 	if !ok {
-		return fmt.Errorf("config: %s:%d: %q is not a valid value here", file, line, m[2])
+		return placedError(fmt.Sprintf("config: %s:%d: this value is not valid here", file, line))
 	}
-	return &KeyError{Where: fmt.Sprintf("%s:%d", file, line), Key: at.path, Value: m[2], Allowed: at.want}
+	// The node's own text: yaml's message shortens long values.
+	return &KeyError{Where: fmt.Sprintf("%s:%d", file, line), Key: at.path, Value: at.value, Allowed: at.want}
 }
