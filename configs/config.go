@@ -1,8 +1,6 @@
 package configs
 
 import (
-	"strconv"
-	"regexp"
 	"bytes"
 	_ "embed"
 	"errors"
@@ -11,7 +9,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
