@@ -332,14 +332,14 @@ func sourceDir() string {
 	return filepath.Dir(file)
 }
 
-// findDefaultOrigin lets the embedded default origin (the sample images,
-// file:bench/images) work from any directory, with or without a -config
-// file: relative to the working directory, else to the binary, else to the
-// checkout it was built from; failing that it says how to name an origin.
-// An origin the operator set, in the file or the environment, is left
+// findDefaultOrigin lets the sample origin (file:bench/images, the embedded
+// default, or the same value in a config copied from it) work from any
+// directory, with or without a -config file: relative to the working
+// directory, else to the binary, else to the checkout it was built from;
+// failing that it says how to name an origin. Any other origin is left
 // alone.
 func findDefaultOrigin(cfg *configs.Config, dirs []string) error {
-	if cfg.SetBy("origin") != "" {
+	if cfg.Origin != "file:bench/images" {
 		return nil
 	}
 	for _, d := range dirs {

@@ -108,12 +108,21 @@ func TestDefaultOriginMissing(t *testing.T) {
 	if err := findDefaultOrigin(cfg, []string{t.TempDir(), here}); err != nil || cfg.Origin != "file:"+here+"/bench/images" {
 		t.Fatalf("found %q, %v", cfg.Origin, err)
 	}
-	set, err := configs.Load("", []string{"IMGEDGE_ORIGIN=file:bench/images"})
+	set, err := configs.Load("", []string{"IMGEDGE_ORIGIN=file:testdata/faces"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := findDefaultOrigin(set, []string{here}); err != nil || set.Origin != "file:bench/images" {
+	if err := findDefaultOrigin(set, []string{here}); err != nil || set.Origin != "file:testdata/faces" {
 		t.Fatalf("an origin the operator set became %q (%v)", set.Origin, err)
+	}
+	// A config copied from configs/default.yaml names the sample origin
+	// itself: found the same way.
+	copied, err := configs.Load("", []string{"IMGEDGE_ORIGIN=file:bench/images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := findDefaultOrigin(copied, []string{t.TempDir(), here}); err != nil || copied.Origin != "file:"+here+"/bench/images" {
+		t.Fatalf("the sample origin set explicitly: %q (%v)", copied.Origin, err)
 	}
 }
 

@@ -28,10 +28,6 @@ var defaultYAML []byte
 // origins and their pools, cache budgets, worker counts); every other key
 // applies on SIGHUP.
 type Config struct {
-	// setBy is where Load found each key set, beyond the embedded defaults
-	// (SetBy).
-	setBy map[string]string
-
 	Listen      string        `yaml:"listen" reload:"restart"`       // public listener address
 	AdminListen string        `yaml:"admin_listen" reload:"restart"` // admin listener address, never the public one
 	Origin      string        `yaml:"origin" reload:"restart"`       // default origin URL: file:dir, file:///dir or http(s)://host/prefix
@@ -450,18 +446,8 @@ func Load(path string, environ []string) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, placed(err, where)
 	}
-	c.setBy = map[string]string{}
-	for key, w := range where {
-		if !strings.HasPrefix(w, defaultsName) {
-			c.setBy[key] = w
-		}
-	}
 	return &c, nil
 }
-
-// SetBy is where key was set (a file and line, or a variable) when the
-// operator set it; "" when its value is the embedded default's.
-func (c *Config) SetBy(key string) string { return c.setBy[key] }
 
 // yamlSyntaxError is yaml's "yaml: line 3: mapping values are not allowed
 // in this context".
