@@ -54,6 +54,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		err = healthcheck(rest, stderr)
 	case "help":
+		if len(rest) > 0 {
+			err = usageError("help takes no argument, got %q", rest[0])
+			break
+		}
 		fmt.Fprint(stdout, usage)
 		printKeys(stdout)
 		return 0
@@ -96,15 +100,25 @@ func parseFlags(fs *flag.FlagSet, args []string, want int) error {
 	fs.SetOutput(io.Discard) // cli prints the usage once
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, usage)
-			printKeys(os.Stdout)
+			if fs.Name() == "imgedge" {
+				fmt.Fprint(os.Stdout, usage)
+				printKeys(os.Stdout)
+				return err
+			}
+			// A command's own flags, every one.
+			fmt.Fprintf(os.Stdout, "usage: imgedge %s [flags]\n", fs.Name())
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
 			return err
 		}
 		return usageError("%v", err)
 	}
 	if fs.NArg() != want {
-		if want == 0 {
+		switch {
+		case want == 0 && fs.Name() == "imgedge":
 			return usageError("unexpected argument %q (a config file is given with -config)", fs.Arg(0))
+		case want == 0:
+			return usageError("%s takes no argument, got %q", fs.Name(), fs.Arg(0))
 		}
 		return usageError("%s takes %d argument(s), got %d", fs.Name(), want, fs.NArg())
 	}
@@ -181,7 +195,7 @@ func sign(args []string, out, _ io.Writer) error {
 	}
 	if *key == "" {
 		if len(keys) == 0 {
-			return fmt.Errorf("sign: no -key, and the config holds no key for %s (signing.keys, IMGEDGE_SIGNING_KEYS, or the route's signing.keys)", route)
+			return fmt.Errorf("sign: the edge of this config verifies no signature on %s (no signing.keys): its URLs need none; give -key to sign for another edge", route)
 		}
 		*key = keys[0]
 	} else if len(keys) > 0 && !slices.Contains(keys, *key) {
