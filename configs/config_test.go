@@ -212,6 +212,7 @@ func TestConfigErrorsSayWhereWhatAndAllowed(t *testing.T) {
 		{"size", "cache.memory", "12 parsecs", "cache:\n  memory: 12 parsecs\n", "", "a size like 0, 1048576, 512KiB, 256MiB or 1GiB"},
 		{"whole number", "fetch.max_conns", "many", "fetch:\n  max_conns: many\n", "", "a whole number"},
 		{"true or false", "params.presets_only", "maybe", "params:\n  presets_only: maybe\n", "", "true or false"},
+		{"optional true or false", "cache.cdn_stale", "maybe", "cache:\n  cdn_stale: maybe\n", "", "true or false"},
 		{"integer range", "transform.quality.jpeg", "120", "transform:\n  quality: {jpeg: 120}\n", "IMGEDGE_TRANSFORM_QUALITY_JPEG=120", "an integer from 1 to 100"},
 		{"effort range", "transform.avif_effort", "0", "transform:\n  avif_effort: 0\n", "", "an integer from 1 to 6"},
 		{"ratio", "breaker.ratio", "2", "breaker:\n  ratio: 2\n", "", "a number above 0 and at most 1"},

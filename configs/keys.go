@@ -126,6 +126,9 @@ func describeNode(n *yaml.Node) string {
 
 // describeType says in words what a field takes.
 func describeType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem() // an optional value: what it holds when set
+	}
 	switch t {
 	case reflect.TypeOf(Duration(0)):
 		return "a duration, e.g. 10s"
