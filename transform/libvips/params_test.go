@@ -463,6 +463,38 @@ func TestSourceBytesWhenReencodeIsLarger(t *testing.T) {
 	}
 }
 
+// TestSourceBytesOnlyWhenNothingChanges: the source's bytes stand in for a
+// re-encode only when the spec changes no pixel. kodim23.png is a plain
+// PNG whose re-encodes at its own size are often larger; invert=true and
+// con=50 were answered its bytes, unchanged.
+func TestSourceBytesOnlyWhenNothingChanges(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	orig := toRGBA(decode(t, src))
+	for _, tt := range []struct {
+		query   string
+		changes bool
+	}{
+		{"fm=png", false},
+		{"fm=png&q=50&auto=compress", false},
+		{"fm=png&invert=true", true},
+		{"fm=png&con=50", true},
+		{"fm=png&bri=40", true},
+		{"fm=png&sat=-100", true},
+		{"fm=png&gam=30", true},
+	} {
+		res := render1(t, tr, src, tt.query)
+		same := bytes.Equal(res.Body, src)
+		if tt.changes && same {
+			t.Errorf("%s: answered the source's bytes (%s)", tt.query, res.FormatReason)
+			continue
+		}
+		if d := meanAbsDiff(toRGBA(decode(t, res.Body)), orig); tt.changes != (d > 2) {
+			t.Errorf("%s: differs from the source by %.1f a sample, want a change: %v", tt.query, d, tt.changes)
+		}
+	}
+}
+
 func TestCombinedOrderOfOperations(t *testing.T) {
 	tr := newTransformer(t)
 	// Crop to 200x100, then rotate: the output is 100x200.

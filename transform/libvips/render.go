@@ -754,10 +754,22 @@ func plainSource(img *vips.ImageRef) bool {
 	return true
 }
 
-// plainSpec reports a spec that changes nothing but perhaps the encoding: no
-// box, rotation, flip, filter or background.
+// plainSpec reports a spec that changes nothing but perhaps the encoding.
+// What only the encoder reads is cleared and the rest must be the zero
+// spec, so that a parameter added later counts without being listed here:
+// listed, invert, con, bri, sat, gam, mark and pad had been left out, and
+// kodim23.png?invert=true was answered the source's bytes, not inverted.
+// The fit and gravity change nothing without a box, nor trim-tol without
+// trim.
 func plainSpec(s transform.Spec) bool {
-	return !s.Resizes() && s.Rotate == 0 && s.Flip == 0 && s.Blur == 0 && s.Sharp == 0 && !s.Background.Set && s.Frame == 0
+	s.Format, s.AutoFormat, s.AutoCompress, s.Accepted = 0, false, false, 0
+	s.Quality, s.Lossless, s.QualitySet, s.Download = 0, false, 0, ""
+	s.Hints, s.HintsUsed, s.Clamp = 0, 0, 0
+	s.Fit, s.Gravity, s.FocalX, s.FocalY = 0, 0, 0, 0
+	if s.Trim == 0 {
+		s.TrimTol = 0
+	}
+	return s == transform.Spec{}
 }
 
 // sizePlan is the size after the resize, and the final box when it differs.
