@@ -897,10 +897,7 @@ func setTrim(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setTrimColor(st *state, v []byte, _ string) (err *ParamError) {
-	st.spec.TrimWith, err = parseColor(v)
-	if err != nil {
-		err.Param = "trim-color"
-	}
+	st.spec.TrimWith, err = parseColor("trim-color", v)
 	return err
 }
 
@@ -938,7 +935,7 @@ func setFlip(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setBG(st *state, v []byte, _ string) (err *ParamError) {
-	st.spec.Background, err = parseColor(v)
+	st.spec.Background, err = parseColor("bg", v)
 	return err
 }
 
@@ -950,7 +947,7 @@ func setFill(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setFillColor(st *state, v []byte, _ string) (err *ParamError) {
-	st.fillColor, err = parseColor(v)
+	st.fillColor, err = parseColor("fill-color", v)
 	return err
 }
 
@@ -1271,16 +1268,18 @@ func parseGravity(v []byte) (Gravity, *ParamError) {
 	return g, nil
 }
 
-const colorAllowed = "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800"
+const colorAllowed = "hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800"
 
-func parseColor(v []byte) (Color, *ParamError) {
+// parseColor reads imgix's hex colours for the parameter name: RGB, ARGB,
+// RRGGBB or AARRGGBB, with or without a leading #.
+func parseColor(name string, v []byte) (Color, *ParamError) {
 	s := v
 	if len(s) > 0 && s[0] == '#' {
 		s = s[1:]
 	}
 	var nib [8]uint8
-	if len(s) != 3 && len(s) != 6 && len(s) != 8 {
-		return Color{}, badValue("bg", v, colorAllowed)
+	if len(s) != 3 && len(s) != 4 && len(s) != 6 && len(s) != 8 {
+		return Color{}, badValue(name, v, colorAllowed)
 	}
 	for i, c := range s {
 		switch {
@@ -1291,12 +1290,14 @@ func parseColor(v []byte) (Color, *ParamError) {
 		case c >= 'A' && c <= 'F':
 			nib[i] = c - 'A' + 10
 		default:
-			return Color{}, badValue("bg", v, colorAllowed)
+			return Color{}, badValue(name, v, colorAllowed)
 		}
 	}
 	switch len(s) {
 	case 3:
 		return Color{R: nib[0] * 17, G: nib[1] * 17, B: nib[2] * 17, A: 255, Set: true}, nil
+	case 4:
+		return Color{A: nib[0] * 17, R: nib[1] * 17, G: nib[2] * 17, B: nib[3] * 17, Set: true}, nil
 	case 6:
 		return Color{R: nib[0]<<4 | nib[1], G: nib[2]<<4 | nib[3], B: nib[4]<<4 | nib[5], A: 255, Set: true}, nil
 	}

@@ -72,6 +72,8 @@ func TestParseValid(t *testing.T) {
 		{"bg=fff", Spec{Background: Color{255, 255, 255, 255, true}}},
 		{"bg=ff8800", Spec{Background: Color{255, 136, 0, 255, true}}},
 		{"bg=80FF8800", Spec{Background: Color{255, 136, 0, 128, true}}},
+		{"bg=8f80", Spec{Background: Color{255, 136, 0, 136, true}}}, // imgix's ARGB
+		{"bg=%23ff8800", Spec{Background: Color{255, 136, 0, 255, true}}},
 		{"frame=3", Spec{Frame: 3}},
 		{"p=thumb", Spec{Width: 200, Height: 200, Fit: FitCrop}},
 		{"p=thumb&w=100", Spec{Width: 100, Height: 200, Fit: FitCrop}}, // explicit overrides the preset
@@ -131,8 +133,10 @@ func TestParseErrors(t *testing.T) {
 		{"rot=45", "rot", `parameter rot="45" is not allowed; allowed: 0, 90, 180 or 270`},
 		{"rot=360", "rot", `parameter rot="360" is out of range; allowed: 0, 90, 180 or 270`},
 		{"flip=x", "flip", `parameter flip="x" is not allowed; allowed: h, v or hv`},
-		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
-		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
+		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"fit=fill&fill-color=ff00g0", "fill-color", `parameter fill-color="ff00g0" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"trim=color&trim-color=fffff", "trim-color", `parameter trim-color="fffff" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
 		{"frame=0", "frame", `parameter frame="0" is out of range; allowed: an integer from 1 (the first frame)`},
 		{"p=nope", "p", `parameter p="nope" is not a configured preset; allowed: thumb`},
 	}
