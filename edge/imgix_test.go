@@ -268,3 +268,26 @@ func TestImgixTokensBelongToTheirRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestImgixFractionalSides: w and h between 0 and 1 are fractions of the
+// source, as imgix's; every spelling of one is one cache entry, and a
+// fraction that is not one is the URL's mistake.
+func TestImgixFractionalSides(t *testing.T) {
+	h := start(t, nil, nil)
+	size := func(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
+	for q, want := range map[string][2]int{
+		"w=0.5": {384, 256}, "h=0.25&fit=crop&w=100": {100, 128}, "w=0.5&dpr=2": {768, 512}, "w=0.25&ar=2:1&fit=crop": {192, 96},
+	} {
+		if r := decodePNG(t, h.get(t, "/kodim23.png?fm=png&"+q)); size(r) != want {
+			t.Errorf("%s of 768x512: %v, want %v", q, size(r), want)
+		}
+	}
+	for _, q := range []string{"w=.5", "w=0.50", "w64=MC41"} {
+		if r := h.get(t, "/kodim23.png?fm=png&"+q); r.status != 200 || !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") {
+			t.Errorf("%s: %d %s, want a hit on w=0.5's entry", q, r.status, r.header["cache-status"])
+		}
+	}
+	if r := h.get(t, "/kodim23.png?w=1.0"); r.status != 400 || !strings.Contains(string(r.body), `w=\"1.0\" is out of range`) {
+		t.Errorf("w=1.0: %d %s", r.status, r.body)
+	}
+}

@@ -316,7 +316,7 @@ var params = [...]param{
 	{"con", setCon, keyInt(func(s *Spec) int { return s.Con }), "an integer from -100 to 100"},
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
-	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
+	{"dpr", setDPR, keyDPR, "a number from 1 to 5, e.g. 2 or 1.5"},
 	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
 	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
 	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min"},
@@ -326,7 +326,7 @@ var params = [...]param{
 	{"fp-y", setFPY, keyFocal(func(s *Spec) float64 { return s.FocalY }), "a number from 0 to 1"},
 	{"frame", setFrame, keyInt(func(s *Spec) int { return s.Frame }), "an integer from 1 (the first frame)"},
 	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
-	{"h", setH, keyInt(func(s *Spec) int { return s.Height }), "an integer from 1 to limits.max_dimension"},
+	{"h", setH, keySide(func(s *Spec) (int, float64) { return s.Height, s.HeightFrac }), sideAllowed},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
@@ -351,7 +351,26 @@ var params = [...]param{
 	{"trim", setTrim, keyTrim, "auto or color"},
 	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
 	{"trim-tol", setTrimTol, keyInt(func(s *Spec) int { return s.TrimTol }), "an integer from 1 to 100"},
-	{"w", setW, keyInt(func(s *Spec) int { return s.Width }), "an integer from 1 to limits.max_dimension"},
+	{"w", setW, keySide(func(s *Spec) (int, float64) { return s.Width, s.WidthFrac }), sideAllowed},
+}
+
+const sideAllowed = "an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)"
+
+// keySide writes w or h: pixels, or a fraction of the source.
+func keySide(side func(*Spec) (int, float64)) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		px, frac := side(s)
+		if frac > 0 {
+			return strconv.AppendFloat(dst, frac, 'f', -1, 64), true
+		}
+		return strconv.AppendInt(dst, int64(px), 10), px != 0
+	}
+}
+
+// keyDPR writes the dpr a fraction of the source is resolved with; in
+// pixels it is folded into w and h.
+func keyDPR(dst []byte, s *Spec) ([]byte, bool) {
+	return strconv.AppendFloat(dst, s.DPR, 'f', -1, 64), s.DPR != 0
 }
 
 func keyAR(dst []byte, s *Spec) ([]byte, bool) {
@@ -568,6 +587,7 @@ func unknownParam(k []byte) *ParamError {
 type state struct {
 	spec     Spec
 	w, h     int
+	wf, hf   float64 // w and h as fractions of the source; 0: not so
 	dpr      float64
 	fpx, fpy float64 // NaN until given
 	hints    ClientHints
@@ -590,12 +610,12 @@ func (st *state) set(p pair) error {
 }
 
 func setW(st *state, v []byte, allowed string) (err *ParamError) {
-	st.w, err = intParam("w", v, 1, math.MaxInt32, allowed)
+	st.w, st.wf, err = pixelsOrFraction("w", v, math.MaxInt32, allowed)
 	return err
 }
 
 func setH(st *state, v []byte, allowed string) (err *ParamError) {
-	st.h, err = intParam("h", v, 1, math.MaxInt32, allowed)
+	st.h, st.hf, err = pixelsOrFraction("h", v, math.MaxInt32, allowed)
 	return err
 }
 
@@ -852,20 +872,23 @@ func setMarkFit(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setMarkW(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkW, st.spec.MarkWFrac, err = markSide("mark-w", v, allowed)
+	st.spec.MarkW, st.spec.MarkWFrac, err = pixelsOrFraction("mark-w", v, 65535, allowed)
 	return err
 }
 
 func setMarkH(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkH, st.spec.MarkHFrac, err = markSide("mark-h", v, allowed)
+	st.spec.MarkH, st.spec.MarkHFrac, err = pixelsOrFraction("mark-h", v, 65535, allowed)
 	return err
 }
 
-// markSide reads mark-w or mark-h: pixels, or, between 0 and 1, a fraction
-// of the image the mark is drawn on (imgix's mark-w=0.2 is a fifth of it).
-func markSide(name string, v []byte, allowed string) (px int, frac float64, err *ParamError) {
+// pixelsOrFraction reads a side as imgix does: pixels, or, written with a
+// point and between 0 and 1 (both excluded: 1 is a pixel, and the whole is
+// the side left out), a fraction of what it sizes: w=0.5 is half the
+// source's width, mark-w=0.2 a fifth of the image the mark is drawn on. A
+// fraction is kept in steps of 0.0001, so that its spellings are one key.
+func pixelsOrFraction(name string, v []byte, maxPx int, allowed string) (px int, frac float64, err *ParamError) {
 	if bytes.IndexByte(v, '.') < 0 {
-		px, err = intParam(name, v, 1, 65535, allowed)
+		px, err = intParam(name, v, 1, maxPx, allowed)
 		return px, 0, err
 	}
 	f, err := floatParam(name, v, 0, 1, allowed)
@@ -991,15 +1014,17 @@ func (st *state) finish(l *Limits) (Spec, error) {
 			return Spec{}, &ParamError{Param: "ar", Value: strconv.FormatFloat(float64(s.ARW)/float64(s.ARH), 'g', 5, 64) + ":1",
 				Problem: "needs fit=crop", Allowed: "ar with fit=crop and w or h (or neither: the largest such crop), as in imgix"}
 		}
-		// With one side given, ar makes the other; with both, ar has no say.
+		// With one side given, ar makes the other; with both, ar has no
+		// say. A fraction of the source makes the other side when the
+		// source is known (ResolveFractions).
 		switch {
-		case st.w > 0 && st.h == 0:
+		case (st.w > 0 || st.wf > 0) && (st.h > 0 || st.hf > 0):
+			s.ARW, s.ARH = 0, 0
+		case st.w > 0:
 			st.h = max(1, int(math.Round(float64(st.w)*float64(s.ARH)/float64(s.ARW))))
 			s.ARW, s.ARH = 0, 0
-		case st.h > 0 && st.w == 0:
+		case st.h > 0:
 			st.w = max(1, int(math.Round(float64(st.h)*float64(s.ARW)/float64(s.ARH))))
-			s.ARW, s.ARH = 0, 0
-		case st.w > 0 && st.h > 0:
 			s.ARW, s.ARH = 0, 0
 		}
 	}
@@ -1024,6 +1049,9 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		dpr = float64(l.MaxDimension) / float64(side)
 		s.Clamp = ClampDimension
 	}
+	if st.wf > 0 || st.hf > 0 {
+		return st.fractions(s, dpr, l)
+	}
 	var err error
 	if s.Width, err = scale("w", st.w); err != nil {
 		return Spec{}, err
@@ -1039,25 +1067,82 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		// variant.
 		s.Width, s.Height = snapUp(l.Widths, s.Width), snapUp(l.Widths, s.Height)
 	}
-	if s.Fit != FitCrop {
-		// Gravity only matters when cropping; dropping it keeps one cache
-		// entry for requests that differ only in an ignored parameter.
-		s.Gravity = GravityCenter
-	} else if s.Gravity == GravityFocalPoint {
-		// Each coordinate defaults to the centre; quantised so that
-		// near-identical focal points share an entry.
-		s.FocalX, s.FocalY = 0.5, 0.5
-		if !math.IsNaN(st.fpx) {
-			s.FocalX = math.Round(st.fpx*1e4) / 1e4
-		}
-		if !math.IsNaN(st.fpy) {
-			s.FocalY = math.Round(st.fpy*1e4) / 1e4
-		}
-	}
+	s.Gravity, s.FocalX, s.FocalY = st.gravity(s)
 	if s.Format != FormatSource {
 		s.AutoFormat = false // an explicit fm wins, as in imgix
 	}
 	return s, nil
+}
+
+// gravity is the crop's gravity and focal point, as far as they matter.
+func (st *state) gravity(s Spec) (g Gravity, fx, fy float64) {
+	switch {
+	case s.Fit != FitCrop:
+		// Gravity only matters when cropping; dropping it keeps one cache
+		// entry for requests that differ only in an ignored parameter.
+		return GravityCenter, 0, 0
+	case s.Gravity == GravityFocalPoint:
+		// Each coordinate defaults to the centre; quantised so that
+		// near-identical focal points share an entry.
+		fx, fy = 0.5, 0.5
+		if !math.IsNaN(st.fpx) {
+			fx = math.Round(st.fpx*1e4) / 1e4
+		}
+		if !math.IsNaN(st.fpy) {
+			fy = math.Round(st.fpy*1e4) / 1e4
+		}
+		return s.Gravity, fx, fy
+	}
+	return s.Gravity, s.FocalX, s.FocalY
+}
+
+// fractions finishes a spec with w or h given as a fraction of the source,
+// whose size the parser does not know: the fractions, a side in pixels and
+// the dpr are kept as given, and resolved with the source
+// (Spec.ResolveFractions). Folded into pixels, w=0.5&h=300&dpr=2 would
+// have a canonical query (h=600) that parses to another spec. dpr is kept
+// in steps of 0.0001 (down, when lowered to fit limits.max_dimension), so
+// that its spellings are one key. limits.widths bounds the sizes a URL can
+// ask for; a fraction's would be known only with the source, so it is
+// refused there rather than snapped after the key is made.
+func (st *state) fractions(s Spec, dpr float64, l *Limits) (Spec, error) {
+	for _, side := range [...]struct {
+		name string
+		px   int
+		frac float64
+	}{{"w", st.w, st.wf}, {"h", st.h, st.hf}} {
+		if side.px > l.MaxDimension {
+			return Spec{}, &ParamError{Param: side.name, Value: strconv.Itoa(side.px), Problem: "is too large",
+				Allowed: "an integer from 1 to " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+		}
+		if side.frac > 0 && len(l.Widths) > 0 {
+			return Spec{}, &ParamError{Param: side.name, Value: strconv.FormatFloat(side.frac, 'f', -1, 64), Problem: "is a fraction of the source",
+				Allowed: "pixels on this edge, which sizes to limits.widths (" + joinInts(l.Widths) + ")"}
+		}
+	}
+	s.Width, s.Height, s.WidthFrac, s.HeightFrac = st.w, st.h, st.wf, st.hf
+	if s.Clamp == ClampDimension {
+		dpr = math.Floor(dpr*1e4) / 1e4
+	}
+	if dpr = math.Round(dpr*1e4) / 1e4; dpr != 1 {
+		s.DPR = dpr
+	}
+	s.Gravity, s.FocalX, s.FocalY = st.gravity(s)
+	if s.Format != FormatSource {
+		s.AutoFormat = false
+	}
+	return s, nil
+}
+
+func joinInts(v []int) string {
+	var b []byte
+	for i, n := range v {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return string(b)
 }
 
 // applyHints resolves the client hints the URL opted into, as imgix does:
@@ -1087,7 +1172,7 @@ func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 			// hints and URLs alike: a header never makes a 400.
 		}
 	}
-	if s.Hints&HintWidth != 0 && st.w == 0 {
+	if s.Hints&HintWidth != 0 && st.w == 0 && st.wf == 0 && st.hf == 0 {
 		s.HintsUsed |= HintWidth
 		if h.Width > 0 {
 			width = hintSize(h.Width, l)

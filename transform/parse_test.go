@@ -107,10 +107,10 @@ func TestParseErrors(t *testing.T) {
 		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
-		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=abc", "w", `parameter w="abc" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=abc", "w", `parameter w="abc" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
 		{"w=8193", "w", `parameter w="8193" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
 		{"h=9000", "h", `parameter h="9000" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
 		{"dpr=0.5", "dpr", `parameter dpr="0.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
@@ -332,6 +332,7 @@ func FuzzParseQuery(f *testing.F) {
 		"ar=16:9&fit=crop&w=320", "rect=1,2,30,40&pad-top=5&pad=2&bg=fff", "bri=-20&con=30&sat=-100&gam=5&invert=true",
 		"trim=color&trim-color=0f0&trim-tol=20", "mark=/a%26b.png&mark-align=top,left&mark-alpha=40&mark-w=50&mark-fit=crop",
 		"dl=caf%C3%A9.jpg&fm=json", "fm=blurhash&ch=DPR,Save-Data&w=10", "ixlib=js-3.8.0&w=5",
+		"w=0.5&h=300&dpr=1.5", "h=.25&ar=2:1&fit=crop&dpr=3", "ch=DPR&w=0.5&h=40",
 	} {
 		f.Add(seed)
 	}
@@ -749,6 +750,118 @@ func TestMarkSidesAsFractions(t *testing.T) {
 	for _, v := range []string{"0", "1.0", "1.5", "0.00001", "-0.2"} {
 		if _, _, err := p.ParseQuery("mark=/m.png&mark-w=" + v); err == nil {
 			t.Errorf("mark-w=%s accepted", v)
+		}
+	}
+}
+
+// TestSidesAsFractions: imgix reads w and h written with a point between 0
+// and 1 as fractions of the source. The parser keeps them, a side in
+// pixels beside them and the dpr as given (in steps of 0.0001), to be
+// resolved with the source; every spelling of one is one key, and the
+// canonical query parses back to the same spec.
+func TestSidesAsFractions(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		query string
+		want  Spec
+		key   string
+	}{
+		{"w=0.5", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=.5", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.50000", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w64=MC41", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.33333", Spec{WidthFrac: 0.3333}, "fit=clip&w=0.3333"},
+		{"h=0.25&fit=crop", Spec{HeightFrac: 0.25, Fit: FitCrop}, "crop=center&fit=crop&h=0.25"},
+		{"w=0.5&dpr=2", Spec{WidthFrac: 0.5, DPR: 2}, "dpr=2&fit=clip&w=0.5"},
+		{"w=0.5&dpr=1", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.5&h=300&dpr=1.5", Spec{WidthFrac: 0.5, Height: 300, DPR: 1.5}, "dpr=1.5&fit=clip&h=300&w=0.5"},
+		{"w=300&dpr=2", Spec{Width: 600}, "fit=clip&w=600"}, // pixels alone fold dpr, as before
+		{"w=0.5&ar=16:9&fit=crop", Spec{WidthFrac: 0.5, Fit: FitCrop, ARW: 17778, ARH: 10000}, "ar=17778:10000&crop=center&fit=crop&w=0.5"},
+		{"w=0.5&h=0.4&ar=16:9&fit=crop", Spec{WidthFrac: 0.5, HeightFrac: 0.4, Fit: FitCrop}, "crop=center&fit=crop&h=0.4&w=0.5"},
+		{"ch=Width&h=0.5", Spec{HeightFrac: 0.5, Hints: HintWidth}, "fit=clip&h=0.5"}, // Width is a layout's: not for a fraction
+		{"w=0.5&h=5000&dpr=4", Spec{WidthFrac: 0.5, Height: 5000, DPR: 1.6384, Clamp: ClampDimension}, "dpr=1.6384&fit=clip&h=5000&w=0.5"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s != tt.want || s.Key() != tt.key {
+			t.Errorf("%s: %+v key %q (%v); want %+v key %q", tt.query, s, s.Key(), err, tt.want, tt.key)
+			continue
+		}
+		if !s.Resizes() {
+			t.Errorf("%s: Resizes() is false", tt.query)
+		}
+		q := string(s.AppendQuery(nil))
+		if again, _, err := p.ParseQuery(q); err != nil || again.Key() != s.Key() || again.WidthFrac != s.WidthFrac || again.DPR != s.DPR {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, q, again, err)
+		}
+	}
+	if a, b := parseKey(t, p, "w=0.5"), parseKey(t, p, "w=1"); a == b {
+		t.Errorf("w=0.5 and w=1 share the key %q", a)
+	}
+	for _, tt := range []struct {
+		parser *Parser
+		query  string
+		want   string
+	}{
+		{p, "w=1.0", `parameter w="1.0" is out of range`},
+		{p, "w=0.0", `parameter w="0.0" is out of range`},
+		{p, "w=0.00001", `parameter w="0.00001" is out of range`},
+		{p, "h=1.5", `parameter h="1.5" is out of range`},
+		{p, "w=-0.5", `parameter w="-0.5" is not a number`},
+		{p, "w=0.5.1", `parameter w="0.5.1" is not a number`},
+		{p, "w=0.5&h=9000", `parameter h="9000" is too large`},
+		{snapping, "w=0.5", `parameter w="0.5" is a fraction of the source; allowed: pixels on this edge, which sizes to limits.widths (320, 640)`},
+	} {
+		if _, _, err := tt.parser.ParseQuery(tt.query); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}
+
+func parseKey(t *testing.T, p *Parser, q string) string {
+	t.Helper()
+	s, _, err := p.ParseQuery(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s.Key()
+}
+
+// TestResolveFractions: with the source's size known, fractions become
+// device pixels (times dpr, as a side in pixels beside them), ar makes the
+// side not given, and past limits.max_dimension both sides shrink by one
+// factor.
+func TestResolveFractions(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query   string
+		ow, oh  int
+		w, h    int
+		clamped bool
+	}{
+		{"w=0.5", 1600, 1200, 800, 0, false},
+		{"h=0.25", 1600, 1200, 0, 300, false},
+		{"w=0.5&dpr=2", 1600, 1200, 1600, 0, false},
+		{"w=0.5&h=0.5&fit=crop", 1600, 1200, 800, 600, false},
+		{"w=0.5&h=300&dpr=1.5", 1600, 1200, 1200, 450, false},
+		{"w=0.5&ar=1:1&fit=crop", 1600, 1200, 800, 800, false},
+		{"h=0.5&ar=2:1&fit=crop", 1600, 1200, 1200, 600, false},
+		{"w=0.0001", 1600, 1200, 1, 0, false},
+		{"w=0.9&h=0.9&dpr=5&fit=crop", 4000, 3000, 8192, 6144, true},
+		{"w=300", 1600, 1200, 300, 0, false}, // no fraction: as parsed
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		clamped := s.ResolveFractions(tt.ow, tt.oh, 8192)
+		if s.Width != tt.w || s.Height != tt.h || clamped != tt.clamped || s.WidthFrac != 0 || s.HeightFrac != 0 || s.DPR != 0 || s.ARW != 0 {
+			t.Errorf("%s of %dx%d: %+v clamped %v; want %dx%d clamped %v", tt.query, tt.ow, tt.oh, s, clamped, tt.w, tt.h, tt.clamped)
 		}
 	}
 }

@@ -317,6 +317,7 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		func() { add("ar", "ar="+[]string{"16:9", "1:1", "1:100", "100:1"}[rng.Intn(4)]) },
 		func() { add("smartcrop", "fit=crop", "crop="+[]string{"entropy", "attention"}[rng.Intn(2)]) },
 		func() { add("frame", "frame=1") },
+		func() { add("fraction", "w="+[]string{"0.05", "0.5", "0.9999"}[rng.Intn(3)]) },
 		func() { add("adjust", "bri=20", "con=30", "sat=-40") },
 		func() {
 			m := "mark-small.png"

@@ -587,3 +587,35 @@ func TestEntropyCropSixteenBits(t *testing.T) {
 		}
 	}
 }
+
+// TestSidesAsFractionsOfTheSource: w and h between 0 and 1 are fractions of
+// the source as displayed (after EXIF orientation, before rect), times dpr;
+// ar makes the other side; past limits.max_dimension the shape is kept
+// and the answer says it was clamped.
+func TestSidesAsFractionsOfTheSource(t *testing.T) {
+	tr := newTransformer(t)
+	photo := readFile(t, filepath.Join(benchImages, "photo-1600x1200-q85.jpg"))
+	turned := readFile(t, filepath.Join(corpusDir, "exif-orientation", "Landscape_6.jpg")) // stored 1200x1800, shown 1800x1200
+	camera := readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg"))
+	for _, tt := range []struct {
+		src     []byte
+		query   string
+		w, h    int
+		clamped transform.Clamp
+	}{
+		{photo, "w=0.5", 800, 600, transform.ClampNone},
+		{photo, "h=0.25", 400, 300, transform.ClampNone},
+		{photo, "w=0.5&dpr=2", 1600, 1200, transform.ClampNone},
+		{photo, "w=0.5&h=0.25&fit=crop", 800, 300, transform.ClampNone},
+		{photo, "w=0.25&ar=1:1&fit=crop", 400, 400, transform.ClampNone},
+		{photo, "w=0.5&h=100&fit=crop", 800, 100, transform.ClampNone},
+		{photo, "rect=0,0,400,300&w=0.5", 800, 600, transform.ClampNone}, // of the source, not the rect
+		{turned, "w=0.5", 900, 600, transform.ClampNone},
+		{camera, "w=0.9&dpr=5&fit=max", 4000, 3000, transform.ClampDimension}, // 18000 clamped to 8192, then max's source size
+	} {
+		res := render1(t, tr, tt.src, tt.query+"&fm=png")
+		if res.Width != tt.w || res.Height != tt.h || res.Clamp != tt.clamped {
+			t.Errorf("%s: %dx%d clamp %q, want %dx%d clamp %q", tt.query, res.Width, res.Height, res.Clamp.Limit(), tt.w, tt.h, tt.clamped.Limit())
+		}
+	}
+}

@@ -392,6 +392,12 @@ func plan(j *job) error {
 		ow, oh = j.sh, j.sw
 	}
 	j.shown = [2]int{ow, oh}
+	// w and h given as fractions are of the source as displayed, before
+	// rect= and trim cut it: imgix's "ratio in relation to the source
+	// image size".
+	if j.spec.ResolveFractions(ow, oh, j.cfg.MaxDimension) {
+		j.res.Clamp = transform.ClampDimension
+	}
 	if r := j.spec.Rect; r[2] != 0 {
 		// rect= is in the source's pixels as displayed; the part outside the
 		// source is dropped, as imgix does.
