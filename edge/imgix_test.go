@@ -128,6 +128,12 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&gam=50&fm=png"))), mean(base); m <= b+10 {
 		t.Errorf("gam=50: mean %.1f against %.1f", m, b)
 	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&exp=50&fm=png"))), mean(base); m <= b+20 {
+		t.Errorf("exp=50 (a stop): mean %.1f against %.1f", m, b)
+	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&high=-100&fm=png"))), mean(base); m >= b-5 {
+		t.Errorf("high=-100: mean %.1f against %.1f", m, b)
+	}
 	flat := decodePNG(t, h.get(t, "/kodim23.png?w=100&con=-100&fm=png"))
 	if c := rgb(flat, 10, 10); !near(c, [3]int{128, 128, 128}, 1) {
 		t.Errorf("con=-100: %v, want middle grey", c)

@@ -83,9 +83,10 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 	return p, nil
 }
 
-// maxParams bounds the pairs a Builder holds; there are fewer known names, so
-// a longer query necessarily repeats or invents one.
-const maxParams = 48
+// maxParams bounds the pairs a Builder holds; there are fewer known names
+// (paramBits holds one bit each), so a longer query necessarily repeats or
+// invents one.
+const maxParams = 64
 
 // Builder collects the query pairs of one request without allocating: the
 // caller feeds every pair with Add, then calls Finish. Pairs may point into
@@ -205,6 +206,11 @@ func (b *Builder) Finish() (Spec, error) {
 
 type paramBits uint64
 
+// Every parameter has its bit in a paramBits (maxParams is 64 at most), and
+// a query naming each once fits a Builder.
+var _ [maxParams - len(params)]struct{}
+var _ [64 - maxParams]struct{}
+
 func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	var seen paramBits
 	var preset []pair
@@ -317,6 +323,7 @@ var params = [...]param{
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, keyDPR, "a number from 1 to 5, e.g. 2 or 1.5"},
+	{"exp", setExp, keyInt(func(s *Spec) int { return s.Exp }), "an integer from -100 to 100"},
 	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
 	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
 	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min"},
@@ -327,6 +334,7 @@ var params = [...]param{
 	{"frame", setFrame, keyInt(func(s *Spec) int { return s.Frame }), "an integer from 1 (the first frame)"},
 	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
 	{"h", setH, keySide(func(s *Spec) (int, float64) { return s.Height, s.HeightFrac }), sideAllowed},
+	{"high", setHigh, keyInt(func(s *Spec) int { return s.High }), "an integer from -100 to 0"},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
@@ -347,6 +355,7 @@ var params = [...]param{
 	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
 	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
 	{"sat", setSat, keyInt(func(s *Spec) int { return s.Sat }), "an integer from -100 to 100"},
+	{"shad", setShad, keyInt(func(s *Spec) int { return s.Shad }), "an integer from 0 to 100"},
 	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
 	{"trim", setTrim, keyTrim, "auto or color"},
 	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
@@ -727,17 +736,25 @@ func setAR(st *state, v []byte, allowed string) *ParamError {
 }
 
 func adjustment(field func(*Spec) *int, name string) func(*state, []byte, string) *ParamError {
+	return adjustmentIn(field, name, -100, 100)
+}
+
+// adjustmentIn is an adjustment over imgix's range for it, lo..hi.
+func adjustmentIn(field func(*Spec) *int, name string, lo, hi int) func(*state, []byte, string) *ParamError {
 	return func(st *state, v []byte, allowed string) (err *ParamError) {
-		*field(&st.spec), err = intParam(name, v, -100, 100, allowed)
+		*field(&st.spec), err = intParam(name, v, lo, hi, allowed)
 		return err
 	}
 }
 
 var (
-	setBri = adjustment(func(s *Spec) *int { return &s.Bri }, "bri")
-	setCon = adjustment(func(s *Spec) *int { return &s.Con }, "con")
-	setSat = adjustment(func(s *Spec) *int { return &s.Sat }, "sat")
-	setGam = adjustment(func(s *Spec) *int { return &s.Gam }, "gam")
+	setBri  = adjustment(func(s *Spec) *int { return &s.Bri }, "bri")
+	setCon  = adjustment(func(s *Spec) *int { return &s.Con }, "con")
+	setSat  = adjustment(func(s *Spec) *int { return &s.Sat }, "sat")
+	setGam  = adjustment(func(s *Spec) *int { return &s.Gam }, "gam")
+	setExp  = adjustment(func(s *Spec) *int { return &s.Exp }, "exp")
+	setHigh = adjustmentIn(func(s *Spec) *int { return &s.High }, "high", -100, 0)
+	setShad = adjustmentIn(func(s *Spec) *int { return &s.Shad }, "shad", 0, 100)
 )
 
 func setInvert(st *state, v []byte, allowed string) *ParamError {

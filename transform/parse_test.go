@@ -1,7 +1,9 @@
 package transform
 
 import (
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -101,11 +103,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
@@ -862,6 +864,42 @@ func TestResolveFractions(t *testing.T) {
 		clamped := s.ResolveFractions(tt.ow, tt.oh, 8192)
 		if s.Width != tt.w || s.Height != tt.h || clamped != tt.clamped || s.WidthFrac != 0 || s.HeightFrac != 0 || s.DPR != 0 || s.ARW != 0 {
 			t.Errorf("%s of %dx%d: %+v clamped %v; want %dx%d clamped %v", tt.query, tt.ow, tt.oh, s, clamped, tt.w, tt.h, tt.clamped)
+		}
+	}
+}
+
+// TestImgixAdjustmentRanges: imgix's integer adjustments over imgix's
+// ranges: both ends are accepted, into the key unless 0 (unchanged); one
+// past either end is a ParamError naming the parameter; the *64 form is
+// the same key.
+func TestImgixAdjustmentRanges(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		name   string
+		lo, hi int
+	}{
+		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100},
+	} {
+		for _, v := range []int{tt.lo, tt.hi} {
+			q := tt.name + "=" + strconv.Itoa(v)
+			s, _, err := p.ParseQuery(q)
+			if err != nil || strings.Contains(s.Key(), tt.name+"=") != (v != 0) {
+				t.Errorf("%s: key %q, %v", q, s.Key(), err)
+				continue
+			}
+			b64 := tt.name + "64=" + base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(v)))
+			if again, _, err := p.ParseQuery(b64); err != nil || again.Key() != s.Key() {
+				t.Errorf("%s: key %q (%v), want %q", b64, again.Key(), err, s.Key())
+			}
+		}
+		for _, v := range []string{strconv.Itoa(tt.lo - 1), strconv.Itoa(tt.hi + 1), "1.5", "x", ""} {
+			q := tt.name + "=" + v
+			_, _, err := p.ParseQuery(q)
+			var pe *ParamError
+			if !errors.As(err, &pe) || pe.Param != tt.name {
+				t.Errorf("%s: %v, want a ParamError naming %s", q, err, tt.name)
+			}
 		}
 	}
 }

@@ -220,6 +220,9 @@ type Spec struct {
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
+	// Exp, High and Shad are imgix's exposure (-100..100), highlights
+	// (-100..0) and shadows (0..100), drawn as one tone curve; 0 unchanged.
+	Exp, High, Shad int
 	// Download is dl=: a file name for Content-Disposition: attachment. The
 	// bytes are the same, so it is not in the key.
 	Download string

@@ -320,6 +320,9 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		func() { add("fraction", "w="+[]string{"0.05", "0.5", "0.9999"}[rng.Intn(3)]) },
 		func() { add("adjust", "bri=20", "con=30", "sat=-40") },
 		func() {
+			add("curve", "exp="+[]string{"-100", "-30", "40", "100"}[rng.Intn(4)], "shad="+strconv.Itoa(rng.Intn(101)), "high=-"+strconv.Itoa(rng.Intn(101)))
+		},
+		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {
 				m = "mark-large.png"

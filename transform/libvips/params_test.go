@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -618,4 +619,72 @@ func TestSidesAsFractionsOfTheSource(t *testing.T) {
 			t.Errorf("%s: %dx%d clamp %q, want %dx%d clamp %q", tt.query, res.Width, res.Height, res.Clamp.Limit(), tt.w, tt.h, tt.clamped.Limit())
 		}
 	}
+}
+
+// TestToneCurve: exp, shad and high map each sample through one curve:
+// the same value always becomes the same value, darker never becomes
+// lighter than lighter, black and white stay; exp moves every tone the
+// way asked, shad lifts the shadows and leaves the highlights nearly
+// alone, high the other way round.
+func TestToneCurve(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	base := rgba(t, tr, src, "w=300&fm=png")
+	for _, tt := range []struct {
+		query string
+		// check is handed the curve read off the pixels (-1: no sample
+		// of that value) and says what is wrong with it.
+		check func(f [256]int) string
+	}{
+		{"exp=50", func(f [256]int) string { return moves(f, 30, 200, +15, +67) }},
+		{"exp=-50", func(f [256]int) string { return moves(f, 30, 200, -54, -11) }},
+		{"exp=100", func(f [256]int) string { return moves(f, 100, 140, +89, +118) }},
+		{"shad=100", func(f [256]int) string { return moves(f, 40, 100, +20, +60) + moves(f, 235, 255, 0, +3) }},
+		{"high=-100", func(f [256]int) string { return moves(f, 150, 215, -60, -20) + moves(f, 0, 20, -3, 0) }},
+		{"shad=50&high=-50", func(f [256]int) string { return moves(f, 60, 90, +5, +40) + moves(f, 170, 200, -40, -5) }},
+	} {
+		out := rgba(t, tr, src, "w=300&fm=png&"+tt.query)
+		var f [256]int
+		for i := range f {
+			f[i] = -1
+		}
+		mixed := 0
+		for i, v := range base.Pix {
+			if i%4 == 3 {
+				continue
+			}
+			if f[v] >= 0 && f[v] != int(out.Pix[i]) {
+				mixed++
+			}
+			f[v] = int(out.Pix[i])
+		}
+		if mixed > 0 {
+			t.Errorf("%s: %d samples map one value to two: not one curve", tt.query, mixed)
+		}
+		last := -1
+		for v, o := range f {
+			if o >= 0 && o < last {
+				t.Errorf("%s: %d maps to %d, below a darker sample's %d", tt.query, v, o, last)
+				break
+			}
+			last = max(last, o)
+		}
+		if msg := tt.check(f); msg != "" {
+			t.Errorf("%s: %s", tt.query, msg)
+		}
+	}
+}
+
+// moves says how samples from lo to hi moved when some moved less than by
+// least or more than by most.
+func moves(f [256]int, lo, hi, least, most int) string {
+	for v := lo; v <= hi; v++ {
+		if f[v] < 0 {
+			continue
+		}
+		if d := f[v] - v; d < least || d > most {
+			return fmt.Sprintf("%d became %d, want a move of %d to %d; ", v, f[v], least, most)
+		}
+	}
+	return ""
 }
