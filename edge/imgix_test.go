@@ -134,6 +134,19 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&high=-100&fm=png"))), mean(base); m >= b-5 {
 		t.Errorf("high=-100: mean %.1f against %.1f", m, b)
 	}
+	// monochrome leaves one hue: a red tint has no green or blue; the
+	// 4-digit form is imgix's ARGB, the alpha its intensity.
+	red := decodePNG(t, h.get(t, "/kodim23.png?w=100&monochrome=f00&fm=png"))
+	if c := rgb(red, 50, 30); c[1] != 0 || c[2] != 0 || c[0] == 0 {
+		t.Errorf("monochrome=f00: %v, want red alone", c)
+	}
+	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&monochrome=8f00&fm=png")), 50, 30), rgb(base, 50, 30); c[1] == 0 || c[1] >= o[1] {
+		t.Errorf("monochrome=8f00 (about half): %v of %v, want some of the green left", c, o)
+	}
+	sepia := decodePNG(t, h.get(t, "/kodim23.png?w=100&sepia=100&fm=png"))
+	if c := rgb(sepia, 50, 30); !(c[0] >= c[1] && c[1] >= c[2]) {
+		t.Errorf("sepia=100: %v, want R >= G >= B", c)
+	}
 	flat := decodePNG(t, h.get(t, "/kodim23.png?w=100&con=-100&fm=png"))
 	if c := rgb(flat, 10, 10); !near(c, [3]int{128, 128, 128}, 1) {
 		t.Errorf("con=-100: %v, want middle grey", c)

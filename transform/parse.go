@@ -335,6 +335,7 @@ var params = [...]param{
 	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
 	{"h", setH, keySide(func(s *Spec) (int, float64) { return s.Height, s.HeightFrac }), sideAllowed},
 	{"high", setHigh, keyInt(func(s *Spec) int { return s.High }), "an integer from -100 to 0"},
+	{"hue", setHue, keyInt(func(s *Spec) int { return s.Hue }), "an integer from 0 to 359 (degrees)"},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
@@ -344,6 +345,7 @@ var params = [...]param{
 	{"mark-h", setMarkH, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkH, s.MarkHFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
 	{"mark-pad", setMarkPad, keyMarkInt(func(s *Spec) int { return s.MarkPad }), "an integer from 0 to 1000"},
 	{"mark-w", setMarkW, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkW, s.MarkWFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
+	{"monochrome", setMonochrome, keyMonochrome, colorAllowed + " (the alpha is the effect's intensity)"},
 	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
 	{"pad", setPad(-1), keyPad, "an integer from 0 to 1000 (pixels of bg around the image)"},
 	{"pad-bottom", setPad(2), nil, "an integer from 0 to 1000"}, // the key writes pad= with all four sides
@@ -355,6 +357,7 @@ var params = [...]param{
 	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
 	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
 	{"sat", setSat, keyInt(func(s *Spec) int { return s.Sat }), "an integer from -100 to 100"},
+	{"sepia", setSepia, keyInt(func(s *Spec) int { return s.Sepia }), "an integer from 0 to 100"},
 	{"shad", setShad, keyInt(func(s *Spec) int { return s.Shad }), "an integer from 0 to 100"},
 	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
 	{"trim", setTrim, keyTrim, "auto or color"},
@@ -756,6 +759,30 @@ var (
 	setHigh = adjustmentIn(func(s *Spec) *int { return &s.High }, "high", -100, 0)
 	setShad = adjustmentIn(func(s *Spec) *int { return &s.Shad }, "shad", 0, 100)
 )
+
+// imgix's hue is an angle: 360 would be a second spelling of 0.
+var (
+	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
+	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
+)
+
+// setMonochrome reads imgix's monochrome colour; its alpha is the effect's
+// intensity, so a colour of alpha 0 changes nothing and is no colour.
+func setMonochrome(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.Monochrome, err = parseColor("monochrome", v)
+	if st.spec.Monochrome.A == 0 {
+		st.spec.Monochrome = Color{}
+	}
+	return err
+}
+
+func keyMonochrome(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.Monochrome.Set {
+		return dst, false
+	}
+	c := s.Monochrome
+	return appendHex(appendHex(appendHex(appendHex(dst, c.A), c.R), c.G), c.B), true
+}
 
 func setInvert(st *state, v []byte, allowed string) *ParamError {
 	switch string(v) {

@@ -103,11 +103,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
@@ -879,7 +879,7 @@ func TestImgixAdjustmentRanges(t *testing.T) {
 		name   string
 		lo, hi int
 	}{
-		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100},
+		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 359}, {"sepia", 0, 100},
 	} {
 		for _, v := range []int{tt.lo, tt.hi} {
 			q := tt.name + "=" + strconv.Itoa(v)
@@ -900,6 +900,44 @@ func TestImgixAdjustmentRanges(t *testing.T) {
 			if !errors.As(err, &pe) || pe.Param != tt.name {
 				t.Errorf("%s: %v, want a ParamError naming %s", q, err, tt.name)
 			}
+		}
+	}
+}
+
+// TestMonochrome: imgix's monochrome colour in each of its hex forms is one
+// key; an alpha of 0 is no effect and no key; anything else is a
+// ParamError naming monochrome.
+func TestMonochrome(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query string
+		want  Color
+		key   string
+	}{
+		{"monochrome=fff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=ffffff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=FFFFFFFF", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=%23fff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome64=ZmZm", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=8f80", Color{255, 136, 0, 136, true}, "fit=clip&monochrome=88ff8800"},
+		{"monochrome=80ff8800", Color{255, 136, 0, 128, true}, "fit=clip&monochrome=80ff8800"},
+		{"monochrome=00ff8800", Color{}, "fit=clip"},
+		{"monochrome=0f80", Color{}, "fit=clip"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s.Monochrome != tt.want || s.Key() != tt.key {
+			t.Errorf("%s: %+v key %q (%v); want %+v key %q", tt.query, s.Monochrome, s.Key(), err, tt.want, tt.key)
+		}
+		if again, _, err := p.ParseQuery(string(s.AppendQuery(nil))); err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, s.AppendQuery(nil), again, err)
+		}
+	}
+	for _, q := range []string{"monochrome=red", "monochrome=12345", "monochrome=", "monochrome=fffffffff", "monochrome64=!!"} {
+		_, _, err := p.ParseQuery(q)
+		var pe *ParamError
+		if !errors.As(err, &pe) || !strings.HasPrefix(pe.Param, "monochrome") {
+			t.Errorf("%s: %v, want a ParamError naming monochrome", q, err)
 		}
 	}
 }

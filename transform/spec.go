@@ -223,6 +223,11 @@ type Spec struct {
 	// Exp, High and Shad are imgix's exposure (-100..100), highlights
 	// (-100..0) and shadows (0..100), drawn as one tone curve; 0 unchanged.
 	Exp, High, Shad int
+	// Hue turns every colour about the grey axis (0..359 degrees), Sepia
+	// tones it (0..100) and Monochrome tints its luma with a colour whose
+	// alpha is the intensity (not Set: none): one colour matrix.
+	Hue, Sepia int
+	Monochrome Color
 	// Download is dl=: a file name for Content-Disposition: attachment. The
 	// bytes are the same, so it is not in the key.
 	Download string

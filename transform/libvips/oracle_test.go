@@ -323,6 +323,9 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 			add("curve", "exp="+[]string{"-100", "-30", "40", "100"}[rng.Intn(4)], "shad="+strconv.Itoa(rng.Intn(101)), "high=-"+strconv.Itoa(rng.Intn(101)))
 		},
 		func() {
+			add("matrix", "hue="+strconv.Itoa(rng.Intn(360)), "sepia="+strconv.Itoa(rng.Intn(101)), "monochrome="+[]string{"fff", "8f80", "ff0000", "400080ff"}[rng.Intn(4)])
+		},
+		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {
 				m = "mark-large.png"

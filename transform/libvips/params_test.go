@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -687,4 +688,96 @@ func moves(f [256]int, lo, hi, least, most int) string {
 		}
 	}
 	return ""
+}
+
+// TestColourMatrix: hue turns colours about the grey axis (120 degrees
+// moves each band to the next), sepia=100 leaves every mid tone in the
+// sepia hues, monochrome leaves one hue (R:G:B the colour's) at full
+// intensity and blends by the colour's alpha, on grey sources too.
+func TestColourMatrix(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	grey := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn0g08.png"))
+	for _, tt := range []struct {
+		src   []byte
+		query string
+		// pixel says what is wrong with out, the output pixel of in (""
+		// when nothing is).
+		pixel func(in, out [3]float64) string
+	}{
+		{src, "hue=120", func(in, out [3]float64) string { return within(out, [3]float64{in[2], in[0], in[1]}, 1) }},
+		{src, "hue=240", func(in, out [3]float64) string { return within(out, [3]float64{in[1], in[2], in[0]}, 1) }},
+		{src, "hue=180", func(in, out [3]float64) string {
+			// Greys stay; a colour near them turns about them, moving
+			// no more than its distance from grey, and the rounding.
+			if spread := max(in[0], in[1], in[2]) - min(in[0], in[1], in[2]); spread <= 3 {
+				return within(out, in, spread+1)
+			}
+			return ""
+		}},
+		{src, "sepia=100", func(in, out [3]float64) string {
+			if l := 0.299*in[0] + 0.587*in[1] + 0.114*in[2]; l < 40 || l > 160 {
+				return "" // near black, and clipped near white
+			}
+			if h := hueOf(out); !(out[0] >= out[1] && out[1] >= out[2]) || h < 30 || h > 45 {
+				return fmt.Sprintf("hue %.0f, want sepia's 30 to 45", h)
+			}
+			return ""
+		}},
+		{src, "monochrome=ff8000", func(in, out [3]float64) string {
+			return within(out, [3]float64{out[0], out[0] * 128 / 255, 0}, 1)
+		}},
+		{src, "monochrome=%23fff", func(in, out [3]float64) string { return within(out, [3]float64{out[0], out[0], out[0]}, 1) }},
+		{src, "monochrome=8f80", func(in, out [3]float64) string { // ARGB: 0x88/255 of the tint
+			a, l := 0x88/255.0, (0.2126*in[0]+0.7152*in[1]+0.0722*in[2])/255
+			return within(out, [3]float64{(1-a)*in[0] + a*255*l, (1-a)*in[1] + a*136*l, (1 - a) * in[2]}, 2)
+		}},
+		{grey, "monochrome=0000ff", func(in, out [3]float64) string { return within(out, [3]float64{0, 0, in[2]}, 1) }},
+	} {
+		in := rgba(t, tr, tt.src, "w=200&fm=png")
+		out := rgba(t, tr, tt.src, "w=200&fm=png&"+tt.query)
+		bad := 0
+		for i := 0; i < len(out.Pix); i += 4 {
+			p := func(img *image.RGBA) [3]float64 {
+				return [3]float64{float64(img.Pix[i]), float64(img.Pix[i+1]), float64(img.Pix[i+2])}
+			}
+			if msg := tt.pixel(p(in), p(out)); msg != "" {
+				if bad == 0 {
+					t.Errorf("%s: pixel %d, %v became %v: %s", tt.query, i/4, p(in), p(out), msg)
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d pixels wrong", tt.query, bad, len(out.Pix)/4)
+		}
+	}
+}
+
+// within says how a is not within tol of b in every band.
+func within(a, b [3]float64, tol float64) string {
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > tol {
+			return fmt.Sprintf("want %.1f within %.0f", b, tol)
+		}
+	}
+	return ""
+}
+
+// hueOf is the HSV hue of c, in degrees.
+func hueOf(c [3]float64) float64 {
+	hi, lo := max(c[0], c[1], c[2]), min(c[0], c[1], c[2])
+	if hi == lo {
+		return 0
+	}
+	var h float64
+	switch hi {
+	case c[0]:
+		h = 60 * (c[1] - c[2]) / (hi - lo)
+	case c[1]:
+		h = 120 + 60*(c[2]-c[0])/(hi-lo)
+	default:
+		h = 240 + 60*(c[0]-c[1])/(hi-lo)
+	}
+	return math.Mod(h+360, 360)
 }

@@ -255,3 +255,140 @@ func colourBands(img *vips.ImageRef, stage string, op func(*vips.ImageRef) error
 	}
 	return nil
 }
+
+// colourMatrix draws hue, sepia and monochrome, in that order, as one 3x3
+// matrix over the colour bands. hue turns each colour about RGB's grey
+// axis by its angle: greys stay, and a turn of 120 degrees moves red to
+// green exactly, as on the sRGB hue wheel imgix names (its hue "differs
+// from CSS's hue-rotate", which weighs the turn by luminance). sepia is
+// CSS's sepia(): the identity blended with sepia's matrix by sepia/100.
+// monochrome tints the luma (Rec. 709 weights) with the colour, blended
+// with the image by its alpha (imgix: "the intensity of the monochromatic
+// transformation"): white becomes the colour, black stays, and at full
+// intensity R:G:B is the colour's in every pixel. A grey image is made
+// sRGB first, unless hue alone would not change it.
+func colourMatrix(img *vips.ImageRef, spec transform.Spec) error {
+	m, tints := colourMatrixOf(spec)
+	if img.Bands() < 3 && !tints {
+		return nil
+	}
+	if err := eightBit(img); err != nil {
+		return err
+	}
+	if img.Bands() < 3 {
+		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+			return vipsError("colour matrix", err)
+		}
+	}
+	return colourBands(img, "colour matrix", func(c *vips.ImageRef) error { return recomb(c, m) })
+}
+
+// colourMatrixOf is the matrix of spec's hue, sepia and monochrome, and
+// whether it does more than turn hues.
+func colourMatrixOf(spec transform.Spec) (m [3][3]float64, tints bool) {
+	m = [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}
+	if spec.Hue != 0 {
+		th := float64(spec.Hue) * math.Pi / 180
+		c, s := math.Cos(th), math.Sin(th)
+		a, b, d := c+(1-c)/3, (1-c)/3-s/math.Sqrt(3), (1-c)/3+s/math.Sqrt(3)
+		m = [3][3]float64{{a, b, d}, {d, a, b}, {b, d, a}}
+	}
+	blend := func(by float64, with [3][3]float64) {
+		var n [3][3]float64
+		for i := range 3 {
+			for k := range 3 {
+				w := by * with[i][k]
+				if i == k {
+					w += 1 - by
+				}
+				for j := range 3 {
+					n[i][j] += w * m[k][j]
+				}
+			}
+		}
+		m = n
+	}
+	if spec.Sepia > 0 {
+		blend(float64(spec.Sepia)/100, [3][3]float64{{0.393, 0.769, 0.189}, {0.349, 0.686, 0.168}, {0.272, 0.534, 0.131}})
+		tints = true
+	}
+	if c := spec.Monochrome; c.Set {
+		var tint [3][3]float64
+		for i, v := range [3]uint8{c.R, c.G, c.B} {
+			tint[i] = [3]float64{0.2126 * float64(v) / 255, 0.7152 * float64(v) / 255, 0.0722 * float64(v) / 255}
+		}
+		blend(float64(c.A)/255, tint)
+		tints = true
+	}
+	return m, tints
+}
+
+// recomb applies m to a three-band image and casts the result to 8 bits,
+// rounded. govips' Recomb hands libvips a matrix in Go memory that the
+// operation keeps; instead, out = D0·(R,G,B) + D1·(G,B,R) + D2·(B,R,G),
+// each D a diagonal of m (vips_linear with a vector), the bands turned by
+// extract and join. A term whose diagonal is zero is left out.
+func recomb(img *vips.ImageRef, m [3][3]float64) error {
+	var terms [3]*vips.ImageRef
+	defer func() {
+		for _, t := range terms[1:] {
+			if t != nil {
+				t.Close()
+			}
+		}
+	}()
+	for k := 1; k < 3; k++ {
+		if m[0][k] == 0 && m[1][(1+k)%3] == 0 && m[2][(2+k)%3] == 0 {
+			continue
+		}
+		t, err := turned(img, k)
+		if err != nil {
+			return err
+		}
+		terms[k] = t
+		if err := t.Linear([]float64{m[0][k], m[1][(1+k)%3], m[2][(2+k)%3]}, []float64{0, 0, 0}); err != nil {
+			return err
+		}
+	}
+	if err := img.Linear([]float64{m[0][0], m[1][1], m[2][2]}, []float64{0.5, 0.5, 0.5}); err != nil {
+		return err
+	}
+	for _, t := range terms[1:] {
+		if t != nil {
+			if err := img.Add(t); err != nil {
+				return err
+			}
+		}
+	}
+	return img.Cast(vips.BandFormatUchar)
+}
+
+// turned is img's three bands turned by k: band i of it is band i+k of img.
+func turned(img *vips.ImageRef, k int) (*vips.ImageRef, error) {
+	var bands [3]*vips.ImageRef
+	defer func() {
+		for _, b := range bands[1:] {
+			if b != nil {
+				b.Close()
+			}
+		}
+	}()
+	for i := range bands {
+		b, err := img.Copy()
+		if err == nil {
+			bands[i] = b
+			err = b.ExtractBand((i+k)%3, 1)
+		}
+		if err != nil {
+			if bands[0] != nil {
+				bands[0].Close()
+			}
+			return nil, err
+		}
+	}
+	if err := bands[0].BandJoin(bands[1], bands[2]); err != nil {
+		bands[0].Close()
+		return nil, err
+	}
+	return bands[0], nil
+}
