@@ -161,6 +161,14 @@ const (
 	// three scaled copies of the bands, turned, and their sum (recomb),
 	// 16 to 19 ns on the photo and the noise, 22 on RGBA noise; rounded up.
 	matrixNanosPerPixel = 30
+	// curveColumnBytes and matrixColumnBytes are what their operations
+	// hold per column of the image, whatever its height: rows of float
+	// bands for each step of the graph. A 60x1 rect of 2000x2000 noise
+	// enlarged to 8000x133 held 20.2 MiB more for hue (2.6 KiB a column),
+	// 22.8 MiB with alpha (2.9 KiB); 8000x800, the same; the tone curve
+	// 0.7 and 2.5 MiB. Rounded up.
+	curveColumnBytes  = 1 << 10
+	matrixColumnBytes = 4 << 10
 )
 
 // What a reduce (libvips' resize to a smaller size, from a whole frame in
@@ -582,9 +590,11 @@ func (c *cost) filterCost(j *job, out, loaded int64) {
 	}
 	if j.spec.Exp != 0 || j.spec.High != 0 || j.spec.Shad != 0 {
 		c.cpu += time.Duration(float64(out) * curveNanosPerPixel)
+		c.memory += int64(c.outW) * curveColumnBytes
 	}
 	if j.spec.Hue != 0 || j.spec.Sepia != 0 || j.spec.Monochrome.Set {
 		c.cpu += time.Duration(float64(out) * matrixNanosPerPixel)
+		c.memory += int64(c.outW) * matrixColumnBytes
 	}
 	if j.spec.Trim != 0 {
 		bands, _ := j.layout()

@@ -340,3 +340,34 @@ func zigzagSVG(n int) string {
 	b.WriteString(` Z" fill="black"/></svg>`)
 	return b.String()
 }
+
+// TestAdjustmentsArePriced: each of imgix's adjustments adds its work
+// over the output, and the rows it holds per column, to the estimate of
+// the same render without it.
+func TestAdjustmentsArePriced(t *testing.T) {
+	cfg := testConfig()
+	const box = "w=8000&h=800&fit=scale&fm=png"
+	base, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := float64(8000 * 800)
+	for _, tt := range []struct {
+		query string
+		cpu   time.Duration // at least this much more CPU
+		mem   int64         // and memory
+	}{
+		{"exp=50", time.Duration(out * curveNanosPerPixel), 8000 * curveColumnBytes},
+		{"shad=50&high=-20", time.Duration(out * curveNanosPerPixel), 8000 * curveColumnBytes},
+		{"hue=90", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
+		{"sepia=50&monochrome=f00", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
+	} {
+		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if c.cpu-base.cpu < tt.cpu || c.memory-base.memory < tt.mem {
+			t.Errorf("%s: %v and %d bytes more than without it, want at least %v and %d", tt.query, c.cpu-base.cpu, c.memory-base.memory, tt.cpu, tt.mem)
+		}
+	}
+}
