@@ -143,6 +143,10 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&monochrome=8f00&fm=png")), 50, 30), rgb(base, 50, 30); c[1] == 0 || c[1] >= o[1] {
 		t.Errorf("monochrome=8f00 (about half): %v of %v, want some of the green left", c, o)
 	}
+	spread := func(c [3]int) int { return max(c[0], c[1], c[2]) - min(c[0], c[1], c[2]) }
+	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&vib=-100&fm=png")), 50, 30), rgb(base, 50, 30); spread(c) >= spread(o) {
+		t.Errorf("vib=-100: %v of %v, want a colour nearer grey", c, o)
+	}
 	sepia := decodePNG(t, h.get(t, "/kodim23.png?w=100&sepia=100&fm=png"))
 	if c := rgb(sepia, 50, 30); !(c[0] >= c[1] && c[1] >= c[2]) {
 		t.Errorf("sepia=100: %v, want R >= G >= B", c)

@@ -363,6 +363,7 @@ var params = [...]param{
 	{"trim", setTrim, keyTrim, "auto or color"},
 	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
 	{"trim-tol", setTrimTol, keyInt(func(s *Spec) int { return s.TrimTol }), "an integer from 1 to 100"},
+	{"vib", setVib, keyInt(func(s *Spec) int { return s.Vib }), "an integer from -100 to 100"},
 	{"w", setW, keySide(func(s *Spec) (int, float64) { return s.Width, s.WidthFrac }), sideAllowed},
 }
 
@@ -762,6 +763,7 @@ var (
 
 // imgix's hue is an angle: 360 would be a second spelling of 0.
 var (
+	setVib   = adjustment(func(s *Spec) *int { return &s.Vib }, "vib")
 	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
 	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
 )

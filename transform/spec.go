@@ -223,6 +223,8 @@ type Spec struct {
 	// Exp, High and Shad are imgix's exposure (-100..100), highlights
 	// (-100..0) and shadows (0..100), drawn as one tone curve; 0 unchanged.
 	Exp, High, Shad int
+	// Vib is imgix's vibrance (-100..100): chroma moved most near grey.
+	Vib int
 	// Hue turns every colour about the grey axis (0..359 degrees), Sepia
 	// tones it (0..100) and Monochrome tints its luma with a colour whose
 	// alpha is the intensity (not Set: none): one colour matrix.

@@ -361,6 +361,7 @@ func TestAdjustmentsArePriced(t *testing.T) {
 		{"shad=50&high=-20", time.Duration(out * curveNanosPerPixel), 8000 * curveColumnBytes},
 		{"hue=90", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
 		{"sepia=50&monochrome=f00", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
+		{"vib=-40", time.Duration(out * vibNanosPerPixel), 8000 * vibColumnBytes},
 	} {
 		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
 		if err != nil {

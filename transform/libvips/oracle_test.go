@@ -325,6 +325,7 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		func() {
 			add("matrix", "hue="+strconv.Itoa(rng.Intn(360)), "sepia="+strconv.Itoa(rng.Intn(101)), "monochrome="+[]string{"fff", "8f80", "ff0000", "400080ff"}[rng.Intn(4)])
 		},
+		func() { add("vib", "vib="+strconv.Itoa(rng.Intn(201)-100)) },
 		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {

@@ -781,3 +781,43 @@ func hueOf(c [3]float64) float64 {
 	}
 	return math.Mod(h+360, 360)
 }
+
+// TestVibrance: vib moves muted colours most, either way, and leaves
+// greys grey: at 100 the muted colours' spread (max-min of the bands)
+// grows by more than the saturated ones', at -100 it shrinks by more.
+func TestVibrance(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	base := rgba(t, tr, src, "w=200&fm=png")
+	spread := func(img *image.RGBA, i int) float64 {
+		p := img.Pix[i : i+3]
+		return float64(max(p[0], p[1], p[2]) - min(p[0], p[1], p[2]))
+	}
+	for _, tt := range []struct {
+		query string
+		up    bool // the muted colours' spread grows
+	}{
+		{"vib=100", true},
+		{"vib=60", true},
+		{"vib=-100", false},
+	} {
+		out := rgba(t, tr, src, "w=200&fm=png&"+tt.query)
+		var muted, vivid [2]float64 // spread before and after
+		for i := 0; i < len(out.Pix); i += 4 {
+			switch b := spread(base, i); {
+			case b <= 1:
+				if s := spread(out, i); s > 3 {
+					t.Errorf("%s: grey pixel %d has a spread of %.0f", tt.query, i/4, s)
+				}
+			case b >= 10 && b <= 40:
+				muted[0], muted[1] = muted[0]+b, muted[1]+spread(out, i)
+			case b >= 150:
+				vivid[0], vivid[1] = vivid[0]+b, vivid[1]+spread(out, i)
+			}
+		}
+		m, v := muted[1]/muted[0], vivid[1]/vivid[0]
+		if tt.up && !(m > 1.3 && m > v+0.2) || !tt.up && !(m < 0.7 && m < v-0.2) {
+			t.Errorf("%s: muted colours' spread times %.2f, vivid ones' %.2f", tt.query, m, v)
+		}
+	}
+}

@@ -646,6 +646,11 @@ func process(j *job) error {
 	if err := tone(img, j.spec); err != nil {
 		return err
 	}
+	if j.spec.Vib != 0 {
+		if err := vibrance(img, j.spec.Vib); err != nil {
+			return err
+		}
+	}
 	if s := j.spec; s.Hue != 0 || s.Sepia != 0 || s.Monochrome.Set {
 		if err := colourMatrix(img, s); err != nil {
 			return err
