@@ -363,6 +363,8 @@ var params = [...]param{
 	{"trim", setTrim, keyTrim, "auto or color"},
 	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
 	{"trim-tol", setTrimTol, keyInt(func(s *Spec) int { return s.TrimTol }), "an integer from 1 to 100"},
+	{"usm", setUSM, keyInt(func(s *Spec) int { return s.USM }), "an integer from -100 to 100"},
+	{"usmrad", setUSMRad, keyUSMRad, "a number above 0 and up to 100 (pixels), e.g. 2.5"},
 	{"vib", setVib, keyInt(func(s *Spec) int { return s.Vib }), "an integer from -100 to 100"},
 	{"w", setW, keySide(func(s *Spec) (int, float64) { return s.Width, s.WidthFrac }), sideAllowed},
 }
@@ -764,9 +766,30 @@ var (
 // imgix's hue is an angle: 360 would be a second spelling of 0.
 var (
 	setVib   = adjustment(func(s *Spec) *int { return &s.Vib }, "vib")
+	setUSM   = adjustment(func(s *Spec) *int { return &s.USM }, "usm")
 	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
 	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
 )
+
+// setUSMRad reads usmrad in steps of 0.01, so that its spellings are one
+// key. imgix takes any positive radius; past 100 (blur=2000's sigma) the
+// gaussian is refused here rather than by its cost.
+func setUSMRad(st *state, v []byte, allowed string) *ParamError {
+	r, err := floatParam("usmrad", v, 0, 100, allowed)
+	if err != nil {
+		return err
+	}
+	if r = math.Round(r*100) / 100; r <= 0 {
+		return &ParamError{Param: "usmrad", Value: string(v), Problem: "is out of range", Allowed: allowed}
+	}
+	st.spec.USMRad = r
+	return nil
+}
+
+// keyUSMRad writes the radius, which finish makes explicit with usm.
+func keyUSMRad(dst []byte, s *Spec) ([]byte, bool) {
+	return strconv.AppendFloat(dst, s.USMRad, 'f', -1, 64), s.USMRad != 0
+}
 
 // setMonochrome reads imgix's monochrome colour; its alpha is the effect's
 // intensity, so a colour of alpha 0 changes nothing and is no colour.
@@ -1047,6 +1070,11 @@ func (st *state) finish(l *Limits) (Spec, error) {
 			return Spec{}, &ParamError{Param: "mark-w", Value: strconv.Itoa(max(s.MarkW, s.MarkH)), Problem: "is too large",
 				Allowed: "at most " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
 		}
+	}
+	if s.USM == 0 {
+		s.USMRad = 0 // read only by usm: one key either way
+	} else if s.USMRad == 0 {
+		s.USMRad = DefaultUSMRad
 	}
 	if s.Trim == TrimColor && !s.TrimWith.Set {
 		return Spec{}, &ParamError{Param: "trim", Value: "color", Problem: "needs trim-color", Allowed: "trim=color with trim-color=<hex>, or trim=auto"}

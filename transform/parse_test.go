@@ -103,11 +103,11 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, vib, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, vib, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, vib, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, vib, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, vib, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
 		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
 		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
@@ -879,7 +879,7 @@ func TestImgixAdjustmentRanges(t *testing.T) {
 		name   string
 		lo, hi int
 	}{
-		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 359}, {"sepia", 0, 100}, {"vib", -100, 100},
+		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 359}, {"sepia", 0, 100}, {"vib", -100, 100}, {"usm", -100, 100},
 	} {
 		for _, v := range []int{tt.lo, tt.hi} {
 			q := tt.name + "=" + strconv.Itoa(v)
@@ -938,6 +938,44 @@ func TestMonochrome(t *testing.T) {
 		var pe *ParamError
 		if !errors.As(err, &pe) || !strings.HasPrefix(pe.Param, "monochrome") {
 			t.Errorf("%s: %v, want a ParamError naming monochrome", q, err)
+		}
+	}
+}
+
+// TestUnsharpMaskRadius: usmrad is read with usm alone, defaults to imgix's
+// 2.5, is one key in every spelling, and is refused outside (0, 100].
+func TestUnsharpMaskRadius(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query string
+		key   string
+	}{
+		{"usm=50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad=2.5", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad=2.50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usmrad=2.5&usm=50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad64=Mi41", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=-20&usmrad=10", "fit=clip&usm=-20&usmrad=10"},
+		{"usm=-20&usmrad=0.333", "fit=clip&usm=-20&usmrad=0.33"},
+		{"usm=1&usmrad=100", "fit=clip&usm=1&usmrad=100"},
+		{"usmrad=7", "fit=clip"}, // no mask, no radius
+		{"usm=0&usmrad=7", "fit=clip"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s.Key() != tt.key {
+			t.Errorf("%s: key %q (%v), want %q", tt.query, s.Key(), err, tt.key)
+			continue
+		}
+		if again, _, err := p.ParseQuery(string(s.AppendQuery(nil))); err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, s.AppendQuery(nil), again, err)
+		}
+	}
+	for _, q := range []string{"usm=5&usmrad=0", "usm=5&usmrad=0.004", "usm=5&usmrad=100.5", "usm=5&usmrad=-1", "usm=5&usmrad=x", "usm=5&usmrad=1e2"} {
+		_, _, err := p.ParseQuery(q)
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != "usmrad" {
+			t.Errorf("%s: %v, want a ParamError naming usmrad", q, err)
 		}
 	}
 }

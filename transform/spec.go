@@ -225,6 +225,11 @@ type Spec struct {
 	Exp, High, Shad int
 	// Vib is imgix's vibrance (-100..100): chroma moved most near grey.
 	Vib int
+	// USM is imgix's unsharp mask (-100..100, 0 none) and USMRad its
+	// radius, the gaussian's sigma in pixels (0 < r <= 100, in steps of
+	// 0.01; DefaultUSMRad when not given, 0 without usm).
+	USM    int
+	USMRad float64
 	// Hue turns every colour about the grey axis (0..359 degrees), Sepia
 	// tones it (0..100) and Monochrome tints its luma with a colour whose
 	// alpha is the intensity (not Set: none): one colour matrix.
@@ -245,6 +250,9 @@ type Spec struct {
 	// Not in the key: Width and Height hold what it made of them.
 	Clamp Clamp
 }
+
+// DefaultUSMRad is imgix's usmrad when usm is given without one.
+const DefaultUSMRad = 2.5
 
 // Watermark defaults, as imgix's.
 const (

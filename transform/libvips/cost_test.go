@@ -60,6 +60,9 @@ func TestCostLimits(t *testing.T) {
 		{"auto=format falls back from avif", transform.FormatJPEG, 4000, 3000, 1, "w=3000&h=3000&fit=crop&auto=format", ""},
 		{"blur 2000 at 4000 wide", transform.FormatJPEG, 4000, 3000, 1, "w=4000&blur=2000", "pixels x sigma"},
 		{"blur 2000 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&blur=2000", ""},
+		{"usmrad 100 at 4000 wide", transform.FormatJPEG, 4000, 3000, 1, "w=4000&usm=10&usmrad=100", "pixels x sigma"},
+		{"usmrad 100 and blur 2000 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&blur=2000&usm=10&usmrad=100", "pixels x sigma"},
+		{"usmrad 100 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&usm=10&usmrad=100", ""},
 		{"a 300 px webp", transform.FormatJPEG, 4000, 3000, 1, "w=300&fm=webp", ""},
 		{"the 4000x3000 source as is", transform.FormatJPEG, 4000, 3000, 1, "", ""},
 		{"stretch clamped to the source", transform.FormatPNG, 768, 512, 1, "w=2000&h=2000&fit=scale", ""},
@@ -362,6 +365,7 @@ func TestAdjustmentsArePriced(t *testing.T) {
 		{"hue=90", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
 		{"sepia=50&monochrome=f00", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
 		{"vib=-40", time.Duration(out * vibNanosPerPixel), 8000 * vibColumnBytes},
+		{"usm=40&usmrad=4", time.Duration(out * (usmNanosPerPixel + 4*blurNanosPerSigma)), 8000 * (blurStripRows + 24) * 16},
 	} {
 		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
 		if err != nil {

@@ -327,6 +327,9 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		},
 		func() { add("vib", "vib="+strconv.Itoa(rng.Intn(201)-100)) },
 		func() {
+			add("usm", "usm="+strconv.Itoa(rng.Intn(201)-100), "usmrad="+[]string{"0.5", "2.5", "20", "100"}[rng.Intn(4)])
+		},
+		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {
 				m = "mark-large.png"

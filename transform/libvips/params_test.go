@@ -821,3 +821,45 @@ func TestVibrance(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsharpMask: usm raises the contrast at edges (gradient energy) by
+// more as it grows, and the default radius (2.5) is the one used when
+// none is given; a negative usm softens, down to the gaussian itself at
+// -100; alpha is kept.
+func TestUnsharpMask(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	energy := func(q string) float64 { return gradientEnergy(rgba(t, tr, src, "w=300&fm=png"+q)) }
+	plain := energy("")
+	for _, tt := range []struct {
+		query    string
+		min, max float64 // gradient energy over plain's
+	}{
+		{"&usm=20", 1.05, 1.6},
+		{"&usm=100", 1.4, 4},
+		{"&usm=100&usmrad=8", 1.4, 4},
+		{"&usm=-50", 0.5, 0.95},
+		{"&usm=-100&usmrad=3", 0, 0.6},
+	} {
+		if r := energy(tt.query) / plain; r < tt.min || r > tt.max {
+			t.Errorf("%s: gradient energy %.2f of the plain image's, want %.2f to %.2f", tt.query, r, tt.min, tt.max)
+		}
+	}
+	if a, b := energy("&usm=60"), energy("&usm=60&usmrad=2.5"); a != b {
+		t.Errorf("usm=60: %.3f, with usmrad=2.5 %.3f: the default radius is not 2.5", a, b)
+	}
+	if a, b := energy("&usm=100&usmrad=1"), energy("&usm=40&usmrad=1"); a <= b {
+		t.Errorf("usm=100 %.2f, usm=40 %.2f: a larger amount sharpened less", a, b)
+	}
+	// The blur of usm=-100 is the gaussian itself: blur=60 is sigma 3.
+	if d := meanAbsDiff(rgba(t, tr, src, "w=300&fm=png&usm=-100&usmrad=3"), rgba(t, tr, src, "w=300&fm=png&blur=60")); d > 1 {
+		t.Errorf("usm=-100&usmrad=3 differs from blur=60 by %.2f a sample", d)
+	}
+	logo := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn6a08.png"))
+	a, b := rgba(t, tr, logo, "fm=png"), rgba(t, tr, logo, "fm=png&usm=100")
+	for i := 3; i < len(a.Pix); i += 4 {
+		if a.Pix[i] != b.Pix[i] {
+			t.Fatalf("usm=100 changed alpha at pixel %d: %d to %d", i/4, a.Pix[i], b.Pix[i])
+		}
+	}
+}

@@ -1039,7 +1039,8 @@ func padAt(img *vips.ImageRef, bg transform.Color, left, top, boxW, boxH int) er
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
-// adjust applies rot, flip, blur and sharp, after orientation and sizing.
+// adjust applies rot, flip, blur, sharp and usm, after orientation and
+// sizing.
 func adjust(img *vips.ImageRef, spec transform.Spec) error {
 	if spec.Rotate != 0 {
 		angle := map[int]vips.Angle{90: vips.Angle90, 180: vips.Angle180, 270: vips.Angle270}[spec.Rotate]
@@ -1067,6 +1068,9 @@ func adjust(img *vips.ImageRef, spec transform.Spec) error {
 		if err := img.Sharpen(0.5+float64(spec.Sharp)/100*1.5, 2, 20); err != nil {
 			return vipsError("sharp", err)
 		}
+	}
+	if spec.USM != 0 {
+		return unsharp(img, spec.USM, spec.USMRad)
 	}
 	return nil
 }
@@ -1165,6 +1169,9 @@ func hashBox(s *transform.Spec, ow, oh int) {
 		s.Width, s.Height = scale(s.Width), scale(s.Height)
 	}
 	s.Blur = int(math.Round(float64(s.Blur) * f))
+	if s.USM != 0 {
+		s.USMRad = max(0.01, s.USMRad*f)
+	}
 	for i := range s.Pad {
 		s.Pad[i] = int(math.Round(float64(s.Pad[i]) * f))
 	}
