@@ -147,6 +147,16 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&vib=-100&fm=png")), 50, 30), rgb(base, 50, 30); spread(c) >= spread(o) {
 		t.Errorf("vib=-100: %v of %v, want a colour nearer grey", c, o)
 	}
+	// px=20: blocks of 20 pixels from the top left, one colour each.
+	px := decodePNG(t, h.get(t, "/kodim23.png?w=100&px=20&fm=png"))
+	for _, p := range [][2]int{{0, 0}, {19, 19}, {40, 20}, {59, 39}, {80, 60}, {99, 66}} {
+		if c, first := rgb(px, p[0], p[1]), rgb(px, p[0]/20*20, p[1]/20*20); c != first {
+			t.Errorf("px=20: %v at %v, %v at its block's corner", c, p, first)
+		}
+	}
+	if rgb(px, 19, 0) == rgb(px, 20, 0) && rgb(px, 0, 19) == rgb(px, 0, 20) {
+		t.Errorf("px=20: the first block runs past 20 pixels")
+	}
 	sepia := decodePNG(t, h.get(t, "/kodim23.png?w=100&sepia=100&fm=png"))
 	if c := rgb(sepia, 50, 30); !(c[0] >= c[1] && c[1] >= c[2]) {
 		t.Errorf("sepia=100: %v, want R >= G >= B", c)

@@ -352,6 +352,7 @@ var params = [...]param{
 	{"pad-left", setPad(3), nil, "an integer from 0 to 1000"},
 	{"pad-right", setPad(1), nil, "an integer from 0 to 1000"},
 	{"pad-top", setPad(0), nil, "an integer from 0 to 1000"},
+	{"px", setPx, keyInt(func(s *Spec) int { return s.Px }), "an integer from 0 to 100 (the blocks' side in pixels)"},
 	{"q", setQuality, keyInt(func(s *Spec) int { return s.Quality }), "an integer from 1 to 100"},
 	{"rect", setRect, keyRect, "x,y,w,h in source pixels, e.g. 0,0,400,300"},
 	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
@@ -769,6 +770,7 @@ var (
 	setUSM   = adjustment(func(s *Spec) *int { return &s.USM }, "usm")
 	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
 	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
+	setPx    = adjustmentIn(func(s *Spec) *int { return &s.Px }, "px", 0, 100)
 )
 
 // setUSMRad reads usmrad in steps of 0.01, so that its spellings are one

@@ -230,6 +230,9 @@ type Spec struct {
 	// 0.01; DefaultUSMRad when not given, 0 without usm).
 	USM    int
 	USMRad float64
+	// Px is imgix's pixellate: blocks of Px x Px output pixels, each of
+	// one colour, from the top left (0, and 1, none).
+	Px int
 	// Hue turns every colour about the grey axis (0..359 degrees), Sepia
 	// tones it (0..100) and Monochrome tints its luma with a colour whose
 	// alpha is the intensity (not Set: none): one colour matrix.

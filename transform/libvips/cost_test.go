@@ -366,6 +366,7 @@ func TestAdjustmentsArePriced(t *testing.T) {
 		{"sepia=50&monochrome=f00", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
 		{"vib=-40", time.Duration(out * vibNanosPerPixel), 8000 * vibColumnBytes},
 		{"usm=40&usmrad=4", time.Duration(out * (usmNanosPerPixel + 4*blurNanosPerSigma)), 8000 * (blurStripRows + 24) * 16},
+		{"px=20", time.Duration(out * pxNanosPerPixel), 2 * 8000 * 800 * 4},
 	} {
 		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
 		if err != nil {

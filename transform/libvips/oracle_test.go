@@ -329,6 +329,7 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		func() {
 			add("usm", "usm="+strconv.Itoa(rng.Intn(201)-100), "usmrad="+[]string{"0.5", "2.5", "20", "100"}[rng.Intn(4)])
 		},
+		func() { add("px", "px="+[]string{"2", "7", "20", "100"}[rng.Intn(4)]) },
 		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {

@@ -863,3 +863,67 @@ func TestUnsharpMask(t *testing.T) {
 		}
 	}
 }
+
+// TestPixellate: px=n makes n x n blocks from the top left, each of one
+// colour, the average of the pixels it covers (alpha-weighted: in
+// premultiplied samples, the average of the block's); the last row and
+// column of blocks are cut to the image, and average what they cover.
+func TestPixellate(t *testing.T) {
+	tr := newTransformer(t)
+	photo := kodim23(t)
+	rgbaLogo := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn6a08.png")) // 32x32 RGBA
+	grey := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn0g08.png"))     // 32x32 grey
+	for _, tt := range []struct {
+		src   []byte
+		query string // the size, without px
+		n     int
+	}{
+		{photo, "w=310", 20}, // 310x207: blocks of 20 leave 10 and 7
+		{photo, "w=310", 7},
+		{photo, "w=310", 100},
+		{photo, "w=310", 2},
+		{rgbaLogo, "w=32", 5},
+		{grey, "w=32", 6},
+	} {
+		base := rgba(t, tr, tt.src, tt.query+"&fm=png")
+		out := rgba(t, tr, tt.src, tt.query+"&fm=png&px="+strconv.Itoa(tt.n))
+		b := out.Bounds()
+		if b != base.Bounds() {
+			t.Fatalf("%s&px=%d: %v, want %v", tt.query, tt.n, b, base.Bounds())
+		}
+		n, worst := tt.n, 0.0
+		for by := 0; by < b.Dy(); by += n {
+			for bx := 0; bx < b.Dx(); bx += n {
+				first := out.RGBAAt(bx, by)
+				var sum [4]float64
+				count := 0.0
+				for y := by; y < min(by+n, b.Dy()); y++ {
+					for x := bx; x < min(bx+n, b.Dx()); x++ {
+						if c := out.RGBAAt(x, y); c != first {
+							t.Fatalf("%s&px=%d: block at %d,%d holds %v and %v at %d,%d", tt.query, n, bx, by, first, c, x, y)
+						}
+						c := base.RGBAAt(x, y)
+						for i, v := range [4]uint8{c.R, c.G, c.B, c.A} {
+							sum[i] += float64(v)
+						}
+						count++
+					}
+				}
+				for i, v := range [4]uint8{first.R, first.G, first.B, first.A} {
+					worst = max(worst, math.Abs(float64(v)-sum[i]/count))
+				}
+			}
+		}
+		// Rounded once to a straight colour and once again premultiplied.
+		if worst > 2 {
+			t.Errorf("%s&px=%d: a block is %.1f from the average of its pixels", tt.query, n, worst)
+		}
+	}
+	base := rgba(t, tr, photo, "w=310&fm=png")
+	if d := meanAbsDiff(rgba(t, tr, photo, "w=310&fm=png&px=1"), base); d != 0 {
+		t.Errorf("px=1 changed the image by %.2f a sample", d)
+	}
+	if r := render1(t, tr, grey, "fm=png&px=4"); !bytes.Contains(r.Body[:64], []byte("IHDR")) || r.Body[25] != 0 {
+		t.Errorf("px=4 on a grey PNG: colour type %d, want grey (0)", r.Body[25])
+	}
+}
