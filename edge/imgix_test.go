@@ -157,6 +157,20 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if rgb(px, 19, 0) == rgb(px, 20, 0) && rgb(px, 0, 19) == rgb(px, 0, 20) {
 		t.Errorf("px=20: the first block runs past 20 pixels")
 	}
+	// fill=blur: the box around the image is a blurred copy of it, not
+	// fill-color, and it is another entry than fill=solid's.
+	solid := decodePNG(t, h.get(t, "/kodim23.png?w=300&h=300&fit=fill&fill-color=f00&fm=png"))
+	blurFill := h.get(t, "/kodim23.png?w=300&h=300&fit=fill&fill=blur&fill-color=f00&fm=png")
+	if strings.HasPrefix(blurFill.header["cache-status"], "imgedge; hit") {
+		t.Errorf("fill=blur: a hit on fill=solid's entry")
+	}
+	bf := decodePNG(t, blurFill)
+	if c := rgb(bf, 150, 10); c == rgb(solid, 150, 10) || c == [3]int{255, 0, 0} || rgb(bf, 20, 20) == rgb(bf, 280, 20) {
+		t.Errorf("fill=blur: %v and %v in the fill, fill=solid's %v", c, rgb(bf, 280, 20), rgb(solid, 150, 10))
+	}
+	if rgb(bf, 150, 150) != rgb(solid, 150, 150) {
+		t.Errorf("fill=blur: the image is %v, fill=solid's %v", rgb(bf, 150, 150), rgb(solid, 150, 150))
+	}
 	sepia := decodePNG(t, h.get(t, "/kodim23.png?w=100&sepia=100&fm=png"))
 	if c := rgb(sepia, 50, 30); !(c[0] >= c[1] && c[1] >= c[2]) {
 		t.Errorf("sepia=100: %v, want R >= G >= B", c)

@@ -324,8 +324,8 @@ var params = [...]param{
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
 	{"dpr", setDPR, keyDPR, "a number from 1 to 5, e.g. 2 or 1.5"},
 	{"exp", setExp, keyInt(func(s *Spec) int { return s.Exp }), "an integer from -100 to 100"},
-	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
-	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
+	{"fill", setFill, keyFill, "solid (fill-color, else bg) or blur (a blurred copy of the image), with fit=fill or fillmax"},
+	{"fill-color", setFillColor, nil, colorAllowed}, // folds into bg's key
 	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
 	{"fm", setFormat, keyFormat, formatAllowed},
@@ -613,6 +613,7 @@ type state struct {
 	// fillColor is imgix's fill-color: the colour a fill pads with, where
 	// bg is the colour behind transparency; the edge draws both with one.
 	fillColor Color
+	fillBlur  bool // fill=blur (false: solid, the default)
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -1034,10 +1035,20 @@ func setBG(st *state, v []byte, _ string) (err *ParamError) {
 }
 
 func setFill(st *state, v []byte, allowed string) *ParamError {
-	if string(v) != "solid" {
+	switch string(v) {
+	case "solid":
+		st.fillBlur = false
+	case "blur":
+		st.fillBlur = true
+	default:
 		return badValue("fill", v, allowed)
 	}
 	return nil
+}
+
+// keyFill writes fill=blur; solid, the default, is what no key says.
+func keyFill(dst []byte, s *Spec) ([]byte, bool) {
+	return append(dst, "blur"...), s.FillBlur
 }
 
 func setFillColor(st *state, v []byte, _ string) (err *ParamError) {
@@ -1052,7 +1063,9 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
-	if st.fillColor.Set && s.Fit.Fills() {
+	// fill-color is the colour of a solid fill; a blurred one has none.
+	s.FillBlur = st.fillBlur && s.Fit.Fills()
+	if st.fillColor.Set && s.Fit.Fills() && !s.FillBlur {
 		s.Background = st.fillColor
 	}
 	if s.Mark == "" {

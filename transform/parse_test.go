@@ -137,6 +137,7 @@ func TestParseErrors(t *testing.T) {
 		{"flip=x", "flip", `parameter flip="x" is not allowed; allowed: h, v or hv`},
 		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
 		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"fill=gen", "fill", `parameter fill="gen" is not allowed; allowed: solid (fill-color, else bg) or blur (a blurred copy of the image), with fit=fill or fillmax`},
 		{"fit=fill&fill-color=ff00g0", "fill-color", `parameter fill-color="ff00g0" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
 		{"trim=color&trim-color=fffff", "trim-color", `parameter trim-color="fffff" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
 		{"frame=0", "frame", `parameter frame="0" is out of range; allowed: an integer from 1 (the first frame)`},
@@ -227,6 +228,10 @@ func TestKeyCanonical(t *testing.T) {
 		{"fm=jpeg", "fm=jpg"},
 		{"fit=fill&fill=solid&fill-color=ff0000&w=10&h=10", "fit=fill&bg=ff0000&w=10&h=10"}, // imgix's fill colour
 		{"fit=fillmax&fill-color=0f0&w=10&h=10", "fit=fillmax&bg=00ff00&w=10&h=10"},
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&fill=blur&fill-color=f00&w=10&h=10"}, // a blurred fill has no colour
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&fill64=Ymx1cg&w=10&h=10"},
+		{"fit=fill&fill=solid&w=10&h=10", "fit=fill&w=10&h=10"},
+		{"fit=crop&fill=blur&w=10&h=10", "fit=crop&w=10&h=10"},           // fill is fit=fill's
 		{"fit=crop&crop=edges&w=5&h=5", "fit=crop&crop=entropy&w=5&h=5"}, // imgix's edges, libvips' entropy
 		{"auto=format&fm=png", "fm=png"},
 		{"w=300&s=deadbeef", "w=300"},
@@ -245,6 +250,7 @@ func TestKeyCanonical(t *testing.T) {
 		{"w=300", "w=301"},
 		{"w=300&fm=webp", "w=300&fm=avif"},
 		{"w=300&fit=crop&h=5", "w=300&fit=fill&h=5"},
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&w=10&h=10"},
 		{"fit=crop&crop=top&w=5&h=5", "fit=crop&crop=bottom&w=5&h=5"},
 		{"w=300&q=50", "w=300"},
 	}

@@ -196,6 +196,9 @@ type Spec struct {
 	ARW, ARH int
 	// Rect crops the source before anything else (x, y, w, h; W 0: none).
 	Rect [4]int
+	// FillBlur is fill=blur with a fit that fills: the box around the
+	// image is a blurred, enlarged copy of it, not Background.
+	FillBlur bool
 	// Pad adds borders of Background after resizing (top, right, bottom, left).
 	Pad [4]int
 	// Trim cuts away a border of one colour before anything else: 0 none,

@@ -367,7 +367,15 @@ func TestAdjustmentsArePriced(t *testing.T) {
 		{"vib=-40", time.Duration(out * vibNanosPerPixel), 8000 * vibColumnBytes},
 		{"usm=40&usmrad=4", time.Duration(out * (usmNanosPerPixel + 4*blurNanosPerSigma)), 8000 * (blurStripRows + 24) * 16},
 		{"px=20", time.Duration(out * pxNanosPerPixel), 2 * 8000 * 800 * 4},
+		{"fill=blur", time.Duration(2 * out * 4 * fillBlurNanosPerBand), settleCopies * 8000 * 800 * 4}, // in a box of 8000x1600
 	} {
+		base, box := base, box
+		if strings.HasPrefix(tt.query, "fill=") {
+			box = "w=8000&h=1600&fit=fill&fm=png"
+			if base, err = pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.query, err)

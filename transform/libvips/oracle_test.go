@@ -331,6 +331,10 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 		},
 		func() { add("px", "px="+[]string{"2", "7", "20", "100"}[rng.Intn(4)]) },
 		func() {
+			add("fillblur", "w="+strconv.Itoa(sizes[rng.Intn(len(sizes))]), "h="+strconv.Itoa(sizes[rng.Intn(len(sizes))]),
+				"fit="+[]string{"fill", "fillmax"}[rng.Intn(2)], "fill=blur")
+		},
+		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {
 				m = "mark-large.png"

@@ -927,3 +927,80 @@ func TestPixellate(t *testing.T) {
 		t.Errorf("px=4 on a grey PNG: colour type %d, want grey (0)", r.Body[25])
 	}
 }
+
+// TestFillBlur: fit=fill&fill=blur puts the image, exactly as fill=solid
+// would, in the middle of a blurred copy of it that covers the box: the
+// fill is no solid colour, and matches a gaussian (sigma a twentieth of
+// the box's shorter side) of the image as shown, enlarged to cover the
+// box, away from the box's edges, where libvips' gaussian copies its last
+// rows.
+func TestFillBlur(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t) // 768x512
+	for _, tt := range []struct {
+		query  string
+		box    image.Rectangle
+		inside image.Rectangle   // the image
+		fill   []image.Rectangle // parts of the fill three sigmas from the edges
+	}{
+		{"w=600&h=1000&fit=fill", image.Rect(0, 0, 600, 1000), image.Rect(0, 300, 600, 700), // sigma 30
+			[]image.Rectangle{image.Rect(100, 100, 500, 200), image.Rect(100, 800, 500, 900)}},
+		{"w=1200&h=300&fit=fillmax", image.Rect(0, 0, 1200, 300), image.Rect(375, 0, 825, 300), // sigma 15
+			[]image.Rectangle{image.Rect(60, 60, 315, 240), image.Rect(885, 60, 1140, 240)}},
+		{"w=100&h=1000&fit=fill", image.Rect(0, 0, 100, 1000), image.Rect(0, 466, 100, 533), // sigma 5, the copy enlarged
+			[]image.Rectangle{image.Rect(20, 30, 80, 440), image.Rect(20, 560, 80, 970)}},
+	} {
+		solid := rgba(t, tr, src, tt.query+"&fm=png&bg=ff0000")
+		blurred := rgba(t, tr, src, tt.query+"&fm=png&fill=blur&bg=ff0000")
+		if blurred.Bounds() != tt.box || solid.Bounds() != tt.box {
+			t.Fatalf("%s: %v and %v, want %v", tt.query, blurred.Bounds(), solid.Bounds(), tt.box)
+		}
+		if d := meanAbsDiff(blurred.SubImage(tt.inside).(*image.RGBA), solid.SubImage(tt.inside).(*image.RGBA)); d != 0 {
+			t.Errorf("%s: the image differs from fill=solid's by %.2f a sample", tt.query, d)
+		}
+		// The reference: the image as fill=solid shows it, enlarged to
+		// cover the box, blurred.
+		w, h := tt.box.Dx(), tt.box.Dy()
+		var shown bytes.Buffer
+		if err := png.Encode(&shown, solid.SubImage(tt.inside)); err != nil {
+			t.Fatal(err)
+		}
+		rw, rh := tt.inside.Dx(), tt.inside.Dy()
+		cover := max(float64(w)/float64(rw), float64(h)/float64(rh))
+		ref, err := vips.NewImageFromBuffer(shown.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.ResizeWithVScale(cover, cover, vips.KernelLanczos3); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.GaussianBlur(fillBlurSigma(w, h)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.ExtractArea((ref.Width()-w)/2, (ref.Height()-h)/2, w, h); err != nil {
+			t.Fatal(err)
+		}
+		blurredRef, _, err := ref.ExportPng(vips.NewPngExportParams())
+		ref.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := toRGBA(decode(t, blurredRef))
+		for _, r := range tt.fill {
+			got := blurred.SubImage(r).(*image.RGBA)
+			if d := meanAbsDiff(got, want.SubImage(r).(*image.RGBA)); d > 2 {
+				t.Errorf("%s: the fill at %v is %.1f a sample from a gaussian of the enlarged image", tt.query, r, d)
+			}
+			if d := meanAbsDiff(got, solid.SubImage(r).(*image.RGBA)); d < 40 {
+				t.Errorf("%s: the fill at %v is %.1f a sample from fill=solid's red", tt.query, r, d)
+			}
+			var lo, hi uint8 = 255, 0
+			for i := 0; i < len(got.Pix); i += 4 {
+				lo, hi = min(lo, got.Pix[i+1]), max(hi, got.Pix[i+1])
+			}
+			if hi-lo < 20 {
+				t.Errorf("%s: the fill at %v runs from %d to %d of green: near one colour", tt.query, r, lo, hi)
+			}
+		}
+	}
+}
