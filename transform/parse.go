@@ -541,6 +541,7 @@ var aliases = [...]struct{ alias, name string }{
 	{"width", "w"}, {"height", "h"}, {"format", "fm"}, {"fmt", "fm"}, {"f", "fm"}, {"quality", "q"},
 	{"gravity", "crop"}, {"g", "crop"}, {"rotate", "rot"}, {"or", "rot"}, {"background", "bg"},
 	{"page", "frame"}, {"preset", "p"}, {"sig", "s"}, {"signature", "s"}, {"resize", "fit"},
+	{"mono", "monochrome"}, // imgix's own alias
 }
 
 // imgixNames are imgix's rendering API parameters: one this edge lacks is
@@ -550,7 +551,7 @@ var imgixNames = strings.Fields(`ar auto bg blend blend-align blend-alpha blend-
 	blend-h blend-mode blend-pad blend-size blend-w blend-x blend-y blur border border-bottom border-left
 	border-radius border-radius-inner border-right border-top bri ch chromasub colorquant con corner-radius
 	crop cs dl dpi dpr duotone duotone-alpha exp expires faceindex facepad faces fill fill-color fit flip fm
-	fp-debug fp-x fp-y fp-z fps frame gam high htn hue invert lossless loop mark mark-align mark-alpha
+	fp-debug fp-x fp-y fp-z fps frame gam high htn hue hue-set invert lossless loop mark mark-align mark-alpha
 	mark-base mark-fit mark-h mark-pad mark-rot mark-scale mark-tile mark-w mark-x mark-y mask mask-bg max-h
 	max-w min-h min-w monochrome nr nrs orient pad pad-bottom pad-left pad-right pad-top palette prefix px q
 	rect reverse rot s sat sepia shad sharp skip trim trim-color trim-md trim-pad trim-sd trim-tol txt

@@ -551,6 +551,8 @@ func TestParameterPolicy(t *testing.T) {
 	for _, tt := range []struct{ query, want string }{
 		{"txt=hello", `parameter "txt" is an imgix parameter this edge does not support`},
 		{"mark-rot=5", `parameter "mark-rot" is an imgix parameter this edge does not support`},
+		{"hue-set=200", `parameter "hue-set" is an imgix parameter this edge does not support`}, // not hue, which turns hues
+		{"mono=fff", `did you mean "monochrome"?`},
 		{"widht=5", `did you mean "w"?`},
 		{"blend=ff0000", `parameter "blend" is an imgix parameter`}, // never "blur"
 		{"ar=16:9", `parameter ar="1.7778:1" needs fit=crop`},
