@@ -1354,8 +1354,9 @@ func blurFill(j *job, settled bool) error {
 		bg.Close()
 		return vipsError("fill", err)
 	}
-	// A pixel of the image's edges copied around it, then the copy's,
-	// give an enlargement from corners room to line up.
+	// The image's edges copied a pixel around it, and the copy's two
+	// around that, so that the box's edges read copied edges, as the
+	// gaussian extends them, and never past the copy.
 	const margin = 2
 	if err := bg.Embed(1, 1, rw+2, rh+2, vips.ExtendCopy); err != nil {
 		return fail(err)
@@ -1369,41 +1370,54 @@ func blurFill(j *job, settled bool) error {
 	if err := bg.Embed(margin, margin, bg.Width()+2*margin, bg.Height()+2*margin, vips.ExtendCopy); err != nil {
 		return fail(err)
 	}
-	// The small copy is drawn once, into memory: the enlargement asks it
+	// Where the box's first pixel is in the copy. Its centre is at index
+	// u = (0.5 - b/2)/cover + r/2 + 0.5 of the image with its copied edges
+	// (r, b the image's side and the box's). libvips 8.14 maps an index j
+	// of a reduce by s to (j+0.5)/s - 0.5 of its input (pixel centres),
+	// and of an enlargement by s to j/s - 0.5 (measured: a 4-pixel ramp
+	// enlarged ten times reaches its second sample at 15): so the copy's
+	// index for u is (u+0.5)·s1, less 0.5 when reduced, and margin more
+	// with the copy's edges.
+	origin := func(r, b int) float64 {
+		u := (0.5-float64(b)/2)/cover + float64(r)/2 + 0.5
+		j := (u + 0.5) * s1
+		if s1 < 1 {
+			j -= 0.5
+		}
+		return j + margin
+	}
+	// Only the part of the copy under the box, and a pixel around it for
+	// the enlargement, is drawn, once, into memory: the enlargement asks it
 	// for a few pixels per tile of the box, and libvips reduced and blurred
-	// the image again for each: a 3x1 rect enlarged into a 4000x4000 box
-	// took 5.4 s of CPU, 0.4 s without the fill.
+	// the image again for each (a 3x1 rect enlarged into a 4000x4000 box
+	// took 5.4 s of CPU, 0.4 s without the fill); drawn whole, the copy of
+	// a thin image covering a wide box is far larger than the box (a
+	// 16x16 drawing in a 4000x16 box: 4000x4000, 87 MiB).
+	jx, jy := origin(rw, bw), origin(rh, bh)
+	cut := func(j float64, b, side int) (lo, n int) {
+		lo = max(0, int(math.Floor(j))-2)
+		hi := min(side, int(math.Ceil(j+float64(b)/float64(k)))+3)
+		return lo, hi - lo
+	}
+	sx, sw := cut(jx, bw, bg.Width())
+	sy, sh := cut(jy, bh, bg.Height())
+	if err := bg.ExtractArea(sx, sy, sw, sh); err != nil {
+		return fail(err)
+	}
 	small, _, err := drawn(bg)
 	bg.Close()
 	if err != nil {
 		return err
 	}
 	bg = small
+	jx, jy = jx-float64(sx), jy-float64(sy)
+	x0, y0 := int(math.Round(jx)), int(math.Round(jy))
 	if k > 1 {
 		if err := bg.ResizeWithVScale(float64(k), float64(k), vips.KernelLinear); err != nil {
 			return fail(err)
 		}
+		x0, y0 = int(math.Round(float64(k)*(jx+0.5))), int(math.Round(float64(k)*(jy+0.5)))
 	}
-	// Where the box's first pixel is in bg. Its centre is at index
-	// u = (0.5 - b/2)/cover + r/2 + 0.5 of the image with its copied edges
-	// (r, b the image's side and the box's). libvips 8.14 maps an index j
-	// of a reduce by s to (j+0.5)/s - 0.5 of its input (pixel centres),
-	// and of an enlargement by s to j/s - 0.5 (measured: a 4-pixel ramp
-	// enlarged ten times reaches its second sample at 15): so the copy's
-	// index for u is (u+0.5)·s1, less 0.5 when reduced, and bg's for that
-	// k·(that + margin + 0.5), or that + margin when k is 1.
-	origin := func(r, b int) int {
-		u := (0.5-float64(b)/2)/cover + float64(r)/2 + 0.5
-		j := (u + 0.5) * s1
-		if s1 < 1 {
-			j -= 0.5
-		}
-		if k == 1 {
-			return int(math.Round(j + margin))
-		}
-		return int(math.Round(float64(k) * (j + margin + 0.5)))
-	}
-	x0, y0 := origin(rw, bw), origin(rh, bh)
 	if gw, gh := bg.Width(), bg.Height(); x0 < 0 || y0 < 0 || x0+bw > gw || y0+bh > gh {
 		bg.Close()
 		return fmt.Errorf("%w: fill=blur's copy is %dx%d, the box %dx%d at %d,%d", errUnpriced, gw, gh, bw, bh, x0, y0)
