@@ -324,10 +324,11 @@ func colourMatrixOf(spec transform.Spec) (m [3][3]float64, tints bool) {
 }
 
 // recomb applies m to a three-band image and casts the result to 8 bits,
-// rounded. govips' Recomb hands libvips a matrix in Go memory that the
-// operation keeps; instead, out = D0·(R,G,B) + D1·(G,B,R) + D2·(B,R,G),
-// each D a diagonal of m (vips_linear with a vector), the bands turned by
-// extract and join. A term whose diagonal is zero is left out.
+// rounded. govips' Recomb wraps Go memory in a libvips image
+// (vips_image_new_from_memory, which does not copy it) that it never
+// frees; instead, out = D0·(R,G,B) + D1·(G,B,R) + D2·(B,R,G), each D a
+// diagonal of m (vips_linear with a vector), the bands turned by extract
+// and join. A term whose diagonal is zero is left out.
 func recomb(img *vips.ImageRef, m [3][3]float64) error {
 	var terms [3]*vips.ImageRef
 	defer func() {
