@@ -128,6 +128,53 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&gam=50&fm=png"))), mean(base); m <= b+10 {
 		t.Errorf("gam=50: mean %.1f against %.1f", m, b)
 	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&exp=50&fm=png"))), mean(base); m <= b+20 {
+		t.Errorf("exp=50 (a stop): mean %.1f against %.1f", m, b)
+	}
+	if m, b := mean(decodePNG(t, h.get(t, "/kodim23.png?w=100&high=-100&fm=png"))), mean(base); m >= b-5 {
+		t.Errorf("high=-100: mean %.1f against %.1f", m, b)
+	}
+	// monochrome leaves one hue: a red tint has no green or blue; the
+	// 4-digit form is imgix's ARGB, the alpha its intensity.
+	red := decodePNG(t, h.get(t, "/kodim23.png?w=100&monochrome=f00&fm=png"))
+	if c := rgb(red, 50, 30); c[1] != 0 || c[2] != 0 || c[0] == 0 {
+		t.Errorf("monochrome=f00: %v, want red alone", c)
+	}
+	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&monochrome=8f00&fm=png")), 50, 30), rgb(base, 50, 30); c[1] == 0 || c[1] >= o[1] {
+		t.Errorf("monochrome=8f00 (about half): %v of %v, want some of the green left", c, o)
+	}
+	spread := func(c [3]int) int { return max(c[0], c[1], c[2]) - min(c[0], c[1], c[2]) }
+	if c, o := rgb(decodePNG(t, h.get(t, "/kodim23.png?w=100&vib=-100&fm=png")), 50, 30), rgb(base, 50, 30); spread(c) >= spread(o) {
+		t.Errorf("vib=-100: %v of %v, want a colour nearer grey", c, o)
+	}
+	// px=20: blocks of 20 pixels from the top left, one colour each.
+	px := decodePNG(t, h.get(t, "/kodim23.png?w=100&px=20&fm=png"))
+	for _, p := range [][2]int{{0, 0}, {19, 19}, {40, 20}, {59, 39}, {80, 60}, {99, 66}} {
+		if c, first := rgb(px, p[0], p[1]), rgb(px, p[0]/20*20, p[1]/20*20); c != first {
+			t.Errorf("px=20: %v at %v, %v at its block's corner", c, p, first)
+		}
+	}
+	if rgb(px, 19, 0) == rgb(px, 20, 0) && rgb(px, 0, 19) == rgb(px, 0, 20) {
+		t.Errorf("px=20: the first block runs past 20 pixels")
+	}
+	// fill=blur: the box around the image is a blurred copy of it, not
+	// fill-color, and it is another entry than fill=solid's.
+	solid := decodePNG(t, h.get(t, "/kodim23.png?w=300&h=300&fit=fill&fill-color=f00&fm=png"))
+	blurFill := h.get(t, "/kodim23.png?w=300&h=300&fit=fill&fill=blur&fill-color=f00&fm=png")
+	if strings.HasPrefix(blurFill.header["cache-status"], "imgedge; hit") {
+		t.Errorf("fill=blur: a hit on fill=solid's entry")
+	}
+	bf := decodePNG(t, blurFill)
+	if c := rgb(bf, 150, 10); c == rgb(solid, 150, 10) || c == [3]int{255, 0, 0} || rgb(bf, 20, 20) == rgb(bf, 280, 20) {
+		t.Errorf("fill=blur: %v and %v in the fill, fill=solid's %v", c, rgb(bf, 280, 20), rgb(solid, 150, 10))
+	}
+	if rgb(bf, 150, 150) != rgb(solid, 150, 150) {
+		t.Errorf("fill=blur: the image is %v, fill=solid's %v", rgb(bf, 150, 150), rgb(solid, 150, 150))
+	}
+	sepia := decodePNG(t, h.get(t, "/kodim23.png?w=100&sepia=100&fm=png"))
+	if c := rgb(sepia, 50, 30); !(c[0] >= c[1] && c[1] >= c[2]) {
+		t.Errorf("sepia=100: %v, want R >= G >= B", c)
+	}
 	flat := decodePNG(t, h.get(t, "/kodim23.png?w=100&con=-100&fm=png"))
 	if c := rgb(flat, 10, 10); !near(c, [3]int{128, 128, 128}, 1) {
 		t.Errorf("con=-100: %v, want middle grey", c)
@@ -266,5 +313,28 @@ func TestImgixTokensBelongToTheirRoute(t *testing.T) {
 		if r := h.get(t, imgixSign(tt.token, "/kodim23.png?w=60"), "Host", tt.host); r.status != tt.status {
 			t.Errorf("host %s, signed with %s: %d, want %d", tt.host, tt.token, r.status, tt.status)
 		}
+	}
+}
+
+// TestImgixFractionalSides: w and h between 0 and 1 are fractions of the
+// source, as imgix's; every spelling of one is one cache entry, and a
+// fraction that is not one is the URL's mistake.
+func TestImgixFractionalSides(t *testing.T) {
+	h := start(t, nil, nil)
+	size := func(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
+	for q, want := range map[string][2]int{
+		"w=0.5": {384, 256}, "h=0.25&fit=crop&w=100": {100, 128}, "w=0.5&dpr=2": {768, 512}, "w=0.25&ar=2:1&fit=crop": {192, 96},
+	} {
+		if r := decodePNG(t, h.get(t, "/kodim23.png?fm=png&"+q)); size(r) != want {
+			t.Errorf("%s of 768x512: %v, want %v", q, size(r), want)
+		}
+	}
+	for _, q := range []string{"w=.5", "w=0.50", "w64=MC41"} {
+		if r := h.get(t, "/kodim23.png?fm=png&"+q); r.status != 200 || !strings.HasPrefix(r.header["cache-status"], "imgedge; hit") {
+			t.Errorf("%s: %d %s, want a hit on w=0.5's entry", q, r.status, r.header["cache-status"])
+		}
+	}
+	if r := h.get(t, "/kodim23.png?w=1.0"); r.status != 400 || !strings.Contains(string(r.body), `w=\"1.0\" is out of range`) {
+		t.Errorf("w=1.0: %d %s", r.status, r.body)
 	}
 }

@@ -83,9 +83,10 @@ func NewParser(limits Limits, presets map[string]map[string]string) (*Parser, er
 	return p, nil
 }
 
-// maxParams bounds the pairs a Builder holds; there are fewer known names, so
-// a longer query necessarily repeats or invents one.
-const maxParams = 48
+// maxParams bounds the pairs a Builder holds; there are fewer known names
+// (paramBits holds one bit each), so a longer query necessarily repeats or
+// invents one.
+const maxParams = 64
 
 // Builder collects the query pairs of one request without allocating: the
 // caller feeds every pair with Add, then calls Finish. Pairs may point into
@@ -205,6 +206,11 @@ func (b *Builder) Finish() (Spec, error) {
 
 type paramBits uint64
 
+// Every parameter has its bit in a paramBits (maxParams is 64 at most), and
+// a query naming each once fits a Builder.
+var _ [maxParams - len(params)]struct{}
+var _ [64 - maxParams]struct{}
+
 func (b *Builder) finishPairs(pairs []pair) (Spec, error) {
 	var seen paramBits
 	var preset []pair
@@ -316,12 +322,13 @@ var params = [...]param{
 	{"con", setCon, keyInt(func(s *Spec) int { return s.Con }), "an integer from -100 to 100"},
 	{"crop", setCrop, keyCrop, gravityAllowed},
 	{"dl", setDL, nil, "a file name for the download"}, // a header only: the bytes are the same
-	{"dpr", setDPR, nil, "a number from 1 to 5, e.g. 2 or 1.5"},
+	{"dpr", setDPR, keyDPR, "a number from 1 to 5, e.g. 2 or 1.5"},
+	{"exp", setExp, keyInt(func(s *Spec) int { return s.Exp }), "an integer from -100 to 100"},
 	{"faceindex", setFaceIndex, keyFaceIndex, "an integer from 1 (the largest face) to 32, with fit=facearea or crop=faces"},
 	{"facepad", setFacePad, keyFacePad, "a number from 0.01 to 10 (default 1), with fit=facearea"},
 	{"faces", setFaces, keyFaces, "1 with fm=json: the faces found, listed"},
-	{"fill", setFill, nil, "solid (the fill's colour is fill-color, else bg)"}, // solid is all the edge draws: not in the key
-	{"fill-color", setFillColor, nil, colorAllowed},                            // folds into bg's key
+	{"fill", setFill, keyFill, "solid (fill-color, else bg) or blur (a blurred copy of the image), with fit=fill or fillmax"},
+	{"fill-color", setFillColor, nil, colorAllowed}, // folds into bg's key
 	{"fit", setFit, keyFit, "clip, max, crop, fill, fillmax, scale, min, or facearea (with a fallback fit after a comma, e.g. facearea,fill)"},
 	{"flip", setFlip, keyFlip, "h, v or hv"},
 	{"fm", setFormat, keyFormat, formatAllowed},
@@ -329,7 +336,9 @@ var params = [...]param{
 	{"fp-y", setFPY, keyFocal(func(s *Spec) float64 { return s.FocalY }), "a number from 0 to 1"},
 	{"frame", setFrame, keyInt(func(s *Spec) int { return s.Frame }), "an integer from 1 (the first frame)"},
 	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
-	{"h", setH, keyInt(func(s *Spec) int { return s.Height }), "an integer from 1 to limits.max_dimension"},
+	{"h", setH, keySide(func(s *Spec) (int, float64) { return s.Height, s.HeightFrac }), sideAllowed},
+	{"high", setHigh, keyInt(func(s *Spec) int { return s.High }), "an integer from -100 to 0"},
+	{"hue", setHue, keyInt(func(s *Spec) int { return s.Hue }), "an integer from 0 to 359 (degrees)"},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
@@ -339,22 +348,48 @@ var params = [...]param{
 	{"mark-h", setMarkH, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkH, s.MarkHFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
 	{"mark-pad", setMarkPad, keyMarkInt(func(s *Spec) int { return s.MarkPad }), "an integer from 0 to 1000"},
 	{"mark-w", setMarkW, keyMarkSide(func(s *Spec) (int, float64) { return s.MarkW, s.MarkWFrac }), "pixels from 1 to limits.max_dimension, or a fraction of the image between 0 and 1"},
+	{"monochrome", setMonochrome, keyMonochrome, colorAllowed + " (the alpha is the effect's intensity)"},
 	{"p", nil, nil, "a configured preset"}, // resolved before the others, in finishPairs
 	{"pad", setPad(-1), keyPad, "an integer from 0 to 1000 (pixels of bg around the image)"},
 	{"pad-bottom", setPad(2), nil, "an integer from 0 to 1000"}, // the key writes pad= with all four sides
 	{"pad-left", setPad(3), nil, "an integer from 0 to 1000"},
 	{"pad-right", setPad(1), nil, "an integer from 0 to 1000"},
 	{"pad-top", setPad(0), nil, "an integer from 0 to 1000"},
+	{"px", setPx, keyInt(func(s *Spec) int { return s.Px }), "an integer from 0 to 100 (the blocks' side in pixels)"},
 	{"q", setQuality, keyInt(func(s *Spec) int { return s.Quality }), "an integer from 1 to 100"},
 	{"rect", setRect, keyRect, "x,y,w,h in source pixels, e.g. 0,0,400,300"},
 	{"rot", setRot, keyInt(func(s *Spec) int { return s.Rotate }), "0, 90, 180 or 270"},
 	{"s", nil, nil, "the URL signature"}, // checked by the edge before parsing
 	{"sat", setSat, keyInt(func(s *Spec) int { return s.Sat }), "an integer from -100 to 100"},
+	{"sepia", setSepia, keyInt(func(s *Spec) int { return s.Sepia }), "an integer from 0 to 100"},
+	{"shad", setShad, keyInt(func(s *Spec) int { return s.Shad }), "an integer from 0 to 100"},
 	{"sharp", setSharp, keyInt(func(s *Spec) int { return s.Sharp }), "an integer from 0 to 100"},
 	{"trim", setTrim, keyTrim, "auto or color"},
 	{"trim-color", setTrimColor, keyTrimColor, colorAllowed},
 	{"trim-tol", setTrimTol, keyInt(func(s *Spec) int { return s.TrimTol }), "an integer from 1 to 100"},
-	{"w", setW, keyInt(func(s *Spec) int { return s.Width }), "an integer from 1 to limits.max_dimension"},
+	{"usm", setUSM, keyInt(func(s *Spec) int { return s.USM }), "an integer from -100 to 100"},
+	{"usmrad", setUSMRad, keyUSMRad, "a number above 0 and up to 100 (pixels), e.g. 2.5"},
+	{"vib", setVib, keyInt(func(s *Spec) int { return s.Vib }), "an integer from -100 to 100"},
+	{"w", setW, keySide(func(s *Spec) (int, float64) { return s.Width, s.WidthFrac }), sideAllowed},
+}
+
+const sideAllowed = "an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)"
+
+// keySide writes w or h: pixels, or a fraction of the source.
+func keySide(side func(*Spec) (int, float64)) func([]byte, *Spec) ([]byte, bool) {
+	return func(dst []byte, s *Spec) ([]byte, bool) {
+		px, frac := side(s)
+		if frac > 0 {
+			return strconv.AppendFloat(dst, frac, 'f', -1, 64), true
+		}
+		return strconv.AppendInt(dst, int64(px), 10), px != 0
+	}
+}
+
+// keyDPR writes the dpr a fraction of the source is resolved with; in
+// pixels it is folded into w and h.
+func keyDPR(dst []byte, s *Spec) ([]byte, bool) {
+	return strconv.AppendFloat(dst, s.DPR, 'f', -1, 64), s.DPR != 0
 }
 
 func keyAR(dst []byte, s *Spec) ([]byte, bool) {
@@ -509,6 +544,7 @@ var aliases = [...]struct{ alias, name string }{
 	{"width", "w"}, {"height", "h"}, {"format", "fm"}, {"fmt", "fm"}, {"f", "fm"}, {"quality", "q"},
 	{"gravity", "crop"}, {"g", "crop"}, {"rotate", "rot"}, {"or", "rot"}, {"background", "bg"},
 	{"page", "frame"}, {"preset", "p"}, {"sig", "s"}, {"signature", "s"}, {"resize", "fit"},
+	{"mono", "monochrome"}, // imgix's own alias
 }
 
 // imgixNames are imgix's rendering API parameters: one this edge lacks is
@@ -518,7 +554,7 @@ var imgixNames = strings.Fields(`ar auto bg blend blend-align blend-alpha blend-
 	blend-h blend-mode blend-pad blend-size blend-w blend-x blend-y blur border border-bottom border-left
 	border-radius border-radius-inner border-right border-top bri ch chromasub colorquant con corner-radius
 	crop cs dl dpi dpr duotone duotone-alpha exp expires faceindex facepad faces fill fill-color fit flip fm
-	fp-debug fp-x fp-y fp-z fps frame gam high htn hue invert lossless loop mark mark-align mark-alpha
+	fp-debug fp-x fp-y fp-z fps frame gam high htn hue hue-set invert lossless loop mark mark-align mark-alpha
 	mark-base mark-fit mark-h mark-pad mark-rot mark-scale mark-tile mark-w mark-x mark-y mask mask-bg max-h
 	max-w min-h min-w monochrome nr nrs orient pad pad-bottom pad-left pad-right pad-top palette prefix px q
 	rect reverse rot s sat sepia shad sharp skip trim trim-color trim-md trim-pad trim-sd trim-tol txt
@@ -571,6 +607,7 @@ func unknownParam(k []byte) *ParamError {
 type state struct {
 	spec     Spec
 	w, h     int
+	wf, hf   float64 // w and h as fractions of the source; 0: not so
 	dpr      float64
 	fpx, fpy float64 // NaN until given
 	hints    ClientHints
@@ -583,7 +620,8 @@ type state struct {
 	// ar is ar='s w/h as given. The side it makes from w or h comes from
 	// it, not from the key's ten-thousandths: with those, ar=1:3&w=3000
 	// made h=9001 and ar=16:9&w=200 made h=112 (112.5 rounds to 113).
-	ar float64
+	ar       float64
+	fillBlur bool // fill=blur (false: solid, the default)
 }
 
 // set reads one parameter, whose row finishPairs found, into st.
@@ -597,12 +635,12 @@ func (st *state) set(p pair) error {
 }
 
 func setW(st *state, v []byte, allowed string) (err *ParamError) {
-	st.w, err = intParam("w", v, 1, math.MaxInt32, allowed)
+	st.w, st.wf, err = pixelsOrFraction("w", v, math.MaxInt32, allowed)
 	return err
 }
 
 func setH(st *state, v []byte, allowed string) (err *ParamError) {
-	st.h, err = intParam("h", v, 1, math.MaxInt32, allowed)
+	st.h, st.hf, err = pixelsOrFraction("h", v, math.MaxInt32, allowed)
 	return err
 }
 
@@ -771,18 +809,73 @@ func setAR(st *state, v []byte, allowed string) *ParamError {
 }
 
 func adjustment(field func(*Spec) *int, name string) func(*state, []byte, string) *ParamError {
+	return adjustmentIn(field, name, -100, 100)
+}
+
+// adjustmentIn is an adjustment over imgix's range for it, lo..hi.
+func adjustmentIn(field func(*Spec) *int, name string, lo, hi int) func(*state, []byte, string) *ParamError {
 	return func(st *state, v []byte, allowed string) (err *ParamError) {
-		*field(&st.spec), err = intParam(name, v, -100, 100, allowed)
+		*field(&st.spec), err = intParam(name, v, lo, hi, allowed)
 		return err
 	}
 }
 
 var (
-	setBri = adjustment(func(s *Spec) *int { return &s.Bri }, "bri")
-	setCon = adjustment(func(s *Spec) *int { return &s.Con }, "con")
-	setSat = adjustment(func(s *Spec) *int { return &s.Sat }, "sat")
-	setGam = adjustment(func(s *Spec) *int { return &s.Gam }, "gam")
+	setBri  = adjustment(func(s *Spec) *int { return &s.Bri }, "bri")
+	setCon  = adjustment(func(s *Spec) *int { return &s.Con }, "con")
+	setSat  = adjustment(func(s *Spec) *int { return &s.Sat }, "sat")
+	setGam  = adjustment(func(s *Spec) *int { return &s.Gam }, "gam")
+	setExp  = adjustment(func(s *Spec) *int { return &s.Exp }, "exp")
+	setHigh = adjustmentIn(func(s *Spec) *int { return &s.High }, "high", -100, 0)
+	setShad = adjustmentIn(func(s *Spec) *int { return &s.Shad }, "shad", 0, 100)
 )
+
+// imgix's hue is an angle: 360 would be a second spelling of 0.
+var (
+	setVib   = adjustment(func(s *Spec) *int { return &s.Vib }, "vib")
+	setUSM   = adjustment(func(s *Spec) *int { return &s.USM }, "usm")
+	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
+	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
+	setPx    = adjustmentIn(func(s *Spec) *int { return &s.Px }, "px", 0, 100)
+)
+
+// setUSMRad reads usmrad in steps of 0.01, so that its spellings are one
+// key. imgix takes any positive radius; past 100 (blur=2000's sigma) the
+// gaussian is refused here rather than by its cost.
+func setUSMRad(st *state, v []byte, allowed string) *ParamError {
+	r, err := floatParam("usmrad", v, 0, 100, allowed)
+	if err != nil {
+		return err
+	}
+	if r = math.Round(r*100) / 100; r <= 0 {
+		return &ParamError{Param: "usmrad", Value: string(v), Problem: "is out of range", Allowed: allowed}
+	}
+	st.spec.USMRad = r
+	return nil
+}
+
+// keyUSMRad writes the radius, which finish makes explicit with usm.
+func keyUSMRad(dst []byte, s *Spec) ([]byte, bool) {
+	return strconv.AppendFloat(dst, s.USMRad, 'f', -1, 64), s.USMRad != 0
+}
+
+// setMonochrome reads imgix's monochrome colour; its alpha is the effect's
+// intensity, so a colour of alpha 0 changes nothing and is no colour.
+func setMonochrome(st *state, v []byte, _ string) (err *ParamError) {
+	st.spec.Monochrome, err = parseColor("monochrome", v)
+	if st.spec.Monochrome.A == 0 {
+		st.spec.Monochrome = Color{}
+	}
+	return err
+}
+
+func keyMonochrome(dst []byte, s *Spec) ([]byte, bool) {
+	if !s.Monochrome.Set {
+		return dst, false
+	}
+	c := s.Monochrome
+	return appendHex(appendHex(appendHex(appendHex(dst, c.A), c.R), c.G), c.B), true
+}
 
 func setInvert(st *state, v []byte, allowed string) *ParamError {
 	switch string(v) {
@@ -916,20 +1009,23 @@ func setMarkFit(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setMarkW(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkW, st.spec.MarkWFrac, err = markSide("mark-w", v, allowed)
+	st.spec.MarkW, st.spec.MarkWFrac, err = pixelsOrFraction("mark-w", v, 65535, allowed)
 	return err
 }
 
 func setMarkH(st *state, v []byte, allowed string) (err *ParamError) {
-	st.spec.MarkH, st.spec.MarkHFrac, err = markSide("mark-h", v, allowed)
+	st.spec.MarkH, st.spec.MarkHFrac, err = pixelsOrFraction("mark-h", v, 65535, allowed)
 	return err
 }
 
-// markSide reads mark-w or mark-h: pixels, or, between 0 and 1, a fraction
-// of the image the mark is drawn on (imgix's mark-w=0.2 is a fifth of it).
-func markSide(name string, v []byte, allowed string) (px int, frac float64, err *ParamError) {
+// pixelsOrFraction reads a side as imgix does: pixels, or, written with a
+// point and between 0 and 1 (both excluded: 1 is a pixel, and the whole is
+// the side left out), a fraction of what it sizes: w=0.5 is half the
+// source's width, mark-w=0.2 a fifth of the image the mark is drawn on. A
+// fraction is kept in steps of 0.0001, so that its spellings are one key.
+func pixelsOrFraction(name string, v []byte, maxPx int, allowed string) (px int, frac float64, err *ParamError) {
 	if bytes.IndexByte(v, '.') < 0 {
-		px, err = intParam(name, v, 1, 65535, allowed)
+		px, err = intParam(name, v, 1, maxPx, allowed)
 		return px, 0, err
 	}
 	f, err := floatParam(name, v, 0, 1, allowed)
@@ -961,10 +1057,7 @@ func setTrim(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setTrimColor(st *state, v []byte, _ string) (err *ParamError) {
-	st.spec.TrimWith, err = parseColor(v)
-	if err != nil {
-		err.Param = "trim-color"
-	}
+	st.spec.TrimWith, err = parseColor("trim-color", v)
 	return err
 }
 
@@ -1002,19 +1095,29 @@ func setFlip(st *state, v []byte, allowed string) *ParamError {
 }
 
 func setBG(st *state, v []byte, _ string) (err *ParamError) {
-	st.spec.Background, err = parseColor(v)
+	st.spec.Background, err = parseColor("bg", v)
 	return err
 }
 
 func setFill(st *state, v []byte, allowed string) *ParamError {
-	if string(v) != "solid" {
+	switch string(v) {
+	case "solid":
+		st.fillBlur = false
+	case "blur":
+		st.fillBlur = true
+	default:
 		return badValue("fill", v, allowed)
 	}
 	return nil
 }
 
+// keyFill writes fill=blur; solid, the default, is what no key says.
+func keyFill(dst []byte, s *Spec) ([]byte, bool) {
+	return append(dst, "blur"...), s.FillBlur
+}
+
 func setFillColor(st *state, v []byte, _ string) (err *ParamError) {
-	st.fillColor, err = parseColor(v)
+	st.fillColor, err = parseColor("fill-color", v)
 	return err
 }
 
@@ -1025,7 +1128,9 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
-	if st.fillColor.Set && s.Fit.Fills() {
+	// fill-color is the colour of a solid fill; a blurred one has none.
+	s.FillBlur = st.fillBlur && s.Fit.Fills()
+	if st.fillColor.Set && s.Fit.Fills() && !s.FillBlur {
 		s.Background = st.fillColor
 	}
 	if s.Mark == "" {
@@ -1046,6 +1151,11 @@ func (st *state) finish(l *Limits) (Spec, error) {
 				Allowed: "at most " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
 		}
 	}
+	if s.USM == 0 {
+		s.USMRad = 0 // read only by usm: one key either way
+	} else if s.USMRad == 0 {
+		s.USMRad = DefaultUSMRad
+	}
 	if s.Trim == TrimColor && !s.TrimWith.Set {
 		return Spec{}, &ParamError{Param: "trim", Value: "color", Problem: "needs trim-color", Allowed: "trim=color with trim-color=<hex>, or trim=auto"}
 	}
@@ -1061,15 +1171,17 @@ func (st *state) finish(l *Limits) (Spec, error) {
 			return Spec{}, &ParamError{Param: "ar", Value: strconv.FormatFloat(float64(s.ARW)/float64(s.ARH), 'g', 5, 64) + ":1",
 				Problem: "needs fit=crop", Allowed: "ar with fit=crop and w or h (or neither: the largest such crop), as in imgix"}
 		}
-		// With one side given, ar makes the other; with both, ar has no say.
+		// With one side given, ar makes the other; with both, ar has no
+		// say. A fraction of the source makes the other side when the
+		// source is known (ResolveFractions).
 		switch {
-		case st.w > 0 && st.h == 0:
+		case (st.w > 0 || st.wf > 0) && (st.h > 0 || st.hf > 0):
+			s.ARW, s.ARH = 0, 0
+		case st.w > 0:
 			st.h = max(1, int(math.Round(float64(st.w)/st.ar)))
 			s.ARW, s.ARH = 0, 0
-		case st.h > 0 && st.w == 0:
+		case st.h > 0:
 			st.w = max(1, int(math.Round(float64(st.h)*st.ar)))
-			s.ARW, s.ARH = 0, 0
-		case st.w > 0 && st.h > 0:
 			s.ARW, s.ARH = 0, 0
 		}
 	}
@@ -1094,6 +1206,9 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		dpr = float64(l.MaxDimension) / float64(side)
 		s.Clamp = ClampDimension
 	}
+	if st.wf > 0 || st.hf > 0 {
+		return st.fractions(s, dpr, l)
+	}
 	var err error
 	if s.Width, err = scale("w", st.w); err != nil {
 		return Spec{}, err
@@ -1109,25 +1224,82 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		// variant.
 		s.Width, s.Height = snapUp(l.Widths, s.Width), snapUp(l.Widths, s.Height)
 	}
-	if s.Fit != FitCrop {
-		// Gravity only matters when cropping; dropping it keeps one cache
-		// entry for requests that differ only in an ignored parameter.
-		s.Gravity, s.CropFaces = GravityCenter, false
-	} else if s.Gravity == GravityFocalPoint {
-		// Each coordinate defaults to the centre; quantised so that
-		// near-identical focal points share an entry.
-		s.FocalX, s.FocalY = 0.5, 0.5
-		if !math.IsNaN(st.fpx) {
-			s.FocalX = math.Round(st.fpx*1e4) / 1e4
-		}
-		if !math.IsNaN(st.fpy) {
-			s.FocalY = math.Round(st.fpy*1e4) / 1e4
-		}
-	}
+	s.Gravity, s.FocalX, s.FocalY = st.gravity(s)
 	if s.Format != FormatSource {
 		s.AutoFormat = false // an explicit fm wins, as in imgix
 	}
 	return s, nil
+}
+
+// gravity is the crop's gravity and focal point, as far as they matter.
+func (st *state) gravity(s Spec) (g Gravity, fx, fy float64) {
+	switch {
+	case s.Fit != FitCrop:
+		// Gravity only matters when cropping; dropping it keeps one cache
+		// entry for requests that differ only in an ignored parameter.
+		return GravityCenter, 0, 0
+	case s.Gravity == GravityFocalPoint:
+		// Each coordinate defaults to the centre; quantised so that
+		// near-identical focal points share an entry.
+		fx, fy = 0.5, 0.5
+		if !math.IsNaN(st.fpx) {
+			fx = math.Round(st.fpx*1e4) / 1e4
+		}
+		if !math.IsNaN(st.fpy) {
+			fy = math.Round(st.fpy*1e4) / 1e4
+		}
+		return s.Gravity, fx, fy
+	}
+	return s.Gravity, s.FocalX, s.FocalY
+}
+
+// fractions finishes a spec with w or h given as a fraction of the source,
+// whose size the parser does not know: the fractions, a side in pixels and
+// the dpr are kept as given, and resolved with the source
+// (Spec.ResolveFractions). Folded into pixels, w=0.5&h=300&dpr=2 would
+// have a canonical query (h=600) that parses to another spec. dpr is kept
+// in steps of 0.0001 (down, when lowered to fit limits.max_dimension), so
+// that its spellings are one key. limits.widths bounds the sizes a URL can
+// ask for; a fraction's would be known only with the source, so it is
+// refused there rather than snapped after the key is made.
+func (st *state) fractions(s Spec, dpr float64, l *Limits) (Spec, error) {
+	for _, side := range [...]struct {
+		name string
+		px   int
+		frac float64
+	}{{"w", st.w, st.wf}, {"h", st.h, st.hf}} {
+		if side.px > l.MaxDimension {
+			return Spec{}, &ParamError{Param: side.name, Value: strconv.Itoa(side.px), Problem: "is too large",
+				Allowed: "an integer from 1 to " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+		}
+		if side.frac > 0 && len(l.Widths) > 0 {
+			return Spec{}, &ParamError{Param: side.name, Value: strconv.FormatFloat(side.frac, 'f', -1, 64), Problem: "is a fraction of the source",
+				Allowed: "pixels on this edge, which sizes to limits.widths (" + joinInts(l.Widths) + ")"}
+		}
+	}
+	s.Width, s.Height, s.WidthFrac, s.HeightFrac = st.w, st.h, st.wf, st.hf
+	if s.Clamp == ClampDimension {
+		dpr = math.Floor(dpr*1e4) / 1e4
+	}
+	if dpr = math.Round(dpr*1e4) / 1e4; dpr != 1 {
+		s.DPR = dpr
+	}
+	s.Gravity, s.FocalX, s.FocalY = st.gravity(s)
+	if s.Format != FormatSource {
+		s.AutoFormat = false
+	}
+	return s, nil
+}
+
+func joinInts(v []int) string {
+	var b []byte
+	for i, n := range v {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return string(b)
 }
 
 // applyHints resolves the client hints the URL opted into, as imgix does:
@@ -1157,7 +1329,7 @@ func (st *state) applyHints(s *Spec, l *Limits) (width int) {
 			// hints and URLs alike: a header never makes a 400.
 		}
 	}
-	if s.Hints&HintWidth != 0 && st.w == 0 {
+	if s.Hints&HintWidth != 0 && st.w == 0 && st.wf == 0 && st.hf == 0 {
 		s.HintsUsed |= HintWidth
 		if h.Width > 0 {
 			width = hintSize(h.Width, l)
@@ -1338,16 +1510,18 @@ func parseGravity(v []byte) (Gravity, *ParamError) {
 	return g, nil
 }
 
-const colorAllowed = "hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800"
+const colorAllowed = "hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800"
 
-func parseColor(v []byte) (Color, *ParamError) {
+// parseColor reads imgix's hex colours for the parameter name: RGB, ARGB,
+// RRGGBB or AARRGGBB, with or without a leading #.
+func parseColor(name string, v []byte) (Color, *ParamError) {
 	s := v
 	if len(s) > 0 && s[0] == '#' {
 		s = s[1:]
 	}
 	var nib [8]uint8
-	if len(s) != 3 && len(s) != 6 && len(s) != 8 {
-		return Color{}, badValue("bg", v, colorAllowed)
+	if len(s) != 3 && len(s) != 4 && len(s) != 6 && len(s) != 8 {
+		return Color{}, badValue(name, v, colorAllowed)
 	}
 	for i, c := range s {
 		switch {
@@ -1358,12 +1532,14 @@ func parseColor(v []byte) (Color, *ParamError) {
 		case c >= 'A' && c <= 'F':
 			nib[i] = c - 'A' + 10
 		default:
-			return Color{}, badValue("bg", v, colorAllowed)
+			return Color{}, badValue(name, v, colorAllowed)
 		}
 	}
 	switch len(s) {
 	case 3:
 		return Color{R: nib[0] * 17, G: nib[1] * 17, B: nib[2] * 17, A: 255, Set: true}, nil
+	case 4:
+		return Color{A: nib[0] * 17, R: nib[1] * 17, G: nib[2] * 17, B: nib[3] * 17, Set: true}, nil
 	case 6:
 		return Color{R: nib[0]<<4 | nib[1], G: nib[2]<<4 | nib[3], B: nib[4]<<4 | nib[5], A: 255, Set: true}, nil
 	}
@@ -1373,8 +1549,11 @@ func parseColor(v []byte) (Color, *ParamError) {
 // finishFaces keeps the face parameters only where they are read, so that
 // one variant has one key, and refuses fit=facearea without its box.
 func finishFaces(s *Spec, st *state) *ParamError {
+	if s.Fit != FitCrop {
+		s.CropFaces = false
+	}
 	if s.Fit == FitFaceArea {
-		if st.w == 0 || st.h == 0 {
+		if st.w == 0 && st.wf == 0 || st.h == 0 && st.hf == 0 {
 			return &ParamError{Param: "fit", Value: "facearea", Problem: "needs w and h",
 				Allowed: "fit=facearea with w and h: the face area is scaled to that box"}
 		}

@@ -1,7 +1,9 @@
 package transform
 
 import (
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -72,6 +74,8 @@ func TestParseValid(t *testing.T) {
 		{"bg=fff", Spec{Background: Color{255, 255, 255, 255, true}}},
 		{"bg=ff8800", Spec{Background: Color{255, 136, 0, 255, true}}},
 		{"bg=80FF8800", Spec{Background: Color{255, 136, 0, 128, true}}},
+		{"bg=8f80", Spec{Background: Color{255, 136, 0, 136, true}}}, // imgix's ARGB
+		{"bg=%23ff8800", Spec{Background: Color{255, 136, 0, 255, true}}},
 		{"frame=3", Spec{Frame: 3}},
 		{"p=thumb", Spec{Width: 200, Height: 200, Fit: FitCrop}},
 		{"p=thumb&w=100", Spec{Width: 100, Height: 200, Fit: FitCrop}}, // explicit overrides the preset
@@ -99,16 +103,16 @@ func TestParseErrors(t *testing.T) {
 		param string
 		msg   string // the whole message the client reads
 	}{
-		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
-		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, p, pad, pad-bottom, pad-left, pad-right, pad-top, q, rect, rot, s, sat, sharp, trim, trim-color, trim-tol, w`},
+		{"wdth=300", "wdth", `unknown parameter "wdth"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, px, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"width=300", "width", `unknown parameter "width"; did you mean "w"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, px, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"qualty=5", "qualty", `unknown parameter "qualty"; did you mean "q"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, px, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"fitt=crop", "fitt", `unknown parameter "fitt"; did you mean "fit"?; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, px, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
+		{"zzzzzz=1", "zzzzzz", `unknown parameter "zzzzzz"; allowed: ar, auto, bg, blur, bri, ch, con, crop, dl, dpr, exp, faceindex, facepad, faces, fill, fill-color, fit, flip, fm, fp-x, fp-y, frame, gam, h, high, hue, invert, lossless, mark, mark-align, mark-alpha, mark-fit, mark-h, mark-pad, mark-w, monochrome, p, pad, pad-bottom, pad-left, pad-right, pad-top, px, q, rect, rot, s, sat, sepia, shad, sharp, trim, trim-color, trim-tol, usm, usmrad, vib, w`},
 		{"w=1&w=2", "w", `parameter "w" is repeated; give it once`},
-		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=abc", "w", `parameter w="abc" is not an integer; allowed: an integer from 1 to limits.max_dimension`},
-		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension`},
+		{"w=0", "w", `parameter w="0" is out of range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=-5", "w", `parameter w="-5" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=abc", "w", `parameter w="abc" is not an integer; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
+		{"w=", "w", `parameter w="" is not an integer in range; allowed: an integer from 1 to limits.max_dimension, or a fraction of the source between 0 and 1 (0.5: half its size)`},
 		{"w=8193", "w", `parameter w="8193" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
 		{"h=9000", "h", `parameter h="9000" is too large; allowed: an integer from 1 to 8192 (limits.max_dimension)`},
 		{"dpr=0.5", "dpr", `parameter dpr="0.5" is out of range; allowed: a number from 1 to 5, e.g. 2 or 1.5`},
@@ -131,8 +135,11 @@ func TestParseErrors(t *testing.T) {
 		{"rot=45", "rot", `parameter rot="45" is not allowed; allowed: 0, 90, 180 or 270`},
 		{"rot=360", "rot", `parameter rot="360" is out of range; allowed: 0, 90, 180 or 270`},
 		{"flip=x", "flip", `parameter flip="x" is not allowed; allowed: h, v or hv`},
-		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
-		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, RRGGBB or AARRGGBB, e.g. fff, ff8800 or 80ff8800`},
+		{"bg=red", "bg", `parameter bg="red" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"bg=12345", "bg", `parameter bg="12345" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"fill=gen", "fill", `parameter fill="gen" is not allowed; allowed: solid (fill-color, else bg) or blur (a blurred copy of the image), with fit=fill or fillmax`},
+		{"fit=fill&fill-color=ff00g0", "fill-color", `parameter fill-color="ff00g0" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
+		{"trim=color&trim-color=fffff", "trim-color", `parameter trim-color="fffff" is not allowed; allowed: hex RGB, ARGB, RRGGBB or AARRGGBB, e.g. fff, 8fff, ff8800 or 80ff8800`},
 		{"frame=0", "frame", `parameter frame="0" is out of range; allowed: an integer from 1 (the first frame)`},
 		{"p=nope", "p", `parameter p="nope" is not a configured preset; allowed: thumb`},
 	}
@@ -221,6 +228,10 @@ func TestKeyCanonical(t *testing.T) {
 		{"fm=jpeg", "fm=jpg"},
 		{"fit=fill&fill=solid&fill-color=ff0000&w=10&h=10", "fit=fill&bg=ff0000&w=10&h=10"}, // imgix's fill colour
 		{"fit=fillmax&fill-color=0f0&w=10&h=10", "fit=fillmax&bg=00ff00&w=10&h=10"},
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&fill=blur&fill-color=f00&w=10&h=10"}, // a blurred fill has no colour
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&fill64=Ymx1cg&w=10&h=10"},
+		{"fit=fill&fill=solid&w=10&h=10", "fit=fill&w=10&h=10"},
+		{"fit=crop&fill=blur&w=10&h=10", "fit=crop&w=10&h=10"},           // fill is fit=fill's
 		{"fit=crop&crop=edges&w=5&h=5", "fit=crop&crop=entropy&w=5&h=5"}, // imgix's edges, libvips' entropy
 		{"auto=format&fm=png", "fm=png"},
 		{"w=300&s=deadbeef", "w=300"},
@@ -239,6 +250,7 @@ func TestKeyCanonical(t *testing.T) {
 		{"w=300", "w=301"},
 		{"w=300&fm=webp", "w=300&fm=avif"},
 		{"w=300&fit=crop&h=5", "w=300&fit=fill&h=5"},
+		{"fit=fill&fill=blur&w=10&h=10", "fit=fill&w=10&h=10"},
 		{"fit=crop&crop=top&w=5&h=5", "fit=crop&crop=bottom&w=5&h=5"},
 		{"w=300&q=50", "w=300"},
 	}
@@ -328,6 +340,7 @@ func FuzzParseQuery(f *testing.F) {
 		"ar=16:9&fit=crop&w=320", "rect=1,2,30,40&pad-top=5&pad=2&bg=fff", "bri=-20&con=30&sat=-100&gam=5&invert=true",
 		"trim=color&trim-color=0f0&trim-tol=20", "mark=/a%26b.png&mark-align=top,left&mark-alpha=40&mark-w=50&mark-fit=crop",
 		"dl=caf%C3%A9.jpg&fm=json", "fm=blurhash&ch=DPR,Save-Data&w=10", "ixlib=js-3.8.0&w=5",
+		"w=0.5&h=300&dpr=1.5", "h=.25&ar=2:1&fit=crop&dpr=3", "ch=DPR&w=0.5&h=40",
 	} {
 		f.Add(seed)
 	}
@@ -538,6 +551,8 @@ func TestParameterPolicy(t *testing.T) {
 	for _, tt := range []struct{ query, want string }{
 		{"txt=hello", `parameter "txt" is an imgix parameter this edge does not support`},
 		{"mark-rot=5", `parameter "mark-rot" is an imgix parameter this edge does not support`},
+		{"hue-set=200", `parameter "hue-set" is an imgix parameter this edge does not support`}, // not hue, which turns hues
+		{"mono=fff", `did you mean "monochrome"?`},
 		{"widht=5", `did you mean "w"?`},
 		{"blend=ff0000", `parameter "blend" is an imgix parameter`}, // never "blur"
 		{"ar=16:9", `parameter ar="1.7778:1" needs fit=crop`},
@@ -803,6 +818,230 @@ func TestFaceParameters(t *testing.T) {
 	for q, want := range errs {
 		if _, _, err := p.ParseQuery(q); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one saying %q", q, err, want)
+		}
+	}
+}
+
+// TestSidesAsFractions: imgix reads w and h written with a point between 0
+// and 1 as fractions of the source. The parser keeps them, a side in
+// pixels beside them and the dpr as given (in steps of 0.0001), to be
+// resolved with the source; every spelling of one is one key, and the
+// canonical query parses back to the same spec.
+func TestSidesAsFractions(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	snapping, err := NewParser(Limits{MaxDimension: 8192, Widths: []int{320, 640}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		query string
+		want  Spec
+		key   string
+	}{
+		{"w=0.5", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=.5", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.50000", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w64=MC41", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.33333", Spec{WidthFrac: 0.3333}, "fit=clip&w=0.3333"},
+		{"h=0.25&fit=crop", Spec{HeightFrac: 0.25, Fit: FitCrop}, "crop=center&fit=crop&h=0.25"},
+		{"w=0.5&dpr=2", Spec{WidthFrac: 0.5, DPR: 2}, "dpr=2&fit=clip&w=0.5"},
+		{"w=0.5&dpr=1", Spec{WidthFrac: 0.5}, "fit=clip&w=0.5"},
+		{"w=0.5&h=300&dpr=1.5", Spec{WidthFrac: 0.5, Height: 300, DPR: 1.5}, "dpr=1.5&fit=clip&h=300&w=0.5"},
+		{"w=300&dpr=2", Spec{Width: 600}, "fit=clip&w=600"}, // pixels alone fold dpr, as before
+		{"w=0.5&ar=16:9&fit=crop", Spec{WidthFrac: 0.5, Fit: FitCrop, ARW: 17778, ARH: 10000}, "ar=17778:10000&crop=center&fit=crop&w=0.5"},
+		{"w=0.5&h=0.4&ar=16:9&fit=crop", Spec{WidthFrac: 0.5, HeightFrac: 0.4, Fit: FitCrop}, "crop=center&fit=crop&h=0.4&w=0.5"},
+		{"ch=Width&h=0.5", Spec{HeightFrac: 0.5, Hints: HintWidth}, "fit=clip&h=0.5"}, // Width is a layout's: not for a fraction
+		{"w=0.5&h=5000&dpr=4", Spec{WidthFrac: 0.5, Height: 5000, DPR: 1.6384, Clamp: ClampDimension}, "dpr=1.6384&fit=clip&h=5000&w=0.5"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s != tt.want || s.Key() != tt.key {
+			t.Errorf("%s: %+v key %q (%v); want %+v key %q", tt.query, s, s.Key(), err, tt.want, tt.key)
+			continue
+		}
+		if !s.Resizes() {
+			t.Errorf("%s: Resizes() is false", tt.query)
+		}
+		q := string(s.AppendQuery(nil))
+		if again, _, err := p.ParseQuery(q); err != nil || again.Key() != s.Key() || again.WidthFrac != s.WidthFrac || again.DPR != s.DPR {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, q, again, err)
+		}
+	}
+	if a, b := parseKey(t, p, "w=0.5"), parseKey(t, p, "w=1"); a == b {
+		t.Errorf("w=0.5 and w=1 share the key %q", a)
+	}
+	for _, tt := range []struct {
+		parser *Parser
+		query  string
+		want   string
+	}{
+		{p, "w=1.0", `parameter w="1.0" is out of range`},
+		{p, "w=0.0", `parameter w="0.0" is out of range`},
+		{p, "w=0.00001", `parameter w="0.00001" is out of range`},
+		{p, "h=1.5", `parameter h="1.5" is out of range`},
+		{p, "w=-0.5", `parameter w="-0.5" is not a number`},
+		{p, "w=0.5.1", `parameter w="0.5.1" is not a number`},
+		{p, "w=0.5&h=9000", `parameter h="9000" is too large`},
+		{snapping, "w=0.5", `parameter w="0.5" is a fraction of the source; allowed: pixels on this edge, which sizes to limits.widths (320, 640)`},
+	} {
+		if _, _, err := tt.parser.ParseQuery(tt.query); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}
+
+func parseKey(t *testing.T, p *Parser, q string) string {
+	t.Helper()
+	s, _, err := p.ParseQuery(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s.Key()
+}
+
+// TestResolveFractions: with the source's size known, fractions become
+// device pixels (times dpr, as a side in pixels beside them), ar makes the
+// side not given, and past limits.max_dimension both sides shrink by one
+// factor.
+func TestResolveFractions(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query   string
+		ow, oh  int
+		w, h    int
+		clamped bool
+	}{
+		{"w=0.5", 1600, 1200, 800, 0, false},
+		{"h=0.25", 1600, 1200, 0, 300, false},
+		{"w=0.5&dpr=2", 1600, 1200, 1600, 0, false},
+		{"w=0.5&h=0.5&fit=crop", 1600, 1200, 800, 600, false},
+		{"w=0.5&h=300&dpr=1.5", 1600, 1200, 1200, 450, false},
+		{"w=0.5&ar=1:1&fit=crop", 1600, 1200, 800, 800, false},
+		{"h=0.5&ar=2:1&fit=crop", 1600, 1200, 1200, 600, false},
+		{"w=0.0001", 1600, 1200, 1, 0, false},
+		{"w=0.9&h=0.9&dpr=5&fit=crop", 4000, 3000, 8192, 6144, true},
+		{"w=300", 1600, 1200, 300, 0, false}, // no fraction: as parsed
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		clamped := s.ResolveFractions(tt.ow, tt.oh, 8192)
+		if s.Width != tt.w || s.Height != tt.h || clamped != tt.clamped || s.WidthFrac != 0 || s.HeightFrac != 0 || s.DPR != 0 || s.ARW != 0 {
+			t.Errorf("%s of %dx%d: %+v clamped %v; want %dx%d clamped %v", tt.query, tt.ow, tt.oh, s, clamped, tt.w, tt.h, tt.clamped)
+		}
+	}
+}
+
+// TestImgixAdjustmentRanges: imgix's integer adjustments over imgix's
+// ranges: both ends are accepted, into the key unless 0 (unchanged); one
+// past either end is a ParamError naming the parameter; the *64 form is
+// the same key.
+func TestImgixAdjustmentRanges(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		name   string
+		lo, hi int
+	}{
+		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 359}, {"sepia", 0, 100}, {"vib", -100, 100}, {"usm", -100, 100}, {"px", 0, 100},
+	} {
+		for _, v := range []int{tt.lo, tt.hi} {
+			q := tt.name + "=" + strconv.Itoa(v)
+			s, _, err := p.ParseQuery(q)
+			if err != nil || strings.Contains(s.Key(), tt.name+"=") != (v != 0) {
+				t.Errorf("%s: key %q, %v", q, s.Key(), err)
+				continue
+			}
+			b64 := tt.name + "64=" + base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(v)))
+			if again, _, err := p.ParseQuery(b64); err != nil || again.Key() != s.Key() {
+				t.Errorf("%s: key %q (%v), want %q", b64, again.Key(), err, s.Key())
+			}
+		}
+		for _, v := range []string{strconv.Itoa(tt.lo - 1), strconv.Itoa(tt.hi + 1), "1.5", "x", ""} {
+			q := tt.name + "=" + v
+			_, _, err := p.ParseQuery(q)
+			var pe *ParamError
+			if !errors.As(err, &pe) || pe.Param != tt.name {
+				t.Errorf("%s: %v, want a ParamError naming %s", q, err, tt.name)
+			}
+		}
+	}
+}
+
+// TestMonochrome: imgix's monochrome colour in each of its hex forms is one
+// key; an alpha of 0 is no effect and no key; anything else is a
+// ParamError naming monochrome.
+func TestMonochrome(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query string
+		want  Color
+		key   string
+	}{
+		{"monochrome=fff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=ffffff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=FFFFFFFF", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=%23fff", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome64=ZmZm", Color{255, 255, 255, 255, true}, "fit=clip&monochrome=ffffffff"},
+		{"monochrome=8f80", Color{255, 136, 0, 136, true}, "fit=clip&monochrome=88ff8800"},
+		{"monochrome=80ff8800", Color{255, 136, 0, 128, true}, "fit=clip&monochrome=80ff8800"},
+		{"monochrome=00ff8800", Color{}, "fit=clip"},
+		{"monochrome=0f80", Color{}, "fit=clip"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s.Monochrome != tt.want || s.Key() != tt.key {
+			t.Errorf("%s: %+v key %q (%v); want %+v key %q", tt.query, s.Monochrome, s.Key(), err, tt.want, tt.key)
+		}
+		if again, _, err := p.ParseQuery(string(s.AppendQuery(nil))); err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, s.AppendQuery(nil), again, err)
+		}
+	}
+	for _, q := range []string{"monochrome=red", "monochrome=12345", "monochrome=", "monochrome=fffffffff", "monochrome64=!!"} {
+		_, _, err := p.ParseQuery(q)
+		var pe *ParamError
+		if !errors.As(err, &pe) || !strings.HasPrefix(pe.Param, "monochrome") {
+			t.Errorf("%s: %v, want a ParamError naming monochrome", q, err)
+		}
+	}
+}
+
+// TestUnsharpMaskRadius: usmrad is read with usm alone, defaults to imgix's
+// 2.5, is one key in every spelling, and is refused outside (0, 100].
+func TestUnsharpMaskRadius(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, tt := range []struct {
+		query string
+		key   string
+	}{
+		{"usm=50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad=2.5", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad=2.50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usmrad=2.5&usm=50", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=50&usmrad64=Mi41", "fit=clip&usm=50&usmrad=2.5"},
+		{"usm=-20&usmrad=10", "fit=clip&usm=-20&usmrad=10"},
+		{"usm=-20&usmrad=0.333", "fit=clip&usm=-20&usmrad=0.33"},
+		{"usm=1&usmrad=100", "fit=clip&usm=1&usmrad=100"},
+		{"usmrad=7", "fit=clip"}, // no mask, no radius
+		{"usm=0&usmrad=7", "fit=clip"},
+	} {
+		s, _, err := p.ParseQuery(tt.query)
+		if err != nil || s.Key() != tt.key {
+			t.Errorf("%s: key %q (%v), want %q", tt.query, s.Key(), err, tt.key)
+			continue
+		}
+		if again, _, err := p.ParseQuery(string(s.AppendQuery(nil))); err != nil || again != s {
+			t.Errorf("%s: canonical %q parses to %+v (%v)", tt.query, s.AppendQuery(nil), again, err)
+		}
+	}
+	for _, q := range []string{"usm=5&usmrad=0", "usm=5&usmrad=0.004", "usm=5&usmrad=100.5", "usm=5&usmrad=-1", "usm=5&usmrad=x", "usm=5&usmrad=1e2"} {
+		_, _, err := p.ParseQuery(q)
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != "usmrad" {
+			t.Errorf("%s: %v, want a ParamError naming usmrad", q, err)
 		}
 	}
 }

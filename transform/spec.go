@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"math"
 	"net/url"
 	"strconv"
 )
@@ -166,7 +167,9 @@ const (
 // render needs besides it travels in a Job.
 type Spec struct {
 	// Width and Height are the target box in device pixels (w, h times dpr);
-	// 0 means unconstrained in that direction.
+	// 0 means unconstrained in that direction. With a fraction of the
+	// source (WidthFrac, HeightFrac) they are in CSS pixels, times DPR when
+	// the source is known (ResolveFractions).
 	Width, Height int
 	Fit           Fit
 	Gravity       Gravity
@@ -199,11 +202,22 @@ type Spec struct {
 	Flip         Flip
 	Background   Color
 	Frame        int // 1-based; 0: keep animation where possible
+	// WidthFrac and HeightFrac are w and h given as fractions of the
+	// source as displayed (imgix's 0 < value < 1), in steps of 0.0001; 0:
+	// not given so. DPR is the dpr they and a side in pixels beside them
+	// are resolved with, in steps of 0.0001; 0 when it is 1 or folded into
+	// Width and Height.
+	WidthFrac, HeightFrac float64
+	DPR                   float64
 	// ARW:ARH is ar= with fit=crop and neither w nor h: the largest such
-	// crop of the source (with w or h, the parser turns it into the other).
+	// crop of the source (with w or h, the parser turns it into the other;
+	// with one side a fraction, ResolveFractions does).
 	ARW, ARH int
 	// Rect crops the source before anything else (x, y, w, h; W 0: none).
 	Rect [4]int
+	// FillBlur is fill=blur with a fit that fills: the box around the
+	// image is a blurred, enlarged copy of it, not Background.
+	FillBlur bool
 	// Pad adds borders of Background after resizing (top, right, bottom, left).
 	Pad [4]int
 	// Trim cuts away a border of one colour before anything else: 0 none,
@@ -228,6 +242,24 @@ type Spec struct {
 	// Adjustments in imgix's ranges: -100..100, 0 unchanged.
 	Bri, Con, Sat, Gam int
 	Invert             bool
+	// Exp, High and Shad are imgix's exposure (-100..100), highlights
+	// (-100..0) and shadows (0..100), drawn as one tone curve; 0 unchanged.
+	Exp, High, Shad int
+	// Vib is imgix's vibrance (-100..100): chroma moved most near grey.
+	Vib int
+	// USM is imgix's unsharp mask (-100..100, 0 none) and USMRad its
+	// radius, the gaussian's sigma in pixels (0 < r <= 100, in steps of
+	// 0.01; DefaultUSMRad when not given, 0 without usm).
+	USM    int
+	USMRad float64
+	// Px is imgix's pixellate: blocks of Px x Px output pixels, each of
+	// one colour, from the top left (0, and 1, none).
+	Px int
+	// Hue turns every colour about the grey axis (0..359 degrees), Sepia
+	// tones it (0..100) and Monochrome tints its luma with a colour whose
+	// alpha is the intensity (not Set: none): one colour matrix.
+	Hue, Sepia int
+	Monochrome Color
 	// Download is dl=: a file name for Content-Disposition: attachment. The
 	// bytes are the same, so it is not in the key.
 	Download string
@@ -246,6 +278,9 @@ type Spec struct {
 
 // DefaultFacePad is imgix's facepad.
 const DefaultFacePad = 1.0
+
+// DefaultUSMRad is imgix's usmrad when usm is given without one.
+const DefaultUSMRad = 2.5
 
 // Watermark defaults, as imgix's.
 const (
@@ -272,7 +307,54 @@ const (
 )
 
 // Resizes reports whether the spec asks for a box.
-func (s *Spec) Resizes() bool { return s.Width > 0 || s.Height > 0 }
+func (s *Spec) Resizes() bool {
+	return s.Width > 0 || s.Height > 0 || s.WidthFrac > 0 || s.HeightFrac > 0
+}
+
+// ResolveFractions turns w and h given as fractions of the source into
+// device pixels, now that the source's size as displayed (ow x oh) is
+// known: each fraction of its side, times dpr, as a side in pixels beside
+// it; ar= makes the side not given, as the parser does in pixels. Past
+// maxDim both sides shrink by one factor, keeping the shape, as the parser
+// lowers a dpr, and it reports that they did. A spec without fractions is
+// left as it is.
+func (s *Spec) ResolveFractions(ow, oh, maxDim int) (clamped bool) {
+	if s.WidthFrac == 0 && s.HeightFrac == 0 {
+		return false
+	}
+	dpr := s.DPR
+	if dpr == 0 {
+		dpr = 1
+	}
+	w, h := float64(s.Width)*dpr, float64(s.Height)*dpr
+	if s.WidthFrac > 0 {
+		w = s.WidthFrac * float64(ow) * dpr
+	}
+	if s.HeightFrac > 0 {
+		h = s.HeightFrac * float64(oh) * dpr
+	}
+	if s.ARW > 0 {
+		if h == 0 {
+			h = w * float64(s.ARH) / float64(s.ARW)
+		} else if w == 0 {
+			w = h * float64(s.ARW) / float64(s.ARH)
+		}
+		s.ARW, s.ARH = 0, 0
+	}
+	if m := max(w, h); m > float64(maxDim) {
+		w, h = w*float64(maxDim)/m, h*float64(maxDim)/m
+		clamped = true
+	}
+	side := func(v float64) int {
+		if v == 0 {
+			return 0
+		}
+		return max(1, int(math.Round(v)))
+	}
+	s.Width, s.Height = side(w), side(h)
+	s.WidthFrac, s.HeightFrac, s.DPR = 0, 0, 0
+	return clamped
+}
 
 // AppendKey appends the canonical form of s: each parameter's key writer (see
 // params) in name order, values normalised, defaults made explicit where

@@ -150,6 +150,53 @@ const (
 	resizeNanosPerPixel = 70
 )
 
+// What imgix's adjustments cost, measured as sharpen's and sat's were:
+// CPU of renders to 2000x2000 with and without the adjustment, medians of
+// five, from the camera photo, 2000x2000 colour noise and RGBA noise.
+const (
+	// curveNanosPerPixel is exp, high and shad: one lookup a sample
+	// (toneCurve), 0.5 to 1.5 ns on the photo and the noise, 4.5 on RGBA
+	// noise, whose alpha is split off and joined back; rounded up.
+	curveNanosPerPixel = 6
+	// matrixNanosPerPixel is hue, sepia and monochrome: one matrix as
+	// three scaled copies of the bands, turned, and their sum (recomb),
+	// 16 to 19 ns on the photo and the noise, 22 on RGBA noise; rounded up.
+	matrixNanosPerPixel = 30
+	// curveColumnBytes and matrixColumnBytes are what their operations
+	// hold per column of the image, whatever its height: rows of float
+	// bands for each step of the graph. A 60x1 rect of 2000x2000 noise
+	// enlarged to 8000x133 held 20.2 MiB more for hue (2.6 KiB a column),
+	// 22.8 MiB with alpha (2.9 KiB); 8000x800, the same; the tone curve
+	// 0.7 and 2.5 MiB. Rounded up.
+	curveColumnBytes  = 1 << 10
+	matrixColumnBytes = 4 << 10
+	// vibNanosPerPixel is vib: to CIE LCh and back, the chroma squared,
+	// scaled and summed (vibrance), 86 to 92 ns on the photo and both
+	// noises, as sat's modulate; rounded up. vibColumnBytes: 4.2 KiB a
+	// column (8000x133 enlarged from a rect of noise), 4.6 with alpha, 5.0
+	// at 8000x800; rounded up.
+	vibNanosPerPixel = 130
+	vibColumnBytes   = 6 << 10
+	// usmNanosPerPixel is usm besides its gaussian (priced as blur's,
+	// blurNanosPerSigma): the blend of the image and its blur, 14 to 29
+	// ns with a gaussian of sigma 2.5 on the photo, the noise and RGBA
+	// noise (where the gaussian alone is priced 30); sigma 50 took 585 to
+	// 622 ns, priced 620.
+	usmNanosPerPixel = 20
+	// pxNanosPerPixel is px: the image drawn into memory, averaged block
+	// by block and the blocks enlarged back (pixellate), 10 to 26 ns on
+	// RGBA noise at 2000x2000 and 8000x800, blocks of 2 to 100, the
+	// encoder's savings on flat blocks aside; rounded up.
+	pxNanosPerPixel = 40
+	// fillBlurNanosPerBand is fill=blur per pixel and band of the box:
+	// the blurred copy enlarged to it and the image inserted (blurFill),
+	// besides the copy's reduce from the resized image (priced as a
+	// reduce). 2000x2000 noise in 8000x1000 boxes as WebP took 16 ns a
+	// pixel more over RGB, 29 over RGBA; a 60x20 rect of it enlarged into
+	// them 11 and 110 besides the reduce (27 a band); rounded up.
+	fillBlurNanosPerBand = 30
+)
+
 // What a reduce (libvips' resize to a smaller size, from a whole frame in
 // memory) takes. With its reducing gap of 2, vips_resize shrinks by the
 // integer part s of half the ratio before its Lanczos kernel, and on an
@@ -654,6 +701,18 @@ func (c *cost) filterCost(j *job, out, loaded int64) {
 	if j.spec.Bri != 0 || j.spec.Con != 0 || j.spec.Invert || j.spec.Gam != 0 {
 		c.cpu += time.Duration(float64(out) * toneNanosPerPixel)
 	}
+	if j.spec.Exp != 0 || j.spec.High != 0 || j.spec.Shad != 0 {
+		c.cpu += time.Duration(float64(out) * curveNanosPerPixel)
+		c.memory += int64(c.outW) * curveColumnBytes
+	}
+	if j.spec.Hue != 0 || j.spec.Sepia != 0 || j.spec.Monochrome.Set {
+		c.cpu += time.Duration(float64(out) * matrixNanosPerPixel)
+		c.memory += int64(c.outW) * matrixColumnBytes
+	}
+	if j.spec.Vib != 0 {
+		c.cpu += time.Duration(float64(out) * vibNanosPerPixel)
+		c.memory += int64(c.outW) * vibColumnBytes
+	}
 	if j.spec.Trim != 0 {
 		bands, _ := j.layout()
 		c.cpu += time.Duration(float64(loaded*bands) * trimNanosPerBand)
@@ -664,10 +723,15 @@ func (c *cost) filterCost(j *job, out, loaded int64) {
 	if j.srcFmt == transform.FormatJXL {
 		c.cpu += jxlDecode
 	}
-	if j.spec.Blur > 0 {
-		sigma := float64(j.spec.Blur) / 20
-		c.blurWork = float64(out) * sigma
-		c.cpu += time.Duration(c.blurWork * blurNanosPerSigma)
+	// usm's gaussian is priced as blur's, and counts against the same
+	// limit.
+	for _, sigma := range [...]float64{float64(j.spec.Blur) / 20, j.spec.USMRad} {
+		if sigma == 0 {
+			continue
+		}
+		work := float64(out) * sigma
+		c.blurWork += work
+		c.cpu += time.Duration(work * blurNanosPerSigma)
 		// The separable gaussian holds about six sigma rows of float pixels
 		// above and below each output strip, and as many columns beside
 		// them: on a small output the margins are most of it (the cost
@@ -676,6 +740,46 @@ func (c *cost) filterCost(j *job, out, loaded int64) {
 		margin := int64(math.Ceil(6 * sigma))
 		c.memory += (int64(c.outW) + margin) * (blurStripRows + margin) * 16
 	}
+	if j.spec.USM != 0 {
+		c.cpu += time.Duration(float64(out) * usmNanosPerPixel)
+	}
+	c.fillBlurCost(j)
+	if j.spec.Px > 1 {
+		c.cpu += time.Duration(float64(out) * pxNanosPerPixel)
+		// libvips' copy of the pixels and Go's, both held while Go's is
+		// made (vips_image_write_to_memory, then govips' GoBytes).
+		c.memory += 2 * out * 4
+	}
+}
+
+// fillBlurCost adds fill=blur's copy of the image (blurFill): its reduce
+// from the resized image to 1/k of the box (or enlargement, from a small
+// one), its gaussian there, its enlargement to the box and the image
+// inserted, and the resized image drawn into memory (priced whether or
+// not the resize already did).
+func (c *cost) fillBlurCost(j *job) {
+	p := j.plan
+	if !j.spec.FillBlur || p.boxW == p.resizeW && p.boxH == p.resizeH {
+		return
+	}
+	bands, sample := j.layout()
+	sigma := fillBlurSigma(p.boxW, p.boxH)
+	k := float64(fillBlurScale(sigma))
+	cover := max(float64(p.boxW)/float64(p.resizeW), float64(p.boxH)/float64(p.resizeH))
+	resized := int64(p.resizeW) * int64(p.resizeH)
+	// libvips computes of the copy only what the box shows of it, and
+	// the gaussian's reach around that: a thin image in a wide box covers
+	// it with a copy far taller than the box.
+	reach := 2 * math.Ceil(3*sigma/k)
+	small := min(math.Ceil(float64(p.resizeW)*cover/k), math.Ceil(float64(p.boxW)/k)+reach) *
+		min(math.Ceil(float64(p.resizeH)*cover/k), math.Ceil(float64(p.boxH)/k)+reach)
+	if ratio := k / cover; ratio > 1 {
+		c.cpu += time.Duration(float64(resized*bands) * reduceNanos(ratio, j.alpha))
+	} else {
+		c.cpu += time.Duration(small * resizeNanosPerPixel)
+	}
+	c.cpu += time.Duration(small*sigma/k*blurNanosPerSigma + float64(int64(p.boxW)*int64(p.boxH)*bands)*fillBlurNanosPerBand)
+	c.memory += settleCopies * resized * bands * sample
 }
 
 // resizeCost adds the reduces and enlargements of j's plan to c: the
@@ -751,7 +855,7 @@ func (c cost) check(cfg *Config) error {
 		return fmt.Errorf("%w: JPEG XL output of %d pixels is above limits.max_jxl_pixels (%d); ask for a smaller size or fm=webp",
 			transform.ErrTooLarge, px, cfg.MaxJXLPixels)
 	case c.blurWork > float64(cfg.MaxOutputPixels)*blurWorkPerOutputPixel:
-		return fmt.Errorf("%w: blur of sigma %.0f over %d pixels is above what limits.max_output_pixels allows (pixels x sigma up to %d); ask for a smaller blur or a smaller output",
+		return fmt.Errorf("%w: a gaussian (blur, usmrad) of sigma %.0f over %d pixels is above what limits.max_output_pixels allows (pixels x sigma up to %d); ask for a smaller blur or usmrad, or a smaller output",
 			transform.ErrTooLarge, c.blurWork/float64(px*int64(c.frames)), px*int64(c.frames), cfg.MaxOutputPixels*blurWorkPerOutputPixel)
 	case cfg.Timeout > 0 && c.svgDraw > cfg.Timeout:
 		// librsvg draws a tile in one call, which the kill switch cannot

@@ -60,6 +60,9 @@ func TestCostLimits(t *testing.T) {
 		{"auto=format falls back from avif", transform.FormatJPEG, 4000, 3000, 1, "w=3000&h=3000&fit=crop&auto=format", ""},
 		{"blur 2000 at 4000 wide", transform.FormatJPEG, 4000, 3000, 1, "w=4000&blur=2000", "pixels x sigma"},
 		{"blur 2000 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&blur=2000", ""},
+		{"usmrad 100 at 4000 wide", transform.FormatJPEG, 4000, 3000, 1, "w=4000&usm=10&usmrad=100", "pixels x sigma"},
+		{"usmrad 100 and blur 2000 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&blur=2000&usm=10&usmrad=100", "pixels x sigma"},
+		{"usmrad 100 at 1200 wide", transform.FormatJPEG, 4000, 3000, 1, "w=1200&usm=10&usmrad=100", ""},
 		{"a 300 px webp", transform.FormatJPEG, 4000, 3000, 1, "w=300&fm=webp", ""},
 		{"the 4000x3000 source as is", transform.FormatJPEG, 4000, 3000, 1, "", ""},
 		{"stretch clamped to the source", transform.FormatPNG, 768, 512, 1, "w=2000&h=2000&fit=scale", ""},
@@ -339,4 +342,46 @@ func zigzagSVG(n int) string {
 	}
 	b.WriteString(` Z" fill="black"/></svg>`)
 	return b.String()
+}
+
+// TestAdjustmentsArePriced: each of imgix's adjustments adds its work
+// over the output, and the rows it holds per column, to the estimate of
+// the same render without it.
+func TestAdjustmentsArePriced(t *testing.T) {
+	cfg := testConfig()
+	const box = "w=8000&h=800&fit=scale&fm=png"
+	base, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := float64(8000 * 800)
+	for _, tt := range []struct {
+		query string
+		cpu   time.Duration // at least this much more CPU
+		mem   int64         // and memory
+	}{
+		{"exp=50", time.Duration(out * curveNanosPerPixel), 8000 * curveColumnBytes},
+		{"shad=50&high=-20", time.Duration(out * curveNanosPerPixel), 8000 * curveColumnBytes},
+		{"hue=90", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
+		{"sepia=50&monochrome=f00", time.Duration(out * matrixNanosPerPixel), 8000 * matrixColumnBytes},
+		{"vib=-40", time.Duration(out * vibNanosPerPixel), 8000 * vibColumnBytes},
+		{"usm=40&usmrad=4", time.Duration(out * (usmNanosPerPixel + 4*blurNanosPerSigma)), 8000 * (blurStripRows + 24) * 16},
+		{"px=20", time.Duration(out * pxNanosPerPixel), 2 * 8000 * 800 * 4},
+		{"fill=blur", time.Duration(2 * out * 4 * fillBlurNanosPerBand), settleCopies * 8000 * 800 * 4}, // in a box of 8000x1600
+	} {
+		base, box := base, box
+		if strings.HasPrefix(tt.query, "fill=") {
+			box = "w=8000&h=1600&fit=fill&fm=png"
+			if base, err = pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := pricedJob(t, &cfg, transform.FormatPNG, 8000, 800, 1, box+"&"+tt.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if c.cpu-base.cpu < tt.cpu || c.memory-base.memory < tt.mem {
+			t.Errorf("%s: %v and %d bytes more than without it, want at least %v and %d", tt.query, c.cpu-base.cpu, c.memory-base.memory, tt.cpu, tt.mem)
+		}
+	}
 }

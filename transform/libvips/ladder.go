@@ -120,21 +120,31 @@ func keepRung(j *job, scale int) error {
 // oracle, oracle_test.go). The pixels are the same; what the TIFF drops is
 // metadata the encoders strip, as they do for a rung.
 func settle(j *job) error {
-	p := vips.NewTiffExportParams()
-	// From govips' defaults: a bare TiffExportParams hands libvips tile
-	// sizes of 0, out of the properties' range, which GLib logs as two
-	// warnings each time (tiling stays off either way).
-	p.Compression, p.Predictor, p.StripMetadata, p.Quality = vips.TiffCompressionNone, vips.TiffPredictorNone, true, 100
-	tiff, _, err := j.img.ExportTiff(p)
+	img, tiff, err := drawn(j.img)
 	if err != nil {
-		return vipsError("decode", err)
-	}
-	img, err := vips.LoadImageFromBuffer(tiff, vips.NewImportParams())
-	if err != nil {
-		return vipsError("decode", err)
+		return err
 	}
 	j.img.Close()
 	j.img, j.settled = img, tiff
 	j.kill.retrack(img)
 	return nil
+}
+
+// drawn is img's pixels computed once, as an uncompressed TIFF, and an
+// image that reads them (settle).
+func drawn(img *vips.ImageRef) (*vips.ImageRef, []byte, error) {
+	p := vips.NewTiffExportParams()
+	// From govips' defaults: a bare TiffExportParams hands libvips tile
+	// sizes of 0, out of the properties' range, which GLib logs as two
+	// warnings each time (tiling stays off either way).
+	p.Compression, p.Predictor, p.StripMetadata, p.Quality = vips.TiffCompressionNone, vips.TiffPredictorNone, true, 100
+	tiff, _, err := img.ExportTiff(p)
+	if err != nil {
+		return nil, nil, vipsError("decode", err)
+	}
+	out, err := vips.LoadImageFromBuffer(tiff, vips.NewImportParams())
+	if err != nil {
+		return nil, nil, vipsError("decode", err)
+	}
+	return out, tiff, nil
 }

@@ -332,7 +332,23 @@ func oracleGenerate(t *testing.T, rng *rand.Rand, pool []string, gen *oracleSour
 			add("faces", "fit=facearea", "w="+side, "h="+side, "facepad="+[]string{"0.5", "1", "3"}[rng.Intn(3)])
 		},
 		func() { add("faces", "faces=1", "fm=json") },
+		func() { add("fraction", "w="+[]string{"0.05", "0.5", "0.9999"}[rng.Intn(3)]) },
 		func() { add("adjust", "bri=20", "con=30", "sat=-40") },
+		func() {
+			add("curve", "exp="+[]string{"-100", "-30", "40", "100"}[rng.Intn(4)], "shad="+strconv.Itoa(rng.Intn(101)), "high=-"+strconv.Itoa(rng.Intn(101)))
+		},
+		func() {
+			add("matrix", "hue="+strconv.Itoa(rng.Intn(360)), "sepia="+strconv.Itoa(rng.Intn(101)), "monochrome="+[]string{"fff", "8f80", "ff0000", "400080ff"}[rng.Intn(4)])
+		},
+		func() { add("vib", "vib="+strconv.Itoa(rng.Intn(201)-100)) },
+		func() {
+			add("usm", "usm="+strconv.Itoa(rng.Intn(201)-100), "usmrad="+[]string{"0.5", "2.5", "20", "100"}[rng.Intn(4)])
+		},
+		func() { add("px", "px="+[]string{"2", "7", "20", "100"}[rng.Intn(4)]) },
+		func() {
+			add("fillblur", "w="+strconv.Itoa(sizes[rng.Intn(len(sizes))]), "h="+strconv.Itoa(sizes[rng.Intn(len(sizes))]),
+				"fit="+[]string{"fill", "fillmax"}[rng.Intn(2)], "fill=blur")
+		},
 		func() {
 			m := "mark-small.png"
 			if rng.Intn(3) == 0 {

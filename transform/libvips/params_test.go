@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -463,6 +465,38 @@ func TestSourceBytesWhenReencodeIsLarger(t *testing.T) {
 	}
 }
 
+// TestSourceBytesOnlyWhenNothingChanges: the source's bytes stand in for a
+// re-encode only when the spec changes no pixel. kodim23.png is a plain
+// PNG whose re-encodes at its own size are often larger; invert=true and
+// con=50 were answered its bytes, unchanged.
+func TestSourceBytesOnlyWhenNothingChanges(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	orig := toRGBA(decode(t, src))
+	for _, tt := range []struct {
+		query   string
+		changes bool
+	}{
+		{"fm=png", false},
+		{"fm=png&q=50&auto=compress", false},
+		{"fm=png&invert=true", true},
+		{"fm=png&con=50", true},
+		{"fm=png&bri=40", true},
+		{"fm=png&sat=-100", true},
+		{"fm=png&gam=30", true},
+	} {
+		res := render1(t, tr, src, tt.query)
+		same := bytes.Equal(res.Body, src)
+		if tt.changes && same {
+			t.Errorf("%s: answered the source's bytes (%s)", tt.query, res.FormatReason)
+			continue
+		}
+		if d := meanAbsDiff(toRGBA(decode(t, res.Body)), orig); tt.changes != (d > 2) {
+			t.Errorf("%s: differs from the source by %.1f a sample, want a change: %v", tt.query, d, tt.changes)
+		}
+	}
+}
+
 func TestCombinedOrderOfOperations(t *testing.T) {
 	tr := newTransformer(t)
 	// Crop to 200x100, then rotate: the output is 100x200.
@@ -552,6 +586,421 @@ func TestEntropyCropSixteenBits(t *testing.T) {
 		}
 		if flat > 1000 {
 			t.Errorf("square at %d: %d%% of the crop is the flat background, want the busy square", at, flat/100)
+		}
+	}
+}
+
+// TestSidesAsFractionsOfTheSource: w and h between 0 and 1 are fractions of
+// the source as displayed (after EXIF orientation, before rect), times dpr;
+// ar makes the other side; past limits.max_dimension the shape is kept
+// and the answer says it was clamped.
+func TestSidesAsFractionsOfTheSource(t *testing.T) {
+	tr := newTransformer(t)
+	photo := readFile(t, filepath.Join(benchImages, "photo-1600x1200-q85.jpg"))
+	turned := readFile(t, filepath.Join(corpusDir, "exif-orientation", "Landscape_6.jpg")) // stored 1200x1800, shown 1800x1200
+	camera := readFile(t, filepath.Join(benchImages, "camera-4000x3000-q90.jpg"))
+	for _, tt := range []struct {
+		src     []byte
+		query   string
+		w, h    int
+		clamped transform.Clamp
+	}{
+		{photo, "w=0.5", 800, 600, transform.ClampNone},
+		{photo, "h=0.25", 400, 300, transform.ClampNone},
+		{photo, "w=0.5&dpr=2", 1600, 1200, transform.ClampNone},
+		{photo, "w=0.5&h=0.25&fit=crop", 800, 300, transform.ClampNone},
+		{photo, "w=0.25&ar=1:1&fit=crop", 400, 400, transform.ClampNone},
+		{photo, "w=0.5&h=100&fit=crop", 800, 100, transform.ClampNone},
+		{photo, "rect=0,0,400,300&w=0.5", 800, 600, transform.ClampNone}, // of the source, not the rect
+		{turned, "w=0.5", 900, 600, transform.ClampNone},
+		{camera, "w=0.9&dpr=5&fit=max", 4000, 3000, transform.ClampDimension}, // 18000 clamped to 8192, then max's source size
+	} {
+		res := render1(t, tr, tt.src, tt.query+"&fm=png")
+		if res.Width != tt.w || res.Height != tt.h || res.Clamp != tt.clamped {
+			t.Errorf("%s: %dx%d clamp %q, want %dx%d clamp %q", tt.query, res.Width, res.Height, res.Clamp.Limit(), tt.w, tt.h, tt.clamped.Limit())
+		}
+	}
+}
+
+// TestToneCurve: exp, shad and high map each sample through one curve:
+// the same value always becomes the same value, darker never becomes
+// lighter than lighter, black and white stay; exp moves every tone the
+// way asked, shad lifts the shadows and leaves the highlights nearly
+// alone, high the other way round.
+func TestToneCurve(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	base := rgba(t, tr, src, "w=300&fm=png")
+	for _, tt := range []struct {
+		query string
+		// check is handed the curve read off the pixels (-1: no sample
+		// of that value) and says what is wrong with it.
+		check func(f [256]int) string
+	}{
+		{"exp=50", func(f [256]int) string { return moves(f, 30, 200, +15, +67) }},
+		{"exp=-50", func(f [256]int) string { return moves(f, 30, 200, -54, -11) }},
+		{"exp=100", func(f [256]int) string { return moves(f, 100, 140, +89, +118) }},
+		{"shad=100", func(f [256]int) string { return moves(f, 40, 100, +20, +60) + moves(f, 235, 255, 0, +3) }},
+		{"high=-100", func(f [256]int) string { return moves(f, 150, 215, -60, -20) + moves(f, 0, 20, -3, 0) }},
+		{"shad=50&high=-50", func(f [256]int) string { return moves(f, 60, 90, +5, +40) + moves(f, 170, 200, -40, -5) }},
+	} {
+		out := rgba(t, tr, src, "w=300&fm=png&"+tt.query)
+		var f [256]int
+		for i := range f {
+			f[i] = -1
+		}
+		mixed := 0
+		for i, v := range base.Pix {
+			if i%4 == 3 {
+				continue
+			}
+			if f[v] >= 0 && f[v] != int(out.Pix[i]) {
+				mixed++
+			}
+			f[v] = int(out.Pix[i])
+		}
+		if mixed > 0 {
+			t.Errorf("%s: %d samples map one value to two: not one curve", tt.query, mixed)
+		}
+		last := -1
+		for v, o := range f {
+			if o >= 0 && o < last {
+				t.Errorf("%s: %d maps to %d, below a darker sample's %d", tt.query, v, o, last)
+				break
+			}
+			last = max(last, o)
+		}
+		if msg := tt.check(f); msg != "" {
+			t.Errorf("%s: %s", tt.query, msg)
+		}
+	}
+}
+
+// moves says how samples from lo to hi moved when some moved less than by
+// least or more than by most.
+func moves(f [256]int, lo, hi, least, most int) string {
+	for v := lo; v <= hi; v++ {
+		if f[v] < 0 {
+			continue
+		}
+		if d := f[v] - v; d < least || d > most {
+			return fmt.Sprintf("%d became %d, want a move of %d to %d; ", v, f[v], least, most)
+		}
+	}
+	return ""
+}
+
+// TestColourMatrix: hue turns colours about the grey axis (120 degrees
+// moves each band to the next), sepia=100 leaves every mid tone in the
+// sepia hues, monochrome leaves one hue (R:G:B the colour's) at full
+// intensity and blends by the colour's alpha, on grey sources too.
+func TestColourMatrix(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	grey := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn0g08.png"))
+	for _, tt := range []struct {
+		src   []byte
+		query string
+		// pixel says what is wrong with out, the output pixel of in (""
+		// when nothing is).
+		pixel func(in, out [3]float64) string
+	}{
+		{src, "hue=120", func(in, out [3]float64) string { return within(out, [3]float64{in[2], in[0], in[1]}, 1) }},
+		{src, "hue=240", func(in, out [3]float64) string { return within(out, [3]float64{in[1], in[2], in[0]}, 1) }},
+		{src, "hue=180", func(in, out [3]float64) string {
+			// Greys stay; a colour near them turns about them, moving
+			// no more than its distance from grey, and the rounding.
+			if spread := max(in[0], in[1], in[2]) - min(in[0], in[1], in[2]); spread <= 3 {
+				return within(out, in, spread+1)
+			}
+			return ""
+		}},
+		{src, "sepia=100", func(in, out [3]float64) string {
+			if l := 0.299*in[0] + 0.587*in[1] + 0.114*in[2]; l < 40 || l > 160 {
+				return "" // near black, and clipped near white
+			}
+			if h := hueOf(out); !(out[0] >= out[1] && out[1] >= out[2]) || h < 30 || h > 45 {
+				return fmt.Sprintf("hue %.0f, want sepia's 30 to 45", h)
+			}
+			return ""
+		}},
+		{src, "monochrome=ff8000", func(in, out [3]float64) string {
+			return within(out, [3]float64{out[0], out[0] * 128 / 255, 0}, 1)
+		}},
+		{src, "monochrome=%23fff", func(in, out [3]float64) string { return within(out, [3]float64{out[0], out[0], out[0]}, 1) }},
+		{src, "monochrome=8f80", func(in, out [3]float64) string { // ARGB: 0x88/255 of the tint
+			a, l := 0x88/255.0, (0.2126*in[0]+0.7152*in[1]+0.0722*in[2])/255
+			return within(out, [3]float64{(1-a)*in[0] + a*255*l, (1-a)*in[1] + a*136*l, (1 - a) * in[2]}, 2)
+		}},
+		{grey, "monochrome=0000ff", func(in, out [3]float64) string { return within(out, [3]float64{0, 0, in[2]}, 1) }},
+	} {
+		in := rgba(t, tr, tt.src, "w=200&fm=png")
+		out := rgba(t, tr, tt.src, "w=200&fm=png&"+tt.query)
+		bad := 0
+		for i := 0; i < len(out.Pix); i += 4 {
+			p := func(img *image.RGBA) [3]float64 {
+				return [3]float64{float64(img.Pix[i]), float64(img.Pix[i+1]), float64(img.Pix[i+2])}
+			}
+			if msg := tt.pixel(p(in), p(out)); msg != "" {
+				if bad == 0 {
+					t.Errorf("%s: pixel %d, %v became %v: %s", tt.query, i/4, p(in), p(out), msg)
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d pixels wrong", tt.query, bad, len(out.Pix)/4)
+		}
+	}
+}
+
+// within says how a is not within tol of b in every band.
+func within(a, b [3]float64, tol float64) string {
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > tol {
+			return fmt.Sprintf("want %.1f within %.0f", b, tol)
+		}
+	}
+	return ""
+}
+
+// hueOf is the HSV hue of c, in degrees.
+func hueOf(c [3]float64) float64 {
+	hi, lo := max(c[0], c[1], c[2]), min(c[0], c[1], c[2])
+	if hi == lo {
+		return 0
+	}
+	var h float64
+	switch hi {
+	case c[0]:
+		h = 60 * (c[1] - c[2]) / (hi - lo)
+	case c[1]:
+		h = 120 + 60*(c[2]-c[0])/(hi-lo)
+	default:
+		h = 240 + 60*(c[0]-c[1])/(hi-lo)
+	}
+	return math.Mod(h+360, 360)
+}
+
+// TestVibrance: vib moves muted colours most, either way, and leaves
+// greys grey: at 100 the muted colours' spread (max-min of the bands)
+// grows by more than the saturated ones', at -100 it shrinks by more.
+func TestVibrance(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	base := rgba(t, tr, src, "w=200&fm=png")
+	spread := func(img *image.RGBA, i int) float64 {
+		p := img.Pix[i : i+3]
+		return float64(max(p[0], p[1], p[2]) - min(p[0], p[1], p[2]))
+	}
+	for _, tt := range []struct {
+		query string
+		up    bool // the muted colours' spread grows
+	}{
+		{"vib=100", true},
+		{"vib=60", true},
+		{"vib=-100", false},
+	} {
+		out := rgba(t, tr, src, "w=200&fm=png&"+tt.query)
+		var muted, vivid [2]float64 // spread before and after
+		for i := 0; i < len(out.Pix); i += 4 {
+			switch b := spread(base, i); {
+			case b <= 1:
+				if s := spread(out, i); s > 3 {
+					t.Errorf("%s: grey pixel %d has a spread of %.0f", tt.query, i/4, s)
+				}
+			case b >= 10 && b <= 40:
+				muted[0], muted[1] = muted[0]+b, muted[1]+spread(out, i)
+			case b >= 150:
+				vivid[0], vivid[1] = vivid[0]+b, vivid[1]+spread(out, i)
+			}
+		}
+		m, v := muted[1]/muted[0], vivid[1]/vivid[0]
+		if tt.up && !(m > 1.3 && m > v+0.2) || !tt.up && !(m < 0.7 && m < v-0.2) {
+			t.Errorf("%s: muted colours' spread times %.2f, vivid ones' %.2f", tt.query, m, v)
+		}
+	}
+}
+
+// TestUnsharpMask: usm raises the contrast at edges (gradient energy) by
+// more as it grows, and the default radius (2.5) is the one used when
+// none is given; a negative usm softens, down to the gaussian itself at
+// -100; alpha is kept.
+func TestUnsharpMask(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t)
+	energy := func(q string) float64 { return gradientEnergy(rgba(t, tr, src, "w=300&fm=png"+q)) }
+	plain := energy("")
+	for _, tt := range []struct {
+		query    string
+		min, max float64 // gradient energy over plain's
+	}{
+		{"&usm=20", 1.05, 1.6},
+		{"&usm=100", 1.4, 4},
+		{"&usm=100&usmrad=8", 1.4, 4},
+		{"&usm=-50", 0.5, 0.95},
+		{"&usm=-100&usmrad=3", 0, 0.6},
+	} {
+		if r := energy(tt.query) / plain; r < tt.min || r > tt.max {
+			t.Errorf("%s: gradient energy %.2f of the plain image's, want %.2f to %.2f", tt.query, r, tt.min, tt.max)
+		}
+	}
+	if a, b := energy("&usm=60"), energy("&usm=60&usmrad=2.5"); a != b {
+		t.Errorf("usm=60: %.3f, with usmrad=2.5 %.3f: the default radius is not 2.5", a, b)
+	}
+	if a, b := energy("&usm=100&usmrad=1"), energy("&usm=40&usmrad=1"); a <= b {
+		t.Errorf("usm=100 %.2f, usm=40 %.2f: a larger amount sharpened less", a, b)
+	}
+	// The blur of usm=-100 is the gaussian itself: blur=60 is sigma 3.
+	if d := meanAbsDiff(rgba(t, tr, src, "w=300&fm=png&usm=-100&usmrad=3"), rgba(t, tr, src, "w=300&fm=png&blur=60")); d > 1 {
+		t.Errorf("usm=-100&usmrad=3 differs from blur=60 by %.2f a sample", d)
+	}
+	logo := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn6a08.png"))
+	a, b := rgba(t, tr, logo, "fm=png"), rgba(t, tr, logo, "fm=png&usm=100")
+	for i := 3; i < len(a.Pix); i += 4 {
+		if a.Pix[i] != b.Pix[i] {
+			t.Fatalf("usm=100 changed alpha at pixel %d: %d to %d", i/4, a.Pix[i], b.Pix[i])
+		}
+	}
+}
+
+// TestPixellate: px=n makes n x n blocks from the top left, each of one
+// colour, the average of the pixels it covers (alpha-weighted: in
+// premultiplied samples, the average of the block's); the last row and
+// column of blocks are cut to the image, and average what they cover.
+func TestPixellate(t *testing.T) {
+	tr := newTransformer(t)
+	photo := kodim23(t)
+	rgbaLogo := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn6a08.png")) // 32x32 RGBA
+	grey := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn0g08.png"))     // 32x32 grey
+	for _, tt := range []struct {
+		src   []byte
+		query string // the size, without px
+		n     int
+	}{
+		{photo, "w=310", 20}, // 310x207: blocks of 20 leave 10 and 7
+		{photo, "w=310", 7},
+		{photo, "w=310", 100},
+		{photo, "w=310", 2},
+		{rgbaLogo, "w=32", 5},
+		{grey, "w=32", 6},
+	} {
+		base := rgba(t, tr, tt.src, tt.query+"&fm=png")
+		out := rgba(t, tr, tt.src, tt.query+"&fm=png&px="+strconv.Itoa(tt.n))
+		b := out.Bounds()
+		if b != base.Bounds() {
+			t.Fatalf("%s&px=%d: %v, want %v", tt.query, tt.n, b, base.Bounds())
+		}
+		n, worst := tt.n, 0.0
+		for by := 0; by < b.Dy(); by += n {
+			for bx := 0; bx < b.Dx(); bx += n {
+				first := out.RGBAAt(bx, by)
+				var sum [4]float64
+				count := 0.0
+				for y := by; y < min(by+n, b.Dy()); y++ {
+					for x := bx; x < min(bx+n, b.Dx()); x++ {
+						if c := out.RGBAAt(x, y); c != first {
+							t.Fatalf("%s&px=%d: block at %d,%d holds %v and %v at %d,%d", tt.query, n, bx, by, first, c, x, y)
+						}
+						c := base.RGBAAt(x, y)
+						for i, v := range [4]uint8{c.R, c.G, c.B, c.A} {
+							sum[i] += float64(v)
+						}
+						count++
+					}
+				}
+				for i, v := range [4]uint8{first.R, first.G, first.B, first.A} {
+					worst = max(worst, math.Abs(float64(v)-sum[i]/count))
+				}
+			}
+		}
+		// Rounded once to a straight colour and once again premultiplied.
+		if worst > 2 {
+			t.Errorf("%s&px=%d: a block is %.1f from the average of its pixels", tt.query, n, worst)
+		}
+	}
+	base := rgba(t, tr, photo, "w=310&fm=png")
+	if d := meanAbsDiff(rgba(t, tr, photo, "w=310&fm=png&px=1"), base); d != 0 {
+		t.Errorf("px=1 changed the image by %.2f a sample", d)
+	}
+	if r := render1(t, tr, grey, "fm=png&px=4"); !bytes.Contains(r.Body[:64], []byte("IHDR")) || r.Body[25] != 0 {
+		t.Errorf("px=4 on a grey PNG: colour type %d, want grey (0)", r.Body[25])
+	}
+}
+
+// TestFillBlur: fit=fill&fill=blur puts the image, exactly as fill=solid
+// would, in the middle of a blurred copy of it that covers the box: the
+// fill is no solid colour, and matches a gaussian (sigma a twentieth of
+// the box's shorter side) of the image as shown, enlarged to cover the
+// box, away from the box's edges, where libvips' gaussian copies its last
+// rows.
+func TestFillBlur(t *testing.T) {
+	tr := newTransformer(t)
+	src := kodim23(t) // 768x512
+	for _, tt := range []struct {
+		query  string
+		box    image.Rectangle
+		inside image.Rectangle   // the image
+		fill   []image.Rectangle // parts of the fill three sigmas from the edges
+	}{
+		{"w=600&h=1000&fit=fill", image.Rect(0, 0, 600, 1000), image.Rect(0, 300, 600, 700), // sigma 30
+			[]image.Rectangle{image.Rect(100, 100, 500, 200), image.Rect(100, 800, 500, 900)}},
+		{"w=1200&h=300&fit=fillmax", image.Rect(0, 0, 1200, 300), image.Rect(375, 0, 825, 300), // sigma 15
+			[]image.Rectangle{image.Rect(60, 60, 315, 240), image.Rect(885, 60, 1140, 240)}},
+		{"w=100&h=1000&fit=fill", image.Rect(0, 0, 100, 1000), image.Rect(0, 466, 100, 533), // sigma 5, the copy enlarged
+			[]image.Rectangle{image.Rect(20, 30, 80, 440), image.Rect(20, 560, 80, 970)}},
+	} {
+		solid := rgba(t, tr, src, tt.query+"&fm=png&bg=ff0000")
+		blurred := rgba(t, tr, src, tt.query+"&fm=png&fill=blur&bg=ff0000")
+		if blurred.Bounds() != tt.box || solid.Bounds() != tt.box {
+			t.Fatalf("%s: %v and %v, want %v", tt.query, blurred.Bounds(), solid.Bounds(), tt.box)
+		}
+		if d := meanAbsDiff(blurred.SubImage(tt.inside).(*image.RGBA), solid.SubImage(tt.inside).(*image.RGBA)); d != 0 {
+			t.Errorf("%s: the image differs from fill=solid's by %.2f a sample", tt.query, d)
+		}
+		// The reference: the image as fill=solid shows it, enlarged to
+		// cover the box, blurred.
+		w, h := tt.box.Dx(), tt.box.Dy()
+		var shown bytes.Buffer
+		if err := png.Encode(&shown, solid.SubImage(tt.inside)); err != nil {
+			t.Fatal(err)
+		}
+		rw, rh := tt.inside.Dx(), tt.inside.Dy()
+		cover := max(float64(w)/float64(rw), float64(h)/float64(rh))
+		ref, err := vips.NewImageFromBuffer(shown.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.ResizeWithVScale(cover, cover, vips.KernelLanczos3); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.GaussianBlur(fillBlurSigma(w, h)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.ExtractArea((ref.Width()-w)/2, (ref.Height()-h)/2, w, h); err != nil {
+			t.Fatal(err)
+		}
+		blurredRef, _, err := ref.ExportPng(vips.NewPngExportParams())
+		ref.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := toRGBA(decode(t, blurredRef))
+		for _, r := range tt.fill {
+			got := blurred.SubImage(r).(*image.RGBA)
+			if d := meanAbsDiff(got, want.SubImage(r).(*image.RGBA)); d > 2 {
+				t.Errorf("%s: the fill at %v is %.1f a sample from a gaussian of the enlarged image", tt.query, r, d)
+			}
+			if d := meanAbsDiff(got, solid.SubImage(r).(*image.RGBA)); d < 40 {
+				t.Errorf("%s: the fill at %v is %.1f a sample from fill=solid's red", tt.query, r, d)
+			}
+			var lo, hi uint8 = 255, 0
+			for i := 0; i < len(got.Pix); i += 4 {
+				lo, hi = min(lo, got.Pix[i+1]), max(hi, got.Pix[i+1])
+			}
+			if hi-lo < 20 {
+				t.Errorf("%s: the fill at %v runs from %d to %d of green: near one colour", tt.query, r, lo, hi)
+			}
 		}
 	}
 }
