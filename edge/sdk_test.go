@@ -221,6 +221,16 @@ var sdkCases = []sdkCase{
 	{src: sdkPortrait, params: `{"w": 300, "h": 300, "fit": "crop", "crop": "faces"}`},
 	{src: sdkPortrait, params: `{"w": 300, "h": 300, "fit": "crop", "crop": "faces,top,left"}`},
 	{src: sdkParrots, params: `{"w": 200, "h": 200, "fit": "facearea,fill", "bg": "0f0"}`},
+	// Adjustments, fractions and the blurred fill.
+	{src: sdkPortrait, params: `{"w": 300, "exp": 40, "shad": 30, "high": -30}`},
+	{src: sdkPortrait, params: `{"w": 300, "vib": 60, "hue": 120}`},
+	{src: sdkPortrait, params: `{"w": 300, "sepia": 80}`},
+	{src: sdkPortrait, params: `{"w": 300, "monochrome": "8f80"}`},
+	{src: sdkPortrait, params: `{"w": 300, "usm": 40, "usmrad": 3}`},
+	{src: sdkPortrait, params: `{"w": 300, "px": 10}`},
+	{src: sdkParrots, params: `{"w": 300, "h": 300, "fit": "fill", "fill": "blur"}`},
+	{src: sdkParrots, params: `{"w": 0.5}`},
+	{src: sdkParrots, params: `{"w": 0.25, "h": 0.5, "fit": "crop", "dpr": 2}`},
 
 	{src: sdkParrots, params: `{"w": 300}`},
 	{src: sdkParrots, params: `{"h": 300}`},
@@ -307,6 +317,13 @@ func imgixSize(src sdkSource, q url.Values) [2]int {
 		sw, sh = float64(src.trimW), float64(src.trimH)
 	}
 	w, h := num("w"), num("h")
+	// imgix reads a side between 0 and 1 as a fraction of the source.
+	if w > 0 && w < 1 {
+		w = math.Round(w * sw)
+	}
+	if h > 0 && h < 1 {
+		h = math.Round(h * sh)
+	}
 	fit := q.Get("fit")
 	if ar := q.Get("ar"); ar != "" && fit == "crop" {
 		var aw, ah float64
