@@ -338,7 +338,7 @@ var params = [...]param{
 	{"gam", setGam, keyInt(func(s *Spec) int { return s.Gam }), "an integer from -100 to 100"},
 	{"h", setH, keySide(func(s *Spec) (int, float64) { return s.Height, s.HeightFrac }), sideAllowed},
 	{"high", setHigh, keyInt(func(s *Spec) int { return s.High }), "an integer from -100 to 0"},
-	{"hue", setHue, keyInt(func(s *Spec) int { return s.Hue }), "an integer from 0 to 359 (degrees)"},
+	{"hue", setHue, keyInt(func(s *Spec) int { return s.Hue }), "an integer from 0 to 360 (degrees)"},
 	{"invert", setInvert, keyBool(func(s *Spec) bool { return s.Invert }), "true or false"},
 	{"lossless", setLossless, keyLossless, "0 or 1"},
 	{"mark", setMark, keyMark, "the path of an image at the same origin, e.g. /logo.png"},
@@ -834,7 +834,7 @@ var (
 var (
 	setVib   = adjustment(func(s *Spec) *int { return &s.Vib }, "vib")
 	setUSM   = adjustment(func(s *Spec) *int { return &s.USM }, "usm")
-	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 359)
+	setHue   = adjustmentIn(func(s *Spec) *int { return &s.Hue }, "hue", 0, 360)
 	setSepia = adjustmentIn(func(s *Spec) *int { return &s.Sepia }, "sepia", 0, 100)
 	setPx    = adjustmentIn(func(s *Spec) *int { return &s.Px }, "px", 0, 100)
 )
@@ -1129,7 +1129,16 @@ func setFrame(st *state, v []byte, allowed string) (err *ParamError) {
 func (st *state) finish(l *Limits) (Spec, error) {
 	s := st.spec
 	// fill-color is the colour of a solid fill; a blurred one has none.
-	s.FillBlur = st.fillBlur && s.Fit.Fills()
+	// A blurred fill fills only a box of both sides; px=1 is blocks of one
+	// pixel, no change; hue=360 is a full turn: each folds into the key of
+	// the variant it draws.
+	s.FillBlur = st.fillBlur && s.Fit.Fills() && (st.w > 0 || st.wf > 0) && (st.h > 0 || st.hf > 0)
+	if s.Px == 1 {
+		s.Px = 0
+	}
+	if s.Hue == 360 {
+		s.Hue = 0
+	}
 	if st.fillColor.Set && s.Fit.Fills() && !s.FillBlur {
 		s.Background = st.fillColor
 	}

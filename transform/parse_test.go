@@ -945,12 +945,14 @@ func TestImgixAdjustmentRanges(t *testing.T) {
 		name   string
 		lo, hi int
 	}{
-		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 359}, {"sepia", 0, 100}, {"vib", -100, 100}, {"usm", -100, 100}, {"px", 0, 100},
+		{"exp", -100, 100}, {"high", -100, 0}, {"shad", 0, 100}, {"hue", 0, 360}, {"sepia", 0, 100}, {"vib", -100, 100}, {"usm", -100, 100}, {"px", 0, 100},
 	} {
 		for _, v := range []int{tt.lo, tt.hi} {
 			q := tt.name + "=" + strconv.Itoa(v)
 			s, _, err := p.ParseQuery(q)
-			if err != nil || strings.Contains(s.Key(), tt.name+"=") != (v != 0) {
+			// hue=360 is a full turn, no change: the key of none.
+			changes := v != 0 && !(tt.name == "hue" && v == 360)
+			if err != nil || strings.Contains(s.Key(), tt.name+"=") != changes {
 				t.Errorf("%s: key %q, %v", q, s.Key(), err)
 				continue
 			}
@@ -1042,6 +1044,24 @@ func TestUnsharpMaskRadius(t *testing.T) {
 		var pe *ParamError
 		if !errors.As(err, &pe) || pe.Param != "usmrad" {
 			t.Errorf("%s: %v, want a ParamError naming usmrad", q, err)
+		}
+	}
+}
+
+// Parameters that change nothing fold into the key of the variant they
+// draw: px=1 (one-pixel blocks), fill=blur without a box to fill.
+func TestNoOpAdjustmentsFold(t *testing.T) {
+	t.Parallel()
+	p := newTestParser(t, nil)
+	for _, pair := range [][2]string{
+		{"w=100&px=1", "w=100"},
+		{"w=100&fit=fill&fill=blur", "w=100&fit=fill"},
+		{"w=100&hue=360", "w=100"},
+	} {
+		a, _, err1 := p.ParseQuery(pair[0])
+		b, _, err2 := p.ParseQuery(pair[1])
+		if err1 != nil || err2 != nil || a.Key() != b.Key() {
+			t.Errorf("%q -> %q, %q -> %q (%v %v): want one key", pair[0], a.Key(), pair[1], b.Key(), err1, err2)
 		}
 	}
 }

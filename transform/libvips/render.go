@@ -680,6 +680,22 @@ func process(j *job) error {
 	if err := adjust(img, j.spec); err != nil {
 		return err
 	}
+	if j.spec.USM != 0 {
+		if (j.spec.Blur > 0 || j.spec.Sharp > 0) && !j.animated {
+			// usm reads its input twice (the image, and it through its
+			// gaussian), and a blur or sharpen before it would be computed
+			// again for every region the gaussian asks of it: blur=2000 and
+			// usm with usmrad=100 at 800x1000 took 12.6 s of CPU where each
+			// alone took 1.3 s. Drawn into memory once first.
+			if err := settle(j); err != nil {
+				return err
+			}
+			img = j.img
+		}
+		if err := unsharp(img, j.spec.USM, j.spec.USMRad); err != nil {
+			return err
+		}
+	}
 	if err := tone(img, j.spec); err != nil {
 		return err
 	}
@@ -1088,8 +1104,7 @@ func padAt(img *vips.ImageRef, bg transform.Color, left, top, boxW, boxH int) er
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
-// adjust applies rot, flip, blur, sharp and usm, after orientation and
-// sizing.
+// adjust applies rot, flip, blur and sharp, after orientation and sizing.
 func adjust(img *vips.ImageRef, spec transform.Spec) error {
 	if spec.Rotate != 0 {
 		angle := map[int]vips.Angle{90: vips.Angle90, 180: vips.Angle180, 270: vips.Angle270}[spec.Rotate]
@@ -1117,9 +1132,6 @@ func adjust(img *vips.ImageRef, spec transform.Spec) error {
 		if err := img.Sharpen(0.5+float64(spec.Sharp)/100*1.5, 2, 20); err != nil {
 			return vipsError("sharp", err)
 		}
-	}
-	if spec.USM != 0 {
-		return unsharp(img, spec.USM, spec.USMRad)
 	}
 	return nil
 }
