@@ -3,6 +3,7 @@ package edge_test
 import (
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,6 +119,44 @@ func BenchmarkBrowserHit(b *testing.B) {
 			h.srv.Handle(ctx)
 		}
 	})
+}
+
+// BenchmarkHitHeaderFamilies is BenchmarkBrowserHit built up one header
+// family at a time, each on top of the ones before: what each costs a hit.
+func BenchmarkHitHeaderFamilies(b *testing.B) {
+	accept := []string{"Accept", "image/jxl,image/avif,image/webp,image/apng,image/*,*/*;q=0.8"}
+	steps := []struct {
+		name    string
+		env     []string
+		headers []string
+		query   string
+	}{
+		{"auto-format", nil, nil, ""},
+		{"+cors", []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example"}, []string{"Origin", "https://b.example"}, ""},
+		{"+timing-allow", []string{"IMGEDGE_TIMING_ALLOW_ORIGINS=*"}, nil, ""},
+		{"+client-hints", nil, []string{"Sec-CH-DPR", "2", "Save-Data", "on"}, "&ch=DPR,Save-Data"},
+		{"+flags", []string{"IMGEDGE_FLAGS_JXL_ROLLOUT=50", "IMGEDGE_FLAGS_QUALITIES_ROLLOUT=50"}, nil, ""},
+	}
+	var env, headers []string
+	query := "/kodim23.png?w=300&auto=format"
+	headers = append(headers, accept...)
+	for _, st := range steps {
+		env, headers, query = append(env, st.env...), append(headers, st.headers...), query+st.query
+		env, headers, path := slices.Clone(env), slices.Clone(headers), query
+		b.Run(st.name, func(b *testing.B) {
+			h := start(b, env, nil)
+			warm := hitCtx(b, h, path, headers...)
+			b.SetBytes(int64(len(warm.Response.Body())))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := hitCtx(b, h, path, headers...)
+				for pb.Next() {
+					ctx.Response.Reset()
+					h.srv.Handle(ctx)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkBareFasthttp is the floor for BenchmarkCacheHit: a handler that
