@@ -80,6 +80,7 @@ func run(configPath string) error {
 	}
 	srv, err := edge.New(cfg, tr, log)
 	if err != nil {
+		tr.Close()
 		libvips.Shutdown()
 		var re *edge.RouteError
 		if originErr != nil && errors.As(err, &re) && re.Route == "origin" {
@@ -102,6 +103,7 @@ func run(configPath string) error {
 	if err != nil {
 		log.Warn("renders still running at exit; libvips left to the process exit", "err", err)
 	} else {
+		tr.Close()
 		libvips.Shutdown()
 	}
 	if serveErr != nil {

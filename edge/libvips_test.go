@@ -40,5 +40,6 @@ func newLibvips(t testing.TB, cfg *configs.Config) transform.Transformer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	return tr
 }

@@ -22,6 +22,7 @@ func TestOversizeAsksDegrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	src := readFile(t, filepath.Join(benchImages, "kodim23.png")) // 768x512, 3:2
 	for _, tc := range []struct {
 		query  string

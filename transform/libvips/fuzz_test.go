@@ -35,6 +35,7 @@ func FuzzTransform(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Cleanup(tr.Close)
 	queries := []string{"w=32", "w=32&h=32&fit=crop&crop=attention&fm=png", "fm=webp&w=16", "w=20&fm=gif", "h=24&fit=fill&bg=80ff0000&fm=avif",
 		// What an attacker asks of any file: every one must end in a limit.
 		"w=8192&h=8192&fit=scale&fm=avif", "w=4096&blur=2000&fm=jpg", "w=8192&fm=jxl", "w=2000&rot=90&fm=gif"}

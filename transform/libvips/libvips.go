@@ -111,6 +111,15 @@ type Transformer struct {
 	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
 	glibc    bool         // glibc allocates (not a preloaded jemalloc): trim when idle
 	faces    *faces.Detector
+	// work is the renders handed to the workers: one goroutine per slot,
+	// each on an OS thread of its own at renderNice for the Transformer's
+	// life (Close ends them). A thread per render, ended with it, ran
+	// GLib's thread-exit destructors (its slice magazines) thousands of
+	// times a minute, and a chaos run's edge aborted in one of them with
+	// glibc's "malloc_consolidate(): unaligned fastbin chunk" (its core
+	// file: start_thread, __nptl_deallocate_tsd, g_slice_free1).
+	work    chan func()
+	workers sync.WaitGroup
 
 	mu   sync.Mutex        // guards idle and jobs
 	idle chan struct{}     // closed when no render runs; nil while none has started
@@ -134,7 +143,23 @@ func New(cfg Config) (*Transformer, error) {
 		glibc: !JemallocInUse()}
 	t.cfg.Store(&cfg)
 	t.progress.Store(time.Now().UnixNano())
+	t.work = make(chan func())
+	for range cfg.Concurrency {
+		t.workers.Go(func() {
+			lowerPriority()
+			for render := range t.work {
+				render()
+			}
+		})
+	}
 	return t, nil
+}
+
+// Close ends the workers; call it once no render runs (Wait), before
+// libvips shuts down.
+func (t *Transformer) Close() {
+	close(t.work)
+	t.workers.Wait()
 }
 
 // Update applies a new configuration (from FromConfig, so validated) to the
@@ -219,16 +244,13 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Jo
 	}
 	done := make(chan outcome, 1)
 	t.started(j)
-	go func() {
-		lowerPriority()
+	t.work <- func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{err: fmt.Errorf("libvips: panic during transform: %v", p)}
 			}
-			// This thread ends with the render (lowerPriority locked it):
-			// libvips requires every thread that used it to free its
-			// thread-private buffers before it exits (vips_thread_shutdown),
-			// and they belong to this render's images, freed next.
+			// The render's thread-private buffers belong to its images,
+			// freed next (vips_thread_shutdown).
 			vips.ShutdownThread()
 			j.close()
 			t.ended(j)
@@ -242,7 +264,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Jo
 			t.killed.Add(1)
 		}
 		done <- outcome{res, err}
-	}()
+	}
 	timer := time.NewTimer(cfg.Timeout)
 	defer timer.Stop()
 	select {

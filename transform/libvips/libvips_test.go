@@ -49,6 +49,7 @@ func newTransformer(t testing.TB) *Transformer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	return tr
 }
 
@@ -335,6 +336,7 @@ func TestPixelLimitFromHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	_, err = tr.Transform(context.Background(), readFile(t, filepath.Join(benchImages, "kodim23.png")), transform.Job{Spec: parse(t, "w=10")})
 	if !errors.Is(err, transform.ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
@@ -348,6 +350,7 @@ func TestAdmissionFailsFastWhenQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
 	tr.slots <- struct{}{} // the only slot is taken
 	_, err = tr.Transform(context.Background(), small, transform.Job{Spec: transform.Spec{}})
@@ -469,6 +472,7 @@ func TestStalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	now := time.Now()
 	if tr.Stalled(now.Add(time.Hour)) {
 		t.Fatal("an idle transformer reports a stall")

@@ -454,6 +454,7 @@ func oracleChild(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(tr.Close)
 	if c.MaxCPU > 0 {
 		// Priced as the render would be (its prelude reads the header
 		// only), and not rendered when that is above the bound.

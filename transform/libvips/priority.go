@@ -17,6 +17,8 @@ const renderNice = 10
 // starts inherit it. The goroutine must end without unlocking: an
 // unprivileged process cannot raise a thread's priority again, so the
 // thread ends with the goroutine rather than going back to serve others.
+// The render workers (Transformer.work) call it once and live as long as
+// their Transformer.
 func lowerPriority() {
 	runtime.LockOSThread()
 	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), renderNice)
