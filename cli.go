@@ -307,8 +307,22 @@ func healthcheck(args []string, _ io.Writer) error {
 // glibc reads the variable when malloc starts, and mallopt later in the
 // process measured no better than the default, hence the exec. Under a
 // preloaded jemalloc the variable means nothing.
+//
+// The same restart turns GLib's slice allocator off (G_SLICE=always-malloc,
+// what GLib 2.76 and later do anyway; Debian 12 ships 2.74): its per-thread
+// magazines are freed by a destructor at each thread's exit, and that is
+// where an edge's heap corruption surfaced (a chaos run's core file:
+// start_thread, __nptl_deallocate_tsd, g_slice_free1). GLib reads the
+// variable before main runs, hence the exec for it too.
 func limitMallocArenas() {
-	if os.Getenv("MALLOC_ARENA_MAX") != "" || libvips.JemallocInUse() {
+	var add []string
+	if os.Getenv("MALLOC_ARENA_MAX") == "" && !libvips.JemallocInUse() {
+		add = append(add, "MALLOC_ARENA_MAX=2")
+	}
+	if os.Getenv("G_SLICE") == "" {
+		add = append(add, "G_SLICE=always-malloc")
+	}
+	if len(add) == 0 {
 		return
 	}
 	self, err := os.Executable()
@@ -316,7 +330,7 @@ func limitMallocArenas() {
 		return
 	}
 	// On success Exec does not return; on failure the edge runs as it is.
-	_ = syscall.Exec(self, os.Args, append(os.Environ(), "MALLOC_ARENA_MAX=2"))
+	_ = syscall.Exec(self, os.Args, append(os.Environ(), add...))
 }
 
 // originSearch is where findDefaultOrigin looks for bench/images: the

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,6 +127,23 @@ func TestDefaultConfigServesSamples(t *testing.T) {
 	status, ctype, body := p.get(t, "/giunchedi-portrait.jpg?w=300&fm=webp")
 	if status != 200 || ctype != "image/webp" || !bytes.HasPrefix(body, []byte("RIFF")) {
 		t.Fatalf("sample: %d %s, %d bytes", status, ctype, len(body))
+	}
+	p.stop(t)
+}
+
+// The edge restarts itself with glibc's two arenas and GLib's slice
+// allocator off (limitMallocArenas): both read from the environment before
+// main runs.
+func TestAllocatorEnvironment(t *testing.T) {
+	p := startEdge(t, nil)
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc"} {
+		if !slices.Contains(strings.Split(string(environ), "\x00"), want) {
+			t.Errorf("the edge runs without %s", want)
+		}
 	}
 	p.stop(t)
 }

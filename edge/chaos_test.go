@@ -276,7 +276,7 @@ func startChaos(t *testing.T, sc chaosScenario) *chaosRun {
 		if i < sc.previous {
 			release, current = previousRelease, false
 		}
-		r.nodes = append(r.nodes, &chaosNode{p: newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, release), env...), current: current})
+		r.nodes = append(r.nodes, &chaosNode{p: newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, release), releaseEnv(release, env...)...), current: current})
 	}
 	return r
 }

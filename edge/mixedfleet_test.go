@@ -40,7 +40,7 @@ func coldBursts(t *testing.T, releases []string) fleetRun {
 	rd := redistest.Start(t)
 	var nodes []*edgeProc
 	for i, rel := range releases {
-		p := newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, rel), "IMGEDGE_ORIGIN="+origin.URL, "IMGEDGE_REDIS_URL="+rd.URL())
+		p := newEdgeProc(t, fmt.Sprintf("node%d", i), edgeBinary(t, rel), releaseEnv(rel, "IMGEDGE_ORIGIN="+origin.URL, "IMGEDGE_REDIS_URL="+rd.URL())...)
 		defer p.stop()
 		nodes = append(nodes, p)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,6 +106,20 @@ func edgeBinary(t *testing.T, release string) string {
 	}
 	binaries.built[release] = out
 	return out
+}
+
+// releaseEnv is what a release's process needs beside the test's own
+// variables: a release older than this one ends an OS thread per render,
+// and GLib's cleanup of a thread's slice magazines at its exit was where
+// its heap corruption surfaced (a chaos run's core file: start_thread,
+// __nptl_deallocate_tsd, g_slice_free1); this release's edge turns GLib's
+// slice allocator off itself (G_SLICE=always-malloc, cli.go), so the older
+// one runs with it off too.
+func releaseEnv(release string, env ...string) []string {
+	if release == "" {
+		return env
+	}
+	return append(slices.Clone(env), "G_SLICE=always-malloc")
 }
 
 // backportThreadSet gives a release older than the libvips thread-set fix
