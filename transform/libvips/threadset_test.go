@@ -69,3 +69,11 @@ func TestThreadSetKeepsIdleWorkers(t *testing.T) {
 		t.Fatalf("%d libvips workers after the burst, %d after 17 s idle: workers still stop when idle", started, left)
 	}
 }
+
+// libvips' orc loops are off: their programs are freed outside the lock
+// their compilation takes (disableVectors).
+func TestVectorsOff(t *testing.T) {
+	if vectorsEnabled() {
+		t.Fatal("libvips' orc vectors are on: two renders freeing their programs at once corrupt the heap")
+	}
+}
