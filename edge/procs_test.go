@@ -109,17 +109,17 @@ func edgeBinary(t *testing.T, release string) string {
 }
 
 // releaseEnv is what a release's process needs beside the test's own
-// variables: a release older than this one ends an OS thread per render,
-// and GLib's cleanup of a thread's slice magazines at its exit was where
-// its heap corruption surfaced (a chaos run's core file: start_thread,
-// __nptl_deallocate_tsd, g_slice_free1); this release's edge turns GLib's
-// slice allocator off itself (G_SLICE=always-malloc, cli.go), so the older
-// one runs with it off too.
+// variables. An older release runs libvips' orc loops, whose programs
+// libvips 8.14 frees outside the lock it compiles them under: two renders
+// at once corrupted its heap now and then (this release turns them off at
+// start-up, disableVectors; VIPS_NOVECTOR does the same from the
+// environment). It also ends an OS thread per render, so it runs with
+// GLib's slice allocator off, as this release's edge does itself.
 func releaseEnv(release string, env ...string) []string {
 	if release == "" {
 		return env
 	}
-	return append(slices.Clone(env), "G_SLICE=always-malloc")
+	return append(slices.Clone(env), "VIPS_NOVECTOR=1", "G_SLICE=always-malloc")
 }
 
 // backportThreadSet gives a release older than the libvips thread-set fix
