@@ -127,6 +127,7 @@ func newMetrics(s *Server) *metrics {
 	}
 	registerConnections(m.registry, s)
 	registerTransformer(m.registry, s.transformer)
+	registerMemory(m.registry, s, s.transformer)
 	return m
 }
 

@@ -71,6 +71,34 @@ func TestMetricNames(t *testing.T) {
 	}
 }
 
+// TestMemoryParts: imgedge_memory_bytes splits the resident set into the
+// cache tiers, the rest of Go's memory, libvips' buffers and the rest, and
+// the parts add up to it (read a moment apart, so within a few MiB).
+func TestMemoryParts(t *testing.T) {
+	h := start(t, nil, nil)
+	h.get(t, "/kodim23.png?w=100")
+	text := scrape(t, h)
+	cached := metricValue(text, `imgedge_cache_bytes{tier="memory"}`) + metricValue(text, `imgedge_cache_bytes{tier="memory_originals"}`)
+	if got := metricValue(text, `imgedge_memory_bytes{part="cache"}`); got != cached || got < 500_000 {
+		t.Errorf("cache part %v, tiers hold %v (a 557 KB source among them)", got, cached)
+	}
+	var sum float64
+	for _, part := range []string{"cache", "go_other", "libvips", "native_other"} {
+		series := `imgedge_memory_bytes{part="` + part + `"}`
+		if !strings.Contains(text, series+" ") {
+			t.Errorf("/metrics lacks %s", series)
+		}
+		sum += metricValue(text, series)
+	}
+	if metricValue(text, `imgedge_memory_bytes{part="go_other"}`) <= 0 || metricValue(text, `imgedge_memory_bytes{part="native_other"}`) <= 0 {
+		t.Errorf("go_other and native_other must both hold something (libvips and Go are loaded):\n%s", grepLines(text, "imgedge_memory_bytes"))
+	}
+	rss := metricValue(text, "process_resident_memory_bytes")
+	if diff := sum - rss; diff > 8<<20 || diff < -8<<20 {
+		t.Errorf("memory parts add up to %.0f MiB, resident set %.0f MiB", sum/(1<<20), rss/(1<<20))
+	}
+}
+
 // TestCountersMoveExactly: each kind of answer moves exactly its counters.
 func TestCountersMoveExactly(t *testing.T) {
 	// A lenient breaker: this test fails the origin on purpose.
