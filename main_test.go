@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"imgedge/configs"
 	"imgedge/edge/signing"
 	"imgedge/internal/testaddr"
 )
@@ -146,6 +147,38 @@ func TestAllocatorEnvironment(t *testing.T) {
 		}
 	}
 	p.stop(t)
+}
+
+// TestGoHeapLimitFollowsTheBudgets: the collector's soft limit is the two
+// cache budgets plus configs.GoHeapRoom, so full tiers do not let the heap double;
+// an operator's GOMEMLIMIT stands.
+func TestGoHeapLimitFollowsTheBudgets(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want int64
+	}{
+		{[]string{"IMGEDGE_CACHE_MEMORY=100MiB", "IMGEDGE_CACHE_MEMORY_ORIGINALS=28MiB"}, 128<<20 + configs.GoHeapRoom},
+		{[]string{"IMGEDGE_CACHE_MEMORY=0", "IMGEDGE_CACHE_MEMORY_ORIGINALS=0"}, configs.GoHeapRoom},
+		{[]string{"IMGEDGE_CACHE_MEMORY=100MiB", "GOMEMLIMIT=3GiB"}, 3 << 30},
+	} {
+		p := startEdge(t, nil, tc.env...)
+		resp, err := http.Get("http://" + p.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var got float64
+		for _, line := range strings.Split(string(text), "\n") {
+			if v, ok := strings.CutPrefix(line, "go_gc_gomemlimit_bytes "); ok {
+				fmt.Sscan(v, &got)
+			}
+		}
+		if int64(got) != tc.want {
+			t.Errorf("%v: Go memory limit %.0f, want %d", tc.env, got, tc.want)
+		}
+		p.stop(t)
+	}
 }
 
 // TestSIGHUPReloadsConfig: a changed file applies without a restart; a bad

@@ -157,12 +157,12 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("probe for %s: %+v; want GET %s on admin port %s", want, probe, want, adminPort)
 		}
 	}
-	// Memory: both cache tiers and the transform budget fit under the limit
-	// with room for the rest of the process.
+	// Memory: both cache tiers, the transform budget, Go's room beyond the
+	// tiers and the resting process fit under the limit.
 	limit := c.Resources.Limits.Memory().Value()
-	need := int64(cfg.Cache.Memory + cfg.Cache.MemoryOriginals + cfg.Transform.MemoryBudget)
-	if limit < need+256<<20 {
-		t.Errorf("memory limit %d MiB, budgets %d MiB: no room for the heap", limit>>20, need>>20)
+	need := int64(cfg.Cache.Memory+cfg.Cache.MemoryOriginals+cfg.Transform.MemoryBudget) + GoHeapRoom + RestingMemory
+	if limit < need {
+		t.Errorf("memory limit %d MiB, the budgets and the process need %d MiB", limit>>20, need>>20)
 	}
 	if req := c.Resources.Requests.Memory().Value(); req != limit {
 		t.Errorf("memory request %d differs from the limit %d: the pod can be evicted under pressure", req, limit)
