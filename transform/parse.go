@@ -382,14 +382,20 @@ func keySide(side func(*Spec) (int, float64)) func([]byte, *Spec) ([]byte, bool)
 		if frac > 0 {
 			return strconv.AppendFloat(dst, frac, 'f', -1, 64), true
 		}
-		return strconv.AppendInt(dst, int64(px), 10), px != 0
+		if px == 0 {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, int64(px), 10), true
 	}
 }
 
 // keyDPR writes the dpr a fraction of the source is resolved with; in
 // pixels it is folded into w and h.
 func keyDPR(dst []byte, s *Spec) ([]byte, bool) {
-	return strconv.AppendFloat(dst, s.DPR, 'f', -1, 64), s.DPR != 0
+	if s.DPR == 0 {
+		return dst, false
+	}
+	return strconv.AppendFloat(dst, s.DPR, 'f', -1, 64), true
 }
 
 func keyAR(dst []byte, s *Spec) ([]byte, bool) {
@@ -856,7 +862,10 @@ func setUSMRad(st *state, v []byte, allowed string) *ParamError {
 
 // keyUSMRad writes the radius, which finish makes explicit with usm.
 func keyUSMRad(dst []byte, s *Spec) ([]byte, bool) {
-	return strconv.AppendFloat(dst, s.USMRad, 'f', -1, 64), s.USMRad != 0
+	if s.USMRad == 0 {
+		return dst, false
+	}
+	return strconv.AppendFloat(dst, s.USMRad, 'f', -1, 64), true
 }
 
 // setMonochrome reads imgix's monochrome colour; its alpha is the effect's

@@ -1065,3 +1065,21 @@ func TestNoOpAdjustmentsFold(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppendKey is the key of a browser's srcset entry, written on
+// every cache hit.
+func BenchmarkAppendKey(b *testing.B) {
+	p, err := NewParser(Limits{MaxDimension: 8192}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _, err := p.ParseQuery("w=300&auto=format,compress&fit=crop&q=70")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = s.AppendKey(dst[:0])
+	}
+}

@@ -371,27 +371,35 @@ func (s *Spec) AppendKey(dst []byte) []byte {
 }
 
 func (s *Spec) appendParamsKey(dst []byte) []byte {
-	first := true
+	// Every parameter is written after a '&' (one append of its prefix; the
+	// writers return at once for a default value, as most are), and the
+	// first '&' is taken out at the end: the key is on every cache hit.
+	start := len(dst)
 	for i := range params {
 		p := &params[i]
 		if p.key == nil {
 			continue
 		}
 		mark := len(dst)
-		if !first {
-			dst = append(dst, '&')
-		}
-		dst = append(dst, p.name...)
-		dst = append(dst, '=')
+		dst = append(dst, keyPrefixes[i]...)
 		var wrote bool
-		if dst, wrote = p.key(dst, s); wrote {
-			first = false
-		} else {
+		if dst, wrote = p.key(dst, s); !wrote {
 			dst = dst[:mark]
 		}
 	}
+	if len(dst) > start {
+		dst = append(dst[:start], dst[start+1:]...)
+	}
 	return dst
 }
+
+// keyPrefixes holds "&name=" of each parameter, in the order of params.
+var keyPrefixes = func() (prefixes [len(params)]string) {
+	for i, p := range params {
+		prefixes[i] = "&" + p.name + "="
+	}
+	return prefixes
+}()
 
 // AppendQuery appends s as the canonical query of the URL API: the
 // parameters in name order, dpr folded into w and h, sizes snapped, values
@@ -544,7 +552,10 @@ func keyBG(dst []byte, s *Spec) ([]byte, bool) {
 func keyInt(field func(*Spec) int) func([]byte, *Spec) ([]byte, bool) {
 	return func(dst []byte, s *Spec) ([]byte, bool) {
 		v := field(s)
-		return strconv.AppendInt(dst, int64(v), 10), v != 0
+		if v == 0 {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, int64(v), 10), true
 	}
 }
 
