@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -130,9 +131,26 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // object), and the key. uri.Path is percent-decoded once and has its dot
 // segments resolved by fasthttp; origins check it again against their own
 // root. The request path and /explain both go through here. forceFlags
-// lets the Imgedge-Flags header override the rollouts.
+// lets the Imgedge-Flags header override the rollouts; such a request is
+// never memoised, nor answered from the memo.
 func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, hdr *fasthttp.RequestHeader, forceFlags bool) error {
-	up, objPath := s.router.pick(host, uri.Path())
+	fs := s.flags.Load()
+	accepted := transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
+	path, query := uri.Path(), uri.QueryString()
+	var slot *atomic.Pointer[resolvedURL]
+	if !forceFlags {
+		slot = s.resolved.slot(host, path, query, accepted)
+		if e := lookupResolved(slot, pol, fs, host, path, query, accepted, func() transform.ClientHints { return readHints(hdr) }); e != nil {
+			sc.up, sc.source = e.up, e.source
+			sc.req = shield.Request{Origin: &e.up.origin, Path: e.objPath, Original: e.original, Spec: e.spec}
+			sc.vary |= e.vary
+			sc.flags, sc.private = e.decisions, false
+			sc.key = append(sc.key[:0], e.key...)
+			sc.req.Key = sc.key
+			return nil
+		}
+	}
+	up, objPath := s.router.pick(host, path)
 	sc.up, sc.source = up, sourceHash(up.origin.ID, objPath)
 	sc.b.Reset(pol.parser)
 	for k, v := range uri.QueryArgs().All() {
@@ -140,14 +158,17 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	}
 	original := sc.b.Empty()
 	sc.req = shield.Request{Origin: &up.origin, Path: objPath, Original: original}
+	var hints transform.ClientHints
+	hinted := false
 	if !original {
 		// Client hints are read only for URLs that opt in with ch=, before
 		// the parse; a preset that names ch= makes it run again with them.
-		hinted := sc.b.Has("ch")
+		hinted = sc.b.Has("ch")
 		var spec transform.Spec
 		for {
 			if hinted {
-				sc.b.SetHints(readHints(hdr))
+				hints = readHints(hdr)
+				sc.b.SetHints(hints)
 			}
 			var err error
 			if spec, err = sc.b.Finish(); err != nil {
@@ -160,10 +181,9 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		}
 		sc.vary |= hintVary(spec.HintsUsed)
 		if spec.AutoFormat {
-			spec.Accepted = transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
+			spec.Accepted = accepted
 			sc.vary |= varyAccept
 		}
-		fs := s.flags.Load()
 		var force []byte
 		if forceFlags {
 			force = hdr.Peek(flagsHeader)
@@ -177,6 +197,14 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	// through a table, and a spec on the stack would escape to the heap.
 	sc.key = shield.AppendKey(sc.key[:0], up.origin.ID, objPath, original, &sc.req.Spec)
 	sc.req.Key = sc.key
+	if slot != nil && admits(slot, pol, fs) {
+		slot.Store(&resolvedURL{
+			pol: pol, flags: fs, host: bytes.Clone(host), path: bytes.Clone(path), query: bytes.Clone(query),
+			accepted: accepted, hinted: hinted, hints: hints,
+			up: up, source: sc.source, objPath: bytes.Clone(objPath), original: original, spec: sc.req.Spec,
+			vary: sc.vary, decisions: sc.flags, key: bytes.Clone(sc.key),
+		})
+	}
 	return nil
 }
 

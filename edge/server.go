@@ -50,10 +50,11 @@ type Server struct {
 
 	flags atomic.Pointer[flagState] // feature flags: from the config, or PUT /flags until the next reload
 
-	scratch sync.Pool // *scratch, so the hit path allocates nothing
-	now     func() time.Time
-	metrics *metrics
-	tracing atomic.Pointer[tracing] // nil: off; swapped on reload
+	scratch  sync.Pool     // *scratch, so the hit path allocates nothing
+	resolved *resolvedMemo // what resolve made of the URLs seen last
+	now      func() time.Time
+	metrics  *metrics
+	tracing  atomic.Pointer[tracing] // nil: off; swapped on reload
 
 	idPrefix   string        // this process's request ids start with it
 	idCounter  atomic.Uint64 // and go on with a count
@@ -217,7 +218,7 @@ func New(cfg *configs.Config, tr transform.Transformer, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, proxies: newProxies(cfg.Server.TrustedProxies),
+	s := &Server{cfg: cfg, log: log, router: rt, transformer: tr, now: time.Now, resolved: newResolvedMemo(), proxies: newProxies(cfg.Server.TrustedProxies),
 		idle: newIdleConns(cfg.Server.MaxConns)}
 	s.policy.Store(pol)
 	s.flags.Store(newFlagState(&cfg.Flags))
