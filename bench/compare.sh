@@ -9,17 +9,21 @@
 #   memory: resident memory through a 32-connection miss flood on 12 MP JPEGs
 #           (skipped with --quick).
 # Needs nginx, wrk, libvips-dev and Go; reads bench/images. Loopback only.
-# --hits, --misses, --bytes, --flood, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
+#   browser hits: a hit with every browser feature on (CORS list, Timing-Allow-Origin, client hints, two
+#           flags, downstream freshness headers, Surrogate-Key; a 4 KB AVIF) vs bare fasthttp with the same
+#           body, and vs bare fasthttp sending the very same response (headers and body).
+# --hits, --browser-hits, --misses, --bytes, --flood, --memory: only that part. FLOOD_SECONDS sets the flood length (60),
 # MISS_SECONDS each miss run's (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=false hitsonly=false memonly=false missonly=false floodonly=false bytesonly=false
+quick=false hitsonly=false memonly=false missonly=false floodonly=false bytesonly=false browseronly=false
 [ "${1:-}" = "--quick" ] && quick=true
 [ "${1:-}" = "--hits" ] && hitsonly=true
 [ "${1:-}" = "--memory" ] && memonly=true
 [ "${1:-}" = "--misses" ] && missonly=true
 [ "${1:-}" = "--flood" ] && floodonly=true
 [ "${1:-}" = "--bytes" ] && bytesonly=true
+[ "${1:-}" = "--browser-hits" ] && browseronly=true
 images=bench/images
 work=$(mktemp -d)
 pids=()
@@ -49,6 +53,39 @@ stop_edge() { kill "$edge_pid"; wait "$edge_pid" 2>/dev/null || true; }
 rps() { wrk -t2 -c64 -d10s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+
+if $browseronly; then
+  echo "== browser hits: wrk -t2 -c64 -d10s with a browser's headers; 3 interleaved rounds, medians"
+  browser=(-H "Accept: image/avif,image/webp,image/apng,image/*,*/*;q=0.8" -H "Origin: https://b.example" -H "Sec-CH-DPR: 2" -H "Save-Data: on")
+  path="/kodim23.png?w=150&auto=format&ch=DPR,Save-Data"
+  start_edge IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example IMGEDGE_TIMING_ALLOW_ORIGINS='*' \
+    IMGEDGE_FLAGS_JXL_ROLLOUT=50 IMGEDGE_FLAGS_QUALITIES_ROLLOUT=50
+  curl -fs "${browser[@]}" -o /dev/null "http://127.0.0.1:8080$path"
+  curl -fs "${browser[@]}" -o "$work/variant" -D "$work/headers" "http://127.0.0.1:8080$path"
+  grep -q "hit" "$work/headers" || { echo "the browser variant was not a hit" >&2; exit 1; }
+  "$work/bench" serve-bytes -file "$work/variant" -addr 127.0.0.1:8099 2>/dev/null &
+  pids+=($!)
+  "$work/bench" serve-bytes -file "$work/variant" -headers "$work/headers" -addr 127.0.0.1:8097 2>/dev/null &
+  pids+=($!)
+  sleep 0.5
+  declare -A bruns
+  servers=(bare:8099 bare-same-response:8097 imgedge:8080)
+  for round in 1 2 3; do
+    for server in "${servers[@]}"; do
+      r=$(wrk -t2 -c64 -d10s "${browser[@]}" "http://127.0.0.1:${server#*:}$path" | awk '/Requests\/sec/ {print $2}')
+      bruns[${server%%:*}]+="$r "
+      echo "round $round ${server%%:*}: $r req/s"
+    done
+  done
+  bare_rps=$(median ${bruns[bare]}) same_rps=$(median ${bruns[bare-same-response]})
+  for server in "${servers[@]}"; do
+    name=${server%%:*} r=$(median ${bruns[${server%%:*}]})
+    printf "%-20s %10s req/s  %5s of bare fasthttp  %5s of bare fasthttp sending the same response (target >= 0.95)\n" \
+      "$name" "$r" "$(ratio "$r" "$bare_rps")" "$(ratio "$r" "$same_rps")"
+  done
+  stop_edge
+  exit 0
+fi
 
 if $floodonly || ! { $memonly || $hitsonly || $missonly || $bytesonly; }; then
 echo
