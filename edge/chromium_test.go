@@ -423,6 +423,16 @@ func jsString(s string) string {
 	return string(b)
 }
 
+// pageLoad adds to env what an edge needs when a browser loads a whole page
+// from it: the page asks for all its images at once, more than
+// transform.concurrency, and under the race detector on a loaded machine a
+// render takes seconds, so the default transform.queue_timeout (2 s)
+// answered some of them 503 busy (CI, TestChromiumImgixPage: two of seven
+// images). Shedding load is tested elsewhere; here the browser's view is.
+func pageLoad(env ...string) []string {
+	return append(env, "IMGEDGE_TRANSFORM_QUEUE_TIMEOUT=5m")
+}
+
 // TestChromiumImgixPage: a page written for imgix (SDK srcsets with ixlib,
 // the parameters imgix pages use most, signed with the source's token or
 // not) renders in full in a real browser.
@@ -445,7 +455,7 @@ func TestChromiumImgixPage(t *testing.T) {
 		if signed {
 			env = []string{"IMGEDGE_SIGNING_KEYS=" + token, "IMGEDGE_SIGNING_SCHEME=imgix"}
 		}
-		h := start(t, env, nil)
+		h := start(t, pageLoad(env...), nil)
 		var body strings.Builder
 		body.WriteString("<!doctype html><body>")
 		for _, u := range urls {
@@ -459,7 +469,8 @@ func TestChromiumImgixPage(t *testing.T) {
 		for _, img := range browse[[]loadedImage](t, page.URL, imagesLoaded) {
 			for _, u := range urls {
 				if u.id == img.ID && (img.W != u.w || img.H != u.h) {
-					t.Errorf("signed %v: %s is %dx%d, want %dx%d (%s)", signed, img.ID, img.W, img.H, u.w, u.h, img.Src)
+					t.Errorf("signed %v: %s is %dx%d, want %dx%d (%s); the edge's error lines:\n%s",
+						signed, img.ID, img.W, img.H, u.w, u.h, img.Src, grepLines(h.logs.String(), `"error_code"`))
 				}
 			}
 		}

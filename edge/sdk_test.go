@@ -551,8 +551,8 @@ func TestImgixSDKURLsAsDocumented(t *testing.T) {
 // no broken image: the widest entry, past the output limits, included.
 func TestChromiumSDKSrcsets(t *testing.T) {
 	const token = "imgix-sdk-token-0123456789"
-	h := start(t, []string{fmt.Sprintf("IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=%d", sdkMaxOutputPixels), "IMGEDGE_SIGNING_KEYS=" + token,
-		"IMGEDGE_SIGNING_SCHEME=imgix"}, nil)
+	h := start(t, pageLoad(fmt.Sprintf("IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=%d", sdkMaxOutputPixels), "IMGEDGE_SIGNING_KEYS="+token,
+		"IMGEDGE_SIGNING_SCHEME=imgix"), nil)
 	h.origin.bodies.Store(sdkSpaced, readImage(t, "kodim23.png"))
 	imgs := []struct {
 		id, sizes string
