@@ -2,7 +2,11 @@
 
 package edge_test
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // TestCacheHitAllocatesNothing guards BenchmarkCacheHit's 0 allocs/op: the hit
 // path must not allocate per request.
@@ -62,5 +66,41 @@ func TestImgixHitAllocatesNothing(t *testing.T) {
 		h.srv.Handle(ctx)
 	}); allocs != 0 {
 		t.Errorf("%.1f allocations per imgix hit, want 0", allocs)
+	}
+}
+
+// TestHitsTheMemoSkipsAllocateNothing: hits the memo of resolved URLs does
+// not keep (a crawl adding a new ignored parameter to every request) or
+// keeps once for many requests (client hints the URL does not name, which
+// browsers send anyway) allocate nothing either.
+func TestHitsTheMemoSkipsAllocateNothing(t *testing.T) {
+	h := start(t, nil, nil)
+	ctx := hitCtx(t, h, "/kodim23.png?w=300&fm=webp")
+	uris := make([][]byte, 1100)
+	for i := range uris {
+		uris[i] = []byte(fmt.Sprintf("http://127.0.0.1/kodim23.png?w=300&fm=webp&ixlib=crawl-%04d", i))
+	}
+	n := 0
+	if allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Request.SetRequestURIBytes(uris[n])
+		n++
+		ctx.Response.Reset()
+		h.srv.Handle(ctx)
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per hit of a crawled URL, want 0", allocs)
+	}
+	if cs := string(ctx.Response.Header.Peek("Cache-Status")); !strings.HasPrefix(cs, "imgedge; hit") {
+		t.Fatalf("the crawled URL was not a hit: %q", cs)
+	}
+	ctx = hitCtx(t, h, "/kodim23.png?w=100&ch=DPR", "Sec-CH-DPR", "2", "Sec-CH-Viewport-Width", "1000")
+	viewports := []string{"1000", "1280", "1366", "1440", "1536", "1920", "360", "414"}
+	n = 0
+	if allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Request.Header.Set("Sec-CH-Viewport-Width", viewports[n%len(viewports)])
+		n++
+		ctx.Response.Reset()
+		h.srv.Handle(ctx)
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per hit with a hint the URL does not name, want 0", allocs)
 	}
 }

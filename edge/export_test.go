@@ -42,9 +42,10 @@ func (s *Server) ResolveBoth(uri string, headers [][2]string) (viaMemo, fresh st
 		req.Header.Set(h[0], h[1])
 	}
 	accepted := transform.Negotiate(req.Header.Peek(fasthttp.HeaderAccept))
-	slot := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accepted)
-	memoHad = lookupResolved(slot, s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(),
-		accepted, func() transform.ClientHints { return readHints(&req.Header) }) != nil
+	if slot, _ := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accepted); slot != nil {
+		memoHad = slot.lookup(s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(),
+			accepted, func() transform.ClientHints { return readHints(&req.Header) }) != nil
+	}
 	run := func() string {
 		sc := &scratch{}
 		err := s.resolve(sc, s.policy.Load(), req.Host(), req.URI(), &req.Header, false)
@@ -65,4 +66,5 @@ func (s *Server) SetRollouts(jxl, avif, qualities float64) {
 	next := *s.flags.Load()
 	next.rollout = [flagCount]uint32{percentToBuckets(jxl), percentToBuckets(avif), percentToBuckets(qualities)}
 	s.flags.Store(&next)
+	s.resolved.clear()
 }

@@ -60,6 +60,7 @@ func (s *Server) putFlags(w http.ResponseWriter, r *http.Request) {
 		next.rollout[f] = percentToBuckets(pct)
 	}
 	s.flags.Store(&next)
+	s.resolved.clear()
 	s.log.Info("flags set by PUT /flags", "rollout", want)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(s.flagsView("this node only, until the next reload (SIGHUP) or restart: put it in the config to keep it"))

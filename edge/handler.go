@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -137,10 +136,13 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	fs := s.flags.Load()
 	accepted := transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
 	path, query := uri.Path(), uri.QueryString()
-	var slot *atomic.Pointer[resolvedURL]
+	var slot *resolvedSlot
+	var sum uint64
 	if !forceFlags {
-		slot = s.resolved.slot(host, path, query, accepted)
-		if e := lookupResolved(slot, pol, fs, host, path, query, accepted, func() transform.ClientHints { return readHints(hdr) }); e != nil {
+		slot, sum = s.resolved.slot(host, path, query, accepted)
+	}
+	if slot != nil {
+		if e := slot.lookup(pol, fs, host, path, query, accepted, func() transform.ClientHints { return readHints(hdr) }); e != nil {
 			sc.up, sc.source = e.up, e.source
 			sc.req = shield.Request{Origin: &e.up.origin, Path: e.objPath, Original: e.original, Spec: e.spec}
 			sc.vary |= e.vary
@@ -159,11 +161,10 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	original := sc.b.Empty()
 	sc.req = shield.Request{Origin: &up.origin, Path: objPath, Original: original}
 	var hints transform.ClientHints
-	hinted := false
 	if !original {
 		// Client hints are read only for URLs that opt in with ch=, before
 		// the parse; a preset that names ch= makes it run again with them.
-		hinted = sc.b.Has("ch")
+		hinted := sc.b.Has("ch")
 		var spec transform.Spec
 		for {
 			if hinted {
@@ -197,10 +198,11 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 	// through a table, and a spec on the stack would escape to the heap.
 	sc.key = shield.AppendKey(sc.key[:0], up.origin.ID, objPath, original, &sc.req.Spec)
 	sc.req.Key = sc.key
-	if slot != nil && admits(slot, pol, fs) {
-		slot.Store(&resolvedURL{
+	if slot != nil && slot.admits(pol, fs, sum) {
+		named := sc.req.Spec.Hints
+		slot.entry.Store(&resolvedURL{
 			pol: pol, flags: fs, host: bytes.Clone(host), path: bytes.Clone(path), query: bytes.Clone(query),
-			accepted: accepted, hinted: hinted, hints: hints,
+			accepted: accepted, hintsNamed: named, hints: namedHints(hints, named),
 			up: up, source: sc.source, objPath: bytes.Clone(objPath), original: original, spec: sc.req.Spec,
 			vary: sc.vary, decisions: sc.flags, key: bytes.Clone(sc.key),
 		})

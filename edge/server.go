@@ -351,6 +351,7 @@ func (r *PreparedReload) Apply() []string {
 	_ = s.shield.SetPolicy(r.shield) // checked by PrepareReload
 	s.policy.Store(r.pol)
 	s.flags.Store(newFlagState(&r.cfg.Flags))
+	s.resolved.clear() // after both: an entry stored meanwhile holds a replaced one only until its slot is asked for
 	if r.changed {
 		s.tracing.Swap(r.tracing).close()
 	}
