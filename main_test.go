@@ -150,15 +150,16 @@ func TestAllocatorEnvironment(t *testing.T) {
 }
 
 // TestGoHeapLimitFollowsTheBudgets: the collector's soft limit is the two
-// cache budgets plus configs.GoHeapRoom, so full tiers do not let the heap double;
-// an operator's GOMEMLIMIT stands.
+// cache budgets plus configs.GoHeapRoom, so full tiers do not let the heap
+// double, and never under configs.GoHeapFloor; an operator's GOMEMLIMIT
+// stands.
 func TestGoHeapLimitFollowsTheBudgets(t *testing.T) {
 	for _, tc := range []struct {
 		env  []string
 		want int64
 	}{
-		{[]string{"IMGEDGE_CACHE_MEMORY=100MiB", "IMGEDGE_CACHE_MEMORY_ORIGINALS=28MiB"}, 128<<20 + configs.GoHeapRoom},
-		{[]string{"IMGEDGE_CACHE_MEMORY=0", "IMGEDGE_CACHE_MEMORY_ORIGINALS=0"}, configs.GoHeapRoom},
+		{[]string{"IMGEDGE_CACHE_MEMORY=400MiB", "IMGEDGE_CACHE_MEMORY_ORIGINALS=28MiB"}, 428<<20 + configs.GoHeapRoom},
+		{[]string{"IMGEDGE_CACHE_MEMORY=0", "IMGEDGE_CACHE_MEMORY_ORIGINALS=0"}, configs.GoHeapFloor},
 		{[]string{"IMGEDGE_CACHE_MEMORY=100MiB", "GOMEMLIMIT=3GiB"}, 3 << 30},
 	} {
 		p := startEdge(t, nil, tc.env...)
