@@ -258,8 +258,22 @@ func registerConnections(r *prometheus.Registry, s *Server) {
 			func() float64 { return float64(s.idle.closedIdle()) }))
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
+		// Routes may share an origin, each with its own breaker: one series
+		// per origin, the most open of its breakers (two series with the same
+		// labels fail the whole scrape).
+		worst := map[string]int{}
+		var order []string
 		for _, up := range s.router.upstreams() {
-			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(up.breaker.State()), up.origin.ID)
+			st, seen := worst[up.origin.ID]
+			if !seen {
+				order = append(order, up.origin.ID)
+			}
+			if now := up.breaker.State(); !seen || now > st {
+				worst[up.origin.ID] = now
+			}
+		}
+		for _, id := range order {
+			ch <- prometheus.MustNewConstMetric(breaker, prometheus.GaugeValue, float64(worst[id]), id)
 		}
 	}})
 }

@@ -390,3 +390,15 @@ func TestTierLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsWithRoutesSharingAnOrigin: two routes naming the same origin
+// give one breaker series, and the scrape still answers.
+func TestMetricsWithRoutesSharingAnOrigin(t *testing.T) {
+	h := start(t, nil, nil)
+	h2 := start(t, []string{"IMGEDGE_ORIGINS=[{prefix: /a, url: '" + h.origin.url + "'}, {prefix: /b, url: '" + h.origin.url + "'}]",
+		"IMGEDGE_ORIGIN=" + h.origin.url}, nil)
+	text := scrape(t, h2)
+	if n := strings.Count(text, `imgedge_breaker_state{origin="`+h.origin.url+`"}`); n != 1 {
+		t.Errorf("%d breaker series for the shared origin, want 1", n)
+	}
+}
