@@ -98,27 +98,40 @@ func appendVary(dst []byte, v varyBits) []byte {
 	return dst
 }
 
-// readHints reads the client hint headers (RFC 8942) and their old names,
-// without allocating.
-func readHints(h *fasthttp.RequestHeader) (hints transform.ClientHints) {
+// allHints is every client hint the edge reads.
+const allHints = transform.HintDPR | transform.HintWidth | transform.HintViewportWidth | transform.HintSaveData
+
+// readHints reads the client hint headers (RFC 8942) and their old names
+// of the hints in named, without allocating; the others stay zero. Each
+// is a search of the request's headers, so a hit reads only those its URL
+// names.
+func readHints(h *fasthttp.RequestHeader, named transform.Hint) (hints transform.ClientHints) {
 	num := func(name, old string) []byte {
 		if v := h.Peek(name); len(v) > 0 {
 			return v
 		}
 		return h.Peek(old)
 	}
-	if v := num("Sec-CH-DPR", "DPR"); len(v) > 0 {
-		if f, err := strconv.ParseFloat(bytesconv.String(v), 64); err == nil && f > 0 {
-			hints.DPR = f
+	if named&transform.HintDPR != 0 {
+		if v := num("Sec-CH-DPR", "DPR"); len(v) > 0 {
+			if f, err := strconv.ParseFloat(bytesconv.String(v), 64); err == nil && f > 0 {
+				hints.DPR = f
+			}
 		}
 	}
-	if v := num("Sec-CH-Width", "Width"); len(v) > 0 {
-		hints.Width = positiveInt(v)
+	if named&transform.HintWidth != 0 {
+		if v := num("Sec-CH-Width", "Width"); len(v) > 0 {
+			hints.Width = positiveInt(v)
+		}
 	}
-	if v := num("Sec-CH-Viewport-Width", "Viewport-Width"); len(v) > 0 {
-		hints.ViewportWidth = positiveInt(v)
+	if named&transform.HintViewportWidth != 0 {
+		if v := num("Sec-CH-Viewport-Width", "Viewport-Width"); len(v) > 0 {
+			hints.ViewportWidth = positiveInt(v)
+		}
 	}
-	hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.Peek("Save-Data")), []byte("on"))
+	if named&transform.HintSaveData != 0 {
+		hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.Peek("Save-Data")), []byte("on"))
+	}
 	return hints
 }
 

@@ -44,7 +44,7 @@ func (s *Server) ResolveBoth(uri string, headers [][2]string) (viaMemo, fresh st
 	accepted := transform.Negotiate(req.Header.Peek(fasthttp.HeaderAccept))
 	if slot, _ := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accepted); slot != nil {
 		memoHad = slot.lookup(s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(),
-			accepted, func() transform.ClientHints { return readHints(&req.Header) }) != nil
+			accepted, func(named transform.Hint) transform.ClientHints { return readHints(&req.Header, named) }) != nil
 	}
 	run := func() string {
 		sc := &scratch{}

@@ -142,7 +142,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		slot, sum = s.resolved.slot(host, path, query, accepted)
 	}
 	if slot != nil {
-		if e := slot.lookup(pol, fs, host, path, query, accepted, func() transform.ClientHints { return readHints(hdr) }); e != nil {
+		if e := slot.lookup(pol, fs, host, path, query, accepted, func(named transform.Hint) transform.ClientHints { return readHints(hdr, named) }); e != nil {
 			sc.up, sc.source = e.up, e.source
 			sc.req = shield.Request{Origin: &e.up.origin, Path: e.objPath, Original: e.original, Spec: e.spec}
 			sc.vary |= e.vary
@@ -168,7 +168,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		var spec transform.Spec
 		for {
 			if hinted {
-				hints = readHints(hdr)
+				hints = readHints(hdr, allHints)
 				sc.b.SetHints(hints)
 			}
 			var err error

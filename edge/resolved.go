@@ -94,16 +94,16 @@ func (m *resolvedMemo) clear() {
 }
 
 // lookup returns the slot's entry when it is for these inputs, else nil.
-// hints reads the request's client hints, only for an entry whose URL
-// names some.
+// hints reads the request's values of the client hints named, only for an
+// entry whose URL names some.
 func (sl *resolvedSlot) lookup(pol *policy, fs *flagState, host, path, query []byte,
-	accepted transform.Accepted, hints func() transform.ClientHints) *resolvedURL {
+	accepted transform.Accepted, hints func(named transform.Hint) transform.ClientHints) *resolvedURL {
 	e := sl.entry.Load()
 	if e == nil || e.pol != pol || e.flags != fs || e.accepted != accepted ||
 		!bytes.Equal(e.query, query) || !bytes.Equal(e.path, path) || !bytes.Equal(e.host, host) {
 		return nil
 	}
-	if e.hintsNamed != 0 && namedHints(hints(), e.hintsNamed) != e.hints {
+	if e.hintsNamed != 0 && hints(e.hintsNamed) != e.hints {
 		return nil
 	}
 	if !e.used.Load() { // a write only when it changes: hot entries stay shared read-only
