@@ -41,10 +41,10 @@ func (s *Server) ResolveBoth(uri string, headers [][2]string) (viaMemo, fresh st
 	for _, h := range headers {
 		req.Header.Set(h[0], h[1])
 	}
-	accepted := transform.Negotiate(req.Header.Peek(fasthttp.HeaderAccept))
-	if slot, _ := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accepted); slot != nil {
-		memoHad = slot.lookup(s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(),
-			accepted, func(named transform.Hint) transform.ClientHints { return readHints(&req.Header, named) }) != nil
+	accept := req.Header.Peek(fasthttp.HeaderAccept)
+	if slot, _ := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accept); slot != nil {
+		memoHad = slot.lookup(s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(), accept,
+			func(named transform.Hint) transform.ClientHints { return readHints(&req.Header, named) }) != nil
 	}
 	run := func() string {
 		sc := &scratch{}

@@ -134,15 +134,15 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // never memoised, nor answered from the memo.
 func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, hdr *fasthttp.RequestHeader, forceFlags bool) error {
 	fs := s.flags.Load()
-	accepted := transform.Negotiate(hdr.Peek(fasthttp.HeaderAccept))
+	accept := hdr.Peek(fasthttp.HeaderAccept)
 	path, query := uri.Path(), uri.QueryString()
 	var slot *resolvedSlot
 	var sum uint64
 	if !forceFlags {
-		slot, sum = s.resolved.slot(host, path, query, accepted)
+		slot, sum = s.resolved.slot(host, path, query, accept)
 	}
 	if slot != nil {
-		if e := slot.lookup(pol, fs, host, path, query, accepted, func(named transform.Hint) transform.ClientHints { return readHints(hdr, named) }); e != nil {
+		if e := slot.lookup(pol, fs, host, path, query, accept, func(named transform.Hint) transform.ClientHints { return readHints(hdr, named) }); e != nil {
 			sc.up, sc.source = e.up, e.source
 			sc.req = shield.Request{Origin: &e.up.origin, Path: e.objPath, Original: e.original, Spec: e.spec}
 			sc.vary |= e.vary
@@ -182,7 +182,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		}
 		sc.vary |= hintVary(spec.HintsUsed)
 		if spec.AutoFormat {
-			spec.Accepted = accepted
+			spec.Accepted = transform.Negotiate(accept)
 			sc.vary |= varyAccept
 		}
 		var force []byte
@@ -202,7 +202,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		named := sc.req.Spec.Hints
 		slot.entry.Store(&resolvedURL{
 			pol: pol, flags: fs, host: bytes.Clone(host), path: bytes.Clone(path), query: bytes.Clone(query),
-			accepted: accepted, hintsNamed: named, hints: namedHints(hints, named),
+			accept: bytes.Clone(accept), hintsNamed: named, hints: namedHints(hints, named),
 			up: up, source: sc.source, objPath: bytes.Clone(objPath), original: original, spec: sc.req.Spec,
 			vary: sc.vary, decisions: sc.flags, key: bytes.Clone(sc.key),
 		})

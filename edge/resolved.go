@@ -12,18 +12,19 @@ const (
 	// resolvedSlots is how many URLs the memo holds: a page's worth of
 	// image URLs many times over.
 	resolvedSlots = 4096
-	// resolvedMaxInput bounds the host, path and query of a URL the memo
-	// keeps: image URLs are a few dozen bytes to a few hundred, and at most
-	// 4,096 entries of at most about 2 KB each stay within a few MiB
-	// whatever clients send (8 KB paths that 404 once pinned 90 MiB).
-	resolvedMaxInput = 384
+	// resolvedMaxInput bounds the host, path, query and Accept header of a
+	// request the memo keeps: image URLs are a few dozen bytes to a few
+	// hundred and a browser's Accept under 100, and 4,096 entries of at
+	// most about 3 KB each stay within 12 MiB whatever clients send (8 KB
+	// paths that 404 once pinned 90 MiB).
+	resolvedMaxInput = 512
 )
 
 // resolvedMemo remembers what resolve made of a request, by everything it
 // read: the policy and flag rollouts in force (by identity: a reload or a
 // PUT /flags swaps them whole, and clears the memo), the host, the path,
-// the raw query, the formats the Accept header allows and the values of the
-// client hints the URL names. The same inputs give the same spec and key,
+// the raw query, the Accept header as sent (negotiating it cost a hit more
+// than comparing it) and the values of the client hints the URL names. The same inputs give the same spec and key,
 // so a request seen before skips the parse and the key (about 3.8 us of a
 // browser's hit, 47 % of the handler, profiled over HTTP).
 //
@@ -47,7 +48,7 @@ type resolvedURL struct {
 	pol               *policy
 	flags             *flagState
 	host, path, query []byte
-	accepted          transform.Accepted
+	accept            []byte
 	hintsNamed        transform.Hint        // the hints the URL names (ch=, or its preset)
 	hints             transform.ClientHints // their values; the others are zero
 
@@ -69,8 +70,8 @@ func newResolvedMemo() *resolvedMemo {
 
 // slot returns the slot of these inputs and their hash; nil for inputs
 // too long to keep.
-func (m *resolvedMemo) slot(host, path, query []byte, accepted transform.Accepted) (*resolvedSlot, uint64) {
-	if len(host)+len(path)+len(query) > resolvedMaxInput {
+func (m *resolvedMemo) slot(host, path, query, accept []byte) (*resolvedSlot, uint64) {
+	if len(host)+len(path)+len(query)+len(accept) > resolvedMaxInput {
 		return nil, 0
 	}
 	var h maphash.Hash
@@ -80,7 +81,8 @@ func (m *resolvedMemo) slot(host, path, query []byte, accepted transform.Accepte
 	h.Write(path)
 	h.WriteByte(0)
 	h.Write(query)
-	h.WriteByte(byte(accepted))
+	h.WriteByte(0)
+	h.Write(accept)
 	sum := h.Sum64()
 	return &m.slots[sum%resolvedSlots], sum
 }
@@ -96,11 +98,11 @@ func (m *resolvedMemo) clear() {
 // lookup returns the slot's entry when it is for these inputs, else nil.
 // hints reads the request's values of the client hints named, only for an
 // entry whose URL names some.
-func (sl *resolvedSlot) lookup(pol *policy, fs *flagState, host, path, query []byte,
-	accepted transform.Accepted, hints func(named transform.Hint) transform.ClientHints) *resolvedURL {
+func (sl *resolvedSlot) lookup(pol *policy, fs *flagState, host, path, query, accept []byte,
+	hints func(named transform.Hint) transform.ClientHints) *resolvedURL {
 	e := sl.entry.Load()
-	if e == nil || e.pol != pol || e.flags != fs || e.accepted != accepted ||
-		!bytes.Equal(e.query, query) || !bytes.Equal(e.path, path) || !bytes.Equal(e.host, host) {
+	if e == nil || e.pol != pol || e.flags != fs || !bytes.Equal(e.query, query) ||
+		!bytes.Equal(e.path, path) || !bytes.Equal(e.host, host) || !bytes.Equal(e.accept, accept) {
 		return nil
 	}
 	if e.hintsNamed != 0 && hints(e.hintsNamed) != e.hints {

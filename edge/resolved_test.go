@@ -91,7 +91,7 @@ func TestResolvedMemoIsResolve(t *testing.T) {
 func TestResolvedMemoSkipsLongURLs(t *testing.T) {
 	h := start(t, nil, nil)
 	short := "http://127.0.0.1/kodim23.png?w=300"
-	long := short + "&ixlib=" + strings.Repeat("x", 400)
+	long := short + "&ixlib=" + strings.Repeat("x", 500)
 	for i := range 3 {
 		_, _, shortHad := h.srv.ResolveBoth(short, nil)
 		_, _, longHad := h.srv.ResolveBoth(long, nil)
