@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,14 +33,29 @@ type edgeProcess struct {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // a token after each write, for waitReady
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	select {
+	case s.writes() <- struct{}{}:
+	default: // a token is already waiting
+	}
+	return n, err
+}
+
+// writes is the channel a token arrives on after a write (made on first use,
+// under s.mu, so that the zero value works).
+func (s *syncBuffer) writes() chan struct{} {
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	return s.wrote
 }
 
 func (s *syncBuffer) String() string {
@@ -87,7 +101,7 @@ func startEdgeIn(t *testing.T, dir string, args []string, env ...string) *edgePr
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	waitReady(t, "http://"+p.admin+"/readyz", p.logs)
+	waitReady(t, "http://"+p.admin+"/readyz", p.logs, p.done)
 	return p
 }
 
@@ -309,22 +323,33 @@ func TestInvalidConfigStopsStartup(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, url string, logs *syncBuffer) {
+func waitReady(t *testing.T, url string, logs *syncBuffer, done <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		} else if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Logf("readyz: %v", err)
+	// The edge logs "imgedge listening" once both listeners are bound, and
+	// it is ready from before that line (edge.New): the log is the event to
+	// wait for, however long a build or a start takes on a loaded machine.
+	for {
+		logs.mu.Lock()
+		listening := strings.Contains(logs.b.String(), `"msg":"imgedge listening"`)
+		wrote := logs.writes()
+		logs.mu.Unlock()
+		if listening {
+			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-wrote:
+		case err := <-done:
+			t.Fatalf("the edge ended before it listened: %v\n%s", err, logs.String())
+		}
 	}
-	t.Fatalf("not ready within 20 s\n%s", logs.String())
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("readyz: %v\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz: %d once listening\n%s", resp.StatusCode, logs.String())
+	}
 }
 
 func TestSignCommand(t *testing.T) {
