@@ -44,22 +44,29 @@ var hitPaths = []struct {
 	{"original", "/kodim23.png", nil},
 }
 
+// benchHits measures hits of path with headers on h: one request context
+// per goroutine, reused as fasthttp reuses a connection's.
+func benchHits(b *testing.B, h *harness, path string, headers ...string) {
+	warm := hitCtx(b, h, path, headers...)
+	b.SetBytes(int64(len(warm.Response.Body())))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := hitCtx(b, h, path, headers...)
+		for pb.Next() {
+			ctx.Response.Reset()
+			h.srv.Handle(ctx)
+		}
+	})
+}
+
 // BenchmarkCacheHit drives the real fasthttp handler for cached entries: the
 // whole hit path (routing, parsing, key, lookup, headers) without the network.
 func BenchmarkCacheHit(b *testing.B) {
 	for _, hp := range hitPaths {
 		b.Run(hp.name, func(b *testing.B) {
 			h := start(b, nil, nil)
-			warm := hitCtx(b, h, hp.path, hp.headers...)
-			b.SetBytes(int64(len(warm.Response.Body())))
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := hitCtx(b, h, hp.path, hp.headers...)
-				for pb.Next() {
-					ctx.Response.Reset()
-					h.srv.Handle(ctx)
-				}
-			})
+			benchHits(b, h, hp.path, hp.headers...)
 		})
 	}
 }
@@ -82,20 +89,9 @@ func BenchmarkHitWithPurgeRules(b *testing.B) {
 				rules = append(rules, cache.PurgeRule{Path: path, Prefix: prefix, Seq: uint64(i + 1), At: now})
 			}
 			h.srv.PurgesForTest().Apply(rules...)
-			path := "/kodim23.png?w=300&fm=webp"
-			warm := hitCtx(b, h, path)
 			rules = nil
 			runtime.GC() // the rules' construction is not the hit's garbage
-			b.SetBytes(int64(len(warm.Response.Body())))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := hitCtx(b, h, path)
-				for pb.Next() {
-					ctx.Response.Reset()
-					h.srv.Handle(ctx)
-				}
-			})
+			benchHits(b, h, "/kodim23.png?w=300&fm=webp")
 		})
 	}
 }
@@ -109,16 +105,7 @@ func BenchmarkBrowserHit(b *testing.B) {
 	headers := []string{"Origin", "https://b.example", "Accept", "image/jxl,image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
 		"Sec-CH-DPR", "2", "Save-Data", "on"}
 	path := "/kodim23.png?w=300&auto=format&ch=DPR,Save-Data"
-	warm := hitCtx(b, h, path, headers...)
-	b.SetBytes(int64(len(warm.Response.Body())))
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		ctx := hitCtx(b, h, path, headers...)
-		for pb.Next() {
-			ctx.Response.Reset()
-			h.srv.Handle(ctx)
-		}
-	})
+	benchHits(b, h, path, headers...)
 }
 
 // BenchmarkHitHeaderFamilies is BenchmarkBrowserHit built up one header
@@ -144,17 +131,7 @@ func BenchmarkHitHeaderFamilies(b *testing.B) {
 		env, headers, query = append(env, st.env...), append(headers, st.headers...), query+st.query
 		env, headers, path := slices.Clone(env), slices.Clone(headers), query
 		b.Run(st.name, func(b *testing.B) {
-			h := start(b, env, nil)
-			warm := hitCtx(b, h, path, headers...)
-			b.SetBytes(int64(len(warm.Response.Body())))
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := hitCtx(b, h, path, headers...)
-				for pb.Next() {
-					ctx.Response.Reset()
-					h.srv.Handle(ctx)
-				}
-			})
+			benchHits(b, start(b, env, nil), path, headers...)
 		})
 	}
 }
