@@ -714,16 +714,9 @@ func setFacePad(st *state, v []byte, allowed string) *ParamError {
 	return nil
 }
 
-func setFaces(st *state, v []byte, allowed string) *ParamError {
-	switch string(v) {
-	case "0", "false":
-		st.spec.FacesJSON = false
-	case "1", "true":
-		st.spec.FacesJSON = true
-	default:
-		return badValue("faces", v, allowed)
-	}
-	return nil
+func setFaces(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.FacesJSON, err = boolParam("faces", v, allowed)
+	return err
 }
 
 func setFPX(st *state, v []byte, allowed string) (err *ParamError) {
@@ -762,16 +755,9 @@ func setQuality(st *state, v []byte, allowed string) (err *ParamError) {
 	return err
 }
 
-func setLossless(st *state, v []byte, allowed string) *ParamError {
-	switch string(v) {
-	case "0", "false":
-		st.spec.Lossless = false
-	case "1", "true":
-		st.spec.Lossless = true
-	default:
-		return badValue("lossless", v, allowed)
-	}
-	return nil
+func setLossless(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Lossless, err = boolParam("lossless", v, allowed)
+	return err
 }
 
 func setBlur(st *state, v []byte, allowed string) (err *ParamError) {
@@ -886,16 +872,9 @@ func keyMonochrome(dst []byte, s *Spec) ([]byte, bool) {
 	return appendHex(appendHex(appendHex(appendHex(dst, c.A), c.R), c.G), c.B), true
 }
 
-func setInvert(st *state, v []byte, allowed string) *ParamError {
-	switch string(v) {
-	case "true", "1":
-		st.spec.Invert = true
-	case "false", "0":
-		st.spec.Invert = false
-	default:
-		return badValue("invert", v, allowed)
-	}
-	return nil
+func setInvert(st *state, v []byte, allowed string) (err *ParamError) {
+	st.spec.Invert, err = boolParam("invert", v, allowed)
+	return err
 }
 
 // maxDownloadName bounds dl=: the name ends up in a response header.
@@ -1400,6 +1379,17 @@ func snapUp(sizes []int, v int) int {
 
 func badValue(name string, v []byte, allowed string) *ParamError {
 	return &ParamError{Param: name, Value: string(v), Problem: "is not allowed", Allowed: allowed}
+}
+
+// boolParam reads imgix's booleans: 1 or true, 0 or false.
+func boolParam(name string, v []byte, allowed string) (bool, *ParamError) {
+	switch string(v) {
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	}
+	return false, badValue(name, v, allowed)
 }
 
 func intParam(name string, v []byte, lo, hi int, allowed string) (int, *ParamError) {
