@@ -22,6 +22,7 @@ import (
 	"imgedge/configs"
 	"imgedge/edge/signing"
 	"imgedge/internal/testaddr"
+	"imgedge/internal/testwait"
 )
 
 // edgeProcess is the real binary running on two free ports.
@@ -303,13 +304,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 
 func waitFor(t *testing.T, ok func() bool, logs *syncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within 10 s\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, ok, func() string { return "condition not met\n" + logs.String() })
 }
 
 func TestInvalidConfigStopsStartup(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 
 	"imgedge/configs"
 	"imgedge/internal/testaddr"
+	"imgedge/internal/testwait"
 )
 
 // The caches in front of the edge run the configurations the README shows,
@@ -100,7 +101,7 @@ func runServer(t *testing.T, name string, cmd *exec.Cmd, port string) func() {
 		})
 	}
 	t.Cleanup(stop)
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	testwait.Until(t, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("%s exited: %s", name, out.String())
@@ -109,13 +110,10 @@ func runServer(t *testing.T, name string, cmd *exec.Cmd, port string) func() {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return stop
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s: %s", name, port, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	}, func() string { return fmt.Sprintf("%s did not listen on %s: %s", name, port, out.String()) })
+	return stop
 }
 
 // cdnFolder is a checkout's configs/cdn copied where a server dropping

@@ -13,6 +13,7 @@ import (
 
 	cachefleet "imgedge/cache/fleet"
 	"imgedge/cache/redistest"
+	"imgedge/internal/testwait"
 )
 
 // purgeWindow is how long after a purge answered "fleet" a node may still
@@ -50,12 +51,8 @@ func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
 		purgeOn(t, nodes[0], "path=/warm.jpg")
 	}
 	for _, n := range nodes {
-		for deadline := time.Now().Add(5 * time.Second); metricValue(scrape(t, n), "imgedge_purge_log_position") < 5; {
-			if time.Now().After(deadline) {
-				t.Fatal("a node did not read the log within 5 s")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testwait.Until(t, func() bool { return metricValue(scrape(t, n), "imgedge_purge_log_position") >= 5 },
+			func() string { return "a node did not read the purge log" })
 		for _, u := range []string{"/a.jpg", "/products/42/b.jpg", "/a.jpg?w=40&fm=png"} {
 			if r := n.get(t, u); r.status != 200 {
 				t.Fatalf("%s: %d", u, r.status)
@@ -203,11 +200,6 @@ func TestFleetNodeStartsWithRedisDown(t *testing.T) {
 		t.Fatalf("with Redis down: %d", r.status)
 	}
 	rd.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(h.logs.String(), "redis: connected") {
-		if time.Now().After(deadline) {
-			t.Fatal("no line about Redis being reached within 10 s of its start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, func() bool { return strings.Contains(h.logs.String(), "redis: connected") },
+		func() string { return "no line about Redis being reached after its start" })
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"imgedge/cache/redistest"
+	"imgedge/internal/testwait"
 )
 
 const fleetToken = "fleet-admin-token-0123456789"
@@ -89,17 +90,11 @@ func TestFleetSharesRenders(t *testing.T) {
 	// A's write to Redis is queued off its request path: wait for it, or B
 	// would render the variant itself.
 	waitForVariant(t, rd.Addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b := nodes[1].get(t, "/a.png?w=120&fm=webp")
-		if strings.Contains(b.header["cache-status"], "detail=redis") && bytes.Equal(b.body, first.body) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B never answered A's variant from Redis: %s", b.header["cache-status"])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var b response
+	testwait.Until(t, func() bool {
+		b = nodes[1].get(t, "/a.png?w=120&fm=webp")
+		return strings.Contains(b.header["cache-status"], "detail=redis") && bytes.Equal(b.body, first.body)
+	}, func() string { return "node B never answered A's variant from Redis: " + b.header["cache-status"] })
 	if again := nodes[1].get(t, "/a.png?w=120&fm=webp"); !strings.HasPrefix(again.header["cache-status"], "imgedge; hit;") || strings.Contains(again.header["cache-status"], "redis") {
 		t.Fatalf("after promotion: %s", again.header["cache-status"])
 	}
@@ -316,17 +311,11 @@ func TestFleetOnRedisCluster(t *testing.T) {
 	}
 	first := nodes[0].get(t, "/a.jpg?w=50&fm=webp")
 	waitForVariant(t, addrs...)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b := nodes[1].get(t, "/a.jpg?w=50&fm=webp")
-		if strings.Contains(b.header["cache-status"], "redis") && bytes.Equal(b.body, first.body) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B never read A's variant from the cluster: %s", b.header["cache-status"])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var b response
+	testwait.Until(t, func() bool {
+		b = nodes[1].get(t, "/a.jpg?w=50&fm=webp")
+		return strings.Contains(b.header["cache-status"], "redis") && bytes.Equal(b.body, first.body)
+	}, func() string { return "node B never read A's variant from the cluster: " + b.header["cache-status"] })
 	newBytes, _ := os.ReadFile("../bench/images/kodim23-512w-q80.jpg")
 	if err := os.WriteFile(filepath.Join(dir, "a.jpg"), newBytes, 0o644); err != nil {
 		t.Fatal(err)
@@ -348,18 +337,14 @@ func waitForVariant(t *testing.T, addrs ...string) {
 		defer c.Close()
 		clients = append(clients, c)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.Until(t, func() bool {
 		for _, c := range clients {
 			if keys, err := c.Do(ctx, c.B().Keys().Pattern("imgedge:v:*").Build()).AsStrSlice(); err == nil && len(keys) > 0 {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no variant reached Redis within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	}, func() string { return "no variant reached Redis" })
 }
 
 // TestPurgeWithoutRedis: a single node purges its own tiers; purge needs

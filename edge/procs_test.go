@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"imgedge/internal/testaddr"
+	"imgedge/internal/testwait"
 )
 
 // previousRelease is the release before this one (main when the fleet's
@@ -186,13 +187,12 @@ func (p *edgeProc) start() {
 	p.done = make(chan error, 1)
 	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
 	p.running = true
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testwait.Until(p.t, func() bool {
 		resp, err := http.Get(p.admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true
 			}
 		}
 		select {

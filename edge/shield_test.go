@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"imgedge/configs"
+	"imgedge/internal/testwait"
 	"imgedge/transform"
 )
 
@@ -135,10 +136,8 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	// request, a conditional one. Every refresh the answers started holds
 	// its place until it ends: once none runs, a duplicate would have
 	// reached the origin.
-	deadline := time.Now().Add(5 * time.Second)
-	for (h.origin.notModified.Load() == 0 || h.srv.Refreshing() > 0) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, func() bool { return h.origin.notModified.Load() > 0 && h.srv.Refreshing() == 0 },
+		func() string { return "no background revalidation ended" })
 	if n := h.origin.count("/kodim07.png"); n != 2 {
 		t.Errorf("origin requests %d, want 2 (one fetch, one background revalidation)", n)
 	}

@@ -9,6 +9,7 @@ import (
 	"imgedge/cache"
 	"imgedge/cache/fleet"
 	"imgedge/cache/redistest"
+	"imgedge/internal/testwait"
 )
 
 func newRedis(t *testing.T, url string) *fleet.Fleet {
@@ -24,13 +25,7 @@ func newRedis(t *testing.T, url string) *fleet.Fleet {
 // eventually waits for cond, which a background write makes true.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5 s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, cond, func() string { return what })
 }
 
 // TestRedisTier: an entry written by one node is read by another; values

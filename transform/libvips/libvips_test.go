@@ -18,6 +18,7 @@ import (
 
 	"github.com/davidbyttow/govips/v2/vips"
 
+	"imgedge/internal/testwait"
 	"imgedge/transform"
 )
 
@@ -587,13 +588,8 @@ func TestTrimsOnlyWhenIdle(t *testing.T) {
 	old := now.Add(-time.Minute).UnixNano()
 	tr.lastTrim.Store(old)
 	render1(t, tr, readFile(t, filepath.Join(benchImages, "hopper.jpg")), "w=10")
-	deadline := time.Now().Add(2 * time.Second)
-	for tr.lastTrim.Load() == old && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if tr.lastTrim.Load() == old {
-		t.Fatal("a finished transform with nothing else running did not trim")
-	}
+	testwait.Until(t, func() bool { return tr.lastTrim.Load() != old },
+		func() string { return "a finished transform with nothing else running did not trim" })
 }
 
 // TestRotationOfMultiPageSources: rot on one frame of a multi-page source
