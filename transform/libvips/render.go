@@ -598,8 +598,26 @@ func process(j *job) error {
 	if j.spec.Format == transform.FormatJSON {
 		return nil // facts about the source: nothing to draw
 	}
-	if err := orient(j); err != nil {
+	img, err := cut(j)
+	if err != nil {
 		return err
+	}
+	img, settled, err := resizeToPlan(j, img)
+	if err != nil {
+		return err
+	}
+	if img, err = frame(j, img, settled); err != nil {
+		return err
+	}
+	return effects(j, img)
+}
+
+// cut orients the decoded source and cuts it to what the request keeps of
+// it (rect, trim), re-pricing the plan when trim changed the size, and
+// finds the faces a face crop needs.
+func cut(j *job) (*vips.ImageRef, error) {
+	if err := orient(j); err != nil {
+		return nil, err
 	}
 	if j.srcFmt == transform.FormatSVG && svgRereads(j.spec) {
 		// svgload draws each region asked of it, the whole document
@@ -608,42 +626,48 @@ func process(j *job) error {
 		// into memory: the 3,000-line path (1.5 s at 1000x1000) at
 		// w=16&h=1200&fit=crop&crop=entropy had taken 28 s.
 		if err := settle(j); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	img := j.img
 	if err := j.withinPrice("load", img); err != nil {
-		return err
+		return nil, err
 	}
 	if r := j.rect; r[2] != 0 {
 		r = scaleRect(r, max(j.opts.shrink, 1), img.Width(), img.PageHeight())
 		if err := img.ExtractArea(r[0], r[1], r[2], r[3]); err != nil {
-			return vipsError("rect", err)
+			return nil, vipsError("rect", err)
 		}
 	}
 	if j.spec.Trim != 0 {
 		if err := trim(img, j.spec); err != nil {
-			return err
+			return nil, err
 		}
 		// The box follows the trimmed size: a new plan, priced and checked
 		// against every limit before a pixel of it is allocated.
 		j.plan = planSize(j.spec, img.Width(), img.PageHeight(), j.cfg.MaxDimension, j.cfg.MaxUpscale)
 		if err := j.reprice(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := placeFaces(j, img); err != nil {
-		return err
+		return nil, err
 	}
+	return img, nil
+}
+
+// resizeToPlan resizes img to the plan's size, and reports whether the
+// result was settled (drawn into memory, the decode let go of).
+func resizeToPlan(j *job, img *vips.ImageRef) (*vips.ImageRef, bool, error) {
 	settled := false // img is the resized image, drawn into memory
 	if cw, ch := img.Width(), img.PageHeight(); cw != j.plan.resizeW || ch != j.plan.resizeH {
 		hs := float64(j.plan.resizeW) / float64(cw)
 		vs := float64(j.plan.resizeH) / float64(ch)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
-			return vipsError("resize", err)
+			return nil, false, vipsError("resize", err)
 		}
 		if err := j.withinPrice("resize", img); err != nil {
-			return err
+			return nil, false, err
 		}
 		// A reduce to half the pixels or fewer is settled: what follows
 		// (a blur, a quarter turn, a smart crop, blurhash's thumbnail)
@@ -652,31 +676,42 @@ func process(j *job) error {
 		// page height the TIFF would not keep.
 		if !j.animated && 2*int64(j.plan.resizeW)*int64(j.plan.resizeH) <= int64(cw)*int64(ch) {
 			if err := settle(j); err != nil {
-				return err
+				return nil, false, err
 			}
 			img, settled = j.img, true
 		}
 	}
+	return img, settled, nil
+}
+
+// frame crops or pads the resized image to the plan's box (at the faces,
+// or onto a blurred copy of itself for fill=blur) and adds pad.
+func frame(j *job, img *vips.ImageRef, settled bool) (*vips.ImageRef, error) {
 	if placed, err := cropAtFaces(j, img); err != nil {
-		return err
+		return nil, err
 	} else if !placed && j.spec.FillBlur && (img.Width() != j.plan.boxW || img.PageHeight() != j.plan.boxH) {
 		if err := blurFill(j, settled); err != nil {
-			return err
+			return nil, err
 		}
 		img = j.img
 	} else if !placed {
 		if err := cropOrPad(img, j.spec, j.plan, j.animated); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if p := j.spec.Pad; p != [4]int{} {
 		if err := padAt(img, j.spec.Background, p[3], p[0], img.Width()+p[1]+p[3], img.Height()+p[0]+p[2]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := j.withinPrice("crop and pad", img); err != nil {
-		return err
+		return nil, err
 	}
+	return img, nil
+}
+
+// effects applies the colour and detail adjustments, then the watermark.
+func effects(j *job, img *vips.ImageRef) error {
 	if err := adjust(img, j.spec); err != nil {
 		return err
 	}
@@ -1390,29 +1425,13 @@ func blurFill(j *job, settled bool) error {
 	k := fillBlurScale(sigma)
 	cover := max(float64(bw)/float64(rw), float64(bh)/float64(rh))
 	s1 := cover / float64(k)
-	bg, err := fg.Copy()
+	bg, err := blurredCopy(fg, s1, sigma/float64(k))
 	if err != nil {
-		return vipsError("fill", err)
+		return err
 	}
 	fail := func(err error) error {
 		bg.Close()
 		return vipsError("fill", err)
-	}
-	// The image's edges copied a pixel around it, and the copy's two
-	// around that, so that the box's edges read copied edges, as the
-	// gaussian extends them, and never past the copy.
-	const margin = 2
-	if err := bg.Embed(1, 1, rw+2, rh+2, vips.ExtendCopy); err != nil {
-		return fail(err)
-	}
-	if err := bg.ResizeWithVScale(s1, s1, vips.KernelLanczos3); err != nil {
-		return fail(err)
-	}
-	if err := bg.GaussianBlur(sigma / float64(k)); err != nil {
-		return fail(err)
-	}
-	if err := bg.Embed(margin, margin, bg.Width()+2*margin, bg.Height()+2*margin, vips.ExtendCopy); err != nil {
-		return fail(err)
 	}
 	// Where the box's first pixel is in the copy. Its centre is at index
 	// u = (0.5 - b/2)/cover + r/2 + 0.5 of the image with its copied edges
@@ -1428,7 +1447,7 @@ func blurFill(j *job, settled bool) error {
 		if s1 < 1 {
 			j -= 0.5
 		}
-		return j + margin
+		return j + fillMargin
 	}
 	// Only the part of the copy under the box, and a pixel around it for
 	// the enlargement, is drawn, once, into memory: the enlargement asks it
@@ -1478,4 +1497,34 @@ func blurFill(j *job, settled bool) error {
 	j.img = bg
 	j.kill.retrack(bg)
 	return nil
+}
+
+// fillMargin is how many copied pixels blurredCopy adds around the copy, so
+// that the box's edges read copied edges, as the gaussian extends them, and
+// never past the copy.
+const fillMargin = 2
+
+// blurredCopy is fill=blur's background: fg with its edges copied a pixel
+// around it, resized by scale and blurred by sigma, with fillMargin copied
+// pixels around that.
+func blurredCopy(fg *vips.ImageRef, scale, sigma float64) (*vips.ImageRef, error) {
+	bg, err := fg.Copy()
+	if err != nil {
+		return nil, vipsError("fill", err)
+	}
+	err = bg.Embed(1, 1, fg.Width()+2, fg.PageHeight()+2, vips.ExtendCopy)
+	if err == nil {
+		err = bg.ResizeWithVScale(scale, scale, vips.KernelLanczos3)
+	}
+	if err == nil {
+		err = bg.GaussianBlur(sigma)
+	}
+	if err == nil {
+		err = bg.Embed(fillMargin, fillMargin, bg.Width()+2*fillMargin, bg.Height()+2*fillMargin, vips.ExtendCopy)
+	}
+	if err != nil {
+		bg.Close()
+		return nil, vipsError("fill", err)
+	}
+	return bg, nil
 }
