@@ -1130,23 +1130,8 @@ func (st *state) finish(l *Limits) (Spec, error) {
 	if st.fillColor.Set && s.Fit.Fills() && !s.FillBlur {
 		s.Background = st.fillColor
 	}
-	if s.Mark == "" {
-		s.MarkW, s.MarkH, s.MarkFit, s.MarkAlign, s.MarkPad, s.MarkAlpha = 0, 0, 0, 0, 0, 0
-		s.MarkWFrac, s.MarkHFrac = 0, 0
-	} else {
-		if !st.markAlignSet {
-			s.MarkAlign = DefaultMarkAlign
-		}
-		if !st.markAlphaSet {
-			s.MarkAlpha = DefaultMarkAlpha
-		}
-		if !st.markPadSet {
-			s.MarkPad = DefaultMarkPad
-		}
-		if s.MarkW > l.MaxDimension || s.MarkH > l.MaxDimension {
-			return Spec{}, &ParamError{Param: "mark-w", Value: strconv.Itoa(max(s.MarkW, s.MarkH)), Problem: "is too large",
-				Allowed: "at most " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
-		}
+	if err := st.finishMark(&s, l); err != nil {
+		return Spec{}, err
 	}
 	if s.USM == 0 {
 		s.USMRad = 0 // read only by usm: one key either way
@@ -1163,24 +1148,8 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		return Spec{}, err
 	}
 	hintWidth := st.applyHints(&s, l)
-	if s.ARW > 0 {
-		if s.Fit != FitCrop {
-			return Spec{}, &ParamError{Param: "ar", Value: strconv.FormatFloat(float64(s.ARW)/float64(s.ARH), 'g', 5, 64) + ":1",
-				Problem: "needs fit=crop", Allowed: "ar with fit=crop and w or h (or neither: the largest such crop), as in imgix"}
-		}
-		// With one side given, ar makes the other; with both, ar has no
-		// say. A fraction of the source makes the other side when the
-		// source is known (ResolveFractions).
-		switch {
-		case (st.w > 0 || st.wf > 0) && (st.h > 0 || st.hf > 0):
-			s.ARW, s.ARH = 0, 0
-		case st.w > 0:
-			st.h = max(1, int(math.Round(float64(st.w)/st.ar)))
-			s.ARW, s.ARH = 0, 0
-		case st.h > 0:
-			st.w = max(1, int(math.Round(float64(st.h)*st.ar)))
-			s.ARW, s.ARH = 0, 0
-		}
+	if err := st.finishAR(&s); err != nil {
+		return Spec{}, err
 	}
 	dpr := st.dpr
 	if dpr == 0 {
@@ -1226,6 +1195,54 @@ func (st *state) finish(l *Limits) (Spec, error) {
 		s.AutoFormat = false // an explicit fm wins, as in imgix
 	}
 	return s, nil
+}
+
+// finishMark gives a watermark its defaults, or clears the mark parameters
+// of a spec without one (one key either way).
+func (st *state) finishMark(s *Spec, l *Limits) error {
+	if s.Mark == "" {
+		s.MarkW, s.MarkH, s.MarkFit, s.MarkAlign, s.MarkPad, s.MarkAlpha = 0, 0, 0, 0, 0, 0
+		s.MarkWFrac, s.MarkHFrac = 0, 0
+		return nil
+	}
+	if !st.markAlignSet {
+		s.MarkAlign = DefaultMarkAlign
+	}
+	if !st.markAlphaSet {
+		s.MarkAlpha = DefaultMarkAlpha
+	}
+	if !st.markPadSet {
+		s.MarkPad = DefaultMarkPad
+	}
+	if s.MarkW > l.MaxDimension || s.MarkH > l.MaxDimension {
+		return &ParamError{Param: "mark-w", Value: strconv.Itoa(max(s.MarkW, s.MarkH)), Problem: "is too large",
+			Allowed: "at most " + strconv.Itoa(l.MaxDimension) + " (limits.max_dimension)"}
+	}
+	return nil
+}
+
+// finishAR makes the side ar implies. With one side given, ar makes the
+// other; with both, ar has no say. A fraction of the source makes the
+// other side when the source is known (ResolveFractions).
+func (st *state) finishAR(s *Spec) error {
+	if s.ARW == 0 {
+		return nil
+	}
+	if s.Fit != FitCrop {
+		return &ParamError{Param: "ar", Value: strconv.FormatFloat(float64(s.ARW)/float64(s.ARH), 'g', 5, 64) + ":1",
+			Problem: "needs fit=crop", Allowed: "ar with fit=crop and w or h (or neither: the largest such crop), as in imgix"}
+	}
+	switch {
+	case (st.w > 0 || st.wf > 0) && (st.h > 0 || st.hf > 0):
+		s.ARW, s.ARH = 0, 0
+	case st.w > 0:
+		st.h = max(1, int(math.Round(float64(st.w)/st.ar)))
+		s.ARW, s.ARH = 0, 0
+	case st.h > 0:
+		st.w = max(1, int(math.Round(float64(st.h)*st.ar)))
+		s.ARW, s.ARH = 0, 0
+	}
+	return nil
 }
 
 // gravity is the crop's gravity and focal point, as far as they matter.
