@@ -260,7 +260,13 @@ func TestConfigErrorsSayWhereWhatAndAllowed(t *testing.T) {
 			}
 		})
 	}
-	// Mistakes only a file can make, and only the environment.
+}
+
+// TestConfigMistakesOfOneSource: mistakes only a file can make, and only
+// the environment, each placed and explained.
+func TestConfigMistakesOfOneSource(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "edge.yaml")
 	for _, tt := range []struct {
 		yaml, env string
 		want      []string

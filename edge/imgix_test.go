@@ -80,8 +80,16 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	size := func(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
+	imgixGeometry(t, h, src)
+	imgixAdjustments(t, h)
+	imgixOutputs(t, h)
+}
 
+func size(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
+
+// imgixGeometry: rect, ar and pad, against the source's pixels.
+func imgixGeometry(t *testing.T, h *harness, src image.Image) {
+	t.Helper()
 	rect := decodePNG(t, h.get(t, "/kodim23.png?rect=100,50,200,100&fm=png"))
 	if size(rect) != [2]int{200, 100} || !near(rgb(rect, 0, 0), rgb(src, 100, 50), 2) || !near(rgb(rect, 199, 99), rgb(src, 299, 149), 2) {
 		t.Errorf("rect: %v, corner %v want %v", size(rect), rgb(rect, 0, 0), rgb(src, 100, 50))
@@ -105,7 +113,12 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if size(left) != [2]int{100, 63} || rgb(left, 2, 30) != [3]int{255, 255, 255} { // 95x63 of image
 		t.Errorf("pad-left=5: %v, %v", size(left), rgb(left, 2, 30))
 	}
+}
 
+// imgixAdjustments: each colour and detail adjustment, against the plain
+// variant.
+func imgixAdjustments(t *testing.T, h *harness) {
+	t.Helper()
 	base := decodePNG(t, h.get(t, "/kodim23.png?w=100&fm=png"))
 	mean := func(img image.Image) float64 {
 		var sum float64
@@ -183,7 +196,11 @@ func TestImgixParametersOnPixels(t *testing.T) {
 	if c := rgb(grey, 50, 30); !near(c, [3]int{c[0], c[0], c[0]}, 3) {
 		t.Errorf("sat=-100: %v, want grey", c)
 	}
+}
 
+// imgixOutputs: dl, fm=json, fm=blurhash and a bad parameter's 400.
+func imgixOutputs(t *testing.T, h *harness) {
+	t.Helper()
 	dl := h.get(t, "/kodim23.png?w=100&dl=kodak%20parrots")
 	if dl.header["content-disposition"] != `attachment; filename="kodak parrots.png"; filename*=UTF-8''kodak%20parrots.png` {
 		t.Errorf("dl: %q", dl.header["content-disposition"])
