@@ -3,10 +3,11 @@ package cache
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"imgedge/internal/inflight"
 )
 
 // Fill is what a Loader produces: the entry, whether the tier may keep it, and
@@ -45,7 +46,7 @@ type Group[M any] struct {
 	flights singleflight.Group
 	store   Store
 	now     func() time.Time
-	running flights
+	running inflight.Count // fills, waited for by Wait while new ones may start
 }
 
 // NewGroup returns a Group that fills store. now tells the time freshness is
@@ -81,8 +82,8 @@ func (g *Group[M]) Do(ctx context.Context, key string, timeout time.Duration, lo
 	leader := false
 	ch := g.flights.DoChan(key, func() (v any, err error) {
 		leader = true
-		g.running.add()
-		defer g.running.done()
+		g.running.Start()
+		defer g.running.Done()
 		defer func() {
 			if p := recover(); p != nil {
 				err = fmt.Errorf("cache: fill of %q panicked: %v", key, p)
@@ -125,50 +126,8 @@ func (g *Group[M]) Do(ctx context.Context, key string, timeout time.Duration, lo
 
 // Wait blocks until the fills running now have ended, or ctx is done.
 func (g *Group[M]) Wait(ctx context.Context) error {
-	if err := g.running.wait(ctx); err != nil {
+	if err := g.running.Wait(ctx); err != nil {
 		return fmt.Errorf("cache: fills still running: %w", err)
 	}
 	return nil
-}
-
-// flights counts running fills. Unlike a sync.WaitGroup it may be waited on
-// while new fills start (a late refresh during shutdown).
-type flights struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0
-}
-
-func (f *flights) add() {
-	f.mu.Lock()
-	if f.n == 0 {
-		f.idle = make(chan struct{})
-	}
-	f.n++
-	f.mu.Unlock()
-}
-
-func (f *flights) done() {
-	f.mu.Lock()
-	f.n--
-	if f.n == 0 {
-		close(f.idle)
-	}
-	f.mu.Unlock()
-}
-
-func (f *flights) wait(ctx context.Context) error {
-	f.mu.Lock()
-	if f.n == 0 {
-		f.mu.Unlock()
-		return nil
-	}
-	idle := f.idle
-	f.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 	"golang.org/x/sync/semaphore"
 
+	"imgedge/internal/inflight"
 	"imgedge/transform"
 	"imgedge/transform/faces"
 )
@@ -105,12 +106,12 @@ type Transformer struct {
 	budget   int64
 	queue    int
 	waiting  atomic.Int64
-	running  atomic.Int64
-	stuck    atomic.Int64 // renders killed that have not returned yet
-	killed   atomic.Int64 // renders that returned because they were killed
-	progress atomic.Int64 // unix nanoseconds of the last finished transform (or of New)
-	lastTrim atomic.Int64 // unix nanoseconds of the last malloc_trim
-	glibc    bool         // glibc allocates (not a preloaded jemalloc): trim when idle
+	running  inflight.Count // renders started and not yet ended
+	stuck    atomic.Int64   // renders killed that have not returned yet
+	killed   atomic.Int64   // renders that returned because they were killed
+	progress atomic.Int64   // unix nanoseconds of the last finished transform (or of New)
+	lastTrim atomic.Int64   // unix nanoseconds of the last malloc_trim
+	glibc    bool           // glibc allocates (not a preloaded jemalloc): trim when idle
 	faces    *faces.Detector
 	// work is the renders handed to the workers: one goroutine per slot,
 	// each on an OS thread of its own at renderNice for the Transformer's
@@ -122,8 +123,7 @@ type Transformer struct {
 	work    chan func()
 	workers sync.WaitGroup
 
-	mu   sync.Mutex        // guards idle and jobs
-	idle chan struct{}     // closed when no render runs; nil while none has started
+	mu   sync.Mutex        // guards jobs
 	jobs map[*job]struct{} // running renders, for Cancel
 
 	// priced, when set, is handed each render's final estimate (after any
@@ -179,12 +179,12 @@ func (t *Transformer) Update(cfg Config) {
 // kill; /healthz reports it.
 func (t *Transformer) Stalled(now time.Time) bool {
 	cfg := t.cfg.Load()
-	return t.running.Load() >= int64(cap(t.slots)) &&
+	return t.running.N() >= int64(cap(t.slots)) &&
 		now.Sub(time.Unix(0, t.progress.Load())) > 2*cfg.Timeout
 }
 
 // Inflight is the number of transforms running now.
-func (t *Transformer) Inflight() int64 { return t.running.Load() }
+func (t *Transformer) Inflight() int64 { return t.running.N() }
 
 // Queued is the number of transforms waiting for a slot.
 func (t *Transformer) Queued() int64 { return t.waiting.Load() }
@@ -336,13 +336,11 @@ func (t *Transformer) Cancel() {
 }
 
 // started and ended count a render in running, hold its place in the
-// budget, and open and close idle for Wait.
+// budget (and Wait waits for running to reach zero).
 func (t *Transformer) started(j *job) {
+	t.running.Start() // before the job is listed: running never counts fewer
 	t.mu.Lock()
 	t.jobs[j] = struct{}{}
-	if t.running.Add(1) == 1 {
-		t.idle = make(chan struct{})
-	}
 	t.mu.Unlock()
 }
 
@@ -360,29 +358,18 @@ func (t *Transformer) ended(j *job) {
 	if j.stopped {
 		t.stuck.Add(-1)
 	}
-	if t.running.Add(-1) == 0 {
-		close(t.idle)
-	}
 	t.mu.Unlock()
+	t.running.Done()
 }
 
 // Wait blocks until no render runs, including those whose callers gave up
 // on them, or until ctx is done: libvips must not be shut down under a live
 // render.
 func (t *Transformer) Wait(ctx context.Context) error {
-	t.mu.Lock()
-	if t.running.Load() == 0 {
-		t.mu.Unlock()
-		return nil
+	if err := t.running.Wait(ctx); err != nil {
+		return fmt.Errorf("libvips: %d renders still running: %w", t.running.N(), err)
 	}
-	idle := t.idle
-	t.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("libvips: %d renders still running: %w", t.running.Load(), ctx.Err())
-	}
+	return nil
 }
 
 // acquire takes, for a heavy render, one of the heavy places (half the

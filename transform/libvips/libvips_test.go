@@ -480,7 +480,7 @@ func TestStalled(t *testing.T) {
 	}
 	// One stuck transform holds the only slot, and one request waits.
 	tr.slots <- struct{}{}
-	tr.running.Add(1)
+	tr.running.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	small := readFile(t, filepath.Join(benchImages, "hopper.jpg"))
@@ -571,12 +571,12 @@ func TestStoppedRenderFreesItsSlot(t *testing.T) {
 func TestTrimsOnlyWhenIdle(t *testing.T) {
 	tr := newTransformer(t)
 	now := time.Now()
-	tr.running.Add(1)
+	tr.running.Start()
 	tr.trimIfIdle(now)
 	if tr.lastTrim.Load() != 0 {
 		t.Fatal("trimmed while a transform runs")
 	}
-	tr.running.Add(-1)
+	tr.running.Done()
 	tr.trimIfIdle(now)
 	if tr.lastTrim.Load() != now.UnixNano() {
 		t.Fatal("no trim when idle")

@@ -28,7 +28,7 @@ func JemallocInUse() bool { return C.jemalloc_in_use() != 0 }
 // over, so no request waits on it. Under jemalloc it does nothing.
 func (t *Transformer) trimIfIdle(now time.Time) {
 	last := t.lastTrim.Load()
-	if !t.glibc || t.running.Load() != 0 || now.UnixNano()-last < int64(trimEvery) || !t.lastTrim.CompareAndSwap(last, now.UnixNano()) {
+	if !t.glibc || t.running.N() != 0 || now.UnixNano()-last < int64(trimEvery) || !t.lastTrim.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	C.malloc_trim(0)
