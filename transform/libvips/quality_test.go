@@ -200,10 +200,6 @@ func lanczos3Reference(t *testing.T, src []byte, w, h int, alpha bool) []byte {
 func vipsRun(t *testing.T, args ...string) {
 	t.Helper()
 	cmd := exec.Command("vips", args...)
-	// The reference runs the plain C loops the edge runs (disableVectors),
-	// not orc's: orc's reduce rounds differently (SSIM 0.9995 for the same
-	// resize).
-	cmd.Env = append(os.Environ(), "VIPS_NOVECTOR=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("vips %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
