@@ -101,36 +101,34 @@ func appendVary(dst []byte, v varyBits) []byte {
 // allHints is every client hint the edge reads.
 const allHints = transform.HintDPR | transform.HintWidth | transform.HintViewportWidth | transform.HintSaveData
 
-// readHints reads the client hint headers (RFC 8942) and their old names
-// of the hints in named, without allocating; the others stay zero. Each
-// is a search of the request's headers, so a hit reads only those its URL
-// names.
-func readHints(h *fasthttp.RequestHeader, named transform.Hint) (hints transform.ClientHints) {
-	num := func(name, old string) []byte {
-		if v := h.Peek(name); len(v) > 0 {
+// readHints reads the client hint headers (RFC 8942), or their old names,
+// of the hints in named, without allocating; the others stay zero.
+func readHints(h *requestHeaders, named transform.Hint) (hints transform.ClientHints) {
+	num := func(name, old int) []byte {
+		if v := h.get(name); len(v) > 0 {
 			return v
 		}
-		return h.Peek(old)
+		return h.get(old)
 	}
 	if named&transform.HintDPR != 0 {
-		if v := num("Sec-CH-DPR", "DPR"); len(v) > 0 {
+		if v := num(inDPR, inDPROld); len(v) > 0 {
 			if f, err := strconv.ParseFloat(bytesconv.String(v), 64); err == nil && f > 0 {
 				hints.DPR = f
 			}
 		}
 	}
 	if named&transform.HintWidth != 0 {
-		if v := num("Sec-CH-Width", "Width"); len(v) > 0 {
+		if v := num(inWidth, inWidthOld); len(v) > 0 {
 			hints.Width = positiveInt(v)
 		}
 	}
 	if named&transform.HintViewportWidth != 0 {
-		if v := num("Sec-CH-Viewport-Width", "Viewport-Width"); len(v) > 0 {
+		if v := num(inViewportWidth, inViewportWidthOld); len(v) > 0 {
 			hints.ViewportWidth = positiveInt(v)
 		}
 	}
 	if named&transform.HintSaveData != 0 {
-		hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.Peek("Save-Data")), []byte("on"))
+		hints.SaveData = bytes.EqualFold(bytes.TrimSpace(h.get(inSaveData)), []byte("on"))
 	}
 	return hints
 }
@@ -187,7 +185,7 @@ func newBrowserHeaders(cfg *configs.Config) browserHeaders {
 // may read an image may also read why it failed.
 func (s *Server) writeBrowserHeaders(ctx *fasthttp.RequestCtx, sc *scratch, b *browserHeaders) {
 	h := &ctx.Response.Header
-	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
+	origin := sc.in.get(inOrigin)
 	switch {
 	case b.cors.any:
 		// "*" answers every request alike, with an Origin or without: the

@@ -123,7 +123,8 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// The admin token already stands for an internal client: Imgedge-Flags is honoured.
-	if err := s.resolve(sc, s.policy.Load(), uri.Host(), &uri, &hdr, true); err != nil {
+	sc.in.read(&hdr)
+	if err := s.resolve(sc, s.policy.Load(), uri.Host(), &uri, true); err != nil {
 		answer(classify(err))
 		return
 	}

@@ -41,14 +41,16 @@ func (s *Server) ResolveBoth(uri string, headers [][2]string) (viaMemo, fresh st
 	for _, h := range headers {
 		req.Header.Set(h[0], h[1])
 	}
-	accept := req.Header.Peek(fasthttp.HeaderAccept)
+	var in requestHeaders
+	in.read(&req.Header)
+	accept := in.get(inAccept)
 	if slot, _ := s.resolved.slot(req.Host(), req.URI().Path(), req.URI().QueryString(), accept); slot != nil {
 		memoHad = slot.lookup(s.policy.Load(), s.flags.Load(), req.Host(), req.URI().Path(), req.URI().QueryString(), accept,
-			func(named transform.Hint) transform.ClientHints { return readHints(&req.Header, named) }) != nil
+			func(named transform.Hint) transform.ClientHints { return readHints(&in, named) }) != nil
 	}
 	run := func() string {
-		sc := &scratch{}
-		err := s.resolve(sc, s.policy.Load(), req.Host(), req.URI(), &req.Header, false)
+		sc := &scratch{in: in}
+		err := s.resolve(sc, s.policy.Load(), req.Host(), req.URI(), false)
 		return fmt.Sprintf("err=%v key=%s path=%s original=%v source=%x vary=%d flags=%v private=%v spec=%+v",
 			err, sc.req.Key, sc.req.Path, sc.req.Original, sc.source, sc.vary, sc.flags, sc.private, sc.req.Spec)
 	}

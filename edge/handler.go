@@ -27,6 +27,7 @@ type scratch struct {
 	hdr     []byte
 	cc      []byte // Cache-Control, then the other downstream headers
 	id      []byte
+	in      requestHeaders // the request's headers the handling reads
 	req     shield.Request
 	up      *upstream // the origin's route, for its tag
 	signer  *signer   // the route's signatures
@@ -70,6 +71,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	sc := s.scratch.Get().(*scratch)
 	sc.answer, sc.problem, sc.err = shield.Answer{}, problem{}, nil
 	sc.req, sc.vary, sc.private = shield.Request{}, 0, false
+	sc.in.read(&ctx.Request.Header)
 	s.ensureRequestID(ctx, sc)
 	defer s.finish(ctx, sc, start)
 	pol := s.policy.Load()
@@ -95,9 +97,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	// Imgedge-Flags is honoured for a signed URL (its signer chose it) and
 	// for the internal clients of flags.internal_cidrs.
-	forceFlags := len(ctx.Request.Header.Peek(flagsHeader)) > 0 &&
+	forceFlags := len(sc.in.get(inFlags)) > 0 &&
 		(sc.signer.verifier != nil || s.flags.Load().isInternal(ctx.RemoteIP()))
-	if err := s.resolve(sc, pol, ctx.Host(), ctx.URI(), &ctx.Request.Header, forceFlags); err != nil {
+	if err := s.resolve(sc, pol, ctx.Host(), ctx.URI(), forceFlags); err != nil {
 		s.fail(ctx, sc, err)
 		return
 	}
@@ -132,9 +134,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 // root. The request path and /explain both go through here. forceFlags
 // lets the Imgedge-Flags header override the rollouts; such a request is
 // never memoised, nor answered from the memo.
-func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, hdr *fasthttp.RequestHeader, forceFlags bool) error {
+func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.URI, forceFlags bool) error {
 	fs := s.flags.Load()
-	accept := hdr.Peek(fasthttp.HeaderAccept)
+	hdr := &sc.in
+	accept := hdr.get(inAccept)
 	path, query := uri.Path(), uri.QueryString()
 	var slot *resolvedSlot
 	var sum uint64
@@ -187,7 +190,7 @@ func (s *Server) resolve(sc *scratch, pol *policy, host []byte, uri *fasthttp.UR
 		}
 		var force []byte
 		if forceFlags {
-			force = hdr.Peek(flagsHeader)
+			force = hdr.get(inFlags)
 		}
 		sc.flags = fs.decide(sc.source, force)
 		sc.flags.apply(&spec)
@@ -305,7 +308,7 @@ func (s *Server) rasterised(sc *scratch) (shield.Answer, error) {
 // (it ends up in logs), else makes one; either way sc.id holds it for every
 // later step.
 func (s *Server) ensureRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
-	if id := ctx.Request.Header.Peek(requestIDHeader); len(id) > 0 && len(id) <= 128 && plainID(id) {
+	if id := sc.in.get(inRequestID); len(id) > 0 && len(id) <= 128 && plainID(id) {
 		sc.id = append(sc.id[:0], id...)
 		return
 	}
@@ -441,7 +444,7 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 	default:
 		cc = pol.down.appendCacheControl(cc, e)
 	}
-	s.writeEntry(ctx, e, hdr, cc)
+	s.writeEntry(ctx, &sc.in, e, hdr, cc)
 	if limit := clampedLimit(sc.req.Spec.Clamp, e.Clamp); limit != "" {
 		h.SetCanonical(hdrClamped, bytesconv.Bytes(limit))
 	}
@@ -454,7 +457,7 @@ func (s *Server) writeAnswer(ctx *fasthttp.RequestCtx, sc *scratch, pol *policy,
 		// Only from a cache this edge trusts (loopback, server.trusted_proxies),
 		// and only a key of this very request: no client may fill the log
 		// or have other objects' keys purged.
-		if key := ctx.Request.Header.PeekBytes(cacheKeyHeader); len(key) > 0 &&
+		if key := sc.in.get(inCacheKey); len(key) > 0 &&
 			nameable(key, ctx.Host(), ctx.Path(), ctx.URI().QueryString()) && s.proxies.cacheInFront(ctx.RemoteIP()) {
 			s.variantLog.record(ctx.Path(), key)
 		}
@@ -550,7 +553,7 @@ func clampedLimit(url transform.Clamp, rendered uint8) string {
 // writeEntry sets the headers every answer from an entry carries, then the
 // body, or 304 when the client's validators match (RFC 9110: If-None-Match
 // wins over If-Modified-Since).
-func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, cacheStatus, cacheControl []byte) {
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, in *requestHeaders, e *cache.Entry, cacheStatus, cacheControl []byte) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrCacheStatus, cacheStatus)
 	h.SetCanonical(hdrETag, bytesconv.Bytes(e.ETag))
@@ -558,7 +561,7 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, cacheStatu
 	if e.LastModified != "" {
 		h.SetCanonical(hdrLastModified, bytesconv.Bytes(e.LastModified))
 	}
-	if notModified(&ctx.Request.Header, e) {
+	if notModified(in, e) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return
@@ -567,11 +570,11 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, cacheStatu
 	ctx.Response.SetBodyRaw(e.Body) // shared, never written: cached bytes are immutable
 }
 
-func notModified(req *fasthttp.RequestHeader, e *cache.Entry) bool {
-	if inm := req.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
+func notModified(req *requestHeaders, e *cache.Entry) bool {
+	if inm := req.get(inIfNoneMatch); len(inm) > 0 {
 		return etagListMatches(inm, e.ETag)
 	}
-	if ims := req.Peek(fasthttp.HeaderIfModifiedSince); len(ims) > 0 && !e.LastModifiedAt.IsZero() {
+	if ims := req.get(inIfModifiedSince); len(ims) > 0 && !e.LastModifiedAt.IsZero() {
 		t, err := fasthttp.ParseHTTPDate(ims)
 		return err == nil && !e.LastModifiedAt.After(t)
 	}

@@ -19,7 +19,9 @@ const variantEntryOverhead = 64
 // cache purge has no wildcard in Debian's build). The key holds whatever
 // that cache varies on, Host, Accept bucket, Origin and client hints, which
 // only it knows how to spell.
-var cacheKeyHeader = []byte("Imgedge-Cache-Key")
+var cacheKeyHeader = []byte(cacheKeyName)
+
+const cacheKeyName = "Imgedge-Cache-Key"
 
 // maxKeysPerPath bounds the keys remembered for one path: a purge sends
 // one request per key, and a client choosing Origin or hint values makes a
