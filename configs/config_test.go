@@ -275,6 +275,11 @@ func TestConfigMistakesOfOneSource(t *testing.T) {
 		{"cahce: {ttl: 1h}\n", "", []string{"config: " + file + ":1: cahce: unknown key", "did you mean cache?"}},
 		{"origins: [{prefix: /a, ulr: 'http://x'}]\n", "", []string{"config: " + file + ":1: origins[0].ulr: unknown key", "did you mean origins[0].url?"}},
 		{"cache: 5\n", "", []string{"config: " + file + ":1: cache: a section of keys"}},
+		// YAML drops a null list item: a key list of one would start unsigned.
+		{"signing:\n  keys: [null]\n", "", []string{"config: " + file + ":2: signing.keys[0]: a list item left empty"}},
+		{"signing:\n  keys:\n    - \n", "", []string{"config: " + file + ":3: signing.keys[0]: a list item left empty"}},
+		{"signing:\n  keys: [0123456789abcdef0123, ~]\n", "", []string{"config: " + file + ":2: signing.keys[1]: a list item left empty"}},
+		{"limits:\n  widths: [100, null]\n", "", []string{"limits.widths[1]: a list item left empty"}},
 		{"cache: {ttl: [\n", "", []string{"config: " + file + ":1: did not find expected node content"}},
 		{"origins:\n  a: b\n", "", []string{"config: " + file + ":2: origins: invalid value \"a section of keys\"; allowed: a list"}},
 		{"origins:\n  - {prefix: /x}\n", "", []string{"config: " + file + ":2: origins[0].url: invalid value \"\""}},

@@ -70,6 +70,16 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]keyAt, fi
 			}
 		}
 	default:
+		if n.Kind == yaml.SequenceNode {
+			// YAML's decoder drops a null item from a list: an item left
+			// empty (a template's unset variable) would vanish, and a key
+			// list of one such item would start the edge unsigned.
+			for i, item := range n.Content {
+				if item.Kind == yaml.ScalarNode && item.Tag == "!!null" {
+					return placedError(fmt.Sprintf("config: %s:%d: %s[%d]: a list item left empty (null); give it a value or remove it", file, item.Line, path, i))
+				}
+			}
+		}
 		lines[n.Line] = keyAt{path: path, want: describeType(t), value: describeNode(n)}
 	}
 	return nil
