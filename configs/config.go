@@ -681,6 +681,10 @@ func (c *Config) validateListenersAndOrigins(p *problems) {
 		}
 		if sc := r.Signing.Scheme; sc != "" && sc != "hmac-sha256" && sc != "imgix" {
 			p.bad(key+".signing.scheme", sc, "hmac-sha256 or imgix, or unset for signing.scheme")
+		} else if sc != "" && len(r.Signing.Keys) == 0 {
+			// A route without keys of its own is checked with signing.keys
+			// and signing.scheme: its own scheme would silently not apply.
+			p.bad(key+".signing.keys", "[]", "keys of the route's own with its signing.scheme "+sc+", or no scheme on the route (signing.keys and signing.scheme then apply)")
 		}
 		for j, k := range r.Signing.Keys {
 			if len(strings.TrimSpace(k)) < MinSigningKeyBytes {

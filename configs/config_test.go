@@ -280,6 +280,7 @@ func TestConfigMistakesOfOneSource(t *testing.T) {
 		{"signing:\n  keys:\n    - \n", "", []string{"config: " + file + ":3: signing.keys[0]: a list item left empty"}},
 		{"signing:\n  keys: [0123456789abcdef0123, ~]\n", "", []string{"config: " + file + ":2: signing.keys[1]: a list item left empty"}},
 		{"limits:\n  widths: [100, null]\n", "", []string{"limits.widths[1]: a list item left empty"}},
+		{"origins:\n  - {prefix: /a, url: 'file:/tmp', signing: {scheme: imgix}}\n", "", []string{"origins[0].signing.keys: invalid value \"[]\"", "keys of the route's own with its signing.scheme imgix"}},
 		{"cache: {ttl: [\n", "", []string{"config: " + file + ":1: did not find expected node content"}},
 		{"origins:\n  a: b\n", "", []string{"config: " + file + ":2: origins: invalid value \"a section of keys\"; allowed: a list"}},
 		{"origins:\n  - {prefix: /x}\n", "", []string{"config: " + file + ":2: origins[0].url: invalid value \"\""}},
