@@ -246,6 +246,14 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Jo
 		extra := min(to, t.budget) - min(from, t.budget)
 		return extra <= 0 || t.memory.TryAcquire(extra)
 	}
+	j.takeHeavy = func() bool {
+		select {
+		case t.heavy <- struct{}{}:
+			return true
+		default:
+			return false
+		}
+	}
 	done := make(chan outcome, 1)
 	t.started(j)
 	t.work <- func() {

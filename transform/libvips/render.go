@@ -215,12 +215,16 @@ type job struct {
 	// grow takes more of the memory budget when a plan made from the pixels
 	// (trim) needs more than was reserved, from and to being the two
 	// estimates; nil (a job outside a Transformer): unbounded.
-	grow    func(from, to int64) bool
-	heavy   bool // it holds a place in the heavy lane
-	res     transform.Result
-	kill    killSwitch
-	stopped bool                      // its caller gave up on it; guarded by the Transformer's mu
-	marks   [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
+	grow func(from, to int64) bool
+	// takeHeavy takes a place in the heavy lane, without waiting, for a
+	// render a new plan (trim) made heavy; nil (a job outside a
+	// Transformer): no lane.
+	takeHeavy func() bool
+	heavy     bool // it holds a place in the heavy lane
+	res       transform.Result
+	kill      killSwitch
+	stopped   bool                      // its caller gave up on it; guarded by the Transformer's mu
+	marks     [stageCount + 1]time.Time // when each step of prelude and pipeline ended, after the start
 }
 
 func (j *job) close() {
@@ -1221,6 +1225,15 @@ func (j *job) reprice() error {
 	next := estimate(j, j.cost.format)
 	if err := next.check(j.cfg); err != nil {
 		return err
+	}
+	if next.heavy() && !j.heavy && j.takeHeavy != nil {
+		// Priced light before the trim, costly after it: it joins the
+		// heavy lane, or every slot could be held by renders priced light.
+		if !j.takeHeavy() {
+			return fmt.Errorf("%w: trimmed, the render is costly (about %.1f s), and every place for a costly render (half of transform.concurrency) is taken",
+				transform.ErrBusy, next.cpu.Seconds())
+		}
+		j.heavy = true // given back with the rest when the render ends
 	}
 	if next.memory > j.cost.memory {
 		if j.grow != nil && !j.grow(j.cost.memory, next.memory) {
