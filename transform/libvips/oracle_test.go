@@ -31,6 +31,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/davidbyttow/govips/v2/vips"
+
 	"imgedge/transform"
 )
 
@@ -208,7 +210,7 @@ type oracleSources struct {
 }
 
 var oracleHostile = []string{"flat-7000x7000.png", "wide-16000x200.png", "tall-200x16000.png", "anim-40x240.gif",
-	"trim-6000x1000.png", "deep-2500x2500.png", "flat-4000x4000.gif", "zigzag-3000.svg"}
+	"trim-6000x1000.png", "deep-2500x2500.png", "flat-4000x4000.gif", "zigzag-3000.svg", "cmyk-3000x2000.jpg"}
 
 func (g *oracleSources) get(t *testing.T, name string) string {
 	if p, ok := g.made[name]; ok {
@@ -260,6 +262,19 @@ func (g *oracleSources) get(t *testing.T, name string) string {
 		err = enc.Encode(&buf, img)
 	case "zigzag-3000.svg":
 		buf.WriteString(zigzagSVG(3000))
+	case "cmyk-3000x2000.jpg": // noise in CMYK: lcms converts every pixel to sRGB
+		img := image.NewNRGBA(image.Rect(0, 0, 3000, 2000))
+		noise.Read(img.Pix)
+		for i := 3; i < len(img.Pix); i += 4 {
+			img.Pix[i] = 255
+		}
+		if err = enc.Encode(&buf, img); err == nil {
+			var cmyk []byte
+			if cmyk, err = cmykJPEG(buf.Bytes()); err == nil {
+				buf.Reset()
+				buf.Write(cmyk)
+			}
+		}
 	case "mark-small.png", "mark-large.png":
 		side := 300
 		if name == "mark-large.png" {
@@ -639,3 +654,17 @@ func oracleReport(t *testing.T, seed int64, rows []oracleRow, took time.Duration
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// cmykJPEG re-encodes an image as a CMYK JPEG, as libvips writes one.
+func cmykJPEG(src []byte) ([]byte, error) {
+	img, err := vips.NewImageFromBuffer(src)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	if err := img.ToColorSpace(vips.InterpretationCMYK); err != nil {
+		return nil, err
+	}
+	out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 90})
+	return out, err
+}

@@ -205,6 +205,7 @@ type job struct {
 	bands      int         // the source's bands as decoded; 0: unknown (priced as four)
 	sample     int         // bytes of one band of one pixel as decoded
 	alpha      bool        // the source has alpha, which govips premultiplies into floats to resize
+	cmyk       bool        // the source is CMYK, made sRGB through a profile (lcms) before anything else
 	markPixels int64       // the watermark's, from its header
 	markW      int         // the watermark's width, from its header
 	opts       loadOptions // how the pipeline loads the source
@@ -493,6 +494,7 @@ func plan(j *job) error {
 		return err
 	}
 	j.bands, j.sample, j.alpha = j.img.Bands(), sampleBytes(j.img.BandFormat()), j.img.HasAlpha()
+	j.cmyk = j.img.Interpretation() == vips.InterpretationCMYK
 	j.cost = estimate(j, format)
 	return j.cost.check(j.cfg)
 }
