@@ -152,8 +152,10 @@ const (
 )
 
 // walkGIF walks a GIF's blocks from its header, calling frame (when not
-// nil) with each image descriptor's size, and says where it stopped.
-func walkGIF(b []byte, frame func(w, h int)) gifEnd {
+// nil) with each image descriptor's size and the disposal method its
+// graphic control extension gave it (0 without one), and says where it
+// stopped.
+func walkGIF(b []byte, frame func(w, h int, disposal byte)) gifEnd {
 	if len(b) < 13 {
 		return gifTruncated
 	}
@@ -172,11 +174,15 @@ func walkGIF(b []byte, frame func(w, h int)) gifEnd {
 		}
 		return false
 	}
+	var disposal byte
 	for p < len(b) {
 		switch b[p] {
 		case 0x3B:
 			return gifTrailer
 		case 0x21: // extension: label, then data sub-blocks
+			if p+3 < len(b) && b[p+1] == 0xF9 && b[p+2] >= 1 { // graphic control
+				disposal = b[p+3] >> 2 & 7
+			}
 			p += 2
 			if !skipSubBlocks() {
 				return gifTruncated
@@ -186,8 +192,9 @@ func walkGIF(b []byte, frame func(w, h int)) gifEnd {
 				return gifTruncated
 			}
 			if frame != nil {
-				frame(int(binary.LittleEndian.Uint16(b[p+5:])), int(binary.LittleEndian.Uint16(b[p+7:])))
+				frame(int(binary.LittleEndian.Uint16(b[p+5:])), int(binary.LittleEndian.Uint16(b[p+7:])), disposal)
 			}
+			disposal = 0
 			flags := b[p+9]
 			p += 10
 			if flags&0x80 != 0 {
@@ -202,4 +209,28 @@ func walkGIF(b []byte, frame func(w, h int)) gifEnd {
 		}
 	}
 	return gifTruncated
+}
+
+// gifRestorePrevious is the disposal method that puts back the canvas as it
+// was before the frame: the decoder copies the whole canvas to keep it.
+const gifRestorePrevious = 3
+
+// GIFDecodeWork is what decoding a GIF's first frames frames takes besides
+// the canvas itself: the pixels of their images, and how many of them
+// dispose by restoring the previous canvas. libnsgif composes frame n from
+// every frame before it, so frame=n costs n frames; each restore copies
+// the whole logical screen, whatever the size of the frame's own image.
+func GIFDecodeWork(b []byte, frames int) (pixels int64, restores int) {
+	n := 0
+	walkGIF(b, func(w, h int, disposal byte) {
+		if n >= frames {
+			return
+		}
+		n++
+		pixels += int64(w) * int64(h)
+		if disposal == gifRestorePrevious {
+			restores++
+		}
+	})
+	return pixels, restores
 }

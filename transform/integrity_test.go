@@ -1,7 +1,11 @@
 package transform
 
 import (
+	"bytes"
 	"errors"
+	"image"
+	"image/color"
+	"image/gif"
 	"os"
 	"testing"
 )
@@ -90,6 +94,33 @@ func BenchmarkCheckIntegrityJPEG12MP(b *testing.B) {
 	for b.Loop() {
 		if err := CheckIntegrity(src); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestGIFDecodeWork: the frames decoded to reach frame n, their pixels and
+// those restoring the previous canvas, read from the blocks.
+func TestGIFDecodeWork(t *testing.T) {
+	t.Parallel()
+	frame := func(w, h int) *image.Paletted {
+		return image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.White, color.Black})
+	}
+	a := &gif.GIF{Config: image.Config{Width: 500, Height: 400, ColorModel: color.Palette{color.White, color.Black}}}
+	for i, d := range []byte{gif.DisposalNone, gif.DisposalPrevious, gif.DisposalBackground, gif.DisposalPrevious, 0} {
+		a.Image = append(a.Image, frame(10*(i+1), 10))
+		a.Delay, a.Disposal = append(a.Delay, 5), append(a.Disposal, d)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		frames, restores int
+		pixels           int64
+	}{{1, 0, 100}, {2, 1, 300}, {3, 1, 600}, {4, 2, 1000}, {5, 2, 1500}, {99, 2, 1500}} {
+		px, restores := GIFDecodeWork(buf.Bytes(), tt.frames)
+		if px != tt.pixels || restores != tt.restores {
+			t.Errorf("first %d frames: %d pixels, %d restores; want %d, %d", tt.frames, px, restores, tt.pixels, tt.restores)
 		}
 	}
 }

@@ -1028,7 +1028,7 @@ func rasterPixels(raw []byte) (int64, string, error) {
 // gifFramePixels sums the sizes of a GIF's frames, from their descriptors.
 func gifFramePixels(b []byte) int64 {
 	var total int64
-	walkGIF(b, func(w, h int) { total += int64(w) * int64(h) })
+	walkGIF(b, func(w, h int, _ byte) { total += int64(w) * int64(h) })
 	return total
 }
 

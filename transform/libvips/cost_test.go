@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
+	"image/gif"
 	"image/png"
 	"math/rand"
 	"strings"
@@ -383,5 +385,44 @@ func TestAdjustmentsArePriced(t *testing.T) {
 		if c.cpu-base.cpu < tt.cpu || c.memory-base.memory < tt.mem {
 			t.Errorf("%s: %v and %d bytes more than without it, want at least %v and %d", tt.query, c.cpu-base.cpu, c.memory-base.memory, tt.cpu, tt.mem)
 		}
+	}
+}
+
+// TestGIFFramesBeforeArePriced: frame=n of a GIF decodes every frame
+// before it, and a frame that restores the previous screen copies all of
+// it: 500 such 1x1 frames on a 7000x7000 screen took 22.4 s of CPU for
+// frame=500 against 2.15 s priced, inside libnsgif, where the kill switch
+// cannot stop it. Priced now, and refused past transform.timeout.
+func TestGIFFramesBeforeArePriced(t *testing.T) {
+	t.Parallel()
+	pal := color.Palette{color.White, color.Black}
+	a := &gif.GIF{Config: image.Config{Width: 7000, Height: 7000, ColorModel: pal}}
+	for range 1000 {
+		// In the screen's far corner: libnsgif draws on a canvas as large as
+		// the frames reach (a screen over 2048 a side alone is not believed).
+		a.Image = append(a.Image, image.NewPaletted(image.Rect(6999, 6999, 7000, 7000), pal))
+		a.Delay, a.Disposal = append(a.Delay, 5), append(a.Disposal, gif.DisposalPrevious)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	price := func(query string) (cost, error) {
+		j := newJob(buf.Bytes(), transform.Job{Spec: parse(t, query)}, &cfg)
+		defer j.close()
+		err := j.admit()
+		return j.cost, err
+	}
+	early, err := price("frame=2&w=100&fm=png")
+	if err != nil {
+		t.Fatalf("frame=2: %v", err)
+	}
+	late, err := price("frame=1000&w=100&fm=png")
+	if !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "transform.timeout") {
+		t.Fatalf("frame=1000: %v (priced %v), want refused past transform.timeout", err, late.cpu)
+	}
+	if canvas := time.Duration(7000 * 7000 * gifRestoreNanosPerPixel); early.cpu < 2*canvas || late.gifDecode < 1000*canvas {
+		t.Errorf("frame=2 priced %v, frame=1000's frames before it %v: want at least a canvas copy per restoring frame (%v)", early.cpu, late.gifDecode, canvas)
 	}
 }

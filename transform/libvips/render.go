@@ -206,6 +206,8 @@ type job struct {
 	sample     int         // bytes of one band of one pixel as decoded
 	alpha      bool        // the source has alpha, which govips premultiplies into floats to resize
 	cmyk       bool        // the source is CMYK, made sRGB through a profile (lcms) before anything else
+	gifPixels  int64       // a GIF's: the pixels of the frames decoded to reach those loaded
+	gifRestore int         // a GIF's: how many of those restore the previous canvas
 	markPixels int64       // the watermark's, from its header
 	markW      int         // the watermark's width, from its header
 	opts       loadOptions // how the pipeline loads the source
@@ -345,6 +347,13 @@ func inspect(j *job) error {
 		return fmt.Errorf("%w: frame %d asked of an image with %d", transform.ErrUnsupported, j.spec.Frame, j.pages)
 	}
 	j.animated = j.pages > 1 && animates(j.spec, j.srcFmt)
+	if j.srcFmt == transform.FormatGIF {
+		decoded := max(j.spec.Frame, 1)
+		if j.animated {
+			decoded = j.pages
+		}
+		j.gifPixels, j.gifRestore = transform.GIFDecodeWork(j.src, decoded)
+	}
 	if j.animated && int64(j.pages)*px > j.cfg.MaxSourcePixels {
 		return fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
 			transform.ErrTooLarge, j.pages, j.sw, j.sh, int64(j.pages)*px, j.cfg.MaxSourcePixels)
