@@ -56,6 +56,10 @@ func TestTrimmedIntoTheHeavyLane(t *testing.T) {
 	if res := render1(t, tr, buf.Bytes(), q); res.Width != 1000 || res.Height != 1000 {
 		t.Fatalf("%s: %dx%d, want 1000x1000", q, res.Width, res.Height)
 	}
+	// The place is given back as the render ends, after its answer.
+	if err := tr.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(tr.heavy); n != 0 {
 		t.Fatalf("%d heavy places still taken after the render", n)
 	}
