@@ -234,3 +234,34 @@ func GIFDecodeWork(b []byte, frames int) (pixels int64, restores int) {
 	})
 	return pixels, restores
 }
+
+// PNGCompressedText counts a PNG's compressed text chunks (zTXt, and iTXt
+// marked compressed). libpng inflates each, up to 8 MB apiece, as it reads
+// the header, before a render is priced or admitted: 100 of them in a 771 KB
+// file took 7.6 s of CPU and 1.1 GiB to describe with fm=json. 0 for
+// anything else.
+func PNGCompressedText(b []byte) int {
+	if Sniff(b) != FormatPNG {
+		return 0
+	}
+	n := 0
+	for p := 8; p+12 <= len(b); {
+		size := binary.BigEndian.Uint32(b[p:])
+		if uint64(size)+12 > uint64(len(b)-p) {
+			break
+		}
+		data := b[p+8 : p+8+int(size)]
+		switch string(b[p+4 : p+8]) {
+		case "zTXt":
+			n++
+		case "iTXt":
+			if k := bytes.IndexByte(data, 0); k >= 0 && k+1 < len(data) && data[k+1] != 0 {
+				n++
+			}
+		case "IEND":
+			return n
+		}
+		p += 12 + int(size)
+	}
+	return n
+}

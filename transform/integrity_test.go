@@ -2,11 +2,15 @@ package transform
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
+	"image/png"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -121,6 +125,48 @@ func TestGIFDecodeWork(t *testing.T) {
 		px, restores := GIFDecodeWork(buf.Bytes(), tt.frames)
 		if px != tt.pixels || restores != tt.restores {
 			t.Errorf("first %d frames: %d pixels, %d restores; want %d, %d", tt.frames, px, restores, tt.pixels, tt.restores)
+		}
+	}
+}
+
+// TestPNGCompressedText counts the chunks libpng inflates as it reads a
+// PNG's header: zTXt, and iTXt marked compressed; not tEXt, nor an iTXt
+// left uncompressed.
+func TestPNGCompressedText(t *testing.T) {
+	t.Parallel()
+	var img bytes.Buffer
+	if err := png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	withChunks := func(chunks ...string) []byte {
+		b := img.Bytes()
+		iend := bytes.Index(b, []byte("IEND")) - 4
+		out := append([]byte{}, b[:iend]...)
+		for _, c := range chunks {
+			typ, data, _ := strings.Cut(c, ":")
+			out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
+			sum := crc32.NewIEEE()
+			sum.Write([]byte(typ + data))
+			out = append(out, typ+data...)
+			out = binary.BigEndian.AppendUint32(out, sum.Sum32())
+		}
+		return append(out, b[iend:]...)
+	}
+	for _, tt := range []struct {
+		chunks []string
+		want   int
+	}{
+		{nil, 0},
+		{[]string{"tEXt:Comment\x00hi"}, 0},
+		{[]string{"zTXt:Comment\x00\x00x", "zTXt:a\x00\x00y"}, 2},
+		{[]string{"iTXt:XML\x00\x01\x00\x00\x00z", "iTXt:XML\x00\x00\x00\x00\x00plain"}, 1},
+	} {
+		b := withChunks(tt.chunks...)
+		if err := CheckIntegrity(b); err != nil {
+			t.Fatalf("%q: the test's PNG is not whole: %v", tt.chunks, err)
+		}
+		if got := PNGCompressedText(b); got != tt.want {
+			t.Errorf("%q: %d compressed text chunks, want %d", tt.chunks, got, tt.want)
 		}
 	}
 }

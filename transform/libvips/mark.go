@@ -38,6 +38,9 @@ func markHeader(j *job) error {
 	if err := transform.CheckIntegrity(m); err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
+	if err := boundedText(m, "the mark"); err != nil {
+		return err
+	}
 	// A JPEG of many scans is bounded and priced as a mark as it is as a
 	// source: a 250-scan mark drew for 5.3 s of CPU and 377 MB.
 	var err error
