@@ -255,7 +255,9 @@ func registerConnections(r *prometheus.Registry, s *Server) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imgedge_open_connections", Help: "Connections open on the public listener."},
 			func() float64 { return float64(s.idle.openConns()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_idle_connections_closed_total", Help: "Idle keep-alive connections closed, oldest first, to make room near server.max_conns."},
-			func() float64 { return float64(s.idle.closedIdle()) }))
+			func() float64 { return float64(s.idle.closedIdle()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imgedge_connections_refused_total", Help: "Connections answered 503 and closed: over server.max_conns, or over server.max_conns_per_ip from one address."},
+			func() float64 { return float64(s.refused.Load()) }))
 	breaker := prometheus.NewDesc("imgedge_breaker_state", "Circuit breaker state by origin: 0 closed, 1 half-open, 2 open.", []string{"origin"}, nil)
 	r.MustRegister(collectorFunc{descs: []*prometheus.Desc{breaker}, collect: func(ch chan<- prometheus.Metric) {
 		// Routes may share an origin, each with its own breaker: one series

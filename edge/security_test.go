@@ -296,6 +296,7 @@ func TestSlowAndGreedyClients(t *testing.T) {
 	}
 	defer slow.Close()
 	cut := make(chan time.Duration, 1)
+	var slowAnswer []byte
 	go func() {
 		started := time.Now()
 		for _, c := range []byte("GET /kodim23.png HTTP/1.1\r\nHost: x\r\n") {
@@ -305,7 +306,7 @@ func TestSlowAndGreedyClients(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		slow.SetReadDeadline(time.Now().Add(5 * time.Second))
-		io.Copy(io.Discard, slow)
+		slowAnswer, _ = io.ReadAll(slow)
 		cut <- time.Since(started)
 	}()
 	// ...while others are served.
@@ -317,13 +318,19 @@ func TestSlowAndGreedyClients(t *testing.T) {
 		if took > 3*time.Second {
 			t.Errorf("the trickling client was cut off after %v", took)
 		}
+		// In the taxonomy, and no cache may keep it: it is about this
+		// connection, not the URL.
+		if a := string(slowAnswer); !strings.HasPrefix(a, "HTTP/1.1 408 ") || !strings.Contains(a, "application/problem+json") ||
+			!strings.Contains(a, "no-store") || !strings.Contains(a, `"code":"bad_param"`) {
+			t.Errorf("the trickling client was answered %q, want 408 problem+json, no-store", a)
+		}
 	case <-time.After(6 * time.Second):
 		t.Fatal("the trickling client was never cut off")
 	}
 	// A header larger than the read buffer is refused.
 	r := h.get(t, "/kodim23.png?w=10", "X-Big", strings.Repeat("a", 16<<10))
-	if r.status != 431 {
-		t.Errorf("a 16 KiB header: %d, want 431", r.status)
+	if r.status != 431 || r.header["content-type"] != "application/problem+json" || r.header["cache-control"] != "no-store" {
+		t.Errorf("a 16 KiB header: %d %s %s, want 431 problem+json, no-store", r.status, r.header["content-type"], r.header["cache-control"])
 	}
 	// server.max_conns bounds the connections being served: with eight
 	// requests waiting on the origin, the ninth connection is turned away.
@@ -357,8 +364,11 @@ func TestSlowAndGreedyClients(t *testing.T) {
 	extra.Write([]byte("GET /kodim23.png?w=10 HTTP/1.1\r\nHost: x\r\n\r\n"))
 	extra.SetReadDeadline(time.Now().Add(10 * time.Second)) // served instead: kept alive
 	reply, _ := io.ReadAll(extra)
-	if !bytes.Contains(reply, []byte("503")) && !bytes.Contains(reply, []byte("Concurrency limit")) {
-		t.Errorf("connection over server.max_conns got %q", reply)
+	// In the taxonomy: 503 overloaded, Retry-After, and no cache keeps it.
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(reply)), nil)
+	if err != nil || resp.StatusCode != 503 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+		resp.Header.Get("Retry-After") == "" || resp.Header.Get("Cache-Control") != "no-store" || !bytes.Contains(reply, []byte(`"code":"overloaded"`)) {
+		t.Errorf("connection over server.max_conns got %q (%v)", reply, err)
 	}
 	for _, c := range conns {
 		c.Close()
@@ -414,20 +424,24 @@ func TestOneAddressCannotHoldEveryConnection(t *testing.T) {
 	// whatever the socket holds.
 	quiet := time.Now().Add(time.Second)
 	var wg sync.WaitGroup
-	var closed atomic.Int64
+	var closed, answered atomic.Int64
 	for _, c := range idle {
 		c.SetReadDeadline(quiet)
 		wg.Go(func() {
 			var b [64]byte
-			if _, err := c.Read(b[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+			n, err := c.Read(b[:])
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				closed.Add(1)
+			}
+			if bytes.HasPrefix(b[:n], []byte("HTTP/1.1 503 ")) {
+				answered.Add(1) // the taxonomy's overloaded, not a bare close
 			}
 		})
 	}
 	wg.Wait()
 	refused = int(closed.Load())
-	if refused < 40-16 {
-		t.Errorf("%d of 40 idle sockets from one address refused, want at least %d", refused, 40-16)
+	if refused < 40-16 || answered.Load() != closed.Load() {
+		t.Errorf("%d of 40 idle sockets from one address refused (%d answered 503), want at least %d, each answered", refused, answered.Load(), 40-16)
 	}
 	other, err := from("127.0.0.2")
 	if err != nil {

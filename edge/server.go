@@ -61,6 +61,7 @@ type Server struct {
 	hitLines   atomic.Uint64 // hits seen by the access log, for sampling
 	errorLines lineLimiter   // error lines written each second
 	idle       *idleConns    // the public listener's connections, idle ones oldest first
+	refused    atomic.Int64  // connections over server.max_conns or max_conns_per_ip, answered 503
 	proxies    proxies       // server.trusted_proxies, for the access log\'s client
 
 	ready    atomic.Bool
@@ -411,14 +412,15 @@ func (s *Server) Close(ctx context.Context) error {
 // timeouts and connection bound of the server.* settings.
 func (s *Server) PublicServer() *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:              s.Handle,
-		Name:                 "imgedge",
-		ReadTimeout:          s.cfg.Server.ReadTimeout.D(),
-		WriteTimeout:         s.cfg.Server.WriteTimeout.D(),
-		IdleTimeout:          s.cfg.Server.IdleTimeout.D(),
-		Concurrency:          s.cfg.Server.MaxConns,
-		MaxConnsPerIP:        s.cfg.Server.MaxConnsPerIP,
+		Handler:      s.Handle,
+		Name:         "imgedge",
+		ReadTimeout:  s.cfg.Server.ReadTimeout.D(),
+		WriteTimeout: s.cfg.Server.WriteTimeout.D(),
+		IdleTimeout:  s.cfg.Server.IdleTimeout.D(),
+		// server.max_conns and max_conns_per_ip are held by the listener
+		// (connLimit), which answers in the error taxonomy.
 		NoDefaultContentType: true,
+		ErrorHandler:         s.unreadable,
 		// The read buffer bounds a request's headers: larger ones get 431.
 		ReadBufferSize: 8192,
 		Logger:         serverLog{s},
@@ -439,7 +441,9 @@ func (s *Server) Serve(ctx context.Context, public, admin net.Listener) error {
 	pub := s.PublicServer()
 	adm := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 2)
-	go func() { errc <- pub.Serve(public) }()
+	go func() {
+		errc <- pub.Serve(newConnLimit(public, s.cfg.Server.MaxConns, s.cfg.Server.MaxConnsPerIP, &s.refused))
+	}()
 	go func() {
 		if err := adm.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
@@ -491,4 +495,21 @@ func (l serverLog) Printf(format string, args ...any) {
 		return
 	}
 	l.s.log.Warn(msg)
+}
+
+// unreadable answers a request fasthttp could not read, in the error
+// taxonomy and never cacheable: it says nothing about any URL.
+func (s *Server) unreadable(ctx *fasthttp.RequestCtx, err error) {
+	p := problem{Status: 400, Title: "Bad Request", Class: classUser, Code: "bad_param", transient: true,
+		Detail: "The request is not valid HTTP/1.1; send a GET or HEAD with a path and a Host header."}
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		p.Status, p.Title, p.Detail = 431, "Request Header Fields Too Large", "The request's headers are over 8 KiB; send fewer or shorter ones."
+	case errors.As(err, &ne) && ne.Timeout():
+		p.Status, p.Title, p.Detail = 408, "Request Timeout", "The request did not arrive whole within server.read_timeout; send it at once."
+	}
+	s.metrics.errors.WithLabelValues(p.Class, p.Code).Inc()
+	s.writeProblem(ctx, p)
 }
