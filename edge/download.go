@@ -20,7 +20,12 @@ func contentDisposition(name, contentType string) string {
 	clean := strings.Map(func(r rune) rune {
 		// Format characters (unicode.Cf) are invisible: bidi overrides
 		// make "gpj.exe" show as "exe.jpg", zero-width ones hide the rest.
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '"' || r == '\\' || r == ';' {
+		// So are the other default-ignorable code points (the combining
+		// grapheme joiner, Hangul fillers) and variation selectors, which
+		// render as nothing (Unicode's Default_Ignorable_Code_Point).
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) ||
+			unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r) ||
+			r == '"' || r == '\\' || r == ';' {
 			return -1
 		}
 		return r

@@ -25,6 +25,9 @@ func TestContentDisposition(t *testing.T) {
 		// and zero-width characters are dropped.
 		{"cat\u202Egpj.exe", "image/png", `attachment; filename="catgpj.exe"; filename*=UTF-8''catgpj.exe`},
 		{"a\u200Bb\u200D\u2066c\u2069\uFEFF.jpg", "image/jpeg", `attachment; filename="abc.jpg"; filename*=UTF-8''abc.jpg`},
+		// The other invisible ones: the combining grapheme joiner, Hangul
+		// fillers, a variation selector.
+		{"a\u034Fb\u115Fc\u3164d\uFE0F.jpg", "image/jpeg", `attachment; filename="abcd.jpg"; filename*=UTF-8''abcd.jpg`},
 	} {
 		got := contentDisposition(tt.name, tt.ct)
 		if got != tt.want {
