@@ -361,3 +361,32 @@ func FuzzCanonicalSVG(f *testing.F) {
 		checkCanonical(t, "fuzz", s)
 	})
 }
+
+// TestSVGPaintServers counts the drawn shapes painted with a gradient (the
+// paint server the canonical document keeps), each priced as covering the
+// canvas: 200 canvas-sized rectangles
+// with a radial gradient drew for 11.1 s against 1.2 s priced as shapes.
+func TestSVGPaintServers(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, body string
+		paints     int64
+	}{
+		{"a gradient fill", `<linearGradient id="g"/><rect fill="url(#g)" width="1" height="1"/>`, 1},
+		{"a gradient stroke", `<linearGradient id="p"/><circle stroke="url(#p)" r="1"/>`, 1},
+		{"a pattern, which is not drawn", `<pattern id="p"/><circle stroke="url(#p)" r="1"/>`, 0},
+		{"in a style", `<radialGradient id="g"/><rect style="fill:url(#g)" width="1" height="1"/>`, 1},
+		{"a solid fill", `<rect fill="red" width="1" height="1"/>`, 0},
+		{"a reference to no paint server", `<rect id="x" width="1" height="1"/><rect fill="url(#x)" width="1" height="1"/>`, 0},
+		{"each use drawn", `<defs><radialGradient id="g"/><rect id="r" fill="url(#g)" width="1" height="1"/></defs><use xlink:href="#r"/><use xlink:href="#r"/>`, 2},
+	} {
+		s, err := CanonicalSVG([]byte(svgOpen+tt.body+`</svg>`), 50_000_000)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if s.Paints != tt.paints {
+			t.Errorf("%s: %d painted with a gradient, want %d", tt.name, s.Paints, tt.paints)
+		}
+	}
+}

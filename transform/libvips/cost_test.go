@@ -470,3 +470,38 @@ func TestPNGTextBombRefused(t *testing.T) {
 		t.Errorf("as a mark: %v, want refused for its text chunks", err)
 	}
 }
+
+// TestSVGGradientsPriced: a shape painted with a gradient is priced as
+// covering the canvas, and a document drawing too many such is refused
+// before librsvg, which the kill switch cannot stop inside a tile, starts:
+// 2,000 canvas-sized rectangles with a radial gradient were admitted as
+// small shapes and held a core for minutes.
+func TestSVGGradientsPriced(t *testing.T) {
+	t.Parallel()
+	doc := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="2000"><radialGradient id="g"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/></radialGradient>`)
+		for range n {
+			b.WriteString(`<rect width="2000" height="2000" fill="url(#g)"/>`)
+		}
+		b.WriteString(`</svg>`)
+		return []byte(b.String())
+	}
+	cfg := testConfig()
+	price := func(n int) (cost, error) {
+		j := newJob(doc(n), transform.Job{Spec: parse(t, "w=2000&fm=png")}, &cfg)
+		defer j.close()
+		err := j.admit()
+		return j.cost, err
+	}
+	few, err := price(20)
+	if err != nil {
+		t.Fatalf("20 gradients: %v", err)
+	}
+	if floor := time.Duration(20 * 2000 * 2000 * svgPaintNanosPerPixel); few.svgDraw < floor {
+		t.Errorf("20 canvas-sized gradients priced %v, want at least %v", few.svgDraw, floor)
+	}
+	if _, err := price(2000); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "transform.timeout") {
+		t.Errorf("2,000 canvas-sized gradients: %v, want refused past transform.timeout", err)
+	}
+}
