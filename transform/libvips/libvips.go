@@ -105,6 +105,7 @@ type Transformer struct {
 	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency, Queue and MemoryBudget stay as built
 	slots    chan struct{}
 	heavy    chan struct{}       // held by heavy renders (cost.heavy) besides a slot: at most half the slots
+	reading  chan struct{}       // held while a large document is read and priced (readsLong): at most half the slots
 	memory   *semaphore.Weighted // estimated bytes of the running renders
 	budget   int64
 	queue    int
@@ -143,7 +144,8 @@ func New(cfg Config) (*Transformer, error) {
 		return nil, err
 	}
 	t := &Transformer{faces: detector, slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
-		memory: semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
+		reading: make(chan struct{}, max(1, cfg.Concurrency/2)),
+		memory:  semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
 		glibc: !JemallocInUse()}
 	t.cfg.Store(&cfg)
 	t.progress.Store(time.Now().UnixNano())
@@ -231,7 +233,7 @@ func (t *Transformer) Transform(ctx context.Context, src []byte, tj transform.Jo
 	cfg := t.cfg.Load()
 	j := newJob(src, tj, cfg)
 	j.detector = t.faces
-	if err := j.admit(); err != nil {
+	if err := t.admit(ctx, cfg, j); err != nil {
 		j.close()
 		return transform.Result{}, err
 	}
@@ -381,6 +383,39 @@ func (t *Transformer) Wait(ctx context.Context) error {
 		return fmt.Errorf("libvips: %d renders still running: %w", t.running.N(), err)
 	}
 	return nil
+}
+
+// readsLong reports a source whose reading and pricing is work of its own,
+// done before the render is priced or admitted: an SVG over a quarter of
+// a MiB, or any gzip data (an SVGZ inflates to up to 16 MiB). The edge
+// parses the document and estimates its paths' crossings, then librsvg
+// parses it again for its header: a 15 MB document of 99,000 paths took
+// 1.7 s in Go alone to describe with fm=json.
+func readsLong(src []byte) bool {
+	return transform.IsGzip(src) || len(src) > 256<<10 && transform.IsSVG(src)
+}
+
+// admit reads and prices j. A source that reads long does so holding one
+// of half the slots' places for it, waited for as a slot is: documents
+// sent to be parsed can take half the cores, never every one, and small
+// renders do not wait behind them.
+func (t *Transformer) admit(ctx context.Context, cfg *Config, j *job) error {
+	if !readsLong(j.orig) {
+		return j.admit()
+	}
+	select {
+	case t.reading <- struct{}{}:
+	default:
+		qctx, cancel := context.WithTimeout(ctx, cfg.QueueTimeout)
+		defer cancel()
+		select {
+		case t.reading <- struct{}{}:
+		case <-qctx.Done():
+			return t.waitFailed(ctx, cfg, "place to read a large document (half of transform.concurrency)")
+		}
+	}
+	defer func() { <-t.reading }()
+	return j.admit()
 }
 
 // acquire takes, for a heavy render, one of the heavy places (half the

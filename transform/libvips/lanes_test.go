@@ -9,8 +9,10 @@ import (
 	"image/draw"
 	"image/png"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"imgedge/transform"
 )
@@ -62,5 +64,45 @@ func TestTrimmedIntoTheHeavyLane(t *testing.T) {
 	}
 	if n := len(tr.heavy); n != 0 {
 		t.Fatalf("%d heavy places still taken after the render", n)
+	}
+}
+
+// TestLargeDocumentsReadInTheirLane: an SVG large enough that reading and
+// pricing it is work of its own waits for one of half the slots' places
+// first; with every such place taken it is busy, while other sources are
+// read and rendered as before.
+func TestLargeDocumentsReadInTheirLane(t *testing.T) {
+	var doc strings.Builder
+	doc.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">`)
+	for doc.Len() < 300<<10 {
+		doc.WriteString(`<path d="M10 10 L90 90 L10 90 Z" fill="#123456"/>`)
+	}
+	doc.WriteString(`</svg>`)
+	big := []byte(doc.String())
+	if !readsLong(big) {
+		t.Fatalf("a %d-byte SVG does not read long (the test's premise)", len(big))
+	}
+	cfg := testConfig()
+	cfg.QueueTimeout = 50 * time.Millisecond
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	for range cap(tr.reading) {
+		tr.reading <- struct{}{}
+	}
+	_, err = tr.Transform(context.Background(), big, transform.Job{Spec: parse(t, "w=50&fm=png")})
+	if !errors.Is(err, transform.ErrBusy) || !strings.Contains(err.Error(), "large document") {
+		t.Fatalf("a large SVG with every reading place taken: %v, want busy", err)
+	}
+	if res := render1(t, tr, readFile(t, filepath.Join(benchImages, "hopper.jpg")), "w=50"); res.Width != 50 {
+		t.Fatalf("a JPEG beside them: %dx%d", res.Width, res.Height)
+	}
+	for range cap(tr.reading) {
+		<-tr.reading
+	}
+	if res := render1(t, tr, big, "w=50&fm=png"); res.Width != 50 || len(tr.reading) != 0 {
+		t.Fatalf("the large SVG with a place free: %dx%d, %d places still taken", res.Width, res.Height, len(tr.reading))
 	}
 }
