@@ -384,6 +384,10 @@ const cmykNanosPerPixel = 95
 // 0.91 ns a canvas pixel a frame (2 vCPU), against 2.15 s priced before.
 const gifRestoreNanosPerPixel = 1.0
 
+// avifCodedBytesPerPixel is what libheif holds per pixel its AV1 data
+// codes beyond the size libvips was told.
+const avifCodedBytesPerPixel = 8
+
 // maxJPEGScans bounds a JPEG's scans. Encoders write 10
 // (libjpeg's jpeg_simple_progression) to about 20 (mozjpeg's optimised
 // scans); a valid progression can have thousands, each read over the whole
@@ -628,6 +632,14 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 		c.memory += 2 * loaded * 4
 	}
 	decoded := loaded
+	if j.coded > loaded {
+		// An AVIF decodes what its bitstream codes (its alpha and tiles
+		// included), held whole by libheif as planes and again as RGB,
+		// whatever its ispe says: a 4000x4000 frame claiming 100x100 grew
+		// RSS by 108 MiB.
+		decoded = j.coded
+		c.memory += (j.coded - loaded) * avifCodedBytesPerPixel
+	}
 	if j.srcFmt == transform.FormatWebP {
 		// libwebp decodes every pixel, however small it scales the rows.
 		decoded = int64(j.sw) * int64(j.sh) * int64(c.frames)

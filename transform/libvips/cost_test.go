@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/davidbyttow/govips/v2/vips"
+
 	"imgedge/transform"
 )
 
@@ -503,5 +505,56 @@ func TestSVGGradientsPriced(t *testing.T) {
 	}
 	if _, err := price(2000); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "transform.timeout") {
 		t.Errorf("2,000 canvas-sized gradients: %v, want refused past transform.timeout", err)
+	}
+}
+
+// TestAVIFPricedFromItsBitstream: libvips reports an AVIF's size from its
+// ispe property, which nothing checks against the AV1 data. A frame of
+// 2000x2000 that claims 100x100 is priced, and held to
+// limits.max_source_pixels, at what it decodes to. A flat 12000x12000
+// frame claiming 100x100 (2 KB) had decoded 144 MP, priced at 10,000
+// pixels: 2.8 s and 926 MiB, eight at once 3.5 GiB.
+func TestAVIFPricedFromItsBitstream(t *testing.T) {
+	t.Parallel()
+	img, err := vips.Black(2000, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	honest, _, err := img.ExportAvif(&vips.AvifExportParams{Quality: 30, Speed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(honest, []byte("ispe"))
+	if i < 0 {
+		t.Fatal("no ispe box in libvips' AVIF")
+	}
+	lying := append([]byte{}, honest...)
+	binary.BigEndian.PutUint32(lying[i+8:], 100)
+	binary.BigEndian.PutUint32(lying[i+12:], 100)
+	cfg := testConfig()
+	price := func(src []byte, cfg Config) (*job, error) {
+		j := newJob(src, transform.Job{Spec: parse(t, "w=100&fm=png")}, &cfg)
+		defer j.close()
+		return j, j.admit()
+	}
+	hj, err := price(honest, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lj, err := price(lying, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The decode is most of the honest file's price, and all of it is in
+	// the lying one's.
+	decode := time.Duration(2000 * 2000 * decodeNanosPerPixel[transform.FormatAVIF])
+	if hj.cost.cpu < decode || lj.sw != 100 || lj.cost.cpu < decode || lj.cost.memory < 2000*2000*avifCodedBytesPerPixel/2 {
+		t.Errorf("claiming 100x100 (libvips says %dx%d): priced %v and %d MiB; the honest file %v and %d MiB; the decode alone %v",
+			lj.sw, lj.sh, lj.cost.cpu, lj.cost.memory>>20, hj.cost.cpu, hj.cost.memory>>20, decode)
+	}
+	cfg.MaxSourcePixels = 1_000_000
+	if _, err := price(lying, cfg); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "AV1 data decodes to") {
+		t.Errorf("past limits.max_source_pixels by its bitstream: %v, want refused", err)
 	}
 }
