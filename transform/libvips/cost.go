@@ -633,7 +633,7 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 	}
 	decoded := loaded
 	if j.coded > loaded {
-		// An AVIF decodes what its bitstream codes (its alpha and tiles
+		// An AVIF or HEIC decodes what its bitstream codes (its alpha and tiles
 		// included), held whole by libheif as planes and again as RGB,
 		// whatever its ispe says: a 4000x4000 frame claiming 100x100 grew
 		// RSS by 108 MiB.

@@ -554,7 +554,7 @@ func TestAVIFPricedFromItsBitstream(t *testing.T) {
 			lj.sw, lj.sh, lj.cost.cpu, lj.cost.memory>>20, hj.cost.cpu, hj.cost.memory>>20, decode)
 	}
 	cfg.MaxSourcePixels = 1_000_000
-	if _, err := price(lying, cfg); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "AV1 data decodes to") {
+	if _, err := price(lying, cfg); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "coded data decodes to") {
 		t.Errorf("past limits.max_source_pixels by its bitstream: %v, want refused", err)
 	}
 }

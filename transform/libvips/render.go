@@ -225,7 +225,7 @@ type job struct {
 	cmyk       bool        // the source is CMYK, made sRGB through a profile (lcms) before anything else
 	gifPixels  int64       // a GIF's: the pixels of the frames decoded to reach those loaded
 	gifRestore int         // a GIF's: how many of those restore the previous canvas
-	coded      int64       // an AVIF's: the pixels its AV1 bitstream decodes to, whatever its ispe says
+	coded      int64       // an AVIF's or HEIC's: the pixels its bitstream decodes to, whatever its ispe says
 	markPixels int64       // the watermark's, from its header
 	markW      int         // the watermark's width, from its header
 	opts       loadOptions // how the pipeline loads the source
@@ -353,15 +353,15 @@ func inspect(j *job) error {
 		return err
 	}
 	j.sw, j.sh = j.img.Width(), j.img.PageHeight()
-	if j.srcFmt == transform.FormatAVIF {
+	if j.srcFmt == transform.FormatAVIF || j.srcFmt == transform.FormatHEIF {
 		// libvips' size is the ispe property's: the bitstream decides
 		// what is decoded.
-		coded, ok := transform.AVIFCodedPixels(j.src)
+		coded, ok := transform.HEIFCodedPixels(j.src)
 		if !ok {
-			return fmt.Errorf("%w: an AVIF whose item boxes (iinf, iloc) do not parse", transform.ErrUnsupported)
+			return fmt.Errorf("%w: an AVIF or HEIC whose item boxes (iinf, iloc) do not parse", transform.ErrUnsupported)
 		}
 		if coded > j.cfg.MaxSourcePixels {
-			return fmt.Errorf("%w: the AVIF's AV1 data decodes to %d pixels (it claims %dx%d), above limits.max_source_pixels (%d)",
+			return fmt.Errorf("%w: the image's coded data decodes to %d pixels (it claims %dx%d), above limits.max_source_pixels (%d)",
 				transform.ErrTooLarge, coded, j.sw, j.sh, j.cfg.MaxSourcePixels)
 		}
 		j.coded = coded

@@ -4,40 +4,85 @@ import (
 	"encoding/binary"
 )
 
-// AVIFCodedPixels is what decoding an AVIF's images takes, read from the
-// AV1 bitstream itself: for every av01 item (the image, its tiles, its
-// alpha), the largest frame its sequence headers allow, those of the item's
-// data and of the av1C configuration libheif hands the decoder first. The
-// size libvips reports comes from the ispe property, which nothing checks
-// against the bitstream: a 2 KB flat 12000x12000 image whose ispe says
-// 100x100 was priced at 10,000 pixels and decoded 144 MP (2.8 s, 926 MiB).
-// ok is false when the file's boxes do not parse; pixels is then 0.
-func AVIFCodedPixels(b []byte) (pixels int64, ok bool) {
+// HEIFCodedPixels is what decoding an AVIF's or a HEIC's images takes,
+// read from the coded bitstream itself: for every av01 or hvc1 item (the
+// image, its tiles, its alpha), the largest picture its parameter sets
+// allow, those of the item's data and of the configuration box (av1C,
+// hvcC) libheif hands the decoder first. The size libvips reports comes
+// from the ispe property, which nothing checks against the bitstream: a
+// 2 KB flat 12000x12000 AVIF whose ispe says 100x100 was priced at 10,000
+// pixels and decoded 144 MP (2.8 s, 926 MiB). ok is false when the file's
+// boxes do not parse; pixels is then 0.
+func HEIFCodedPixels(b []byte) (pixels int64, ok bool) {
 	meta, ok := findBox(b, "meta")
 	if !ok || len(meta) < 4 {
 		return 0, false
 	}
 	meta = meta[4:] // a full box: version and flags
-	types := avifItemTypes(boxOr(meta, "iinf"))
-	locs, ok := avifItemData(b, meta)
+	types := heifItemTypes(boxOr(meta, "iinf"))
+	locs, ok := heifItemData(b, meta)
 	if !ok {
 		return 0, false
 	}
-	var config int64 // the largest frame any av1C allows
-	if ipco, found := findBox(boxOr(meta, "iprp"), "ipco"); found {
-		walkBoxes(ipco, func(typ string, body []byte) {
-			if typ == "av1C" && len(body) > 4 {
-				config = max(config, av1MaxFrame(body[4:]))
-			}
-		})
+	// Each item's configuration box (av1C, hvcC), through ipma's
+	// associations to ipco's properties.
+	iprp := boxOr(meta, "iprp")
+	var props [][2]string // ipco's boxes in order: type and body
+	if ipco, found := findBox(iprp, "ipco"); found {
+		walkBoxes(ipco, func(typ string, body []byte) { props = append(props, [2]string{typ, string(body)}) })
 	}
+	assoc := heifAssociations(boxOr(iprp, "ipma"))
 	for id, t := range types {
-		if t != "av01" {
+		if t != "av01" && t != "hvc1" {
 			continue
 		}
-		pixels += max(av1MaxFrame(locs[id]), config)
+		var config int64
+		lengthSize := 4
+		for _, i := range assoc[id] {
+			if i < 1 || i > len(props) {
+				continue
+			}
+			typ, body := props[i-1][0], []byte(props[i-1][1])
+			switch {
+			case t == "av01" && typ == "av1C" && len(body) > 4:
+				config = max(config, av1MaxFrame(body[4:]))
+			case t == "hvc1" && typ == "hvcC":
+				px, ls := hvcCMaxPicture(body)
+				config, lengthSize = max(config, px), ls
+			}
+		}
+		if t == "av01" {
+			pixels += max(av1MaxFrame(locs[id]), config)
+		} else {
+			pixels += max(hevcMaxPicture(locs[id], lengthSize), config)
+		}
 	}
 	return pixels, true
+}
+
+// heifAssociations reads ipma: each item's properties, as 1-based indexes
+// into ipco's boxes.
+func heifAssociations(ipma []byte) map[uint32][]int {
+	out := map[uint32][]int{}
+	r := &byteReader{b: ipma}
+	version, flags := r.n(1), r.n(3)
+	for range min(r.n(4), 1<<16) {
+		id := r.n(2)
+		if version >= 1 {
+			id = r.n(4)
+		}
+		for range r.n(1) {
+			i := r.n(1) & 0x7f
+			if flags&1 != 0 {
+				i = (i<<8 | r.n(1)) & 0x7fff
+			}
+			out[uint32(id)] = append(out[uint32(id)], int(i))
+		}
+		if r.bad {
+			break
+		}
+	}
+	return out
 }
 
 // walkBoxes calls f with each ISO-BMFF box in b, its type and body.
@@ -76,8 +121,8 @@ func boxOr(b []byte, typ string) []byte {
 	return body
 }
 
-// avifItemTypes reads iinf: each item's type by its id.
-func avifItemTypes(iinf []byte) map[uint32]string {
+// heifItemTypes reads iinf: each item's type by its id.
+func heifItemTypes(iinf []byte) map[uint32]string {
 	types := map[uint32]string{}
 	if len(iinf) < 6 {
 		return types
@@ -103,9 +148,9 @@ func avifItemTypes(iinf []byte) map[uint32]string {
 	return types
 }
 
-// avifItemData reads iloc: each item's first extent, from the file or from
+// heifItemData reads iloc: each item's first extent, from the file or from
 // idat. An item stored otherwise has none.
-func avifItemData(file, meta []byte) (map[uint32][]byte, bool) {
+func heifItemData(file, meta []byte) (map[uint32][]byte, bool) {
 	loc, found := findBox(meta, "iloc")
 	if !found {
 		return nil, false
@@ -297,4 +342,128 @@ func (r *byteReader) n(size int) uint64 {
 	}
 	r.b = r.b[size:]
 	return v
+}
+
+// hvcCMaxPicture reads an HEVC configuration box (ISO/IEC 14496-15, 8.3.3):
+// the largest picture its sequence parameter sets allow, and the size of
+// the NAL unit lengths in the data.
+func hvcCMaxPicture(b []byte) (pixels int64, lengthSize int) {
+	if len(b) < 23 {
+		return 0, 4
+	}
+	lengthSize = int(b[21]&3) + 1
+	p, arrays := 23, int(b[22])
+	for range arrays {
+		if p+3 > len(b) {
+			break
+		}
+		typ, n := b[p]&0x3f, int(binary.BigEndian.Uint16(b[p+1:]))
+		p += 3
+		for range n {
+			if p+2 > len(b) {
+				return pixels, lengthSize
+			}
+			size := int(binary.BigEndian.Uint16(b[p:]))
+			p += 2
+			if p+size > len(b) {
+				return pixels, lengthSize
+			}
+			if typ == hevcSPS {
+				pixels = max(pixels, hevcSPSPicture(b[p:p+size]))
+			}
+			p += size
+		}
+	}
+	return pixels, lengthSize
+}
+
+// hevcMaxPicture is the largest picture the sequence parameter sets among
+// the length-prefixed NAL units of b allow.
+func hevcMaxPicture(b []byte, lengthSize int) int64 {
+	var most int64
+	for len(b) >= lengthSize {
+		var n uint64
+		for _, c := range b[:lengthSize] {
+			n = n<<8 | uint64(c)
+		}
+		b = b[lengthSize:]
+		if n > uint64(len(b)) {
+			break
+		}
+		if n >= 2 && b[0]>>1&0x3f == hevcSPS {
+			most = max(most, hevcSPSPicture(b[:n]))
+		}
+		b = b[n:]
+	}
+	return most
+}
+
+const hevcSPS = 33 // the NAL unit type of a sequence parameter set
+
+// hevcSPSPicture reads pic_width_in_luma_samples by
+// pic_height_in_luma_samples from a sequence parameter set NAL unit (its
+// two-byte header included; ITU-T H.265, 7.3.2.2), 0 when it does not parse.
+func hevcSPSPicture(nal []byte) int64 {
+	if len(nal) < 3 {
+		return 0
+	}
+	// The payload without its emulation prevention bytes (00 00 03).
+	rbsp := make([]byte, 0, len(nal))
+	zeros := 0
+	for _, c := range nal[2:] {
+		if zeros >= 2 && c == 3 {
+			zeros = 0
+			continue
+		}
+		rbsp = append(rbsp, c)
+		if c == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+	}
+	r := &bitReader{b: rbsp}
+	r.bits(4) // sps_video_parameter_set_id
+	subLayers := int(r.bits(3))
+	r.bits(1) // sps_temporal_id_nesting_flag
+	// profile_tier_level: the general profile, 88 bits, and level, 8.
+	r.bits(88)
+	r.bits(8)
+	profile, level := make([]bool, subLayers), make([]bool, subLayers)
+	for i := range subLayers {
+		profile[i], level[i] = r.bits(1) == 1, r.bits(1) == 1
+	}
+	if subLayers > 0 {
+		r.bits(2 * (8 - subLayers)) // reserved_zero_2bits
+	}
+	for i := range subLayers {
+		if profile[i] {
+			r.bits(88)
+		}
+		if level[i] {
+			r.bits(8)
+		}
+	}
+	r.ue()           // sps_seq_parameter_set_id
+	if r.ue() == 3 { // chroma_format_idc
+		r.bits(1) // separate_colour_plane_flag
+	}
+	w, h := r.ue(), r.ue()
+	if r.bad {
+		return 0
+	}
+	// Whatever a crafted one says is believed, within int64.
+	return int64(min(w, 1<<24)) * int64(min(h, 1<<24))
+}
+
+// ue reads an unsigned Exp-Golomb code.
+func (r *bitReader) ue() uint64 {
+	zeros := 0
+	for r.bits(1) == 0 && !r.bad {
+		if zeros++; zeros >= 32 {
+			r.bad = true
+			return 0
+		}
+	}
+	return r.bits(zeros) + (1 << zeros) - 1
 }

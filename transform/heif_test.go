@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestAVIFCodedPixels reads what the AV1 data of the corpus' AVIFs decodes
+// TestHEIFCodedPixels reads what the AV1 data of the corpus' AVIFs decodes
 // to: the image's pixels, and its alpha's besides; and survives every
 // truncation of them without a panic.
-func TestAVIFCodedPixels(t *testing.T) {
+func TestHEIFCodedPixels(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		file   string
@@ -18,16 +18,21 @@ func TestAVIFCodedPixels(t *testing.T) {
 		{"formats/avif-example.avif", 800 * 533},
 		{"formats/avif-transparency.avif", 2 * 64 * 64}, // colour and alpha
 		{"hostile/libvips-17000x17000.avif", 17000 * 17000},
+		// Two images, each with a thumbnail; coded at 1280x856, shown at
+		// 1280x854 (cropped by its clap property).
+		{"formats/heic-example.heic", 2 * (1280*856 + 320*216)},
+		{"formats/heic-with-alpha-512x512.heic", 2 * 512 * 512},
 	} {
 		b, err := os.ReadFile("../testdata/corpus/" + tt.file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if px, ok := AVIFCodedPixels(b); !ok || px != tt.pixels {
+		if px, ok := HEIFCodedPixels(b); !ok || px != tt.pixels {
 			t.Errorf("%s: %d pixels (parsed %v), want %d", tt.file, px, ok, tt.pixels)
 		}
-		for n := range len(b) {
-			AVIFCodedPixels(b[:n])
+		// Every cut within the boxes at the start, then every 97th byte.
+		for n := 0; n < len(b); n += max(1, min(n/2048, 97)) {
+			HEIFCodedPixels(b[:n])
 		}
 	}
 }
