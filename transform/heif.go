@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 )
 
-// HEIFCodedPixels is what decoding an AVIF's or a HEIC's images takes,
-// read from the coded bitstream itself: for every av01 or hvc1 item (the
-// image, its tiles, its alpha), the largest picture its parameter sets
+// HEIFCodedPixels is what decoding an AVIF's or a HEIC's primary image
+// takes, read from the coded bitstream itself: for every av01 or hvc1 item
+// decoded for it (the image, its tiles, its alpha), the largest picture its parameter sets
 // allow, those of the item's data and of the configuration box (av1C,
 // hvcC) libheif hands the decoder first. The size libvips reports comes
 // from the ispe property, which nothing checks against the bitstream: a
@@ -32,8 +32,9 @@ func HEIFCodedPixels(b []byte) (pixels int64, ok bool) {
 		walkBoxes(ipco, func(typ string, body []byte) { props = append(props, [2]string{typ, string(body)}) })
 	}
 	assoc := heifAssociations(boxOr(iprp, "ipma"))
+	decoded := heifDecodedItems(meta)
 	for id, t := range types {
-		if t != "av01" && t != "hvc1" {
+		if t != "av01" && t != "hvc1" || decoded != nil && !decoded[id] {
 			continue
 		}
 		var config int64
@@ -58,6 +59,53 @@ func HEIFCodedPixels(b []byte) (pixels int64, ok bool) {
 		}
 	}
 	return pixels, true
+}
+
+// heifDecodedItems is the items libheif decodes for the primary image
+// (pitm): the image itself, or a grid's tiles (its dimg references), and
+// the auxiliary images referring to it (auxl: alpha, depth). nil when the
+// file names no primary item: then every coded item counts. Thumbnails
+// and the other images of a burst are left out.
+func heifDecodedItems(meta []byte) map[uint32]bool {
+	pitm, found := findBox(meta, "pitm")
+	if !found || len(pitm) < 6 {
+		return nil
+	}
+	r := &byteReader{b: pitm}
+	version := r.n(1)
+	r.n(3)
+	primary := r.n(2)
+	if version > 0 {
+		primary = r.n(4)
+	}
+	if r.bad {
+		return nil
+	}
+	decoded := map[uint32]bool{uint32(primary): true}
+	iref := boxOr(meta, "iref")
+	if len(iref) < 4 {
+		return decoded
+	}
+	idSize := 2
+	if iref[0] > 0 {
+		idSize = 4
+	}
+	walkBoxes(iref[4:], func(typ string, body []byte) {
+		r := &byteReader{b: body}
+		from := uint32(r.n(idSize))
+		for range r.n(2) {
+			to := uint32(r.n(idSize))
+			switch {
+			case r.bad:
+				return
+			case typ == "dimg" && from == uint32(primary):
+				decoded[to] = true
+			case typ == "auxl" && to == uint32(primary):
+				decoded[from] = true
+			}
+		}
+	})
+	return decoded
 }
 
 // heifAssociations reads ipma: each item's properties, as 1-based indexes
