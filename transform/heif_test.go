@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestHEIFCodedPixels reads what the AV1 data of the corpus' AVIFs decodes
-// to: the image's pixels, and its alpha's besides; and survives every
-// truncation of them without a panic.
+// TestHEIFCodedPixels reads what the AV1 and HEVC data of the corpus'
+// AVIFs and HEICs decodes to for their primary image: its pixels, and its
+// alpha's besides; and survives truncations of them without a panic.
 func TestHEIFCodedPixels(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
