@@ -2,89 +2,160 @@ package transform
 
 import (
 	"encoding/binary"
+	"fmt"
 )
 
 // HEIFCodedPixels is what decoding an AVIF's or a HEIC's primary image
 // takes, read from the coded bitstream itself: for every av01 or hvc1 item
-// decoded for it (the image, its tiles, its alpha), the largest picture its parameter sets
-// allow, those of the item's data and of the configuration box (av1C,
-// hvcC) libheif hands the decoder first. The size libvips reports comes
-// from the ispe property, which nothing checks against the bitstream: a
-// 2 KB flat 12000x12000 AVIF whose ispe says 100x100 was priced at 10,000
-// pixels and decoded 144 MP (2.8 s, 926 MiB). ok is false when the file's
-// boxes do not parse; pixels is then 0.
-func HEIFCodedPixels(b []byte) (pixels int64, ok bool) {
+// decoded for it (the image, each of its grid's tiles as often as the grid
+// names it, its alpha), the largest picture its parameter sets allow,
+// those of the item's data and of its configuration box (av1C, hvcC) that
+// libheif hands the decoder first; and a grid's or an overlay's canvas.
+// The size libvips reports comes from the ispe property, which nothing
+// checks against the bitstream: a 2 KB flat 12000x12000 AVIF whose ispe
+// says 100x100 was priced at 10,000 pixels and decoded 144 MP (2.8 s,
+// 926 MiB). A file whose boxes this cannot read as libheif does (items
+// named twice, items sharing their data, more items than any image needs)
+// is refused with ErrUnsupported: libheif's own header read of 250 items
+// sharing one 40 MB extent took 9.9 s.
+func HEIFCodedPixels(b []byte) (int64, error) {
+	bad := func(what string) (int64, error) {
+		return 0, fmt.Errorf("%w: an AVIF or HEIC whose %s", ErrUnsupported, what)
+	}
 	meta, ok := findBox(b, "meta")
 	if !ok || len(meta) < 4 {
-		return 0, false
+		return bad("meta box is missing")
 	}
 	meta = meta[4:] // a full box: version and flags
-	types := heifItemTypes(boxOr(meta, "iinf"))
+	types, ok := heifItemTypes(boxOr(meta, "iinf"))
+	if !ok {
+		return bad("item list (iinf) names an item twice, or more than " + fmt.Sprint(maxHEIFItems))
+	}
 	locs, ok := heifItemData(b, meta)
 	if !ok {
-		return 0, false
+		return bad("item locations (iloc) do not parse, name an item twice, or share data between items")
 	}
-	// Each item's configuration box (av1C, hvcC), through ipma's
-	// associations to ipco's properties.
 	iprp := boxOr(meta, "iprp")
 	var props [][2]string // ipco's boxes in order: type and body
 	if ipco, found := findBox(iprp, "ipco"); found {
 		walkBoxes(ipco, func(typ string, body []byte) { props = append(props, [2]string{typ, string(body)}) })
 	}
-	assoc := heifAssociations(boxOr(iprp, "ipma"))
-	decoded := heifDecodedItems(meta)
-	for id, t := range types {
-		if t != "av01" && t != "hvc1" || decoded != nil && !decoded[id] {
-			continue
+	h := &heifFile{types: types, locs: locs, props: props, assoc: heifAssociations(boxOr(iprp, "ipma")), memo: map[uint32]int64{}}
+	primary, refs, ok := heifReferences(meta)
+	if !ok {
+		// No primary item named: every coded item counts.
+		var pixels int64
+		for id := range types {
+			pixels += h.coded(id)
 		}
-		var config int64
-		lengthSize := 4
-		for _, i := range assoc[id] {
-			if i < 1 || i > len(props) {
-				continue
-			}
-			typ, body := props[i-1][0], []byte(props[i-1][1])
-			switch {
-			case t == "av01" && typ == "av1C" && len(body) > 4:
-				config = max(config, av1MaxFrame(body[4:]))
-			case t == "hvc1" && typ == "hvcC":
-				px, ls := hvcCMaxPicture(body)
-				config, lengthSize = max(config, px), ls
-			}
-		}
-		if t == "av01" {
-			pixels += max(av1MaxFrame(locs[id]), config)
-		} else {
-			pixels += max(hevcMaxPicture(locs[id], lengthSize), config)
+		return pixels, nil
+	}
+	pixels := h.coded(primary)
+	if t := types[primary]; t == "grid" || t == "iovl" {
+		// The canvas the tiles are drawn on, then every tile as often as
+		// it is named.
+		pixels += heifCanvas(locs[primary], t)
+		for _, tile := range refs.dimg {
+			pixels += h.coded(tile)
 		}
 	}
-	return pixels, true
+	for _, aux := range refs.auxl {
+		pixels += h.coded(aux)
+	}
+	return pixels, nil
 }
 
-// heifDecodedItems is the items libheif decodes for the primary image
-// (pitm): the image itself, or a grid's tiles (its dimg references), and
-// the auxiliary images referring to it (auxl: alpha, depth). nil when the
-// file names no primary item: then every coded item counts. Thumbnails
-// and the other images of a burst are left out.
-func heifDecodedItems(meta []byte) map[uint32]bool {
+// maxHEIFItems bounds the items of an AVIF or a HEIC: a camera's grid of
+// 48 tiles with its thumbnail, alpha and depth is far below it.
+const maxHEIFItems = 1024
+
+type heifFile struct {
+	types map[uint32]string
+	locs  map[uint32][]byte
+	props [][2]string
+	assoc map[uint32][]int
+	memo  map[uint32]int64 // coded pixels by item: a tile named again is read once
+}
+
+// coded is the largest picture item id's parameter sets allow, 0 for an
+// item that is not coded data.
+func (h *heifFile) coded(id uint32) int64 {
+	if px, ok := h.memo[id]; ok {
+		return px
+	}
+	t := h.types[id]
+	var config, px int64
+	for _, i := range h.assoc[id] {
+		if i < 1 || i > len(h.props) {
+			continue
+		}
+		typ, body := h.props[i-1][0], []byte(h.props[i-1][1])
+		switch {
+		case t == "av01" && typ == "av1C" && len(body) > 4:
+			config = max(config, av1MaxFrame(body[4:]))
+		case t == "hvc1" && typ == "hvcC":
+			config = max(config, hvcCMaxPicture(body))
+		}
+	}
+	switch t {
+	case "av01":
+		px = max(av1MaxFrame(h.locs[id]), config)
+	case "hvc1":
+		// libheif 1.15 reads four-byte NAL lengths whatever hvcC says.
+		px = max(hevcMaxPicture(h.locs[id], 4), config)
+	}
+	h.memo[id] = px
+	return px
+}
+
+// heifCanvas is the output size of a grid (ImageGrid) or an overlay
+// (ImageOverlay) item's data (ISO/IEC 23008-12, 6.6.2.3 and 6.6.2.2).
+func heifCanvas(data []byte, typ string) int64 {
+	r := &byteReader{b: data}
+	r.n(1) // version
+	flags := r.n(1)
+	if typ == "grid" {
+		r.n(2) // rows_minus_one, columns_minus_one
+	} else {
+		r.n(8) // canvas_fill_value: four 16-bit values
+	}
+	size := 2
+	if flags&1 != 0 {
+		size = 4
+	}
+	w, hgt := r.n(size), r.n(size)
+	if r.bad {
+		return 0
+	}
+	return int64(w) * int64(hgt)
+}
+
+// heifRefs are the references libheif follows from the primary image:
+// the tiles of a grid or an overlay (dimg, in order, repeats included) and
+// the auxiliary images referring to it (auxl: alpha, depth).
+type heifRefs struct{ dimg, auxl []uint32 }
+
+// heifReferences reads pitm and iref. ok is false when the file names no
+// primary item.
+func heifReferences(meta []byte) (primary uint32, refs heifRefs, ok bool) {
 	pitm, found := findBox(meta, "pitm")
 	if !found || len(pitm) < 6 {
-		return nil
+		return 0, refs, false
 	}
 	r := &byteReader{b: pitm}
 	version := r.n(1)
 	r.n(3)
-	primary := r.n(2)
+	p := r.n(2)
 	if version > 0 {
-		primary = r.n(4)
+		p = r.n(4)
 	}
 	if r.bad {
-		return nil
+		return 0, refs, false
 	}
-	decoded := map[uint32]bool{uint32(primary): true}
+	primary = uint32(p)
 	iref := boxOr(meta, "iref")
 	if len(iref) < 4 {
-		return decoded
+		return primary, refs, true
 	}
 	idSize := 2
 	if iref[0] > 0 {
@@ -98,14 +169,14 @@ func heifDecodedItems(meta []byte) map[uint32]bool {
 			switch {
 			case r.bad:
 				return
-			case typ == "dimg" && from == uint32(primary):
-				decoded[to] = true
-			case typ == "auxl" && to == uint32(primary):
-				decoded[from] = true
+			case typ == "dimg" && from == primary:
+				refs.dimg = append(refs.dimg, to)
+			case typ == "auxl" && to == primary:
+				refs.auxl = append(refs.auxl, from)
 			}
 		}
 	})
-	return decoded
+	return primary, refs, true
 }
 
 // heifAssociations reads ipma: each item's properties, as 1-based indexes
@@ -169,35 +240,50 @@ func boxOr(b []byte, typ string) []byte {
 	return body
 }
 
-// heifItemTypes reads iinf: each item's type by its id.
-func heifItemTypes(iinf []byte) map[uint32]string {
-	types := map[uint32]string{}
+// heifItemTypes reads iinf: each item's type by its id. ok is false when
+// an id comes twice or there are more than maxHEIFItems.
+func heifItemTypes(iinf []byte) (types map[uint32]string, ok bool) {
+	types, ok = map[uint32]string{}, true
 	if len(iinf) < 6 {
-		return types
+		return types, true
 	}
 	skip := 6 // version, flags, a 16-bit count
 	if iinf[0] > 0 {
 		skip = 8
 	}
 	if len(iinf) < skip {
-		return types
+		return types, true
 	}
+	n := 0
 	walkBoxes(iinf[skip:], func(typ string, e []byte) {
 		if typ != "infe" || len(e) < 4 {
 			return
 		}
+		var id uint32
+		var t string
 		switch v := e[0]; {
 		case v == 2 && len(e) >= 12:
-			types[uint32(binary.BigEndian.Uint16(e[4:]))] = string(e[8:12])
+			id, t = uint32(binary.BigEndian.Uint16(e[4:])), string(e[8:12])
 		case v >= 3 && len(e) >= 14:
-			types[binary.BigEndian.Uint32(e[4:])] = string(e[10:14])
+			id, t = binary.BigEndian.Uint32(e[4:]), string(e[10:14])
+		default:
+			return
 		}
+		if _, dup := types[id]; dup {
+			ok = false
+		}
+		if n++; n > maxHEIFItems {
+			ok = false
+		}
+		types[id] = t
 	})
-	return types
+	return types, ok
 }
 
-// heifItemData reads iloc: each item's first extent, from the file or from
-// idat. An item stored otherwise has none.
+// heifItemData reads iloc: each item's data, its extents joined, from the
+// file or from idat. ok is false when iloc does not parse, names an item
+// twice, or its items' extents add up to more than the file holds (items
+// sharing data, read again for each by libheif).
 func heifItemData(file, meta []byte) (map[uint32][]byte, bool) {
 	loc, found := findBox(meta, "iloc")
 	if !found {
@@ -216,8 +302,12 @@ func heifItemData(file, meta []byte) (map[uint32][]byte, bool) {
 	if version == 2 {
 		count = r.n(4)
 	}
+	if count > maxHEIFItems {
+		return nil, false
+	}
 	out := map[uint32][]byte{}
-	for range min(count, 1<<16) {
+	var total uint64
+	for range count {
 		id := r.n(2)
 		if version == 2 {
 			id = r.n(4)
@@ -229,6 +319,7 @@ func heifItemData(file, meta []byte) (map[uint32][]byte, bool) {
 		r.n(2) // data reference index
 		base := r.n(baseSize)
 		extents := r.n(2)
+		var data []byte
 		for e := range extents {
 			r.n(idxSize)
 			off, n := base+r.n(offSize), r.n(lenSize)
@@ -239,15 +330,26 @@ func heifItemData(file, meta []byte) (map[uint32][]byte, bool) {
 			if method == 1 {
 				src = idat
 			}
-			if e > 0 || method > 1 || off > uint64(len(src)) {
+			if method > 1 || off > uint64(len(src)) {
 				continue
 			}
 			end := uint64(len(src))
 			if n > 0 {
 				end = min(end, off+n)
 			}
-			out[uint32(id)] = src[off:end]
+			if total += end - off; total > uint64(len(file)) {
+				return nil, false
+			}
+			if e == 0 {
+				data = src[off:end]
+			} else {
+				data = append(data[:len(data):len(data)], src[off:end]...)
+			}
 		}
+		if _, dup := out[uint32(id)]; dup {
+			return nil, false
+		}
+		out[uint32(id)] = data
 	}
 	return out, !r.bad
 }
@@ -393,36 +495,36 @@ func (r *byteReader) n(size int) uint64 {
 }
 
 // hvcCMaxPicture reads an HEVC configuration box (ISO/IEC 14496-15, 8.3.3):
-// the largest picture its sequence parameter sets allow, and the size of
-// the NAL unit lengths in the data.
-func hvcCMaxPicture(b []byte) (pixels int64, lengthSize int) {
+// the largest picture the sequence parameter sets among its NAL units
+// allow, each known by its own header whatever its array says (libheif
+// hands the decoder every one).
+func hvcCMaxPicture(b []byte) (pixels int64) {
 	if len(b) < 23 {
-		return 0, 4
+		return 0
 	}
-	lengthSize = int(b[21]&3) + 1
 	p, arrays := 23, int(b[22])
 	for range arrays {
 		if p+3 > len(b) {
 			break
 		}
-		typ, n := b[p]&0x3f, int(binary.BigEndian.Uint16(b[p+1:]))
+		n := int(binary.BigEndian.Uint16(b[p+1:]))
 		p += 3
 		for range n {
 			if p+2 > len(b) {
-				return pixels, lengthSize
+				return pixels
 			}
 			size := int(binary.BigEndian.Uint16(b[p:]))
 			p += 2
 			if p+size > len(b) {
-				return pixels, lengthSize
+				return pixels
 			}
-			if typ == hevcSPS {
-				pixels = max(pixels, hevcSPSPicture(b[p:p+size]))
+			if nal := b[p : p+size]; len(nal) >= 2 && nal[0]>>1&0x3f == hevcSPS {
+				pixels = max(pixels, hevcSPSPicture(nal))
 			}
 			p += size
 		}
 	}
-	return pixels, lengthSize
+	return pixels
 }
 
 // hevcMaxPicture is the largest picture the sequence parameter sets among

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"errors"
 	"os"
 	"testing"
 )
@@ -28,12 +29,46 @@ func TestHEIFCodedPixels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if px, ok := HEIFCodedPixels(b); !ok || px != tt.pixels {
-			t.Errorf("%s: %d pixels (parsed %v), want %d", tt.file, px, ok, tt.pixels)
+		if px, err := HEIFCodedPixels(b); err != nil || px != tt.pixels {
+			t.Errorf("%s: %d pixels (%v), want %d", tt.file, px, err, tt.pixels)
 		}
 		// Every cut within the boxes at the start, then every 97th byte.
 		for n := 0; n < len(b); n += max(1, min(n/2048, 97)) {
 			HEIFCodedPixels(b[:n])
+		}
+	}
+}
+
+// TestHEIFLiesSeenThrough: files crafted to be priced small and decode
+// large (testdata/heif, from an adversarial review) are refused, or read at
+// what they decode to: ispe claiming 100x100 over a 12000x12000 frame, the
+// frame's data split in two extents, an item located twice, a grid and an
+// overlay of 100x100 claiming tiles drawn on a canvas of 12288 and 12000 a
+// side, and a HEIC whose sequence parameter set sits in an hvcC array
+// labelled otherwise.
+func TestHEIFLiesSeenThrough(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		file    string
+		atLeast int64 // pixels at least; 0: refused
+	}{
+		{"ispe100-12k.avif", 12000 * 12000},
+		{"split.avif", 12000 * 12000},
+		{"dup.avif", 0},
+		{"grid.avif", 12288 * 12288},
+		{"iovl.avif", 12000 * 12000},
+		{"h7label.heic", 7168 * 7168},
+	} {
+		b, err := os.ReadFile("testdata/heif/" + tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px, err := HEIFCodedPixels(b)
+		switch {
+		case tt.atLeast == 0 && !errors.Is(err, ErrUnsupported):
+			t.Errorf("%s: %d pixels (%v), want refused", tt.file, px, err)
+		case tt.atLeast > 0 && (err != nil || px < tt.atLeast):
+			t.Errorf("%s: %d pixels (%v), want at least %d", tt.file, px, err, tt.atLeast)
 		}
 	}
 }

@@ -356,9 +356,9 @@ func inspect(j *job) error {
 	if j.srcFmt == transform.FormatAVIF || j.srcFmt == transform.FormatHEIF {
 		// libvips' size is the ispe property's: the bitstream decides
 		// what is decoded.
-		coded, ok := transform.HEIFCodedPixels(j.src)
-		if !ok {
-			return fmt.Errorf("%w: an AVIF or HEIC whose item boxes (iinf, iloc) do not parse", transform.ErrUnsupported)
+		coded, err := transform.HEIFCodedPixels(j.src)
+		if err != nil {
+			return err
 		}
 		if coded > j.cfg.MaxSourcePixels {
 			return fmt.Errorf("%w: the image's coded data decodes to %d pixels (it claims %dx%d), above limits.max_source_pixels (%d)",
