@@ -213,6 +213,8 @@ func walkGIF(b []byte, frame func(w, h int, disposal byte)) gifEnd {
 
 // gifRestorePrevious is the disposal method that puts back the canvas as it
 // was before the frame: the decoder copies the whole canvas to keep it.
+// libnsgif takes the values the standard leaves undefined (4 to 7) the
+// same way.
 const gifRestorePrevious = 3
 
 // GIFDecodeWork is what decoding a GIF's first frames frames takes besides
@@ -228,7 +230,7 @@ func GIFDecodeWork(b []byte, frames int) (pixels int64, restores int) {
 		}
 		n++
 		pixels += int64(w) * int64(h)
-		if disposal == gifRestorePrevious {
+		if disposal >= gifRestorePrevious {
 			restores++
 		}
 	})

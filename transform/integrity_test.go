@@ -110,7 +110,7 @@ func TestGIFDecodeWork(t *testing.T) {
 		return image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.White, color.Black})
 	}
 	a := &gif.GIF{Config: image.Config{Width: 500, Height: 400, ColorModel: color.Palette{color.White, color.Black}}}
-	for i, d := range []byte{gif.DisposalNone, gif.DisposalPrevious, gif.DisposalBackground, gif.DisposalPrevious, 0} {
+	for i, d := range []byte{gif.DisposalNone, gif.DisposalPrevious, gif.DisposalBackground, 4, 0} {
 		a.Image = append(a.Image, frame(10*(i+1), 10))
 		a.Delay, a.Disposal = append(a.Delay, 5), append(a.Disposal, d)
 	}
