@@ -105,7 +105,7 @@ type Transformer struct {
 	cfg      atomic.Pointer[Config] // Update swaps it; Concurrency, Queue and MemoryBudget stay as built
 	slots    chan struct{}
 	heavy    chan struct{}       // held by heavy renders (cost.heavy) besides a slot: at most half the slots
-	reading  chan struct{}       // held while a large document is read and priced (readsLong): at most half the slots
+	reading  chan struct{}       // held while a large document is read and priced (readsLong): a quarter of the slots, half the cores
 	memory   *semaphore.Weighted // estimated bytes of the running renders
 	budget   int64
 	queue    int
@@ -144,7 +144,7 @@ func New(cfg Config) (*Transformer, error) {
 		return nil, err
 	}
 	t := &Transformer{faces: detector, slots: make(chan struct{}, cfg.Concurrency), heavy: make(chan struct{}, max(1, cfg.Concurrency/2)), queue: cfg.Queue,
-		reading: make(chan struct{}, max(1, cfg.Concurrency/2)),
+		reading: make(chan struct{}, max(1, cfg.Concurrency/4)),
 		memory:  semaphore.NewWeighted(cfg.MemoryBudget), budget: cfg.MemoryBudget, jobs: map[*job]struct{}{},
 		glibc: !JemallocInUse()}
 	t.cfg.Store(&cfg)
@@ -396,9 +396,10 @@ func readsLong(src []byte) bool {
 }
 
 // admit reads and prices j. A source that reads long does so holding one
-// of half the slots' places for it, waited for as a slot is: documents
-// sent to be parsed can take half the cores, never every one, and small
-// renders do not wait behind them.
+// of a quarter of the slots' places for it (half the cores, at the default
+// of two slots a core), waited for as a slot is: documents sent to be
+// parsed cannot take every core, and small renders do not wait behind
+// them.
 func (t *Transformer) admit(ctx context.Context, cfg *Config, j *job) error {
 	if !readsLong(j.orig) {
 		return j.admit()
@@ -411,7 +412,7 @@ func (t *Transformer) admit(ctx context.Context, cfg *Config, j *job) error {
 		select {
 		case t.reading <- struct{}{}:
 		case <-qctx.Done():
-			return t.waitFailed(ctx, cfg, "place to read a large document (half of transform.concurrency)")
+			return t.waitFailed(ctx, cfg, "place to read a large document (a quarter of transform.concurrency)")
 		}
 	}
 	defer func() { <-t.reading }()
