@@ -2,6 +2,7 @@ package transform
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -168,5 +169,41 @@ func TestPNGCompressedText(t *testing.T) {
 		if got := PNGCompressedText(b); got != tt.want {
 			t.Errorf("%q: %d compressed text chunks, want %d", tt.chunks, got, tt.want)
 		}
+	}
+}
+
+// pngWithZTXt is a 2x2 PNG with n zTXt chunks.
+func pngWithZTXt(t *testing.T, n int) []byte {
+	t.Helper()
+	var img bytes.Buffer
+	if err := png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bytes()
+	iend := bytes.Index(b, []byte("IEND")) - 4
+	out := append([]byte{}, b[:iend]...)
+	for range n {
+		chunk := []byte("zTXtComment\x00\x00x")
+		out = binary.BigEndian.AppendUint32(out, uint32(len(chunk)-4))
+		out = append(out, chunk...)
+		out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(chunk))
+	}
+	return append(out, b[iend:]...)
+}
+
+// TestSVGEmbeddedPNGTextBounded: a PNG embedded in an SVG has its text
+// chunks inflated by gdk-pixbuf's libpng as a source's are: 40 zTXt chunks
+// in a 412 KB SVG cost 2.3 s and 623 MiB priced at nothing.
+func TestSVGEmbeddedPNGTextBounded(t *testing.T) {
+	t.Parallel()
+	svg := func(n int) []byte {
+		return []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image width="2" height="2" href="data:image/png;base64,` +
+			base64.StdEncoding.EncodeToString(pngWithZTXt(t, n)) + `"/></svg>`)
+	}
+	if _, err := CanonicalSVG(svg(MaxPNGCompressedText), 50_000_000); err != nil {
+		t.Fatalf("%d chunks: %v", MaxPNGCompressedText, err)
+	}
+	if _, err := CanonicalSVG(svg(MaxPNGCompressedText+1), 50_000_000); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("%d chunks: %v, want refused", MaxPNGCompressedText+1, err)
 	}
 }

@@ -1011,6 +1011,11 @@ func rasterPixels(raw []byte) (int64, string, error) {
 	switch Sniff(raw) {
 	case FormatPNG:
 		mime = "image/png"
+		// gdk-pixbuf's libpng inflates the text chunks as the source's does.
+		if n := PNGCompressedText(raw); n > MaxPNGCompressedText {
+			return 0, "", fmt.Errorf("%w: the SVG embeds a PNG of %d compressed text chunks (zTXt, iTXt), more than %d: each is inflated, up to 8 MB, before a pixel is read",
+				ErrTooLarge, n, MaxPNGCompressedText)
+		}
 	case FormatJPEG:
 		mime = "image/jpeg"
 	case FormatGIF:

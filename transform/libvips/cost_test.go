@@ -435,7 +435,7 @@ func TestGIFFramesBeforeArePriced(t *testing.T) {
 
 // TestPNGTextBombRefused: libpng inflates every compressed text chunk as
 // it reads the header, before a render is priced or admitted; a PNG with
-// more than maxPNGCompressedText of them is refused before libpng sees it,
+// more than transform.MaxPNGCompressedText of them is refused before libpng sees it,
 // as a source and as a mark. 100 such chunks of 7.9 MB each, in 771 KB,
 // took 7.6 s of CPU and 1.1 GiB to answer fm=json.
 func TestPNGTextBombRefused(t *testing.T) {
@@ -451,7 +451,7 @@ func TestPNGTextBombRefused(t *testing.T) {
 	zw := zlib.NewWriter(&z)
 	zw.Write(bytes.Repeat([]byte{'a'}, 1<<20))
 	zw.Close()
-	for range maxPNGCompressedText + 1 {
+	for range transform.MaxPNGCompressedText + 1 {
 		data := append([]byte("Comment\x00\x00"), z.Bytes()...)
 		bomb = binary.BigEndian.AppendUint32(bomb, uint32(len(data)))
 		chunk := append([]byte("zTXt"), data...)

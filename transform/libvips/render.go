@@ -67,16 +67,10 @@ func prepare(src []byte) ([]byte, transform.Format, error) {
 	return src, f, nil
 }
 
-// maxPNGCompressedText bounds the compressed text chunks of a PNG, which
-// libpng inflates as it reads the header (transform.PNGCompressedText):
-// before the render is priced, so they are refused, not priced. Writers
-// put one or two (a comment, XMP); eight is at most 64 MB inflated.
-const maxPNGCompressedText = 8
-
 func boundedText(b []byte, what string) error {
-	if n := transform.PNGCompressedText(b); n > maxPNGCompressedText {
+	if n := transform.PNGCompressedText(b); n > transform.MaxPNGCompressedText {
 		return fmt.Errorf("%w: %s is a PNG of %d compressed text chunks (zTXt, iTXt), more than %d: the decoder inflates every one before a pixel is read; strip its metadata",
-			transform.ErrTooLarge, what, n, maxPNGCompressedText)
+			transform.ErrTooLarge, what, n, transform.MaxPNGCompressedText)
 	}
 	return nil
 }
