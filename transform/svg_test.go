@@ -378,6 +378,8 @@ func TestSVGPaintServers(t *testing.T) {
 		{"in a style", `<radialGradient id="g"/><rect style="fill:url(#g)" width="1" height="1"/>`, 1},
 		{"a solid fill", `<rect fill="red" width="1" height="1"/>`, 0},
 		{"a reference to no paint server", `<rect id="x" width="1" height="1"/><rect fill="url(#x)" width="1" height="1"/>`, 0},
+		{"inherited from a group", `<linearGradient id="g"/><g fill="url(#g)"><rect width="1" height="1"/><rect width="1" height="1"/><circle r="1"/></g>`, 4},
+		{"set by a rule on a group", `<style>g { fill: url(#g) }</style><linearGradient id="g"/><g><rect width="1" height="1"/><rect width="1" height="1"/></g>`, 3},
 		{"each use drawn", `<defs><radialGradient id="g"/><rect id="r" fill="url(#g)" width="1" height="1"/></defs><use xlink:href="#r"/><use xlink:href="#r"/>`, 2},
 	} {
 		s, err := CanonicalSVG([]byte(svgOpen+tt.body+`</svg>`), 50_000_000)
