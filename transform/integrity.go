@@ -274,3 +274,30 @@ func PNGCompressedText(b []byte) int {
 	}
 	return n
 }
+
+// WebPFrameWork is what decoding an animated WebP's first frames frames
+// takes besides the canvas: the pixels and the coded bytes of their own
+// images (ANMF chunks). libwebp's animation decoder decodes every frame
+// before the one asked for and blends each onto the canvas, so frame=n
+// costs n frames. 0 for a still WebP.
+func WebPFrameWork(b []byte, frames int) (pixels, coded int64, decoded int) {
+	if Sniff(b) != FormatWebP {
+		return 0, 0, 0
+	}
+	for p := 12; p+8 <= len(b) && decoded < frames; {
+		size := int64(binary.LittleEndian.Uint32(b[p+4:]))
+		if size > int64(len(b)-p-8) {
+			break
+		}
+		if string(b[p:p+4]) == "ANMF" && size >= 16 {
+			d := b[p+8:]
+			w := int64(d[6]) | int64(d[7])<<8 | int64(d[8])<<16
+			h := int64(d[9]) | int64(d[10])<<8 | int64(d[11])<<16
+			pixels += (w + 1) * (h + 1)
+			coded += size
+			decoded++
+		}
+		p += 8 + int(size) + int(size&1)
+	}
+	return pixels, coded, decoded
+}

@@ -207,3 +207,27 @@ func TestSVGEmbeddedPNGTextBounded(t *testing.T) {
 		t.Fatalf("%d chunks: %v, want refused", MaxPNGCompressedText+1, err)
 	}
 }
+
+// TestWebPFrameWork reads the frames decoded to reach frame n of an
+// animated WebP from its ANMF chunks, and nothing of a still one.
+func TestWebPFrameWork(t *testing.T) {
+	t.Parallel()
+	anim, err := os.ReadFile("../testdata/corpus/formats/webp-animated-rotating-squares.webp") // 9 frames, 80x80 canvas
+	if err != nil {
+		t.Fatal(err)
+	}
+	still, err := os.ReadFile("../testdata/corpus/formats/webp-lossy-yellow_rose.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		src            []byte
+		frames, wantN  int
+		somePx, someBy bool
+	}{{anim, 1, 1, true, true}, {anim, 5, 5, true, true}, {anim, 99, 9, true, true}, {still, 3, 0, false, false}} {
+		px, coded, n := WebPFrameWork(tt.src, tt.frames)
+		if n != tt.wantN || (px > 0) != tt.somePx || (coded > 0) != tt.someBy || px > int64(n)*80*80 {
+			t.Errorf("first %d frames: %d frames, %d pixels, %d bytes; want %d frames", tt.frames, n, px, coded, tt.wantN)
+		}
+	}
+}

@@ -211,22 +211,26 @@ type job struct {
 	jpeg       transform.JPEGProgression
 	markJPEG   transform.JPEGProgression // the same for the watermark
 	plan       sizePlan
-	rect       [4]int      // rect= within the source (x, y, w, h); w 0: none
-	shown      [2]int      // the source's size as displayed (after EXIF orientation), one frame
-	bands      int         // the source's bands as decoded; 0: unknown (priced as four)
-	sample     int         // bytes of one band of one pixel as decoded
-	alpha      bool        // the source has alpha, which govips premultiplies into floats to resize
-	cmyk       bool        // the source is CMYK, made sRGB through a profile (lcms) before anything else
-	gifPixels  int64       // a GIF's: the pixels of the frames decoded to reach those loaded
-	gifRestore int         // a GIF's: how many of those restore the previous canvas
-	coded      int64       // an AVIF's or HEIC's: the pixels its bitstream decodes to, whatever its ispe says
-	markPixels int64       // the watermark's, from its header
-	markW      int         // the watermark's width, from its header
-	opts       loadOptions // how the pipeline loads the source
-	oriented   bool        // img is one frame, upright, sRGB (orient ran, or a rung)
-	prescale   int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
-	settled    []byte      // the uncompressed TIFF img was last settled into (settle); nil: not settled
-	cost       cost
+	rect       [4]int // rect= within the source (x, y, w, h); w 0: none
+	shown      [2]int // the source's size as displayed (after EXIF orientation), one frame
+	bands      int    // the source's bands as decoded; 0: unknown (priced as four)
+	sample     int    // bytes of one band of one pixel as decoded
+	alpha      bool   // the source has alpha, which govips premultiplies into floats to resize
+	cmyk       bool   // the source is CMYK, made sRGB through a profile (lcms) before anything else
+	gifPixels  int64  // a GIF's: the pixels of the frames decoded to reach those loaded
+	gifRestore int    // a GIF's: how many of those restore the previous canvas
+	coded      int64  // an AVIF's or HEIC's: the pixels its bitstream decodes to, whatever its ispe says
+	// An animated WebP's frame=n: the pixels of the frames decoded to
+	// reach it, and how many, each blended onto the canvas.
+	webpFramePixels, webpFrameBytes int64
+	webpFrames                      int
+	markPixels                      int64       // the watermark's, from its header
+	markW                           int         // the watermark's width, from its header
+	opts                            loadOptions // how the pipeline loads the source
+	oriented                        bool        // img is one frame, upright, sRGB (orient ran, or a rung)
+	prescale                        int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
+	settled                         []byte      // the uncompressed TIFF img was last settled into (settle); nil: not settled
+	cost                            cost
 	// grow takes more of the memory budget when a plan made from the pixels
 	// (trim) needs more than was reserved, from and to being the two
 	// estimates; nil (a job outside a Transformer): unbounded.
@@ -378,6 +382,9 @@ func inspect(j *job) error {
 			decoded = j.pages
 		}
 		j.gifPixels, j.gifRestore = transform.GIFDecodeWork(j.src, decoded)
+	}
+	if j.srcFmt == transform.FormatWebP && !j.animated && j.spec.Frame > 1 {
+		j.webpFramePixels, j.webpFrameBytes, j.webpFrames = transform.WebPFrameWork(j.src, j.spec.Frame)
 	}
 	if j.animated && int64(j.pages)*px > j.cfg.MaxSourcePixels {
 		return fmt.Errorf("%w: %d frames of %dx%d are %d pixels, above limits.max_source_pixels (%d); ask for one frame with frame=1",
