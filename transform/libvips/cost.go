@@ -800,10 +800,16 @@ func (c *cost) filterCost(j *job, out, loaded int64) {
 		}
 		work := float64(out) * sigma
 		c.blurWork += work
+		// The gaussian reads its kernel's reach beyond every edge (about
+		// two sigma each side), which a small output with a large sigma is
+		// mostly made of: blur=2000 at 1200x300 took 1.3 to 2.1 s of CPU,
+		// priced 0.43 s on the output alone.
+		reach := 4 * sigma
+		spread := (float64(c.outW) + reach) * (float64(c.outH) + reach) * float64(c.frames) * sigma
 		if i == 1 {
-			work *= usmGaussianFactor
+			spread *= usmGaussianFactor
 		}
-		c.cpu += time.Duration(work * blurNanosPerSigma)
+		c.cpu += time.Duration(spread * blurNanosPerSigma)
 		// The separable gaussian holds about six sigma rows of float pixels
 		// above and below each output strip, and as many columns beside
 		// them: on a small output the margins are most of it (the cost
