@@ -1286,6 +1286,11 @@ func (j *job) reprice() error {
 	} else {
 		next.memory = j.cost.memory // what is reserved, released at the end
 	}
+	// The new plan prices what is left of the render; what was done
+	// before it (a face search: fit=facearea on a 200x16000 PNG, re-planned
+	// at its faces, had been priced 89 ms for 430 spent) stays in the
+	// price the render is held to.
+	next.cpu = max(next.cpu, j.cost.cpu)
 	j.cost = next
 	return nil
 }
