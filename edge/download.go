@@ -11,8 +11,8 @@ import (
 // contentDisposition is the header of dl=name (RFC 6266): attachment, with
 // an ASCII filename any client reads and the exact name as filename*
 // (RFC 8187). The name is reduced to its last path element, control
-// characters and quotes never reach the header, and a name without an
-// extension gets the one of the answer's type.
+// characters and quotes never reach the header, and a name whose extension
+// is not the answer's type's gets that one added.
 func contentDisposition(name, contentType string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -34,8 +34,11 @@ func contentDisposition(name, contentType string) string {
 	if clean == "" {
 		clean = "image"
 	}
-	if path.Ext(clean) == "" {
-		clean += extensions[contentType]
+	// The name keeps the extension of what is sent: dl=page.html on a JPEG
+	// saved a file a browser would open as a page, from this origin.
+	if want := extensions[contentType]; !strings.EqualFold(path.Ext(clean), want) &&
+		!(want == ".jpg" && strings.EqualFold(path.Ext(clean), ".jpeg")) {
+		clean += want
 	}
 	ascii := strings.Map(func(r rune) rune {
 		if r < 0x20 || r > 0x7e || r == '%' {
