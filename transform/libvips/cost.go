@@ -671,29 +671,7 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 	if j.srcFmt == transform.FormatJPEG {
 		c.cpu += time.Duration(jpegEntropyNanos(len(j.src), j.jpeg))
 	}
-	if j.cmyk {
-		c.cpu += time.Duration(float64(decoded) * cmykNanosPerPixel)
-	}
-	if j.webpFrames > 1 {
-		// libwebp decodes every frame before the one asked for and blends
-		// each onto the whole canvas: 150 canvas-sized frames of 4000 a
-		// side cost 11.9 s for frame=150 against 1.25 s priced as one.
-		canvas := int64(j.sw) * int64(j.sh)
-		c.cpu += time.Duration(float64(j.webpFramePixels)*webpFrameNanosPerPixel + float64(j.webpFrameBytes)*webpFrameNanosPerByte +
-			float64(int64(j.webpFrames)*canvas)*webpBlendNanosPerPixel)
-	}
-	if j.srcFmt == transform.FormatGIF {
-		// The frames before the one asked for are decoded too, and a
-		// restore of the previous canvas copies the whole of it, and holds
-		// the copy.
-		canvas := int64(j.sw) * int64(j.sh)
-		c.gifDecode = time.Duration(float64(j.gifPixels)*decodeNanosPerPixel[transform.FormatGIF] +
-			float64(int64(j.gifRestore)*canvas)*gifRestoreNanosPerPixel)
-		c.cpu += c.gifDecode
-		if j.gifRestore > 0 {
-			c.memory += canvas * 4
-		}
-	}
+	c.sourceExtras(j, decoded)
 	if j.mark != nil && transform.Sniff(j.mark) == transform.FormatJPEG {
 		c.cpu += time.Duration(jpegEntropyNanos(len(j.mark), j.markJPEG))
 	}
@@ -739,6 +717,34 @@ func (c *cost) svgCost(j *job) {
 	c.cpu += c.svgDraw
 	c.memory += int64(s.Elements)*svgNodeBytes + int64(len(s.Doc))*svgDocCopies + s.PathWork*svgPathBytes + s.Dashes*svgDashBytes +
 		s.EmbeddedPixels*svgRasterBytesPerPixel + int64(s.LayerDepth)*canvas*4
+}
+
+// sourceExtras adds what a source's decode takes beyond its pixels: a CMYK
+// source's conversion to sRGB, and the frames of an animation decoded
+// before the one asked for.
+func (c *cost) sourceExtras(j *job, decoded int64) {
+	if j.cmyk {
+		c.cpu += time.Duration(float64(decoded) * cmykNanosPerPixel)
+	}
+	canvas := int64(j.sw) * int64(j.sh)
+	if j.webpFrames > 1 {
+		// libwebp decodes every frame before the one asked for and blends
+		// each onto the whole canvas: 150 canvas-sized frames of 4000 a
+		// side cost 11.9 s for frame=150 against 1.25 s priced as one.
+		c.cpu += time.Duration(float64(j.webpFramePixels)*webpFrameNanosPerPixel + float64(j.webpFrameBytes)*webpFrameNanosPerByte +
+			float64(int64(j.webpFrames)*canvas)*webpBlendNanosPerPixel)
+	}
+	if j.srcFmt == transform.FormatGIF {
+		// The frames before the one asked for are decoded too, and a
+		// restore of the previous canvas copies the whole of it, and holds
+		// the copy.
+		c.gifDecode = time.Duration(float64(j.gifPixels)*decodeNanosPerPixel[transform.FormatGIF] +
+			float64(int64(j.gifRestore)*canvas)*gifRestoreNanosPerPixel)
+		c.cpu += c.gifDecode
+		if j.gifRestore > 0 {
+			c.memory += canvas * 4
+		}
+	}
 }
 
 // filterCost adds the filters asked for over the output: sharpen,
