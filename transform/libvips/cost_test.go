@@ -15,6 +15,7 @@ import (
 	"image/gif"
 	"image/png"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -226,8 +227,9 @@ func TestHashBox(t *testing.T) {
 		{"fm=blurhash", 64, 64, 0},
 		{"w=32&fm=blurhash", 32, 0, 0},
 		// No box: what scales with it scales from the 2048x1536 source's
-		// size (pad=1000 had made a 2064x2011 image to hash).
-		{"fm=blurhash&blur=400&pad=1000", 64, 64, 13},
+		// size and its padding, 4048 wide (pad=1000 had made a 2064x2011
+		// image to hash).
+		{"fm=blurhash&blur=400&pad=1000", 64, 64, 6},
 	} {
 		s := parse(t, tt.query)
 		hashBox(&s, 2048, 1536)
@@ -556,5 +558,26 @@ func TestAVIFPricedFromItsBitstream(t *testing.T) {
 	cfg.MaxSourcePixels = 1_000_000
 	if _, err := price(lying, cfg); !errors.Is(err, transform.ErrTooLarge) || !strings.Contains(err.Error(), "coded data decodes to") {
 		t.Errorf("past limits.max_source_pixels by its bitstream: %v, want refused", err)
+	}
+}
+
+// TestHashBoxCountsThePadding: the padding is inside imgix's box, so
+// h=1200&pad=1000 is a pixel of image in 2001 square of padding; hashed,
+// it is processed at about the thumbnail's size, padding included, not
+// drawn at 2001x2001 for a price of nothing.
+func TestHashBoxCountsThePadding(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../../testdata/corpus/hostile/svg-pattern-tile.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	j := newJob(src, transform.Job{Spec: parse(t, "h=1200&pad=1000&fm=blurhash")}, &cfg)
+	defer j.close()
+	if err := j.admit(); err != nil {
+		t.Fatal(err)
+	}
+	if side := 2 * 2 * blurHashSide; j.cost.outW > side || j.cost.outH > side {
+		t.Errorf("hashed at %dx%d, want within %d square", j.cost.outW, j.cost.outH, side)
 	}
 }

@@ -1303,14 +1303,19 @@ func (j *job) reprice() error {
 // asked, w=4000&h=4000&fit=crop&fm=blurhash&sharp=100 took 12.5 s of CPU.
 func hashBox(s *transform.Spec, ow, oh int) {
 	const side = 2 * blurHashSide
-	long, boxed := max(s.Width, s.Height), s.Width != 0 || s.Height != 0
+	// The image hashed is the image and its padding: h=1200&pad=1000
+	// leaves a pixel of image (the padding is inside imgix's box) in 2001
+	// square of padding, which was priced as the pixel alone (177 ms spent,
+	// nothing priced; the cost oracle).
+	padW, padH := s.Pad[1]+s.Pad[3], s.Pad[0]+s.Pad[2]
+	long, boxed := max(s.Width+padW, s.Height+padH), s.Width != 0 || s.Height != 0
 	if !boxed {
 		// The source's own size, boxed: what scales with the box scales
 		// from the source's size. Left as asked, pad=1000 on a 2048x1536
 		// PNG made a 2064x2011 image to hash, 4 s of CPU with sharp and
 		// trim (the cost oracle).
 		s.Width, s.Height, s.Fit = side, side, transform.FitClip
-		long = max(ow, oh)
+		long = max(ow+padW, oh+padH)
 	}
 	if long <= side {
 		return
