@@ -36,9 +36,9 @@ func HEIFCodedPixels(b []byte) (int64, error) {
 		return bad("item locations (iloc) do not parse, name an item twice, or share data between items")
 	}
 	iprp := boxOr(meta, "iprp")
-	var props [][2]string // ipco's boxes in order: type and body
+	var props []heifProp // ipco's boxes, in order
 	if ipco, found := findBox(iprp, "ipco"); found {
-		walkBoxes(ipco, func(typ string, body []byte) { props = append(props, [2]string{typ, string(body)}) })
+		walkBoxes(ipco, func(typ string, body []byte) { props = append(props, heifProp{typ, body}) })
 	}
 	h := &heifFile{types: types, locs: locs, props: props, assoc: heifAssociations(boxOr(iprp, "ipma")), memo: map[uint32]int64{}}
 	primary, refs, ok := heifReferences(meta)
@@ -46,7 +46,7 @@ func HEIFCodedPixels(b []byte) (int64, error) {
 		// No primary item named: every coded item counts.
 		var pixels int64
 		for id := range types {
-			pixels += h.coded(id)
+			pixels = addPixels(pixels, h.coded(id))
 		}
 		return pixels, nil
 	}
@@ -54,25 +54,36 @@ func HEIFCodedPixels(b []byte) (int64, error) {
 	if t := types[primary]; t == "grid" || t == "iovl" {
 		// The canvas the tiles are drawn on, then every tile as often as
 		// it is named.
-		pixels += heifCanvas(locs[primary], t)
+		pixels = addPixels(pixels, heifCanvas(locs[primary], t))
 		for _, tile := range refs.dimg {
-			pixels += h.coded(tile)
+			pixels = addPixels(pixels, h.coded(tile))
 		}
 	}
 	for _, aux := range refs.auxl {
-		pixels += h.coded(aux)
+		pixels = addPixels(pixels, h.coded(aux))
 	}
 	return pixels, nil
 }
+
+// addPixels sums pixel counts without overflowing: a crafted SPS may claim
+// 2^48 pixels, named by tens of thousands of grid references, and a sum
+// that wrapped negative would pass every limit.
+func addPixels(a, b int64) int64 { return min(a+b, 1<<60) }
 
 // maxHEIFItems bounds the items of an AVIF or a HEIC: a camera's grid of
 // 48 tiles with its thumbnail, alpha and depth is far below it.
 const maxHEIFItems = 1024
 
+// heifProp is one of ipco's property boxes.
+type heifProp struct {
+	typ  string
+	body []byte
+}
+
 type heifFile struct {
 	types map[uint32]string
 	locs  map[uint32][]byte
-	props [][2]string
+	props []heifProp
 	assoc map[uint32][]int
 	memo  map[uint32]int64 // coded pixels by item: a tile named again is read once
 }
@@ -89,7 +100,7 @@ func (h *heifFile) coded(id uint32) int64 {
 		if i < 1 || i > len(h.props) {
 			continue
 		}
-		typ, body := h.props[i-1][0], []byte(h.props[i-1][1])
+		typ, body := h.props[i-1].typ, h.props[i-1].body
 		switch {
 		case t == "av01" && typ == "av1C" && len(body) > 4:
 			config = max(config, av1MaxFrame(body[4:]))
@@ -127,7 +138,7 @@ func heifCanvas(data []byte, typ string) int64 {
 	if r.bad {
 		return 0
 	}
-	return int64(w) * int64(hgt)
+	return int64(min(w, 1<<24)) * int64(min(hgt, 1<<24))
 }
 
 // heifRefs are the references libheif follows from the primary image:

@@ -72,3 +72,21 @@ func TestHEIFLiesSeenThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestHEIFPixelsNeverWrap: a crafted canvas or parameter set claims up to
+// 2^32 a side, and thousands of grid references may name it; the sums
+// stay positive and over every limit instead of wrapping past them.
+func TestHEIFPixelsNeverWrap(t *testing.T) {
+	t.Parallel()
+	huge := []byte{0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff} // a grid with 32-bit sides
+	if px := heifCanvas(huge, "grid"); px <= 1<<40 {
+		t.Fatalf("a 2^32-a-side grid canvas: %d pixels", px)
+	}
+	sum := int64(0)
+	for range 100_000 {
+		sum = addPixels(sum, 1<<48)
+	}
+	if sum < 1<<48 {
+		t.Fatalf("100,000 tiles of 2^48 pixels sum to %d", sum)
+	}
+}
