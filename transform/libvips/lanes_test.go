@@ -96,6 +96,14 @@ func TestLargeDocumentsReadInTheirLane(t *testing.T) {
 	if !errors.Is(err, transform.ErrBusy) || !strings.Contains(err.Error(), "large document") {
 		t.Fatalf("a large SVG with every reading place taken: %v, want busy", err)
 	}
+	// Its wait is a place in transform.queue: with the queue full, busy at
+	// once.
+	tr.waiting.Add(int64(cfg.Queue))
+	_, err = tr.Transform(context.Background(), big, transform.Job{Spec: parse(t, "w=50&fm=png")})
+	tr.waiting.Add(-int64(cfg.Queue))
+	if !errors.Is(err, transform.ErrBusy) || !strings.Contains(err.Error(), "transform.queue)") {
+		t.Fatalf("a large SVG with the lane and the queue full: %v, want busy for the queue", err)
+	}
 	if res := render1(t, tr, readFile(t, filepath.Join(benchImages, "hopper.jpg")), "w=50"); res.Width != 50 {
 		t.Fatalf("a JPEG beside them: %dx%d", res.Width, res.Height)
 	}

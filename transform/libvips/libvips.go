@@ -407,6 +407,12 @@ func (t *Transformer) admit(ctx context.Context, cfg *Config, j *job) error {
 	select {
 	case t.reading <- struct{}{}:
 	default:
+		// Its wait is a place in the one queue: the documents waiting,
+		// each held in memory, are as many as transform.queue allows.
+		if err := t.enqueue(); err != nil {
+			return err
+		}
+		defer t.waiting.Add(-1)
 		qctx, cancel := context.WithTimeout(ctx, cfg.QueueTimeout)
 		defer cancel()
 		select {
@@ -431,10 +437,8 @@ func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64, he
 	if t.tryAcquire(weight, heavy) {
 		return nil
 	}
-	if t.waiting.Add(1) > int64(t.queue) {
-		t.waiting.Add(-1)
-		return fmt.Errorf("%w: %d transforms running and %d queued (transform.concurrency, transform.queue)",
-			transform.ErrBusy, cap(t.slots), t.queue)
+	if err := t.enqueue(); err != nil {
+		return err
 	}
 	defer t.waiting.Add(-1)
 	qctx, cancel := context.WithTimeout(ctx, cfg.QueueTimeout)
@@ -458,6 +462,17 @@ func (t *Transformer) acquire(ctx context.Context, cfg *Config, weight int64, he
 		t.releaseHeavy(heavy)
 		return t.waitFailed(ctx, cfg, "transform slot")
 	}
+}
+
+// enqueue takes a place in the queue of transform.queue requests waiting,
+// given back with t.waiting.Add(-1), or answers busy when it is full.
+func (t *Transformer) enqueue() error {
+	if t.waiting.Add(1) > int64(t.queue) {
+		t.waiting.Add(-1)
+		return fmt.Errorf("%w: %d transforms running and %d queued (transform.concurrency, transform.queue)",
+			transform.ErrBusy, cap(t.slots), t.queue)
+	}
+	return nil
 }
 
 // tryAcquire takes everything acquire would, without waiting, or nothing.
