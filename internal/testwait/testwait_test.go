@@ -1,6 +1,7 @@
 package testwait
 
 import (
+	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -55,5 +56,21 @@ func TestUntil(t *testing.T) {
 				t.Fatalf("asked %d times, want %d", asks, c.holdsAt)
 			}
 		})
+	}
+}
+
+// AllowParallel sets -parallel only where the command line left it.
+func TestAllowParallel(t *testing.T) {
+	f := flag.Lookup("test.parallel")
+	before := f.Value.String()
+	given := false
+	flag.Visit(func(v *flag.Flag) { given = given || v == f })
+	AllowParallel(7)
+	want := "7"
+	if given {
+		want = before
+	}
+	if got := f.Value.String(); got != want {
+		t.Fatalf("-parallel %s after AllowParallel(7), want %s (given on the command line: %v)", got, want, given)
 	}
 }
