@@ -3,6 +3,7 @@
 package edge_test
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"os"
@@ -27,8 +28,10 @@ func TestMain(m *testing.M) {
 		}
 	}
 	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	flag.Parse()
+	prebuildBinaries()
 	code := m.Run()
-	removeBinaries()
+	stopBuilds()
 	libvips.Shutdown()
 	os.Exit(code)
 }
