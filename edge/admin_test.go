@@ -58,6 +58,7 @@ func TestAdminToken(t *testing.T) {
 // canonical redirect as an <img> would, and takes nothing but a path and
 // query on this edge.
 func TestDemoFetch(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}, nil)
 	get := func(target, accept string) *http.Response {
 		req, err := http.NewRequest(http.MethodGet, h.admin+"/demo/fetch?url="+url.QueryEscape(target), nil)

@@ -312,6 +312,7 @@ func allowed(contentType string, jxl, avif, webp bool) bool {
 // cache too), and at most four objects per URL in each cache (four edge
 // fetches).
 func TestBehindCachesEveryBrowserGetsAFormatItAccepts(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_FLAGS_JXL_ROLLOUT=100"}, nil)
 	anim, err := os.ReadFile("../testdata/corpus/formats/gif-animated-rotating-squares.gif")
 	if err != nil {
@@ -453,6 +454,7 @@ func readImage(t *testing.T, name string) []byte {
 // the edge drops the original and every variant in each cache in front,
 // and nothing else.
 func TestPurgeReachesCachesInFront(t *testing.T) {
+	t.Parallel()
 	env := []string{"IMGEDGE_ADMIN_TOKEN=" + fleetToken, "IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}
 	h := start(t, env, nil)
 	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
@@ -543,6 +545,7 @@ func TestPurgeReachesCachesInFront(t *testing.T) {
 // TestCanonicalRedirect: with cache.canonical_redirect, every spelling of a
 // variant but one answers 308 to that one, signed when URLs are signed.
 func TestCanonicalRedirect(t *testing.T) {
+	t.Parallel()
 	key := "0123456789abcdef0123"
 	for _, withKeys := range []bool{false, true} {
 		env := []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}
@@ -579,6 +582,7 @@ func TestCanonicalRedirect(t *testing.T) {
 // TestDownstreamHeaders: what a cache in front is told, from what the
 // origin said.
 func TestDownstreamHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s"}, nil)
 	clock := withClock(h)
 	for _, tt := range []struct {
@@ -648,6 +652,7 @@ func TestREADMEShowsTheTestedCacheConfigs(t *testing.T) {
 // cache, and none another's; a ch=DPR URL is as wide as each client's DPR
 // asks, from the cache too.
 func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
+	t.Parallel()
 	other := newTestOrigin(t)
 	other.bodies.Store("/only-b.png", readImage(t, "kodim15.png"))
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example,https://b.example",
@@ -706,6 +711,7 @@ func TestBehindCachesVaryOnOriginAndHints(t *testing.T) {
 // filled for an <img> (no Origin) serves a later fetch() (with one): every
 // answer carries Access-Control-Allow-Origin: *.
 func TestBehindCachesCORSStar(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
 	for _, c := range []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)} {
 		for _, origin := range []string{"", "https://a.example", ""} {
@@ -722,6 +728,7 @@ func TestBehindCachesCORSStar(t *testing.T) {
 // member after the edge's (RFC 9211) instead of replaying the edge's as
 // its own. Time is the subject: the test waits 2 s.
 func TestBehindCachesAgeGrowsAndEachAddsCacheStatus(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	caches := []*frontCache{startVarnish(t, h.base), startNginx(t, h.base)}
 	type seen struct {

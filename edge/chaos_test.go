@@ -202,15 +202,23 @@ func TestChaos(t *testing.T) {
 		seconds, _ = strconv.Atoi(s)
 	}
 	t.Logf("chaos seed %d (replay: IMGEDGE_CHAOS_SEED=%d go test -run TestChaos ./edge/)", seed, seed)
+	// The scenarios share nothing but the cores: each runs its faults
+	// for the same time beside the others, all in this test's one slot
+	// (as parallel subtests they would queue behind every other parallel
+	// test and end the package's run alone).
+	var wg sync.WaitGroup
 	for i, sc := range []chaosScenario{
 		{name: "redis", faults: []string{"redis-kill-empty", "redis-aof-replay", "redis-freeze", "node-restart"}},
 		{name: "cluster", cluster: true, faults: []string{"master-kill-empty", "master-freeze", "node-restart"}},
 		{name: "mixed-release", previous: 1, faults: []string{"redis-freeze", "node-restart"}},
 	} {
-		t.Run(sc.name, func(t *testing.T) {
-			runChaos(t, sc, seed+int64(i), time.Duration(seconds)*time.Second)
+		wg.Go(func() {
+			t.Run(sc.name, func(t *testing.T) {
+				runChaos(t, sc, seed+int64(i), time.Duration(seconds)*time.Second)
+			})
 		})
 	}
+	wg.Wait()
 }
 
 // chaosRun is one scenario's processes and the history its clients saw.

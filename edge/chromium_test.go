@@ -136,6 +136,7 @@ func loggedRequests(t *testing.T, h *harness, agent string) []browserRequest {
 // Chromium 156 asks for it first), and a second visit from a fresh browser
 // is all cache hits.
 func TestChromiumLoadsImages(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1", "IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil)
 	e := h.base
 	page := pages(t, map[string]string{"/": `<!doctype html><body>
@@ -198,6 +199,7 @@ func TestChromiumLoadsImages(t *testing.T) {
 // without, the browser refuses both, as the Fetch standard requires. With
 // timing.allow_origins, Resource Timing shows the edge's Server-Timing.
 func TestChromiumCORSAndTiming(t *testing.T) {
+	t.Parallel()
 	const script = `(async () => {
   const url = EDGE + "/kodim23.png?w=64";
   const out = {};
@@ -249,6 +251,7 @@ func TestChromiumCORSAndTiming(t *testing.T) {
 // hints and delegates them to the edge; at DPR 2 its ?w=300&ch=DPR image
 // comes back 600 pixels wide, without a srcset.
 func TestChromiumClientHints(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	got := browse[[]loadedImage](t, h.admin+"/demo", imagesLoaded, chromedp.Flag("force-device-scale-factor", "2"))
 	found := false
@@ -298,6 +301,7 @@ type demoImage struct {
 // facts beside it (format, bytes) are those of that very image, which is
 // what the edge gives this browser's own <img> requests for auto=format.
 func TestChromiumDemoWithoutCORS(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
 	type result struct {
 		State, Facts string
@@ -338,6 +342,7 @@ func TestChromiumDemoWithoutCORS(t *testing.T) {
 // image. The token travels only as an Authorization header to /demo/fetch,
 // never in any URL the browser asks for.
 func TestChromiumDemoToken(t *testing.T) {
+	t.Parallel()
 	const token = "demo-admin-token-0123456789"
 	h := start(t, []string{"IMGEDGE_ADMIN_TOKEN=" + token}, nil)
 	type result struct {
@@ -437,6 +442,7 @@ func pageLoad(env ...string) []string {
 // the parameters imgix pages use most, signed with the source's token or
 // not) renders in full in a real browser.
 func TestChromiumImgixPage(t *testing.T) {
+	t.Parallel()
 	const token = "imgix-token-0123456789"
 	urls := []struct {
 		id, uri string
@@ -482,6 +488,7 @@ func TestChromiumImgixPage(t *testing.T) {
 // browser answers the fetch from the copy the <img> left in its cache,
 // which must carry Access-Control-Allow-Origin already.
 func TestChromiumImgThenFetch(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=*"}, nil)
 	page := pages(t, map[string]string{"/": "<!doctype html><body>page</body>"}, nil)
 	got := browse[string](t, page.URL, "const EDGE = "+jsString(h.base)+";\n"+`(async () => {
@@ -500,6 +507,7 @@ func TestChromiumImgThenFetch(t *testing.T) {
 // never to that host. Before, //evil.example/x.jpg answered Location:
 // //evil.example/..., cached for a day.
 func TestChromiumCanonicalRedirectStaysOnHost(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_CANONICAL_REDIRECT=true"}, nil)
 	for _, path := range []string{"//evil.example/kodim23.png", "/%5Cevil.example/kodim23.png", "/%09/evil.example/kodim23.png", "/%2F%2Fevil.example/kodim23.png"} {
 		r := fetch(t, h.base, path+"?w=1&h=1&fm=png")

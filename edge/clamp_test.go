@@ -14,6 +14,7 @@ import (
 // the shape asked within it, says which limit in Imgedge-Clamped (on the
 // hit too) and in /explain, where it answered 422 before.
 func TestOversizeAsksDegrade(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=1000000"}, nil)
 	for _, tc := range []struct {
 		path  string

@@ -22,6 +22,7 @@ import (
 // a listed page it may read it, and none else; Vary says the answer depends
 // on Origin unless every origin is allowed.
 func TestCORSAndTimingHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CORS_ALLOW_ORIGINS=https://a.example", "IMGEDGE_TIMING_ALLOW_ORIGINS=https://a.example,https://b.example"}, nil)
 	ok := h.get(t, "/kodim23.png?w=60&auto=format", "Origin", "https://a.example", "Accept", "image/webp")
 	for _, r := range []struct {
@@ -78,6 +79,7 @@ func TestCORSAndTimingHeaders(t *testing.T) {
 // TestClientHintsOverHTTP: a URL with ch= is sized by the hints the
 // browser sends, says which ones in Vary, and asks for them in Accept-CH.
 func TestClientHintsOverHTTP(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	width := func(r response) int {
 		t.Helper()
@@ -117,6 +119,7 @@ func TestClientHintsOverHTTP(t *testing.T) {
 // flag without rendering; PUT /flags changes it at once on the node; the
 // Imgedge-Flags header forces a flag for internal clients only, privately.
 func TestFeatureFlags(t *testing.T) {
+	t.Parallel()
 	env := []string{"IMGEDGE_ADMIN_TOKEN=" + fleetToken}
 	h := start(t, env, nil)
 	chromium := "image/jxl,image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
@@ -216,6 +219,7 @@ func TestFeatureFlags(t *testing.T) {
 // the header answers 200 with it. Before, Sec-CH-Width: 9000 on a tall
 // image answered 422 (limits.max_output_pixels).
 func TestHintedSizesNeverMake422(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=2000000"}, nil)
 	h.origin.bodies.Store("/tall.png", solidPNG(t, 400, 800, color.NRGBA{G: 200, A: 255}))
 	for _, hdr := range [][2]string{{"", ""}, {"Sec-CH-Width", "9000"}, {"Sec-CH-Width", "2000"}} {

@@ -71,6 +71,7 @@ func hostileOrigin(t *testing.T) string {
 // the plan, before any pixel is decoded, is what the libvips package's cost
 // tests show; the memory it saves is in bench/RESULTS.md.)
 func TestCostlyRequestsDegradeOrAreRefused(t *testing.T) {
+	t.Parallel()
 	// Lower limits than the defaults make the same cases, rendered in a
 	// fraction of the time (an 8 MP AVIF takes seconds).
 	h := start(t, []string{"IMGEDGE_ORIGIN=" + hostileOrigin(t), "IMGEDGE_LIMITS_MAX_AVIF_PIXELS=1000000",
@@ -111,6 +112,7 @@ func TestCostlyRequestsDegradeOrAreRefused(t *testing.T) {
 // names no address, no path on disk, no library message and no byte of an
 // origin's answer; the log has them under the request id.
 func TestPublicErrorsSayNoSecrets(t *testing.T) {
+	t.Parallel()
 	raw := startRawOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: nonsense\r\nX-Leak: SECRET-ORIGIN-BYTES\r\n\r\nSECRET-ORIGIN-BYTES")
 	dead := origintest.RefusedAddr(t)
 	h := start(t, []string{
@@ -252,6 +254,7 @@ func TestAccessLogFields(t *testing.T) {
 // class, across the limit and for an animation, gets a format it listed.
 // Before, the key recorded "avif" for both and served the stored one.
 func TestAutoFormatNeverServesAnUnacceptedFormat(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	accepts := map[string][]string{ // Accept -> the formats it allows
 		"image/avif,image/webp,image/apng,image/*,*/*;q=0.8": {"image/avif", "image/webp", "image/jpeg", "image/png", "image/gif"},
@@ -289,6 +292,7 @@ func TestAutoFormatNeverServesAnUnacceptedFormat(t *testing.T) {
 // log a second. The edge's clock stands still: every line falls in one
 // second.
 func TestMalformedFloodLogBounded(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_ERRORS_PER_SECOND=5"}, nil)
 	clock := withClock(h)
 	before := len(h.logs.String())

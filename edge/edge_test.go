@@ -294,6 +294,7 @@ func (h *harness) get(t testing.TB, path string, headers ...string) response {
 }
 
 func TestHitAfterMiss(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	miss := h.get(t, "/kodim23.png?w=300&fm=webp")
 	if miss.status != 200 || miss.header["content-type"] != "image/webp" || !bytes.HasPrefix(miss.body, []byte("RIFF")) {
@@ -398,6 +399,7 @@ func TestConditionalRequests(t *testing.T) {
 }
 
 func TestHEAD(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	get := h.get(t, "/kodim23.png?w=120&fm=jpg")
 	head := h.do(t, fasthttp.MethodHead, "/kodim23.png?w=120&fm=jpg")
@@ -415,6 +417,7 @@ func TestHEAD(t *testing.T) {
 }
 
 func TestAutoFormatNegotiation(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	chrome := "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 	firefox := "image/avif,image/webp,*/*"
@@ -509,6 +512,7 @@ func TestOriginHeadersDoNotLeak(t *testing.T) {
 }
 
 func TestOriginNoStorePassesThrough(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	h.origin.cacheControl.Store("private, max-age=60")
 	for i := range 2 {
@@ -523,6 +527,7 @@ func TestOriginNoStorePassesThrough(t *testing.T) {
 }
 
 func TestOriginMaxAgeSetsFreshness(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	h.origin.cacheControl.Store("public, max-age=300")
 	h.get(t, "/kodim23.png?w=51")
@@ -584,6 +589,7 @@ func TestProblemsUserClass(t *testing.T) {
 }
 
 func TestProblemsRetryableClass(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_TRANSFORM_CONCURRENCY=1", "IMGEDGE_TRANSFORM_QUEUE=0"}, nil)
 	// The origin would answer 200 after 1 s: a 504 shows the edge gave up at
 	// fetch.timeout (300 ms) instead of waiting for it.
@@ -617,6 +623,7 @@ func TestProblemsRetryableClass(t *testing.T) {
 }
 
 func TestProblemsOperatorClass(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	checkProblem(t, h.get(t, "/boom.jpg?w=10"), 502, "operator", "origin_error", "HTTP 500")
 
@@ -655,6 +662,7 @@ func TestProblemsFatalClassAndSurvival(t *testing.T) {
 // TestStampede: 200 concurrent requests for one cold variant while the origin
 // is slow make one origin request and one transform, and 200 identical answers.
 func TestStampede(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	h.origin.delay.Store(int64(300 * time.Millisecond))
 	const n = 200
@@ -687,6 +695,7 @@ func TestStampede(t *testing.T) {
 }
 
 func TestRoutingByHostAndPrefix(t *testing.T) {
+	t.Parallel()
 	other := newTestOrigin(t)
 	h := start(t, []string{"IMGEDGE_ORIGINS=[{hosts: [img.example.com], prefix: /cdn, url: '" + other.url + "/'}, {hosts: [photos.example.com], url: '" + other.url + "'}]"}, nil)
 	if r := h.get(t, "/cdn/kodim23.png?w=20", "Host", "img.example.com:8080"); r.status != 200 {
@@ -725,6 +734,7 @@ func TestAdminListener(t *testing.T) {
 }
 
 func TestPresetsFromConfig(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_PRESETS={thumb: {w: 120, h: 80, fit: crop, fm: webp}}"}, nil)
 	preset := h.get(t, "/kodim23.png?p=thumb")
 	if preset.status != 200 || preset.header["content-type"] != "image/webp" {

@@ -42,6 +42,7 @@ func untilNew(t *testing.T, h *harness, url string, want []byte, since time.Time
 // still reach every node, the purging one included, also when the new
 // file is dated before the old one.
 func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "products/42/b.jpg"))
@@ -101,6 +102,7 @@ func TestFleetPurgeAfterAnEmptyRedisRestart(t *testing.T) {
 // answers 202 "scope":"node", "fleet":"pending" and applies on its node at
 // once; when Redis answers again, every other node applies it.
 func TestFleetNodeOnlyPurgeReachesTheFleetLater(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
 	rd := redistest.Start(t)
@@ -138,6 +140,7 @@ func TestFleetNodeOnlyPurgeReachesTheFleetLater(t *testing.T) {
 // is open are counted with their reason; the Redis state is logged at
 // start.
 func TestFleetReportsWhatRedisDid(t *testing.T) {
+	t.Parallel()
 	rd := redistest.Start(t)
 	a := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), slowRedis}, nil)
 	b := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), "IMGEDGE_ORIGIN=" + a.origin.url, slowRedis}, nil)
@@ -190,6 +193,7 @@ func TestFleetReportsWhatRedisDid(t *testing.T) {
 // TestFleetNodeStartsWithRedisDown: a node whose Redis is down at start
 // says so, serves, and connects once Redis is up.
 func TestFleetNodeStartsWithRedisDown(t *testing.T) {
+	t.Parallel()
 	rd := redistest.Start(t)
 	rd.Kill()
 	h := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), slowRedis}, nil)

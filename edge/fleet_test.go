@@ -79,6 +79,7 @@ func adminCall(t *testing.T, h *harness, method, path, body string) (int, string
 // TestFleetSharesRenders: a variant rendered on one node is a Redis hit on
 // another, promoted to its memory after.
 func TestFleetSharesRenders(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
 	rd := redistest.Start(t)
@@ -104,6 +105,7 @@ func TestFleetSharesRenders(t *testing.T) {
 // prefix make every node answer the new bytes within 1 s of the purge
 // returning, also when every node's Redis connection is cut during it.
 func TestFleetPurge(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "products/42/b.jpg"))
@@ -220,6 +222,7 @@ func TestFleetSurvivesSickRedis(t *testing.T) {
 // opened (Redis hung, then back) still learns of a purge made on another
 // node, before the breaker closes: the purge log is not behind it.
 func TestFleetPurgeReachesANodeWithItsBreakerOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/kodim23.png", filepath.Join(dir, "a.png"))
 	rd := redistest.Start(t)
@@ -269,6 +272,9 @@ func TestFleetPurgeReachesANodeWithItsBreakerOpen(t *testing.T) {
 // over three nodes sharing Redis, make one origin fetch and one render in
 // the whole fleet; every request is answered.
 func TestFleetCollapses(t *testing.T) {
+	// Not beside other tests: one render in the fleet needs the leader's
+	// renewals to land within LeaseTTL (250 ms), which a machine loaded
+	// by other tests' renders can delay, and then each node fills itself.
 	rd := redistest.Start(t)
 	a := start(t, []string{"IMGEDGE_REDIS_URL=" + rd.URL(), slowRedis}, nil)
 	nodes := []*harness{a}
@@ -301,6 +307,7 @@ func TestFleetCollapses(t *testing.T) {
 // TestFleetOnRedisCluster: the shared tier, collapsing and purge work on a
 // three-master Redis Cluster, whose keys spread over the masters.
 func TestFleetOnRedisCluster(t *testing.T) {
+	t.Parallel()
 	addrs := redistest.StartCluster(t, 3)
 	dir := t.TempDir()
 	copyFile(t, "../bench/images/hopper.jpg", filepath.Join(dir, "a.jpg"))

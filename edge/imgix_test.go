@@ -27,6 +27,7 @@ func imgixSign(token, uri string) string {
 // ixlib, signed with the source's token) are served, and ixlib values from
 // two SDKs share one cache entry; an unsigned or tampered one is refused.
 func TestImgixSDKURLs(t *testing.T) {
+	t.Parallel()
 	const token = "imgix-token-0123456789"
 	h := start(t, []string{"IMGEDGE_SIGNING_KEYS=" + token, "IMGEDGE_SIGNING_SCHEME=imgix"}, nil)
 	srcset := []string{"/kodim23.png?auto=format&fit=max&w=100&ixlib=js-3.8.0", "/kodim23.png?auto=format&fit=max&w=200&ixlib=js-3.8.0",
@@ -75,6 +76,7 @@ func near(a, b [3]int, tol int) bool {
 // TestImgixParametersOnPixels: rect, ar, pad, the adjustments, dl, fm=json
 // and fm=blurhash over a real photo, checked on the pixels and bytes.
 func TestImgixParametersOnPixels(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	src, err := png.Decode(bytes.NewReader(readImage(t, "kodim23.png"))) // 768x512
 	if err != nil {
@@ -223,6 +225,7 @@ func imgixOutputs(t *testing.T, h *harness) {
 // TestTrimOnAPaddedImage: trim=auto and trim=color find the bounds of an
 // image padded with a flat border, and the box applies to what is left.
 func TestTrimOnAPaddedImage(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	padded := h.get(t, "/kodim23.png?w=260&pad=30&bg=00ff00&fm=png") // 200x133 inside 260x193 of green
 	if r := decodePNG(t, padded); r.Bounds().Dx() != 260 || r.Bounds().Dy() != 193 {
@@ -264,6 +267,7 @@ func solidPNG(t *testing.T, w, h int, c color.NRGBA) []byte {
 // where mark-align and mark-pad say, at mark-alpha opacity, sized by
 // mark-w; a missing, non-image or oversized mark is the URL's mistake.
 func TestWatermark(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LIMITS_MAX_SOURCE_PIXELS=500000"}, nil)
 	h.origin.bodies.Store("/mark.png", solidPNG(t, 40, 20, color.NRGBA{R: 255, A: 255}))
 	h.origin.bodies.Store("/huge-mark.png", solidPNG(t, 1000, 1000, color.NRGBA{B: 255, A: 255}))
@@ -314,6 +318,7 @@ func TestWatermark(t *testing.T) {
 // on the other's (imgix's scheme signs no host). Before, one signed URL
 // served tenant A's object on A's host and tenant B's on B's.
 func TestImgixTokensBelongToTheirRoute(t *testing.T) {
+	t.Parallel()
 	const tokenA, tokenB = "tenant-a-token-0123456", "tenant-b-token-0123456"
 	other := newTestOrigin(t)
 	h := start(t, []string{"IMGEDGE_SIGNING_SCHEME=imgix", "IMGEDGE_SIGNING_KEYS=" + "default-token-012345678",
@@ -337,6 +342,7 @@ func TestImgixTokensBelongToTheirRoute(t *testing.T) {
 // source, as imgix's; every spelling of one is one cache entry, and a
 // fraction that is not one is the URL's mistake.
 func TestImgixFractionalSides(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	size := func(img image.Image) [2]int { return [2]int{img.Bounds().Dx(), img.Bounds().Dy()} }
 	for q, want := range map[string][2]int{

@@ -14,6 +14,7 @@ import (
 // source gives; and when the source changes, a rung of the old bytes is
 // never used.
 func TestLadder(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_ADMIN_TOKEN=" + fleetToken}, nil)
 	// With no memory for originals there is nowhere to keep a rung: every
 	// variant is rendered from the source.

@@ -12,6 +12,7 @@ import (
 
 	"imgedge/configs"
 	"imgedge/edge/origin/s3test"
+	"imgedge/internal/testwait"
 	"imgedge/transform"
 	"imgedge/transform/libvips"
 )
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	libvips.Startup(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	flag.Parse()
+	testwait.AllowParallel(4)
 	prebuildBinaries()
 	code := m.Run()
 	stopBuilds()

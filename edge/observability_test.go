@@ -48,6 +48,7 @@ func metricValue(text, series string) float64 {
 }
 
 func TestMetricNames(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	h.get(t, "/kodim23.png?w=100")
 	text := scrape(t, h)
@@ -101,6 +102,7 @@ func TestMemoryParts(t *testing.T) {
 
 // TestCountersMoveExactly: each kind of answer moves exactly its counters.
 func TestCountersMoveExactly(t *testing.T) {
+	t.Parallel()
 	// A lenient breaker: this test fails the origin on purpose.
 	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_BREAKER_FAILURES=100"}, func(tr transform.Transformer) transform.Transformer {
 		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
@@ -174,6 +176,7 @@ func TestCountersMoveExactly(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	explain := func(publicURL string, accept string) (int, map[string]json.RawMessage) {
 		req, _ := http.NewRequest("GET", h.admin+"/explain?url="+url.QueryEscape(publicURL), nil)
@@ -261,6 +264,7 @@ func logLines(t *testing.T, h *harness) []map[string]any {
 }
 
 func TestRequestIDsAndAccessLog(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LOG_HIT_SAMPLE=1"}, nil)
 	r := h.get(t, "/kodim23.png?w=90", "X-Request-Id", "trace-abc-1")
 	if r.header["x-request-id"] != "trace-abc-1" {
@@ -334,6 +338,7 @@ func TestPublicListenerServesNoAdminPaths(t *testing.T) {
 // TestDashboardUsesExportedMetrics: every imgedge series the Grafana
 // dashboard queries exists in /metrics.
 func TestDashboardUsesExportedMetrics(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../configs/grafana-dashboard.json")
 	if err != nil {
 		t.Fatal(err)

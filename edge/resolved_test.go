@@ -17,6 +17,7 @@ import (
 // resolves exactly as it does afresh: key, object, spec, Vary, flag
 // decisions. Seeded; the seed is printed and replays.
 func TestResolvedMemoIsResolve(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("IMGEDGE_MEMO_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)

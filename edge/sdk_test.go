@@ -520,6 +520,12 @@ func answerSize(t *testing.T, h *harness, token string, r response) [2]int {
 // format and at the size imgix documents for it, or, past the output
 // limits, the largest image of that shape with Imgedge-Clamped.
 func TestImgixSDKURLsAsDocumented(t *testing.T) {
+	t.Parallel()
+	// Each renders on about one core: the two run at once, in this test's
+	// one slot (as parallel subtests they would queue behind every other
+	// parallel test and end the package's run).
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, token := range []string{"", "imgix-sdk-token-0123456789"} {
 		name := "unsigned"
 		env := []string{fmt.Sprintf("IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=%d", sdkMaxOutputPixels)}
@@ -527,21 +533,25 @@ func TestImgixSDKURLsAsDocumented(t *testing.T) {
 			name = "signed"
 			env = append(env, "IMGEDGE_SIGNING_KEYS="+token, "IMGEDGE_SIGNING_SCHEME=imgix")
 		}
-		t.Run(name, func(t *testing.T) {
-			h := start(t, env, nil)
-			h.origin.bodies.Store(sdkFramed, sdkFramedPNG(t))
-			h.origin.bodies.Store(sdkSpaced, readImage(t, "kodim23.png"))
-			built := buildWithSDK(t, strings.TrimPrefix(h.base, "http://"), token, sdkCases)
-			n := 0
-			for i, b := range built {
-				for _, u := range b.URLs {
-					checkSDKURL(t, h, token, sdkCases[i].src, u.URL)
-					n++
-				}
-			}
-			t.Logf("%d URLs built by imgix's SDK", n)
-		})
+		wg.Go(func() { t.Run(name, func(t *testing.T) { checkSDKURLs(t, env, token) }) })
 	}
+}
+
+// checkSDKURLs checks every URL imgix's SDK builds for sdkCases on an edge
+// started with env, signed with token when it is set.
+func checkSDKURLs(t *testing.T, env []string, token string) {
+	h := start(t, env, nil)
+	h.origin.bodies.Store(sdkFramed, sdkFramedPNG(t))
+	h.origin.bodies.Store(sdkSpaced, readImage(t, "kodim23.png"))
+	built := buildWithSDK(t, strings.TrimPrefix(h.base, "http://"), token, sdkCases)
+	n := 0
+	for i, b := range built {
+		for _, u := range b.URLs {
+			checkSDKURL(t, h, token, sdkCases[i].src, u.URL)
+			n++
+		}
+	}
+	t.Logf("%d URLs built by imgix's SDK", n)
 }
 
 // TestChromiumSDKSrcsets: a page whose srcset attributes imgix's SDK wrote
@@ -550,6 +560,7 @@ func TestImgixSDKURLsAsDocumented(t *testing.T) {
 // with its images from the edge, renders in a real Chromium at DPR 2 with
 // no broken image: the widest entry, past the output limits, included.
 func TestChromiumSDKSrcsets(t *testing.T) {
+	t.Parallel()
 	const token = "imgix-sdk-token-0123456789"
 	h := start(t, pageLoad(fmt.Sprintf("IMGEDGE_LIMITS_MAX_OUTPUT_PIXELS=%d", sdkMaxOutputPixels), "IMGEDGE_SIGNING_KEYS="+token,
 		"IMGEDGE_SIGNING_SCHEME=imgix"), nil)
@@ -626,6 +637,7 @@ func TestChromiumSDKSrcsets(t *testing.T) {
 // characters the JS SDK leaves alone; the same path signed decoded does not,
 // and imgedge sign -scheme imgix prints the SDK's URL.
 func TestImgixSDKSignsEncodedPaths(t *testing.T) {
+	t.Parallel()
 	const token = "imgix-sdk-token-0123456789"
 	h := start(t, []string{"IMGEDGE_SIGNING_KEYS=" + token, "IMGEDGE_SIGNING_SCHEME=imgix"}, nil)
 	const comma = "/sdk/a,b (1)!.png"

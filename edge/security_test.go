@@ -162,6 +162,7 @@ func rssBytes(t *testing.T) int64 {
 }
 
 func TestDecompressionBombs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bombPNG(t, filepath.Join(dir, "bomb.png"), 30000)
 	giant := giantJPEG(t)
@@ -227,6 +228,7 @@ func TestFolderOriginConfinement(t *testing.T) {
 }
 
 func TestHTTPOriginGetsNormalisedPath(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	for _, p := range []string{"/a/../kodim23.png?w=10", "/%2e%2e/kodim23.png?w=11", "/./kodim23.png?w=12", "//kodim23.png?w=13"} {
 		if r := h.get(t, p); r.status != 200 {
@@ -287,6 +289,7 @@ func TestSVGNeverReachesOut(t *testing.T) {
 }
 
 func TestSlowAndGreedyClients(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_SERVER_READ_TIMEOUT=300ms", "IMGEDGE_SERVER_MAX_CONNS=8"}, nil)
 	addr := strings.TrimPrefix(h.base, "http://")
 	// A client trickling its request line is cut off...
@@ -377,6 +380,7 @@ func TestSlowAndGreedyClients(t *testing.T) {
 }
 
 func TestWidthsStopCacheFlooding(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_LIMITS_WIDTHS=320,640"}, nil)
 	var first response
 	for w := 100; w < 120; w++ {
@@ -398,6 +402,7 @@ func TestWidthsStopCacheFlooding(t *testing.T) {
 // TestOneAddressCannotHoldEveryConnection: idle sockets from one address
 // stop at server.max_conns_per_ip, and another address is still served.
 func TestOneAddressCannotHoldEveryConnection(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_SERVER_MAX_CONNS=64", "IMGEDGE_SERVER_MAX_CONNS_PER_IP=16"}, nil)
 	addr := strings.TrimPrefix(h.base, "http://")
 	from := func(ip string) (net.Conn, error) {
@@ -490,6 +495,7 @@ func (f failsWith) Transform(context.Context, []byte, transform.Job) (transform.
 // or refused for load may succeed later: no cache in front may keep its
 // answer. Before, the timeout's 422 was public for cache.negative_ttl.
 func TestTransientProblemsAreNotCached(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		err    error
 		status int
@@ -550,6 +556,7 @@ func TestIdleConnectionsCannotLockClientsOut(t *testing.T) {
 // the host and path when routes are chosen by host, or imgix's MD5 of the
 // token and path (before, every edge told imgix users to use an HMAC).
 func TestSignature403SaysHowToSign(t *testing.T) {
+	t.Parallel()
 	const key = "sign-key-0123456789abcdef"
 	for _, tc := range []struct {
 		name string

@@ -42,6 +42,7 @@ func withClock(h *harness) *fakeClock {
 }
 
 func TestFreshnessFromOriginHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	clock := withClock(h)
 	// A variant is as fresh as its source: one source image per row.
@@ -70,6 +71,7 @@ func TestFreshnessFromOriginHeaders(t *testing.T) {
 // If-None-Match; the origin's 304 renews it and every variant made from it,
 // without sending the bytes again or transforming again.
 func TestRevalidationRenewsWithoutRefetch(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s", "IMGEDGE_CACHE_MIN_TTL=0s"}, nil)
 	clock := withClock(h)
 	h.origin.etags.Store(true)
@@ -147,6 +149,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 }
 
 func TestStaleIfError(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s", "IMGEDGE_CACHE_MIN_TTL=0s"}, nil) // stale_if_error 24h
 	clock := withClock(h)
 	h.origin.cacheControl.Store("max-age=60")
@@ -194,6 +197,7 @@ func TestNegativeCaching(t *testing.T) {
 }
 
 func TestBreakerOpensAndRefusesFast(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_BREAKER_FAILURES=3", "IMGEDGE_BREAKER_OPEN_FOR=1s"}, nil)
 	// Not-found answers are the origin being healthy: they never trip it.
 	for i := range 10 {
@@ -224,6 +228,7 @@ func TestBreakerOpensAndRefusesFast(t *testing.T) {
 // missing objects (a bucket without ListBucket) is answering, not failing.
 // Before, five requests for random names opened the breaker for everyone.
 func TestMissingNamesNeverOpenTheBreaker(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	h.origin.denyMissing.Store(true)
 	for i := range 12 {
@@ -243,6 +248,7 @@ func TestMissingNamesNeverOpenTheBreaker(t *testing.T) {
 // TestHitsNeverWaitOnTransforms: with every transform stuck, cached variants,
 // 304s and originals are still answered.
 func TestHitsNeverWaitOnTransforms(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	h := start(t, nil, func(tr transform.Transformer) transform.Transformer {
 		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {
@@ -339,6 +345,7 @@ func TestOptionsStarAnswersWhileServing(t *testing.T) {
 }
 
 func TestReloadSwapsPolicyOrRefuses(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil, nil)
 	checkProblem(t, h.get(t, "/kodim23.png?p=card"), 400, "user", "bad_param", "none are configured")
 	cfg, err := configs.Load("", []string{"IMGEDGE_ORIGIN=" + h.origin.url, "IMGEDGE_LISTEN=127.0.0.1:0", "IMGEDGE_ADMIN_LISTEN=127.0.0.1:1",
@@ -366,6 +373,7 @@ func TestReloadSwapsPolicyOrRefuses(t *testing.T) {
 // TestHeadersOnEveryPath: a CDN in front relies on Vary, ETag, Cache-Control
 // and Cache-Status on every kind of answer of a negotiated variant.
 func TestHeadersOnEveryPath(t *testing.T) {
+	t.Parallel()
 	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s"}, nil)
 	clock := withClock(h)
 	h.origin.cacheControl.Store("max-age=60")

@@ -40,6 +40,7 @@ func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func TestTracingExportsRequestSpans(t *testing.T) {
+	t.Parallel()
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
