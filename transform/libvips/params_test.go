@@ -615,7 +615,9 @@ func TestSidesAsFractionsOfTheSource(t *testing.T) {
 		{turned, "w=0.5", 900, 600, transform.ClampNone},
 		{camera, "w=0.9&dpr=5&fit=max", 4000, 3000, transform.ClampDimension}, // 18000 clamped to 8192, then max's source size
 	} {
-		res := render1(t, tr, tt.src, tt.query+"&fm=png")
+		// JPEG: the sizes are what is checked, and a 4000x3000 PNG encode
+		// took 4 s of the test's 5.
+		res := render1(t, tr, tt.src, tt.query+"&fm=jpg")
 		if res.Width != tt.w || res.Height != tt.h || res.Clamp != tt.clamped {
 			t.Errorf("%s: %dx%d clamp %q, want %dx%d clamp %q", tt.query, res.Width, res.Height, res.Clamp.Limit(), tt.w, tt.h, tt.clamped.Limit())
 		}
