@@ -184,6 +184,7 @@ func TestHeavyRenders(t *testing.T) {
 // square, asked for w=7900, had rendered 7900x7900: 62 MP against
 // limits.max_output_pixels (16 MP); here a 4096x500 one asked for w=4100.
 func TestTrimIsPricedAgain(t *testing.T) {
+	t.Parallel()
 	img := image.NewRGBA(image.Rect(0, 0, 4096, 500))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	draw.Draw(img, image.Rect(2000, 200, 2100, 300), image.Black, image.Point{}, draw.Src)

@@ -43,6 +43,7 @@ func (l *mapLadder) Keep(scale int, rung []byte) {
 // a rung is the source's decode at the scale the render would have used,
 // already oriented and in sRGB.
 func TestLadderRendersTheSameBytes(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	cases := []struct {
 		file, query string

@@ -22,6 +22,7 @@ import (
 // end: with every heavy place taken it is busy. Left in its light slot,
 // six at once had held every slot (8000x10 strips trimmed to squares).
 func TestTrimmedIntoTheHeavyLane(t *testing.T) {
+	t.Parallel()
 	// A white 6000x40 strip with a 40x40 noisy square: a thin strip priced
 	// light, trimmed a square resized to a large GIF.
 	img := image.NewRGBA(image.Rect(0, 0, 6000, 40))
@@ -72,6 +73,7 @@ func TestTrimmedIntoTheHeavyLane(t *testing.T) {
 // first; with every such place taken it is busy, while other sources are
 // read and rendered as before.
 func TestLargeDocumentsReadInTheirLane(t *testing.T) {
+	t.Parallel()
 	var doc strings.Builder
 	doc.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">`)
 	for doc.Len() < 300<<10 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"image"
 	"image/draw"
 	"image/png"
@@ -24,6 +25,10 @@ import (
 
 func TestMain(m *testing.M) {
 	Startup(slog.New(libvipsLog))
+	flag.Parse()
+	// One slot for TestThreadSetKeepsIdleWorkers, which sleeps out
+	// libvips' 15 s idle timer; two for the renders.
+	testwait.AllowParallel(3)
 	code := m.Run()
 	Shutdown()
 	os.Exit(code)
@@ -86,6 +91,7 @@ func render1(t testing.TB, tr *Transformer, src []byte, query string) transform.
 }
 
 func TestFitDimensions(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	png768 := readFile(t, filepath.Join(benchImages, "kodim23.png"))                      // 768x512
 	jpeg1800 := readFile(t, filepath.Join(corpusDir, "exif-orientation/Landscape_1.jpg")) // 1800x1200, shrink-on-load path
@@ -134,6 +140,7 @@ func TestFitDimensions(t *testing.T) {
 }
 
 func TestFormatsMagicBytes(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := readFile(t, filepath.Join(benchImages, "kodim23.png"))
 	tests := []struct {
@@ -185,6 +192,7 @@ func hasMarker(b []byte, m byte) bool {
 }
 
 func TestOutputFormatChoice(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	opaque := readFile(t, filepath.Join(benchImages, "kodim23.png"))
 	alpha := readFile(t, filepath.Join(benchImages, "yellow_rose.png"))
@@ -240,6 +248,7 @@ func TestJPEGFlattensAlphaOntoBackground(t *testing.T) {
 // TestCropGravity compares each edge crop with the matching part of the
 // uncropped resize.
 func TestCropGravity(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := readFile(t, filepath.Join(benchImages, "kodim23.png"))
 	full := toRGBA(decode(t, render1(t, tr, src, "w=150&fm=png").Body)) // 150x100
@@ -270,6 +279,7 @@ func TestCropGravity(t *testing.T) {
 // and compares it with `vips autorot` of the same file and with the
 // orientation-1 photo, which is upright by definition.
 func TestEXIFOrientationUpright(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("vips"); err != nil {
 		t.Fatal("the vips command (Debian package libvips-tools) is needed for the reference images; .ci/run installs it")
 	}
@@ -607,6 +617,7 @@ func TestTrimsOnlyWhenIdle(t *testing.T) {
 // animation) turns that frame; before, govips cut it into a grid by the
 // file's page count and libvips answered "bad grid geometry" or "bad seek".
 func TestRotationOfMultiPageSources(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	for _, tt := range []struct {
 		file, query string

@@ -28,6 +28,7 @@ func rgba(t *testing.T, tr *Transformer, src []byte, query string) *image.RGBA {
 }
 
 func TestFocalPointCrop(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	base := "w=100&h=100&fit=crop&fm=png&crop="
@@ -81,6 +82,7 @@ func TestEntropyCropWithAlpha(t *testing.T) {
 }
 
 func TestSmartCrops(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := readFile(t, filepath.Join(benchImages, "giunchedi-portrait.jpg")) // 800x533
 	center := rgba(t, tr, src, "w=120&h=200&fit=crop&fm=png")
@@ -114,6 +116,7 @@ func gradientEnergy(img *image.RGBA) float64 {
 }
 
 func TestBlurAndSharpen(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	plain := gradientEnergy(rgba(t, tr, src, "w=300&fm=png"))
@@ -150,6 +153,7 @@ func flipV(img *image.RGBA) *image.RGBA {
 }
 
 func TestRotateAndFlip(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	up := rgba(t, tr, src, "w=90&fm=png")
@@ -197,6 +201,7 @@ func TestFillBackground(t *testing.T) {
 }
 
 func TestLosslessWebP(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	want := toRGBA(decode(t, src))
@@ -210,6 +215,7 @@ func TestLosslessWebP(t *testing.T) {
 }
 
 func TestAutoCompressAndQuality(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	for _, fm := range []string{"jpg", "webp", "avif"} {
@@ -223,6 +229,7 @@ func TestAutoCompressAndQuality(t *testing.T) {
 }
 
 func TestAnimation(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	gif := readFile(t, filepath.Join(corpusDir, "formats/gif-animated-rotating-squares.gif")) // 80x80, 30 frames, 30 ms
 	webp := readFile(t, filepath.Join(corpusDir, "formats/webp-animated-rotating-squares.webp"))
@@ -324,6 +331,7 @@ func TestAnimationFramesCountAgainstPixelLimit(t *testing.T) {
 }
 
 func TestColour(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	t.Run("CMYK without a profile", func(t *testing.T) {
 		res := render1(t, tr, readFile(t, filepath.Join(corpusDir, "formats/jpeg-cmyk-pillow.jpg")), "fm=png")
@@ -384,6 +392,7 @@ func TestColour(t *testing.T) {
 }
 
 func TestSVGRasterisedAtRequestedSize(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	svg := readFile(t, filepath.Join(corpusDir, "formats/svg-libvips-logo.svg")) // 736x552
 	big := render1(t, tr, svg, "w=1472&fm=png")
@@ -405,6 +414,7 @@ func TestSVGRasterisedAtRequestedSize(t *testing.T) {
 }
 
 func TestAVIFFallsBackAboveMaxPixels(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t) // AVIFMaxPixels 2,000,000
 	src := kodim23(t)
 	for _, tt := range []struct {
@@ -470,6 +480,7 @@ func TestSourceBytesWhenReencodeIsLarger(t *testing.T) {
 // PNG whose re-encodes at its own size are often larger; invert=true and
 // con=50 were answered its bytes, unchanged.
 func TestSourceBytesOnlyWhenNothingChanges(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	orig := toRGBA(decode(t, src))
@@ -595,6 +606,7 @@ func TestEntropyCropSixteenBits(t *testing.T) {
 // ar makes the other side; past limits.max_dimension the shape is kept
 // and the answer says it was clamped.
 func TestSidesAsFractionsOfTheSource(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	photo := readFile(t, filepath.Join(benchImages, "photo-1600x1200-q85.jpg"))
 	turned := readFile(t, filepath.Join(corpusDir, "exif-orientation", "Landscape_6.jpg")) // stored 1200x1800, shown 1800x1200
@@ -630,6 +642,7 @@ func TestSidesAsFractionsOfTheSource(t *testing.T) {
 // way asked, shad lifts the shadows and leaves the highlights nearly
 // alone, high the other way round.
 func TestToneCurve(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	base := rgba(t, tr, src, "w=300&fm=png")
@@ -697,6 +710,7 @@ func moves(f [256]int, lo, hi, least, most int) string {
 // sepia hues, monochrome leaves one hue (R:G:B the colour's) at full
 // intensity and blends by the colour's alpha, on grey sources too.
 func TestColourMatrix(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	grey := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn0g08.png"))
@@ -829,6 +843,7 @@ func TestVibrance(t *testing.T) {
 // none is given; a negative usm softens, down to the gaussian itself at
 // -100; alpha is kept.
 func TestUnsharpMask(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t)
 	energy := func(q string) float64 { return gradientEnergy(rgba(t, tr, src, "w=300&fm=png"+q)) }
@@ -871,6 +886,7 @@ func TestUnsharpMask(t *testing.T) {
 // premultiplied samples, the average of the block's); the last row and
 // column of blocks are cut to the image, and average what they cover.
 func TestPixellate(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	photo := kodim23(t)
 	rgbaLogo := readFile(t, filepath.Join(corpusDir, "png-conformance", "basn6a08.png")) // 32x32 RGBA
@@ -937,6 +953,7 @@ func TestPixellate(t *testing.T) {
 // box, away from the box's edges, where libvips' gaussian copies its last
 // rows.
 func TestFillBlur(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	src := kodim23(t) // 768x512
 	for _, tt := range []struct {

@@ -28,6 +28,7 @@ import (
 // they measure, less a margin. The figures are in bench/RESULTS.md
 // ("Image quality").
 func TestDecodeRoutesKeepDetail(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	dir := t.TempDir()
 	// A large PNG, made here from the 12 MP photo (uncompressed, so it is
@@ -106,6 +107,7 @@ func TestDecodeRoutesKeepDetail(t *testing.T) {
 // 0.9989, 0.9945, 0.9965, 1, 0.9991, 0.9978), and the decode a fraction of
 // the whole one.
 func TestRectCutAtTheDecodedScale(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	cases := []struct {
 		file, query string
@@ -263,6 +265,7 @@ func TestQualityScale(t *testing.T) {
 // Each encoder's own Q was 0.008-0.025 apart: AVIF +0.0079 and +0.0140,
 // JPEG XL +0.0245 and +0.0159.
 func TestOneQualityScale(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	photos := []string{"kodim07.png", "photo-1600x1200-q85.jpg", "giunchedi-portrait.jpg"}
 	for _, q := range []int{50, 80} {

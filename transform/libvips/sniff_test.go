@@ -81,6 +81,7 @@ var refusedRe = regexp.MustCompile(`must be rejected|must fail|^bomb|must return
 // animated AVIF that libvips 8.14 hands to ImageMagick: the original was
 // served while every variant answered 422.
 func TestSniffAgreesWithLibvips(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,7 @@ func pngHeaderOf(w, h uint32) []byte {
 // now, as browsers draw it (the test passes "if two identical images are
 // shown"); the reference is the original with that label corrected.
 func TestSVGRenderUnchanged(t *testing.T) {
+	t.Parallel()
 	tr := newTransformer(t)
 	for _, file := range append(corpusSVGs, "illustrator", "inkscape") {
 		orig, ok := editorSVGs[file]
