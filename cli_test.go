@@ -39,6 +39,7 @@ func runBinary(t *testing.T, dir string, args ...string) (int, string, string) {
 // TestCLI: every command line either does what it says or exits 2 with the
 // usage; nothing is silently ignored.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -133,6 +134,7 @@ func TestDefaultOriginMissing(t *testing.T) {
 // origin as without one; and when it cannot be found, a mistake in the
 // operator's own routes is what the error reports.
 func TestDefaultOriginWithConfig(t *testing.T) {
+	t.Parallel()
 	elsewhere := t.TempDir()
 	cfg := filepath.Join(elsewhere, "edge.yaml")
 	if err := os.WriteFile(cfg, []byte("cache: {ttl: 1h}\n"), 0o600); err != nil {
@@ -175,6 +177,7 @@ func TestDefaultOriginWithConfig(t *testing.T) {
 // an image, JSON for fm=json, or (the mistake it shows) a 400 that names
 // the parameter.
 func TestREADMETour(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ func goList(t *testing.T, args ...string) []string {
 // in through transform.Transformer, and nothing but main imports edge. A
 // failure names the package that brought cgo in and who imports it.
 func TestEdgeCompilesWithoutCgo(t *testing.T) {
+	t.Parallel()
 	bad := func(pkg string) bool {
 		return pkg == "imgedge/transform/libvips" || strings.HasPrefix(pkg, "github.com/davidbyttow/govips")
 	}

@@ -238,6 +238,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 // limits.max_source_bytes stayed as the origin was built with, tracing never
 // started, and fill deadlines kept their start-up values.
 func TestSIGHUPAppliesHotKeys(t *testing.T) {
+	t.Parallel()
 	var spans atomic.Int32
 	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/traces" {
@@ -366,6 +367,7 @@ func TestSignCommand(t *testing.T) {
 // -config verifies it, and refuses what that edge would refuse: every URL it
 // prints, the edge answers.
 func TestSignFollowsTheRoutes(t *testing.T) {
+	t.Parallel()
 	const (
 		shared = "shared-key-0123456789"
 		tokenA = "imgix-token-a-0123456789"

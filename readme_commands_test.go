@@ -67,6 +67,7 @@ func TestREADMECommandsAreCIs(t *testing.T) {
 // The README's build line is the one the Dockerfile runs and the systemd
 // unit's comment gives, and the unit starts what it builds.
 func TestBuildLineIsOne(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +117,7 @@ func TestBuildLineIsOne(t *testing.T) {
 // free ones through the environment the README documents): the edge comes
 // up on its embedded defaults and serves the tour's first image.
 func TestFreshCloneFirstCommand(t *testing.T) {
+	t.Parallel()
 	run, _ := readmeCommands(t)
 	clone := filepath.Join(t.TempDir(), "imgedge")
 	if msg, err := exec.Command("git", "clone", "--quiet", "--depth", "1", "file://"+mustAbs(t, "."), clone).CombinedOutput(); err != nil {

@@ -73,6 +73,7 @@ func clusterBase(t *testing.T) int {
 // a Redis (then a Redis Cluster); a source changes and one purge on node 1
 // makes both nodes answer the new bytes within the purge's bound.
 func TestREADMEFleetCommands(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed (.ci/setup tests installs it)")
 	}
@@ -80,6 +81,7 @@ func TestREADMEFleetCommands(t *testing.T) {
 	for i, block := range fleetBlocks(t) {
 		name := []string{"redis", "cluster"}[i]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			env := []string{"NODE1=" + testaddr.Addr(t), "ADMIN1=" + testaddr.Addr(t), "NODE2=" + testaddr.Addr(t), "ADMIN2=" + testaddr.Addr(t)}
 			if name == "redis" {
 				env = append(env, "REDIS_PORT="+testaddr.Port(t))
