@@ -601,6 +601,12 @@ func (c *cost) faceCost(j *job) {
 // reading the whole image before a row of output keeps (a quarter turn, a
 // smart crop).
 func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
+	c.codecMemory(j, out, loaded, resized, smart)
+	c.codecCPU(j, out, c.decodedPixels(j, loaded))
+}
+
+// codecMemory sets what the decode and the encode hold.
+func (c *cost) codecMemory(j *job, out, loaded, resized int64, smart bool) {
 	format := c.format
 	random := j.spec.Rotate == 90 || j.spec.Rotate == 270 || smart
 	// PNG and JPEG XL keep 16 bits a sample, and what they hold grows with
@@ -646,6 +652,11 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 		// decode itself is held (loadWebPScaled).
 		c.memory += 2 * loaded * 4
 	}
+}
+
+// decodedPixels is how many pixels the decoder makes, more than are
+// loaded for some formats; it adds what those extra pixels hold.
+func (c *cost) decodedPixels(j *job, loaded int64) int64 {
 	decoded := loaded
 	if j.coded > loaded {
 		// An AVIF or HEIC decodes what its bitstream codes (its alpha and tiles
@@ -659,6 +670,13 @@ func (c *cost) codecCost(j *job, out, loaded, resized int64, smart bool) {
 		// libwebp decodes every pixel, however small it scales the rows.
 		decoded = int64(j.sw) * int64(j.sh) * int64(c.frames)
 	}
+	return decoded
+}
+
+// codecCPU sets the decode's and the encode's CPU, the watermark's, and
+// what a JPEG of several scans reads and holds.
+func (c *cost) codecCPU(j *job, out, decoded int64) {
+	format := c.format
 	encodeNanos := encodeNanosPerPixel[format]
 	if j.alpha {
 		encodeNanos += encodeAlphaNanos[format]
