@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -44,31 +43,6 @@ func fleetBlocks(t *testing.T) []string {
 	return blocks
 }
 
-// clusterBase is a port P with P to P+2 and their cluster bus ports
-// (P+10000 to P+10002) free.
-func clusterBase(t *testing.T) int {
-	t.Helper()
-	free := func(p int) bool {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			return false
-		}
-		ln.Close()
-		return true
-	}
-	for range 100 {
-		p, _ := strconv.Atoi(testaddr.Port(t))
-		if p+10002 > 65535 {
-			continue
-		}
-		if free(p+1) && free(p+2) && free(p+10000) && free(p+10001) && free(p+10002) {
-			return p
-		}
-	}
-	t.Fatal("no free run of cluster ports")
-	return 0
-}
-
 // The README's fleet commands, run as written on free ports: two nodes share
 // a Redis (then a Redis Cluster); a source changes and one purge on node 1
 // makes both nodes answer the new bytes within the purge's bound.
@@ -86,7 +60,7 @@ func TestREADMEFleetCommands(t *testing.T) {
 			if name == "redis" {
 				env = append(env, "REDIS_PORT="+testaddr.Port(t))
 			} else {
-				env = append(env, "CLUSTER_PORT="+strconv.Itoa(clusterBase(t)))
+				env = append(env, "CLUSTER_PORT="+strconv.Itoa(testaddr.Ports(t, 0, 1, 2, 10000, 10001, 10002)))
 			}
 			cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", block)
 			// The README's environment is the reader's: none of the test's own

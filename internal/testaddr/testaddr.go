@@ -56,6 +56,49 @@ func Port(t testing.TB) string {
 	return ""
 }
 
+// Ports returns a port P such that P+d is free, and handed to no one
+// else, for every d in offsets: a run of ports a program derives from one
+// (a Redis Cluster's nodes at P, P+1, P+2 and their buses at P+10000 on).
+func Ports(t testing.TB, offsets ...int) int {
+	t.Helper()
+	lo, hi := 10000, ephemeralLow()
+	if hi-lo < 1000 {
+		lo, hi = 10000, 65536
+	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	for range 1000 {
+		p := lo + rand.IntN(hi-lo)
+		if free(p, offsets) {
+			for _, d := range offsets {
+				handedOut.ports[p+d] = true
+			}
+			return p
+		}
+	}
+	t.Fatalf("no free run of ports %v above a base in %d-%d after 1000 tries", offsets, lo, hi)
+	return 0
+}
+
+// free says whether p+d is free and not handed out for every d; the
+// caller holds handedOut.
+func free(p int, offsets []int) bool {
+	for _, d := range offsets {
+		if p+d > 65535 || handedOut.ports[p+d] {
+			return false
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+d))
+		if err != nil {
+			return false
+		}
+		_ = ln.Close()
+	}
+	return true
+}
+
 // Addr is Port as host:port.
 func Addr(t testing.TB) string {
 	t.Helper()

@@ -28,3 +28,31 @@ func TestPortIsOutsideTheEphemeralRangeAndUnique(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// Ports hands out a run at the offsets asked, each free and never handed
+// out again, by Port or by Ports.
+func TestPortsRun(t *testing.T) {
+	offsets := []int{0, 1, 2, 10000, 10001, 10002}
+	p := Ports(t, offsets...)
+	seen := map[int]bool{}
+	for _, d := range offsets {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+d))
+		if err != nil {
+			t.Fatalf("port %d (base %d + %d) is not free: %v", p+d, p, d, err)
+		}
+		ln.Close()
+		seen[p+d] = true
+	}
+	for range 200 {
+		n, _ := strconv.Atoi(Port(t))
+		if seen[n] {
+			t.Fatalf("Port handed out %d, part of the run at %d", n, p)
+		}
+	}
+	q := Ports(t, offsets...)
+	for _, d := range offsets {
+		if seen[q+d] {
+			t.Fatalf("a second run at %d overlaps the first at %d", q, p)
+		}
+	}
+}
