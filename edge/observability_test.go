@@ -102,7 +102,8 @@ func TestMemoryParts(t *testing.T) {
 
 // TestCountersMoveExactly: each kind of answer moves exactly its counters.
 func TestCountersMoveExactly(t *testing.T) {
-	t.Parallel()
+	// Not beside other tests: the collapsed requests must reach the edge
+	// within the origin's delay, which their renders can delay.
 	// A lenient breaker: this test fails the origin on purpose.
 	h := start(t, []string{"IMGEDGE_FETCH_TIMEOUT=300ms", "IMGEDGE_BREAKER_FAILURES=100"}, func(tr transform.Transformer) transform.Transformer {
 		return transform.TransformerFunc(func(ctx context.Context, src []byte, job transform.Job) (transform.Result, error) {

@@ -373,7 +373,8 @@ func TestReloadSwapsPolicyOrRefuses(t *testing.T) {
 // TestHeadersOnEveryPath: a CDN in front relies on Vary, ETag, Cache-Control
 // and Cache-Status on every kind of answer of a negotiated variant.
 func TestHeadersOnEveryPath(t *testing.T) {
-	t.Parallel()
+	// Not beside other tests: the collapsed requests must reach the edge
+	// within the origin's delay, which their renders can delay.
 	h := start(t, []string{"IMGEDGE_CACHE_MIN_TTL=0s", "IMGEDGE_CACHE_STALE_WHILE_REVALIDATE=0s"}, nil)
 	clock := withClock(h)
 	h.origin.cacheControl.Store("max-age=60")
