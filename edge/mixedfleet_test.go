@@ -92,6 +92,9 @@ func coldBursts(t *testing.T, releases []string) fleetRun {
 // slow (over 500 ms) where the single-release fleet was quick (under
 // 100 ms). Both releases read and write the same entries and leases.
 func TestMixedReleaseFleet(t *testing.T) {
+	// Both releases built before either run: a build beside the first
+	// run would slow it alone, and the comparison with it.
+	edgeBinary(t, previousRelease)
 	single := coldBursts(t, []string{"", ""})
 	mixed := coldBursts(t, []string{previousRelease, ""})
 	t.Logf("single release: %v renders, %v origin fetches; mixed: %v renders, %v origin fetches", single.renders, single.fetches, mixed.renders, mixed.fetches)
