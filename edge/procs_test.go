@@ -145,6 +145,7 @@ func buildRelease(ctx context.Context, dir, release string) (string, error) {
 	// them too.
 	build.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	build.Cancel = func() error { return syscall.Kill(-build.Process.Pid, syscall.SIGKILL) }
+	build.WaitDelay = time.Second
 	if msg, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build (%s): %w\n%s", name, err, msg)
 	}
@@ -160,7 +161,10 @@ func exportRelease(ctx context.Context, release, src string) error {
 	}
 	var fetched []byte
 	if exec.CommandContext(ctx, "git", "-C", "..", "cat-file", "-e", release+"^{commit}").Run() != nil {
-		if out, err := exec.CommandContext(ctx, "git", "-C", "..", "fetch", "--quiet", "--unshallow").CombinedOutput(); err != nil {
+		fetch := exec.CommandContext(ctx, "git", "-C", "..", "fetch", "--quiet", "--unshallow")
+		// A cancelled fetch's remote helper may hold its output open.
+		fetch.WaitDelay = time.Second
+		if out, err := fetch.CombinedOutput(); err != nil {
 			fetched = fmt.Appendf(nil, "git fetch --unshallow: %v %s", err, out)
 		}
 	}
