@@ -36,7 +36,9 @@ var corpusSVGs = []string{
 }
 
 // recordLoads makes every buffer libvips is given land in the returned
-// list, for the rest of the test.
+// list, for the rest of the test. It swaps the package's loader, so a
+// test that records stays serial: Go starts the parallel tests only after
+// every serial one has returned, and no render elsewhere reads the swap.
 func recordLoads(t *testing.T) func() [][]byte {
 	var (
 		mu  sync.Mutex

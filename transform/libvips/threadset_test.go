@@ -43,7 +43,7 @@ func TestThreadSetKeepsIdleWorkers(t *testing.T) {
 		// The count is of the process's workers, which other tests' renders
 		// start and end: the test runs in a process of its own, beside them.
 		t.Parallel()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestThreadSetKeepsIdleWorkers$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestThreadSetKeepsIdleWorkers$", "-test.count=1", "-test.timeout=5m")
 		cmd.Env = append(os.Environ(), threadSetAlone+"=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
