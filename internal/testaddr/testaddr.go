@@ -30,30 +30,7 @@ var handedOut struct {
 // earlier call will hand out.
 func Port(t testing.TB) string {
 	t.Helper()
-	lo, hi := 10000, ephemeralLow()
-	if hi-lo < 1000 { // no room below the range: take our chances above it
-		lo, hi = 10000, 65536
-	}
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	if handedOut.ports == nil {
-		handedOut.ports = map[int]bool{}
-	}
-	for range 1000 {
-		p := lo + rand.IntN(hi-lo)
-		if handedOut.ports[p] {
-			continue
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue // taken
-		}
-		_ = ln.Close()
-		handedOut.ports[p] = true
-		return strconv.Itoa(p)
-	}
-	t.Fatalf("no free port in %d-%d after 1000 tries", lo, hi)
-	return ""
+	return strconv.Itoa(Ports(t, 0))
 }
 
 // Ports returns a port P such that P+d is free, and handed to no one
@@ -62,7 +39,7 @@ func Port(t testing.TB) string {
 func Ports(t testing.TB, offsets ...int) int {
 	t.Helper()
 	lo, hi := 10000, ephemeralLow()
-	if hi-lo < 1000 {
+	if hi-lo < 1000 { // no room below the range: take our chances above it
 		lo, hi = 10000, 65536
 	}
 	handedOut.Lock()
