@@ -145,12 +145,10 @@ func TestDefaultOriginWithConfig(t *testing.T) {
 		t.Fatalf("a sample with -config, from another directory: %d %s", status, ctype)
 	}
 	p.stop(t)
-	// A binary that knows no checkout (-trimpath), run where there are no
-	// samples, with a route to a folder that does not exist.
-	trimmed := filepath.Join(t.TempDir(), "imgedge")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", trimmed, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	// A binary that knows no checkout (the README's build line, -trimpath),
+	// run where there are no samples, with a route to a folder that does not
+	// exist.
+	trimmed := readmeBinary(t)
 	if err := os.WriteFile(cfg, []byte("origins: [{prefix: /x, url: 'file:/nonexistent-imgedge-route'}]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

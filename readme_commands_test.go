@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -64,10 +66,10 @@ func TestREADMECommandsAreCIs(t *testing.T) {
 	}
 }
 
-// The README's build line is the one the Dockerfile runs and the systemd
-// unit's comment gives, and the unit starts what it builds.
-func TestBuildLineIsOne(t *testing.T) {
-	t.Parallel()
+// readmeBuildLine is the README's build line (go build -trimpath ... -o
+// PATH .) and the PATH it writes.
+func readmeBuildLine(t *testing.T) (line, bin string) {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +78,42 @@ func TestBuildLineIsOne(t *testing.T) {
 	if m == nil {
 		t.Fatal("no build line (go build -trimpath ... -o PATH .) in the README")
 	}
-	line, bin := string(m[1]), string(m[2])
+	return string(m[1]), string(m[2])
+}
+
+// readmeBuilt is what the README's build line makes, built once for the
+// tests that run it: each build relinks the whole binary (5 s of CPU).
+var readmeBuilt struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// readmeBinary is the binary the README's build line makes, written into
+// TestMain's folder.
+func readmeBinary(t *testing.T) string {
+	t.Helper()
+	line, bin := readmeBuildLine(t)
+	readmeBuilt.once.Do(func() {
+		out := filepath.Join(filepath.Dir(binary), "imgedge-readme")
+		cmd := exec.Command("bash", "-c", strings.Replace(line, "-o "+bin, "-o "+out, 1))
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			readmeBuilt.err = fmt.Errorf("%s: %w\n%s", line, err, msg)
+			return
+		}
+		readmeBuilt.path = out
+	})
+	if readmeBuilt.err != nil {
+		t.Fatal(readmeBuilt.err)
+	}
+	return readmeBuilt.path
+}
+
+// The README's build line is the one the Dockerfile runs and the systemd
+// unit's comment gives, and the unit starts what it builds.
+func TestBuildLineIsOne(t *testing.T) {
+	t.Parallel()
+	line, bin := readmeBuildLine(t)
 	docker, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +132,7 @@ func TestBuildLineIsOne(t *testing.T) {
 		t.Errorf("the systemd unit does not start %s", bin)
 	}
 	// The line stamps the version: built by it, the binary says so.
-	out := filepath.Join(t.TempDir(), "imgedge")
-	cmd := exec.Command("bash", "-c", strings.Replace(line, "-o "+bin, "-o "+out, 1))
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", line, err, msg)
-	}
+	out := readmeBinary(t)
 	rev, err := exec.Command("git", "describe", "--tags", "--always", "--dirty").Output()
 	if err != nil {
 		t.Fatal(err)
