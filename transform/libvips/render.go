@@ -67,6 +67,9 @@ func prepare(src []byte) ([]byte, transform.Format, error) {
 	return src, f, nil
 }
 
+// boundedText refuses a PNG (what: the source, the mark) of more
+// compressed text chunks than transform.MaxPNGCompressedText: libpng
+// inflates them all while reading the header, before the render is priced.
 func boundedText(b []byte, what string) error {
 	if n := transform.PNGCompressedText(b); n > transform.MaxPNGCompressedText {
 		return fmt.Errorf("%w: %s is a PNG of %d compressed text chunks (zTXt, iTXt), more than %d: the decoder inflates every one before a pixel is read; strip its metadata",
@@ -208,29 +211,28 @@ type job struct {
 	// jpeg is the scans and coefficient buffer of a JPEG of several scans
 	// (zero for any other source), which its decode holds and reads
 	// whatever the scale.
-	jpeg       transform.JPEGProgression
-	markJPEG   transform.JPEGProgression // the same for the watermark
-	plan       sizePlan
-	rect       [4]int // rect= within the source (x, y, w, h); w 0: none
-	shown      [2]int // the source's size as displayed (after EXIF orientation), one frame
-	bands      int    // the source's bands as decoded; 0: unknown (priced as four)
-	sample     int    // bytes of one band of one pixel as decoded
-	alpha      bool   // the source has alpha, which govips premultiplies into floats to resize
-	cmyk       bool   // the source is CMYK, made sRGB through a profile (lcms) before anything else
-	gifPixels  int64  // a GIF's: the pixels of the frames decoded to reach those loaded
-	gifRestore int    // a GIF's: how many of those restore the previous canvas
-	coded      int64  // an AVIF's or HEIC's: the pixels its bitstream decodes to, whatever its ispe says
-	// An animated WebP's frame=n: the pixels of the frames decoded to
-	// reach it, and how many, each blended onto the canvas.
-	webpFramePixels, webpFrameBytes int64
-	webpFrames                      int
-	markPixels                      int64       // the watermark's, from its header
-	markW                           int         // the watermark's width, from its header
-	opts                            loadOptions // how the pipeline loads the source
-	oriented                        bool        // img is one frame, upright, sRGB (orient ran, or a rung)
-	prescale                        int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
-	settled                         []byte      // the uncompressed TIFF img was last settled into (settle); nil: not settled
-	cost                            cost
+	jpeg            transform.JPEGProgression
+	markJPEG        transform.JPEGProgression // the same for the watermark
+	plan            sizePlan
+	rect            [4]int      // rect= within the source (x, y, w, h); w 0: none
+	shown           [2]int      // the source's size as displayed (after EXIF orientation), one frame
+	bands           int         // the source's bands as decoded; 0: unknown (priced as four)
+	sample          int         // bytes of one band of one pixel as decoded
+	alpha           bool        // the source has alpha, which govips premultiplies into floats to resize
+	cmyk            bool        // the source is CMYK, made sRGB through a profile (lcms) before anything else
+	gifPixels       int64       // a GIF's: the pixels of the frames decoded to reach those loaded
+	gifRestore      int         // a GIF's: how many of those restore the previous canvas
+	coded           int64       // an AVIF's or HEIC's: the pixels its bitstream decodes to, whatever its ispe says
+	webpFramePixels int64       // an animated WebP's frame=n: the pixels of the frames decoded to reach it
+	webpFrameBytes  int64       // the same frames' coded bytes
+	webpFrames      int         // how many frames those are, each blended onto the canvas
+	markPixels      int64       // the watermark's, from its header
+	markW           int         // the watermark's width, from its header
+	opts            loadOptions // how the pipeline loads the source
+	oriented        bool        // img is one frame, upright, sRGB (orient ran, or a rung)
+	prescale        int         // sources without shrink-on-load: reduced to 1/prescale first (1: not); 0: other sources
+	settled         []byte      // the uncompressed TIFF img was last settled into (settle); nil: not settled
+	cost            cost
 	// grow takes more of the memory budget when a plan made from the pixels
 	// (trim) needs more than was reserved, from and to being the two
 	// estimates; nil (a job outside a Transformer): unbounded.
