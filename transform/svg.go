@@ -32,7 +32,7 @@ type SVG struct {
 	Instances      int64 // elements drawn once <use>, mask, clip-path and marker references are expanded
 	Layers         int64 // of those, translucent ones (opacity < 1): each composited through a surface the size of the canvas
 	Masks          int64 // masks drawn: each a canvas-sized surface rendered, converted and composited
-	Paints         int64 // of those drawn, painted with a gradient: each priced as covering the canvas
+	Paints         int64 // elements drawn with a gradient fill or stroke: each priced as covering the canvas
 	LayerDepth     int   // canvas-sized surfaces held at once by nested layers and masks
 	TextWork       int64 // characters squared, summed over the <text> elements drawn: librsvg's layout time grows faster than their length
 	// PathVerts and PathWork are the numbers and commands of the path data
